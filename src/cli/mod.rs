@@ -1,0 +1,150 @@
+//! The command line: one binary, one subcommand per process kind or action.
+//!
+//! This is the edge where `anyhow` turns library errors into one clear line
+//! on stderr and a non-zero exit code.
+
+mod db;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Overrides, Secret, Settings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "walletops",
+    version,
+    about = "Back office of a custodial TRON wallet service: job queue, workers and operations console",
+    long_about = None,
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Settings every subcommand shares. Secrets are read from the environment
+/// or the config file only, never shown in `--help`.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file (TOML) [default: $XDG_CONFIG_HOME/walletops/config.toml]
+    #[arg(long, global = true, env = "WALLETOPS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// PostgreSQL URL; without one, the local cluster is used
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+
+    /// Apply pending migrations before running the command
+    #[arg(long, global = true, env = "WALLETOPS_MIGRATE")]
+    pub migrate: bool,
+
+    /// Log filter for stderr, e.g. info or walletops=debug
+    #[arg(
+        long,
+        global = true,
+        env = "WALLETOPS_LOG",
+        default_value = "warn",
+        value_name = "FILTER"
+    )]
+    pub log: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the database migrations
+    Migrate,
+    /// The local PostgreSQL cluster used when no database is configured
+    Db {
+        #[command(subcommand)]
+        action: db::DbAction,
+    },
+}
+
+impl GlobalArgs {
+    /// Flags and environment, with the secrets that have no flag read from
+    /// the environment here so that clap never prints them.
+    fn overrides(&self) -> Overrides {
+        let env_secret = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(Secret::new)
+        };
+        Overrides {
+            config: self.config.clone(),
+            database_url: self.database_url.clone().map(Secret::new),
+            operator: std::env::var("WALLETOPS_OPERATOR")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            tron_api_url: std::env::var("TRON_API_URL").ok().filter(|v| !v.is_empty()),
+            tron_api_key: env_secret("TRON_API_KEY"),
+            master_key: env_secret("WALLET_MASTER_KEY"),
+            master_key_file: std::env::var_os("WALLET_MASTER_KEY_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+        }
+    }
+}
+
+/// Parses the command line, runs the command, and turns its outcome into an
+/// exit code. Errors print as one line, without a backtrace.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global.log);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", crate::db::one_line(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::resolve(cli.global.overrides())?;
+    match cli.command {
+        None => {
+            use clap::CommandFactory;
+            // The console comes with its own issue; until then show what exists.
+            Cli::command().print_help()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Migrate) => {
+            db::connect(&settings, true).await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Db { action }) => db::run(action).await,
+    }
+}
+
+fn init_logging(filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
