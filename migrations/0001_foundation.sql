@@ -423,22 +423,24 @@ ON CONFLICT (key) DO NOTHING;
 -- skipped with a notice and the application's own checks remain.
 -- ---------------------------------------------------------------------------
 
-DO $$
-DECLARE
-    r text;
+CREATE OR REPLACE FUNCTION walletops_ensure_role(r text) RETURNS boolean
+LANGUAGE plpgsql AS $$
 BEGIN
-    FOREACH r IN ARRAY ARRAY['walletops_admin', 'walletops_worker', 'walletops_viewer']
-    LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
-            BEGIN
-                EXECUTE format('CREATE ROLE %I NOLOGIN', r);
-            EXCEPTION
-                WHEN duplicate_object OR unique_violation THEN
-                    NULL; -- another database's migration created it first
-                WHEN insufficient_privilege THEN
-                    RAISE NOTICE 'walletops: may not create role %; database roles are not enforced', r;
-            END;
-        END IF;
-    END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+        RETURN true;
+    END IF;
+    BEGIN
+        EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+    EXCEPTION
+        WHEN duplicate_object OR unique_violation THEN
+            NULL; -- another database's migration created it first
+        WHEN insufficient_privilege THEN
+            RAISE NOTICE 'walletops: may not create role %; database roles are not enforced', r;
+            RETURN false;
+    END;
+    RETURN true;
 END
 $$;
+
+SELECT walletops_ensure_role(r)
+  FROM unnest(ARRAY['walletops_admin', 'walletops_worker', 'walletops_viewer']) AS r;
