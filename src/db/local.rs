@@ -323,12 +323,13 @@ impl Cluster {
         }
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stdout = String::from_utf8_lossy(&out.stdout);
+        // The last line of stderr says why; stdout when stderr is empty.
         let detail = stderr
             .lines()
-            .chain(stdout.lines())
+            .rev()
+            .chain(stdout.lines().rev())
             .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .last()
+            .find(|l| !l.is_empty())
             .unwrap_or("no output")
             .to_string();
         Err(LocalError::Command {
