@@ -1,0 +1,303 @@
+//! Health: one function turns the system's vital signs into Healthy,
+//! Degraded or Down with the reasons. The console, `walletops status` and
+//! `/api/workers/stats` all use it.
+
+use serde::Serialize;
+
+/// The overall verdict, worst first in severity order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Status {
+    Healthy,
+    Degraded,
+    Down,
+}
+
+impl Status {
+    /// `walletops status`'s exit code (3, "unknown", is the caller's).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Healthy => 0,
+            Status::Degraded => 1,
+            Status::Down => 2,
+        }
+    }
+}
+
+/// The thresholds, from `system_config` `health.*` (and `gas.min_balance_sun`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Thresholds {
+    pub heartbeat_stale_seconds: i64,
+    pub failure_rate_degraded_pct: i64,
+    pub failure_rate_down_pct: i64,
+    pub failure_rate_min_jobs: i64,
+    pub oldest_pending_degraded_seconds: i64,
+    pub oldest_pending_down_seconds: i64,
+    pub stuck_processing_degraded: i64,
+    pub gas_min_balance_sun: i64,
+}
+
+impl Default for Thresholds {
+    /// The values the migrations seed.
+    fn default() -> Self {
+        Self {
+            heartbeat_stale_seconds: 30,
+            failure_rate_degraded_pct: 10,
+            failure_rate_down_pct: 50,
+            failure_rate_min_jobs: 10,
+            oldest_pending_degraded_seconds: 300,
+            oldest_pending_down_seconds: 1800,
+            stuck_processing_degraded: 1,
+            gas_min_balance_sun: 100_000_000,
+        }
+    }
+}
+
+/// The gas wallet as health sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum GasWallet {
+    /// `gas.wallet_address` is not set.
+    NotConfigured,
+    /// Set, but no wallet with that address is stored.
+    Missing { address: String },
+    Balance {
+        address: String,
+        trx_balance_sun: i64,
+    },
+}
+
+/// The vital signs one health check reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vitals {
+    pub paused: bool,
+    /// Workers whose heartbeat is fresh.
+    pub live_workers: i64,
+    /// Jobs finished in the last 15 minutes, and how many of them failed.
+    pub finished_15m: i64,
+    pub failed_15m: i64,
+    /// Age of the oldest due pending job, in seconds.
+    pub oldest_pending_seconds: Option<i64>,
+    /// Processing jobs whose lease ran out.
+    pub stuck_jobs: i64,
+    pub gas_wallet: GasWallet,
+}
+
+/// The verdict with its reasons (empty when Healthy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Health {
+    pub status: Status,
+    pub reasons: Vec<String>,
+}
+
+/// The one health rule.
+pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
+    let mut reasons = Vec::new();
+    let mut status = Status::Healthy;
+    let mut flag = |s: Status, reason: String| {
+        status = status.max(s);
+        reasons.push(reason);
+    };
+
+    if v.paused {
+        flag(Status::Degraded, "workers are paused".into());
+    }
+    if v.live_workers == 0 {
+        // Paused with no workers is what a maintenance window looks like.
+        let s = if v.paused {
+            Status::Degraded
+        } else {
+            Status::Down
+        };
+        flag(
+            s,
+            format!(
+                "no live worker (no heartbeat in the last {} s)",
+                t.heartbeat_stale_seconds
+            ),
+        );
+    }
+    if v.finished_15m >= t.failure_rate_min_jobs.max(1) {
+        let pct = v.failed_15m * 100 / v.finished_15m;
+        let reason = format!(
+            "{pct}% of jobs failed in the last 15 minutes ({} of {})",
+            v.failed_15m, v.finished_15m
+        );
+        if pct >= t.failure_rate_down_pct {
+            flag(Status::Down, reason);
+        } else if pct >= t.failure_rate_degraded_pct {
+            flag(Status::Degraded, reason);
+        }
+    }
+    if let Some(age) = v.oldest_pending_seconds {
+        let reason = format!("oldest pending job has waited {age} s");
+        if age >= t.oldest_pending_down_seconds {
+            // While paused, waiting jobs are expected: a warning, not an outage.
+            flag(
+                if v.paused {
+                    Status::Degraded
+                } else {
+                    Status::Down
+                },
+                reason,
+            );
+        } else if age >= t.oldest_pending_degraded_seconds {
+            flag(Status::Degraded, reason);
+        }
+    }
+    if v.stuck_jobs >= t.stuck_processing_degraded.max(1) {
+        flag(
+            Status::Degraded,
+            format!("{} jobs are processing past their lease", v.stuck_jobs),
+        );
+    }
+    match &v.gas_wallet {
+        GasWallet::NotConfigured => {}
+        GasWallet::Missing { address } => flag(
+            Status::Degraded,
+            format!("gas wallet {address} is not a stored wallet"),
+        ),
+        GasWallet::Balance {
+            address,
+            trx_balance_sun,
+        } if *trx_balance_sun < t.gas_min_balance_sun => flag(
+            Status::Degraded,
+            format!(
+                "gas wallet {address} holds {trx_balance_sun} SUN, below {} SUN",
+                t.gas_min_balance_sun
+            ),
+        ),
+        GasWallet::Balance { .. } => {}
+    }
+    Health { status, reasons }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fine() -> Vitals {
+        Vitals {
+            paused: false,
+            live_workers: 2,
+            finished_15m: 100,
+            failed_15m: 1,
+            oldest_pending_seconds: Some(5),
+            stuck_jobs: 0,
+            gas_wallet: GasWallet::Balance {
+                address: "T".into(),
+                trx_balance_sun: 500_000_000,
+            },
+        }
+    }
+
+    fn status(v: Vitals) -> Status {
+        assess(&v, &Thresholds::default()).status
+    }
+
+    #[test]
+    fn each_sign_moves_the_verdict() {
+        let h = assess(&fine(), &Thresholds::default());
+        assert_eq!(h.status, Status::Healthy);
+        assert!(h.reasons.is_empty());
+
+        assert_eq!(
+            status(Vitals {
+                paused: true,
+                ..fine()
+            }),
+            Status::Degraded
+        );
+        assert_eq!(
+            status(Vitals {
+                live_workers: 0,
+                ..fine()
+            }),
+            Status::Down
+        );
+        assert_eq!(
+            status(Vitals {
+                live_workers: 0,
+                paused: true,
+                ..fine()
+            }),
+            Status::Degraded
+        );
+        assert_eq!(
+            status(Vitals {
+                failed_15m: 10,
+                ..fine()
+            }),
+            Status::Degraded
+        );
+        assert_eq!(
+            status(Vitals {
+                failed_15m: 50,
+                ..fine()
+            }),
+            Status::Down
+        );
+        // Too few jobs for a rate to mean anything.
+        assert_eq!(
+            status(Vitals {
+                finished_15m: 3,
+                failed_15m: 3,
+                ..fine()
+            }),
+            Status::Healthy
+        );
+        assert_eq!(
+            status(Vitals {
+                oldest_pending_seconds: Some(300),
+                ..fine()
+            }),
+            Status::Degraded
+        );
+        assert_eq!(
+            status(Vitals {
+                oldest_pending_seconds: Some(1800),
+                ..fine()
+            }),
+            Status::Down
+        );
+        assert_eq!(
+            status(Vitals {
+                stuck_jobs: 1,
+                ..fine()
+            }),
+            Status::Degraded
+        );
+        assert_eq!(
+            status(Vitals {
+                gas_wallet: GasWallet::Balance {
+                    address: "T".into(),
+                    trx_balance_sun: 1
+                },
+                ..fine()
+            }),
+            Status::Degraded
+        );
+        assert_eq!(
+            status(Vitals {
+                gas_wallet: GasWallet::Missing {
+                    address: "T".into()
+                },
+                ..fine()
+            }),
+            Status::Degraded
+        );
+    }
+
+    #[test]
+    fn reasons_name_every_problem() {
+        let h = assess(
+            &Vitals {
+                paused: true,
+                stuck_jobs: 3,
+                ..fine()
+            },
+            &Thresholds::default(),
+        );
+        assert_eq!(h.reasons.len(), 2, "{:?}", h.reasons);
+        assert_eq!(Status::Down.exit_code(), 2);
+    }
+}

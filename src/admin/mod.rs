@@ -1,0 +1,86 @@
+//! Every operator action: checked against the actor's role, audited in the
+//! same transaction as the change, and the same from the console, the CLI
+//! and the HTTP API.
+//!
+//! The pieces: [`role`] (who may do what, in one table), [`identity`] (who
+//! is acting), [`audit`] (the `admin_actions` row written with each change),
+//! the actions themselves ([`control`], [`config`], [`operators`],
+//! [`tokens`]), and the read side ([`health`]).
+
+pub mod address;
+pub mod audit;
+pub mod config;
+pub mod control;
+pub mod health;
+pub mod identity;
+pub mod operators;
+pub mod role;
+pub mod tokens;
+
+pub use identity::{Identity, Source};
+pub use role::{Permission, Role};
+
+use sqlx::PgPool;
+
+/// Channel on which runtime switches (pause/start, config changes) are
+/// announced; workers LISTEN to it.
+pub const CONTROL_CHANNEL: &str = "walletops_control";
+/// Channel on which every audited action is announced (for live dashboards).
+pub const ADMIN_CHANNEL: &str = "walletops_admin";
+
+/// Why an action did not happen. Nothing has changed in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No identity was given where one is needed.
+    #[error(
+        "no operator identity: pass --operator EMAIL or set WALLETOPS_OPERATOR (or use an API token)"
+    )]
+    NoIdentity,
+    /// The identity is not known, revoked or expired.
+    #[error("{0}")]
+    UnknownIdentity(String),
+    /// The identity's role does not allow the action.
+    #[error("{who} may not {action}")]
+    Forbidden { who: String, action: &'static str },
+    /// Operator management needs the database owner's rights.
+    #[error(
+        "managing operators needs the database owner's rights; connected as {db_user}, which does not own the tables"
+    )]
+    NotOwner { db_user: String },
+    /// Bad input: a value that cannot be used.
+    #[error("{0}")]
+    Invalid(String),
+    /// The thing named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The action does not fit the current state (e.g. retrying a completed job).
+    #[error("{0}")]
+    Conflict(String),
+    /// A stored value that walletops did not write and cannot read.
+    #[error("unexpected stored data: {0}")]
+    Corrupt(String),
+    /// The database refused or failed.
+    #[error("database error: {}", crate::db::one_line(.0))]
+    Db(#[from] sqlx::Error),
+}
+
+impl AdminError {
+    /// Logs a refusal (bad input, no right) and returns it: refused actions go
+    /// to the log, not to the audit table.
+    pub(crate) fn refused(self, identity: &Identity) -> Self {
+        tracing::warn!(identity = %identity, reason = %self, "refused");
+        self
+    }
+}
+
+/// Whether the database enforces the group roles (the migrations could
+/// create them). When not, only the application's own checks apply.
+pub async fn database_roles_enforced(pool: &PgPool) -> Result<bool, AdminError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_roles
+          WHERE rolname IN ('walletops_admin', 'walletops_worker', 'walletops_viewer')",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(n == 3)
+}

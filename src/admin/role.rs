@@ -1,0 +1,134 @@
+//! Roles and permissions: who may do what, decided in this one place.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// An operator's role, as stored in `operators.role` and `api_tokens.role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything, changes nothing.
+    Viewer,
+    /// Dispatches, retries, cancels, clears and resets jobs.
+    Operator,
+    /// Everything, including start/pause, runtime switches and API tokens.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Operator, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Whether this role may do `permission`: the single table of rights.
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        match permission {
+            Read => true,
+            Dispatch | RetryJob | CancelJob | ClearFailed | ResetProcessing => {
+                matches!(self, Role::Operator | Role::Admin)
+            }
+            ControlWorkers | SetConfig | ManageTokens => self == Role::Admin,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "operator" => Ok(Role::Operator),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(format!(
+                "unknown role {other:?}: expected admin, operator or viewer"
+            )),
+        }
+    }
+}
+
+/// Something an identity may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Health, stats, job lists, configuration, the audit trail, events.
+    Read,
+    ControlWorkers,
+    Dispatch,
+    RetryJob,
+    CancelJob,
+    ClearFailed,
+    ResetProcessing,
+    SetConfig,
+    ManageTokens,
+}
+
+impl Permission {
+    /// What the refusal message calls it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::ControlWorkers => "start or pause the workers",
+            Permission::Dispatch => "dispatch jobs",
+            Permission::RetryJob => "retry jobs",
+            Permission::CancelJob => "cancel jobs",
+            Permission::ClearFailed => "clear failed jobs",
+            Permission::ResetProcessing => "reset processing states",
+            Permission::SetConfig => "change the runtime configuration",
+            Permission::ManageTokens => "manage API tokens",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rights_follow_the_design() {
+        use Permission::*;
+        let all = [
+            Read,
+            ControlWorkers,
+            Dispatch,
+            RetryJob,
+            CancelJob,
+            ClearFailed,
+            ResetProcessing,
+            SetConfig,
+            ManageTokens,
+        ];
+        for p in all {
+            assert!(Role::Admin.allows(p), "{p:?}");
+            assert_eq!(Role::Viewer.allows(p), p == Read, "{p:?}");
+        }
+        for p in [Dispatch, RetryJob, CancelJob, ClearFailed, ResetProcessing] {
+            assert!(Role::Operator.allows(p), "{p:?}");
+        }
+        for p in [ControlWorkers, SetConfig, ManageTokens] {
+            assert!(!Role::Operator.allows(p), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn roles_parse_and_print() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+        assert!("root".parse::<Role>().is_err());
+    }
+}
