@@ -5,7 +5,7 @@
 //! The pieces: [`role`] (who may do what, in one table), [`identity`] (who
 //! is acting), [`audit`] (the `admin_actions` row written with each change),
 //! the actions themselves ([`control`], [`config`], [`operators`],
-//! [`tokens`]), and the read side ([`health`]).
+//! [`tokens`], [`jobs`]), and the read side ([`health`], [`stats`]).
 
 pub mod address;
 pub mod audit;
@@ -13,9 +13,12 @@ pub mod config;
 pub mod control;
 pub mod health;
 pub mod identity;
+pub mod jobs;
 pub mod operators;
 pub mod role;
+pub mod stats;
 pub mod tokens;
+pub mod wallet_lookup;
 
 pub use identity::{Identity, Source};
 pub use role::{Permission, Role};

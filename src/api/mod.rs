@@ -1,2 +1,181 @@
 //! The HTTP admin API (`walletops serve`): the seed's endpoints over the
-//! `admin` module.
+//! `admin` module, plus health, metrics, live events and an OpenAPI
+//! description. Every route but `/healthz` needs `Authorization: Bearer`.
+
+mod auth;
+mod error;
+mod events;
+mod handlers;
+mod metrics;
+mod openapi;
+
+pub use events::Notice;
+pub use openapi::document as openapi_document;
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{MethodRouter, get, post};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+
+use error::ApiError;
+
+/// Largest request body accepted; every body here is a few fields.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub events: broadcast::Sender<Notice>,
+}
+
+/// One route: the router and the OpenAPI document are both built from
+/// [`ROUTES`], so neither can list a route the other lacks.
+#[derive(Debug)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub operation_id: &'static str,
+    pub summary: &'static str,
+    /// Whether a bearer token is required.
+    pub auth: bool,
+    /// The request body's schema name, if it takes one.
+    pub body_schema: Option<&'static str>,
+}
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/healthz",
+        operation_id: "healthz",
+        summary: "The server answers (no auth, no data)",
+        auth: false,
+        body_schema: None,
+    },
+    Route {
+        method: "GET",
+        path: "/metrics",
+        operation_id: "metrics",
+        summary: "Queue depth, throughput, failures and workers by state, in Prometheus text format",
+        auth: true,
+        body_schema: None,
+    },
+    Route {
+        method: "GET",
+        path: "/api/events",
+        operation_id: "events",
+        summary: "Server-sent events: jobs, control, config and admin notifications",
+        auth: true,
+        body_schema: None,
+    },
+    Route {
+        method: "GET",
+        path: "/api/openapi.json",
+        operation_id: "openapi",
+        summary: "This document",
+        auth: true,
+        body_schema: None,
+    },
+    Route {
+        method: "GET",
+        path: "/api/workers/stats",
+        operation_id: "workersStats",
+        summary: "Health, queue depth by status and type, throughput, workers, last admin actions",
+        auth: true,
+        body_schema: None,
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/workers/control",
+        operation_id: "workersControl",
+        summary: "Start or pause every worker (admin)",
+        auth: true,
+        body_schema: Some("WorkersControl"),
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/dispatch-job",
+        operation_id: "dispatchJob",
+        summary: "Queue a job for a wallet (operator, admin)",
+        auth: true,
+        body_schema: Some("DispatchJob"),
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/jobs/clear-failed",
+        operation_id: "clearFailed",
+        summary: "Delete every failed job (operator, admin); no body needed",
+        auth: true,
+        body_schema: Some("Empty"),
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/reset-processing",
+        operation_id: "resetProcessing",
+        summary: "Take back jobs past their lease and release wallets left processing (operator, admin); no body needed",
+        auth: true,
+        body_schema: Some("Empty"),
+    },
+];
+
+fn handler(route: &Route) -> MethodRouter<AppState> {
+    match route.operation_id {
+        "healthz" => get(handlers::healthz),
+        "metrics" => get(metrics::metrics),
+        "events" => get(events::events),
+        "openapi" => get(openapi::openapi),
+        "workersStats" => get(handlers::workers_stats),
+        "workersControl" => post(handlers::workers_control),
+        "dispatchJob" => post(handlers::dispatch_job),
+        "clearFailed" => post(handlers::clear_failed),
+        "resetProcessing" => post(handlers::reset_processing),
+        other => unreachable!("route {other} in ROUTES has no handler"),
+    }
+}
+
+/// The application, with its state.
+pub fn router(state: AppState) -> Router {
+    ROUTES
+        .iter()
+        .fold(Router::new(), |r, route| {
+            r.route(route.path, handler(route))
+        })
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed on this route",
+            )
+        })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    pool: PgPool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match crate::admin::database_roles_enforced(&pool).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "the walletops group roles do not exist on this database (managed service?): \
+             only the application's own role checks apply"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot tell whether database roles are enforced"),
+    }
+    let (events, _) = broadcast::channel(1024);
+    let pump = tokio::spawn(events::pump(pool.clone(), events.clone()));
+    let app = router(AppState { pool, events });
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    pump.abort();
+    result
+}

@@ -3,7 +3,17 @@
 //! This is the edge where `anyhow` turns library errors into one clear line
 //! on stderr and a non-zero exit code.
 
+mod audit;
+mod config;
 mod db;
+mod dispatch;
+mod identity;
+mod jobs;
+mod operators;
+mod serve;
+mod status;
+mod tokens;
+mod workers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +59,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "WALLETOPS_MIGRATE")]
     pub migrate: bool,
 
+    /// The operator acting (email); actions are checked against its role
+    #[arg(long, global = true, env = "WALLETOPS_OPERATOR", value_name = "EMAIL")]
+    pub operator: Option<String>,
+
     /// Log filter for stderr, e.g. info or walletops=debug
     #[arg(
         long,
@@ -69,6 +83,39 @@ pub enum Command {
         #[command(subcommand)]
         action: db::DbAction,
     },
+    /// Health: exit 0 Healthy, 1 Degraded, 2 Down, 3 unknown
+    Status(status::StatusArgs),
+    /// Start or pause every worker
+    Workers {
+        #[command(subcommand)]
+        action: workers::WorkersAction,
+    },
+    /// Queue a job for a wallet
+    Dispatch(dispatch::DispatchArgs),
+    /// List and maintain jobs
+    Jobs {
+        #[command(subcommand)]
+        action: jobs::JobsAction,
+    },
+    /// The runtime switches in system_config
+    Config {
+        #[command(subcommand)]
+        action: config::ConfigAction,
+    },
+    /// The audit trail of operator actions
+    Audit(audit::AuditArgs),
+    /// Who may act (needs the database owner's rights)
+    Operators {
+        #[command(subcommand)]
+        action: operators::OperatorsAction,
+    },
+    /// API tokens for the HTTP API
+    Tokens {
+        #[command(subcommand)]
+        action: tokens::TokensAction,
+    },
+    /// The HTTP admin API
+    Serve(serve::ServeArgs),
 }
 
 impl GlobalArgs {
@@ -84,9 +131,7 @@ impl GlobalArgs {
         Overrides {
             config: self.config.clone(),
             database_url: self.database_url.clone().map(Secret::new),
-            operator: std::env::var("WALLETOPS_OPERATOR")
-                .ok()
-                .filter(|v| !v.is_empty()),
+            operator: self.operator.clone().filter(|v| !v.is_empty()),
             tron_api_url: std::env::var("TRON_API_URL").ok().filter(|v| !v.is_empty()),
             tron_api_key: env_secret("TRON_API_KEY"),
             master_key: env_secret("WALLET_MASTER_KEY"),
@@ -137,6 +182,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Db { action }) => db::run(action).await,
+        Some(Command::Status(args)) => status::run(&settings, cli.global.migrate, args).await,
+        Some(Command::Workers { action }) => {
+            workers::run(&settings, cli.global.migrate, action).await
+        }
+        Some(Command::Dispatch(args)) => dispatch::run(&settings, cli.global.migrate, args).await,
+        Some(Command::Jobs { action }) => jobs::run(&settings, cli.global.migrate, action).await,
+        Some(Command::Config { action }) => {
+            config::run(&settings, cli.global.migrate, action).await
+        }
+        Some(Command::Audit(args)) => audit::run(&settings, cli.global.migrate, args).await,
+        Some(Command::Operators { action }) => {
+            operators::run(&settings, cli.global.migrate, action).await
+        }
+        Some(Command::Tokens { action }) => {
+            tokens::run(&settings, cli.global.migrate, action).await
+        }
+        Some(Command::Serve(args)) => serve::run(&settings, cli.global.migrate, args).await,
     }
 }
 

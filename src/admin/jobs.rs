@@ -1,0 +1,201 @@
+//! Job actions: dispatch, retry, cancel, clear failed, reset processing.
+//! The queue does the job work inside the action's transaction; this module
+//! checks the right and writes the audit row beside it.
+
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::audit::{self, ActionType, Actor, Target};
+use super::wallet_lookup::{self, WalletInfo, WalletRef};
+use super::{AdminError, Identity, Permission};
+use crate::queue::{self, Job, JobFilter, JobType, NewJob, QueueError};
+
+impl From<QueueError> for AdminError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::NotFound(id) => AdminError::NotFound(format!("job {id} not found")),
+            QueueError::InvalidState { .. } | QueueError::Duplicate { .. } => {
+                AdminError::Conflict(e.to_string())
+            }
+            QueueError::Sql(e) => AdminError::Db(e),
+            other => AdminError::Corrupt(other.to_string()),
+        }
+    }
+}
+
+/// A dispatch request, parsed at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dispatch {
+    pub wallet: WalletRef,
+    /// When given, the wallet must belong to this user.
+    pub user_id: Option<Uuid>,
+    pub job_type: JobType,
+}
+
+/// What a dispatch did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dispatched {
+    pub wallet: WalletInfo,
+    pub job: Job,
+    /// False when the wallet already had a pending or processing job of this
+    /// type: that job is returned and nothing changed (no audit row).
+    pub created: bool,
+}
+
+/// Queues a job for a wallet (operator or admin).
+pub async fn dispatch(
+    pool: &PgPool,
+    identity: &Identity,
+    request: &Dispatch,
+) -> Result<Dispatched, AdminError> {
+    identity.authorize(Permission::Dispatch)?;
+    let mut tx = pool.begin().await?;
+    let wallet = wallet_lookup::find(&mut tx, &request.wallet)
+        .await
+        .map_err(|e| e.refused(identity))?;
+    if let Some(user_id) = request.user_id
+        && wallet.user_id != Some(user_id)
+    {
+        return Err(AdminError::Invalid(format!(
+            "wallet {} does not belong to user {user_id}",
+            wallet.address
+        ))
+        .refused(identity));
+    }
+    let enqueued = queue::enqueue(
+        &mut tx,
+        &NewJob {
+            wallet_address: Some(wallet.address.clone()),
+            wallet_id: Some(wallet.id),
+            user_id: wallet.user_id,
+            ..NewJob::new(request.job_type)
+        },
+    )
+    .await?;
+    if enqueued.created {
+        audit::record(
+            &mut tx,
+            Actor::Identity(identity),
+            ActionType::Dispatch,
+            &Target::new("job", enqueued.job.id),
+            json!({
+                "job_type": request.job_type,
+                "wallet_id": wallet.id,
+                "wallet_address": wallet.address,
+                "rows": 1,
+            }),
+        )
+        .await?;
+    } else {
+        tracing::info!(identity = %identity, job = %enqueued.job.id, "dispatch found an existing job");
+    }
+    tx.commit().await?;
+    Ok(Dispatched {
+        wallet,
+        job: enqueued.job,
+        created: enqueued.created,
+    })
+}
+
+/// Puts a failed or cancelled job back to pending (operator or admin).
+pub async fn retry(pool: &PgPool, identity: &Identity, id: Uuid) -> Result<Job, AdminError> {
+    identity.authorize(Permission::RetryJob)?;
+    let mut tx = pool.begin().await?;
+    let before = queue::get(&mut tx, id)
+        .await
+        .map_err(|e| AdminError::from(e).refused(identity))?;
+    let job = queue::retry(&mut tx, id)
+        .await
+        .map_err(|e| AdminError::from(e).refused(identity))?;
+    audit::record(
+        &mut tx,
+        Actor::Identity(identity),
+        ActionType::Retry,
+        &Target::new("job", id),
+        json!({"previous_status": before.status, "wallet_address": job.wallet_address, "rows": 1}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+/// Cancels a pending job (operator or admin).
+pub async fn cancel(pool: &PgPool, identity: &Identity, id: Uuid) -> Result<Job, AdminError> {
+    identity.authorize(Permission::CancelJob)?;
+    let mut tx = pool.begin().await?;
+    let job = queue::cancel(&mut tx, id)
+        .await
+        .map_err(|e| AdminError::from(e).refused(identity))?;
+    audit::record(
+        &mut tx,
+        Actor::Identity(identity),
+        ActionType::Cancel,
+        &Target::new("job", id),
+        json!({"wallet_address": job.wallet_address, "rows": 1}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(job)
+}
+
+/// What clear-failed did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Cleared {
+    pub deleted: u64,
+}
+
+/// Deletes every failed job (operator or admin). Transfer records outlive
+/// their jobs (the schema only forgets which job made them).
+pub async fn clear_failed(pool: &PgPool, identity: &Identity) -> Result<Cleared, AdminError> {
+    identity.authorize(Permission::ClearFailed)?;
+    let mut tx = pool.begin().await?;
+    let deleted = queue::clear_failed(&mut tx).await?;
+    audit::record(
+        &mut tx,
+        Actor::Identity(identity),
+        ActionType::ClearFailed,
+        &Target::kind("jobs"),
+        json!({"rows": deleted}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Cleared { deleted })
+}
+
+/// What reset-processing did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reset {
+    /// Processing jobs past their lease, taken back (pending, or failed when
+    /// out of retries).
+    pub jobs: u64,
+    /// Wallets left flagged as processing by a job that is not live.
+    pub wallets: Vec<String>,
+}
+
+/// Resets stuck processing states (operator or admin): jobs whose lease
+/// ran out, and wallets whose processing job is not live. Jobs whose worker
+/// still renews its lease are left alone.
+pub async fn reset_processing(pool: &PgPool, identity: &Identity) -> Result<Reset, AdminError> {
+    identity.authorize(Permission::ResetProcessing)?;
+    let mut tx = pool.begin().await?;
+    let jobs = queue::reset_stuck(&mut tx).await?;
+    let wallets = wallet_lookup::release_orphaned_processing(&mut tx).await?;
+    audit::record(
+        &mut tx,
+        Actor::Identity(identity),
+        ActionType::ResetProcessing,
+        &Target::kind("jobs"),
+        json!({"rows": jobs + wallets.len() as u64, "jobs": jobs, "wallets": wallets}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Reset { jobs, wallets })
+}
+
+/// Jobs matching the filter, newest first.
+pub async fn list(pool: &PgPool, filter: &JobFilter) -> Result<Vec<Job>, AdminError> {
+    let mut conn = pool.acquire().await?;
+    Ok(queue::list(&mut conn, filter).await?)
+}

@@ -1,0 +1,142 @@
+//! `GET /metrics`: the stats in Prometheus' text format.
+
+use std::fmt::Write as _;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::admin::Permission;
+use crate::admin::health::Status;
+use crate::admin::stats::{self, Stats};
+use crate::queue::StatusCounts;
+
+pub async fn metrics(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+) -> Result<Response, ApiError> {
+    identity.authorize(Permission::Read)?;
+    let stats = stats::snapshot(&state.pool).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&stats),
+    )
+        .into_response())
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// The exposition text; label values are fixed words, so need no escaping.
+pub fn render(s: &Stats) -> String {
+    let mut out = String::new();
+    family(
+        &mut out,
+        "walletops_jobs",
+        "gauge",
+        "Jobs by status and type.",
+    );
+    for (job_type, c) in &s.counts.by_type {
+        for (status, n) in by_status(c) {
+            let _ = writeln!(
+                out,
+                "walletops_jobs{{status=\"{status}\",type=\"{job_type}\"}} {n}"
+            );
+        }
+    }
+    family(
+        &mut out,
+        "walletops_jobs_finished",
+        "gauge",
+        "Jobs finished within the trailing window, by outcome.",
+    );
+    for t in &s.throughput {
+        for (outcome, n) in [("completed", t.completed), ("failed", t.failed)] {
+            let _ = writeln!(
+                out,
+                "walletops_jobs_finished{{window_seconds=\"{}\",outcome=\"{outcome}\"}} {n}",
+                t.window_seconds
+            );
+        }
+    }
+    family(
+        &mut out,
+        "walletops_workers",
+        "gauge",
+        "Worker processes with a fresh heartbeat, by state.",
+    );
+    for state in ["active", "idle", "paused", "error"] {
+        let n = s
+            .workers
+            .iter()
+            .filter(|w| w.live && w.state == state)
+            .count();
+        let _ = writeln!(out, "walletops_workers{{state=\"{state}\"}} {n}");
+    }
+    let dead = s
+        .workers
+        .iter()
+        .filter(|w| !w.live && w.state != "stopped")
+        .count();
+    family(
+        &mut out,
+        "walletops_workers_dead",
+        "gauge",
+        "Unstopped workers whose heartbeat is stale.",
+    );
+    let _ = writeln!(out, "walletops_workers_dead {dead}");
+    let v = &s.health.vitals;
+    family(
+        &mut out,
+        "walletops_paused",
+        "gauge",
+        "1 when the workers are paused.",
+    );
+    let _ = writeln!(out, "walletops_paused {}", u8::from(v.paused));
+    family(
+        &mut out,
+        "walletops_oldest_pending_seconds",
+        "gauge",
+        "Age of the oldest due pending job.",
+    );
+    let _ = writeln!(
+        out,
+        "walletops_oldest_pending_seconds {}",
+        v.oldest_pending_seconds.unwrap_or(0)
+    );
+    family(
+        &mut out,
+        "walletops_stuck_jobs",
+        "gauge",
+        "Processing jobs past their lease.",
+    );
+    let _ = writeln!(out, "walletops_stuck_jobs {}", v.stuck_jobs);
+    family(
+        &mut out,
+        "walletops_health",
+        "gauge",
+        "1 for the current health status.",
+    );
+    for status in [Status::Healthy, Status::Degraded, Status::Down] {
+        let on = u8::from(s.health.health.status == status);
+        let _ = writeln!(out, "walletops_health{{status=\"{status:?}\"}} {on}");
+    }
+    out
+}
+
+fn by_status(c: &StatusCounts) -> [(&'static str, i64); 5] {
+    [
+        ("pending", c.pending),
+        ("processing", c.processing),
+        ("completed", c.completed),
+        ("failed", c.failed),
+        ("cancelled", c.cancelled),
+    ]
+}
