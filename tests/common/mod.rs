@@ -119,3 +119,4 @@ pub fn walletops() -> Command {
     cmd.env("XDG_CONFIG_HOME", "/nonexistent-walletops-test-config");
     cmd
 }
+pub mod admin;

@@ -1,0 +1,146 @@
+//! Fixtures for the admin, API and admin CLI tests: operators, wallets,
+//! jobs written by plain SQL, audit counts, and login roles.
+
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+use walletops::admin::{self, Identity, Role};
+use walletops::config::DatabaseUrl;
+
+/// A valid TRON address made from a seed number (base58check of 0x41 + 20 bytes).
+pub fn address(seed: u32) -> String {
+    let mut raw = vec![0x41u8];
+    raw.extend_from_slice(&Sha256::digest(seed.to_be_bytes())[..20]);
+    let check = Sha256::digest(Sha256::digest(&raw));
+    raw.extend_from_slice(&check[..4]);
+    bs58::encode(raw).into_string()
+}
+
+/// Makes `email` an operator with `role` (as the database owner) and resolves it.
+pub async fn operator(pool: &PgPool, email: &str, role: Role) -> Identity {
+    admin::operators::add(pool, email, role)
+        .await
+        .expect("add operator");
+    admin::identity::resolve_operator(pool, email)
+        .await
+        .expect("resolve operator")
+}
+
+/// An admin, an operator and a viewer.
+pub async fn staff(pool: &PgPool) -> (Identity, Identity, Identity) {
+    (
+        operator(pool, "admin@example.com", Role::Admin).await,
+        operator(pool, "ops@example.com", Role::Operator).await,
+        operator(pool, "viewer@example.com", Role::Viewer).await,
+    )
+}
+
+/// A user (with a display name) owning one deposit wallet at `address(seed)`.
+pub async fn wallet(pool: &PgPool, seed: u32, email: &str, name: &str) -> (Uuid, Uuid, String) {
+    let user: Uuid = sqlx::query_scalar(
+        "INSERT INTO auth.users (email, raw_user_meta_data) VALUES ($1, jsonb_build_object('name', $2::text))
+         ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING id",
+    )
+    .bind(email)
+    .bind(name)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let addr = address(seed);
+    let id: Uuid = sqlx::query_scalar(
+        "INSERT INTO user_wallets (user_id, address) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(user)
+    .bind(&addr)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    (id, user, addr)
+}
+
+/// A job in `status` inserted by plain SQL (as an old deployment would).
+pub async fn job(pool: &PgPool, status: &str, job_type: &str, wallet_address: &str) -> Uuid {
+    sqlx::query_scalar(
+        "INSERT INTO job_logs (job_type, status, wallet_address, error_message,
+                               finished_at, started_at, locked_until)
+         VALUES ($1, $2, $3,
+                 CASE WHEN $2 = 'failed' THEN 'boom' END,
+                 CASE WHEN $2 IN ('completed', 'failed', 'cancelled') THEN now() END,
+                 CASE WHEN $2 = 'processing' THEN now() END,
+                 CASE WHEN $2 = 'processing' THEN now() + interval '5 minutes' END)
+         RETURNING id",
+    )
+    .bind(job_type)
+    .bind(status)
+    .bind(wallet_address)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+pub async fn audit_count(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM admin_actions")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// The newest audit row: (action_type, target_type, target_id, details).
+pub async fn last_audit(pool: &PgPool) -> (String, String, Option<String>, serde_json::Value) {
+    sqlx::query_as(
+        "SELECT action_type, target_type, target_id, details FROM admin_actions
+          ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+pub async fn count(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+/// A LOGIN role of the test's own, member of `group`; dropped by [`LoginRole::drop_role`].
+pub struct LoginRole {
+    pub name: String,
+    pub url: DatabaseUrl,
+    server: DatabaseUrl,
+}
+
+impl LoginRole {
+    pub async fn create(db_url: &DatabaseUrl, group: &str) -> Self {
+        let name = format!("wo_login_{}", &Uuid::new_v4().simple().to_string()[..12]);
+        let password = Uuid::new_v4().simple().to_string();
+        let mut conn = PgConnection::connect(db_url.expose()).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE ROLE {name} LOGIN PASSWORD '{password}' IN ROLE {group}"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let mut url = url::Url::parse(db_url.expose()).unwrap();
+        url.set_username(&name).unwrap();
+        url.set_password(Some(&password)).unwrap();
+        Self {
+            name,
+            url: url.as_str().parse().unwrap(),
+            server: db_url.clone(),
+        }
+    }
+
+    /// A connection as this role.
+    pub async fn connect(&self) -> PgConnection {
+        PgConnection::connect(self.url.expose()).await.unwrap()
+    }
+
+    pub async fn drop_role(self) {
+        let mut conn = PgConnection::connect(self.server.expose()).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP ROLE IF EXISTS {}",
+            self.name
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+}
