@@ -30,14 +30,16 @@ fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Resul
     } else {
         &bytes
     };
-    serde_json::from_slice(bytes).map_err(|e| {
-        use serde_json::error::Category;
-        let status = match e.classify() {
-            Category::Syntax | Category::Eof | Category::Io => StatusCode::BAD_REQUEST,
-            Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        ApiError::new(status, format!("invalid request body: {e}"))
-    })
+    // Syntax first (400), then shape (422): a struct parser would report an
+    // unknown field before noticing that the JSON itself is broken.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid request body: {e}"),
+        )
+    })?;
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::unprocessable(format!("invalid request body: {e}")))
 }
 
 /// A body for endpoints that take none: empty or an empty JSON object.
