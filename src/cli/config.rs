@@ -19,7 +19,11 @@ pub enum ConfigAction {
     /// One switch's value (as JSON)
     Get { key: String },
     /// Set a switch; VALUE is JSON: true, 15, "T..." (admin only, audited)
-    Set { key: String, value: String },
+    Set {
+        key: String,
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
 }
 
 pub async fn run(
