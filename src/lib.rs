@@ -10,4 +10,5 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod engine;
 pub mod queue;
