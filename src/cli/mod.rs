@@ -4,6 +4,7 @@
 //! on stderr and a non-zero exit code.
 
 mod db;
+mod wallet;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,11 @@ pub enum Command {
     Db {
         #[command(subcommand)]
         action: db::DbAction,
+    },
+    /// Wallet keys and addresses
+    Wallet {
+        #[command(subcommand)]
+        action: wallet::WalletAction,
     },
 }
 
@@ -137,6 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Db { action }) => db::run(action).await,
+        Some(Command::Wallet { action }) => wallet::run(action).await,
     }
 }
 
