@@ -6,6 +6,7 @@
 
 pub mod address;
 pub mod amount;
+pub mod client;
 pub mod keys;
 pub mod tx;
 
