@@ -4,6 +4,7 @@
 //! on stderr and a non-zero exit code.
 
 mod db;
+mod tron_sim;
 mod wallet;
 
 use std::path::PathBuf;
@@ -70,6 +71,8 @@ pub enum Command {
         #[command(subcommand)]
         action: db::DbAction,
     },
+    /// Local simulator of the TRON full-node HTTP API
+    TronSim(tron_sim::TronSimArgs),
     /// Wallet keys and addresses
     Wallet {
         #[command(subcommand)]
@@ -144,6 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Db { action }) => db::run(action).await,
         Some(Command::Wallet { action }) => wallet::run(action).await,
+        Some(Command::TronSim(args)) => tron_sim::run(args).await,
     }
 }
 

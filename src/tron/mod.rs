@@ -8,6 +8,7 @@ pub mod address;
 pub mod amount;
 pub mod client;
 pub mod keys;
+pub mod sim;
 pub mod tx;
 
 pub use address::{Address, AddressError};
