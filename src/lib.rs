@@ -12,3 +12,4 @@ pub mod config;
 pub mod db;
 pub mod engine;
 pub mod queue;
+pub mod tron;

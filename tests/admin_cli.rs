@@ -185,7 +185,7 @@ async fn dispatch_and_job_maintenance() {
     // Bad input is refused by the parser, before anything is touched.
     for (job_type, wallet, why) in [
         ("gas", addr.as_str(), "unknown job type"),
-        ("sync", "T' OR 1=1", "not a TRON address"),
+        ("sync", "T' OR 1=1", "invalid value"),
     ] {
         let o = run(
             &db,
@@ -352,7 +352,7 @@ async fn serve_listens_on_loopback_and_stops_on_sigterm() {
     let line = lines.next().unwrap().unwrap();
     let base = line.rsplit(' ').next().unwrap().to_string();
     assert!(base.starts_with("http://127.0.0.1:"), "{line}");
-    let http = reqwest::Client::new();
+    let http = common::admin::http();
     let resp = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let resp = http

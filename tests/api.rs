@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::TestDb;
-use common::admin::{address, audit_count, count, job, staff, wallet};
+use common::admin::{address, audit_count, count, http, job, staff, wallet};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use walletops::admin::{Role, tokens};
@@ -53,10 +53,7 @@ async fn server() -> Server {
     });
     Server {
         base,
-        http: Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
+        http: http(),
         db,
         admin,
         operator,

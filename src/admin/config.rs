@@ -6,9 +6,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
 
-use super::address::TronAddress;
 use super::audit::{self, ActionType, Actor, Target};
 use super::{AdminError, CONTROL_CHANNEL, Identity, Permission};
+use crate::tron::Address;
 
 /// One switch as stored.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -65,25 +65,26 @@ fn kind_of(key: &str) -> Option<Kind> {
     })
 }
 
-fn validate(key: &str, value: &Value, current: Option<&Value>) -> Result<(), String> {
+/// The value to store (addresses normalised to base58), or why it is refused.
+fn validate(key: &str, value: &Value, current: Option<&Value>) -> Result<Value, String> {
     let int = |min: i64, max: i64| match value.as_i64() {
-        Some(n) if (min..=max).contains(&n) => Ok(()),
+        Some(n) if (min..=max).contains(&n) => Ok(value.clone()),
         _ => Err(format!(
             "{key} must be an integer from {min} to {max}, not {value}"
         )),
     };
     let address = |v: &str| {
-        v.parse::<TronAddress>()
-            .map(drop)
-            .map_err(|e| format!("{key}: {e}"))
+        v.parse::<Address>()
+            .map(|a| Value::String(a.to_string()))
+            .map_err(|e| format!("{key}: {v:?} is not a TRON address: {e}"))
     };
     match kind_of(key) {
-        Some(Kind::Bool) if value.is_boolean() => Ok(()),
+        Some(Kind::Bool) if value.is_boolean() => Ok(value.clone()),
         Some(Kind::Bool) => Err(format!("{key} must be true or false, not {value}")),
         Some(Kind::Count) => int(0, i64::MAX),
         Some(Kind::Positive) => int(1, i64::MAX),
         Some(Kind::Percent) => int(0, 100),
-        Some(Kind::OptionalAddress) if value.is_null() => Ok(()),
+        Some(Kind::OptionalAddress) if value.is_null() => Ok(Value::Null),
         Some(Kind::OptionalAddress | Kind::Address) => match value.as_str() {
             Some(s) => address(s),
             None => Err(format!(
@@ -98,7 +99,7 @@ fn validate(key: &str, value: &Value, current: Option<&Value>) -> Result<(), Str
                 _ => true,
             };
             if same {
-                Ok(())
+                Ok(value.clone())
             } else {
                 Err(format!(
                     "{key} must keep the type of its current value {}",
@@ -156,7 +157,8 @@ pub async fn set(
             AdminError::NotFound(format!("no configuration key {key:?}")).refused(identity),
         );
     };
-    validate(key, &value, old.as_ref()).map_err(|e| AdminError::Invalid(e).refused(identity))?;
+    let value = validate(key, &value, old.as_ref())
+        .map_err(|e| AdminError::Invalid(e).refused(identity))?;
     let change = write(&mut tx, key, old, value).await?;
     audit::record(
         &mut tx,

@@ -7,7 +7,6 @@
 //! the actions themselves ([`control`], [`config`], [`operators`],
 //! [`tokens`], [`jobs`]), and the read side ([`health`], [`stats`]).
 
-pub mod address;
 pub mod audit;
 pub mod config;
 pub mod control;

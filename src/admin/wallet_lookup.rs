@@ -8,13 +8,13 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::AdminError;
-use super::address::TronAddress;
+use crate::tron::Address;
 
 /// How an operator names a wallet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WalletRef {
     Id(Uuid),
-    Address(TronAddress),
+    Address(Address),
     /// The owner's email (`auth.users.email`) or name
     /// (`raw_user_meta_data` `name` or `full_name`), case-insensitive.
     User(String),
@@ -54,7 +54,7 @@ pub async fn find(
         }
         WalletRef::Address(address) => {
             sqlx::query_as("SELECT id, address, user_id, role FROM user_wallets WHERE address = $1")
-                .bind(address.as_str())
+                .bind(address.to_string())
                 .fetch_all(&mut *conn)
                 .await?
         }

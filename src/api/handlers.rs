@@ -15,11 +15,11 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::admin::address::TronAddress;
 use crate::admin::jobs::{self, Dispatch};
 use crate::admin::wallet_lookup::WalletRef;
 use crate::admin::{Permission, control, stats};
 use crate::queue::JobType;
+use crate::tron::Address;
 
 /// The body as bytes (the size limit answers 413), then JSON: malformed
 /// JSON is 400, the wrong shape 422. An empty body reads as `{}`.
@@ -115,7 +115,11 @@ pub async fn dispatch_job(
     let address = body
         .address
         .as_deref()
-        .map(|a| a.parse::<TronAddress>().map_err(ApiError::unprocessable))
+        .map(|a| {
+            a.parse::<Address>().map_err(|e| {
+                ApiError::unprocessable(format!("address {a:?} is not a TRON address: {e}"))
+            })
+        })
         .transpose()?;
     let wallet_id = body
         .wallet_id
@@ -124,7 +128,7 @@ pub async fn dispatch_job(
         .transpose()?;
     let wallet = match (wallet_id, &address) {
         (Some(id), _) => WalletRef::Id(id),
-        (None, Some(address)) => WalletRef::Address(address.clone()),
+        (None, Some(address)) => WalletRef::Address(*address),
         (None, None) => {
             return Err(ApiError::unprocessable(
                 "walletId or address is required to locate the wallet",
@@ -139,7 +143,7 @@ pub async fn dispatch_job(
             .await
             .map_err(crate::admin::AdminError::from)?;
         let found = crate::admin::wallet_lookup::find(&mut conn, &wallet).await?;
-        if found.address != address.as_str() {
+        if found.address != address.to_string() {
             return Err(ApiError::unprocessable(format!(
                 "walletId {} is wallet {}, not {address}",
                 found.id, found.address

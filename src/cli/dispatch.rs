@@ -5,11 +5,11 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::identity::print_json;
-use crate::admin::address::TronAddress;
 use crate::admin::jobs::{self, Dispatch};
 use crate::admin::wallet_lookup::WalletRef;
 use crate::config::Settings;
 use crate::queue::JobType;
+use crate::tron::Address;
 
 #[derive(Debug, Args)]
 pub struct DispatchArgs {
@@ -18,7 +18,7 @@ pub struct DispatchArgs {
     job_type: JobType,
     /// The wallet's base58 address
     #[arg(long, value_name = "ADDRESS")]
-    wallet: TronAddress,
+    wallet: Address,
     /// Print the job as JSON
     #[arg(long)]
     json: bool,

@@ -14,6 +14,8 @@ mod operators;
 mod serve;
 mod status;
 mod tokens;
+mod tron_sim;
+mod wallet;
 mod worker;
 mod workers;
 
@@ -122,6 +124,13 @@ pub enum Command {
     Worker(worker::WorkerArgs),
     /// Benchmark the queue: one JSON line of enqueue, drain and pickup figures
     Bench(bench::BenchArgs),
+    /// Local simulator of the TRON full-node HTTP API
+    TronSim(tron_sim::TronSimArgs),
+    /// Wallet keys and addresses
+    Wallet {
+        #[command(subcommand)]
+        action: wallet::WalletAction,
+    },
 }
 
 impl GlobalArgs {
@@ -218,6 +227,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Serve(args)) => serve::run(&settings, cli.global.migrate, args).await,
         Some(Command::Worker(args)) => worker::run(&settings, cli.global.migrate, args).await,
         Some(Command::Bench(args)) => bench::run(&settings, cli.global.migrate, args).await,
+        Some(Command::Wallet { action }) => wallet::run(action).await,
+        Some(Command::TronSim(args)) => tron_sim::run(args).await,
     }
 }
 

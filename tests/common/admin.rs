@@ -1,19 +1,16 @@
 //! Fixtures for the admin, API and admin CLI tests: operators, wallets,
 //! jobs written by plain SQL, audit counts, and login roles.
 
-use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 use walletops::admin::{self, Identity, Role};
 use walletops::config::DatabaseUrl;
 
-/// A valid TRON address made from a seed number (base58check of 0x41 + 20 bytes).
+/// A valid TRON address made from a seed number.
 pub fn address(seed: u32) -> String {
-    let mut raw = vec![0x41u8];
-    raw.extend_from_slice(&Sha256::digest(seed.to_be_bytes())[..20]);
-    let check = Sha256::digest(Sha256::digest(&raw));
-    raw.extend_from_slice(&check[..4]);
-    bs58::encode(raw).into_string()
+    let mut evm = [0x5au8; 20];
+    evm[..4].copy_from_slice(&seed.to_be_bytes());
+    walletops::tron::Address::from_evm(evm).to_string()
 }
 
 /// Makes `email` an operator with `role` (as the database owner) and resolves it.
@@ -143,4 +140,14 @@ impl LoginRole {
         .await
         .unwrap();
     }
+}
+
+/// An HTTP client for the tests (reqwest is built without a default TLS
+/// provider; the project installs ring's).
+pub fn http() -> reqwest::Client {
+    walletops::tron::client::install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
