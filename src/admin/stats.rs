@@ -76,6 +76,15 @@ async fn health_settings(pool: &PgPool) -> Result<(Thresholds, bool, Option<Stri
 
 /// Computes health from the database now.
 pub async fn health(pool: &PgPool) -> Result<HealthReport, AdminError> {
+    let window = queue::throughput(pool, &[HEALTH_WINDOW]).await?;
+    health_with(pool, window.first().copied()).await
+}
+
+/// Health, given the last 15 minutes' throughput already read.
+async fn health_with(
+    pool: &PgPool,
+    window: Option<Throughput>,
+) -> Result<HealthReport, AdminError> {
     let (thresholds, paused, gas_address) = health_settings(pool).await?;
     let live_workers: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM workers
@@ -84,8 +93,7 @@ pub async fn health(pool: &PgPool) -> Result<HealthReport, AdminError> {
     .bind(thresholds.heartbeat_stale_seconds as f64)
     .fetch_one(pool)
     .await?;
-    let window = queue::throughput(pool, &[HEALTH_WINDOW]).await?;
-    let (completed, failed) = window.first().map_or((0, 0), |w| (w.completed, w.failed));
+    let (completed, failed) = window.map_or((0, 0), |w| (w.completed, w.failed));
     let oldest = queue::oldest_pending_age(pool).await?;
     let stuck_jobs = queue::stuck_count(pool).await?;
     let gas_wallet = match gas_address {
@@ -173,10 +181,15 @@ pub async fn workers(pool: &PgPool, stale_seconds: i64) -> Result<Vec<WorkerInfo
 /// Health, queue depth by status and type, throughput over recent windows,
 /// workers and the last admin actions.
 pub async fn snapshot(pool: &PgPool) -> Result<Stats, AdminError> {
-    let health = health(pool).await?;
+    let throughput = queue::throughput(pool, &WINDOWS).await?;
+    let window = throughput
+        .iter()
+        .find(|t| t.window_seconds == HEALTH_WINDOW.as_secs())
+        .copied();
+    let health = health_with(pool, window).await?;
     Ok(Stats {
         counts: queue::counts(pool).await?,
-        throughput: queue::throughput(pool, &WINDOWS).await?,
+        throughput,
         workers: workers(pool, health.thresholds.heartbeat_stale_seconds).await?,
         recent_actions: audit::list(pool, None, 10).await?,
         health,

@@ -8,6 +8,7 @@ use clap::Args;
 use super::identity::print_json;
 use crate::admin::stats;
 use crate::config::Settings;
+use crate::db::{self, PoolOptions};
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -20,14 +21,27 @@ const UNKNOWN: u8 = 3;
 
 pub async fn run(settings: &Settings, migrate: bool, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let result = async {
-        let pool = super::db::connect(settings, migrate).await?;
+        let url = db::resolve_url(settings).await?;
+        // One connection, reused by every query: a one-shot read should not
+        // pay for a second connection (and TLS handshake) per query.
+        let pool = db::connect(
+            &url,
+            PoolOptions {
+                max_connections: 1,
+                ..PoolOptions::default()
+            },
+        )
+        .await?;
+        if migrate {
+            db::migrate(&pool).await?;
+        }
         anyhow::Ok(stats::snapshot(&pool).await?)
     }
     .await;
     let stats = match result {
         Ok(stats) => stats,
         Err(e) => {
-            let error = crate::db::one_line(e.as_ref());
+            let error = db::one_line(e.as_ref());
             if args.json {
                 print_json(&serde_json::json!({"status": "Unknown", "error": error}))?;
             } else {
