@@ -146,7 +146,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Db { action }) => db::run(action).await,
-        Some(Command::Wallet { action }) => wallet::run(action).await,
+        Some(Command::Wallet { action }) => {
+            wallet::run(action, &settings, cli.global.migrate).await
+        }
         Some(Command::TronSim(args)) => tron_sim::run(args).await,
     }
 }
