@@ -2,8 +2,12 @@
 //!
 //! The module map follows `DESIGN.md`: `cli` is the thin shell over the
 //! core modules; `config` resolves settings; `db` owns connections,
-//! migrations and the local PostgreSQL cluster.
+//! migrations and the local PostgreSQL cluster; `tron` is pure chain code
+//! (keys, transactions, the HTTP client and the simulator); `wallets` keeps
+//! users, wallets and their sealed keys.
 
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod tron;
+pub mod wallets;

@@ -4,6 +4,8 @@
 //! on stderr and a non-zero exit code.
 
 mod db;
+mod tron_sim;
+mod wallet;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +70,13 @@ pub enum Command {
     Db {
         #[command(subcommand)]
         action: db::DbAction,
+    },
+    /// Local simulator of the TRON full-node HTTP API
+    TronSim(tron_sim::TronSimArgs),
+    /// Wallet keys and addresses
+    Wallet {
+        #[command(subcommand)]
+        action: wallet::WalletAction,
     },
 }
 
@@ -137,6 +146,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Db { action }) => db::run(action).await,
+        Some(Command::Wallet { action }) => {
+            wallet::run(action, &settings, cli.global.migrate).await
+        }
+        Some(Command::TronSim(args)) => tron_sim::run(args).await,
     }
 }
 

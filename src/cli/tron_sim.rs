@@ -1,0 +1,54 @@
+//! `walletops tron-sim`: the TRON simulator as a process, for the demo and
+//! for trying the client by hand.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::tron::Address;
+use crate::tron::sim::{SimConfig, Simulator};
+
+#[derive(Debug, Args)]
+pub struct TronSimArgs {
+    /// Address to serve the API on
+    #[arg(long, default_value = "127.0.0.1:8090", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Milliseconds between blocks (mainnet: 3000)
+    #[arg(long, default_value_t = 3000, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    block_ms: u64,
+    /// Blocks on top before a block is solidified (mainnet: 19)
+    #[arg(long, default_value_t = 19, value_name = "N")]
+    solidify_blocks: u64,
+    /// The USDT contract address [default: mainnet TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t]
+    #[arg(long, value_name = "ADDRESS")]
+    usdt_contract: Option<Address>,
+}
+
+pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
+    let mut config = SimConfig {
+        listen: args.listen,
+        block_interval: Duration::from_millis(args.block_ms),
+        solidify_blocks: args.solidify_blocks,
+        ..SimConfig::default()
+    };
+    if let Some(usdt) = args.usdt_contract {
+        config.usdt_contract = usdt;
+    }
+    let usdt = config.usdt_contract;
+    let sim = Simulator::spawn(config)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!(
+        "tron-sim listening on {} (USDT {usdt}, {} ms blocks, solidified after {} blocks); Ctrl-C stops it",
+        sim.url(),
+        args.block_ms,
+        args.solidify_blocks
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    Ok(ExitCode::SUCCESS)
+}

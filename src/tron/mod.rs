@@ -1,0 +1,17 @@
+//! Pure TRON chain code: addresses, keys and signing, transactions, the
+//! full-node HTTP client and the simulator. Nothing here touches the
+//! database (DESIGN.md module map); `wallets` and `jobs` build on it.
+//!
+//! Facts about the real network, with sources, are in `tron-facts.md`.
+
+pub mod address;
+pub mod amount;
+pub mod client;
+pub mod keys;
+pub mod sim;
+pub mod tx;
+
+pub use address::{Address, AddressError};
+pub use amount::{Sun, TokenUnits};
+pub use keys::{KeyError, PrivateKey, SignatureError, TxSignature};
+pub use tx::{Contract, DecodeError, RawTransaction, RefBlock, SignedTransaction, TxId};

@@ -1,0 +1,524 @@
+//! The simulated chain: accounts, the USDT contract, blocks, the pending
+//! pool, execution with bandwidth, energy and activation fees, expiry and
+//! solidification. No HTTP here: `routes` renders it in the node's shapes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::SimConfig;
+use crate::tron::address::Address;
+use crate::tron::tx::{Contract, SignedTransaction, TxId, parse_trc20_transfer};
+
+/// java-tron's cap on `fee_limit`: 15,000 TRX (proposal #47).
+const MAX_FEE_LIMIT: u64 = 15_000_000_000;
+/// java-tron adds this many bytes per contract result to the bandwidth a
+/// transaction uses (`MAX_RESULT_SIZE_IN_TX`).
+const RESULT_BYTES: u64 = 64;
+/// Energy a reverted TRC-20 call burns (a require failing early).
+pub(super) const REVERT_ENERGY: u64 = 10_000;
+/// The node keys recent blocks by 2 bytes: TaPoS reaches this far back.
+const TAPOS_WINDOW: u64 = 65_536;
+const DAY_MS: i64 = 86_400_000;
+/// A transaction may expire at most this long after the head block.
+const MAX_EXPIRATION_MS: i64 = DAY_MS;
+
+/// A refusal at broadcast, in the node's codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn reject(code: &'static str, message: impl Into<String>) -> Reject {
+    Reject {
+        code,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub number: u64,
+    pub id: [u8; 32],
+    pub parent: [u8; 32],
+    pub timestamp_ms: i64,
+    pub txids: Vec<TxId>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    pub trx: u64,
+    pub create_time_ms: i64,
+    pub free_net_used: u64,
+    /// The UTC day `free_net_used` counts for; free bandwidth renews daily.
+    pub free_net_day: i64,
+}
+
+/// Balances: activated accounts (TRX) and the USDT contract's ledger, which
+/// may hold addresses that are not activated.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub accounts: BTreeMap<Address, Account>,
+    pub usdt: BTreeMap<Address, u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    Success,
+    Revert,
+    OutOfEnergy,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "SUCCESS",
+            Outcome::Revert => "REVERT",
+            Outcome::OutOfEnergy => "OUT_OF_ENERGY",
+        }
+    }
+}
+
+/// What a mined transaction did.
+#[derive(Debug, Clone)]
+pub struct Executed {
+    pub block: u64,
+    pub block_timestamp_ms: i64,
+    pub outcome: Outcome,
+    /// Everything burned, in SUN.
+    pub fee: u64,
+    pub net_usage: u64,
+    pub net_fee: u64,
+    pub energy_usage_total: u64,
+    pub energy_fee: u64,
+    /// A TRX transfer that activated its recipient.
+    pub created_account: bool,
+    /// The asset moved: `TRX` or `USDT` (nothing moves unless `Success`).
+    pub asset: &'static str,
+    pub from: Address,
+    pub to: Address,
+    pub amount: u64,
+}
+
+pub struct Known {
+    pub tx: SignedTransaction,
+    pub executed: Option<Executed>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Dropped {
+    pub txid: TxId,
+    pub reason: String,
+}
+
+pub struct Chain {
+    pub config: SimConfig,
+    pub blocks: Vec<Block>,
+    pub state: State,
+    /// Accepted and waiting for a block, in arrival order.
+    pub pool: Vec<TxId>,
+    /// Accepted but never to be mined (the "never mined" fault).
+    pub limbo: HashSet<TxId>,
+    pub txs: HashMap<TxId, Known>,
+    /// Mined transactions in execution order.
+    pub applied: Vec<TxId>,
+    pub dropped: Vec<Dropped>,
+    pub funded_trx: u64,
+    pub funded_usdt: u64,
+    pub burned: u64,
+}
+
+impl Chain {
+    pub fn new(config: SimConfig, now_ms: i64) -> Self {
+        let mut chain = Self {
+            config,
+            blocks: Vec::new(),
+            state: State::default(),
+            pool: Vec::new(),
+            limbo: HashSet::new(),
+            txs: HashMap::new(),
+            applied: Vec::new(),
+            dropped: Vec::new(),
+            funded_trx: 0,
+            funded_usdt: 0,
+            burned: 0,
+        };
+        chain.push_block(now_ms, Vec::new());
+        chain
+    }
+
+    pub fn head(&self) -> &Block {
+        self.blocks.last().expect("genesis exists")
+    }
+
+    /// The newest block that is `solidify_blocks` deep.
+    pub fn solid_head(&self) -> &Block {
+        let n = self
+            .head()
+            .number
+            .saturating_sub(self.config.solidify_blocks);
+        &self.blocks[n as usize]
+    }
+
+    fn push_block(&mut self, timestamp_ms: i64, txids: Vec<TxId>) {
+        let number = self.blocks.len() as u64;
+        let parent = self.blocks.last().map(|b| b.id).unwrap_or_default();
+        let mut h = Sha256::new();
+        h.update(parent);
+        h.update(number.to_be_bytes());
+        h.update(timestamp_ms.to_be_bytes());
+        for t in &txids {
+            h.update(t.as_bytes());
+        }
+        let mut id: [u8; 32] = h.finalize().into();
+        // The blockID starts with the block number, as on the real chain.
+        id[..8].copy_from_slice(&number.to_be_bytes());
+        self.blocks.push(Block {
+            number,
+            id,
+            parent,
+            timestamp_ms,
+            txids,
+        });
+    }
+
+    /// Adds TRX (activating the account) and/or USDT.
+    pub fn fund(
+        &mut self,
+        address: Address,
+        trx: u64,
+        usdt: u64,
+        now_ms: i64,
+    ) -> Result<(), String> {
+        let overflow = || "amount overflows".to_string();
+        let funded_trx = self.funded_trx.checked_add(trx).ok_or_else(overflow)?;
+        let funded_usdt = self.funded_usdt.checked_add(usdt).ok_or_else(overflow)?;
+        if trx > 0 {
+            let acct = self
+                .state
+                .accounts
+                .entry(address)
+                .or_insert_with(|| Account {
+                    create_time_ms: now_ms,
+                    ..Default::default()
+                });
+            acct.trx = acct.trx.checked_add(trx).ok_or_else(overflow)?;
+        }
+        if usdt > 0 {
+            let bal = self.state.usdt.entry(address).or_default();
+            *bal = bal.checked_add(usdt).ok_or_else(overflow)?;
+        }
+        self.funded_trx = funded_trx;
+        self.funded_usdt = funded_usdt;
+        Ok(())
+    }
+
+    /// Takes a signed transaction as `/wallet/broadcasthex` does.
+    pub fn broadcast(&mut self, bytes: &[u8], never_mine: bool) -> Result<TxId, Reject> {
+        let tx = SignedTransaction::decode(bytes)
+            .map_err(|e| reject("OTHER_ERROR", format!("cannot parse transaction: {e}")))?;
+        let txid = tx.txid();
+        if self.txs.contains_key(&txid) {
+            return Err(reject(
+                "DUP_TRANSACTION_ERROR",
+                "Transaction already exists.",
+            ));
+        }
+        tx.verify_owner()
+            .map_err(|e| reject("SIGERROR", format!("Validate signature error: {e}")))?;
+        self.check_tapos(&tx)?;
+        let head = self.head().timestamp_ms;
+        let exp = tx.raw().expiration_ms;
+        if exp <= head || exp > head + MAX_EXPIRATION_MS {
+            return Err(reject(
+                "TRANSACTION_EXPIRATION_ERROR",
+                format!(
+                    "Transaction expiration, transaction expiration time is {exp}, but headBlockTime is {head}"
+                ),
+            ));
+        }
+        // Validate against the state the pending pool will leave, as the
+        // node does with its pending state.
+        let mut pending = self.state.clone();
+        for id in &self.pool {
+            let _ = execute(&self.config, &mut pending, &self.txs[id].tx, head);
+        }
+        execute(&self.config, &mut pending, &tx, head)?;
+        if never_mine {
+            self.limbo.insert(txid);
+        } else {
+            self.pool.push(txid);
+        }
+        self.txs.insert(txid, Known { tx, executed: None });
+        Ok(txid)
+    }
+
+    fn check_tapos(&self, tx: &SignedTransaction) -> Result<(), Reject> {
+        let raw = tx.raw();
+        let head = self.head().number;
+        let low = u16::from_be_bytes(raw.ref_block_bytes);
+        let found = self
+            .blocks
+            .iter()
+            .rev()
+            .take_while(|b| head - b.number < TAPOS_WINDOW)
+            .filter(|b| b.number as u16 == low)
+            .any(|b| b.id[8..16] == raw.ref_block_hash);
+        if found {
+            Ok(())
+        } else {
+            Err(reject(
+                "TAPOS_ERROR",
+                format!(
+                    "Tapos check error: no recent block {} with hash {}",
+                    hex::encode(raw.ref_block_bytes),
+                    hex::encode(raw.ref_block_hash)
+                ),
+            ))
+        }
+    }
+
+    /// Produces the next block with the pool's transactions.
+    pub fn produce_block(&mut self, now_ms: i64) {
+        let ts = now_ms.max(self.head().timestamp_ms + 1);
+        let number = self.head().number + 1;
+        let mut included = Vec::new();
+        for txid in std::mem::take(&mut self.pool) {
+            let tx = self.txs[&txid].tx.clone();
+            if tx.raw().expiration_ms < ts {
+                self.forget(txid, "expired before it was mined");
+                continue;
+            }
+            match execute(&self.config, &mut self.state, &tx, ts) {
+                Ok(mut ex) => {
+                    ex.block = number;
+                    ex.block_timestamp_ms = ts;
+                    self.burned += ex.fee;
+                    self.txs.get_mut(&txid).expect("known").executed = Some(ex);
+                    self.applied.push(txid);
+                    included.push(txid);
+                }
+                Err(r) => self.forget(txid, &format!("{}: {}", r.code, r.message)),
+            }
+        }
+        let expired: Vec<TxId> = self
+            .limbo
+            .iter()
+            .filter(|id| self.txs[*id].tx.raw().expiration_ms < ts)
+            .copied()
+            .collect();
+        for txid in expired {
+            self.limbo.remove(&txid);
+            self.forget(txid, "never mined (fault) and now expired");
+        }
+        self.push_block(ts, included);
+    }
+
+    /// A transaction the node no longer knows: it can never land.
+    fn forget(&mut self, txid: TxId, reason: &str) {
+        self.txs.remove(&txid);
+        self.dropped.push(Dropped {
+            txid,
+            reason: reason.to_string(),
+        });
+    }
+
+    /// The mined transaction, if mined (and solidified when `solid`).
+    pub fn mined(&self, txid: &TxId, solid: bool) -> Option<(&SignedTransaction, &Executed)> {
+        let known = self.txs.get(txid)?;
+        let ex = known.executed.as_ref()?;
+        if solid && ex.block > self.solid_head().number {
+            return None;
+        }
+        Some((&known.tx, ex))
+    }
+
+    /// Free bandwidth left to `address` today.
+    pub fn free_net_used(&self, address: &Address) -> u64 {
+        let day = self.head().timestamp_ms / DAY_MS;
+        self.state
+            .accounts
+            .get(address)
+            .filter(|a| a.free_net_day == day)
+            .map_or(0, |a| a.free_net_used)
+    }
+
+    /// Energy a USDT transfer to `to` costs now.
+    pub fn usdt_transfer_energy(&self, to: &Address) -> u64 {
+        transfer_energy(&self.config, &self.state, to)
+    }
+}
+
+fn transfer_energy(config: &SimConfig, state: &State, to: &Address) -> u64 {
+    if state.usdt.get(to).copied().unwrap_or(0) > 0 {
+        config.usdt_energy_to_holder
+    } else {
+        config.usdt_energy_to_new_holder
+    }
+}
+
+/// Validates and applies one transaction to `state`, as a block would; the
+/// receipt's block fields are left for the caller.
+fn execute(
+    config: &SimConfig,
+    state: &mut State,
+    tx: &SignedTransaction,
+    now_ms: i64,
+) -> Result<Executed, Reject> {
+    let raw = tx.raw();
+    let owner = raw.contract.owner();
+    let validate = |m: String| reject("CONTRACT_VALIDATE_ERROR", m);
+    let Some(owner_acct) = state.accounts.get(&owner) else {
+        return Err(validate(format!(
+            "Validate {} error, no OwnerAccount.",
+            raw.contract.type_name()
+        )));
+    };
+    let balance = owner_acct.trx;
+
+    // Bandwidth: free bandwidth if it covers the whole transaction, else
+    // burned TRX. Creating an account never uses free bandwidth.
+    let bytes = tx.encode().len() as u64 + RESULT_BYTES;
+    let creates =
+        matches!(&raw.contract, Contract::Transfer { to, .. } if !state.accounts.contains_key(to));
+    let day = now_ms / DAY_MS;
+    let free_used = if owner_acct.free_net_day == day {
+        owner_acct.free_net_used
+    } else {
+        0
+    };
+    let (net_usage, net_fee) = if creates {
+        (0, config.create_account_fee)
+    } else if free_used + bytes <= config.free_net_limit {
+        (bytes, 0)
+    } else {
+        (0, bytes * config.transaction_fee)
+    };
+    if balance < net_fee {
+        return Err(reject(
+            "BANDWITH_ERROR",
+            "Account resource insufficient error.",
+        ));
+    }
+
+    let mut ex = Executed {
+        block: 0,
+        block_timestamp_ms: 0,
+        outcome: Outcome::Success,
+        fee: net_fee,
+        net_usage,
+        net_fee,
+        energy_usage_total: 0,
+        energy_fee: 0,
+        created_account: creates,
+        asset: "TRX",
+        from: owner,
+        to: owner,
+        amount: 0,
+    };
+    match &raw.contract {
+        Contract::Transfer { to, amount, .. } => {
+            if amount.0 == 0 {
+                return Err(validate("Amount must be greater than 0.".into()));
+            }
+            if *to == owner {
+                return Err(validate("Cannot transfer TRX to yourself.".into()));
+            }
+            let system_fee = if creates {
+                config.create_new_account_fee_in_system_contract
+            } else {
+                0
+            };
+            let need = amount
+                .0
+                .checked_add(system_fee)
+                .and_then(|n| n.checked_add(net_fee));
+            if need.is_none_or(|n| balance < n) {
+                return Err(validate(
+                    "Validate TransferContract error, balance is not sufficient.".into(),
+                ));
+            }
+            ex.fee += system_fee;
+            ex.to = *to;
+            ex.amount = amount.0;
+            debit(state, &owner, ex.fee + amount.0, net_usage, day);
+            let dest = state.accounts.entry(*to).or_insert_with(|| Account {
+                create_time_ms: now_ms,
+                ..Default::default()
+            });
+            dest.trx += amount.0;
+        }
+        Contract::TriggerSmartContract {
+            contract,
+            call_value,
+            data,
+            ..
+        } => {
+            if *contract != config.usdt_contract {
+                return Err(validate("No contract or not a valid smart contract".into()));
+            }
+            if call_value.0 != 0 {
+                return Err(validate(
+                    "the simulator's USDT contract is not payable".into(),
+                ));
+            }
+            if raw.fee_limit.0 > MAX_FEE_LIMIT {
+                return Err(validate(format!(
+                    "feeLimit must be >= 0 and <= {MAX_FEE_LIMIT}"
+                )));
+            }
+            ex.asset = "USDT";
+            let call = parse_trc20_transfer(data);
+            let (energy, outcome) = match call {
+                Some((to, amount)) => {
+                    ex.to = to;
+                    ex.amount = amount.0;
+                    if state.usdt.get(&owner).copied().unwrap_or(0) < amount.0 {
+                        (REVERT_ENERGY, Outcome::Revert)
+                    } else {
+                        (transfer_energy(config, state, &to), Outcome::Success)
+                    }
+                }
+                None => (REVERT_ENERGY, Outcome::Revert),
+            };
+            // No staked energy: it is bought with TRX, within the fee limit
+            // and what the account has left after bandwidth.
+            let cost = energy * config.energy_fee;
+            let budget = raw.fee_limit.0.min(balance - net_fee);
+            if budget < cost {
+                ex.outcome = Outcome::OutOfEnergy;
+                ex.energy_fee = budget;
+                ex.energy_usage_total = budget / config.energy_fee.max(1);
+            } else {
+                ex.outcome = outcome;
+                ex.energy_fee = cost;
+                ex.energy_usage_total = energy;
+            }
+            ex.fee += ex.energy_fee;
+            debit(state, &owner, ex.fee, net_usage, day);
+            if ex.outcome == Outcome::Success {
+                *state.usdt.entry(owner).or_default() -= ex.amount;
+                *state.usdt.entry(ex.to).or_default() += ex.amount;
+            }
+        }
+        Contract::TransferAsset { .. } => {
+            return Err(validate(
+                "TRC-10 transfers are not supported by the simulator".into(),
+            ));
+        }
+    }
+    Ok(ex)
+}
+
+fn debit(state: &mut State, owner: &Address, sun: u64, net_usage: u64, day: i64) {
+    let acct = state.accounts.get_mut(owner).expect("validated");
+    acct.trx -= sun;
+    if acct.free_net_day != day {
+        acct.free_net_day = day;
+        acct.free_net_used = 0;
+    }
+    acct.free_net_used += net_usage;
+}

@@ -1,0 +1,198 @@
+//! `tron-sim`: a local simulator of the TRON full-node HTTP API, in the
+//! real JSON shapes, for tests and the demo (no chain is reachable here).
+//!
+//! It keeps TRX and USDT balances, bandwidth and energy, blocks on a timer,
+//! solidification, expiry and receipts; it decodes every broadcast
+//! transaction's protobuf and checks its signature against the owner, so
+//! any correct TRON implementation's transactions are accepted and nothing
+//! else is. Control routes under `/sim/` fund addresses, show the ledger and
+//! inject faults.
+
+mod chain;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::tron::address::Address;
+
+/// Mainnet USDT (Tether), `TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t`.
+pub const MAINNET_USDT: &str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t";
+
+/// How the simulated chain behaves. Defaults follow mainnet (tron-facts.md §4).
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub listen: SocketAddr,
+    pub block_interval: Duration,
+    /// Blocks on top of a block before it is solidified.
+    pub solidify_blocks: u64,
+    pub usdt_contract: Address,
+    /// SUN per energy (`getEnergyFee`).
+    pub energy_fee: u64,
+    /// SUN per byte of bandwidth (`getTransactionFee`).
+    pub transaction_fee: u64,
+    /// Bandwidth-equivalent SUN burned to create an account (`getCreateAccountFee`).
+    pub create_account_fee: u64,
+    /// SUN burned when a transfer activates an account.
+    pub create_new_account_fee_in_system_contract: u64,
+    /// Free bandwidth per account per day.
+    pub free_net_limit: u64,
+    /// Energy of a USDT transfer to an address that already holds USDT...
+    pub usdt_energy_to_holder: u64,
+    /// ...and to one that holds none.
+    pub usdt_energy_to_new_holder: u64,
+    /// When set, node routes answer 401 unless the `TRON-PRO-API-KEY`
+    /// header carries it, as TronGrid does for an unknown key.
+    pub api_key: Option<String>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            block_interval: Duration::from_millis(3000),
+            solidify_blocks: 19,
+            usdt_contract: MAINNET_USDT.parse().expect("valid constant"),
+            energy_fee: 100,
+            transaction_fee: 1000,
+            create_account_fee: 100_000,
+            create_new_account_fee_in_system_contract: 1_000_000,
+            free_net_limit: 600,
+            usdt_energy_to_holder: 65_000,
+            usdt_energy_to_new_holder: 130_000,
+            api_key: None,
+        }
+    }
+}
+
+/// Injected faults (`POST /sim/faults`); rates are probabilities per request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Delay before every node route answers.
+    pub latency_ms: u64,
+    /// HTTP 429 answers.
+    pub rate_429: f64,
+    /// Sent with 429 answers when set.
+    pub retry_after_s: Option<u64>,
+    /// The node's own limiter: HTTP 200 with "lack of computing resources".
+    pub rate_busy: f64,
+    /// HTTP 500 answers.
+    pub rate_500: f64,
+    /// Connections closed without an answer.
+    pub rate_drop: f64,
+    /// Broadcasts answered `result: true` whose transaction never lands.
+    pub rate_never_mined: f64,
+}
+
+impl Faults {
+    fn validate(&self) -> Result<(), String> {
+        for (name, r) in [
+            ("rate_429", self.rate_429),
+            ("rate_busy", self.rate_busy),
+            ("rate_500", self.rate_500),
+            ("rate_drop", self.rate_drop),
+            ("rate_never_mined", self.rate_never_mined),
+        ] {
+            if !(0.0..=1.0).contains(&r) {
+                return Err(format!("{name} must be between 0 and 1, got {r}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// State shared by the routes and the block producer.
+struct Shared {
+    chain: Mutex<chain::Chain>,
+    faults: Mutex<Faults>,
+    api_key: Option<String>,
+}
+
+/// Starts simulators.
+pub struct Simulator;
+
+impl Simulator {
+    /// Binds `config.listen` (port 0 picks a free one), starts producing
+    /// blocks and serving; the simulator stops when the handle is dropped.
+    pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let interval = config.block_interval.max(Duration::from_millis(1));
+        let shared = Arc::new(Shared {
+            api_key: config.api_key.clone(),
+            chain: Mutex::new(chain::Chain::new(config, now_ms())),
+            faults: Mutex::new(Faults::default()),
+        });
+        let producer = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    shared
+                        .chain
+                        .lock()
+                        .expect("chain lock")
+                        .produce_block(now_ms());
+                }
+            })
+        };
+        let app = routes::router(shared);
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("tron-sim server stopped: {e}");
+            }
+        });
+        let url = Url::parse(&format!("http://{addr}/")).expect("valid URL");
+        Ok(SimHandle {
+            url,
+            addr,
+            tasks: vec![producer, server],
+        })
+    }
+}
+
+/// A running simulator; dropping it stops it.
+pub struct SimHandle {
+    url: Url,
+    addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT/`, for `TRON_API_URL`.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A uniform random number in [0, 1), for fault rolls.
+fn roll() -> f64 {
+    (getrandom::u64().unwrap_or(u64::MAX) >> 11) as f64 / (1u64 << 53) as f64
+}

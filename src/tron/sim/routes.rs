@@ -1,0 +1,918 @@
+//! The simulator's HTTP routes: the node's (`/wallet`, `/walletsolidity`,
+//! `/v1`) in the real JSON shapes, and its own controls under `/sim/`.
+//!
+//! Like java-tron, node routes answer errors with HTTP 200 and an error
+//! body, leave zero-valued fields out, answer `{}` for unknown accounts and
+//! transactions, and write addresses in hex unless the request says
+//! `"visible": true`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, body::Body, body::Bytes};
+use serde_json::{Map, Value, json};
+
+use super::chain::{Chain, Executed, Outcome, REVERT_ENERGY};
+use super::{Faults, Shared, now_ms, roll};
+use crate::tron::address::Address;
+use crate::tron::tx::{
+    Contract, RawTransaction, SignedTransaction, TRANSFER_EVENT_TOPIC, TxId, address_word,
+    parse_trc20_transfer, uint_word,
+};
+
+type Shr = State<Arc<Shared>>;
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    let node = Router::new()
+        .route("/wallet/getaccount", post(get_account))
+        .route("/wallet/getaccountresource", post(get_account_resource))
+        .route("/wallet/triggerconstantcontract", post(trigger_constant))
+        .route(
+            "/wallet/getnowblock",
+            post(|s: Shr| async move { now_block(&s, false) })
+                .get(|s: Shr| async move { now_block(&s, false) }),
+        )
+        .route(
+            "/walletsolidity/getnowblock",
+            post(|s: Shr| async move { now_block(&s, true) })
+                .get(|s: Shr| async move { now_block(&s, true) }),
+        )
+        .route(
+            "/wallet/getchainparameters",
+            post(chain_parameters).get(chain_parameters),
+        )
+        .route("/wallet/broadcasthex", post(broadcast_hex))
+        .route(
+            "/wallet/gettransactionbyid",
+            post(|s: Shr, b: String| async move { transaction_by_id(&s, &b, false) }),
+        )
+        .route(
+            "/walletsolidity/gettransactionbyid",
+            post(|s: Shr, b: String| async move { transaction_by_id(&s, &b, true) }),
+        )
+        .route(
+            "/wallet/gettransactioninfobyid",
+            post(|s: Shr, b: String| async move { transaction_info(&s, &b, false) }),
+        )
+        .route(
+            "/walletsolidity/gettransactioninfobyid",
+            post(|s: Shr, b: String| async move { transaction_info(&s, &b, true) }),
+        )
+        .route("/v1/accounts/{address}", get(v1_account))
+        .route("/v1/accounts/{address}/transactions", get(v1_transactions))
+        .route("/v1/accounts/{address}/transactions/trc20", get(v1_trc20))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            inject_faults,
+        ));
+    Router::new()
+        .route("/sim/fund", post(fund))
+        .route("/sim/ledger", get(ledger))
+        .route("/sim/faults", post(set_faults).get(get_faults))
+        .merge(node)
+        .with_state(shared)
+}
+
+/// The API key check, then latency, 429s, busy answers, 500s and dropped
+/// connections on the node routes. A drop
+/// happens after the request was handled, so a dropped broadcast may well
+/// have been accepted: exactly the ambiguity clients must survive.
+async fn inject_faults(State(s): Shr, req: Request, next: Next) -> Response {
+    if let Some(expected) = &s.api_key {
+        let given = req.headers().get(crate::tron::client::API_KEY_HEADER);
+        if given.and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"Error": "ApiKey not exists"})),
+            )
+                .into_response();
+        }
+    }
+    let f = s.faults.lock().expect("faults lock").clone();
+    if f.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
+    }
+    if roll() < f.rate_429 {
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"Error": "too many requests (tron-sim fault)"})),
+        )
+            .into_response();
+        if let Some(secs) = f.retry_after_s {
+            r.headers_mut()
+                .insert("retry-after", secs.to_string().parse().expect("digits"));
+        }
+        return r;
+    }
+    if roll() < f.rate_busy {
+        return Json(json!({
+            "Error": "class java.lang.IllegalAccessException : lack of computing resources"
+        }))
+        .into_response();
+    }
+    if roll() < f.rate_500 {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "tron-sim fault").into_response();
+    }
+    let drop = roll() < f.rate_drop;
+    let response = next.run(req).await;
+    if drop {
+        let broken = futures_util::stream::once(std::future::ready(Err::<Bytes, _>(
+            std::io::Error::other("tron-sim fault: connection dropped"),
+        )));
+        return Response::new(Body::from_stream(broken));
+    }
+    response
+}
+
+// ---- request helpers --------------------------------------------------------
+
+type Answer = Json<Value>;
+
+fn node_error(message: impl std::fmt::Display) -> Answer {
+    Json(json!({ "Error": format!("class java.lang.IllegalArgumentException : {message}") }))
+}
+
+/// The JSON body; an empty body is `{}`, as the node treats it.
+fn body(text: &str) -> Result<Value, Answer> {
+    if text.trim().is_empty() {
+        return Ok(json!({}));
+    }
+    serde_json::from_str(text).map_err(|e| node_error(format!("invalid JSON: {e}")))
+}
+
+fn visible(v: &Value) -> bool {
+    match &v["visible"] {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+fn address_field(v: &Value, key: &str) -> Result<Address, Answer> {
+    v[key]
+        .as_str()
+        .ok_or_else(|| node_error(format!("{key} isn't set.")))?
+        .parse()
+        .map_err(|e| node_error(format!("Invalid {key}: {e}")))
+}
+
+fn show(a: &Address, visible: bool) -> Value {
+    Value::String(if visible { a.to_base58() } else { a.to_hex() })
+}
+
+/// Inserts `value` unless it is zero or empty: proto3 JSON omits defaults.
+fn put(m: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
+    let v = value.into();
+    let default = match &v {
+        Value::Number(n) => n.as_i64() == Some(0) || n.as_u64() == Some(0),
+        Value::String(s) => s.is_empty(),
+        Value::Bool(b) => !b,
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    };
+    if !default {
+        m.insert(key.to_string(), v);
+    }
+}
+
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Chain> {
+    s.chain.lock().expect("chain lock")
+}
+
+// ---- /wallet ----------------------------------------------------------------
+
+async fn get_account(State(s): Shr, text: String) -> Answer {
+    let v = match body(&text) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let addr = match address_field(&v, "address") {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let vis = visible(&v);
+    let chain = lock(&s);
+    let Some(acct) = chain.state.accounts.get(&addr) else {
+        return Json(json!({}));
+    };
+    let mut m = Map::new();
+    m.insert("address".into(), show(&addr, vis));
+    put(&mut m, "balance", acct.trx);
+    put(&mut m, "create_time", acct.create_time_ms);
+    put(&mut m, "free_net_usage", chain.free_net_used(&addr));
+    m.insert("account_resource".into(), json!({}));
+    m.insert(
+        "owner_permission".into(),
+        json!({"permission_name": "owner", "threshold": 1, "keys": [{"address": show(&addr, vis), "weight": 1}]}),
+    );
+    Json(Value::Object(m))
+}
+
+async fn get_account_resource(State(s): Shr, text: String) -> Answer {
+    let v = match body(&text) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let addr = match address_field(&v, "address") {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let chain = lock(&s);
+    if !chain.state.accounts.contains_key(&addr) {
+        return Json(json!({}));
+    }
+    let mut m = Map::new();
+    put(&mut m, "freeNetUsed", chain.free_net_used(&addr));
+    put(&mut m, "freeNetLimit", chain.config.free_net_limit);
+    put(&mut m, "TotalNetLimit", 43_200_000_000u64);
+    put(&mut m, "TotalNetWeight", 26_000_000_000u64);
+    put(&mut m, "TotalEnergyLimit", 180_000_000_000u64);
+    put(&mut m, "TotalEnergyWeight", 19_000_000_000u64);
+    Json(Value::Object(m))
+}
+
+async fn trigger_constant(State(s): Shr, text: String) -> Answer {
+    let v = match body(&text) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let (owner, contract) = match (
+        address_field(&v, "owner_address"),
+        address_field(&v, "contract_address"),
+    ) {
+        (Ok(o), Ok(c)) => (o, c),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    let chain = lock(&s);
+    if contract != chain.config.usdt_contract {
+        return Json(json!({"result": {
+            "code": "CONTRACT_VALIDATE_ERROR",
+            "message": "No contract or not a valid smart contract"
+        }}));
+    }
+    let param = hex::decode(v["parameter"].as_str().unwrap_or_default()).unwrap_or_default();
+    let revert = || {
+        Json(json!({
+            "result": {"result": true},
+            "energy_used": REVERT_ENERGY,
+            "constant_result": [""],
+            "transaction": {"ret": [{"ret": "FAILED"}]}
+        }))
+    };
+    match v["function_selector"].as_str().unwrap_or_default() {
+        "balanceOf(address)" if param.len() == 32 => {
+            let holder = Address::from_evm(param[12..].try_into().expect("20 bytes"));
+            let bal = chain.state.usdt.get(&holder).copied().unwrap_or(0);
+            Json(json!({
+                "result": {"result": true},
+                "energy_used": 935,
+                "constant_result": [hex::encode(uint_word(bal))],
+                "transaction": {"ret": [{}]}
+            }))
+        }
+        "transfer(address,uint256)" => {
+            let mut data = crate::tron::tx::TRC20_TRANSFER_SELECTOR.to_vec();
+            data.extend_from_slice(&param);
+            let Some((to, amount)) = parse_trc20_transfer(&data) else {
+                return revert();
+            };
+            if chain.state.usdt.get(&owner).copied().unwrap_or(0) < amount.0 {
+                return revert();
+            }
+            // Report the cost split the way the dynamic energy model does:
+            // base usage plus a penalty (mainnet factor about 4.4).
+            let total = chain.usdt_transfer_energy(&to);
+            let used = total * 10 / 44;
+            Json(json!({
+                "result": {"result": true},
+                "energy_used": used,
+                "energy_penalty": total - used,
+                "constant_result": [hex::encode(uint_word(1))],
+                "transaction": {"ret": [{}]}
+            }))
+        }
+        _ => revert(),
+    }
+}
+
+fn block_json(chain: &Chain, solid: bool) -> Answer {
+    let b = if solid {
+        chain.solid_head()
+    } else {
+        chain.head()
+    };
+    let mut raw = Map::new();
+    put(&mut raw, "number", b.number);
+    put(&mut raw, "txTrieRoot", hex::encode([0u8; 32]));
+    put(
+        &mut raw,
+        "witness_address",
+        "41".to_string() + &"00".repeat(20),
+    );
+    put(&mut raw, "parentHash", hex::encode(b.parent));
+    put(&mut raw, "version", 32);
+    put(&mut raw, "timestamp", b.timestamp_ms);
+    let mut block = Map::new();
+    block.insert("blockID".into(), hex::encode(b.id).into());
+    block.insert(
+        "block_header".into(),
+        json!({"raw_data": raw, "witness_signature": ""}),
+    );
+    let txs: Vec<Value> = b
+        .txids
+        .iter()
+        .filter_map(|id| chain.mined(id, false))
+        .map(|(tx, ex)| transaction_json(tx, Some(ex), false))
+        .collect();
+    put(&mut block, "transactions", txs);
+    Json(Value::Object(block))
+}
+
+fn now_block(s: &Shared, solid: bool) -> Answer {
+    block_json(&lock(s), solid)
+}
+
+async fn chain_parameters(State(s): Shr) -> Answer {
+    let chain = lock(&s);
+    let c = &chain.config;
+    let params: Vec<Value> = [
+        ("getMaintenanceTimeInterval", 21_600_000u64),
+        ("getCreateAccountFee", c.create_account_fee),
+        ("getTransactionFee", c.transaction_fee),
+        ("getAssetIssueFee", 1_024_000_000),
+        ("getWitnessPayPerBlock", 8_000_000),
+        (
+            "getCreateNewAccountFeeInSystemContract",
+            c.create_new_account_fee_in_system_contract,
+        ),
+        ("getCreateNewAccountBandwidthRate", 1),
+        ("getEnergyFee", c.energy_fee),
+        ("getFreeNetLimit", c.free_net_limit),
+        ("getTotalEnergyLimit", 180_000_000_000),
+        ("getAllowTvmTransferTrc10", 1),
+        ("getAllowMultiSign", 1),
+        ("getAllowDynamicEnergy", 1),
+        ("getMaxFeeLimit", 15_000_000_000),
+    ]
+    .into_iter()
+    .map(|(k, v)| {
+        let mut m = Map::new();
+        m.insert("key".into(), k.into());
+        put(&mut m, "value", v);
+        Value::Object(m)
+    })
+    .collect();
+    Json(json!({ "chainParameter": params }))
+}
+
+async fn broadcast_hex(State(s): Shr, text: String) -> Answer {
+    let v = match body(&text) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let bytes = match hex::decode(v["transaction"].as_str().unwrap_or_default()) {
+        Ok(b) if !b.is_empty() => b,
+        _ => {
+            return Json(json!({
+                "result": false,
+                "code": "OTHER_ERROR",
+                "message": hex::encode("transaction is not hex")
+            }));
+        }
+    };
+    let never_mine = roll() < s.faults.lock().expect("faults lock").rate_never_mined;
+    let mut chain = lock(&s);
+    let decoded = SignedTransaction::decode(&bytes).ok();
+    let txid = decoded
+        .as_ref()
+        .map(|t| t.txid().to_hex())
+        .unwrap_or_default();
+    let tx_json = decoded
+        .as_ref()
+        .map(|t| transaction_json(t, None, false).to_string())
+        .unwrap_or_default();
+    match chain.broadcast(&bytes, never_mine) {
+        Ok(_) => Json(json!({
+            "result": true, "code": "SUCCESS", "txid": txid, "transaction": tx_json
+        })),
+        Err(r) => Json(json!({
+            "result": false,
+            "code": r.code,
+            "message": hex::encode(r.message),
+            "txid": txid,
+            "transaction": tx_json
+        })),
+    }
+}
+
+fn txid_field(v: &Value) -> Result<TxId, Answer> {
+    v["value"]
+        .as_str()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| node_error("value must be a 64-hex-digit transaction id"))
+}
+
+fn transaction_by_id(s: &Shared, text: &str, solid: bool) -> Answer {
+    let (v, txid) = match body(text).and_then(|v| txid_field(&v).map(|t| (v, t))) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let chain = lock(s);
+    match chain.mined(&txid, solid) {
+        Some((tx, ex)) => Json(transaction_json(tx, Some(ex), visible(&v))),
+        None => Json(json!({})),
+    }
+}
+
+fn transaction_info(s: &Shared, text: &str, solid: bool) -> Answer {
+    let txid = match body(text).and_then(|v| txid_field(&v)) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let chain = lock(s);
+    match chain.mined(&txid, solid) {
+        Some((tx, ex)) => Json(info_json(&chain, tx, ex)),
+        None => Json(json!({})),
+    }
+}
+
+/// `raw_data` as the node renders it.
+fn raw_json(raw: &RawTransaction, vis: bool) -> Value {
+    let mut value = Map::new();
+    match &raw.contract {
+        Contract::Transfer { owner, to, amount } => {
+            put(&mut value, "amount", amount.0);
+            value.insert("owner_address".into(), show(owner, vis));
+            value.insert("to_address".into(), show(to, vis));
+        }
+        Contract::TransferAsset {
+            asset_name,
+            owner,
+            to,
+            amount,
+        } => {
+            put(&mut value, "amount", *amount);
+            let name = if vis {
+                String::from_utf8_lossy(asset_name).into_owned()
+            } else {
+                hex::encode(asset_name)
+            };
+            put(&mut value, "asset_name", name);
+            value.insert("owner_address".into(), show(owner, vis));
+            value.insert("to_address".into(), show(to, vis));
+        }
+        Contract::TriggerSmartContract {
+            owner,
+            contract,
+            call_value,
+            data,
+        } => {
+            put(&mut value, "data", hex::encode(data));
+            value.insert("owner_address".into(), show(owner, vis));
+            value.insert("contract_address".into(), show(contract, vis));
+            put(&mut value, "call_value", call_value.0);
+        }
+    }
+    let name = raw.contract.type_name();
+    let mut m = Map::new();
+    m.insert(
+        "contract".into(),
+        json!([{
+            "parameter": {"value": value, "type_url": format!("type.googleapis.com/protocol.{name}")},
+            "type": name
+        }]),
+    );
+    put(&mut m, "ref_block_bytes", hex::encode(raw.ref_block_bytes));
+    put(&mut m, "ref_block_hash", hex::encode(raw.ref_block_hash));
+    put(&mut m, "expiration", raw.expiration_ms);
+    put(&mut m, "fee_limit", raw.fee_limit.0);
+    put(&mut m, "data", hex::encode(&raw.data));
+    put(&mut m, "timestamp", raw.timestamp_ms);
+    Value::Object(m)
+}
+
+fn transaction_json(tx: &SignedTransaction, ex: Option<&Executed>, vis: bool) -> Value {
+    let mut m = Map::new();
+    if let Some(ex) = ex {
+        m.insert("ret".into(), json!([{"contractRet": ex.outcome.as_str()}]));
+    }
+    m.insert(
+        "signature".into(),
+        tx.signatures().iter().map(hex::encode).collect(),
+    );
+    m.insert("txID".into(), tx.txid().to_hex().into());
+    m.insert("raw_data".into(), raw_json(tx.raw(), vis));
+    m.insert("raw_data_hex".into(), hex::encode(tx.raw_bytes()).into());
+    if vis {
+        m.insert("visible".into(), true.into());
+    }
+    Value::Object(m)
+}
+
+fn info_json(chain: &Chain, tx: &SignedTransaction, ex: &Executed) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), tx.txid().to_hex().into());
+    put(&mut m, "fee", ex.fee);
+    m.insert("blockNumber".into(), ex.block.into());
+    m.insert("blockTimeStamp".into(), ex.block_timestamp_ms.into());
+    let mut receipt = Map::new();
+    put(&mut receipt, "energy_usage_total", ex.energy_usage_total);
+    put(&mut receipt, "energy_fee", ex.energy_fee);
+    put(&mut receipt, "net_usage", ex.net_usage);
+    put(&mut receipt, "net_fee", ex.net_fee);
+    if ex.asset == "USDT" {
+        let usdt = chain.config.usdt_contract;
+        receipt.insert("result".into(), ex.outcome.as_str().into());
+        m.insert("contract_address".into(), usdt.to_hex().into());
+        let result = if ex.outcome == Outcome::Success {
+            hex::encode(uint_word(1))
+        } else {
+            String::new()
+        };
+        m.insert("contractResult".into(), json!([result]));
+        if ex.outcome == Outcome::Success {
+            m.insert(
+                "log".into(),
+                json!([{
+                    "address": hex::encode(usdt.evm_bytes()),
+                    "topics": [
+                        TRANSFER_EVENT_TOPIC,
+                        hex::encode(address_word(&ex.from)),
+                        hex::encode(address_word(&ex.to)),
+                    ],
+                    "data": hex::encode(uint_word(ex.amount)),
+                }]),
+            );
+        } else {
+            m.insert("result".into(), "FAILED".into());
+            let why = match ex.outcome {
+                Outcome::Revert => "REVERT opcode executed",
+                _ => "Not enough energy for this transaction",
+            };
+            m.insert("resMessage".into(), hex::encode(why).into());
+        }
+    } else {
+        m.insert("contractResult".into(), json!([""]));
+    }
+    m.insert("receipt".into(), Value::Object(receipt));
+    Value::Object(m)
+}
+
+// ---- /v1 --------------------------------------------------------------------
+
+type V1 = (StatusCode, Json<Value>);
+
+fn v1_bad(message: impl std::fmt::Display) -> V1 {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"success": false, "error": message.to_string(), "statusCode": 400})),
+    )
+}
+
+fn v1_page(items: Vec<Value>, next: Option<String>) -> V1 {
+    let mut meta = Map::new();
+    meta.insert("at".into(), now_ms().into());
+    meta.insert("page_size".into(), items.len().into());
+    if let Some(f) = next {
+        meta.insert("fingerprint".into(), f.into());
+    }
+    (
+        StatusCode::OK,
+        Json(json!({"data": items, "success": true, "meta": meta})),
+    )
+}
+
+async fn v1_account(State(s): Shr, Path(address): Path<String>) -> V1 {
+    let addr: Address = match address.parse() {
+        Ok(a) => a,
+        Err(e) => return v1_bad(format!("invalid address {address}: {e}")),
+    };
+    let chain = lock(&s);
+    let Some(acct) = chain.state.accounts.get(&addr) else {
+        return v1_page(Vec::new(), None);
+    };
+    let mut m = Map::new();
+    m.insert("address".into(), addr.to_hex().into());
+    put(&mut m, "balance", acct.trx);
+    put(&mut m, "create_time", acct.create_time_ms);
+    let usdt = chain.state.usdt.get(&addr).copied().unwrap_or(0);
+    let trc20 = if usdt > 0 {
+        json!([{ chain.config.usdt_contract.to_base58(): usdt.to_string() }])
+    } else {
+        json!([])
+    };
+    m.insert("trc20".into(), trc20);
+    v1_page(vec![Value::Object(m)], None)
+}
+
+/// The filters both v1 lists share.
+struct ListParams {
+    only_confirmed: bool,
+    only_to: bool,
+    only_from: bool,
+    limit: usize,
+    offset: usize,
+    min_ts: i64,
+    max_ts: i64,
+    ascending: bool,
+}
+
+impl ListParams {
+    fn parse(q: &std::collections::HashMap<String, String>) -> Result<Self, V1> {
+        let flag = |k: &str| q.get(k).is_some_and(|v| v == "true");
+        let num = |k: &str, default: i64| -> Result<i64, V1> {
+            q.get(k).map_or(Ok(default), |v| {
+                v.parse()
+                    .map_err(|_| v1_bad(format!("{k} must be a number")))
+            })
+        };
+        let limit = num("limit", 20)?;
+        if !(1..=200).contains(&limit) {
+            return Err(v1_bad("limit must be between 1 and 200"));
+        }
+        // The fingerprint is opaque to clients; here it is the next offset.
+        let offset = match q.get("fingerprint") {
+            Some(f) => usize::from_str_radix(f, 16).map_err(|_| v1_bad("invalid fingerprint"))?,
+            None => 0,
+        };
+        Ok(Self {
+            only_confirmed: flag("only_confirmed"),
+            only_to: flag("only_to"),
+            only_from: flag("only_from"),
+            limit: limit as usize,
+            offset,
+            min_ts: num("min_timestamp", 0)?,
+            max_ts: num("max_timestamp", i64::MAX)?,
+            ascending: q.get("order_by").is_some_and(|o| o.ends_with(",asc")),
+        })
+    }
+
+    /// Whether an item that is `from` and/or `to` the account passes
+    /// `only_from` / `only_to`.
+    fn direction(&self, from: bool, to: bool) -> bool {
+        match (self.only_from, self.only_to) {
+            (true, true) => from && to,
+            (true, false) => from,
+            (false, true) => to,
+            (false, false) => from || to,
+        }
+    }
+
+    /// Filters by time and confirmation, orders, and cuts one page.
+    fn page<'a>(
+        &self,
+        chain: &'a Chain,
+        related: impl Fn(&Executed) -> bool,
+    ) -> (Vec<(&'a SignedTransaction, &'a Executed)>, Option<String>) {
+        let solid = chain.solid_head().number;
+        let mut all: Vec<_> = chain
+            .applied
+            .iter()
+            .filter_map(|id| chain.mined(id, false))
+            .filter(|(_, ex)| related(ex))
+            .filter(|(_, ex)| !self.only_confirmed || ex.block <= solid)
+            .filter(|(_, ex)| (self.min_ts..=self.max_ts).contains(&ex.block_timestamp_ms))
+            .collect();
+        if !self.ascending {
+            all.reverse();
+        }
+        let end = (self.offset + self.limit).min(all.len());
+        let next = (end < all.len()).then(|| format!("{end:x}"));
+        let page = all
+            .get(self.offset..end)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default();
+        (page, next)
+    }
+}
+
+async fn v1_transactions(
+    State(s): Shr,
+    Path(address): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> V1 {
+    let addr: Address = match address.parse() {
+        Ok(a) => a,
+        Err(e) => return v1_bad(format!("invalid address {address}: {e}")),
+    };
+    let p = match ListParams::parse(&q) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let chain = lock(&s);
+    // As TronGrid indexes them: the owner, and the recipient of TRX; a
+    // TRC-20 recipient is only in the trc20 list.
+    let (page, next) = p.page(&chain, |ex| {
+        let from = ex.from == addr;
+        let to = ex.asset == "TRX" && ex.to == addr;
+        p.direction(from, to)
+    });
+    let items = page
+        .into_iter()
+        .map(|(tx, ex)| {
+            let mut m = match transaction_json(tx, Some(ex), false) {
+                Value::Object(m) => m,
+                _ => unreachable!("transaction_json builds an object"),
+            };
+            m.insert(
+                "ret".into(),
+                json!([{"contractRet": ex.outcome.as_str(), "fee": ex.fee}]),
+            );
+            m.insert("blockNumber".into(), ex.block.into());
+            m.insert("block_timestamp".into(), ex.block_timestamp_ms.into());
+            m.insert("net_usage".into(), ex.net_usage.into());
+            m.insert("net_fee".into(), ex.net_fee.into());
+            m.insert("energy_usage".into(), 0.into());
+            m.insert("energy_fee".into(), ex.energy_fee.into());
+            m.insert("energy_usage_total".into(), ex.energy_usage_total.into());
+            m.insert("internal_transactions".into(), json!([]));
+            Value::Object(m)
+        })
+        .collect();
+    v1_page(items, next)
+}
+
+async fn v1_trc20(
+    State(s): Shr,
+    Path(address): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> V1 {
+    let addr: Address = match address.parse() {
+        Ok(a) => a,
+        Err(e) => return v1_bad(format!("invalid address {address}: {e}")),
+    };
+    let p = match ListParams::parse(&q) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let chain = lock(&s);
+    let usdt = chain.config.usdt_contract;
+    if let Some(c) = q.get("contract_address") {
+        match c.parse::<Address>() {
+            Ok(c) if c == usdt => {}
+            Ok(_) => return v1_page(Vec::new(), None),
+            Err(e) => return v1_bad(format!("invalid contract_address: {e}")),
+        }
+    }
+    let (page, next) = p.page(&chain, |ex| {
+        let (from, to) = (ex.from == addr, ex.to == addr);
+        ex.asset == "USDT" && ex.outcome == Outcome::Success && p.direction(from, to)
+    });
+    let items = page
+        .into_iter()
+        .map(|(tx, ex)| {
+            json!({
+                "transaction_id": tx.txid().to_hex(),
+                "token_info": {
+                    "symbol": "USDT", "address": usdt.to_base58(),
+                    "decimals": 6, "name": "Tether USD"
+                },
+                "block_timestamp": ex.block_timestamp_ms,
+                "from": ex.from.to_base58(),
+                "to": ex.to.to_base58(),
+                "type": "Transfer",
+                "value": ex.amount.to_string(),
+            })
+        })
+        .collect();
+    v1_page(items, next)
+}
+
+// ---- /sim -------------------------------------------------------------------
+
+fn sim_bad(message: impl std::fmt::Display) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": message.to_string()})),
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FundRequest {
+    address: Address,
+    #[serde(default)]
+    trx_sun: u64,
+    #[serde(default)]
+    usdt: u64,
+}
+
+async fn fund(State(s): Shr, text: String) -> Response {
+    let req: FundRequest = match serde_json::from_str(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            return sim_bad(format!(
+                "expected {{\"address\",\"trx_sun\",\"usdt\"}}: {e}"
+            ));
+        }
+    };
+    let mut chain = lock(&s);
+    if let Err(e) = chain.fund(req.address, req.trx_sun, req.usdt, now_ms()) {
+        return sim_bad(e);
+    }
+    Json(json!({
+        "address": req.address,
+        "trx_sun": chain.state.accounts.get(&req.address).map_or(0, |a| a.trx),
+        "usdt": chain.state.usdt.get(&req.address).copied().unwrap_or(0),
+    }))
+    .into_response()
+}
+
+async fn ledger(State(s): Shr) -> Json<Value> {
+    let chain = lock(&s);
+    let mut addresses: Vec<Address> = chain.state.accounts.keys().copied().collect();
+    addresses.extend(chain.state.usdt.keys().copied());
+    addresses.sort();
+    addresses.dedup();
+    let accounts: Vec<Value> = addresses
+        .iter()
+        .map(|a| {
+            let acct = chain.state.accounts.get(a);
+            json!({
+                "address": a,
+                "activated": acct.is_some(),
+                "trx_sun": acct.map_or(0, |x| x.trx),
+                "usdt": chain.state.usdt.get(a).copied().unwrap_or(0),
+                "free_net_used": chain.free_net_used(a),
+            })
+        })
+        .collect();
+    let transactions: Vec<Value> = chain
+        .applied
+        .iter()
+        .filter_map(|id| chain.mined(id, false))
+        .map(|(tx, ex)| {
+            json!({
+                "txid": tx.txid(),
+                "block": ex.block,
+                "block_timestamp": ex.block_timestamp_ms,
+                "asset": ex.asset,
+                "from": ex.from,
+                "to": ex.to,
+                "amount": ex.amount,
+                "result": ex.outcome,
+                "fee_sun": ex.fee,
+                "net_usage": ex.net_usage,
+                "net_fee_sun": ex.net_fee,
+                "energy_usage": ex.energy_usage_total,
+                "energy_fee_sun": ex.energy_fee,
+                "created_account": ex.created_account,
+            })
+        })
+        .collect();
+    let mut never_mined: Vec<&TxId> = chain.limbo.iter().collect();
+    never_mined.sort();
+    Json(json!({
+        "head_block": chain.head().number,
+        "solid_block": chain.solid_head().number,
+        "usdt_contract": chain.config.usdt_contract,
+        "accounts": accounts,
+        "transactions": transactions,
+        "pending": chain.pool,
+        "never_mined": never_mined,
+        "dropped": chain.dropped,
+        "totals": {
+            "funded_trx_sun": chain.funded_trx,
+            "funded_usdt": chain.funded_usdt,
+            "burned_sun": chain.burned,
+        },
+    }))
+}
+
+async fn set_faults(State(s): Shr, text: String) -> Response {
+    let f: Faults = match serde_json::from_str(&text) {
+        Ok(f) => f,
+        Err(e) => return sim_bad(format!("invalid faults: {e}")),
+    };
+    if let Err(e) = f.validate() {
+        return sim_bad(e);
+    }
+    *s.faults.lock().expect("faults lock") = f.clone();
+    Json(f).into_response()
+}
+
+async fn get_faults(State(s): Shr) -> Json<Faults> {
+    Json(s.faults.lock().expect("faults lock").clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proto3_json_leaves_defaults_out() {
+        let mut m = Map::new();
+        put(&mut m, "balance", 0u64);
+        put(&mut m, "data", "");
+        put(&mut m, "amount", 5u64);
+        assert_eq!(Value::Object(m), json!({"amount": 5}));
+    }
+}
