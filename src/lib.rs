@@ -2,8 +2,10 @@
 //!
 //! The module map follows `DESIGN.md`: `cli` is the thin shell over the
 //! core modules; `config` resolves settings; `db` owns connections,
-//! migrations and the local PostgreSQL cluster.
+//! migrations and the local PostgreSQL cluster; `tui` is the operations
+//! console.
 
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod tui;
