@@ -20,7 +20,12 @@ pub enum Screen {
 }
 
 impl Screen {
-    pub const ALL: [Screen; 4] = [Screen::Dashboard, Screen::Jobs, Screen::Workers, Screen::Audit];
+    pub const ALL: [Screen; 4] = [
+        Screen::Dashboard,
+        Screen::Jobs,
+        Screen::Workers,
+        Screen::Audit,
+    ];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -151,15 +156,34 @@ impl Action {
 /// A change to the system with its target, as the confirmation names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminCommand {
-    PauseWorkers { workers: usize },
-    StartWorkers { workers: usize },
+    PauseWorkers {
+        workers: usize,
+    },
+    StartWorkers {
+        workers: usize,
+    },
     /// Delete every failed job; `count` is what the operator was shown.
-    ClearFailed { count: u64 },
+    ClearFailed {
+        count: u64,
+    },
     /// Put every processing job back to pending; `count` as shown.
-    ResetProcessing { count: u64 },
-    RetryJob { job: Uuid, job_type: JobType, wallet: String },
-    CancelJob { job: Uuid, job_type: JobType, wallet: String },
-    Dispatch { job_type: JobType, wallet: WalletHit },
+    ResetProcessing {
+        count: u64,
+    },
+    RetryJob {
+        job: Uuid,
+        job_type: JobType,
+        wallet: String,
+    },
+    CancelJob {
+        job: Uuid,
+        job_type: JobType,
+        wallet: String,
+    },
+    Dispatch {
+        job_type: JobType,
+        wallet: WalletHit,
+    },
 }
 
 impl AdminCommand {

@@ -280,48 +280,224 @@ impl Default for Keymap {
             help,
         };
         let bindings = vec![
-            b(X::Global, A::Quit, vec![c('q'), KeyChord::ctrl('c')], "quit"),
-            b(X::Global, A::Help, vec![c('?')], "show the keys of this screen"),
-            b(X::Global, A::Back, vec![k(KeyCode::Esc)], "dismiss a message, close, go back"),
-            b(X::Global, A::NextScreen, vec![k(KeyCode::Tab)], "next screen"),
-            b(X::Global, A::PrevScreen, vec![k(KeyCode::BackTab)], "previous screen"),
-            b(X::Global, A::GoTo(Screen::Dashboard), vec![c('1')], "dashboard"),
+            b(
+                X::Global,
+                A::Quit,
+                vec![c('q'), KeyChord::ctrl('c')],
+                "quit",
+            ),
+            b(
+                X::Global,
+                A::Help,
+                vec![c('?')],
+                "show the keys of this screen",
+            ),
+            b(
+                X::Global,
+                A::Back,
+                vec![k(KeyCode::Esc)],
+                "dismiss a message, close, go back",
+            ),
+            b(
+                X::Global,
+                A::NextScreen,
+                vec![k(KeyCode::Tab)],
+                "next screen",
+            ),
+            b(
+                X::Global,
+                A::PrevScreen,
+                vec![k(KeyCode::BackTab)],
+                "previous screen",
+            ),
+            b(
+                X::Global,
+                A::GoTo(Screen::Dashboard),
+                vec![c('1')],
+                "dashboard",
+            ),
             b(X::Global, A::GoTo(Screen::Jobs), vec![c('2')], "jobs"),
             b(X::Global, A::GoTo(Screen::Workers), vec![c('3')], "workers"),
-            b(X::Global, A::GoTo(Screen::Audit), vec![c('4')], "audit trail"),
+            b(
+                X::Global,
+                A::GoTo(Screen::Audit),
+                vec![c('4')],
+                "audit trail",
+            ),
             b(X::Global, A::Refresh, vec![c('r')], "refresh now"),
-            b(X::Global, A::Freeze, vec![c('f'), c(' ')], "freeze or unfreeze the view"),
-            b(X::Global, A::Request(Intent::Dispatch), vec![c('d')], "dispatch a job (wizard)"),
-            b(X::Global, A::Request(Intent::PauseWorkers), vec![c('P')], "pause all workers"),
-            b(X::Global, A::Request(Intent::StartWorkers), vec![c('S')], "start all workers"),
-            b(X::Global, A::Request(Intent::ClearFailed), vec![c('F')], "clear failed jobs"),
-            b(X::Global, A::Request(Intent::ResetProcessing), vec![c('U')], "reset processing states"),
+            b(
+                X::Global,
+                A::Freeze,
+                vec![c('f'), c(' ')],
+                "freeze or unfreeze the view",
+            ),
+            b(
+                X::Global,
+                A::Request(Intent::Dispatch),
+                vec![c('d')],
+                "dispatch a job (wizard)",
+            ),
+            b(
+                X::Global,
+                A::Request(Intent::PauseWorkers),
+                vec![c('P')],
+                "pause all workers",
+            ),
+            b(
+                X::Global,
+                A::Request(Intent::StartWorkers),
+                vec![c('S')],
+                "start all workers",
+            ),
+            b(
+                X::Global,
+                A::Request(Intent::ClearFailed),
+                vec![c('F')],
+                "clear failed jobs",
+            ),
+            b(
+                X::Global,
+                A::Request(Intent::ResetProcessing),
+                vec![c('U')],
+                "reset processing states",
+            ),
             b(X::Lists, A::Up, vec![k(KeyCode::Up), c('k')], "move up"),
-            b(X::Lists, A::Down, vec![k(KeyCode::Down), c('j')], "move down"),
-            b(X::Lists, A::PageUp, vec![k(KeyCode::PageUp), KeyChord::ctrl('b')], "page up"),
-            b(X::Lists, A::PageDown, vec![k(KeyCode::PageDown), KeyChord::ctrl('f')], "page down"),
-            b(X::Lists, A::Top, vec![k(KeyCode::Home), c('g')], "first row"),
-            b(X::Lists, A::Bottom, vec![k(KeyCode::End), c('G')], "last row"),
-            b(X::Jobs, A::Open, vec![k(KeyCode::Enter)], "show or hide the job's detail"),
-            b(X::Jobs, A::Filter, vec![c('/')], "search by wallet address or user"),
-            b(X::Jobs, A::CycleStatus, vec![c('s')], "filter by status (cycles)"),
-            b(X::Jobs, A::CycleType, vec![c('t')], "filter by job type (cycles)"),
-            b(X::Jobs, A::Request(Intent::RetryJob), vec![c('R')], "retry the selected job"),
-            b(X::Jobs, A::Request(Intent::CancelJob), vec![c('x')], "cancel the selected job"),
-            b(X::Audit, A::Filter, vec![c('/')], "filter by actor, action or target"),
-            b(X::Help, A::Back, vec![k(KeyCode::Esc), c('?'), c('q')], "close the help"),
+            b(
+                X::Lists,
+                A::Down,
+                vec![k(KeyCode::Down), c('j')],
+                "move down",
+            ),
+            b(
+                X::Lists,
+                A::PageUp,
+                vec![k(KeyCode::PageUp), KeyChord::ctrl('b')],
+                "page up",
+            ),
+            b(
+                X::Lists,
+                A::PageDown,
+                vec![k(KeyCode::PageDown), KeyChord::ctrl('f')],
+                "page down",
+            ),
+            b(
+                X::Lists,
+                A::Top,
+                vec![k(KeyCode::Home), c('g')],
+                "first row",
+            ),
+            b(
+                X::Lists,
+                A::Bottom,
+                vec![k(KeyCode::End), c('G')],
+                "last row",
+            ),
+            b(
+                X::Jobs,
+                A::Open,
+                vec![k(KeyCode::Enter)],
+                "show or hide the job's detail",
+            ),
+            b(
+                X::Jobs,
+                A::Filter,
+                vec![c('/')],
+                "search by wallet address or user",
+            ),
+            b(
+                X::Jobs,
+                A::CycleStatus,
+                vec![c('s')],
+                "filter by status (cycles)",
+            ),
+            b(
+                X::Jobs,
+                A::CycleType,
+                vec![c('t')],
+                "filter by job type (cycles)",
+            ),
+            b(
+                X::Jobs,
+                A::Request(Intent::RetryJob),
+                vec![c('R')],
+                "retry the selected job",
+            ),
+            b(
+                X::Jobs,
+                A::Request(Intent::CancelJob),
+                vec![c('x')],
+                "cancel the selected job",
+            ),
+            b(
+                X::Audit,
+                A::Filter,
+                vec![c('/')],
+                "filter by actor, action or target",
+            ),
+            b(
+                X::Help,
+                A::Back,
+                vec![k(KeyCode::Esc), c('?'), c('q')],
+                "close the help",
+            ),
             b(X::Help, A::Up, vec![k(KeyCode::Up), c('k')], "scroll up"),
-            b(X::Help, A::Down, vec![k(KeyCode::Down), c('j')], "scroll down"),
-            b(X::Confirm, A::SwitchFocus, vec![k(KeyCode::Tab), k(KeyCode::Left), k(KeyCode::Right), c('h'), c('l')], "move between Cancel and Confirm"),
-            b(X::Confirm, A::Press, vec![k(KeyCode::Enter)], "press the focused button"),
+            b(
+                X::Help,
+                A::Down,
+                vec![k(KeyCode::Down), c('j')],
+                "scroll down",
+            ),
+            b(
+                X::Confirm,
+                A::SwitchFocus,
+                vec![
+                    k(KeyCode::Tab),
+                    k(KeyCode::Left),
+                    k(KeyCode::Right),
+                    c('h'),
+                    c('l'),
+                ],
+                "move between Cancel and Confirm",
+            ),
+            b(
+                X::Confirm,
+                A::Press,
+                vec![k(KeyCode::Enter)],
+                "press the focused button",
+            ),
             b(X::Confirm, A::Back, vec![k(KeyCode::Esc), c('n')], "cancel"),
-            b(X::TextInput, A::Back, vec![k(KeyCode::Esc)], "clear and leave the field"),
-            b(X::TextInput, A::Press, vec![k(KeyCode::Enter)], "keep the text and leave the field"),
+            b(
+                X::TextInput,
+                A::Back,
+                vec![k(KeyCode::Esc)],
+                "clear and leave the field",
+            ),
+            b(
+                X::TextInput,
+                A::Press,
+                vec![k(KeyCode::Enter)],
+                "keep the text and leave the field",
+            ),
             b(X::Wizard, A::Up, vec![k(KeyCode::Up)], "previous choice"),
             b(X::Wizard, A::Down, vec![k(KeyCode::Down)], "next choice"),
-            b(X::Wizard, A::SwitchFocus, vec![k(KeyCode::Tab)], "move between Cancel and Dispatch"),
-            b(X::Wizard, A::Press, vec![k(KeyCode::Enter)], "next step, or press the focused button"),
-            b(X::Wizard, A::Back, vec![k(KeyCode::Esc)], "previous step, or close"),
+            b(
+                X::Wizard,
+                A::SwitchFocus,
+                vec![k(KeyCode::Tab)],
+                "move between Cancel and Dispatch",
+            ),
+            b(
+                X::Wizard,
+                A::Press,
+                vec![k(KeyCode::Enter)],
+                "next step, or press the focused button",
+            ),
+            b(
+                X::Wizard,
+                A::Back,
+                vec![k(KeyCode::Esc)],
+                "previous step, or close",
+            ),
         ];
         Self { bindings }
     }
@@ -341,10 +517,11 @@ impl Keymap {
             let chords = keys
                 .iter()
                 .map(|key| {
-                    key.parse::<KeyChord>().map_err(|_| KeymapError::UnknownKey {
-                        action: name.clone(),
-                        key: key.clone(),
-                    })
+                    key.parse::<KeyChord>()
+                        .map_err(|_| KeymapError::UnknownKey {
+                            action: name.clone(),
+                            key: key.clone(),
+                        })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let mut found = false;
@@ -437,9 +614,8 @@ impl Keymap {
 
     /// The README's key table, in Markdown.
     pub fn markdown_table(&self) -> String {
-        let mut out = String::from(
-            "| where | keys | action | config name |\n| --- | --- | --- | --- |\n",
-        );
+        let mut out =
+            String::from("| where | keys | action | config name |\n| --- | --- | --- | --- |\n");
         for context in Context::ALL {
             for b in self.bindings.iter().filter(|b| b.context == context) {
                 let keys = b
@@ -451,7 +627,11 @@ impl Keymap {
                     })
                     .collect::<Vec<_>>()
                     .join(" ");
-                let note = if b.mutating() { " (hidden in read-only)" } else { "" };
+                let note = if b.mutating() {
+                    " (hidden in read-only)"
+                } else {
+                    ""
+                };
                 out.push_str(&format!(
                     "| {} | {} | {}{} | `{}` |\n",
                     context.title(),

@@ -23,6 +23,8 @@ pub mod theme;
 pub mod ui;
 
 #[cfg(test)]
+mod loop_tests;
+#[cfg(test)]
 mod render_tests;
 #[cfg(test)]
 mod state_tests;

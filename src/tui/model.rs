@@ -107,8 +107,8 @@ impl JobType {
     pub fn describe(self) -> &'static str {
         match self {
             JobType::Consolidation => "move the wallet's USDT and spare TRX to the treasury",
-            JobType::GasTopup => "send TRX from the gas wallet so the wallet can pay fees",
-            JobType::Sync => "read the wallet's balances and transactions from the chain",
+            JobType::GasTopup => "send TRX from the gas wallet to pay this wallet's fees",
+            JobType::Sync => "read balances and transactions from the chain",
         }
     }
 }

@@ -15,7 +15,7 @@ use crossterm::terminal::{
     disable_raw_mode, enable_raw_mode,
 };
 use crossterm::{cursor, execute};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc;
@@ -181,17 +181,50 @@ fn take_terminal() -> Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>)
 /// How long quitting waits for an admin action already sent.
 const ACTION_GRACE: Duration = Duration::from_secs(10);
 
+/// What one run of the loop did, for tests and the exit line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoopStats {
+    pub draws: u64,
+    pub fetches: u64,
+}
+
 /// Runs the console until the operator quits. Settings and keymap errors
 /// must be reported before this is called: from here the screen is taken.
 pub async fn run<B: ConsoleBackend>(
     backend: Arc<B>,
     mut app: App,
     policy: RefreshPolicy,
-) -> Result<(), ConsoleError> {
+) -> Result<LoopStats, ConsoleError> {
     let (_guard, mut terminal) = take_terminal()?;
     let size = terminal.size()?;
     update(&mut app, Event::Resize(size.width, size.height));
+    let stats = event_loop(backend, &mut app, policy, EventStream::new(), |app| {
+        // One synchronized frame: no tearing over SSH or inside tmux.
+        execute!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
+        terminal.draw(|frame| ui::draw(frame, app))?;
+        execute!(terminal.backend_mut(), EndSynchronizedUpdate)
+    })
+    .await?;
+    terminal.show_cursor()?;
+    io::stdout().flush()?;
+    Ok(stats)
+}
 
+/// The loop itself, over any source of terminal events and any way of
+/// drawing, so tests run it with a scripted stream and a `TestBackend`.
+pub async fn event_loop<B, S, D>(
+    backend: Arc<B>,
+    app: &mut App,
+    policy: RefreshPolicy,
+    mut events: S,
+    mut draw: D,
+) -> Result<LoopStats, ConsoleError>
+where
+    B: ConsoleBackend,
+    S: Stream<Item = io::Result<TermEvent>> + Unpin,
+    D: FnMut(&App) -> io::Result<()>,
+{
+    let mut stats = LoopStats::default();
     let (tx, mut results) = mpsc::unbounded_channel::<Event>();
     let (change_tx, mut changes) = mpsc::channel::<()>(1);
     let mut fetches = JoinSet::new();
@@ -210,7 +243,6 @@ pub async fn run<B: ConsoleBackend>(
         })
     };
 
-    let mut events = EventStream::new();
     let mut gate = RefreshGate::new(policy);
     let mut timer = Instant::now() + policy.every;
     // The search running and the newest query typed while it ran.
@@ -221,11 +253,11 @@ pub async fn run<B: ConsoleBackend>(
     let outcome = loop {
         if app.dirty {
             app.dirty = false;
-            execute!(terminal.backend_mut(), BeginSynchronizedUpdate)?;
-            terminal.draw(|frame| ui::draw(frame, &app))?;
-            execute!(terminal.backend_mut(), EndSynchronizedUpdate)?;
+            stats.draws += 1;
+            draw(app)?;
         }
         if gate.start(Instant::now()) {
+            stats.fetches += 1;
             let (backend, tx) = (backend.clone(), tx.clone());
             fetches.spawn(async move {
                 let _ = tx.send(Event::Snapshot(backend.snapshot().await));
@@ -234,8 +266,8 @@ pub async fn run<B: ConsoleBackend>(
         let wake = gate.wake_at().map_or(timer, |t| t.min(timer));
         let effects = tokio::select! {
             input = events.next() => match input {
-                Some(Ok(TermEvent::Key(key))) => update(&mut app, Event::Key(key)),
-                Some(Ok(TermEvent::Resize(w, h))) => update(&mut app, Event::Resize(w, h)),
+                Some(Ok(TermEvent::Key(key))) => update(app, Event::Key(key)),
+                Some(Ok(TermEvent::Resize(w, h))) => update(app, Event::Resize(w, h)),
                 Some(Ok(_)) => Vec::new(),
                 Some(Err(err)) => break Err(ConsoleError::Terminal(err)),
                 None => break Ok(()),
@@ -246,7 +278,7 @@ pub async fn run<B: ConsoleBackend>(
                     Event::SearchDone { .. } => search_running = false,
                     _ => {}
                 }
-                update(&mut app, event)
+                update(app, event)
             }
             Some(()) = changes.recv() => {
                 gate.request();
@@ -305,7 +337,5 @@ pub async fn run<B: ConsoleBackend>(
             tracing::info!(?result, "action finished while quitting");
         }
     }
-    terminal.show_cursor()?;
-    io::stdout().flush()?;
-    outcome
+    outcome.map(|()| stats)
 }

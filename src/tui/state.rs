@@ -401,7 +401,10 @@ impl App {
 
     pub fn selected_job(&self) -> Option<&JobView> {
         let jobs = &self.snapshot.as_ref()?.jobs;
-        self.jobs.rows.get(self.jobs.cursor.index).map(|i| &jobs[*i])
+        self.jobs
+            .rows
+            .get(self.jobs.cursor.index)
+            .map(|i| &jobs[*i])
     }
 
     fn job_ids(&self) -> Vec<Uuid> {
@@ -531,9 +534,11 @@ fn on_action_done(
     result: Result<ActionOutcome, BackendError>,
 ) -> Vec<Effect> {
     app.busy = None;
+    let verb = command.intent().verb();
     let shown = match &result {
         Ok(outcome) => Ok(outcome.message.clone()),
-        Err(err) => Err(format!("{}: {err}", command.intent().verb())),
+        Err(BackendError::Refused(reason)) => Err(format!("cannot {verb}: {reason}")),
+        Err(err) => Err(format!("could not {verb}: {err}")),
     };
     if let Some(Overlay::Wizard(w)) = &mut app.overlay
         && w.step == WizardStep::Sending

@@ -4,6 +4,7 @@
 //! for terminals and fonts without them.
 
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::symbols::{bar, border};
 
 use super::model::{HealthLevel, WorkerState};
 
@@ -56,17 +57,22 @@ impl Theme {
     /// anything (no-color.org), and ASCII glyphs unless the locale says UTF-8.
     pub fn from_env(configured: Option<ThemeKind>) -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let kind = if no_color {
-            ThemeKind::Mono
-        } else {
-            configured.unwrap_or(ThemeKind::Color)
-        };
         let locale = ["LC_ALL", "LC_CTYPE", "LANG"]
             .iter()
             .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
             .unwrap_or_default()
             .to_ascii_lowercase();
         let utf8 = locale.contains("utf-8") || locale.contains("utf8");
+        Self::resolve(no_color, utf8, configured)
+    }
+
+    /// The theme for what the environment says.
+    pub fn resolve(no_color: bool, utf8: bool, configured: Option<ThemeKind>) -> Self {
+        let kind = if no_color {
+            ThemeKind::Mono
+        } else {
+            configured.unwrap_or(ThemeKind::Color)
+        };
         Self::new(kind, !utf8)
     }
 
@@ -102,7 +108,8 @@ impl Theme {
     }
 
     pub fn title(&self) -> Style {
-        self.fg(Color::Cyan, Color::Blue).add_modifier(Modifier::BOLD)
+        self.fg(Color::Cyan, Color::Blue)
+            .add_modifier(Modifier::BOLD)
     }
 
     pub fn border(&self) -> Style {
@@ -198,6 +205,48 @@ impl Theme {
 
     pub fn separator(&self) -> &'static str {
         if self.ascii { "|" } else { "│" }
+    }
+
+    /// Box borders: line drawing, or `+`, `-` and `|`.
+    pub fn border_set(&self) -> border::Set<'static> {
+        if self.ascii {
+            border::Set {
+                top_left: "+",
+                top_right: "+",
+                bottom_left: "+",
+                bottom_right: "+",
+                vertical_left: "|",
+                vertical_right: "|",
+                horizontal_top: "-",
+                horizontal_bottom: "-",
+            }
+        } else {
+            border::PLAIN
+        }
+    }
+
+    /// Sparkline bars: eighth blocks, or `.`, `:` and `#`.
+    pub fn bar_set(&self) -> bar::Set<'static> {
+        if self.ascii {
+            bar::Set {
+                full: "#",
+                seven_eighths: "#",
+                three_quarters: "#",
+                five_eighths: ":",
+                half: ":",
+                three_eighths: ":",
+                one_quarter: ".",
+                one_eighth: ".",
+                empty: " ",
+            }
+        } else {
+            bar::NINE_LEVELS
+        }
+    }
+
+    /// Between hints in a line.
+    pub fn dot(&self) -> &'static str {
+        if self.ascii { " - " } else { " · " }
     }
 
     pub fn ellipsis(&self) -> &'static str {

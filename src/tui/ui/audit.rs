@@ -49,8 +49,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             .style(style)
         })
         .collect();
-    let header = Row::new([" ", "time (UTC)", "actor", "action", "target", "details"])
-        .style(theme.dim());
+    let header =
+        Row::new([" ", "time (UTC)", "actor", "action", "target", "details"]).style(theme.dim());
     let widths = [
         Constraint::Length(1),
         Constraint::Length(14),

@@ -20,13 +20,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     ])
     .areas(area);
     let [health, depth] =
-        Layout::horizontal([Constraint::Length(30), Constraint::Min(0)]).areas(top);
+        Layout::horizontal([Constraint::Length(28), Constraint::Min(52)]).areas(top);
     let [throughput, failures] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-            .areas(middle);
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
     let [workers, attention] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
-            .areas(bottom);
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
     draw_health(frame, health, app, s);
     draw_depth(frame, depth, app, s);
     draw_sparklines(frame, throughput, failures, app, s);
@@ -38,14 +36,11 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
     let badge = theme.health(s.health.level);
     let run = theme.run_state(s.paused);
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled(badge.text, badge.style),
-            Span::raw(" "),
-            Span::styled(run.text, run.style),
-        ]),
-        Line::raw(""),
-    ];
+    let mut lines = vec![Line::from(vec![
+        Span::styled(badge.text, badge.style),
+        Span::raw(" "),
+        Span::styled(run.text, run.style),
+    ])];
     if s.health.reasons.is_empty() {
         lines.push(Line::styled("all checks pass", theme.dim()));
     }
@@ -62,14 +57,18 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
 
 fn draw_depth(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
-    let header = Row::new(["type", "pending", "running", "done", "failed", "cancel"])
-        .style(theme.dim());
+    let header =
+        Row::new(["type", "pending", "running", "done", "failed", "cancel"]).style(theme.dim());
     let mut rows: Vec<Row> = s
         .depth
         .iter()
         .map(|d| {
             let mut cells = vec![d.job_type.as_str().to_string()];
-            cells.extend(JobStatus::ALL.iter().map(|st| d.counts.get(*st).to_string()));
+            cells.extend(
+                JobStatus::ALL
+                    .iter()
+                    .map(|st| d.counts.get(*st).to_string()),
+            );
             Row::new(cells)
         })
         .collect();
@@ -83,11 +82,11 @@ fn draw_depth(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     };
     let widths = [
         Constraint::Length(13),
-        Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(9),
         Constraint::Length(7),
         Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(6),
     ];
     frame.render_widget(
         Table::new(rows, widths)
@@ -105,6 +104,7 @@ fn draw_sparklines(frame: &mut Frame, left: Rect, right: Rect, app: &App, s: &Sn
     frame.render_widget(
         Sparkline::default()
             .data(&s.throughput)
+            .bar_set(theme.bar_set())
             .style(theme.sparkline())
             .block(panel(&title, theme)),
         left,
@@ -113,6 +113,7 @@ fn draw_sparklines(frame: &mut Frame, left: Rect, right: Rect, app: &App, s: &Sn
     frame.render_widget(
         Sparkline::default()
             .data(&s.failure_rate)
+            .bar_set(theme.bar_set())
             .max(100)
             .style(theme.sparkline_bad())
             .block(panel(&title, theme)),
@@ -133,14 +134,12 @@ fn draw_workers(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             .current_job
             .map(|j| format!(" job {}", short_id(&j)))
             .unwrap_or_default();
-        let rest = format!(
-            " {}:{} {}{}",
-            w.host,
-            w.pid,
-            age(w.heartbeat_age),
-            job
+        let rest = format!(" {}:{} {}{}", w.host, w.pid, age(w.heartbeat_age), job);
+        let rest = fit(
+            &rest,
+            width.saturating_sub(badge.text.chars().count()),
+            theme,
         );
-        let rest = fit(&rest, width.saturating_sub(badge.text.chars().count()), theme);
         lines.push(Line::from(vec![
             Span::styled(badge.text, badge.style),
             Span::raw(rest),
@@ -199,8 +198,5 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             theme,
         )));
     }
-    frame.render_widget(
-        Paragraph::new(lines).block(panel("Attention", theme)),
-        area,
-    );
+    frame.render_widget(Paragraph::new(lines).block(panel("Attention", theme)), area);
 }

@@ -12,9 +12,7 @@ use super::{amount, centered, fit, panel};
 use crate::tui::action::{AdminCommand, short_id};
 use crate::tui::keymap::Context;
 use crate::tui::model::JobType;
-use crate::tui::state::{
-    App, Choice, Confirmation, Wizard, WizardStep, address_problem,
-};
+use crate::tui::state::{App, Choice, Confirmation, Wizard, WizardStep, address_problem};
 use crate::tui::theme::Theme;
 
 /// How alarming a command is: the confirmation's colour (its words say the
@@ -44,15 +42,20 @@ fn buttons<'a>(focus: Choice, confirm: &'a str, theme: &Theme) -> Line<'a> {
     ])
 }
 
-/// The key hints of a modal context, from the keymap.
+/// The key hints of a modal context, from the keymap, as wrapped lines.
 fn hints(app: &App, context: Context) -> Line<'static> {
     let text = app
         .keymap
         .bindings(&[context], false)
-        .map(|b| format!("{} {}", b.keys_text(), b.help))
+        .map(|b| format!("{}: {}", b.keys_text(), b.help))
         .collect::<Vec<_>>()
-        .join(" · ");
-    Line::styled(format!(" {text} "), app.theme.dim())
+        .join(app.theme.dot());
+    Line::styled(text, app.theme.dim())
+}
+
+/// Rows a line takes when wrapped to `width`.
+fn rows(line: &Line, width: u16) -> u16 {
+    (line.width().max(1)).div_ceil(usize::from(width.max(1))) as u16
 }
 
 pub fn confirm(frame: &mut Frame, body: Rect, app: &App, c: &Confirmation) {
@@ -64,14 +67,16 @@ pub fn confirm(frame: &mut Frame, body: Rect, app: &App, c: &Confirmation) {
     lines.extend(c.command.consequences().into_iter().map(Line::raw));
     lines.push(Line::raw(""));
     lines.push(buttons(c.focus, "Confirm", theme));
-    let rect = centered(body, 70, lines.len() as u16 + 4);
+    lines.push(Line::raw(""));
+    lines.push(hints(app, Context::Confirm));
+    let width = 70.min(body.width);
+    let height = lines.iter().map(|l| rows(l, width - 2)).sum::<u16>() + 2;
+    let rect = centered(body, width, height);
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: true }).block(
-            panel("Confirm", theme)
-                .border_style(severity(&c.command, theme))
-                .title_bottom(hints(app, Context::Confirm)),
-        ),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(panel("Confirm", theme).border_style(severity(&c.command, theme))),
         rect,
     );
 }
@@ -106,7 +111,10 @@ pub fn wizard(frame: &mut Frame, body: Rect, app: &App, w: &Wizard) {
         WizardStep::Sending => {
             review_step(&mut lines, w, theme);
             lines.pop();
-            lines.push(Line::styled("Dispatching…", theme.warning()));
+            lines.push(Line::styled(
+                format!("Dispatching{}", theme.ellipsis()),
+                theme.warning(),
+            ));
         }
         WizardStep::Done => match &w.result {
             Some(Ok(message)) => {
@@ -120,13 +128,16 @@ pub fn wizard(frame: &mut Frame, body: Rect, app: &App, w: &Wizard) {
             None => {}
         },
     }
-    let height = (lines.len() as u16 + 4).max(12);
-    let rect = centered(body, 76, height);
+    lines.push(Line::raw(""));
+    lines.push(hints(app, Context::Wizard));
+    let width = 76.min(body.width);
+    let height = lines.iter().map(|l| rows(l, width - 2)).sum::<u16>() + 2;
+    let rect = centered(body, width, height);
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
-            panel("Dispatch a job", theme).title_bottom(hints(app, Context::Wizard)),
-        ),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(panel("Dispatch a job", theme)),
         rect,
     );
 }
@@ -136,7 +147,11 @@ fn job_type_step(lines: &mut Vec<Line>, w: &Wizard, theme: &Theme) {
     for (i, t) in JobType::ALL.iter().enumerate() {
         let selected = i == w.type_index;
         let marker = if selected { theme.cursor() } else { " " };
-        let style = if selected { theme.selected() } else { Style::new() };
+        let style = if selected {
+            theme.selected()
+        } else {
+            Style::new()
+        };
         lines.push(Line::from(vec![
             Span::styled(format!("{marker} {:<14}", t.as_str()), style),
             Span::styled(format!(" {}", t.describe()), theme.dim()),
@@ -163,7 +178,10 @@ fn wallet_step(lines: &mut Vec<Line>, w: &Wizard, theme: &Theme) {
     if query.chars().count() < 2 {
         lines.push(Line::styled("type at least 2 characters", theme.dim()));
     } else if w.searching.is_some() && w.hits.is_empty() {
-        lines.push(Line::styled("searching…", theme.dim()));
+        lines.push(Line::styled(
+            format!("searching{}", theme.ellipsis()),
+            theme.dim(),
+        ));
     } else if w.hits.is_empty() && w.search_error.is_none() {
         lines.push(Line::styled(
             format!("no wallet in custody matches {query:?}"),
@@ -173,7 +191,11 @@ fn wallet_step(lines: &mut Vec<Line>, w: &Wizard, theme: &Theme) {
     for (i, hit) in w.hits.iter().enumerate().take(8) {
         let selected = i == w.hit_index;
         let marker = if selected { theme.cursor() } else { " " };
-        let style = if selected { theme.selected() } else { Style::new() };
+        let style = if selected {
+            theme.selected()
+        } else {
+            Style::new()
+        };
         let owner = hit
             .user_email
             .as_deref()

@@ -7,17 +7,18 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
 use super::{centered, panel};
-use crate::tui::action::Screen;
+use crate::tui::action::{Action, Screen};
 use crate::tui::keymap::Context;
 use crate::tui::state::App;
 
 /// The contexts the help shows for a screen: its own keys, and the text
-/// field's where the screen has a filter.
+/// field's where the screen has a filter, and how to close the help.
 pub fn help_contexts(screen: Screen) -> Vec<Context> {
     let mut contexts = Context::chain(screen).to_vec();
     if matches!(screen, Screen::Jobs | Screen::Audit) {
         contexts.push(Context::TextInput);
     }
+    contexts.push(Context::Help);
     contexts
 }
 
@@ -59,24 +60,24 @@ pub fn draw(frame: &mut Frame, body: Rect, app: &App, scroll: u16) {
             theme.dim(),
         ));
     }
-    let close = app
-        .keymap
-        .bindings(&[Context::Help], false)
-        .map(|b| format!("{}: {}", b.keys_text(), b.help))
-        .collect::<Vec<_>>()
-        .join("  ");
     let height = (lines.len() as u16 + 2).min(body.height);
     let max_scroll = (lines.len() as u16 + 2).saturating_sub(height);
     let rect = centered(body, 72, height);
     let title = format!("Keys: {}", app.screen.title());
     frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .scroll((scroll.min(max_scroll), 0))
-            .block(
-                panel(&title, theme)
-                    .title_bottom(Line::styled(format!(" {close} "), theme.dim()).right_aligned()),
-            ),
-        rect,
-    );
+    let scroll = scroll.min(max_scroll);
+    let mut block = panel(&title, theme);
+    if max_scroll > 0 {
+        let (up, down) = (
+            app.keymap.key_for(Context::Help, Action::Up),
+            app.keymap.key_for(Context::Help, Action::Down),
+        );
+        let more = match (scroll < max_scroll, up, down) {
+            (true, _, Some(down)) => format!(" more below: {down} "),
+            (false, Some(up), _) => format!(" end; {up} scrolls back "),
+            _ => String::new(),
+        };
+        block = block.title_bottom(Line::styled(more, theme.warning()).right_aligned());
+    }
+    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)).block(block), rect);
 }

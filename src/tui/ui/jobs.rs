@@ -26,8 +26,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         let [t, d] = Layout::horizontal([Constraint::Min(80), Constraint::Length(60)]).areas(rest);
         (t, d)
     } else {
-        let [t, d] =
-            Layout::vertical([Constraint::Min(5), Constraint::Length(10)]).areas(rest);
+        let [t, d] = Layout::vertical([Constraint::Min(5), Constraint::Length(10)]).areas(rest);
         (t, d)
     };
     draw_table(frame, table, app, s);
@@ -70,6 +69,8 @@ pub fn status_style(status: JobStatus, theme: &Theme) -> Style {
 fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
     let height = usize::from(area.height.saturating_sub(3));
+    // Whole addresses when there is room; they are what operators copy.
+    let wallet_width: u16 = if area.width >= 120 { 34 } else { 20 };
     let len = app.jobs.rows.len();
     let cursor = &app.jobs.cursor;
     let first = window(cursor.offset, cursor.index, len, height);
@@ -88,7 +89,7 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
                 Span::raw(short_id(&job.id)),
                 Span::raw(job.job_type.as_str()),
                 Span::styled(job.status.as_str(), status_style(job.status, theme)),
-                Span::raw(fit(&job.wallet_address, 20, theme)),
+                Span::raw(fit(&job.wallet_address, usize::from(wallet_width), theme)),
                 Span::raw(format!("{}/{}", job.retry_count, job.max_retries)),
                 Span::raw(age(since(s, job.updated_at))),
                 Span::raw(job.user.clone().unwrap_or_default()),
@@ -105,7 +106,7 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         Constraint::Length(8),
         Constraint::Length(13),
         Constraint::Length(10),
-        Constraint::Length(20),
+        Constraint::Length(wallet_width),
         Constraint::Length(5),
         Constraint::Length(7),
         Constraint::Min(6),
@@ -132,7 +133,7 @@ fn since(s: &Snapshot, at: chrono::DateTime<chrono::Utc>) -> std::time::Duration
 fn draw_detail(frame: &mut Frame, area: Rect, app: &App, job: &JobView) {
     let theme = &app.theme;
     let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        t.map(|t| t.format("%H:%M:%S").to_string())
             .unwrap_or_else(|| "-".into())
     };
     let mut lines = vec![
@@ -152,7 +153,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, job: &JobView) {
         Line::raw(format!("wallet {}", job.wallet_address)),
         Line::raw(format!(
             "created {}  started {}  finished {}",
-            when(Some(job.created_at)),
+            job.created_at.format("%Y-%m-%d %H:%M:%S"),
             when(job.started_at),
             when(job.finished_at)
         )),

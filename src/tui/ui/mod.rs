@@ -4,7 +4,7 @@
 mod audit;
 mod dashboard;
 mod dialogs;
-mod help;
+pub mod help;
 mod jobs;
 mod workers;
 
@@ -21,7 +21,7 @@ use super::keymap::Context;
 use super::state::{App, Connection, Overlay, ToastKind};
 use super::theme::Theme;
 
-pub use help::help_entries;
+pub use help::{help_contexts, help_entries};
 
 /// The smallest terminal the console draws in.
 pub const MIN_WIDTH: u16 = 80;
@@ -85,7 +85,10 @@ fn waiting(frame: &mut Frame, area: Rect, app: &App) {
             format!("Cannot reach the database, retrying: {err}"),
             app.theme.error(),
         ),
-        _ => Line::styled("Connecting…", app.theme.dim()),
+        _ => Line::styled(
+            format!("Connecting{}", app.theme.ellipsis()),
+            app.theme.dim(),
+        ),
     };
     frame.render_widget(
         Paragraph::new(line)
@@ -120,8 +123,12 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
         let health = theme.health(s.health.level);
         right.push(Span::styled(health.text, health.style));
     }
-    let left_width: usize = spans.iter().map(|s| s.width()).sum();
+    let mut left_width: usize = spans.iter().map(|s| s.width()).sum();
     let right_width: usize = right.iter().map(|s| s.width()).sum();
+    if left_width + right_width > usize::from(area.width) {
+        // The badges matter more than the name: drop it on narrow screens.
+        left_width -= spans.remove(0).width();
+    }
     let gap = usize::from(area.width).saturating_sub(left_width + right_width);
     spans.push(Span::raw(" ".repeat(gap)));
     spans.extend(right);
@@ -204,6 +211,7 @@ fn draw_toast(frame: &mut Frame, body: Rect, app: &App) {
     frame.render_widget(
         Paragraph::new(text).wrap(Wrap { trim: true }).block(
             Block::bordered()
+                .border_set(theme.border_set())
                 .border_style(style)
                 .title(Line::from(format!(" Esc dismisses{more} ")).right_aligned()),
         ),
@@ -224,6 +232,7 @@ fn editing_hint(app: &App) -> String {
 fn panel<'a>(title: &'a str, theme: &Theme) -> Block<'a> {
     Block::default()
         .borders(Borders::ALL)
+        .border_set(theme.border_set())
         .border_style(theme.border())
         .title(Span::styled(format!(" {title} "), theme.title()))
 }

@@ -29,7 +29,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
                 Span::styled(badge.text, badge.style),
                 Span::raw(format!("{}:{}", w.host, w.pid)),
                 Span::raw(age(w.heartbeat_age)),
-                Span::raw(w.current_job.map(|j| short_id(&j)).unwrap_or_else(|| "-".into())),
+                Span::raw(
+                    w.current_job
+                        .map(|j| short_id(&j))
+                        .unwrap_or_else(|| "-".into()),
+                ),
                 Span::raw(w.jobs_done.to_string()),
                 Span::raw(w.jobs_failed.to_string()),
                 Span::styled(w.last_error.clone().unwrap_or_default(), theme.error()),
@@ -37,8 +41,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             .style(style)
         })
         .collect();
-    let header = Row::new([" ", "state", "host:pid", "beat", "job", "done", "failed", "last error"])
-        .style(theme.dim());
+    let header = Row::new([
+        " ",
+        "state",
+        "host:pid",
+        "beat",
+        "job",
+        "done",
+        "failed",
+        "last error",
+    ])
+    .style(theme.dim());
     let widths = [
         Constraint::Length(1),
         Constraint::Length(10),
