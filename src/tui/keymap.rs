@@ -555,12 +555,10 @@ impl Keymap {
                 for key in &binding.keys {
                     let name = binding.action.name();
                     match seen.get(&key.to_string()) {
-                        // The same action may sit in two contexts of a chain
-                        // (the audit filter is the jobs filter's twin).
+                        // One action bound twice in a chain is harmless.
                         Some((first, _)) if *first == name => {}
-                        // A more specific context may shadow a general one
-                        // on purpose only if it binds its own meaning first;
-                        // the defaults never do, so any overlap is a mistake.
+                        // A screen key shadowing a global one would leave
+                        // the global action unreachable there: refuse it.
                         Some((first, context)) => {
                             return Err(KeymapError::Conflict {
                                 key: key.to_string(),

@@ -21,6 +21,16 @@ pub enum HealthLevel {
     Down,
 }
 
+impl HealthLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthLevel::Healthy => "Healthy",
+            HealthLevel::Degraded => "Degraded",
+            HealthLevel::Down => "Down",
+        }
+    }
+}
+
 /// The health badge and the reasons behind it, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {

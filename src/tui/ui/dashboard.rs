@@ -14,13 +14,19 @@ use crate::tui::state::App;
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let spark_height = (area.height / 6).max(4);
     let [top, middle, bottom] = Layout::vertical([
-        Constraint::Length(7),
+        Constraint::Length(8),
         Constraint::Length(spark_height),
         Constraint::Min(0),
     ])
     .areas(area);
+    // The badge grows with the screen: a wall display reads it from afar.
+    let health_width = if area.width >= 120 {
+        area.width * 2 / 5
+    } else {
+        28
+    };
     let [health, depth] =
-        Layout::horizontal([Constraint::Length(28), Constraint::Min(52)]).areas(top);
+        Layout::horizontal([Constraint::Length(health_width), Constraint::Min(52)]).areas(top);
     let [throughput, failures] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
     let [workers, attention] =
@@ -36,11 +42,13 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
     let badge = theme.health(s.health.level);
     let run = theme.run_state(s.paused);
-    let mut lines = vec![Line::from(vec![
-        Span::styled(badge.text, badge.style),
-        Span::raw(" "),
-        Span::styled(run.text, run.style),
-    ])];
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(badge.text, badge.style),
+            Span::styled(format!("{} ", s.health.level.as_str()), badge.style),
+        ]),
+        Line::from(Span::styled(run.text, run.style)),
+    ];
     if s.health.reasons.is_empty() {
         lines.push(Line::styled("all checks pass", theme.dim()));
     }
