@@ -166,9 +166,15 @@ impl Drop for TerminalGuard {
 fn take_terminal() -> Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>), io::Error> {
     let hook = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
+        let console_up = TERMINAL_TAKEN.load(Ordering::SeqCst);
         // The message must land on the normal screen, after the restore.
         restore_terminal();
         hook(info);
+        if console_up {
+            // A panic in any task (a fetch, an action) ends the console: it
+            // cannot go on drawing on a terminal just given back.
+            std::process::exit(101);
+        }
     }));
     enable_raw_mode()?;
     TERMINAL_TAKEN.store(true, Ordering::SeqCst);
