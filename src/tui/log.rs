@@ -30,12 +30,18 @@ pub enum LogError {
     Filter(String),
 }
 
-/// Sends every `tracing` event to the rolling file, as the process's global
-/// subscriber. Call before the terminal is taken, so failures still print.
+/// Sends every `tracing` event to the rolling file under
+/// `$XDG_STATE_HOME/walletops/`, as the process's global subscriber. Call
+/// before the terminal is taken, so failures still print.
 pub fn to_file(filter: &str) -> Result<LogFile, LogError> {
     let dir = xdg_dir("XDG_STATE_HOME", ".local/state")
         .ok_or(LogError::NoStateDir)?
         .join("walletops");
+    to_file_in(dir, filter)
+}
+
+/// As [`to_file`], in a folder of the caller's choice.
+pub fn to_file_in(dir: PathBuf, filter: &str) -> Result<LogFile, LogError> {
     let filter = EnvFilter::try_new(filter).map_err(|_| LogError::Filter(filter.to_string()))?;
     let create = |e: &dyn std::fmt::Display| LogError::Create {
         dir: dir.clone(),

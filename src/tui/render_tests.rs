@@ -215,6 +215,32 @@ fn no_color_selects_monochrome_and_the_locale_selects_glyphs() {
 }
 
 #[test]
+fn the_help_and_footer_follow_the_operators_role() {
+    use super::model::Role;
+    let mut operator = snapshot();
+    operator.access.role = Role::Operator;
+    let mut app = app_with(operator, false);
+    press(&mut app, &["?"]);
+    let shown = text(&render(&app, 160, 48));
+    assert!(shown.contains("clear failed jobs"), "{shown}");
+    assert!(!shown.contains("pause all workers"), "{shown}");
+    assert!(
+        shown.contains("operator role: no start or pause"),
+        "{shown}"
+    );
+
+    let mut viewer = snapshot();
+    viewer.access.role = Role::Viewer;
+    viewer.access.note = Some("connected as walletops_viewer".into());
+    let shown = text(&render(&app_with(viewer, false), 160, 48));
+    assert!(shown.lines().next().unwrap().contains("READ-ONLY"));
+    assert!(
+        shown.contains("viewer role: connected as walletops_viewer"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn a_terminal_below_80x24_gets_a_clear_message() {
     for (w, h) in [(79, 24), (80, 23), (40, 10)] {
         let buffer = text(&render(&app(), w, h));
@@ -284,6 +310,7 @@ fn the_help_lists_exactly_the_keymap_keys_of_each_screen() {
             let expected: Vec<(String, &str)> = app
                 .keymap
                 .bindings(&contexts, read_only)
+                .filter(|b| b.action.intent().is_none_or(|i| app.may(i)))
                 .map(|b| (b.keys_text(), b.help))
                 .collect();
             assert_eq!(entries, expected, "{screen:?}");
@@ -307,6 +334,12 @@ fn the_help_lists_exactly_the_keymap_keys_of_each_screen() {
             }
             if read_only {
                 assert!(expected.iter().all(|(_, h)| !h.contains("dispatch")));
+            } else {
+                assert!(
+                    expected
+                        .iter()
+                        .any(|(_, h)| h.contains("pause all workers"))
+                );
             }
         }
     }

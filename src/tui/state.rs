@@ -333,6 +333,25 @@ impl App {
         self.newest().map(|s| s.access.role)
     }
 
+    /// Whether the flag and the role allow this change at all: the help
+    /// offers only the keys that pass.
+    pub fn may(&self, intent: Intent) -> bool {
+        !self.read_only && self.role().is_some_and(|r| r >= intent.required_role())
+    }
+
+    /// Why the role limits the console, for the footer.
+    pub fn access_note(&self) -> Option<String> {
+        let access = &self.newest()?.access;
+        match access.role {
+            Role::Admin => None,
+            Role::Operator => Some("operator role: no start or pause".into()),
+            Role::Viewer => Some(match &access.note {
+                Some(note) => format!("viewer role: {note}"),
+                None => "viewer role".into(),
+            }),
+        }
+    }
+
     /// The newest data, frozen or not: permissions follow the truth.
     fn newest(&self) -> Option<&Snapshot> {
         self.held.as_ref().or(self.snapshot.as_ref())

@@ -1,5 +1,6 @@
 //! The help overlay, generated from the keymap so it cannot drift from what
-//! the keys do. In read-only mode the mutating keys are left out.
+//! the keys do. Keys for changes the console may not make (read-only, or
+//! beyond the operator's role) are left out.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -29,7 +30,8 @@ pub fn help_entries(app: &App) -> Vec<(&'static str, Vec<(String, &'static str)>
         .map(|context| {
             let entries = app
                 .keymap
-                .bindings(std::slice::from_ref(&context), app.acts_read_only())
+                .bindings(std::slice::from_ref(&context), false)
+                .filter(|b| b.action.intent().is_none_or(|i| app.may(i)))
                 .map(|b| (b.keys_text(), b.help))
                 .collect::<Vec<_>>();
             (context.title(), entries)

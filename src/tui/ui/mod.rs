@@ -148,6 +148,10 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
         Connection::Lost(_) => Span::styled("DATABASE LOST, retrying", theme.error()),
     };
     let mut spans = vec![Span::raw(format!(" {refreshed}")), sep.clone(), connection];
+    if let Some(note) = app.access_note() {
+        spans.push(sep.clone());
+        spans.push(Span::styled(note, theme.warning()));
+    }
     if app.frozen {
         spans.push(sep.clone());
         let held = if app.held.is_some() {
