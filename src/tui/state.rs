@@ -687,7 +687,8 @@ fn dispatch(app: &mut App, action: Action) -> Vec<Effect> {
 /// A mutating request that passed [`App::authorize`]: open its
 /// confirmation, or say why there is nothing to confirm.
 fn request(app: &mut App, intent: Intent) -> Vec<Effect> {
-    let Some(s) = app.snapshot.as_ref() else {
+    // Counts come from the newest data, even while the view is frozen.
+    let Some(s) = app.newest() else {
         return Vec::new();
     };
     let command = match intent {

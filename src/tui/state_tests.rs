@@ -425,6 +425,21 @@ fn freeze_holds_the_view_and_unfreeze_shows_the_newest_data() {
         Some(newer.taken_at),
         "the footer still knows"
     );
+    // A confirmation counts from the newest data, not the frozen view.
+    let mut fewer_failed = newer.clone();
+    fewer_failed.depth[0].counts.failed = 0;
+    update(&mut app, Event::Snapshot(Ok(fewer_failed)));
+    press(&mut app, &["F"]);
+    let shown_failed = snapshot().count(JobStatus::Failed);
+    assert_eq!(
+        confirmation(&app).command,
+        AdminCommand::ClearFailed {
+            count: shown_failed - 4
+        }
+    );
+    press(&mut app, &["Esc"]);
+    update(&mut app, Event::Snapshot(Ok(newer.clone())));
+
     press(&mut app, &["Space"]);
     assert!(!app.frozen);
     assert_eq!(app.snapshot.as_ref(), Some(&newer));
