@@ -250,9 +250,17 @@ fn the_console_draws_takes_keys_and_gives_the_terminal_back_on_quit() {
         t.screen().contains("Jobs 2 of 50")
     });
 
+    // A paste arrives as one bracketed paste, not as keys: its q does not quit.
+    tmux.run(&["set-buffer", "qqq"]);
+    tmux.run(&["paste-buffer", "-p", "-t", "t"]);
+    tmux.wait("the paste to be refused", |t| {
+        t.screen().contains("paste ignored")
+    });
+
     tmux.keys("q");
     let (output, status) = tmux.output();
     assert_eq!(status, "0");
+    assert!(last(&output, "\x1b[?2004l") < last(&output, "console closed after"));
     let closed = last(&output, "console closed after");
     assert!(last(&output, LEAVE_ALTERNATE_SCREEN) < closed);
     assert!(last(&output, SHOW_CURSOR) < closed);

@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crossterm::event::{DisableMouseCapture, Event as TermEvent, EventStream};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, Event as TermEvent,
+    EventStream,
+};
 use crossterm::terminal::{
     BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
     disable_raw_mode, enable_raw_mode,
@@ -141,12 +144,13 @@ impl RefreshGate {
 static TERMINAL_TAKEN: AtomicBool = AtomicBool::new(false);
 
 /// Puts the terminal back as it was: raw mode off, main screen, cursor
-/// shown, mouse capture off. Safe to call more than once.
+/// shown, bracketed paste and mouse capture off. Safe to call more than once.
 pub fn restore_terminal() {
     if TERMINAL_TAKEN.swap(false, Ordering::SeqCst) {
         let _ = disable_raw_mode();
         let _ = execute!(
             io::stdout(),
+            DisableBracketedPaste,
             DisableMouseCapture,
             LeaveAlternateScreen,
             cursor::Show
@@ -179,7 +183,12 @@ fn take_terminal() -> Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>)
     enable_raw_mode()?;
     TERMINAL_TAKEN.store(true, Ordering::SeqCst);
     let guard = TerminalGuard;
-    execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableBracketedPaste,
+        cursor::Hide
+    )?;
     let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     Ok((guard, terminal))
 }
@@ -274,6 +283,7 @@ where
             input = events.next() => match input {
                 Some(Ok(TermEvent::Key(key))) => update(app, Event::Key(key)),
                 Some(Ok(TermEvent::Resize(w, h))) => update(app, Event::Resize(w, h)),
+                Some(Ok(TermEvent::Paste(text))) => update(app, Event::Paste(text)),
                 Some(Ok(_)) => Vec::new(),
                 Some(Err(err)) => break Err(ConsoleError::Terminal(err)),
                 None => break Ok(()),

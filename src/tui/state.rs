@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{Event as TermEvent, KeyEvent, KeyEventKind};
-use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
+use tui_input::{Input, InputRequest};
 use uuid::Uuid;
 
 use super::action::{Action, AdminCommand, ConfirmedAction, Intent, Screen};
@@ -22,6 +22,9 @@ use super::theme::Theme;
 #[derive(Debug, Clone)]
 pub enum Event {
     Key(KeyEvent),
+    /// Text pasted into the terminal (bracketed paste): typed into the
+    /// focused text field at once, never read as keys.
+    Paste(String),
     /// The terminal's new size in columns and rows.
     Resize(u16, u16),
     /// A refresh finished.
@@ -499,6 +502,7 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
     app.dirty = true;
     match event {
         Event::Key(key) => on_key(app, key),
+        Event::Paste(text) => on_paste(app, &text),
         Event::Resize(width, height) => {
             app.viewport = (width, height);
             app.refilter();
@@ -588,12 +592,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         return dispatch(app, action);
     }
     let chord = KeyChord::from_event(&key);
-    let in_text_field = match &app.overlay {
-        Some(Overlay::Wizard(w)) => w.step == WizardStep::Wallet,
-        Some(_) => false,
-        None => app.editing,
-    };
-    if !in_text_field {
+    if !in_text_field(app) {
         app.dirty = false;
         return Vec::new();
     }
@@ -606,12 +605,46 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         );
         return Vec::new();
     }
-    let input = match &mut app.overlay {
+    let input = text_field(app);
+    if input.handle_event(&TermEvent::Key(key)).is_none() {
+        app.dirty = false;
+        return Vec::new();
+    }
+    text_changed(app)
+}
+
+fn in_text_field(app: &App) -> bool {
+    match &app.overlay {
+        Some(Overlay::Wizard(w)) => w.step == WizardStep::Wallet,
+        Some(_) => false,
+        None => app.editing,
+    }
+}
+
+/// The focused text field; call only when [`in_text_field`] holds.
+fn text_field(app: &mut App) -> &mut Input {
+    match &mut app.overlay {
         Some(Overlay::Wizard(w)) => &mut w.input,
         _ if app.screen == Screen::Audit => &mut app.audit.search,
         _ => &mut app.jobs.search,
-    };
-    if input.handle_event(&TermEvent::Key(key)).is_none() {
+    }
+}
+
+fn on_paste(app: &mut App, text: &str) -> Vec<Effect> {
+    if !in_text_field(app) {
+        // A pasted address must not run as keys (its q would quit).
+        app.toast(
+            ToastKind::Info,
+            "paste ignored: open a search first (/ or the dispatch wizard)",
+        );
+        return Vec::new();
+    }
+    let input = text_field(app);
+    let mut changed = false;
+    for c in text.chars().filter(|c| !c.is_control()) {
+        changed |= input.handle(InputRequest::InsertChar(c)).is_some();
+    }
+    if !changed {
         app.dirty = false;
         return Vec::new();
     }

@@ -685,3 +685,28 @@ fn the_readme_key_table_is_generated_from_the_keymap() {
         "README.md's key table differs from the keymap; put this between the markers:\n{expected}"
     );
 }
+
+#[test]
+fn pasted_text_goes_into_the_field_whole_and_never_runs_as_keys() {
+    let mut app = app();
+    // On a screen, a pasted address (with its q and d) does nothing.
+    let address = "TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE";
+    assert!(update(&mut app, Event::Paste(address.into())).is_empty());
+    assert!(!app.quit && app.overlay.is_none());
+    assert!(app.toasts.last().unwrap().text.contains("paste ignored"));
+
+    // Into the wizard's search, one paste is one search.
+    press(&mut app, &["Esc", "d", "Enter"]);
+    let effects = update(&mut app, Event::Paste(format!("{address}\n")));
+    assert_eq!(effects, [Effect::SearchWallets(address.into())]);
+    assert_eq!(
+        wizard(&app).input.value(),
+        address,
+        "the newline is dropped"
+    );
+
+    // And into the jobs filter.
+    press(&mut app, &["Esc", "Esc", "2", "/"]);
+    update(&mut app, Event::Paste("user3".into()));
+    assert_eq!(app.visible_jobs().len(), 8);
+}
