@@ -105,6 +105,11 @@ impl KeyChord {
         }
     }
 
+    /// Whether Ctrl is held: such a chord is never text.
+    pub fn is_ctrl(self) -> bool {
+        self.ctrl
+    }
+
     /// A key event for this chord, for tests and tools.
     pub fn to_event(self) -> KeyEvent {
         let mut mods = KeyModifiers::NONE;
@@ -600,6 +605,15 @@ impl Keymap {
                 .iter()
                 .filter(move |b| b.context == *context && !(hide_mutating && b.mutating()))
         })
+    }
+
+    /// How many bindings there are: a bound for anything listing them.
+    pub fn len(&self) -> usize {
+        self.bindings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bindings.is_empty()
     }
 
     /// The first key bound to an action in a context, for hints on screen.

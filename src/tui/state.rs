@@ -524,14 +524,12 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
         }
         Event::ActionDone { command, result } => on_action_done(app, command, result),
         Event::SearchDone { query, result } => {
+            // Only the search for the text now in the field counts: results
+            // for what the operator typed before are dropped.
             if let Some(Overlay::Wizard(w)) = &mut app.overlay
                 && w.searching.as_deref() == Some(query.as_str())
             {
                 w.searching = None;
-                if w.input.value().trim() != query {
-                    // The operator typed on while this ran: only the latest counts.
-                    return Vec::new();
-                }
                 match result {
                     Ok(hits) => {
                         w.hits = hits;
@@ -597,7 +595,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         return Vec::new();
     }
     let quit_key = app.keymap.lookup(&[Context::Global], &key) == Some(Action::Quit);
-    if quit_key && chord.to_string().starts_with("Ctrl-") {
+    if quit_key && chord.is_ctrl() {
         // Ctrl-C in a text field quits by accident (k9s#1599): explain instead.
         app.toast(
             ToastKind::Info,
@@ -682,8 +680,9 @@ fn dispatch(app: &mut App, action: Action) -> Vec<Effect> {
                 Action::Up => Some(Overlay::Help {
                     scroll: scroll.saturating_sub(1),
                 }),
+                // The help never has more lines than twice the bindings.
                 Action::Down => Some(Overlay::Help {
-                    scroll: scroll.saturating_add(1),
+                    scroll: (scroll + 1).min(2 * app.keymap.len() as u16),
                 }),
                 _ => None,
             };
