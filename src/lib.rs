@@ -4,10 +4,11 @@
 //! core modules; `config` resolves settings; `db` owns connections,
 //! migrations and the local PostgreSQL cluster; `tron` is pure chain code
 //! (keys, transactions, the HTTP client and the simulator); `wallets` keeps
-//! users, wallets and their sealed keys.
+//! users, wallets and their sealed keys; `tui` is the operations console.
 
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod tron;
+pub mod tui;
 pub mod wallets;
