@@ -5,6 +5,7 @@
 //! [`Settings`] value. Secrets live in [`Secret`] or [`DatabaseUrl`], whose
 //! `Debug` and `Display` never show them.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -151,6 +152,8 @@ pub struct FileConfig {
     pub tron: TronFile,
     #[serde(default)]
     pub wallet: WalletFile,
+    #[serde(default)]
+    pub console: ConsoleFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -165,6 +168,35 @@ pub struct TronFile {
 pub struct WalletFile {
     pub master_key: Option<Secret>,
     pub master_key_file: Option<PathBuf>,
+}
+
+/// The `[console]` section. Key names and theme are checked by the console
+/// itself, before it takes the terminal.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleFile {
+    /// `color`, `mono` or `light`; `NO_COLOR` wins over it.
+    pub theme: Option<String>,
+    /// Rebindings: action name to one key or a list, e.g. `refresh = "F5"`.
+    #[serde(default)]
+    pub keys: BTreeMap<String, KeyList>,
+}
+
+/// One key or several.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum KeyList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyList {
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            KeyList::One(key) => vec![key.clone()],
+            KeyList::Many(keys) => keys.clone(),
+        }
+    }
 }
 
 /// Values given on the command line or in the environment (clap merges the
@@ -200,6 +232,8 @@ pub struct Settings {
     pub master_key: Option<MasterKeySource>,
     /// The file the settings came from, if one was read.
     pub config_file: Option<PathBuf>,
+    /// The console's theme and key rebindings.
+    pub console: ConsoleFile,
 }
 
 impl Settings {
@@ -258,6 +292,7 @@ impl Settings {
             tron_api_key: overrides.tron_api_key.or(file.tron.api_key),
             master_key,
             config_file,
+            console: file.console,
         })
     }
 }
@@ -342,6 +377,7 @@ mod tests {
             tron_api_key: Some(Secret::new("apikey123")),
             master_key: Some(MasterKeySource::Hex(Secret::new("ab".repeat(32)))),
             config_file: None,
+            console: ConsoleFile::default(),
         };
         let debug = format!("{s:?}");
         for secret in ["topsecret", "apikey123", &"ab".repeat(32)] {
@@ -372,6 +408,34 @@ mod tests {
             "the file fills what flags leave out"
         );
         assert_eq!(s.tron_api_url.unwrap().as_str(), "http://127.0.0.1:9090/");
+    }
+
+    #[test]
+    fn the_console_section_carries_theme_and_key_rebindings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[console]\ntheme = \"light\"\n[console.keys]\nrefresh = \"F5\"\nquit = [\"q\", \"ctrl-q\"]\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(Overrides {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.console.theme.as_deref(), Some("light"));
+        assert_eq!(s.console.keys["refresh"].keys(), ["F5"]);
+        assert_eq!(s.console.keys["quit"].keys(), ["q", "ctrl-q"]);
+
+        std::fs::write(&path, "[console]\nkeyz = {}\n").unwrap();
+        let err = Settings::resolve(Overrides {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("keyz"), "{err}");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! walletops: the back office of a custodial TRON wallet service.
 //!
-//! The module map follows `DESIGN.md`: `cli` and `api` are thin shells over
-//! `admin` (every operator action, its audit row, roles, health); `config`
-//! resolves settings; `db` owns connections, migrations and the local
-//! PostgreSQL cluster.
+//! The module map follows `DESIGN.md`: `cli`, `api` and `tui` are thin
+//! shells over `admin` (every operator action, its audit row, roles,
+//! health); `config` resolves settings; `db` owns connections, migrations
+//! and the local PostgreSQL cluster; `queue` and `engine` run the jobs;
+//! `tron` is pure chain code (keys, transactions, the HTTP client and the
+//! simulator); `wallets` keeps users, wallets and their sealed keys; `tui` is
+//! the operations console.
 
 pub mod admin;
 pub mod api;
@@ -13,3 +16,5 @@ pub mod db;
 pub mod engine;
 pub mod queue;
 pub mod tron;
+pub mod tui;
+pub mod wallets;

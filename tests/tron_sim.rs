@@ -803,6 +803,52 @@ async fn transactions_encoded_by_another_implementation_are_accepted() {
     assert!(f.receipt(&tx, View::Head).await.succeeded());
 }
 
+#[tokio::test]
+async fn a_broadcast_that_times_out_is_ambiguous_and_reads_give_up_as_retryable() {
+    let f = fixture().await;
+    let (alice, bob) = (key(1), key(2));
+    f.fund(&alice.address(), 10_000_000, 0).await;
+    let tx = f.trx(&alice, &bob.address(), 1_000_000).await;
+    f.faults(json!({"latency_ms": 500})).await;
+    let mut config = ClientConfig::new(f.sim.url().clone());
+    config.timeout = Duration::from_millis(100);
+    config.max_retries = 1;
+    config.backoff_base = Duration::from_millis(1);
+    let hasty = TronClient::new(config).unwrap();
+    let err = hasty.broadcast(&tx).await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Ambiguous, "{err}");
+    let err = hasty.now_block().await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Retryable, "{err}");
+    assert!(err.to_string().contains("timed out"), "{err}");
+}
+
+#[tokio::test]
+async fn the_api_key_goes_in_the_tron_pro_api_key_header() {
+    let sim = Simulator::spawn(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        api_key: Some("test-key-123".into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let settings = walletops::config::Settings {
+        database_url: None,
+        operator: None,
+        tron_api_url: Some(sim.url().clone()),
+        tron_api_key: Some(walletops::config::Secret::new("test-key-123")),
+        master_key: None,
+        config_file: None,
+    };
+    let config = ClientConfig::from_settings(&settings).unwrap();
+    assert!(!format!("{config:?}").contains("test-key-123"));
+    assert!(TronClient::new(config).unwrap().now_block().await.is_ok());
+
+    let keyless = TronClient::new(ClientConfig::new(sim.url().clone())).unwrap();
+    let err = keyless.now_block().await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Final);
+    assert!(err.to_string().contains("TRON_API_KEY"), "{err}");
+}
+
 #[test]
 fn the_tron_sim_command_serves_until_stopped() {
     use std::io::{BufRead, BufReader};

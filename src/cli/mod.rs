@@ -227,7 +227,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Serve(args)) => serve::run(&settings, cli.global.migrate, args).await,
         Some(Command::Worker(args)) => worker::run(&settings, cli.global.migrate, args).await,
         Some(Command::Bench(args)) => bench::run(&settings, cli.global.migrate, args).await,
-        Some(Command::Wallet { action }) => wallet::run(action).await,
+        Some(Command::Wallet { action }) => {
+            wallet::run(action, &settings, cli.global.migrate).await
+        }
         Some(Command::TronSim(args)) => tron_sim::run(args).await,
     }
 }

@@ -1,4 +1,4 @@
-//! `walletops wallet ...`: keys and addresses.
+//! `walletops wallet ...`: keys, addresses and key custody.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -7,19 +7,47 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use zeroize::Zeroizing;
 
+use crate::config::Settings;
 use crate::tron::PrivateKey;
+use crate::wallets::{self, MasterKey, WalletRole};
 
 #[derive(Debug, Subcommand)]
 pub enum WalletAction {
     /// Read a hex private key on stdin and print its base58 TRON address
     Address,
+    /// Read a hex private key on stdin, store it encrypted under the master
+    /// key as a wallet of USER (created if new), and print its address
+    Import {
+        /// The owner's email; the user is created if new
+        #[arg(long, value_name = "EMAIL")]
+        user: String,
+        /// deposit, gas or treasury
+        #[arg(long, default_value = "deposit", value_parser = |s: &str| s.parse::<WalletRole>())]
+        role: WalletRole,
+    },
 }
 
-pub async fn run(action: WalletAction) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    action: WalletAction,
+    settings: &Settings,
+    migrate: bool,
+) -> anyhow::Result<ExitCode> {
     match action {
         WalletAction::Address => {
             let key = read_key_from_stdin()?;
             println!("{}", key.address());
+            Ok(ExitCode::SUCCESS)
+        }
+        WalletAction::Import { user, role } => {
+            // Everything that can be checked without the database first.
+            let key = read_key_from_stdin()?;
+            let master = MasterKey::load(settings.master_key.as_ref())?;
+            let pool = super::db::connect(settings, migrate).await?;
+            let wallet = wallets::import(&pool, &master, &user, role, &key).await?;
+            if wallet.created_user {
+                eprintln!("created user {}", user.trim());
+            }
+            println!("{}", wallet.address);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -254,8 +254,10 @@ impl Cluster {
                 .await;
             match created {
                 Ok(_) => {}
-                // Another process created it between our check and our create.
-                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
+                // Another process created it between our check and our create
+                // (42P04, or 23505 when both inserts race in the catalogue).
+                Err(sqlx::Error::Database(e))
+                    if matches!(e.code().as_deref(), Some("42P04" | "23505")) => {}
                 Err(e) => return Err(LocalError::Setup(format!("cannot create database: {e}"))),
             }
         }

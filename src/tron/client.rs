@@ -65,6 +65,14 @@ impl ClientConfig {
             requests_per_second: Some(10.0),
         }
     }
+
+    /// From the settings (`TRON_API_URL`, `TRON_API_KEY`); `None` when no
+    /// API URL is configured.
+    pub fn from_settings(settings: &crate::config::Settings) -> Option<Self> {
+        let mut config = Self::new(settings.tron_api_url.clone()?);
+        config.api_key = settings.tron_api_key.clone();
+        Some(config)
+    }
 }
 
 /// What a handler should do about an error.

@@ -46,6 +46,9 @@ pub struct SimConfig {
     pub usdt_energy_to_holder: u64,
     /// ...and to one that holds none.
     pub usdt_energy_to_new_holder: u64,
+    /// When set, node routes answer 401 unless the `TRON-PRO-API-KEY`
+    /// header carries it, as TronGrid does for an unknown key.
+    pub api_key: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -62,6 +65,7 @@ impl Default for SimConfig {
             free_net_limit: 600,
             usdt_energy_to_holder: 65_000,
             usdt_energy_to_new_holder: 130_000,
+            api_key: None,
         }
     }
 }
@@ -107,6 +111,7 @@ impl Faults {
 struct Shared {
     chain: Mutex<chain::Chain>,
     faults: Mutex<Faults>,
+    api_key: Option<String>,
 }
 
 /// Starts simulators.
@@ -120,6 +125,7 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let interval = config.block_interval.max(Duration::from_millis(1));
         let shared = Arc::new(Shared {
+            api_key: config.api_key.clone(),
             chain: Mutex::new(chain::Chain::new(config, now_ms())),
             faults: Mutex::new(Faults::default()),
         });

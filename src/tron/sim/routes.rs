@@ -79,11 +79,21 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Latency, 429s, busy answers, 500s and dropped connections on the node
-/// routes. A drop
+/// The API key check, then latency, 429s, busy answers, 500s and dropped
+/// connections on the node routes. A drop
 /// happens after the request was handled, so a dropped broadcast may well
 /// have been accepted: exactly the ambiguity clients must survive.
 async fn inject_faults(State(s): Shr, req: Request, next: Next) -> Response {
+    if let Some(expected) = &s.api_key {
+        let given = req.headers().get(crate::tron::client::API_KEY_HEADER);
+        if given.and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"Error": "ApiKey not exists"})),
+            )
+                .into_response();
+        }
+    }
     let f = s.faults.lock().expect("faults lock").clone();
     if f.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;

@@ -1,0 +1,291 @@
+//! Every user intent as one enum, and the admin commands they lead to.
+//!
+//! A key never does anything by itself: the keymap turns it into an
+//! [`Action`], `state::update` acts on it. A mutating action only opens a
+//! confirmation (or the dispatch wizard) holding an [`AdminCommand`]; only
+//! the operator's confirmation turns that into a [`ConfirmedAction`], the one
+//! thing a backend runs.
+
+use uuid::Uuid;
+
+use super::model::{JobType, Role, WalletHit};
+
+/// The console's screens, in tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Screen {
+    Dashboard,
+    Jobs,
+    Workers,
+    Audit,
+}
+
+impl Screen {
+    pub const ALL: [Screen; 4] = [
+        Screen::Dashboard,
+        Screen::Jobs,
+        Screen::Workers,
+        Screen::Audit,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Dashboard => "Dashboard",
+            Screen::Jobs => "Jobs",
+            Screen::Workers => "Workers",
+            Screen::Audit => "Audit",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Screen::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+}
+
+/// A request that changes the system, before confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Intent {
+    PauseWorkers,
+    StartWorkers,
+    ClearFailed,
+    ResetProcessing,
+    RetryJob,
+    CancelJob,
+    Dispatch,
+}
+
+impl Intent {
+    /// The least role that may do it (DESIGN.md, Roles).
+    pub fn required_role(self) -> Role {
+        match self {
+            Intent::PauseWorkers | Intent::StartWorkers => Role::Admin,
+            _ => Role::Operator,
+        }
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            Intent::PauseWorkers => "pause the workers",
+            Intent::StartWorkers => "start the workers",
+            Intent::ClearFailed => "clear failed jobs",
+            Intent::ResetProcessing => "reset processing states",
+            Intent::RetryJob => "retry a job",
+            Intent::CancelJob => "cancel a job",
+            Intent::Dispatch => "dispatch a job",
+        }
+    }
+}
+
+/// Every user intent. Keys map to these in `keymap`, and nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Quit,
+    Help,
+    /// Close the overlay, clear the filter, or go back one step.
+    Back,
+    NextScreen,
+    PrevScreen,
+    GoTo(Screen),
+    Refresh,
+    /// Hold the view still while data keeps arriving underneath.
+    Freeze,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    /// Open the selected row's detail, or go forward in the wizard.
+    Open,
+    /// Type a filter or search for the current list.
+    Filter,
+    CycleStatus,
+    CycleType,
+    /// Move the focus between a dialog's buttons.
+    SwitchFocus,
+    /// Press the focused button of a dialog.
+    Press,
+    Request(Intent),
+}
+
+impl Action {
+    /// The name used in the config file's `[console.keys]` section.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Quit => "quit",
+            Action::Help => "help",
+            Action::Back => "back",
+            Action::NextScreen => "next-screen",
+            Action::PrevScreen => "prev-screen",
+            Action::GoTo(Screen::Dashboard) => "dashboard",
+            Action::GoTo(Screen::Jobs) => "jobs",
+            Action::GoTo(Screen::Workers) => "workers",
+            Action::GoTo(Screen::Audit) => "audit",
+            Action::Refresh => "refresh",
+            Action::Freeze => "freeze",
+            Action::Up => "up",
+            Action::Down => "down",
+            Action::PageUp => "page-up",
+            Action::PageDown => "page-down",
+            Action::Top => "top",
+            Action::Bottom => "bottom",
+            Action::Open => "open",
+            Action::Filter => "filter",
+            Action::CycleStatus => "filter-status",
+            Action::CycleType => "filter-type",
+            Action::SwitchFocus => "switch-focus",
+            Action::Press => "press",
+            Action::Request(Intent::PauseWorkers) => "pause-workers",
+            Action::Request(Intent::StartWorkers) => "start-workers",
+            Action::Request(Intent::ClearFailed) => "clear-failed",
+            Action::Request(Intent::ResetProcessing) => "reset-processing",
+            Action::Request(Intent::RetryJob) => "retry-job",
+            Action::Request(Intent::CancelJob) => "cancel-job",
+            Action::Request(Intent::Dispatch) => "dispatch",
+        }
+    }
+
+    /// The change this action asks for, if it asks for one.
+    pub fn intent(self) -> Option<Intent> {
+        match self {
+            Action::Request(intent) => Some(intent),
+            _ => None,
+        }
+    }
+}
+
+/// A change to the system with its target, as the confirmation names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminCommand {
+    PauseWorkers {
+        workers: usize,
+    },
+    StartWorkers {
+        workers: usize,
+    },
+    /// Delete every failed job; `count` is what the operator was shown.
+    ClearFailed {
+        count: u64,
+    },
+    /// Put every processing job back to pending; `count` as shown.
+    ResetProcessing {
+        count: u64,
+    },
+    RetryJob {
+        job: Uuid,
+        job_type: JobType,
+        wallet: String,
+    },
+    CancelJob {
+        job: Uuid,
+        job_type: JobType,
+        wallet: String,
+    },
+    Dispatch {
+        job_type: JobType,
+        wallet: WalletHit,
+    },
+}
+
+impl AdminCommand {
+    pub fn intent(&self) -> Intent {
+        match self {
+            AdminCommand::PauseWorkers { .. } => Intent::PauseWorkers,
+            AdminCommand::StartWorkers { .. } => Intent::StartWorkers,
+            AdminCommand::ClearFailed { .. } => Intent::ClearFailed,
+            AdminCommand::ResetProcessing { .. } => Intent::ResetProcessing,
+            AdminCommand::RetryJob { .. } => Intent::RetryJob,
+            AdminCommand::CancelJob { .. } => Intent::CancelJob,
+            AdminCommand::Dispatch { .. } => Intent::Dispatch,
+        }
+    }
+
+    /// A one-line title naming the target and the count.
+    pub fn title(&self) -> String {
+        match self {
+            AdminCommand::PauseWorkers { workers } => {
+                format!("Pause {workers} worker{}?", plural(*workers as u64))
+            }
+            AdminCommand::StartWorkers { workers } => {
+                format!("Start {workers} worker{}?", plural(*workers as u64))
+            }
+            AdminCommand::ClearFailed { count } => {
+                format!("Clear {count} failed job{}?", plural(*count))
+            }
+            AdminCommand::ResetProcessing { count } => {
+                format!("Reset {count} processing job{}?", plural(*count))
+            }
+            AdminCommand::RetryJob { job, job_type, .. } => {
+                format!("Retry {} job {}?", job_type.as_str(), short_id(job))
+            }
+            AdminCommand::CancelJob { job, job_type, .. } => {
+                format!("Cancel {} job {}?", job_type.as_str(), short_id(job))
+            }
+            AdminCommand::Dispatch { job_type, wallet } => {
+                format!("Dispatch {} for {}?", job_type.as_str(), wallet.address)
+            }
+        }
+    }
+
+    /// What will happen, in words, for the confirmation dialog.
+    pub fn consequences(&self) -> Vec<String> {
+        match self {
+            AdminCommand::PauseWorkers { .. } => vec![
+                "Every worker on every host stops claiming new jobs within a second.".into(),
+                "Jobs already running finish; nothing is lost.".into(),
+            ],
+            AdminCommand::StartWorkers { .. } => {
+                vec!["Every worker resumes claiming pending jobs.".into()]
+            }
+            AdminCommand::ClearFailed { count } => vec![
+                format!("{count} failed job row{} will be deleted.", plural(*count)),
+                "Transfer records are kept; the audit trail records this.".into(),
+            ],
+            AdminCommand::ResetProcessing { count } => vec![
+                format!(
+                    "{count} job{} in processing go back to pending.",
+                    plural(*count)
+                ),
+                "Wallet processing flags are cleared; a worker may pick them up at once.".into(),
+            ],
+            AdminCommand::RetryJob { job, wallet, .. } => vec![
+                format!("Job {job} for {wallet} goes back to pending."),
+                "A signed transfer is re-broadcast, never signed twice.".into(),
+            ],
+            AdminCommand::CancelJob { job, wallet, .. } => vec![
+                format!("Job {job} for {wallet} is cancelled."),
+                "A transfer already broadcast is still tracked to its end.".into(),
+            ],
+            AdminCommand::Dispatch { job_type, wallet } => {
+                vec![format!(
+                    "1 {} job is queued for {}.",
+                    job_type.as_str(),
+                    wallet.address
+                )]
+            }
+        }
+    }
+}
+
+/// A command the operator has confirmed: the only thing a backend runs.
+/// It is built in `state` alone, after the permission check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmedAction(AdminCommand);
+
+impl ConfirmedAction {
+    pub(super) fn new(command: AdminCommand) -> Self {
+        Self(command)
+    }
+
+    pub fn command(&self) -> &AdminCommand {
+        &self.0
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The first block of a UUID: enough to tell jobs apart on screen.
+pub fn short_id(id: &Uuid) -> String {
+    id.simple().to_string()[..8].to_string()
+}

@@ -1,0 +1,62 @@
+//! The seam between the console and the `admin` module: the console asks for
+//! snapshots, runs confirmed actions and searches wallets through this trait
+//! and nothing else. The admin adapter implements it over the database;
+//! tests implement it in memory, so the state machine and the screens are
+//! tested without a terminal or a database.
+
+use std::future::Future;
+
+use super::action::ConfirmedAction;
+use super::model::{Snapshot, WalletHit};
+
+/// Why a backend call did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// The database cannot be reached; the console shows it and retries.
+    #[error("database unreachable: {0}")]
+    Unavailable(String),
+    /// `admin` refused the action (role, read-only database, invalid
+    /// address, nothing to do): the reason is for the operator.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Anything else; the message is for the operator and the log.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What a confirmed action did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionOutcome {
+    /// One line for the operator, e.g. "cleared 12 failed jobs".
+    pub message: String,
+    /// Rows the action touched.
+    pub affected: u64,
+}
+
+/// The console's whole view of the system.
+///
+/// Futures must be `Send`: the console runs each call in its own task so
+/// that a slow or lost database never blocks the keyboard.
+pub trait ConsoleBackend: Send + Sync + 'static {
+    /// Everything the screens show, in one consistent read.
+    fn snapshot(&self) -> impl Future<Output = Result<Snapshot, BackendError>> + Send;
+
+    /// Runs an action the operator has confirmed, writing its audit row.
+    fn run(
+        &self,
+        action: ConfirmedAction,
+    ) -> impl Future<Output = Result<ActionOutcome, BackendError>> + Send;
+
+    /// Wallets whose address, owner email or owner name matches `query`.
+    fn search_wallets(
+        &self,
+        query: &str,
+    ) -> impl Future<Output = Result<Vec<WalletHit>, BackendError>> + Send;
+
+    /// Resolves when the data has changed (a database notification), so the
+    /// console can refresh before its timer. The default never resolves:
+    /// the timer alone drives refreshes.
+    fn changed(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
+}

@@ -1,0 +1,270 @@
+//! What the console shows: plain data that a [`ConsoleBackend`] fills from
+//! the `admin` module. Nothing here queries anything; the screens only read
+//! these structs, so a test can build any situation by hand.
+//!
+//! Ages are computed by the backend against the database clock and carried
+//! as durations, so a console on a host with a skewed clock still shows the
+//! truth, and a snapshot renders the same way every time.
+//!
+//! [`ConsoleBackend`]: super::ConsoleBackend
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// The system's overall state, as `admin::health` judges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HealthLevel {
+    Healthy,
+    Degraded,
+    Down,
+}
+
+impl HealthLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthLevel::Healthy => "Healthy",
+            HealthLevel::Degraded => "Degraded",
+            HealthLevel::Down => "Down",
+        }
+    }
+}
+
+/// The health badge and the reasons behind it, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub level: HealthLevel,
+    pub reasons: Vec<String>,
+}
+
+/// What a worker is doing, as it last reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkerState {
+    Active,
+    Idle,
+    Paused,
+    Error,
+}
+
+/// One worker process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerView {
+    pub id: Uuid,
+    pub host: String,
+    pub pid: u32,
+    pub state: WorkerState,
+    pub current_job: Option<Uuid>,
+    pub heartbeat_age: Duration,
+    pub jobs_done: u64,
+    pub jobs_failed: u64,
+    pub last_error: Option<String>,
+}
+
+/// A job's status; the seed's CHECK values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 5] = [
+        JobStatus::Pending,
+        JobStatus::Processing,
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+
+    /// The database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Processing => "processing",
+            JobStatus::Completed => "completed",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A job's type; the seed's CHECK values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobType {
+    Consolidation,
+    GasTopup,
+    Sync,
+}
+
+impl JobType {
+    /// In the order the dispatch wizard offers them.
+    pub const ALL: [JobType; 3] = [JobType::Consolidation, JobType::GasTopup, JobType::Sync];
+
+    /// The database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobType::Consolidation => "consolidation",
+            JobType::GasTopup => "gas-topup",
+            JobType::Sync => "sync",
+        }
+    }
+
+    /// What the job does, for the wizard.
+    pub fn describe(self) -> &'static str {
+        match self {
+            JobType::Consolidation => "move the wallet's USDT and spare TRX to the treasury",
+            JobType::GasTopup => "send TRX from the gas wallet to pay this wallet's fees",
+            JobType::Sync => "read balances and transactions from the chain",
+        }
+    }
+}
+
+/// Jobs of one type, counted by status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub pending: u64,
+    pub processing: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+impl StatusCounts {
+    pub fn get(&self, status: JobStatus) -> u64 {
+        match status {
+            JobStatus::Pending => self.pending,
+            JobStatus::Processing => self.processing,
+            JobStatus::Completed => self.completed,
+            JobStatus::Failed => self.failed,
+            JobStatus::Cancelled => self.cancelled,
+        }
+    }
+}
+
+/// Queue depth of one job type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepthRow {
+    pub job_type: JobType,
+    pub counts: StatusCounts,
+}
+
+/// A job named on the dashboard: the oldest pending one, or a stuck one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRef {
+    pub id: Uuid,
+    pub job_type: JobType,
+    pub wallet_address: String,
+    /// Waiting (pending) or running (stuck) for this long.
+    pub age: Duration,
+}
+
+/// One job row with everything its detail pane shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobView {
+    pub id: Uuid,
+    pub job_type: JobType,
+    pub status: JobStatus,
+    pub wallet_address: String,
+    /// The owner's email or name, when known.
+    pub user: Option<String>,
+    pub retry_count: u32,
+    pub max_retries: u32,
+    pub error_message: Option<String>,
+    /// The job's `data`, pretty-printed JSON.
+    pub data: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub locked_by: Option<String>,
+}
+
+/// One row of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditView {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub details: String,
+}
+
+/// A wallet found by the dispatch wizard's search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletHit {
+    pub wallet_id: Uuid,
+    pub address: String,
+    pub user_email: Option<String>,
+    pub user_name: Option<String>,
+    /// deposit, gas or treasury.
+    pub role: String,
+    pub trx_balance_sun: i64,
+    pub usdt_balance: i64,
+    /// Jobs already pending or processing for this wallet: dispatching the
+    /// same type again returns that job instead of creating one.
+    pub active_jobs: Vec<(JobType, Uuid)>,
+}
+
+/// What the operator may do, as `admin` decides from their role and the
+/// database role the console connects as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// The operator's standing, with a note when it limits them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub operator: Option<String>,
+    pub role: Role,
+    /// Why the role is lower than asked, e.g. a viewer database role.
+    pub note: Option<String>,
+}
+
+/// Everything one refresh brings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The database time of the refresh; job ages are measured from it.
+    pub taken_at: DateTime<Utc>,
+    pub health: Health,
+    pub paused: bool,
+    pub access: Access,
+    pub workers: Vec<WorkerView>,
+    pub depth: Vec<DepthRow>,
+    /// True when large counts are planner estimates rather than exact.
+    pub depth_estimated: bool,
+    /// Jobs completed per minute, oldest minute first.
+    pub throughput: Vec<u64>,
+    /// Failed jobs per hundred finished, per minute, oldest first.
+    pub failure_rate: Vec<u64>,
+    pub oldest_pending: Option<JobRef>,
+    pub stuck: Vec<JobRef>,
+    /// Jobs, newest first.
+    pub jobs: Vec<JobView>,
+    /// Admin actions, newest first.
+    pub audit: Vec<AuditView>,
+}
+
+impl Snapshot {
+    /// Total of one status over every job type.
+    pub fn count(&self, status: JobStatus) -> u64 {
+        self.depth.iter().map(|d| d.counts.get(status)).sum()
+    }
+}

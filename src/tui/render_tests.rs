@@ -1,0 +1,346 @@
+//! Every screen and dialog drawn into ratatui's `TestBackend` and compared
+//! with `insta` snapshots, at 80x24 and 160x48, in colour and monochrome
+//! (what `NO_COLOR` selects). The colour snapshots keep the styles too.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+
+use super::action::Screen;
+use super::backend::BackendError;
+use super::keymap::Context;
+use super::model::JobType;
+use super::state::{App, Connection, Event, update};
+use super::testing::{app, app_with, hit, id, press, snapshot, type_text};
+use super::theme::{Theme, ThemeKind};
+use super::ui::{self, help_entries};
+
+fn render(app: &App, width: u16, height: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| ui::draw(frame, app)).unwrap();
+    terminal.backend().buffer().clone()
+}
+
+fn text(buffer: &Buffer) -> String {
+    let width = usize::from(buffer.area.width);
+    buffer
+        .content
+        .chunks(width)
+        .map(|row| row.iter().map(|c| c.symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The named situations every size and theme is drawn in.
+fn scenarios() -> Vec<(&'static str, App)> {
+    let mut out = Vec::new();
+    out.push(("dashboard", app()));
+
+    let mut jobs = app();
+    press(&mut jobs, &["2", "j", "j"]);
+    out.push(("jobs", jobs.clone()));
+    press(&mut jobs, &["Enter"]);
+    out.push(("jobs_detail", jobs));
+
+    let mut filtered = app();
+    press(&mut filtered, &["2", "s", "s", "s", "s", "/"]);
+    type_text(&mut filtered, "user3");
+    out.push(("jobs_filter_typing", filtered));
+
+    let mut workers = app();
+    press(&mut workers, &["3", "j"]);
+    out.push(("workers", workers));
+
+    let mut audit = app();
+    press(&mut audit, &["4"]);
+    out.push(("audit", audit));
+
+    let mut help = app();
+    press(&mut help, &["2", "?"]);
+    out.push(("help_jobs", help));
+
+    let mut help_ro = app_with(snapshot(), true);
+    press(&mut help_ro, &["2", "?"]);
+    out.push(("help_jobs_read_only", help_ro));
+
+    let mut confirm = app();
+    press(&mut confirm, &["F"]);
+    out.push(("confirm_clear_failed", confirm));
+
+    let mut cancel = app();
+    press(&mut cancel, &["2", "j", "x", "Tab"]);
+    out.push(("confirm_cancel_job_focus_confirm", cancel));
+
+    let mut wizard = app();
+    press(&mut wizard, &["d", "Down"]);
+    out.push(("wizard_job_type", wizard.clone()));
+    press(&mut wizard, &["Up", "Enter"]);
+    type_text(&mut wizard, "alice");
+    update(
+        &mut wizard,
+        Event::SearchDone {
+            query: "alice".into(),
+            result: Ok(vec![
+                hit(0, vec![(JobType::Consolidation, id(42))]),
+                hit(1, vec![]),
+            ]),
+        },
+    );
+    out.push(("wizard_wallets", wizard.clone()));
+    press(&mut wizard, &["Enter"]);
+    out.push(("wizard_review_duplicate", wizard.clone()));
+    press(&mut wizard, &["Tab", "Enter"]);
+    out.push(("wizard_sending", wizard.clone()));
+    update(
+        &mut wizard,
+        Event::ActionDone {
+            command: super::action::AdminCommand::Dispatch {
+                job_type: JobType::Consolidation,
+                wallet: hit(0, vec![]),
+            },
+            result: Err(BackendError::Refused(
+                "treasury address is not configured (consolidation.treasury_address)".into(),
+            )),
+        },
+    );
+    out.push(("wizard_refused", wizard));
+
+    let mut bad = app();
+    press(&mut bad, &["d", "Enter"]);
+    type_text(&mut bad, "TJRabPrwbZy45sbavfcjinPJC18kjpRT0I");
+    out.push(("wizard_bad_address", bad));
+
+    let mut refused = app_with(snapshot(), true);
+    press(&mut refused, &["F"]);
+    out.push(("read_only_refusal_toast", refused));
+
+    let mut lost = app();
+    press(&mut lost, &["f"]);
+    update(
+        &mut lost,
+        Event::Snapshot(Err(BackendError::Unavailable("connection refused".into()))),
+    );
+    out.push(("database_lost_frozen", lost));
+
+    let mut connecting = App::new(Default::default(), super::testing::theme(), false);
+    update(
+        &mut connecting,
+        Event::Snapshot(Err(BackendError::Unavailable(
+            "timed out after 5 s connecting to 127.0.0.1:5432".into(),
+        ))),
+    );
+    out.push(("never_connected", connecting));
+    out
+}
+
+fn with_theme(mut app: App, theme: Theme) -> App {
+    app.theme = theme;
+    app
+}
+
+#[test]
+fn every_screen_and_dialog_at_both_sizes_in_colour_and_monochrome() {
+    for (name, app) in scenarios() {
+        for (width, height) in [(80, 24), (160, 48)] {
+            let mut app = app.clone();
+            update(&mut app, Event::Resize(width, height));
+            let colour = render(&app, width, height);
+            insta::assert_snapshot!(format!("{name}_{width}x{height}"), text(&colour));
+            // The styles once per situation: the large size adds bulk, not news.
+            if width == 80 {
+                insta::assert_debug_snapshot!(format!("{name}_{width}x{height}_styles"), colour);
+            }
+
+            let mono = with_theme(app, Theme::new(ThemeKind::Mono, false));
+            let mono = render(&mono, width, height);
+            for cell in &mono.content {
+                assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset), "{name}");
+            }
+            insta::assert_snapshot!(format!("{name}_{width}x{height}_mono"), text(&mono));
+        }
+    }
+}
+
+#[test]
+fn light_theme_and_ascii_glyphs() {
+    let light = with_theme(app(), Theme::new(ThemeKind::Light, false));
+    insta::assert_debug_snapshot!("dashboard_light_styles", render(&light, 80, 24));
+    let ascii = with_theme(app(), Theme::new(ThemeKind::Mono, true));
+    let buffer = text(&render(&ascii, 80, 24));
+    assert!(buffer.is_ascii(), "{buffer}");
+    insta::assert_snapshot!("dashboard_ascii_mono", buffer);
+}
+
+#[test]
+fn badges_carry_a_word_and_a_symbol_in_every_theme() {
+    use super::model::HealthLevel;
+    for kind in [ThemeKind::Color, ThemeKind::Mono, ThemeKind::Light] {
+        for ascii in [false, true] {
+            let theme = Theme::new(kind, ascii);
+            let words: Vec<String> = [
+                HealthLevel::Healthy,
+                HealthLevel::Degraded,
+                HealthLevel::Down,
+            ]
+            .map(|l| theme.health(l).text)
+            .to_vec();
+            let expected = if ascii {
+                [" + OK ", " ! WARN ", " x CRIT "]
+            } else {
+                [" ✔ OK ", " ▲ WARN ", " ✖ CRIT "]
+            };
+            assert_eq!(words, expected);
+            if kind == ThemeKind::Mono {
+                let style = theme.health(HealthLevel::Down).style;
+                assert!(style.add_modifier.contains(Modifier::REVERSED));
+            }
+        }
+    }
+}
+
+#[test]
+fn no_color_selects_monochrome_and_the_locale_selects_glyphs() {
+    assert_eq!(
+        Theme::resolve(true, true, Some(ThemeKind::Light)).kind,
+        ThemeKind::Mono
+    );
+    assert_eq!(
+        Theme::resolve(false, true, Some(ThemeKind::Light)).kind,
+        ThemeKind::Light
+    );
+    assert_eq!(Theme::resolve(false, true, None).kind, ThemeKind::Color);
+    assert!(Theme::resolve(false, false, None).ascii);
+    assert!(!Theme::resolve(false, true, None).ascii);
+}
+
+#[test]
+fn the_help_and_footer_follow_the_operators_role() {
+    use super::model::Role;
+    let mut operator = snapshot();
+    operator.access.role = Role::Operator;
+    let mut app = app_with(operator, false);
+    press(&mut app, &["?"]);
+    let shown = text(&render(&app, 160, 48));
+    assert!(shown.contains("clear failed jobs"), "{shown}");
+    assert!(!shown.contains("pause all workers"), "{shown}");
+    assert!(
+        shown.contains("operator role: no start or pause"),
+        "{shown}"
+    );
+
+    let mut viewer = snapshot();
+    viewer.access.role = Role::Viewer;
+    viewer.access.note = Some("connected as walletops_viewer".into());
+    let shown = text(&render(&app_with(viewer, false), 160, 48));
+    assert!(shown.lines().next().unwrap().contains("READ-ONLY"));
+    assert!(
+        shown.contains("viewer role: connected as walletops_viewer"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_terminal_below_80x24_gets_a_clear_message() {
+    for (w, h) in [(79, 24), (80, 23), (40, 10)] {
+        let buffer = text(&render(&app(), w, h));
+        assert!(buffer.contains("Terminal too small"), "{w}x{h}");
+        assert!(buffer.contains(&format!("{w}x{h}")), "{w}x{h}");
+    }
+    insta::assert_snapshot!("too_small_79x24", text(&render(&app(), 79, 24)));
+}
+
+#[test]
+fn the_header_says_read_only_and_the_footer_shows_refresh_and_connection() {
+    let ro = text(&render(&app_with(snapshot(), true), 80, 24));
+    assert!(ro.lines().next().unwrap().contains("READ-ONLY"), "{ro}");
+    let rw = text(&render(&app(), 80, 24));
+    assert!(!rw.lines().next().unwrap().contains("READ-ONLY"));
+    let footer = rw.lines().last().unwrap();
+    assert!(footer.contains("refreshed 14:30:00 UTC"), "{footer}");
+    assert!(footer.contains("connected"), "{footer}");
+
+    let mut lost = app();
+    lost.connection = Connection::Lost("x".into());
+    let footer = text(&render(&lost, 80, 24));
+    assert!(footer.lines().last().unwrap().contains("DATABASE LOST"));
+}
+
+/// The help overlay's own rectangle, without the screen around it.
+fn help_box(screen: &str) -> String {
+    let rows: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+    let top = rows
+        .iter()
+        .position(|r| r.iter().collect::<String>().contains("Keys: "))
+        .expect("the help is shown");
+    let left = rows[top].iter().position(|c| *c == '┌').unwrap();
+    let right = left + rows[top][left..].iter().position(|c| *c == '┐').unwrap();
+    rows[top..]
+        .iter()
+        .take_while(|r| r[left] != '└')
+        .map(|r| r[left..=right].iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_help_lists_exactly_the_keymap_keys_of_each_screen() {
+    let all = [
+        Context::Global,
+        Context::Lists,
+        Context::Jobs,
+        Context::Audit,
+        Context::Help,
+        Context::Confirm,
+        Context::TextInput,
+        Context::Wizard,
+    ];
+    for read_only in [false, true] {
+        for screen in Screen::ALL {
+            let mut app = app_with(snapshot(), read_only);
+            app.screen = screen;
+            press(&mut app, &["?"]);
+            update(&mut app, Event::Resize(160, 48));
+            let shown = help_box(&text(&render(&app, 160, 48)));
+            let contexts = ui::help_contexts(screen);
+            let entries: Vec<(String, &str)> = help_entries(&app)
+                .into_iter()
+                .flat_map(|(_, e)| e)
+                .collect();
+            let expected: Vec<(String, &str)> = app
+                .keymap
+                .bindings(&contexts, read_only)
+                .filter(|b| b.action.intent().is_none_or(|i| app.may(i)))
+                .map(|b| (b.keys_text(), b.help))
+                .collect();
+            assert_eq!(entries, expected, "{screen:?}");
+            for (keys, help) in &expected {
+                let row = format!("{keys:<22}{help}");
+                assert!(
+                    shown.contains(&row),
+                    "{screen:?}: {row:?} missing:\n{shown}"
+                );
+            }
+            // Nothing else: no key of another context, no hidden key.
+            for b in app.keymap.bindings(&all, false) {
+                let listed = expected.iter().any(|(_, h)| *h == b.help);
+                if !listed && !expected.iter().any(|(_, h)| h.contains(b.help)) {
+                    assert!(
+                        !shown.contains(b.help),
+                        "{screen:?} read_only={read_only}: {} shown but not bound here",
+                        b.help
+                    );
+                }
+            }
+            if read_only {
+                assert!(expected.iter().all(|(_, h)| !h.contains("dispatch")));
+            } else {
+                assert!(
+                    expected
+                        .iter()
+                        .any(|(_, h)| h.contains("pause all workers"))
+                );
+            }
+        }
+    }
+}

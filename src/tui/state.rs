@@ -1,0 +1,960 @@
+//! The console's state and its one update path.
+//!
+//! [`update`] takes every event (a key, new data, an action's result) and
+//! returns the [`Effect`]s the event loop must carry out. It does no I/O, so
+//! the tests drive it key by key without a terminal or a database.
+//! Permission to act is checked in one function, [`App::authorize`], on the
+//! way into a confirmation and again on the way out of it.
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{Event as TermEvent, KeyEvent, KeyEventKind};
+use tui_input::backend::crossterm::EventHandler;
+use tui_input::{Input, InputRequest};
+use uuid::Uuid;
+
+use super::action::{Action, AdminCommand, ConfirmedAction, Intent, Screen};
+use super::backend::{ActionOutcome, BackendError};
+use super::keymap::{Context, KeyChord, Keymap};
+use super::model::{JobStatus, JobType, JobView, Role, Snapshot, WalletHit};
+use super::theme::Theme;
+
+/// Something that happened, for [`update`].
+#[derive(Debug, Clone)]
+pub enum Event {
+    Key(KeyEvent),
+    /// Text pasted into the terminal (bracketed paste): typed into the
+    /// focused text field at once, never read as keys.
+    Paste(String),
+    /// The terminal's new size in columns and rows.
+    Resize(u16, u16),
+    /// A refresh finished.
+    Snapshot(Result<Snapshot, BackendError>),
+    /// A confirmed action finished.
+    ActionDone {
+        command: AdminCommand,
+        result: Result<ActionOutcome, BackendError>,
+    },
+    /// A wallet search finished.
+    SearchDone {
+        query: String,
+        result: Result<Vec<WalletHit>, BackendError>,
+    },
+}
+
+/// What the event loop must do after an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Refresh,
+    RunAdminAction(ConfirmedAction),
+    SearchWallets(String),
+    Quit,
+}
+
+/// The link to the backend, for the footer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    Connecting,
+    Connected,
+    /// The last refresh failed; the loop keeps retrying.
+    Lost(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToastKind {
+    Success,
+    Info,
+    Refusal,
+    Error,
+}
+
+/// A message that stays until the operator dismisses it with Esc, so no
+/// result or refusal goes unseen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toast {
+    pub kind: ToastKind,
+    pub text: String,
+}
+
+/// A dialog's two buttons; Cancel is where the focus starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Choice {
+    #[default]
+    Cancel,
+    Confirm,
+}
+
+impl Choice {
+    fn toggled(self) -> Self {
+        match self {
+            Choice::Cancel => Choice::Confirm,
+            Choice::Confirm => Choice::Cancel,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    pub command: AdminCommand,
+    pub focus: Choice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WizardStep {
+    JobType,
+    Wallet,
+    Review,
+    /// Confirmed; waiting for `admin`.
+    Sending,
+    Done,
+}
+
+/// The dispatch wizard: job type, wallet, review, confirm.
+#[derive(Debug, Clone)]
+pub struct Wizard {
+    pub step: WizardStep,
+    pub type_index: usize,
+    pub input: Input,
+    pub hits: Vec<WalletHit>,
+    pub hit_index: usize,
+    /// The query a search is running for, if one is.
+    pub searching: Option<String>,
+    pub search_error: Option<String>,
+    pub focus: Choice,
+    /// The outcome, shown in place: the message or the refusal.
+    pub result: Option<Result<String, String>>,
+}
+
+impl Wizard {
+    fn new() -> Self {
+        Self {
+            step: WizardStep::JobType,
+            type_index: 0,
+            input: Input::default(),
+            hits: Vec::new(),
+            hit_index: 0,
+            searching: None,
+            search_error: None,
+            focus: Choice::Cancel,
+            result: None,
+        }
+    }
+
+    pub fn job_type(&self) -> JobType {
+        JobType::ALL[self.type_index]
+    }
+
+    pub fn picked(&self) -> Option<&WalletHit> {
+        self.hits.get(self.hit_index)
+    }
+
+    /// The job this dispatch would return instead of creating one.
+    pub fn duplicate(&self) -> Option<Uuid> {
+        let job_type = self.job_type();
+        self.picked().and_then(|w| {
+            w.active_jobs
+                .iter()
+                .find(|(t, _)| *t == job_type)
+                .map(|(_, id)| *id)
+        })
+    }
+}
+
+/// Why a typed query cannot be a TRON address, when it tries to be one.
+/// The checksum is `admin`'s to verify; this catches what a glance can.
+pub fn address_problem(query: &str) -> Option<String> {
+    const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+    let q = query.trim();
+    if !q.starts_with('T') || q.len() < 25 || q.contains(['@', ' ']) {
+        return None;
+    }
+    if let Some(bad) = q.chars().find(|c| !BASE58.contains(*c)) {
+        return Some(format!(
+            "not a TRON address: {bad:?} never appears in base58 (no 0, O, I or l)"
+        ));
+    }
+    if q.len() != 34 {
+        return Some(format!(
+            "not a TRON address: it has {} characters, an address has 34",
+            q.len()
+        ));
+    }
+    None
+}
+
+#[derive(Debug, Clone)]
+pub enum Overlay {
+    Help { scroll: u16 },
+    Confirm(Confirmation),
+    Wizard(Box<Wizard>),
+}
+
+/// A cursor in a list that stays on its row when data arrives. With no
+/// row selected it follows the top, where the newest rows appear.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListCursor {
+    pub selected: Option<Uuid>,
+    pub index: usize,
+    /// The first row shown.
+    pub offset: usize,
+}
+
+impl ListCursor {
+    fn move_to(&mut self, index: usize, ids: &[Uuid], page: usize) {
+        if ids.is_empty() {
+            *self = Self::default();
+            return;
+        }
+        self.index = index.min(ids.len() - 1);
+        self.selected = Some(ids[self.index]);
+        self.keep_visible(page);
+    }
+
+    fn move_by(&mut self, delta: isize, ids: &[Uuid], page: usize) {
+        let index = self.index.saturating_add_signed(delta);
+        self.move_to(index, ids, page);
+    }
+
+    fn top(&mut self) {
+        *self = Self::default();
+    }
+
+    fn keep_visible(&mut self, page: usize) {
+        let page = page.max(1);
+        if self.index < self.offset {
+            self.offset = self.index;
+        } else if self.index >= self.offset + page {
+            self.offset = self.index + 1 - page;
+        }
+    }
+
+    /// Finds the selected row in new data and moves the view with it, so
+    /// the row stays where the operator's eyes are.
+    fn reanchor(&mut self, ids: &[Uuid], page: usize) {
+        let Some(selected) = self.selected else {
+            self.index = 0;
+            self.offset = 0;
+            return;
+        };
+        match ids.iter().position(|id| *id == selected) {
+            Some(new_index) => {
+                let screen_row = self.index.saturating_sub(self.offset);
+                self.index = new_index;
+                self.offset = new_index.saturating_sub(screen_row);
+            }
+            // The row is gone (finished, cleared): stay at the same place.
+            None if ids.is_empty() => *self = Self::default(),
+            None => {
+                self.index = self.index.min(ids.len() - 1);
+                self.selected = Some(ids[self.index]);
+            }
+        }
+        self.keep_visible(page);
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobsPane {
+    pub status: Option<JobStatus>,
+    pub job_type: Option<JobType>,
+    pub search: Input,
+    pub detail: bool,
+    pub cursor: ListCursor,
+    /// Indices into the snapshot's jobs that pass the filters.
+    pub rows: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditPane {
+    pub search: Input,
+    pub cursor: ListCursor,
+    pub rows: Vec<usize>,
+}
+
+/// The whole console state. Drawing reads it; only [`update`] changes it.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub keymap: Keymap,
+    pub theme: Theme,
+    /// `--read-only`: no mutating action is offered or accepted.
+    pub read_only: bool,
+    pub screen: Screen,
+    pub overlay: Option<Overlay>,
+    /// What the screens show.
+    pub snapshot: Option<Snapshot>,
+    /// The newest data, kept aside while the view is frozen.
+    pub held: Option<Snapshot>,
+    pub frozen: bool,
+    pub connection: Connection,
+    /// When the newest data was read (also while frozen).
+    pub last_refresh: Option<DateTime<Utc>>,
+    /// Typing into the current screen's filter.
+    pub editing: bool,
+    pub jobs: JobsPane,
+    pub workers: ListCursor,
+    pub audit: AuditPane,
+    pub toasts: Vec<Toast>,
+    /// The action in flight, if any: one at a time.
+    pub busy: Option<AdminCommand>,
+    pub viewport: (u16, u16),
+    /// Set when the screen must be drawn again.
+    pub dirty: bool,
+    pub quit: bool,
+}
+
+impl App {
+    pub fn new(keymap: Keymap, theme: Theme, read_only: bool) -> Self {
+        Self {
+            keymap,
+            theme,
+            read_only,
+            screen: Screen::Dashboard,
+            overlay: None,
+            snapshot: None,
+            held: None,
+            frozen: false,
+            connection: Connection::Connecting,
+            last_refresh: None,
+            editing: false,
+            jobs: JobsPane::default(),
+            workers: ListCursor::default(),
+            audit: AuditPane::default(),
+            toasts: Vec::new(),
+            busy: None,
+            viewport: (80, 24),
+            dirty: true,
+            quit: false,
+        }
+    }
+
+    /// Read-only by flag, or because the role may not act: mutating keys
+    /// are then hidden and refused.
+    pub fn acts_read_only(&self) -> bool {
+        self.read_only || self.role() == Some(Role::Viewer)
+    }
+
+    fn role(&self) -> Option<Role> {
+        self.newest().map(|s| s.access.role)
+    }
+
+    /// Whether the flag and the role allow this change at all: the help
+    /// offers only the keys that pass.
+    pub fn may(&self, intent: Intent) -> bool {
+        !self.read_only && self.role().is_some_and(|r| r >= intent.required_role())
+    }
+
+    /// Why the role limits the console, for the footer.
+    pub fn access_note(&self) -> Option<String> {
+        let access = &self.newest()?.access;
+        match access.role {
+            Role::Admin => None,
+            Role::Operator => Some("operator role: no start or pause".into()),
+            Role::Viewer => Some(match &access.note {
+                Some(note) => format!("viewer role: {note}"),
+                None => "viewer role".into(),
+            }),
+        }
+    }
+
+    /// The newest data, frozen or not: permissions follow the truth.
+    fn newest(&self) -> Option<&Snapshot> {
+        self.held.as_ref().or(self.snapshot.as_ref())
+    }
+
+    /// The one permission check for every change the console can ask for.
+    pub fn authorize(&self, intent: Intent) -> Result<(), String> {
+        let verb = intent.verb();
+        if self.read_only {
+            return Err(format!("read-only console: cannot {verb}"));
+        }
+        let Some(snapshot) = self.newest() else {
+            return Err(format!("not connected yet: cannot {verb}"));
+        };
+        let access = &snapshot.access;
+        if access.role < intent.required_role() {
+            let who = access.operator.as_deref().unwrap_or("this console");
+            let note = access
+                .note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            return Err(format!(
+                "{who} has the {} role and may not {verb}{note}",
+                access.role.as_str()
+            ));
+        }
+        if let Some(busy) = &self.busy {
+            return Err(format!(
+                "cannot {verb} yet: {} is still running",
+                busy.intent().verb()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The contexts whose keys apply right now, most specific first.
+    pub fn contexts(&self) -> Vec<Context> {
+        match &self.overlay {
+            Some(Overlay::Help { .. }) => vec![Context::Help],
+            Some(Overlay::Confirm(_)) => vec![Context::Confirm],
+            Some(Overlay::Wizard(_)) => vec![Context::Wizard],
+            None if self.editing => vec![Context::TextInput],
+            None => Context::chain(self.screen).to_vec(),
+        }
+    }
+
+    /// Rows of a list that fit on screen: the page for PgUp/PgDn.
+    pub fn page(&self) -> usize {
+        usize::from(self.viewport.1.saturating_sub(8)).max(1)
+    }
+
+    pub fn toast(&mut self, kind: ToastKind, text: impl Into<String>) {
+        let text = text.into();
+        match kind {
+            ToastKind::Error | ToastKind::Refusal => tracing::warn!("{text}"),
+            _ => tracing::info!("{text}"),
+        }
+        self.toasts.push(Toast { kind, text });
+    }
+
+    pub fn visible_jobs(&self) -> impl ExactSizeIterator<Item = &JobView> {
+        let jobs = self.snapshot.as_ref().map(|s| &s.jobs[..]).unwrap_or(&[]);
+        self.jobs.rows.iter().map(move |i| &jobs[*i])
+    }
+
+    pub fn selected_job(&self) -> Option<&JobView> {
+        let jobs = &self.snapshot.as_ref()?.jobs;
+        self.jobs
+            .rows
+            .get(self.jobs.cursor.index)
+            .map(|i| &jobs[*i])
+    }
+
+    fn job_ids(&self) -> Vec<Uuid> {
+        self.visible_jobs().map(|j| j.id).collect()
+    }
+
+    fn audit_ids(&self) -> Vec<Uuid> {
+        let Some(s) = &self.snapshot else {
+            return Vec::new();
+        };
+        self.audit.rows.iter().map(|i| s.audit[*i].id).collect()
+    }
+
+    fn worker_ids(&self) -> Vec<Uuid> {
+        self.snapshot
+            .as_ref()
+            .map(|s| s.workers.iter().map(|w| w.id).collect())
+            .unwrap_or_default()
+    }
+
+    /// Recomputes the filtered rows and keeps each cursor on its row.
+    fn refilter(&mut self) {
+        let page = self.page();
+        let Some(s) = &self.snapshot else {
+            return;
+        };
+        let text = self.jobs.search.value().trim().to_lowercase();
+        self.jobs.rows = s
+            .jobs
+            .iter()
+            .enumerate()
+            .filter(|(_, j)| self.jobs.status.is_none_or(|st| j.status == st))
+            .filter(|(_, j)| self.jobs.job_type.is_none_or(|t| j.job_type == t))
+            .filter(|(_, j)| {
+                text.is_empty()
+                    || j.wallet_address.to_lowercase().contains(&text)
+                    || j.user
+                        .as_deref()
+                        .is_some_and(|u| u.to_lowercase().contains(&text))
+                    || j.id.simple().to_string().starts_with(&text)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let text = self.audit.search.value().trim().to_lowercase();
+        self.audit.rows = s
+            .audit
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| {
+                text.is_empty()
+                    || [&a.actor, &a.action, &a.target]
+                        .iter()
+                        .any(|f| f.to_lowercase().contains(&text))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let ids = self.job_ids();
+        self.jobs.cursor.reanchor(&ids, page);
+        let ids = self.audit_ids();
+        self.audit.cursor.reanchor(&ids, page);
+        let ids = self.worker_ids();
+        self.workers.reanchor(&ids, page);
+    }
+
+    fn show(&mut self, snapshot: Snapshot) {
+        self.snapshot = Some(snapshot);
+        self.refilter();
+    }
+}
+
+/// The one update path: every event goes through here.
+pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
+    app.dirty = true;
+    match event {
+        Event::Key(key) => on_key(app, key),
+        Event::Paste(text) => on_paste(app, &text),
+        Event::Resize(width, height) => {
+            app.viewport = (width, height);
+            app.refilter();
+            Vec::new()
+        }
+        Event::Snapshot(Ok(snapshot)) => {
+            app.connection = Connection::Connected;
+            app.last_refresh = Some(snapshot.taken_at);
+            if app.frozen {
+                app.held = Some(snapshot);
+            } else {
+                app.show(snapshot);
+            }
+            Vec::new()
+        }
+        Event::Snapshot(Err(err)) => {
+            app.connection = Connection::Lost(err.to_string());
+            Vec::new()
+        }
+        Event::ActionDone { command, result } => on_action_done(app, command, result),
+        Event::SearchDone { query, result } => {
+            // Only the search for the text now in the field counts: results
+            // for what the operator typed before are dropped.
+            if let Some(Overlay::Wizard(w)) = &mut app.overlay
+                && w.searching.as_deref() == Some(query.as_str())
+            {
+                w.searching = None;
+                match result {
+                    Ok(hits) => {
+                        w.hits = hits;
+                        w.hit_index = 0;
+                        w.search_error = None;
+                    }
+                    Err(err) => {
+                        w.hits.clear();
+                        w.search_error = Some(err.to_string());
+                    }
+                }
+            } else {
+                app.dirty = false;
+            }
+            Vec::new()
+        }
+    }
+}
+
+fn on_action_done(
+    app: &mut App,
+    command: AdminCommand,
+    result: Result<ActionOutcome, BackendError>,
+) -> Vec<Effect> {
+    app.busy = None;
+    let verb = command.intent().verb();
+    let shown = match &result {
+        Ok(outcome) => Ok(outcome.message.clone()),
+        Err(BackendError::Refused(reason)) => Err(format!("cannot {verb}: {reason}")),
+        Err(err) => Err(format!("could not {verb}: {err}")),
+    };
+    if let Some(Overlay::Wizard(w)) = &mut app.overlay
+        && w.step == WizardStep::Sending
+    {
+        w.step = WizardStep::Done;
+        w.result = Some(shown.clone());
+    }
+    match shown {
+        Ok(message) => app.toast(ToastKind::Success, message),
+        Err(message) => {
+            let kind = match result {
+                Err(BackendError::Refused(_)) => ToastKind::Refusal,
+                _ => ToastKind::Error,
+            };
+            app.toast(kind, message);
+        }
+    }
+    vec![Effect::Refresh]
+}
+
+fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    if key.kind == KeyEventKind::Release {
+        app.dirty = false;
+        return Vec::new();
+    }
+    let contexts = app.contexts();
+    if let Some(action) = app.keymap.lookup(&contexts, &key) {
+        return dispatch(app, action);
+    }
+    let chord = KeyChord::from_event(&key);
+    if !in_text_field(app) {
+        app.dirty = false;
+        return Vec::new();
+    }
+    let quit_key = app.keymap.lookup(&[Context::Global], &key) == Some(Action::Quit);
+    if quit_key && chord.is_ctrl() {
+        // Ctrl-C in a text field quits by accident (k9s#1599): explain instead.
+        app.toast(
+            ToastKind::Info,
+            format!("{chord} does not quit from a text field: Esc leaves it, then q quits"),
+        );
+        return Vec::new();
+    }
+    let input = text_field(app);
+    if input.handle_event(&TermEvent::Key(key)).is_none() {
+        app.dirty = false;
+        return Vec::new();
+    }
+    text_changed(app)
+}
+
+fn in_text_field(app: &App) -> bool {
+    match &app.overlay {
+        Some(Overlay::Wizard(w)) => w.step == WizardStep::Wallet,
+        Some(_) => false,
+        None => app.editing,
+    }
+}
+
+/// The focused text field; call only when [`in_text_field`] holds.
+fn text_field(app: &mut App) -> &mut Input {
+    match &mut app.overlay {
+        Some(Overlay::Wizard(w)) => &mut w.input,
+        _ if app.screen == Screen::Audit => &mut app.audit.search,
+        _ => &mut app.jobs.search,
+    }
+}
+
+fn on_paste(app: &mut App, text: &str) -> Vec<Effect> {
+    if !in_text_field(app) {
+        // A pasted address must not run as keys (its q would quit).
+        app.toast(
+            ToastKind::Info,
+            "paste ignored: open a search first (/ or the dispatch wizard)",
+        );
+        return Vec::new();
+    }
+    let input = text_field(app);
+    let mut changed = false;
+    for c in text.chars().filter(|c| !c.is_control()) {
+        changed |= input.handle(InputRequest::InsertChar(c)).is_some();
+    }
+    if !changed {
+        app.dirty = false;
+        return Vec::new();
+    }
+    text_changed(app)
+}
+
+/// The current text field changed: filter again, or search wallets.
+fn text_changed(app: &mut App) -> Vec<Effect> {
+    if let Some(Overlay::Wizard(w)) = &mut app.overlay {
+        let query = w.input.value().trim().to_string();
+        w.search_error = None;
+        if query.chars().count() < 2 {
+            w.hits.clear();
+            w.searching = None;
+            return Vec::new();
+        }
+        w.searching = Some(query.clone());
+        return vec![Effect::SearchWallets(query)];
+    }
+    app.refilter();
+    Vec::new()
+}
+
+fn dispatch(app: &mut App, action: Action) -> Vec<Effect> {
+    if let Some(intent) = action.intent() {
+        if let Err(why) = app.authorize(intent) {
+            app.toast(ToastKind::Refusal, why);
+            return Vec::new();
+        }
+        return request(app, intent);
+    }
+    match app.overlay.take() {
+        Some(Overlay::Help { scroll }) => {
+            app.overlay = match action {
+                Action::Up => Some(Overlay::Help {
+                    scroll: scroll.saturating_sub(1),
+                }),
+                // The help never has more lines than twice the bindings.
+                Action::Down => Some(Overlay::Help {
+                    scroll: (scroll + 1).min(2 * app.keymap.len() as u16),
+                }),
+                _ => None,
+            };
+            Vec::new()
+        }
+        Some(Overlay::Confirm(mut confirmation)) => match action {
+            Action::SwitchFocus => {
+                confirmation.focus = confirmation.focus.toggled();
+                app.overlay = Some(Overlay::Confirm(confirmation));
+                Vec::new()
+            }
+            Action::Press if confirmation.focus == Choice::Confirm => {
+                confirm(app, confirmation.command)
+            }
+            // Cancel pressed, Esc or n: the dialog closes and nothing runs.
+            _ => Vec::new(),
+        },
+        Some(Overlay::Wizard(wizard)) => on_wizard(app, *wizard, action),
+        None if app.editing => {
+            app.editing = false;
+            if action == Action::Back {
+                match app.screen {
+                    Screen::Audit => app.audit.search.reset(),
+                    _ => app.jobs.search.reset(),
+                }
+                app.refilter();
+            }
+            Vec::new()
+        }
+        None => on_screen(app, action),
+    }
+}
+
+/// A mutating request that passed [`App::authorize`]: open its
+/// confirmation, or say why there is nothing to confirm.
+fn request(app: &mut App, intent: Intent) -> Vec<Effect> {
+    // Counts come from the newest data, even while the view is frozen.
+    let Some(s) = app.newest() else {
+        return Vec::new();
+    };
+    let command = match intent {
+        Intent::Dispatch => {
+            app.overlay = Some(Overlay::Wizard(Box::new(Wizard::new())));
+            return Vec::new();
+        }
+        Intent::PauseWorkers => AdminCommand::PauseWorkers {
+            workers: s.workers.len(),
+        },
+        Intent::StartWorkers => AdminCommand::StartWorkers {
+            workers: s.workers.len(),
+        },
+        Intent::ClearFailed => AdminCommand::ClearFailed {
+            count: s.count(JobStatus::Failed),
+        },
+        Intent::ResetProcessing => AdminCommand::ResetProcessing {
+            count: s.count(JobStatus::Processing),
+        },
+        Intent::RetryJob | Intent::CancelJob => {
+            let Some(job) = app.selected_job().filter(|_| app.screen == Screen::Jobs) else {
+                app.toast(
+                    ToastKind::Info,
+                    format!("cannot {}: select a job first", intent.verb()),
+                );
+                return Vec::new();
+            };
+            let (job, job_type, wallet) = (job.id, job.job_type, job.wallet_address.clone());
+            if intent == Intent::RetryJob {
+                AdminCommand::RetryJob {
+                    job,
+                    job_type,
+                    wallet,
+                }
+            } else {
+                AdminCommand::CancelJob {
+                    job,
+                    job_type,
+                    wallet,
+                }
+            }
+        }
+    };
+    let nothing = match &command {
+        AdminCommand::ClearFailed { count: 0 } => Some("there are no failed jobs to clear"),
+        AdminCommand::ResetProcessing { count: 0 } => Some("no job is processing"),
+        AdminCommand::PauseWorkers { .. } if s.paused => Some("the workers are already paused"),
+        AdminCommand::StartWorkers { .. } if !s.paused => Some("the workers are already running"),
+        _ => None,
+    };
+    if let Some(why) = nothing {
+        app.toast(ToastKind::Info, format!("nothing to do: {why}"));
+        return Vec::new();
+    }
+    app.overlay = Some(Overlay::Confirm(Confirmation {
+        command,
+        focus: Choice::Cancel,
+    }));
+    Vec::new()
+}
+
+/// The operator confirmed: check again (the role or the flag may have
+/// changed while the dialog was open) and hand the action to the loop.
+fn confirm(app: &mut App, command: AdminCommand) -> Vec<Effect> {
+    if let Err(why) = app.authorize(command.intent()) {
+        app.toast(ToastKind::Refusal, why);
+        return Vec::new();
+    }
+    app.busy = Some(command.clone());
+    vec![Effect::RunAdminAction(ConfirmedAction::new(command))]
+}
+
+fn on_wizard(app: &mut App, mut w: Wizard, action: Action) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    let keep = match (w.step, action) {
+        (WizardStep::JobType, Action::Up) => {
+            w.type_index = w.type_index.saturating_sub(1);
+            true
+        }
+        (WizardStep::JobType, Action::Down) => {
+            w.type_index = (w.type_index + 1).min(JobType::ALL.len() - 1);
+            true
+        }
+        (WizardStep::JobType, Action::Press) => {
+            w.step = WizardStep::Wallet;
+            true
+        }
+        (WizardStep::JobType, Action::Back) => false,
+        (WizardStep::Wallet, Action::Up) => {
+            w.hit_index = w.hit_index.saturating_sub(1);
+            true
+        }
+        (WizardStep::Wallet, Action::Down) => {
+            w.hit_index = (w.hit_index + 1).min(w.hits.len().saturating_sub(1));
+            true
+        }
+        (WizardStep::Wallet, Action::Press) => {
+            if w.picked().is_some() {
+                w.step = WizardStep::Review;
+                w.focus = Choice::Cancel;
+            }
+            true
+        }
+        (WizardStep::Wallet, Action::Back) => {
+            w.step = WizardStep::JobType;
+            true
+        }
+        (WizardStep::Review, Action::SwitchFocus) => {
+            w.focus = w.focus.toggled();
+            true
+        }
+        (WizardStep::Review, Action::Press) if w.focus == Choice::Confirm => {
+            if let Some(wallet) = w.picked().cloned() {
+                let command = AdminCommand::Dispatch {
+                    job_type: w.job_type(),
+                    wallet,
+                };
+                effects = confirm(app, command);
+                if !effects.is_empty() {
+                    w.step = WizardStep::Sending;
+                }
+            }
+            true
+        }
+        (WizardStep::Review, Action::Press | Action::Back) => {
+            w.step = WizardStep::Wallet;
+            true
+        }
+        (WizardStep::Sending, _) => true,
+        (WizardStep::Done, Action::Press | Action::Back) => false,
+        _ => true,
+    };
+    if keep {
+        app.overlay = Some(Overlay::Wizard(Box::new(w)));
+    }
+    effects
+}
+
+fn on_screen(app: &mut App, action: Action) -> Vec<Effect> {
+    let page = app.page();
+    match action {
+        Action::Quit => {
+            app.quit = true;
+            return vec![Effect::Quit];
+        }
+        Action::Help => app.overlay = Some(Overlay::Help { scroll: 0 }),
+        Action::Back => back(app),
+        Action::NextScreen => {
+            app.screen = Screen::ALL[(app.screen.index() + 1) % Screen::ALL.len()];
+        }
+        Action::PrevScreen => {
+            let n = Screen::ALL.len();
+            app.screen = Screen::ALL[(app.screen.index() + n - 1) % n];
+        }
+        Action::GoTo(screen) => app.screen = screen,
+        Action::Refresh => return vec![Effect::Refresh],
+        Action::Freeze => {
+            app.frozen = !app.frozen;
+            if !app.frozen
+                && let Some(held) = app.held.take()
+            {
+                app.show(held);
+            }
+        }
+        Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Bottom => {
+            let delta = match action {
+                Action::Up => -1,
+                Action::Down => 1,
+                Action::PageUp => -(page as isize),
+                Action::PageDown => page as isize,
+                _ => isize::MAX,
+            };
+            let (ids, cursor) = match app.screen {
+                Screen::Jobs => (app.job_ids(), &mut app.jobs.cursor),
+                Screen::Audit => (app.audit_ids(), &mut app.audit.cursor),
+                Screen::Workers => (app.worker_ids(), &mut app.workers),
+                Screen::Dashboard => return Vec::new(),
+            };
+            cursor.move_by(delta, &ids, page);
+        }
+        Action::Top => match app.screen {
+            Screen::Jobs => app.jobs.cursor.top(),
+            Screen::Audit => app.audit.cursor.top(),
+            Screen::Workers => app.workers.top(),
+            Screen::Dashboard => {}
+        },
+        Action::Open => app.jobs.detail = !app.jobs.detail,
+        Action::Filter => app.editing = true,
+        Action::CycleStatus => {
+            app.jobs.status = cycle(&JobStatus::ALL, app.jobs.status);
+            app.refilter();
+        }
+        Action::CycleType => {
+            app.jobs.job_type = cycle(&JobType::ALL, app.jobs.job_type);
+            app.refilter();
+        }
+        Action::SwitchFocus | Action::Press | Action::Request(_) => {}
+    }
+    Vec::new()
+}
+
+/// Esc on a screen: undo the nearest thing, one at a time.
+fn back(app: &mut App) {
+    if app.toasts.pop().is_some() {
+        return;
+    }
+    match app.screen {
+        Screen::Jobs if app.jobs.detail => app.jobs.detail = false,
+        Screen::Jobs
+            if app.jobs.status.is_some()
+                || app.jobs.job_type.is_some()
+                || !app.jobs.search.value().is_empty() =>
+        {
+            app.jobs.status = None;
+            app.jobs.job_type = None;
+            app.jobs.search.reset();
+            app.refilter();
+        }
+        Screen::Audit if !app.audit.search.value().is_empty() => {
+            app.audit.search.reset();
+            app.refilter();
+        }
+        _ => app.dirty = false,
+    }
+}
+
+/// The next filter value: all, then each value in turn, then all again.
+fn cycle<T: Copy + PartialEq>(all: &[T], current: Option<T>) -> Option<T> {
+    match current {
+        None => all.first().copied(),
+        Some(v) => all
+            .iter()
+            .position(|x| *x == v)
+            .and_then(|i| all.get(i + 1))
+            .copied(),
+    }
+}

@@ -1,0 +1,712 @@
+//! Key handling on the state machine: no terminal, no database.
+
+use std::collections::BTreeMap;
+
+use super::action::{Action, AdminCommand, Intent, Screen};
+use super::backend::{ActionOutcome, BackendError};
+use super::keymap::{Context, KeyChord, Keymap, KeymapError};
+use super::model::{JobStatus, JobType, Role};
+use super::state::{
+    App, Choice, Connection, Effect, Event, Overlay, ToastKind, WizardStep, address_problem, update,
+};
+use super::testing::{self, app, app_with, hit, id, press, snapshot, type_text};
+use crate::config::KeyList;
+
+fn wizard(app: &App) -> &super::state::Wizard {
+    match &app.overlay {
+        Some(Overlay::Wizard(w)) => w,
+        other => panic!("expected the wizard, found {other:?}"),
+    }
+}
+
+fn confirmation(app: &App) -> &super::state::Confirmation {
+    match &app.overlay {
+        Some(Overlay::Confirm(c)) => c,
+        other => panic!("expected a confirmation, found {other:?}"),
+    }
+}
+
+fn admin_effects(effects: &[Effect]) -> Vec<AdminCommand> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::RunAdminAction(a) => Some(a.command().clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_wizard_walks_type_wallet_review_and_dispatches_only_on_confirm() {
+    let mut app = app();
+    assert!(press(&mut app, &["d"]).is_empty());
+    assert_eq!(wizard(&app).step, WizardStep::JobType);
+
+    press(&mut app, &["Down", "Enter"]);
+    assert_eq!(wizard(&app).step, WizardStep::Wallet);
+    assert_eq!(wizard(&app).job_type(), JobType::GasTopup);
+
+    // One character is too few to search; from two on, every change searches.
+    assert!(type_text(&mut app, "a").is_empty());
+    let effects = type_text(&mut app, "li");
+    assert_eq!(
+        effects,
+        [
+            Effect::SearchWallets("al".into()),
+            Effect::SearchWallets("ali".into())
+        ]
+    );
+    // Enter with no result stays put.
+    press(&mut app, &["Enter"]);
+    assert_eq!(wizard(&app).step, WizardStep::Wallet);
+
+    // A result for an older query is dropped; only the latest counts.
+    update(
+        &mut app,
+        Event::SearchDone {
+            query: "al".into(),
+            result: Ok(vec![hit(0, vec![])]),
+        },
+    );
+    assert!(wizard(&app).hits.is_empty());
+    update(
+        &mut app,
+        Event::SearchDone {
+            query: "ali".into(),
+            result: Ok(vec![hit(0, vec![]), hit(1, vec![])]),
+        },
+    );
+    assert_eq!(wizard(&app).hits.len(), 2);
+
+    press(&mut app, &["Down", "Enter"]);
+    assert_eq!(wizard(&app).step, WizardStep::Review);
+    assert_eq!(wizard(&app).focus, Choice::Cancel, "Cancel is focused");
+    assert_eq!(wizard(&app).picked(), Some(&hit(1, vec![])));
+
+    // Enter on Cancel goes back to the wallet step; nothing is dispatched.
+    assert!(press(&mut app, &["Enter"]).is_empty());
+    assert_eq!(wizard(&app).step, WizardStep::Wallet);
+
+    press(&mut app, &["Enter", "Tab"]);
+    assert_eq!(wizard(&app).focus, Choice::Confirm);
+    let effects = press(&mut app, &["Enter"]);
+    assert_eq!(
+        admin_effects(&effects),
+        [AdminCommand::Dispatch {
+            job_type: JobType::GasTopup,
+            wallet: hit(1, vec![]),
+        }]
+    );
+    assert_eq!(wizard(&app).step, WizardStep::Sending);
+    assert!(app.busy.is_some());
+
+    let effects = update(
+        &mut app,
+        Event::ActionDone {
+            command: AdminCommand::Dispatch {
+                job_type: JobType::GasTopup,
+                wallet: hit(1, vec![]),
+            },
+            result: Ok(ActionOutcome {
+                message: "queued gas-topup job 1234abcd".into(),
+                affected: 1,
+            }),
+        },
+    );
+    assert_eq!(effects, [Effect::Refresh], "a result triggers a refresh");
+    assert_eq!(wizard(&app).step, WizardStep::Done);
+    assert_eq!(
+        wizard(&app).result,
+        Some(Ok("queued gas-topup job 1234abcd".into()))
+    );
+    assert_eq!(app.toasts.last().unwrap().kind, ToastKind::Success);
+    assert!(app.busy.is_none());
+    press(&mut app, &["Enter"]);
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn the_wizard_explains_refusals_duplicates_and_bad_addresses_in_place() {
+    let mut app = app();
+    press(&mut app, &["d", "Enter"]);
+    type_text(&mut app, "TJRab");
+    update(
+        &mut app,
+        Event::SearchDone {
+            query: "TJRab".into(),
+            result: Ok(vec![hit(0, vec![(JobType::Consolidation, id(42))])]),
+        },
+    );
+    press(&mut app, &["Enter"]);
+    assert_eq!(wizard(&app).duplicate(), Some(id(42)));
+    let effects = press(&mut app, &["Tab", "Enter"]);
+    let command = admin_effects(&effects).pop().unwrap();
+    update(
+        &mut app,
+        Event::ActionDone {
+            command,
+            result: Err(BackendError::Refused("wallet has no key in custody".into())),
+        },
+    );
+    let w = wizard(&app);
+    assert_eq!(w.step, WizardStep::Done);
+    let reason = w.result.clone().unwrap().unwrap_err();
+    assert!(reason.contains("wallet has no key in custody"), "{reason}");
+    assert_eq!(app.toasts.last().unwrap().kind, ToastKind::Refusal);
+
+    assert_eq!(address_problem("alice@example.com"), None);
+    assert_eq!(address_problem("TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"), None);
+    assert!(
+        address_problem("TJRabPrwbZy45sbavfcjinPJC18kjpRTv0")
+            .unwrap()
+            .contains("'0'")
+    );
+    assert!(
+        address_problem("TJRabPrwbZy45sbavfcjinPJC18kjpRT")
+            .unwrap()
+            .contains("32 characters")
+    );
+}
+
+#[test]
+fn the_wizard_steps_back_with_esc_and_closes_from_its_first_step() {
+    let mut app = app();
+    press(&mut app, &["d", "Enter"]);
+    assert_eq!(wizard(&app).step, WizardStep::Wallet);
+    press(&mut app, &["Esc"]);
+    assert_eq!(wizard(&app).step, WizardStep::JobType);
+    press(&mut app, &["Esc"]);
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn confirmation_starts_on_cancel_and_only_confirm_runs_the_action() {
+    let failed = snapshot().count(JobStatus::Failed);
+    assert!(failed > 0);
+    let expected = AdminCommand::ClearFailed { count: failed };
+
+    let mut app = app();
+    assert!(press(&mut app, &["F"]).is_empty());
+    assert_eq!(confirmation(&app).command, expected);
+    assert_eq!(confirmation(&app).focus, Choice::Cancel);
+    assert!(press(&mut app, &["Enter"]).is_empty(), "Enter on Cancel");
+    assert!(app.overlay.is_none());
+
+    press(&mut app, &["F", "Tab"]);
+    assert!(press(&mut app, &["Esc"]).is_empty(), "Esc cancels");
+    assert!(app.overlay.is_none());
+
+    press(&mut app, &["F", "Tab"]);
+    assert!(press(&mut app, &["n"]).is_empty(), "n cancels");
+
+    // Keys of the screen behind the dialog do nothing while it is open.
+    press(&mut app, &["F"]);
+    assert!(press(&mut app, &["q", "2", "d"]).is_empty());
+    assert!(!app.quit);
+    assert_eq!(app.screen, Screen::Dashboard);
+
+    let effects = press(&mut app, &["Right", "Enter"]);
+    assert_eq!(admin_effects(&effects), [expected]);
+    assert!(app.overlay.is_none());
+
+    // One action at a time: the next request waits for the first.
+    press(&mut app, &["U"]);
+    assert!(app.overlay.is_none());
+    assert!(app.toasts.last().unwrap().text.contains("still running"));
+}
+
+#[test]
+fn confirmations_name_the_selected_job_and_the_counts() {
+    let mut app = app();
+    press(&mut app, &["2", "j", "j"]);
+    let job = app.selected_job().unwrap().clone();
+    press(&mut app, &["R"]);
+    assert_eq!(
+        confirmation(&app).command,
+        AdminCommand::RetryJob {
+            job: job.id,
+            job_type: job.job_type,
+            wallet: job.wallet_address.clone()
+        }
+    );
+    press(&mut app, &["Esc", "x"]);
+    assert!(matches!(
+        confirmation(&app).command,
+        AdminCommand::CancelJob { job: j, .. } if j == job.id
+    ));
+    press(&mut app, &["Esc", "U"]);
+    assert_eq!(
+        confirmation(&app).command,
+        AdminCommand::ResetProcessing {
+            count: snapshot().count(JobStatus::Processing)
+        }
+    );
+    press(&mut app, &["Esc", "P"]);
+    assert_eq!(
+        confirmation(&app).command,
+        AdminCommand::PauseWorkers { workers: 3 }
+    );
+    // Starting running workers has nothing to confirm: said, not offered.
+    press(&mut app, &["Esc", "S"]);
+    assert!(app.overlay.is_none());
+    assert!(app.toasts.last().unwrap().text.contains("already running"));
+}
+
+/// Every mutating key of the default keymap, with the screen it lives on.
+fn mutating_keys() -> Vec<(Screen, String, Intent)> {
+    let keymap = Keymap::default();
+    let mut out = Vec::new();
+    for screen in Screen::ALL {
+        for b in keymap.bindings(Context::chain(screen), false) {
+            if let Some(intent) = b.action.intent() {
+                out.push((screen, b.keys[0].to_string(), intent));
+            }
+        }
+    }
+    let intents: std::collections::HashSet<_> = out.iter().map(|(_, _, i)| *i).collect();
+    assert_eq!(intents.len(), 7, "every intent has a key: {out:?}");
+    out
+}
+
+#[test]
+fn read_only_refuses_every_mutating_action_in_one_place() {
+    for (screen, key, intent) in mutating_keys() {
+        let mut app = app_with(snapshot(), true);
+        app.screen = screen;
+        let effects = press(&mut app, &[&key]);
+        assert!(effects.is_empty(), "{intent:?}");
+        assert!(app.overlay.is_none(), "{intent:?} opened {:?}", app.overlay);
+        let toast = app.toasts.last().expect("the refusal is shown");
+        assert_eq!(toast.kind, ToastKind::Refusal);
+        assert!(toast.text.contains("read-only"), "{}", toast.text);
+        assert_eq!(app.authorize(intent), Err(toast.text.clone()));
+    }
+}
+
+#[test]
+fn roles_limit_actions_and_a_viewer_console_becomes_read_only() {
+    let mut viewer = snapshot();
+    viewer.access.role = Role::Viewer;
+    viewer.access.note = Some("connected as walletops_viewer".into());
+    for (screen, key, intent) in mutating_keys() {
+        let mut app = app_with(viewer.clone(), false);
+        app.screen = screen;
+        assert!(app.acts_read_only());
+        assert!(press(&mut app, &[&key]).is_empty(), "{intent:?}");
+        assert!(app.overlay.is_none());
+        let text = &app.toasts.last().unwrap().text;
+        assert!(text.contains("viewer role"), "{text}");
+        assert!(text.contains("walletops_viewer"), "{text}");
+    }
+
+    let mut operator = snapshot();
+    operator.access.role = Role::Operator;
+    operator.paused = true;
+    let mut app = app_with(operator, false);
+    press(&mut app, &["S"]);
+    assert!(app.overlay.is_none(), "operators may not start workers");
+    press(&mut app, &["F"]);
+    assert!(matches!(
+        confirmation(&app).command,
+        AdminCommand::ClearFailed { .. }
+    ));
+}
+
+#[test]
+fn a_role_lost_while_the_dialog_is_open_is_checked_again_on_confirm() {
+    let mut app = app();
+    press(&mut app, &["F", "Tab"]);
+    let mut viewer = snapshot();
+    viewer.access.role = Role::Viewer;
+    update(&mut app, Event::Snapshot(Ok(viewer)));
+    assert!(press(&mut app, &["Enter"]).is_empty());
+    assert_eq!(app.toasts.last().unwrap().kind, ToastKind::Refusal);
+}
+
+#[test]
+fn nothing_is_allowed_before_the_first_snapshot() {
+    let mut app = App::new(Keymap::default(), testing::theme(), false);
+    assert!(press(&mut app, &["F", "d"]).is_empty());
+    assert!(app.overlay.is_none());
+    assert!(app.toasts.last().unwrap().text.contains("not connected"));
+}
+
+#[test]
+fn filters_by_status_type_and_text() {
+    let mut app = app();
+    press(&mut app, &["2"]);
+    assert_eq!(app.visible_jobs().len(), 40);
+
+    press(&mut app, &["s"]);
+    assert_eq!(app.jobs.status, Some(JobStatus::Pending));
+    press(&mut app, &["s", "s", "s"]);
+    assert_eq!(app.jobs.status, Some(JobStatus::Failed));
+    assert!(app.visible_jobs().all(|j| j.status == JobStatus::Failed));
+    assert_eq!(app.visible_jobs().len(), 8);
+
+    press(&mut app, &["t"]);
+    assert!(
+        app.visible_jobs()
+            .all(|j| j.status == JobStatus::Failed && j.job_type == JobType::Consolidation)
+    );
+
+    // Esc on the screen clears every filter.
+    press(&mut app, &["Esc"]);
+    assert_eq!((app.jobs.status, app.jobs.job_type), (None, None));
+    assert_eq!(app.visible_jobs().len(), 40);
+
+    // `/` types a search; keys are text there, even q and j.
+    press(&mut app, &["/"]);
+    type_text(&mut app, "user3");
+    assert!(!app.quit);
+    assert_eq!(app.jobs.search.value(), "user3");
+    assert!(
+        app.visible_jobs()
+            .all(|j| j.user.as_deref() == Some("user3@example.com"))
+    );
+    assert_eq!(app.visible_jobs().len(), 8);
+    press(&mut app, &["Enter"]);
+    assert!(!app.editing);
+    assert_eq!(app.visible_jobs().len(), 8, "Enter keeps the search");
+
+    press(&mut app, &["/"]);
+    type_text(&mut app, "zzz");
+    assert_eq!(app.visible_jobs().len(), 0);
+    press(&mut app, &["Esc"]);
+    assert_eq!(app.jobs.search.value(), "", "Esc in the field clears it");
+    assert_eq!(app.visible_jobs().len(), 40);
+
+    // The audit trail has its own filter.
+    press(&mut app, &["4", "/"]);
+    type_text(&mut app, "clear");
+    let s = app.snapshot.as_ref().unwrap();
+    assert_eq!(app.audit.rows.len(), 3);
+    assert!(
+        app.audit
+            .rows
+            .iter()
+            .all(|i| s.audit[*i].action == "clear_failed")
+    );
+}
+
+#[test]
+fn ctrl_c_quits_but_never_from_a_text_field() {
+    let mut app = app();
+    press(&mut app, &["2", "/"]);
+    assert!(press(&mut app, &["Ctrl-C"]).is_empty());
+    assert!(!app.quit);
+    assert!(app.editing, "still typing");
+    assert!(app.toasts.last().unwrap().text.contains("Esc leaves it"));
+
+    press(&mut app, &["Esc", "d", "Enter"]);
+    assert!(press(&mut app, &["Ctrl-C"]).is_empty());
+    assert!(!app.quit, "nor from the wizard's search");
+
+    press(&mut app, &["Esc", "Esc"]);
+    assert_eq!(press(&mut app, &["Ctrl-C"]), [Effect::Quit]);
+    assert!(app.quit);
+}
+
+#[test]
+fn freeze_holds_the_view_and_unfreeze_shows_the_newest_data() {
+    let mut app = app();
+    press(&mut app, &["f"]);
+    assert!(app.frozen);
+    let mut newer = snapshot();
+    newer.taken_at = testing::at(14, 31, 0);
+    newer.paused = true;
+    update(&mut app, Event::Snapshot(Ok(newer.clone())));
+    assert!(
+        !app.snapshot.as_ref().unwrap().paused,
+        "the view holds still"
+    );
+    assert_eq!(
+        app.last_refresh,
+        Some(newer.taken_at),
+        "the footer still knows"
+    );
+    // A confirmation counts from the newest data, not the frozen view.
+    let mut fewer_failed = newer.clone();
+    fewer_failed.depth[0].counts.failed = 0;
+    update(&mut app, Event::Snapshot(Ok(fewer_failed)));
+    press(&mut app, &["F"]);
+    let shown_failed = snapshot().count(JobStatus::Failed);
+    assert_eq!(
+        confirmation(&app).command,
+        AdminCommand::ClearFailed {
+            count: shown_failed - 4
+        }
+    );
+    press(&mut app, &["Esc"]);
+    update(&mut app, Event::Snapshot(Ok(newer.clone())));
+
+    press(&mut app, &["Space"]);
+    assert!(!app.frozen);
+    assert_eq!(app.snapshot.as_ref(), Some(&newer));
+    assert!(app.held.is_none());
+}
+
+#[test]
+fn the_selected_row_stays_put_when_new_jobs_arrive() {
+    let mut app = app();
+    press(&mut app, &["2"]);
+    press(&mut app, &["j", "j", "j", "j", "j"]);
+    let before = app.selected_job().unwrap().id;
+    let cursor = app.jobs.cursor.clone();
+    assert_eq!(cursor.index, 5);
+
+    // Three newer jobs arrive on top.
+    let mut newer = snapshot();
+    let mut fresh = testing::jobs(43);
+    fresh.truncate(3);
+    fresh.extend(newer.jobs);
+    newer.jobs = fresh;
+    update(&mut app, Event::Snapshot(Ok(newer)));
+    assert_eq!(app.selected_job().unwrap().id, before);
+    assert_eq!(app.jobs.cursor.index, 8);
+    assert_eq!(
+        app.jobs.cursor.index - app.jobs.cursor.offset,
+        cursor.index - cursor.offset,
+        "the row keeps its line on screen"
+    );
+
+    // With no row selected (Home), the view follows the newest jobs.
+    press(&mut app, &["g"]);
+    assert_eq!(app.jobs.cursor.selected, None);
+    update(&mut app, Event::Snapshot(Ok(snapshot())));
+    assert_eq!(app.jobs.cursor.index, 0);
+
+    // A selected row that disappears leaves the cursor where it was.
+    press(&mut app, &["j", "j"]);
+    let mut fewer = snapshot();
+    fewer.jobs.remove(2);
+    update(&mut app, Event::Snapshot(Ok(fewer)));
+    assert_eq!(app.jobs.cursor.index, 2);
+    assert_eq!(
+        app.selected_job().unwrap().id,
+        app.jobs.cursor.selected.unwrap()
+    );
+}
+
+#[test]
+fn paging_and_bounds() {
+    let mut app = app();
+    update(&mut app, Event::Resize(80, 24));
+    press(&mut app, &["2", "G"]);
+    assert_eq!(app.jobs.cursor.index, 39);
+    press(&mut app, &["j"]);
+    assert_eq!(app.jobs.cursor.index, 39);
+    press(&mut app, &["PgUp"]);
+    assert_eq!(app.jobs.cursor.index, 39 - app.page());
+    press(&mut app, &["Home", "k"]);
+    assert_eq!(app.jobs.cursor.index, 0);
+}
+
+#[test]
+fn esc_dismisses_messages_before_anything_else() {
+    let mut app = app();
+    press(&mut app, &["2", "Enter"]);
+    assert!(app.jobs.detail);
+    let mut ro = app_with(snapshot(), true);
+    press(&mut ro, &["F", "P"]);
+    assert_eq!(ro.toasts.len(), 2, "two refusals, both kept");
+    press(&mut ro, &["Esc"]);
+    assert_eq!(ro.toasts.len(), 1);
+
+    app.toast(ToastKind::Error, "boom");
+    press(&mut app, &["Esc"]);
+    assert!(app.toasts.is_empty());
+    assert!(app.jobs.detail, "the first Esc only dismissed the message");
+    press(&mut app, &["Esc"]);
+    assert!(!app.jobs.detail);
+}
+
+#[test]
+fn screens_help_refresh_and_connection_state() {
+    let mut app = app();
+    press(&mut app, &["Tab"]);
+    assert_eq!(app.screen, Screen::Jobs);
+    press(&mut app, &["Shift-Tab", "Shift-Tab"]);
+    assert_eq!(app.screen, Screen::Audit);
+    press(&mut app, &["3"]);
+    assert_eq!(app.screen, Screen::Workers);
+    assert_eq!(press(&mut app, &["r"]), [Effect::Refresh]);
+    press(&mut app, &["?"]);
+    assert!(matches!(app.overlay, Some(Overlay::Help { .. })));
+    press(&mut app, &["?"]);
+    assert!(app.overlay.is_none());
+
+    update(
+        &mut app,
+        Event::Snapshot(Err(BackendError::Unavailable("connection refused".into()))),
+    );
+    assert!(matches!(app.connection, Connection::Lost(_)));
+    assert!(app.snapshot.is_some(), "the last data stays on screen");
+    press(&mut app, &["1"]);
+    assert_eq!(app.screen, Screen::Dashboard, "input works while lost");
+    update(&mut app, Event::Snapshot(Ok(snapshot())));
+    assert_eq!(app.connection, Connection::Connected);
+}
+
+#[test]
+fn key_releases_and_unbound_keys_do_not_redraw() {
+    let mut app = app();
+    app.dirty = false;
+    press(&mut app, &["z"]);
+    assert!(!app.dirty);
+    let mut release = KeyChord::plain(crossterm::event::KeyCode::Char('q')).to_event();
+    release.kind = crossterm::event::KeyEventKind::Release;
+    update(&mut app, Event::Key(release));
+    assert!(!app.dirty && !app.quit);
+}
+
+fn keys(pairs: &[(&str, &[&str])]) -> BTreeMap<String, KeyList> {
+    pairs
+        .iter()
+        .map(|(a, k)| {
+            (
+                a.to_string(),
+                KeyList::Many(k.iter().map(|s| s.to_string()).collect()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn users_rebind_keys_and_bad_rebindings_are_refused() {
+    let map =
+        Keymap::with_overrides(&keys(&[("refresh", &["F5"]), ("quit", &["Ctrl-Q"])])).unwrap();
+    let mut app = App::new(map, testing::theme(), false);
+    update(&mut app, Event::Snapshot(Ok(snapshot())));
+    assert_eq!(press(&mut app, &["F5"]), [Effect::Refresh]);
+    assert!(
+        press(&mut app, &["r", "q", "Ctrl-C"]).is_empty(),
+        "old keys are gone"
+    );
+    assert_eq!(press(&mut app, &["ctrl-q"]), [Effect::Quit]);
+
+    assert_eq!(
+        Keymap::with_overrides(&keys(&[("launch", &["l"])])),
+        Err(KeymapError::UnknownAction("launch".into()))
+    );
+    assert!(matches!(
+        Keymap::with_overrides(&keys(&[("refresh", &["Hyper-R"])])),
+        Err(KeymapError::UnknownKey { .. })
+    ));
+    assert_eq!(
+        Keymap::with_overrides(&keys(&[("refresh", &[])])),
+        Err(KeymapError::Empty("refresh".into()))
+    );
+    let err = Keymap::with_overrides(&keys(&[("refresh", &["q"])])).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            KeymapError::Conflict {
+                first: "quit",
+                second: "refresh",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A list-screen key that shadows a global one is a conflict too.
+    assert!(Keymap::with_overrides(&keys(&[("down", &["r"])])).is_err());
+    assert!(Keymap::with_overrides(&keys(&[("filter-status", &["d"])])).is_err());
+}
+
+#[test]
+fn key_names_round_trip() {
+    for name in [
+        "q",
+        "?",
+        "G",
+        "Ctrl-C",
+        "Alt-x",
+        "Esc",
+        "Enter",
+        "Tab",
+        "Shift-Tab",
+        "Space",
+        "Up",
+        "PgDn",
+        "F5",
+        "/",
+    ] {
+        let chord: KeyChord = name.parse().unwrap();
+        assert_eq!(chord.to_string(), name);
+        assert_eq!(KeyChord::from_event(&chord.to_event()), chord, "{name}");
+    }
+    assert_eq!("ctrl-c".parse::<KeyChord>(), "Ctrl-C".parse::<KeyChord>());
+    assert!("".parse::<KeyChord>().is_err());
+    assert!("qq".parse::<KeyChord>().is_err());
+}
+
+#[test]
+fn every_action_a_key_can_name_is_in_the_keymap() {
+    // The config file names actions; each must resolve to a binding.
+    let map = Keymap::default();
+    let contexts = [
+        Context::Global,
+        Context::Lists,
+        Context::Jobs,
+        Context::Audit,
+        Context::Help,
+        Context::Confirm,
+        Context::TextInput,
+        Context::Wizard,
+    ];
+    let bound: Vec<Action> = map.bindings(&contexts, false).map(|b| b.action).collect();
+    for action in bound.iter() {
+        let overrides = keys(&[(action.name(), &["F12"])]);
+        assert!(
+            !matches!(
+                Keymap::with_overrides(&overrides),
+                Err(KeymapError::UnknownAction(_))
+            ),
+            "{}",
+            action.name()
+        );
+    }
+}
+
+#[test]
+fn the_readme_key_table_is_generated_from_the_keymap() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+    let readme = std::fs::read_to_string(path).unwrap();
+    let (start, end) = ("<!-- keys:start -->\n", "<!-- keys:end -->");
+    let from = readme
+        .find(start)
+        .expect("README.md has <!-- keys:start -->")
+        + start.len();
+    let to = readme.find(end).expect("README.md has <!-- keys:end -->");
+    let expected = Keymap::default().markdown_table();
+    assert!(
+        readme[from..to] == expected,
+        "README.md's key table differs from the keymap; put this between the markers:\n{expected}"
+    );
+}
+
+#[test]
+fn pasted_text_goes_into_the_field_whole_and_never_runs_as_keys() {
+    let mut app = app();
+    // On a screen, a pasted address (with its q and d) does nothing.
+    let address = "TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE";
+    assert!(update(&mut app, Event::Paste(address.into())).is_empty());
+    assert!(!app.quit && app.overlay.is_none());
+    assert!(app.toasts.last().unwrap().text.contains("paste ignored"));
+
+    // Into the wizard's search, one paste is one search.
+    press(&mut app, &["Esc", "d", "Enter"]);
+    let effects = update(&mut app, Event::Paste(format!("{address}\n")));
+    assert_eq!(effects, [Effect::SearchWallets(address.into())]);
+    assert_eq!(
+        wizard(&app).input.value(),
+        address,
+        "the newline is dropped"
+    );
+
+    // And into the jobs filter.
+    press(&mut app, &["Esc", "Esc", "2", "/"]);
+    update(&mut app, Event::Paste("user3".into()));
+    assert_eq!(app.visible_jobs().len(), 8);
+}

@@ -1,0 +1,230 @@
+//! Fixtures for the console's tests: a fixed, realistic snapshot and helpers
+//! that press keys on the state machine.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use uuid::Uuid;
+
+use super::keymap::{KeyChord, Keymap};
+use super::model::*;
+use super::state::{App, Effect, Event, update};
+use super::theme::{Theme, ThemeKind};
+
+pub fn id(n: u128) -> Uuid {
+    Uuid::from_u128(0x1000_0000_0000_4000_8000_0000_0000_0000 + (n << 96))
+}
+
+pub fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 28, h, m, s).unwrap()
+}
+
+/// Base58 addresses that look real; their checksums are not the point here.
+pub const ADDRESSES: [&str; 6] = [
+    "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8",
+    "TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7",
+    "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf",
+    "TNPeeaaFB7K9cmo4uQpcU32zGK8G1NYqeL",
+    "TVj7RNVHy6thbM7BWdSe9G6gXwKhjhdNZS",
+    "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t",
+];
+
+pub fn job(n: u128, job_type: JobType, status: JobStatus) -> JobView {
+    let created = at(14, 0, 0) + chrono::Duration::seconds(n as i64 * 7);
+    JobView {
+        id: id(n),
+        job_type,
+        status,
+        wallet_address: ADDRESSES[(n as usize) % ADDRESSES.len()].to_string(),
+        user: Some(format!("user{}@example.com", n % 5)),
+        retry_count: u32::from(status == JobStatus::Failed) * 3,
+        max_retries: 3,
+        error_message: (status == JobStatus::Failed)
+            .then(|| "broadcast: node returned 503 Service Unavailable".to_string()),
+        data: format!("{{\n  \"wallet\": \"{}\"\n}}", ADDRESSES[(n as usize) % 6]),
+        created_at: created,
+        updated_at: created + chrono::Duration::seconds(30),
+        started_at: (status != JobStatus::Pending)
+            .then_some(created + chrono::Duration::seconds(2)),
+        finished_at: matches!(status, JobStatus::Completed | JobStatus::Failed)
+            .then_some(created + chrono::Duration::seconds(30)),
+        locked_by: (status == JobStatus::Processing).then(|| "worker-a:4242".to_string()),
+    }
+}
+
+/// `n` jobs, newest first, cycling through types and statuses.
+pub fn jobs(n: usize) -> Vec<JobView> {
+    (0..n as u128)
+        .rev()
+        .map(|i| {
+            job(
+                i,
+                JobType::ALL[(i % 3) as usize],
+                JobStatus::ALL[(i % 5) as usize],
+            )
+        })
+        .collect()
+}
+
+pub fn hit(n: usize, active: Vec<(JobType, Uuid)>) -> WalletHit {
+    WalletHit {
+        wallet_id: id(900 + n as u128),
+        address: ADDRESSES[n].to_string(),
+        user_email: Some(format!("alice{n}@example.com")),
+        user_name: Some(format!("Alice {n}")),
+        role: "deposit".into(),
+        trx_balance_sun: 12_500_000,
+        usdt_balance: 250_000_000 + n as i64,
+        active_jobs: active,
+    }
+}
+
+pub fn snapshot() -> Snapshot {
+    Snapshot {
+        taken_at: at(14, 30, 0),
+        health: Health {
+            level: HealthLevel::Degraded,
+            reasons: vec![
+                "failure rate 12% over 15 min (threshold 10%)".into(),
+                "1 job stuck in processing".into(),
+            ],
+        },
+        paused: false,
+        access: Access {
+            operator: Some("oncall@example.com".into()),
+            role: Role::Admin,
+            note: None,
+        },
+        workers: vec![
+            WorkerView {
+                id: id(501),
+                host: "worker-a".into(),
+                pid: 4242,
+                state: WorkerState::Active,
+                current_job: Some(id(3)),
+                heartbeat_age: Duration::from_secs(2),
+                jobs_done: 1200,
+                jobs_failed: 14,
+                last_error: None,
+            },
+            WorkerView {
+                id: id(502),
+                host: "worker-b".into(),
+                pid: 4343,
+                state: WorkerState::Idle,
+                current_job: None,
+                heartbeat_age: Duration::from_secs(4),
+                jobs_done: 980,
+                jobs_failed: 3,
+                last_error: None,
+            },
+            WorkerView {
+                id: id(503),
+                host: "worker-c".into(),
+                pid: 77,
+                state: WorkerState::Error,
+                current_job: None,
+                heartbeat_age: Duration::from_secs(95),
+                jobs_done: 12,
+                jobs_failed: 9,
+                last_error: Some("TRON API: 429 Too Many Requests".into()),
+            },
+        ],
+        depth: vec![
+            DepthRow {
+                job_type: JobType::Consolidation,
+                counts: StatusCounts {
+                    pending: 12,
+                    processing: 2,
+                    completed: 1520,
+                    failed: 4,
+                    cancelled: 1,
+                },
+            },
+            DepthRow {
+                job_type: JobType::GasTopup,
+                counts: StatusCounts {
+                    pending: 3,
+                    processing: 1,
+                    completed: 410,
+                    failed: 2,
+                    cancelled: 0,
+                },
+            },
+            DepthRow {
+                job_type: JobType::Sync,
+                counts: StatusCounts {
+                    pending: 40,
+                    processing: 4,
+                    completed: 88_012,
+                    failed: 0,
+                    cancelled: 3,
+                },
+            },
+        ],
+        depth_estimated: false,
+        throughput: vec![3, 5, 8, 13, 9, 12, 20, 18, 25, 22, 30, 28, 24, 26, 31, 35],
+        failure_rate: vec![0, 0, 2, 5, 3, 0, 1, 8, 12, 10, 6, 4, 12, 9, 11, 12],
+        oldest_pending: Some(JobRef {
+            id: id(7),
+            job_type: JobType::Consolidation,
+            wallet_address: ADDRESSES[1].into(),
+            age: Duration::from_secs(245),
+        }),
+        stuck: vec![JobRef {
+            id: id(3),
+            job_type: JobType::GasTopup,
+            wallet_address: ADDRESSES[3].into(),
+            age: Duration::from_secs(1900),
+        }],
+        jobs: jobs(40),
+        audit: (0..12u128)
+            .map(|i| AuditView {
+                id: id(700 + i),
+                at: at(14, 29, 0) - chrono::Duration::minutes(i as i64 * 9),
+                actor: if i % 2 == 0 {
+                    "oncall@example.com".into()
+                } else {
+                    "lead@example.com".into()
+                },
+                action: ["dispatch_job", "clear_failed", "workers_pause", "retry_job"]
+                    [i as usize % 4]
+                    .into(),
+                target: format!("job {}", &id(i).simple().to_string()[..8]),
+                details: format!("{{\"rows\": {i}}}"),
+            })
+            .collect(),
+    }
+}
+
+pub fn theme() -> Theme {
+    Theme::new(ThemeKind::Color, false)
+}
+
+/// A console showing the fixture snapshot.
+pub fn app() -> App {
+    app_with(snapshot(), false)
+}
+
+pub fn app_with(snapshot: Snapshot, read_only: bool) -> App {
+    let mut app = App::new(Keymap::default(), theme(), read_only);
+    update(&mut app, Event::Snapshot(Ok(snapshot)));
+    app
+}
+
+/// Presses keys named as the keymap names them: `press(&mut app, &["d", "Down", "Enter"])`.
+pub fn press(app: &mut App, keys: &[&str]) -> Vec<Effect> {
+    keys.iter()
+        .flat_map(|k| {
+            let chord: KeyChord = k.parse().unwrap_or_else(|_| panic!("bad key {k}"));
+            update(app, Event::Key(chord.to_event()))
+        })
+        .collect()
+}
+
+/// Types text into whatever field has the focus.
+pub fn type_text(app: &mut App, text: &str) -> Vec<Effect> {
+    let keys: Vec<String> = text.chars().map(|c| c.to_string()).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    press(app, &keys)
+}

@@ -1,0 +1,210 @@
+//! The dashboard: health, run state, queue depth, throughput, workers, and
+//! what needs attention.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Sparkline, Table, Wrap};
+
+use super::{age, fit, panel};
+use crate::tui::action::short_id;
+use crate::tui::model::{JobStatus, Snapshot};
+use crate::tui::state::App;
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
+    let spark_height = (area.height / 6).max(4);
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Length(8),
+        Constraint::Length(spark_height),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    // The badge grows with the screen: a wall display reads it from afar.
+    let health_width = if area.width >= 120 {
+        area.width * 2 / 5
+    } else {
+        28
+    };
+    let [health, depth] =
+        Layout::horizontal([Constraint::Length(health_width), Constraint::Min(52)]).areas(top);
+    let [throughput, failures] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
+    let [workers, attention] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    draw_health(frame, health, app, s);
+    draw_depth(frame, depth, app, s);
+    draw_sparklines(frame, throughput, failures, app, s);
+    draw_workers(frame, workers, app, s);
+    draw_attention(frame, attention, app, s);
+}
+
+fn draw_health(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
+    let theme = &app.theme;
+    let badge = theme.health(s.health.level);
+    let run = theme.run_state(s.paused);
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(badge.text, badge.style),
+            Span::styled(format!("{} ", s.health.level.as_str()), badge.style),
+        ]),
+        Line::from(Span::styled(run.text, run.style)),
+    ];
+    if s.health.reasons.is_empty() {
+        lines.push(Line::styled("all checks pass", theme.dim()));
+    }
+    for reason in &s.health.reasons {
+        lines.push(Line::raw(format!("- {reason}")));
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(panel("Health", theme)),
+        area,
+    );
+}
+
+fn draw_depth(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
+    let theme = &app.theme;
+    let header =
+        Row::new(["type", "pending", "running", "done", "failed", "cancel"]).style(theme.dim());
+    let mut rows: Vec<Row> = s
+        .depth
+        .iter()
+        .map(|d| {
+            let mut cells = vec![d.job_type.as_str().to_string()];
+            cells.extend(
+                JobStatus::ALL
+                    .iter()
+                    .map(|st| d.counts.get(*st).to_string()),
+            );
+            Row::new(cells)
+        })
+        .collect();
+    let mut total = vec!["total".to_string()];
+    total.extend(JobStatus::ALL.iter().map(|st| s.count(*st).to_string()));
+    rows.push(Row::new(total).style(theme.title()));
+    let title = if s.depth_estimated {
+        "Queue depth (estimated)"
+    } else {
+        "Queue depth"
+    };
+    let widths = [
+        Constraint::Length(13),
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(6),
+    ];
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .column_spacing(1)
+            .block(panel(title, theme)),
+        area,
+    );
+}
+
+fn draw_sparklines(frame: &mut Frame, left: Rect, right: Rect, app: &App, s: &Snapshot) {
+    let theme = &app.theme;
+    let last = |v: &[u64]| v.last().copied().unwrap_or(0);
+    let title = format!("Throughput {}/min", last(&s.throughput));
+    frame.render_widget(
+        Sparkline::default()
+            .data(&s.throughput)
+            .bar_set(theme.bar_set())
+            .style(theme.sparkline())
+            .block(panel(&title, theme)),
+        left,
+    );
+    let title = format!("Failure rate {}%", last(&s.failure_rate));
+    frame.render_widget(
+        Sparkline::default()
+            .data(&s.failure_rate)
+            .bar_set(theme.bar_set())
+            .max(100)
+            .style(theme.sparkline_bad())
+            .block(panel(&title, theme)),
+        right,
+    );
+}
+
+fn draw_workers(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
+    let theme = &app.theme;
+    let width = usize::from(area.width.saturating_sub(2));
+    let mut lines: Vec<Line> = Vec::new();
+    if s.workers.is_empty() {
+        lines.push(Line::styled("no worker has reported", theme.warning()));
+    }
+    for w in &s.workers {
+        let badge = theme.worker(w.state);
+        let job = w
+            .current_job
+            .map(|j| format!(" job {}", short_id(&j)))
+            .unwrap_or_default();
+        let rest = format!(" {}:{} {}{}", w.host, w.pid, age(w.heartbeat_age), job);
+        let rest = fit(
+            &rest,
+            width.saturating_sub(badge.text.chars().count()),
+            theme,
+        );
+        lines.push(Line::from(vec![
+            Span::styled(badge.text, badge.style),
+            Span::raw(rest),
+        ]));
+    }
+    let title = format!("Workers ({})", s.workers.len());
+    frame.render_widget(Paragraph::new(lines).block(panel(&title, theme)), area);
+}
+
+fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
+    let theme = &app.theme;
+    let width = usize::from(area.width.saturating_sub(2));
+    let mut lines: Vec<Line> = Vec::new();
+    match &s.oldest_pending {
+        Some(j) => lines.push(Line::raw(fit(
+            &format!(
+                "Oldest pending: {} {} waiting {}",
+                j.job_type.as_str(),
+                short_id(&j.id),
+                age(j.age)
+            ),
+            width,
+            theme,
+        ))),
+        None => lines.push(Line::styled("No job is waiting", theme.dim())),
+    }
+    if s.stuck.is_empty() {
+        lines.push(Line::styled("No job is stuck", theme.dim()));
+    } else {
+        lines.push(Line::styled(
+            format!("Stuck in processing: {}", s.stuck.len()),
+            theme.warning(),
+        ));
+        for j in s.stuck.iter().take(3) {
+            lines.push(Line::raw(fit(
+                &format!(
+                    "  {} {} for {}",
+                    j.job_type.as_str(),
+                    short_id(&j.id),
+                    age(j.age)
+                ),
+                width,
+                theme,
+            )));
+        }
+    }
+    lines.push(Line::styled("Latest admin actions", theme.title()));
+    let room = usize::from(area.height.saturating_sub(2)).saturating_sub(lines.len());
+    if s.audit.is_empty() {
+        lines.push(Line::styled("none yet", theme.dim()));
+    }
+    for a in s.audit.iter().take(room) {
+        lines.push(Line::raw(fit(
+            &format!("{} {} {}", a.at.format("%H:%M"), a.actor, a.action),
+            width,
+            theme,
+        )));
+    }
+    frame.render_widget(Paragraph::new(lines).block(panel("Attention", theme)), area);
+}
