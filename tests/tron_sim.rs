@@ -838,6 +838,7 @@ async fn the_api_key_goes_in_the_tron_pro_api_key_header() {
         tron_api_key: Some(walletops::config::Secret::new("test-key-123")),
         master_key: None,
         config_file: None,
+        console: Default::default(),
     };
     let config = ClientConfig::from_settings(&settings).unwrap();
     assert!(!format!("{config:?}").contains("test-key-123"));
