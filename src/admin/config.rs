@@ -197,16 +197,6 @@ pub(crate) async fn write(
     })
 }
 
-/// Reads an integer switch, with a default when absent or not an integer.
-pub async fn int_or(pool: &PgPool, key: &str, default: i64) -> Result<i64, AdminError> {
-    let v: Option<Option<Value>> =
-        sqlx::query_scalar("SELECT value FROM system_config WHERE key = $1")
-            .bind(key)
-            .fetch_optional(pool)
-            .await?;
-    Ok(v.flatten().and_then(|v| v.as_i64()).unwrap_or(default))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

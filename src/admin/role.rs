@@ -18,8 +18,6 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Operator, Role::Viewer];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -126,7 +124,7 @@ mod tests {
 
     #[test]
     fn roles_parse_and_print() {
-        for r in Role::ALL {
+        for r in [Role::Admin, Role::Operator, Role::Viewer] {
             assert_eq!(r.as_str().parse::<Role>(), Ok(r));
         }
         assert!("root".parse::<Role>().is_err());
