@@ -458,7 +458,7 @@ async fn the_openapi_document_describes_exactly_the_routes_that_answer() {
 }
 
 #[tokio::test]
-async fn events_stream_pause_and_admin_actions_live() {
+async fn events_stream_pause_jobs_and_admin_actions_live() {
     let s = server().await;
     let mut resp = s
         .http
@@ -478,12 +478,29 @@ async fn events_stream_pause_and_admin_actions_live() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (status, _) = s.post(POSTS[0], &s.admin, json!({"action": "pause"})).await;
     assert_eq!(status, StatusCode::OK);
+    let addr = seed_some_state(&s).await;
+    let (status, _) = s
+        .post(
+            POSTS[1],
+            &s.operator,
+            json!({"address": addr, "jobType": "sync"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while !(seen.contains("event: control") && seen.contains("event: admin")) {
+    while ![
+        "event: control",
+        "event: admin",
+        "event: jobs",
+        "\"job.dispatch\"",
+    ]
+    .iter()
+    .all(|e| seen.contains(e))
+    {
         let chunk = tokio::time::timeout_at(deadline, resp.chunk())
             .await
-            .unwrap_or_else(|_| panic!("no control and admin events within 3 s: {seen}"))
+            .unwrap_or_else(|_| panic!("missing events after 3 s: {seen}"))
             .unwrap()
             .expect("stream open");
         seen.push_str(&String::from_utf8_lossy(&chunk));
