@@ -222,7 +222,7 @@ pub enum MasterKeySource {
 }
 
 /// Every resolved setting.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Settings {
     /// The configured database; `None` means the local cluster.
     pub database_url: Option<DatabaseUrl>,

@@ -832,13 +832,9 @@ async fn the_api_key_goes_in_the_tron_pro_api_key_header() {
     .await
     .unwrap();
     let settings = walletops::config::Settings {
-        database_url: None,
-        operator: None,
         tron_api_url: Some(sim.url().clone()),
         tron_api_key: Some(walletops::config::Secret::new("test-key-123")),
-        master_key: None,
-        config_file: None,
-        console: Default::default(),
+        ..Default::default()
     };
     let config = ClientConfig::from_settings(&settings).unwrap();
     assert!(!format!("{config:?}").contains("test-key-123"));
