@@ -153,8 +153,17 @@ impl Engine {
         };
         let (config_tx, mut config_rx) = watch::channel(config);
         let (outcome_tx, outcome_rx) = mpsc::unbounded_channel();
+        let claim_pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_lazy_with(
+                (*pool.connect_options())
+                    .clone()
+                    .options([("synchronous_commit", "off")]),
+            );
         let shared = Arc::new(Shared {
             pool: pool.clone(),
+            claim_pool,
             worker_id,
             registry,
             held: Mutex::new(HashMap::new()),
@@ -216,6 +225,11 @@ struct Held {
 
 struct Shared {
     pool: PgPool,
+    /// One connection for claims, with asynchronous commit: a claim lost in
+    /// a server crash is just a pending job again, and the next durable
+    /// commit (the job's outcome) flushes it anyway. Saves a WAL flush wait
+    /// per claim.
+    claim_pool: PgPool,
     worker_id: Uuid,
     registry: Registry,
     held: Mutex<HashMap<Uuid, Held>>,
@@ -411,14 +425,15 @@ async fn dispatch(
             continue;
         }
         let want = (room as u32).min(options.claim_batch);
-        let jobs = match queue::claim(&shared.pool, shared.worker_id, want, config.lease).await {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                shared.set_error("claim failed", &e);
-                sleep_or_stop(stop, backoff.next()).await;
-                continue;
-            }
-        };
+        let jobs =
+            match queue::claim(&shared.claim_pool, shared.worker_id, want, config.lease).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    shared.set_error("claim failed", &e);
+                    sleep_or_stop(stop, backoff.next()).await;
+                    continue;
+                }
+            };
         backoff = Backoff::new();
         shared.clear_error();
         let claimed = jobs.len() as u32;

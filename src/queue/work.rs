@@ -73,34 +73,24 @@ pub struct Finish {
 /// earliest due first, skipping rows other claimers have locked. The lease
 /// (holder, expiry, attempt + 1, start time) is set in the same statement.
 /// `holder` must be a row of `workers`.
-pub async fn claim(
-    pool: &PgPool,
+///
+/// A claim need not be durable (the engine commits it asynchronously): if
+/// the server loses it in a crash, the job is simply pending again, as if
+/// its lease had run out.
+pub async fn claim<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
     holder: Uuid,
     limit: u32,
     lease: Duration,
 ) -> Result<Vec<Job>, QueueError> {
-    let mut jobs: Vec<Job> = sqlx::query_as(
-        "WITH picked AS (
-             SELECT id FROM job_logs
-              WHERE status = 'pending' AND run_at <= now()
-              ORDER BY priority DESC, run_at, id
-              LIMIT $2
-              FOR UPDATE SKIP LOCKED
-         )
-         UPDATE job_logs j
-            SET status = 'processing', locked_by = $1,
-                locked_until = now() + make_interval(secs => $3),
-                attempt = j.attempt + 1, started_at = now(), finished_at = NULL,
-                updated_at = now()
-           FROM picked
-          WHERE j.id = picked.id
-         RETURNING j.*",
-    )
-    .bind(holder)
-    .bind(i64::from(limit))
-    .bind(lease.as_secs_f64())
-    .fetch_all(pool)
-    .await?;
+    // walletops_claim (migration 0002): one UPDATE of the rows picked with
+    // FOR UPDATE SKIP LOCKED, pinned to the ordered scan of the claim index.
+    let mut jobs: Vec<Job> = sqlx::query_as("SELECT * FROM walletops_claim($1, $2, $3)")
+        .bind(holder)
+        .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+        .bind(lease.as_secs_f64())
+        .fetch_all(executor)
+        .await?;
     jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.run_at.cmp(&b.run_at)));
     Ok(jobs)
 }
