@@ -361,6 +361,19 @@ async fn serve_listens_on_loopback_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
+    // A live event stream must not hold the server up at shutdown.
+    let token = ok(run(
+        &db,
+        Some("boss@example.com"),
+        &["tokens", "create", "--role", "viewer", "--name", "wall"],
+    ));
+    let mut events = http
+        .get(format!("{base}/api/events"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -375,5 +388,9 @@ async fn serve_listens_on_loopback_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status:?}");
+    // The stream ended (or its connection closed) rather than hanging.
+    let _ = tokio::time::timeout(Duration::from_secs(2), events.chunk())
+        .await
+        .expect("the event stream ends with the server");
     assert_eq!(count(&db.pool, "SELECT count(*) FROM job_logs").await, 0);
 }

@@ -84,16 +84,23 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     identity.authorize(Permission::Read)?;
     let rx = state.events.subscribe();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let event = match rx.recv().await {
-            Ok(n) => Event::default().event(n.event).data(n.data),
-            // A slow client missed notifications; tell it to refresh.
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                Event::default().event("lagged").data("")
-            }
-            Err(broadcast::error::RecvError::Closed) => return None,
-        };
-        Some((Ok(event), rx))
-    });
+    let stopping = state.stopping.clone();
+    let stream =
+        futures_util::stream::unfold((rx, stopping), |(mut rx, mut stopping)| async move {
+            let received = tokio::select! {
+                r = rx.recv() => r,
+                // The server is stopping: end the stream so shutdown need not wait for the client.
+                _ = stopping.wait_for(|s| *s) => return None,
+            };
+            let event = match received {
+                Ok(n) => Event::default().event(n.event).data(n.data),
+                // A slow client missed notifications; tell it to refresh.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    Event::default().event("lagged").data("")
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((Ok(event), (rx, stopping)))
+        });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

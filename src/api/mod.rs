@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::routing::{MethodRouter, get, post};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use error::ApiError;
 
@@ -32,6 +32,9 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 pub struct AppState {
     pub pool: PgPool,
     pub events: broadcast::Sender<Notice>,
+    /// Turns true when the server stops, so that endless event streams end
+    /// and graceful shutdown does not wait on them.
+    pub stopping: watch::Receiver<bool>,
 }
 
 /// One route: the router and the OpenAPI document are both built from
@@ -171,10 +174,18 @@ pub async fn serve(
         Err(e) => tracing::warn!(error = %e, "cannot tell whether database roles are enforced"),
     }
     let (events, _) = broadcast::channel(1024);
+    let (stop, stopping) = watch::channel(false);
     let pump = tokio::spawn(events::pump(pool.clone(), events.clone()));
-    let app = router(AppState { pool, events });
+    let app = router(AppState {
+        pool,
+        events,
+        stopping,
+    });
     let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
         .await;
     pump.abort();
     result
