@@ -338,16 +338,29 @@ async fn config_and_tokens() {
     assert_eq!(ops.len(), 3, "removal keeps the user");
 }
 
+/// A child process killed if the test fails before it exits.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test]
 async fn serve_listens_on_loopback_and_stops_on_sigterm() {
     let db = setup().await;
-    let mut child = common::walletops()
-        .env("DATABASE_URL", db.url.expose())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Reaped(
+        common::walletops()
+            .env("DATABASE_URL", db.url.expose())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let line = lines.next().unwrap().unwrap();
     let base = line.rsplit(' ').next().unwrap().to_string();
