@@ -9,5 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod engine;
+pub mod queue;
 pub mod tron;
 pub mod wallets;

@@ -3,9 +3,11 @@
 //! This is the edge where `anyhow` turns library errors into one clear line
 //! on stderr and a non-zero exit code.
 
+mod bench;
 mod db;
 mod tron_sim;
 mod wallet;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +80,10 @@ pub enum Command {
         #[command(subcommand)]
         action: wallet::WalletAction,
     },
+    /// Run the worker engine (any number, on any hosts, against one database)
+    Worker(worker::WorkerArgs),
+    /// Benchmark the queue: one JSON line of enqueue, drain and pickup figures
+    Bench(bench::BenchArgs),
 }
 
 impl GlobalArgs {
@@ -110,7 +116,18 @@ impl GlobalArgs {
 /// exit code. Errors print as one line, without a backtrace.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.global.log);
+    let log_dir = match &cli.command {
+        Some(Command::Worker(args)) => args.log_dir.clone(),
+        _ => None,
+    };
+    // Dropping the guard flushes the log file: it lives as long as main.
+    let _log_guard = match init_logging(&cli.global.log, log_dir) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -150,14 +167,42 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             wallet::run(action, &settings, cli.global.migrate).await
         }
         Some(Command::TronSim(args)) => tron_sim::run(args).await,
+        Some(Command::Worker(args)) => worker::run(&settings, cli.global.migrate, args).await,
+        Some(Command::Bench(args)) => bench::run(&settings, cli.global.migrate, args).await,
     }
 }
 
-fn init_logging(filter: &str) {
+/// Logs to stderr, or to daily-rotated files `walletops.YYYY-MM-DD.log` in
+/// `dir` (written by a background thread; the guard flushes it on drop).
+fn init_logging(
+    filter: &str,
+    dir: Option<PathBuf>,
+) -> Result<Option<tracing_appender::non_blocking::WorkerGuard>, String> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    match dir {
+        Some(dir) => {
+            use tracing_appender::rolling::{RollingFileAppender, Rotation};
+            let appender = RollingFileAppender::builder()
+                .rotation(Rotation::DAILY)
+                .filename_prefix("walletops")
+                .filename_suffix("log")
+                .build(&dir)
+                .map_err(|e| format!("cannot write logs to {}: {e}", dir.display()))?;
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(writer)
+                .init();
+            Ok(Some(guard))
+        }
+        None => {
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+            Ok(None)
+        }
+    }
 }

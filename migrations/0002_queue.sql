@@ -1,0 +1,192 @@
+-- The job queue: maintained counts, wake-up notifications, and the indexes
+-- the queue's own queries need.
+
+-- ---------------------------------------------------------------------------
+-- Counts by (status, job type), kept by the database itself so that they
+-- stay right whoever writes job_logs (the queue, an admin, plain SQL) and
+-- cost nothing to read on a table of millions of rows.
+--
+-- Statement-level triggers append one delta row per (status, type) that a
+-- statement changed to job_count_deltas (an append-only table: writers never
+-- wait on each other); walletops_roll_up_job_counts() folds the deltas into
+-- job_counts. A count is job_counts plus the deltas not yet folded.
+-- NULL status or type (possible in rows written by plain SQL) count as ''.
+-- ---------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS job_counts (
+    status text NOT NULL,
+    job_type text NOT NULL,
+    n bigint NOT NULL,
+    PRIMARY KEY (status, job_type)
+);
+
+CREATE TABLE IF NOT EXISTS job_count_deltas (
+    status text NOT NULL,
+    job_type text NOT NULL,
+    n bigint NOT NULL
+);
+
+CREATE OR REPLACE FUNCTION walletops_job_counts_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO job_count_deltas (status, job_type, n)
+    SELECT coalesce(status, ''), coalesce(job_type, ''), count(*)
+      FROM new_rows GROUP BY 1, 2;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION walletops_job_counts_delete() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO job_count_deltas (status, job_type, n)
+    SELECT coalesce(status, ''), coalesce(job_type, ''), -count(*)
+      FROM old_rows GROUP BY 1, 2;
+    RETURN NULL;
+END
+$$;
+
+-- Old rows count -1, new rows +1; what nets to zero (a heartbeat, a lease
+-- renewal) writes nothing. No join on id is needed.
+CREATE OR REPLACE FUNCTION walletops_job_counts_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO job_count_deltas (status, job_type, n)
+    SELECT s, t, sum(d) FROM (
+        SELECT coalesce(status, '') AS s, coalesce(job_type, '') AS t, -1 AS d FROM old_rows
+        UNION ALL
+        SELECT coalesce(status, ''), coalesce(job_type, ''), 1 FROM new_rows
+    ) changes
+    GROUP BY s, t
+    HAVING sum(d) <> 0;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION walletops_job_counts_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM job_count_deltas;
+    DELETE FROM job_counts;
+    RETURN NULL;
+END
+$$;
+
+-- Folds the deltas into job_counts. Safe to run concurrently: each delta row
+-- is deleted (and so added) by exactly one caller.
+CREATE OR REPLACE FUNCTION walletops_roll_up_job_counts() RETURNS bigint
+LANGUAGE sql AS $$
+    WITH moved AS (
+        DELETE FROM job_count_deltas RETURNING status, job_type, n
+    ), summed AS (
+        SELECT status, job_type, sum(n)::bigint AS n, count(*) AS rows
+          FROM moved GROUP BY status, job_type
+    ), applied AS (
+        INSERT INTO job_counts AS c (status, job_type, n)
+        SELECT status, job_type, n FROM summed
+        ON CONFLICT (status, job_type) DO UPDATE SET n = c.n + excluded.n
+    )
+    -- Data-modifying CTEs run whether or not the final SELECT reads them.
+    SELECT coalesce(sum(rows), 0)::bigint FROM summed;
+$$;
+
+-- Start from the rows already there (an existing deployment), then keep up.
+-- The table is locked so that no write slips between the count and the
+-- triggers.
+LOCK TABLE job_logs IN SHARE ROW EXCLUSIVE MODE;
+
+DELETE FROM job_counts;
+DELETE FROM job_count_deltas;
+INSERT INTO job_counts (status, job_type, n)
+SELECT coalesce(status, ''), coalesce(job_type, ''), count(*)
+  FROM job_logs GROUP BY 1, 2;
+
+DROP TRIGGER IF EXISTS job_logs_counts_insert ON job_logs;
+CREATE TRIGGER job_logs_counts_insert
+    AFTER INSERT ON job_logs REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION walletops_job_counts_insert();
+DROP TRIGGER IF EXISTS job_logs_counts_update ON job_logs;
+CREATE TRIGGER job_logs_counts_update
+    AFTER UPDATE ON job_logs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION walletops_job_counts_update();
+DROP TRIGGER IF EXISTS job_logs_counts_delete ON job_logs;
+CREATE TRIGGER job_logs_counts_delete
+    AFTER DELETE ON job_logs REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION walletops_job_counts_delete();
+DROP TRIGGER IF EXISTS job_logs_counts_truncate ON job_logs;
+CREATE TRIGGER job_logs_counts_truncate
+    AFTER TRUNCATE ON job_logs
+    FOR EACH STATEMENT EXECUTE FUNCTION walletops_job_counts_truncate();
+
+-- ---------------------------------------------------------------------------
+-- Wake-ups. One notification per statement that leaves any job pending
+-- (insert, retry, rescue, operator retry), so that a bulk insert of a million
+-- rows sends one, not a million. Workers LISTEN on walletops_jobs; polling
+-- is only their fallback. Notifications are sent at commit.
+-- ---------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION walletops_notify_jobs() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_rows WHERE status = 'pending') THEN
+        PERFORM pg_notify('walletops_jobs', '');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS job_logs_notify_insert ON job_logs;
+CREATE TRIGGER job_logs_notify_insert
+    AFTER INSERT ON job_logs REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION walletops_notify_jobs();
+DROP TRIGGER IF EXISTS job_logs_notify_update ON job_logs;
+CREATE TRIGGER job_logs_notify_update
+    AFTER UPDATE ON job_logs REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION walletops_notify_jobs();
+
+-- Runtime switches (workers.paused above all) reach every process at once;
+-- the payload is the changed key, or '*' when several changed.
+CREATE OR REPLACE FUNCTION walletops_notify_config() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    changed text[];
+BEGIN
+    SELECT array_agg(DISTINCT key) INTO changed FROM new_rows;
+    IF changed IS NOT NULL THEN
+        PERFORM pg_notify('walletops_config',
+                          CASE WHEN cardinality(changed) = 1 THEN changed[1] ELSE '*' END);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS system_config_notify_insert ON system_config;
+CREATE TRIGGER system_config_notify_insert
+    AFTER INSERT ON system_config REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION walletops_notify_config();
+DROP TRIGGER IF EXISTS system_config_notify_update ON system_config;
+CREATE TRIGGER system_config_notify_update
+    AFTER UPDATE ON system_config REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION walletops_notify_config();
+
+-- ---------------------------------------------------------------------------
+-- Indexes.
+-- ---------------------------------------------------------------------------
+
+-- The oldest due pending job (health) and the next due time (worker sleep).
+CREATE INDEX IF NOT EXISTS job_logs_pending_due ON job_logs (run_at) WHERE status = 'pending';
+
+-- Job lists filtered by status, newest first, paged by (created_at, id).
+CREATE INDEX IF NOT EXISTS job_logs_status_created ON job_logs (status, created_at DESC, id DESC);
+-- Counts come from job_counts now; this index only slowed every write.
+DROP INDEX IF EXISTS job_logs_status_type;
+
+-- Search by wallet address prefix; text_pattern_ops also serves equality,
+-- so it replaces the plain index.
+CREATE INDEX IF NOT EXISTS job_logs_wallet_address_pattern
+    ON job_logs (wallet_address text_pattern_ops);
+DROP INDEX IF EXISTS job_logs_wallet_address;
+
+-- Newest-first job lists page by (created_at, id).
+CREATE INDEX IF NOT EXISTS job_logs_created_id ON job_logs (created_at DESC, id DESC);
+DROP INDEX IF EXISTS job_logs_created;

@@ -1,0 +1,71 @@
+//! Handlers: what runs a job of one type. The engine knows them only
+//! through the [`Handler`] trait and the [`Registry`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::queue::{Job, JobType, Outcome};
+
+/// The future a handler returns.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+/// Runs jobs of one type. A handler that panics or runs past
+/// [`Handler::timeout`] fails that attempt only (it is retried with backoff).
+pub trait Handler: Send + Sync + 'static {
+    /// Runs one attempt of `job` and says how it ended.
+    fn run<'a>(&'a self, job: &'a Job) -> HandlerFuture<'a>;
+
+    /// How long one attempt may take before it is abandoned as failed.
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(300)
+    }
+}
+
+/// Handlers by job type. A type without one fails its attempts with
+/// "no handler registered for ...".
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: HashMap<JobType, Arc<dyn Handler>>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers `handler` for `job_type`, replacing any earlier one.
+    pub fn register(&mut self, job_type: JobType, handler: impl Handler) -> &mut Self {
+        self.handlers.insert(job_type, Arc::new(handler));
+        self
+    }
+
+    /// Registers one handler for every job type.
+    pub fn register_all(&mut self, handler: Arc<dyn Handler>) -> &mut Self {
+        for t in JobType::ALL {
+            self.handlers.insert(*t, handler.clone());
+        }
+        self
+    }
+
+    pub fn get(&self, job_type: JobType) -> Option<&Arc<dyn Handler>> {
+        self.handlers.get(&job_type)
+    }
+
+    /// The registered types, for the start-up log.
+    pub fn types(&self) -> Vec<JobType> {
+        let mut types: Vec<_> = self.handlers.keys().copied().collect();
+        types.sort();
+        types
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("types", &self.types())
+            .finish()
+    }
+}

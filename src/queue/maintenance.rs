@@ -1,0 +1,130 @@
+//! Maintenance that runs once per cluster, not once per worker: lease rescue,
+//! folding the count deltas, retention, and periodic sync scheduling.
+//!
+//! Whoever holds the session advisory lock [`LEADER_LOCK`] is the leader;
+//! the lock lives on one dedicated connection ([`Leader`]), so a leader that
+//! dies or loses its connection frees it for another process at once.
+
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+
+use super::{QueueConfig, QueueError, RescueOutcome, rescue_expired};
+
+/// Advisory lock key of the maintenance leader ("walletop" in ASCII).
+pub const LEADER_LOCK: i64 = 0x7761_6c6c_6574_6f70;
+
+/// Most rows one retention statement deletes, so that it never holds locks
+/// on a large part of the table.
+pub const RETENTION_BATCH: i64 = 5000;
+/// Most retention batches per maintenance round; the rest waits for the next.
+const RETENTION_BATCHES_PER_ROUND: usize = 20;
+/// Most rescue batches per round.
+const RESCUE_BATCHES_PER_ROUND: usize = 20;
+
+/// The maintenance leader: a connection holding [`LEADER_LOCK`].
+/// The connection is detached from the pool: dropping the leader closes it,
+/// which releases the lock (a pooled connection would keep it).
+pub struct Leader {
+    conn: PgConnection,
+}
+
+/// Tries to become the leader; `None` when another session leads.
+pub async fn try_lead(pool: &PgPool) -> Result<Option<Leader>, QueueError> {
+    let mut conn = pool.acquire().await?;
+    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(LEADER_LOCK)
+        .fetch_one(&mut *conn)
+        .await?;
+    if got {
+        Ok(Some(Leader {
+            conn: conn.detach(),
+        }))
+    } else {
+        Ok(None)
+    }
+}
+
+impl Leader {
+    /// Rescues expired leases and folds the count deltas. Cheap: meant for
+    /// every second or so. An error means the leader's connection may be
+    /// gone: drop the leader and try to lead again.
+    pub async fn tick(&mut self) -> Result<RescueOutcome, QueueError> {
+        let mut rescued = RescueOutcome::default();
+        for _ in 0..RESCUE_BATCHES_PER_ROUND {
+            let r = rescue_expired(&mut self.conn).await?;
+            rescued.requeued += r.requeued;
+            rescued.failed += r.failed;
+            if r.total() < super::work::RESCUE_BATCH as u64 {
+                break;
+            }
+        }
+        sqlx::query("SELECT walletops_roll_up_job_counts()")
+            .execute(&mut self.conn)
+            .await?;
+        Ok(rescued)
+    }
+
+    /// Deletes completed and cancelled jobs older than `queue.retention_days`
+    /// and failed ones older than `queue.failed_retention_days`, in bounded
+    /// batches. Returns how many rows went.
+    pub async fn retention(&mut self, config: &QueueConfig) -> Result<u64, QueueError> {
+        let mut deleted = 0;
+        for (statuses, age) in [
+            (&["completed", "cancelled"][..], config.retention),
+            (&["failed"][..], config.failed_retention),
+        ] {
+            for _ in 0..RETENTION_BATCHES_PER_ROUND {
+                let n = sqlx::query(
+                    "DELETE FROM job_logs WHERE id IN (
+                         SELECT id FROM job_logs
+                          WHERE status = ANY($1)
+                            AND (finished_at < now() - make_interval(secs => $2)
+                                 OR (finished_at IS NULL
+                                     AND created_at < now() - make_interval(secs => $2)))
+                          LIMIT $3)",
+                )
+                .bind(statuses)
+                .bind(age.as_secs_f64())
+                .bind(RETENTION_BATCH)
+                .execute(&mut self.conn)
+                .await?
+                .rows_affected();
+                deleted += n;
+                if n < RETENTION_BATCH as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Enqueues a sync job for every wallet not synced within `interval`
+    /// that has no sync pending or running. Returns how many were queued.
+    pub async fn schedule_syncs(&mut self, interval: Duration) -> Result<u64, QueueError> {
+        let n = sqlx::query(
+            "INSERT INTO job_logs (job_type, status, wallet_address, wallet_id, user_id, data,
+                                   max_retries, updated_at)
+             SELECT 'sync', 'pending', w.address, w.id, w.user_id, '{\"scheduled\": true}',
+                    coalesce((SELECT (value #>> '{}')::int FROM system_config
+                               WHERE key = 'queue.max_retries'), 3),
+                    now()
+               FROM user_wallets w
+              WHERE w.last_synced_at IS NULL
+                 OR w.last_synced_at < now() - make_interval(secs => $1)
+             ON CONFLICT (wallet_address, job_type) WHERE status IN ('pending', 'processing')
+             DO NOTHING",
+        )
+        .bind(interval.as_secs_f64())
+        .execute(&mut self.conn)
+        .await?
+        .rows_affected();
+        Ok(n)
+    }
+
+    /// Gives up leadership by closing the session that holds the lock.
+    pub async fn resign(self) {
+        use sqlx::Connection as _;
+        let _ = self.conn.close().await;
+    }
+}

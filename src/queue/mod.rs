@@ -1,0 +1,75 @@
+//! The job queue in PostgreSQL (`job_logs`): the job model, enqueueing,
+//! batch claims with leases, outcomes guarded by attempt, rescue, retention,
+//! wake-up notifications and counts.
+//!
+//! The queue is generic: it knows job rows, not what a job does.
+//!
+//! Two kinds of callers:
+//! - operators (through `admin`): [`enqueue`], [`retry`], [`cancel`],
+//!   [`clear_failed`], [`reset_stuck`], [`get`], [`list`] take a
+//!   `&mut PgConnection` so that they can run inside the caller's
+//!   transaction (with its audit row); the read-only figures ([`counts`],
+//!   [`throughput`], ...) take a pool.
+//! - workers (through `engine`): [`claim`], [`finish`], [`heartbeat`] and
+//!   [`maintenance`].
+//!
+//! Every state change a worker makes names the lease it belongs to
+//! ([`Lease`]: job id, attempt, holder), so a late answer from a worker that
+//! lost its lease, or a rescue racing a completion, changes nothing.
+
+mod config;
+pub mod maintenance;
+mod ops;
+mod stats;
+mod types;
+mod work;
+
+pub use config::QueueConfig;
+pub use ops::{
+    Enqueued, JobCursor, JobFilter, cancel, clear_failed, enqueue, enqueue_many, get, list,
+    reset_stuck, retry,
+};
+pub use stats::{
+    QueueCounts, StatusCounts, Throughput, counts, oldest_pending_age, stuck_count, throughput,
+};
+pub use types::{Job, JobStatus, JobType, NewJob, ParseError};
+pub use work::{
+    Finish, Lease, Outcome, RescueOutcome, claim, finish, heartbeat, next_due, rescue_expired,
+};
+
+/// Channel on which the database announces new or newly pending jobs
+/// (once per statement).
+pub const JOBS_CHANNEL: &str = "walletops_jobs";
+/// Channel on which the database announces `system_config` changes; the
+/// payload is the key, or `*` when one statement changed several.
+pub const CONFIG_CHANNEL: &str = "walletops_config";
+
+/// What can go wrong in a queue operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// No job has this id.
+    #[error("job {0} not found")]
+    NotFound(uuid::Uuid),
+    /// The job is not in a state the action applies to.
+    #[error("job {id} is {status}: cannot {action} it ({hint})")]
+    InvalidState {
+        id: uuid::Uuid,
+        status: String,
+        action: &'static str,
+        hint: &'static str,
+    },
+    /// Another pending or processing job holds the same wallet and type.
+    #[error("wallet {wallet} already has a {job_type} job in progress: {existing}")]
+    Duplicate {
+        wallet: String,
+        job_type: JobType,
+        existing: uuid::Uuid,
+    },
+    /// A `system_config` value the queue needs is not what it should be.
+    #[error("system_config {key}: {message}")]
+    Config { key: &'static str, message: String },
+    /// The database failed.
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}

@@ -1,0 +1,286 @@
+//! The worker's side: batch claims with leases, outcomes, lease renewal and
+//! the rescue of expired leases.
+//!
+//! Every statement here that changes a claimed job is guarded by its
+//! [`Lease`] (id, attempt, holder) and by `status = 'processing'`: once a
+//! lease is lost (rescued, or the job reclaimed as a later attempt), nothing
+//! the old holder sends changes the row.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{Job, JobStatus, QueueError};
+
+/// Most expired leases one rescue statement takes back.
+pub(crate) const RESCUE_BATCH: i64 = 1000;
+
+/// A claim on a job: which attempt of which job, held by which worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lease {
+    pub job_id: Uuid,
+    pub attempt: i32,
+    pub holder: Uuid,
+}
+
+impl Lease {
+    /// The lease a claimed job carries. `None` if the job is not held.
+    pub fn of(job: &Job) -> Option<Self> {
+        Some(Self {
+            job_id: job.id,
+            attempt: job.attempt,
+            holder: job.locked_by?,
+        })
+    }
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done: `completed`.
+    Complete,
+    /// Failed this time: back to `pending` after backoff, or `failed` once
+    /// `retry_count` reaches `max_retries`. The message is kept either way.
+    Retry(String),
+    /// Failed for good, whatever retries are left: `failed`.
+    Fail(String),
+    /// Not yet: `pending` again at this time, using up no retry.
+    Snooze(DateTime<Utc>),
+}
+
+impl Outcome {
+    fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Complete => "complete",
+            Outcome::Retry(_) => "retry",
+            Outcome::Fail(_) => "fail",
+            Outcome::Snooze(_) => "snooze",
+        }
+    }
+}
+
+/// One attempt's outcome, for [`finish`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finish {
+    pub job_id: Uuid,
+    pub attempt: i32,
+    pub outcome: Outcome,
+}
+
+/// Claims up to `limit` due pending jobs for `holder`, highest priority then
+/// earliest due first, skipping rows other claimers have locked. The lease
+/// (holder, expiry, attempt + 1, start time) is set in the same statement.
+/// `holder` must be a row of `workers`.
+pub async fn claim(
+    pool: &PgPool,
+    holder: Uuid,
+    limit: u32,
+    lease: Duration,
+) -> Result<Vec<Job>, QueueError> {
+    let mut jobs: Vec<Job> = sqlx::query_as(
+        "WITH picked AS (
+             SELECT id FROM job_logs
+              WHERE status = 'pending' AND run_at <= now()
+              ORDER BY priority DESC, run_at, id
+              LIMIT $2
+              FOR UPDATE SKIP LOCKED
+         )
+         UPDATE job_logs j
+            SET status = 'processing', locked_by = $1,
+                locked_until = now() + make_interval(secs => $3),
+                attempt = j.attempt + 1, started_at = now(), finished_at = NULL,
+                updated_at = now()
+           FROM picked
+          WHERE j.id = picked.id
+         RETURNING j.*",
+    )
+    .bind(holder)
+    .bind(i64::from(limit))
+    .bind(lease.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.run_at.cmp(&b.run_at)));
+    Ok(jobs)
+}
+
+/// Records many outcomes of `holder`'s attempts in one statement (one
+/// durable commit). Retry delays are `min(cap, base * 2^retry_count)` less up
+/// to a quarter of random jitter, so that jobs failing together spread out.
+/// Returns the jobs whose row changed with their new status; an attempt
+/// missing from the answer had lost its lease, and nothing was changed.
+pub async fn finish(
+    pool: &PgPool,
+    holder: Uuid,
+    outcomes: &[Finish],
+    backoff_base: Duration,
+    backoff_cap: Duration,
+) -> Result<Vec<(Uuid, JobStatus)>, QueueError> {
+    if outcomes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids = Vec::with_capacity(outcomes.len());
+    let mut attempts = Vec::with_capacity(outcomes.len());
+    let mut kinds = Vec::with_capacity(outcomes.len());
+    let mut errors: Vec<Option<&str>> = Vec::with_capacity(outcomes.len());
+    let mut untils: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(outcomes.len());
+    for f in outcomes {
+        ids.push(f.job_id);
+        attempts.push(f.attempt);
+        kinds.push(f.outcome.kind());
+        errors.push(match &f.outcome {
+            Outcome::Retry(e) | Outcome::Fail(e) => Some(e.as_str()),
+            _ => None,
+        });
+        untils.push(match &f.outcome {
+            Outcome::Snooze(t) => Some(*t),
+            _ => None,
+        });
+    }
+    let rows: Vec<(Uuid, JobStatus)> = sqlx::query_as(
+        "WITH o AS (
+             SELECT o.*, j.id AS job,
+                    CASE o.kind
+                        WHEN 'complete' THEN 'completed'
+                        WHEN 'snooze' THEN 'pending'
+                        WHEN 'fail' THEN 'failed'
+                        ELSE CASE WHEN coalesce(j.retry_count, 0) + 1 >= coalesce(j.max_retries, 3)
+                                  THEN 'failed' ELSE 'pending' END
+                    END AS next_status
+               FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::text[], $5::timestamptz[])
+                    AS o(id, attempt, kind, error, until)
+               JOIN job_logs j ON j.id = o.id
+         )
+         UPDATE job_logs j
+            SET status = o.next_status,
+                retry_count = CASE WHEN o.kind IN ('retry', 'fail')
+                                   THEN coalesce(j.retry_count, 0) + 1 ELSE j.retry_count END,
+                error_message = CASE o.kind WHEN 'complete' THEN NULL
+                                            WHEN 'snooze' THEN j.error_message
+                                            ELSE o.error END,
+                run_at = CASE
+                    WHEN o.kind = 'snooze' THEN o.until
+                    WHEN o.next_status = 'pending' THEN now() + make_interval(secs =>
+                        least($7::float8, $6::float8 * power(2, coalesce(j.retry_count, 0)))
+                        * (1 - random() / 4))
+                    ELSE j.run_at END,
+                finished_at = CASE WHEN o.next_status IN ('completed', 'failed')
+                                   THEN now() END,
+                locked_until = NULL,
+                updated_at = now()
+           FROM o
+          WHERE j.id = o.job AND j.attempt = o.attempt AND j.locked_by = $8
+            AND j.status = 'processing'
+         RETURNING j.id, j.status",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&kinds)
+    .bind(&errors)
+    .bind(&untils)
+    .bind(backoff_base.as_secs_f64())
+    .bind(backoff_cap.as_secs_f64())
+    .bind(holder)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// Renews the leases of the given attempts held by `holder` for another
+/// `lease`. Returns the job ids still held; an attempt missing from the
+/// answer has lost its lease (rescued, or finished by someone else).
+pub async fn heartbeat(
+    pool: &PgPool,
+    holder: Uuid,
+    held: &[(Uuid, i32)],
+    lease: Duration,
+) -> Result<Vec<Uuid>, QueueError> {
+    if held.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (ids, attempts): (Vec<Uuid>, Vec<i32>) = held.iter().copied().unzip();
+    let renewed = sqlx::query_scalar(
+        "UPDATE job_logs j
+            SET locked_until = now() + make_interval(secs => $3), updated_at = now()
+           FROM unnest($1::uuid[], $2::int4[]) AS h(id, attempt)
+          WHERE j.id = h.id AND j.attempt = h.attempt AND j.locked_by = $4
+            AND j.status = 'processing'
+         RETURNING j.id",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(lease.as_secs_f64())
+    .bind(holder)
+    .fetch_all(pool)
+    .await?;
+    Ok(renewed)
+}
+
+/// When the earliest pending job falls due (it may be in the past); `None`
+/// when nothing is pending.
+pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, QueueError> {
+    let due = sqlx::query_scalar("SELECT min(run_at) FROM job_logs WHERE status = 'pending'")
+        .fetch_one(pool)
+        .await?;
+    Ok(due)
+}
+
+/// What one rescue took back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RescueOutcome {
+    /// Back to pending, due now (a crash counts as a retry).
+    pub requeued: u64,
+    /// Out of retries: failed, with a message saying the lease ran out.
+    pub failed: u64,
+}
+
+impl RescueOutcome {
+    pub fn total(&self) -> u64 {
+        self.requeued + self.failed
+    }
+}
+
+/// Takes back up to [`RESCUE_BATCH`] processing jobs whose lease ran out
+/// (or that have none and were not touched for a lease length: rows from
+/// plain SQL). Rows are locked and their state re-checked, so a job whose
+/// worker completed it a moment before is left as it is.
+pub async fn rescue_expired(conn: &mut PgConnection) -> Result<RescueOutcome, QueueError> {
+    let statuses: Vec<JobStatus> = sqlx::query_scalar(
+        "WITH expired AS (
+             SELECT id FROM job_logs
+              WHERE status = 'processing'
+                AND (locked_until < now()
+                     OR (locked_until IS NULL AND updated_at < now() - make_interval(secs =>
+                            coalesce((SELECT (value #>> '{}')::float8 FROM system_config
+                                       WHERE key = 'queue.lease_seconds'), 30))))
+              LIMIT $1
+              FOR UPDATE SKIP LOCKED
+         ), decided AS (
+             SELECT j.id, coalesce(j.retry_count, 0) + 1 >= coalesce(j.max_retries, 3) AS out_of_retries
+               FROM job_logs j JOIN expired e ON e.id = j.id
+         )
+         UPDATE job_logs j
+            SET status = CASE WHEN d.out_of_retries THEN 'failed' ELSE 'pending' END,
+                retry_count = coalesce(j.retry_count, 0) + 1,
+                error_message = format('lease expired on attempt %s: worker %s stopped renewing it; %s',
+                                       j.attempt, coalesce(j.locked_by::text, 'unknown'),
+                                       CASE WHEN d.out_of_retries THEN 'out of retries'
+                                            ELSE 'retrying' END),
+                run_at = now(),
+                finished_at = CASE WHEN d.out_of_retries THEN now() END,
+                locked_until = NULL,
+                updated_at = now()
+           FROM decided d
+          WHERE j.id = d.id
+         RETURNING j.status",
+    )
+    .bind(RESCUE_BATCH)
+    .fetch_all(conn)
+    .await?;
+    let failed = statuses.iter().filter(|s| **s == JobStatus::Failed).count() as u64;
+    Ok(RescueOutcome {
+        requeued: statuses.len() as u64 - failed,
+        failed,
+    })
+}
