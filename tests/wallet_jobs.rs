@@ -8,6 +8,8 @@
 mod common;
 
 use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -207,8 +209,9 @@ impl Env {
         RunningEngine { stop: tx, task }
     }
 
-    /// A real `walletops worker` process against this database and simulator.
-    fn worker(&self, concurrency: u32, crash_at: Option<&str>) -> Child {
+    /// A real `walletops worker` process against this database and
+    /// simulator; its log goes to `log` when given.
+    fn worker(&self, concurrency: u32, crash_at: Option<&str>, log: Option<&Path>) -> Child {
         let mut cmd = common::walletops();
         cmd.env("DATABASE_URL", self.db.url.expose())
             .env("TRON_API_URL", self.sim.url().as_str())
@@ -219,8 +222,12 @@ impl Env {
         if let Some(step) = crash_at {
             cmd.args(["--test-crash-at", step]);
         }
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::null(),
+        };
         cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start walletops worker")
     }
@@ -631,16 +638,26 @@ async fn a_gas_wallet_running_low_fails_the_top_up_and_the_consolidation_waiting
     assert_eq!(env.usdt_of(&w.address).await, 50 * USDT);
 }
 
-/// Waits for a worker process to exit by itself (the crash step).
-fn wait_exit(child: &mut Child, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "the worker never reached its crash step"
-        );
+/// Runs a worker that kills itself at `step`, and checks that it died by
+/// SIGKILL at that step (not, say, of a start-up error).
+fn crash_at(env: &Env, step: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("worker.log");
+    let mut child = env.worker(2, Some(step), Some(&log));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the worker never reached {step}");
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.signal(), Some(9), "worker exited by SIGKILL: {text}");
+    assert!(
+        text.contains("test crash step reached") && text.contains(step),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -648,9 +665,7 @@ async fn a_transfer_that_reverts_after_a_crash_fails_the_job_with_the_reason() {
     let env = Env::new().await;
     let w = env.deposit(30 * TRX, 50 * USDT).await;
     let job = env.enqueue(JobType::Consolidation, &w).await;
-    let mut crashing = env.worker(1, Some("after-sign"));
-    wait_exit(&mut crashing, Duration::from_secs(60));
-    reap(crashing);
+    crash_at(&env, "after-sign");
     // The signed sweep is recorded but never sent; the USDT leaves meanwhile.
     let rows = transfer_rows(&env.db.pool, w.id).await;
     assert_eq!(rows.len(), 1);
@@ -666,7 +681,7 @@ async fn a_transfer_that_reverts_after_a_crash_fails_the_job_with_the_reason() {
     )
     .await;
 
-    let worker = env.worker(1, None);
+    let worker = env.worker(1, None, None);
     let (status, error) = env.finished(job, Duration::from_secs(60)).await;
     reap(worker);
     assert_eq!(status, "failed");
@@ -696,13 +711,11 @@ async fn sigkill_at_every_step_of_a_consolidation_sweeps_each_wallet_exactly_onc
             let trx = if run % 2 == 0 { 30 * TRX } else { 0 };
             let w = env.deposit(trx, (11 + wallets.len() as u64) * USDT).await;
             let job = env.enqueue(JobType::Consolidation, &w).await;
-            let mut crashing = env.worker(2, Some(step));
-            wait_exit(&mut crashing, Duration::from_secs(60));
-            reap(crashing);
+            crash_at(&env, step);
             wallets.push((w, job, step));
         }
     }
-    let worker = env.worker(4, None);
+    let worker = env.worker(4, None, None);
     for (w, job, step) in &wallets {
         let (status, error) = env.finished(*job, Duration::from_secs(90)).await;
         assert_eq!(status, "completed", "{step}: {error:?}");
@@ -750,7 +763,7 @@ async fn under_injected_faults_a_batch_sweeps_every_wallet_once_or_fails_with_th
     for w in &wallets {
         jobs.push(env.enqueue(JobType::Consolidation, w).await);
     }
-    let workers = [env.worker(16, None), env.worker(16, None)];
+    let workers = [env.worker(16, None, None), env.worker(16, None, None)];
     let mut outcomes: HashMap<String, usize> = HashMap::new();
     let mut results = Vec::new();
     for job in &jobs {
@@ -763,7 +776,21 @@ async fn under_injected_faults_a_batch_sweeps_every_wallet_once_or_fails_with_th
         reap(w);
     }
     env.faults(json!({})).await;
-    eprintln!("faults batch of {WALLETS}: {outcomes:?} in {elapsed:?}");
+    let (expired, rebroadcast): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status = 'expired'),
+                count(*) FILTER (WHERE broadcast_count > 1)
+           FROM transfers",
+    )
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    eprintln!(
+        "faults batch of {WALLETS}: {outcomes:?} in {elapsed:?}; {expired} transfers expired \
+         unmined and were rebuilt, {rebroadcast} were broadcast more than once"
+    );
+    // The faults really happened: never-mined transfers expired and were
+    // built anew, others were sent again after an unknown outcome.
+    assert!(expired > 0 && rebroadcast > 0);
 
     let ledger = env.ledger().await;
     for ((w, (status, error)), i) in wallets.iter().zip(&results).zip(0u64..) {
