@@ -176,17 +176,70 @@ CREATE TRIGGER system_config_notify_update
 -- The oldest due pending job (health) and the next due time (worker sleep).
 CREATE INDEX IF NOT EXISTS job_logs_pending_due ON job_logs (run_at) WHERE status = 'pending';
 
--- Job lists filtered by status, newest first, paged by (created_at, id).
-CREATE INDEX IF NOT EXISTS job_logs_status_created ON job_logs (status, created_at DESC, id DESC);
+-- Every claim and completion writes a new row version into every index
+-- whose predicate it meets (status is indexed, so these updates are never
+-- HOT): the indexes below keep that number down.
+
+-- The dead-letter list, newest first; other statuses are served by the
+-- partial pending/processing indexes or by job_logs_created_id.
+CREATE INDEX IF NOT EXISTS job_logs_failed_created
+    ON job_logs (created_at DESC, id DESC) WHERE status = 'failed';
 -- Counts come from job_counts now; this index only slowed every write.
 DROP INDEX IF EXISTS job_logs_status_type;
-
--- Search by wallet address prefix; text_pattern_ops also serves equality,
--- so it replaces the plain index.
-CREATE INDEX IF NOT EXISTS job_logs_wallet_address_pattern
-    ON job_logs (wallet_address text_pattern_ops);
-DROP INDEX IF EXISTS job_logs_wallet_address;
 
 -- Newest-first job lists page by (created_at, id).
 CREATE INDEX IF NOT EXISTS job_logs_created_id ON job_logs (created_at DESC, id DESC);
 DROP INDEX IF EXISTS job_logs_created;
+
+-- Search by wallet address prefix; text_pattern_ops also serves equality.
+-- Jobs without a wallet or user need no entry (equality and LIKE imply
+-- NOT NULL, so the planner uses these partial indexes for them).
+CREATE INDEX IF NOT EXISTS job_logs_wallet_address_pattern
+    ON job_logs (wallet_address text_pattern_ops) WHERE wallet_address IS NOT NULL;
+DROP INDEX IF EXISTS job_logs_wallet_address;
+DROP INDEX IF EXISTS job_logs_wallet_id;
+CREATE INDEX job_logs_wallet_id ON job_logs (wallet_id) WHERE wallet_id IS NOT NULL;
+DROP INDEX IF EXISTS job_logs_user_id;
+CREATE INDEX job_logs_user_id ON job_logs (user_id) WHERE user_id IS NOT NULL;
+
+-- locked_by stays set on finished jobs (who ran it last), so this index
+-- took an entry on every claim and completion; it only served deleting a
+-- workers row (ON DELETE SET NULL), which walletops never does in normal
+-- operation. Such a delete now scans job_logs once.
+DROP INDEX IF EXISTS job_logs_locked_by;
+
+-- ---------------------------------------------------------------------------
+-- The claim, as a function so that its plan is always the ordered scan of
+-- job_logs_claim that stops after p_limit rows. Without statistics (a table
+-- just bulk-loaded) the planner otherwise picks a bitmap scan of every
+-- pending row plus a sort: a claim whose cost grows with the backlog.
+-- ---------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION walletops_claim(p_worker uuid, p_limit integer, p_lease_seconds float8)
+RETURNS SETOF job_logs
+LANGUAGE plpgsql
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+SET enable_sort = off
+AS $$
+BEGIN
+    RETURN QUERY
+    WITH picked AS (
+        SELECT id FROM job_logs
+         WHERE status = 'pending' AND run_at <= now()
+         ORDER BY priority DESC, run_at, id
+         LIMIT p_limit
+         FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        UPDATE job_logs j
+           SET status = 'processing', locked_by = p_worker,
+               locked_until = now() + make_interval(secs => p_lease_seconds),
+               attempt = j.attempt + 1, started_at = now(), finished_at = NULL,
+               updated_at = now()
+          FROM picked
+         WHERE j.id = picked.id
+        RETURNING j.*
+    )
+    SELECT * FROM claimed;
+END
+$$;

@@ -121,6 +121,14 @@ async fn many_workers_complete_every_job_exactly_once() {
     .await
     .unwrap();
     assert_eq!(stopped, 4);
+    let recorded: i64 = sqlx::query_scalar("SELECT sum(jobs_done)::bigint FROM workers")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded, JOBS as i64,
+        "the workers rows count what they did"
+    );
     // The maintained counts agree (and attempts were one each).
     assert_eq!(
         queue::counts(&db.pool).await.unwrap().total.completed,
@@ -538,4 +546,92 @@ async fn a_worker_recovers_after_its_connections_are_killed() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_longer_than_its_lease_stays_with_its_live_worker() {
+    let db = common::fresh_db().await;
+    set_config(&db.pool, "queue.lease_seconds", "2").await;
+    let handler = Arc::new(Counting {
+        runs: Mutex::new(HashMap::new()),
+        sleep: Duration::from_secs(5),
+    });
+    let mut engines = Vec::new();
+    for _ in 0..2 {
+        let mut registry = Registry::new();
+        registry.register_all(handler.clone());
+        let engine = Engine::new(db.pool.clone(), registry, EngineOptions::new(1));
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(engine.run(async move {
+            let _ = rx.await;
+        }));
+        engines.push((tx, task));
+    }
+    enqueue_n(&db.pool, 1).await;
+    let pool = db.pool.clone();
+    wait_until(Duration::from_secs(30), "the job completed", || {
+        let pool = pool.clone();
+        async move { count_status(&pool, "completed").await == 1 }
+    })
+    .await;
+    for (tx, task) in engines {
+        tx.send(()).unwrap();
+        task.await.unwrap();
+    }
+    assert_eq!(handler.runs.lock().unwrap().values().sum::<u32>(), 1);
+    let (attempt, retries): (i32, i32) =
+        sqlx::query_as("SELECT attempt, retry_count FROM job_logs")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (attempt, retries),
+        (1, 0),
+        "the lease was renewed, never rescued"
+    );
+}
+
+#[tokio::test]
+async fn periodic_sync_runs_only_when_switched_on() {
+    let db = common::fresh_db().await;
+    sqlx::query(
+        "INSERT INTO user_wallets (address, last_synced_at)
+         VALUES ('TNever', NULL), ('TStale', now() - interval '1 hour'), ('TFresh', now())",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let run_for = |secs: u64| {
+        let pool = db.pool.clone();
+        async move {
+            let engine = Engine::new(pool, Registry::new(), EngineOptions::new(1));
+            engine
+                .run(tokio::time::sleep(Duration::from_secs(secs)))
+                .await
+        }
+    };
+    // Off by default: nothing creates jobs on its own.
+    run_for(3).await;
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM job_logs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, 0);
+
+    set_config(&db.pool, "sync.interval_seconds", "600").await;
+    set_config(&db.pool, "workers.paused", "true").await;
+    run_for(3).await;
+    let queued: Vec<(String, String)> =
+        sqlx::query_as("SELECT wallet_address, job_type FROM job_logs ORDER BY wallet_address")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        queued,
+        vec![
+            ("TNever".to_string(), "sync".to_string()),
+            ("TStale".to_string(), "sync".to_string())
+        ],
+        "wallets not synced within the interval, once each"
+    );
 }

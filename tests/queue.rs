@@ -319,6 +319,56 @@ async fn outcomes_are_batched_and_a_late_answer_after_a_lost_lease_changes_nothi
             .unwrap()
             .is_empty()
     );
+    // The same holder reclaiming a rescued job: its answer for the old
+    // attempt is refused, only the current attempt counts.
+    queue::enqueue_many(&db.pool, &[NewJob::new(JobType::GasTopup)])
+        .await
+        .unwrap();
+    let first = queue::claim(&db.pool, a, 1, Duration::from_millis(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    queue::reset_stuck(&mut db.pool.acquire().await.unwrap())
+        .await
+        .unwrap();
+    let second = queue::claim(&db.pool, a, 1, LEASE).await.unwrap();
+    assert_eq!(second[0].id, first[0].id);
+    assert_eq!(second[0].attempt, first[0].attempt + 1);
+    let late = Finish {
+        job_id: first[0].id,
+        attempt: first[0].attempt,
+        outcome: Outcome::Complete,
+    };
+    assert!(
+        queue::finish(&db.pool, a, &[late], BASE, CAP)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = status_of(&db.pool, first[0].id).await;
+    assert_eq!(again.status, Some(JobStatus::Processing));
+    assert_eq!(again.attempt, second[0].attempt);
+    assert!(
+        queue::heartbeat(&db.pool, a, &[(first[0].id, first[0].attempt)], LEASE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the old attempt's lease is not renewed either"
+    );
+    queue::finish(
+        &db.pool,
+        a,
+        &[Finish {
+            job_id: second[0].id,
+            attempt: second[0].attempt,
+            outcome: Outcome::Complete,
+        }],
+        BASE,
+        CAP,
+    )
+    .await
+    .unwrap();
+
     // A rescue after completion changes nothing either.
     let done = queue::finish(
         &db.pool,
@@ -344,7 +394,7 @@ async fn outcomes_are_batched_and_a_late_answer_after_a_lost_lease_changes_nothi
             .unwrap(),
         0
     );
-    assert_eq!(queue::counts(&db.pool).await.unwrap().total.completed, 3);
+    assert_eq!(queue::counts(&db.pool).await.unwrap().total.completed, 4);
     assert_counts_match_scan(&db.pool).await;
 }
 

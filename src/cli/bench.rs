@@ -196,8 +196,8 @@ pub async fn run(settings: &Settings, migrate: bool, args: BenchArgs) -> anyhow:
     let line = serde_json::json!({
         "n": n,
         "concurrency": args.concurrency,
-        "enqueue_jobs_per_s": (n as f64 / enqueue_s).round(),
-        "drain_jobs_per_s": (n as f64 / drain_s).round(),
+        "enqueue_jobs_per_s": (n as f64 / enqueue_s).round() as u64,
+        "drain_jobs_per_s": (n as f64 / drain_s).round() as u64,
         "pickup_p50_ms": round2(nearest_rank(&latencies, 0.50)),
         "pickup_p99_ms": round2(nearest_rank(&latencies, 0.99)),
     });

@@ -122,9 +122,14 @@ impl Leader {
         Ok(n)
     }
 
-    /// Gives up leadership by closing the session that holds the lock.
-    pub async fn resign(self) {
+    /// Gives up leadership: unlocks (so that another process may lead at
+    /// once) and closes the session.
+    pub async fn resign(mut self) {
         use sqlx::Connection as _;
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(LEADER_LOCK)
+            .execute(&mut self.conn)
+            .await;
         let _ = self.conn.close().await;
     }
 }

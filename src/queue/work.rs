@@ -73,38 +73,36 @@ pub struct Finish {
 /// earliest due first, skipping rows other claimers have locked. The lease
 /// (holder, expiry, attempt + 1, start time) is set in the same statement.
 /// `holder` must be a row of `workers`.
-pub async fn claim(
-    pool: &PgPool,
+///
+/// A claim need not be durable (the engine commits it asynchronously): if
+/// the server loses it in a crash, the job is simply pending again, as if
+/// its lease had run out.
+pub async fn claim<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
     holder: Uuid,
     limit: u32,
     lease: Duration,
 ) -> Result<Vec<Job>, QueueError> {
-    let mut jobs: Vec<Job> = sqlx::query_as(
-        "WITH picked AS (
-             SELECT id FROM job_logs
-              WHERE status = 'pending' AND run_at <= now()
-              ORDER BY priority DESC, run_at, id
-              LIMIT $2
-              FOR UPDATE SKIP LOCKED
-         )
-         UPDATE job_logs j
-            SET status = 'processing', locked_by = $1,
-                locked_until = now() + make_interval(secs => $3),
-                attempt = j.attempt + 1, started_at = now(), finished_at = NULL,
-                updated_at = now()
-           FROM picked
-          WHERE j.id = picked.id
-         RETURNING j.*",
-    )
-    .bind(holder)
-    .bind(i64::from(limit))
-    .bind(lease.as_secs_f64())
-    .fetch_all(pool)
-    .await?;
+    // walletops_claim (migration 0002): one UPDATE of the rows picked with
+    // FOR UPDATE SKIP LOCKED, pinned to the ordered scan of the claim index.
+    let mut jobs: Vec<Job> = sqlx::query_as("SELECT * FROM walletops_claim($1, $2, $3)")
+        .bind(holder)
+        .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+        .bind(lease.as_secs_f64())
+        .fetch_all(executor)
+        .await?;
     jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.run_at.cmp(&b.run_at)));
     Ok(jobs)
 }
 
+/// In [`finish`] and [`heartbeat`] the status guard is written
+/// `status = (SELECT 'processing')`: the planner cannot match that to the
+/// partial lease index, so the only way in is the primary key, one lookup
+/// per id in the arrays. With the plain constant, a prepared statement's
+/// generic plan (or stale statistics saying no job is processing) could scan
+/// the lease index in an outer loop and the arrays in an inner one, a cost
+/// of batch size times jobs held that made each batch of 1000 take 250 ms.
+///
 /// Records many outcomes of `holder`'s attempts in one statement (one
 /// durable commit). Retry delays are `min(cap, base * 2^retry_count)` less up
 /// to a quarter of random jitter, so that jobs failing together spread out.
@@ -171,7 +169,7 @@ pub async fn finish(
                 updated_at = now()
            FROM o
           WHERE j.id = o.job AND j.attempt = o.attempt AND j.locked_by = $8
-            AND j.status = 'processing'
+            AND j.status = (SELECT 'processing'::text)
          RETURNING j.id, j.status",
     )
     .bind(&ids)
@@ -205,7 +203,7 @@ pub async fn heartbeat(
             SET locked_until = now() + make_interval(secs => $3), updated_at = now()
            FROM unnest($1::uuid[], $2::int4[]) AS h(id, attempt)
           WHERE j.id = h.id AND j.attempt = h.attempt AND j.locked_by = $4
-            AND j.status = 'processing'
+            AND j.status = (SELECT 'processing'::text)
          RETURNING j.id",
     )
     .bind(&ids)
@@ -220,9 +218,13 @@ pub async fn heartbeat(
 /// When the earliest pending job falls due (it may be in the past); `None`
 /// when nothing is pending.
 pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, QueueError> {
-    let due = sqlx::query_scalar("SELECT min(run_at) FROM job_logs WHERE status = 'pending'")
-        .fetch_one(pool)
-        .await?;
+    // ORDER BY ... LIMIT 1 reads one entry of job_logs_pending_due; min()
+    // was planned as a scan of every pending entry.
+    let due = sqlx::query_scalar(
+        "SELECT run_at FROM job_logs WHERE status = 'pending' ORDER BY run_at LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
     Ok(due)
 }
 
