@@ -666,6 +666,8 @@ async fn a_transfer_that_reverts_after_a_crash_fails_the_job_with_the_reason() {
     let w = env.deposit(30 * TRX, 50 * USDT).await;
     let job = env.enqueue(JobType::Consolidation, &w).await;
     crash_at(&env, "after-sign");
+    // The dead attempt still holds the wallet's flag; its rescue takes it over.
+    assert_eq!(processing_flag(&env.db.pool, w.id).await, (true, Some(job)));
     // The signed sweep is recorded but never sent; the USDT leaves meanwhile.
     let rows = transfer_rows(&env.db.pool, w.id).await;
     assert_eq!(rows.len(), 1);
@@ -810,4 +812,78 @@ async fn under_injected_faults_a_batch_sweeps_every_wallet_once_or_fails_with_th
         }
     }
     assert_ledger_adds_up(&ledger);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_next_job_resolves_a_transfer_whose_job_was_deleted_before_anything_else() {
+    let env = Env::new().await;
+    let w = env.deposit(30 * TRX, 40 * USDT).await;
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    crash_at(&env, "after-broadcast");
+    // The job is gone (an operator cleared it); its transfer record stays.
+    sqlx::query("DELETE FROM job_logs WHERE id = $1")
+        .bind(job)
+        .execute(&env.db.pool)
+        .await
+        .unwrap();
+    let (job_id, status): (Option<Uuid>, String) = sqlx::query_as(
+        "SELECT job_id, status FROM transfers WHERE wallet_id = $1 AND kind = 'consolidation-usdt'",
+    )
+    .bind(w.id)
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((job_id, status.as_str()), (None, "broadcast"));
+
+    let engine = env.engine();
+    let next = env.enqueue(JobType::Consolidation, &w).await;
+    let (status, error) = env.finished(next, Duration::from_secs(60)).await;
+    engine.stop().await;
+    assert_eq!(status, "completed", "{error:?}");
+    let rows = transfer_rows(&env.db.pool, w.id).await;
+    let usdt: Vec<_> = rows
+        .iter()
+        .filter(|(k, _, _)| k == "consolidation-usdt")
+        .collect();
+    // Either the stored sweep landed, or it expired unmined and exactly one
+    // new one was built: never both.
+    assert!(
+        usdt.iter().filter(|(_, s, _)| s == "confirmed").count() == 1,
+        "{rows:?}"
+    );
+    let ledger = env.ledger().await;
+    assert_eq!(moves(&ledger, "USDT", &w.address, &env.treasury).len(), 1);
+    assert_eq!(env.usdt_of(&env.treasury).await, 40 * USDT);
+    assert_ledger_adds_up(&ledger);
+}
+
+/// The worker's output and exit code with these extra variables.
+fn worker_start_failure(env: &Env, vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = common::walletops();
+    cmd.env("DATABASE_URL", env.db.url.expose())
+        .args(["worker", "--concurrency", "1"]);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_refuses_to_start_without_a_tron_node_or_master_key() {
+    let env = Env::new().await;
+    let (code, stderr) = worker_start_failure(&env, &[("WALLET_MASTER_KEY", &env.master_hex)]);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("no TRON node configured: set TRON_API_URL"),
+        "{stderr}"
+    );
+    let url = env.sim.url().to_string();
+    let (code, stderr) = worker_start_failure(&env, &[("TRON_API_URL", &url)]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("no wallet master key"), "{stderr}");
+    assert!(!stderr.contains(&env.master_hex));
 }
