@@ -7,6 +7,8 @@
 //! the top-up has landed; a failed top-up fails the consolidation with its
 //! reason.
 
+use std::time::Duration;
+
 use uuid::Uuid;
 
 use super::transfers::{self, Asset, NewTransfer, Settled, TransferKind};
@@ -152,6 +154,10 @@ fn overflow(what: &str) -> JobError {
 /// with the longest varints stands in for the real one, so this is an upper
 /// bound.
 pub fn bandwidth_bytes(contract: &Contract, settings: &JobSettings) -> u64 {
+    bandwidth_upper_bound(contract, transfers::fee_limit(contract, settings))
+}
+
+fn bandwidth_upper_bound(contract: &Contract, fee_limit: Sun) -> u64 {
     // One signature (tag, length, 65 bytes), the raw_data field header, and
     // java-tron's MAX_RESULT_SIZE_IN_TX.
     const SIGNED_OVERHEAD: u64 = 2 + 65 + 3;
@@ -165,8 +171,8 @@ pub fn bandwidth_bytes(contract: &Contract, settings: &JobSettings) -> u64 {
         contract.clone(),
         &reference,
         i64::MAX / 4,
-        settings.tx_expiry,
-        settings.fee_limit,
+        Duration::from_secs(86_400),
+        fee_limit,
     );
     raw.encode().len() as u64 + SIGNED_OVERHEAD + RESULT_BYTES
 }
@@ -278,4 +284,58 @@ async fn wait_for_gas(
         "waiting for a gas top-up"
     );
     Ok(later(std::time::Duration::from_secs(2)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tron::PrivateKey;
+
+    #[test]
+    fn the_bandwidth_bound_covers_the_signed_transaction_and_stays_close() {
+        let key = PrivateKey::from_bytes(&[7u8; 32]).unwrap();
+        let owner = key.address();
+        let to = PrivateKey::from_bytes(&[9u8; 32]).unwrap().address();
+        let usdt: Address = crate::tron::sim::MAINNET_USDT.parse().unwrap();
+        let reference = RefBlock {
+            number: 66_987_627,
+            id: [0x3c; 32],
+            timestamp_ms: 1_764_000_000_000,
+        };
+        for (contract, fee_limit) in [
+            (
+                Contract::Transfer {
+                    owner,
+                    to,
+                    amount: Sun(1),
+                },
+                Sun::ZERO,
+            ),
+            (
+                Contract::Transfer {
+                    owner,
+                    to,
+                    amount: Sun(u64::MAX / 2),
+                },
+                Sun::ZERO,
+            ),
+            (
+                Contract::trc20_transfer(owner, usdt, to, TokenUnits(123_456_789)),
+                Sun(100_000_000),
+            ),
+        ] {
+            let signed = RawTransaction::new(
+                contract.clone(),
+                &reference,
+                1_764_000_000_500,
+                Duration::from_secs(60),
+                fee_limit,
+            )
+            .sign(&key);
+            let actual = signed.encode().len() as u64 + 64;
+            let bound = bandwidth_upper_bound(&contract, fee_limit);
+            assert!(bound >= actual, "{bound} < {actual}");
+            assert!(bound <= actual + 40, "{bound} is far above {actual}");
+        }
+    }
 }

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Context, Done, JobError, JobSettings, Wallet};
+use super::{Context, Done, JobError, JobSettings, Wallet, transfers};
 use crate::queue::{self, Job, JobType, NewJob};
 use crate::tron::client::ListQuery;
 use crate::tron::{Address, Contract, Sun, TokenUnits};
@@ -49,6 +49,14 @@ pub async fn run(ctx: &Context, job: &Job, wallet: &Wallet) -> Result<Done, JobE
 async fn sync_wallet(ctx: &Context, job: &Job, wallet: &Wallet) -> Result<Done, JobError> {
     let settings = JobSettings::load(&ctx.pool).await?;
     let address = wallet.address()?;
+    // Leftover transfers first, like every job for the wallet; a sync only
+    // looks once and does not wait for them.
+    match transfers::pass(ctx, wallet.id, job.id, &settings.usdt_contract).await {
+        Err(JobError::Retry(refusal)) => tracing::warn!(wallet = %address, "{refusal}"),
+        other => {
+            other?;
+        }
+    }
     let trx = ctx.tron.trx_balance(&address).await?;
     let usdt = ctx
         .tron

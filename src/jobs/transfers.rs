@@ -119,6 +119,15 @@ pub enum Resolution {
     },
 }
 
+/// The most TRX a transaction may burn for energy: `tron.fee_limit_sun` for
+/// contract calls, none for plain transfers (they use no energy).
+pub fn fee_limit(contract: &Contract, settings: &JobSettings) -> Sun {
+    match contract {
+        Contract::TriggerSmartContract { .. } => settings.fee_limit,
+        _ => Sun::ZERO,
+    }
+}
+
 /// Signs `t` once and commits its record, guarded by `lease`: an attempt
 /// that lost its job creates nothing. Fails with [`JobError::Retry`] when
 /// the wallet already has an unresolved transfer of this kind.
@@ -137,10 +146,7 @@ pub async fn create(
     }
     let amount = i64::try_from(t.amount)
         .map_err(|_| JobError::Final(format!("amount {} does not fit the record", t.amount)))?;
-    let fee_limit = match t.contract {
-        Contract::TriggerSmartContract { .. } => settings.fee_limit,
-        _ => Sun::ZERO,
-    };
+    let fee_limit = fee_limit(&t.contract, settings);
     let reference = ctx.tron.now_block().await?;
     let raw = RawTransaction::new(
         t.contract,
@@ -369,9 +375,42 @@ pub enum Settled {
     Pending,
 }
 
+/// One pass over the wallet's unresolved transfers: each is resolved once
+/// (and re-broadcast if it may still land). Returns how many may still land.
+/// A transfer of `job_id` that failed on chain fails the job
+/// ([`JobError::Final`]); a refused re-broadcast is a retry, reported after
+/// the pass.
+pub async fn pass(
+    ctx: &Context,
+    wallet_id: Uuid,
+    job_id: Uuid,
+    usdt: &Address,
+) -> Result<usize, JobError> {
+    let mut pending = 0;
+    let mut refusal = None;
+    for rec in unresolved(ctx, wallet_id).await? {
+        match resolve(ctx, &rec, usdt).await? {
+            Resolution::Confirmed | Resolution::Expired => {}
+            Resolution::Failed(reason) if rec.job_id == Some(job_id) => {
+                return Err(JobError::Final(reason));
+            }
+            Resolution::Failed(reason) => {
+                tracing::warn!(tx_id = %rec.tx_id, "a transfer of another job failed: {reason}");
+            }
+            Resolution::Pending { refused } => {
+                pending += 1;
+                refusal = refusal.or(refused);
+            }
+        }
+    }
+    match refusal {
+        Some(reason) => Err(JobError::Retry(reason)),
+        None => Ok(pending),
+    }
+}
+
 /// Resolves every unresolved transfer of the wallet, waiting up to
-/// `ctx.wait`. A transfer of `job_id` that failed on chain fails the job
-/// ([`JobError::Final`]); a refused re-broadcast is a retry.
+/// `ctx.wait` for those that may still land (see [`pass`]).
 pub async fn settle(
     ctx: &Context,
     wallet_id: Uuid,
@@ -380,34 +419,13 @@ pub async fn settle(
 ) -> Result<Settled, JobError> {
     let deadline = tokio::time::Instant::now() + ctx.wait;
     loop {
-        let open = unresolved(ctx, wallet_id).await?;
-        if open.is_empty() {
+        if pass(ctx, wallet_id, job_id, usdt).await? == 0 {
             return Ok(Settled::Clear);
         }
-        let mut pending = false;
-        for rec in &open {
-            match resolve(ctx, rec, usdt).await? {
-                Resolution::Confirmed | Resolution::Expired => {}
-                Resolution::Failed(reason) if rec.job_id == Some(job_id) => {
-                    return Err(JobError::Final(reason));
-                }
-                Resolution::Failed(reason) => {
-                    tracing::warn!(tx_id = %rec.tx_id, "a transfer of another job failed: {reason}");
-                }
-                Resolution::Pending {
-                    refused: Some(reason),
-                } => {
-                    return Err(JobError::Retry(reason));
-                }
-                Resolution::Pending { refused: None } => pending = true,
-            }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(Settled::Pending);
         }
-        if pending {
-            if tokio::time::Instant::now() >= deadline {
-                return Ok(Settled::Pending);
-            }
-            tokio::time::sleep(ctx.poll).await;
-        }
+        tokio::time::sleep(ctx.poll).await;
     }
 }
 
