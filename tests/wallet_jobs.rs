@@ -887,3 +887,35 @@ async fn the_worker_refuses_to_start_without_a_tron_node_or_master_key() {
     assert!(stderr.contains("no wallet master key"), "{stderr}");
     assert!(!stderr.contains(&env.master_hex));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sync_sends_a_leftover_transfer_again_before_reading_balances() {
+    let env = Env::new().await;
+    let w = env.deposit(30 * TRX, 40 * USDT).await;
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    crash_at(&env, "after-sign");
+    sqlx::query("DELETE FROM job_logs WHERE id = $1")
+        .bind(job)
+        .execute(&env.db.pool)
+        .await
+        .unwrap();
+    let engine = env.engine();
+    let sync = env.enqueue(JobType::Sync, &w).await;
+    assert_eq!(
+        env.finished(sync, Duration::from_secs(30)).await.0,
+        "completed"
+    );
+    engine.stop().await;
+    let (status, sent): (String, i32) =
+        sqlx::query_as("SELECT status, broadcast_count FROM transfers WHERE wallet_id = $1")
+            .bind(w.id)
+            .fetch_one(&env.db.pool)
+            .await
+            .unwrap();
+    // Signed and never sent by the dead worker; the sync sent the same bytes
+    // (or already saw them land, or expire unmined).
+    assert!(
+        status != "signed" && (sent >= 1 || status == "expired"),
+        "{status} {sent}"
+    );
+}
