@@ -704,44 +704,75 @@ async fn a_transfer_that_reverts_after_a_crash_fails_the_job_with_the_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_at_every_step_of_a_consolidation_sweeps_each_wallet_exactly_once() {
     let env = Env::new().await;
-    const RUNS_PER_STEP: usize = 2;
+    /// What the wallet holds decides which transfer the crash hits first.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Shape {
+        /// USDT and TRX: the USDT sweep, then the TRX above the reserve.
+        Full,
+        /// USDT only: the gas top-up, then the USDT sweep.
+        NeedsGas,
+        /// TRX only (USDT below the threshold): the TRX sweep.
+        TrxOnly,
+    }
     let steps = ["after-sign", "after-broadcast", "before-done"];
     let mut wallets = Vec::new();
     for step in steps {
-        for run in 0..RUNS_PER_STEP {
-            // Half need a gas top-up first (its transfers crash too).
-            let trx = if run % 2 == 0 { 30 * TRX } else { 0 };
-            let w = env.deposit(trx, (11 + wallets.len() as u64) * USDT).await;
+        for shape in [Shape::Full, Shape::NeedsGas, Shape::TrxOnly] {
+            let (trx, usdt) = match shape {
+                Shape::Full => (30 * TRX, (11 + wallets.len() as u64) * USDT),
+                Shape::NeedsGas => (0, (11 + wallets.len() as u64) * USDT),
+                Shape::TrxOnly => (30 * TRX, 5 * USDT),
+            };
+            let w = env.deposit(trx, usdt).await;
             let job = env.enqueue(JobType::Consolidation, &w).await;
             crash_at(&env, step);
-            wallets.push((w, job, step));
+            wallets.push((w, job, step, shape, trx, usdt));
         }
     }
     let worker = env.worker(4, None, None);
-    for (w, job, step) in &wallets {
+    for (w, job, step, shape, ..) in &wallets {
         let (status, error) = env.finished(*job, Duration::from_secs(90)).await;
-        assert_eq!(status, "completed", "{step}: {error:?}");
+        assert_eq!(status, "completed", "{step} {shape:?}: {error:?}");
         assert_eq!(processing_flag(&env.db.pool, w.id).await, (false, None));
     }
     reap(worker);
 
     let ledger = env.ledger().await;
-    for (i, (w, _, step)) in wallets.iter().enumerate() {
-        let swept = moves(&ledger, "USDT", &w.address, &env.treasury);
-        assert_eq!(swept.len(), 1, "{step}: USDT swept once");
-        assert_eq!(swept[0]["amount"], (11 + i as u64) * USDT);
-        assert!(
-            moves(&ledger, "TRX", &w.address, &env.treasury).len() <= 1,
-            "{step}"
+    let mut swept_usdt = 0;
+    for (w, _, step, shape, trx, usdt) in &wallets {
+        let what = format!("{step} {shape:?}");
+        let usdt_moves = moves(&ledger, "USDT", &w.address, &env.treasury);
+        let trx_moves = moves(&ledger, "TRX", &w.address, &env.treasury);
+        let topups = moves(&ledger, "TRX", &env.gas.address(), &w.address);
+        match shape {
+            Shape::Full | Shape::NeedsGas => {
+                assert_eq!(usdt_moves.len(), 1, "{what}: USDT swept once");
+                assert_eq!(usdt_moves[0]["amount"], *usdt);
+                assert_eq!(env.usdt_of(&w.address).await, 0, "{what}");
+                swept_usdt += usdt;
+            }
+            Shape::TrxOnly => {
+                assert!(usdt_moves.is_empty(), "{what}: below the threshold");
+                assert_eq!(env.usdt_of(&w.address).await, *usdt);
+            }
+        }
+        assert_eq!(
+            topups.len(),
+            usize::from(*shape == Shape::NeedsGas),
+            "{what}"
         );
+        if *shape != Shape::NeedsGas {
+            assert_eq!(trx_moves.len(), 1, "{what}: TRX swept once");
+        }
+        assert!(trx_moves.len() <= 1, "{what}");
+        // The TRX sweep leaves the reserve (its own fee comes out of the rest).
+        let left = env.trx_of(&w.address).await;
         assert!(
-            moves(&ledger, "TRX", &env.gas.address(), &w.address).len() <= 1,
-            "{step}"
+            (RESERVE..RESERVE + TRX).contains(&left),
+            "{what}: {left} left of {trx}"
         );
-        assert_eq!(env.usdt_of(&w.address).await, 0);
     }
-    let total: u64 = (0..wallets.len() as u64).map(|i| (11 + i) * USDT).sum();
-    assert_eq!(env.usdt_of(&env.treasury).await, total);
+    assert_eq!(env.usdt_of(&env.treasury).await, swept_usdt);
     assert_ledger_adds_up(&ledger);
 }
 
