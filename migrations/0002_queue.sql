@@ -243,3 +243,85 @@ BEGIN
     SELECT * FROM claimed;
 END
 $$;
+
+-- ---------------------------------------------------------------------------
+-- Outcomes and lease renewals by (id, attempt, holder), as functions for the
+-- same reason: their plan must not depend on statistics. A nested loop here
+-- is a trap: with stale statistics (a million finished jobs, none processing
+-- at ANALYZE time) the planner scanned the lease index in the outer loop and
+-- the arrays in the inner one, 250 ms per batch of 1000. With nested loops
+-- and sequential scans off, the only plan is a hash join of the arrays with
+-- the processing jobs read through the lease index: linear in the batch
+-- plus the jobs held.
+-- ---------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION walletops_finish(
+    p_worker uuid, p_ids uuid[], p_attempts integer[], p_kinds text[], p_errors text[],
+    p_untils timestamptz[], p_backoff_base float8, p_backoff_cap float8)
+RETURNS TABLE (id uuid, status text)
+LANGUAGE plpgsql
+SET enable_nestloop = off
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $$
+BEGIN
+    RETURN QUERY
+    WITH done AS (
+        UPDATE job_logs j
+           SET status = CASE
+                   WHEN o.kind = 'complete' THEN 'completed'
+                   WHEN o.kind = 'snooze' THEN 'pending'
+                   WHEN o.kind = 'fail'
+                     OR coalesce(j.retry_count, 0) + 1 >= coalesce(j.max_retries, 3) THEN 'failed'
+                   ELSE 'pending' END,
+               retry_count = CASE WHEN o.kind IN ('retry', 'fail')
+                                  THEN coalesce(j.retry_count, 0) + 1 ELSE j.retry_count END,
+               error_message = CASE o.kind WHEN 'complete' THEN NULL
+                                           WHEN 'snooze' THEN j.error_message
+                                           ELSE o.error END,
+               run_at = CASE
+                   WHEN o.kind = 'snooze' THEN o.until
+                   WHEN o.kind = 'retry'
+                    AND coalesce(j.retry_count, 0) + 1 < coalesce(j.max_retries, 3)
+                   THEN now() + make_interval(secs =>
+                       least(p_backoff_cap, p_backoff_base * power(2, coalesce(j.retry_count, 0)))
+                       * (1 - random() / 4))
+                   ELSE j.run_at END,
+               finished_at = CASE
+                   WHEN o.kind IN ('complete', 'fail')
+                     OR (o.kind = 'retry'
+                         AND coalesce(j.retry_count, 0) + 1 >= coalesce(j.max_retries, 3))
+                   THEN now() END,
+               locked_until = NULL,
+               updated_at = now()
+          FROM unnest(p_ids, p_attempts, p_kinds, p_errors, p_untils)
+               AS o(id, attempt, kind, error, until)
+         WHERE j.id = o.id AND j.attempt = o.attempt AND j.locked_by = p_worker
+           AND j.status = 'processing'
+        RETURNING j.id, j.status
+    )
+    SELECT done.id, done.status FROM done;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION walletops_renew(
+    p_worker uuid, p_ids uuid[], p_attempts integer[], p_lease_seconds float8)
+RETURNS SETOF uuid
+LANGUAGE plpgsql
+SET enable_nestloop = off
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+AS $$
+BEGIN
+    RETURN QUERY
+    WITH renewed AS (
+        UPDATE job_logs j
+           SET locked_until = now() + make_interval(secs => p_lease_seconds), updated_at = now()
+          FROM unnest(p_ids, p_attempts) AS h(id, attempt)
+         WHERE j.id = h.id AND j.attempt = h.attempt AND j.locked_by = p_worker
+           AND j.status = 'processing'
+        RETURNING j.id
+    )
+    SELECT renewed.id FROM renewed;
+END
+$$;

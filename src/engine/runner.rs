@@ -22,6 +22,8 @@ use crate::queue::{
 
 /// Claims running at once in one process.
 const MAX_CLAIMS_IN_FLIGHT: usize = 2;
+/// Outcome statements running at once in one process.
+const MAX_FINISHES_IN_FLIGHT: usize = 2;
 /// Most outcomes recorded by one statement.
 const MAX_FINISH_BATCH: usize = 2000;
 /// How often the `workers` row is updated (and leases checked for renewal).
@@ -609,53 +611,70 @@ async fn execute(registry: &Registry, job: Arc<Job>) -> Outcome {
     }
 }
 
-/// Records outcomes in batches: everything ready when the previous
-/// statement returns goes into the next. An outcome counts only once the
-/// statement has committed.
+/// Records outcomes in batches: everything ready when a statement can start
+/// goes into it, with up to [`MAX_FINISHES_IN_FLIGHT`] statements at once
+/// (each a durable commit; a job's outcome is in one batch only). An
+/// outcome counts only once its statement has committed.
 async fn completer(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Finish>) {
-    let mut batch = Vec::new();
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
+    let mut in_flight: JoinSet<()> = JoinSet::new();
+    loop {
+        while in_flight.len() >= MAX_FINISHES_IN_FLIGHT {
+            in_flight.join_next().await;
+        }
+        let first = tokio::select! {
+            f = rx.recv() => match f {
+                Some(f) => f,
+                None => break,
+            },
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => continue,
+        };
+        let mut batch = vec![first];
         while batch.len() < MAX_FINISH_BATCH {
             match rx.try_recv() {
                 Ok(f) => batch.push(f),
                 Err(_) => break,
             }
         }
-        let mut backoff = Backoff::new();
-        let applied = loop {
-            let (base, cap) = {
-                let c = shared.config.borrow();
-                (c.backoff_base, c.backoff_cap)
-            };
-            match queue::finish(&shared.pool, shared.worker_id, &batch, base, cap).await {
-                Ok(applied) => break applied,
-                Err(e) => {
-                    shared.set_error("recording outcomes failed", &e);
-                    tokio::time::sleep(backoff.next()).await;
-                }
-            }
+        in_flight.spawn(record(shared.clone(), batch));
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// Writes one batch of outcomes, retrying until the database takes it.
+async fn record(shared: Arc<Shared>, batch: Vec<Finish>) {
+    let mut backoff = Backoff::new();
+    let applied = loop {
+        let (base, cap) = {
+            let c = shared.config.borrow();
+            (c.backoff_base, c.backoff_cap)
         };
-        let applied: HashSet<Uuid> = applied
-            .into_iter()
-            .map(|(id, _status): (Uuid, JobStatus)| id)
-            .collect();
-        for f in batch.drain(..) {
-            if applied.contains(&f.job_id) {
-                match f.outcome {
-                    Outcome::Complete => {
-                        shared.done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Outcome::Retry(_) | Outcome::Fail(_) => {
-                        shared.failed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Outcome::Snooze(_) => {}
-                }
-            } else {
-                warn!(job_id = %f.job_id, attempt = f.attempt, "outcome discarded: the lease was lost before it was recorded");
+        match queue::finish(&shared.pool, shared.worker_id, &batch, base, cap).await {
+            Ok(applied) => break applied,
+            Err(e) => {
+                shared.set_error("recording outcomes failed", &e);
+                tokio::time::sleep(backoff.next()).await;
             }
-            shared.release_held(f.job_id, f.attempt);
         }
+    };
+    let applied: HashSet<Uuid> = applied
+        .into_iter()
+        .map(|(id, _status): (Uuid, JobStatus)| id)
+        .collect();
+    for f in batch {
+        if applied.contains(&f.job_id) {
+            match f.outcome {
+                Outcome::Complete => {
+                    shared.done.fetch_add(1, Ordering::Relaxed);
+                }
+                Outcome::Retry(_) | Outcome::Fail(_) => {
+                    shared.failed.fetch_add(1, Ordering::Relaxed);
+                }
+                Outcome::Snooze(_) => {}
+            }
+        } else {
+            warn!(job_id = %f.job_id, attempt = f.attempt, "outcome discarded: the lease was lost before it was recorded");
+        }
+        shared.release_held(f.job_id, f.attempt);
     }
 }
 
