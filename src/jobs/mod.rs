@@ -5,8 +5,8 @@
 //! 1. finds its wallet and takes the wallet's processing flag for the job's
 //!    lease ([`processing`]); a flag left by a job that no longer runs, or by
 //!    an earlier attempt of the same job, is taken over;
-//! 2. (those that move funds) settles the wallet's unresolved transfers
-//!    first ([`transfers::settle`]), whichever job made them;
+//! 2. resolves the wallet's unresolved transfers first, whichever job made
+//!    them ([`transfers::settle`]; a sync looks once and does not wait);
 //! 3. does its work, signing each transfer once and committing its record
 //!    before the broadcast;
 //! 4. clears the flag, whatever the outcome.
