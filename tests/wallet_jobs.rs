@@ -950,3 +950,136 @@ async fn a_sync_sends_a_leftover_transfer_again_before_reading_balances() {
         "{status} {sent}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_lease_holder_records_a_transfer_and_one_per_wallet_and_kind() {
+    use walletops::jobs::JobSettings;
+    use walletops::jobs::transfers::{self, Asset, NewTransfer, TransferKind};
+    use walletops::queue::Lease;
+
+    let env = Env::new().await;
+    let w = env.deposit(30 * TRX, 0).await;
+    let holder = Uuid::new_v4();
+    sqlx::query("INSERT INTO workers (id, host, pid, version) VALUES ($1, 'test', 1, 'test')")
+        .bind(holder)
+        .execute(&env.db.pool)
+        .await
+        .unwrap();
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    let claimed = queue::claim(&env.db.pool, holder, 1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let lease = Lease::of(&claimed[0]).unwrap();
+    assert_eq!(lease.job_id, job);
+
+    let ctx = Context::new(env.db.pool.clone(), client_for(&env.sim), env.master());
+    let settings = JobSettings::load(&env.db.pool).await.unwrap();
+    let transfer = || NewTransfer {
+        wallet_id: w.id,
+        kind: TransferKind::ConsolidationTrx,
+        asset: Asset::Trx,
+        from: w.address,
+        to: env.treasury,
+        amount: 5 * TRX,
+        contract: Contract::Transfer {
+            owner: w.address,
+            to: env.treasury,
+            amount: Sun(5 * TRX),
+        },
+    };
+    // An earlier attempt, or another holder, of the same job: refused.
+    for stale in [
+        Lease {
+            attempt: lease.attempt - 1,
+            ..lease
+        },
+        Lease {
+            holder: Uuid::new_v4(),
+            ..lease
+        },
+    ] {
+        let err = transfers::create(&ctx, &stale, &settings, transfer(), &w.key)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("lease lost"), "{err}");
+    }
+    assert!(transfer_rows(&env.db.pool, w.id).await.is_empty());
+
+    let first = transfers::create(&ctx, &lease, &settings, transfer(), &w.key)
+        .await
+        .unwrap();
+    assert_eq!(first.status, "signed");
+    // A second transfer of the same kind while the first is unresolved:
+    // refused by the database, nothing written.
+    let err = transfers::create(&ctx, &lease, &settings, transfer(), &w.key)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("already has an unresolved"),
+        "{err}"
+    );
+    assert_eq!(transfer_rows(&env.db.pool, w.id).await.len(), 1);
+    // Nothing was broadcast: recording comes first.
+    assert!(moves(&env.ledger().await, "TRX", &w.address, &env.treasury).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_processing_flag_follows_the_lease_of_the_job_holding_the_wallet() {
+    use walletops::jobs::processing;
+    use walletops::queue::Lease;
+
+    let env = Env::new().await;
+    let w = env.deposit(0, 0).await;
+    let holder = Uuid::new_v4();
+    sqlx::query("INSERT INTO workers (id, host, pid, version) VALUES ($1, 'test', 1, 'test')")
+        .bind(holder)
+        .execute(&env.db.pool)
+        .await
+        .unwrap();
+    let consolidation = env.enqueue(JobType::Consolidation, &w).await;
+    let sync = env.enqueue(JobType::Sync, &w).await;
+    let claimed = queue::claim(&env.db.pool, holder, 2, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let lease_of = |id: Uuid| Lease::of(claimed.iter().find(|j| j.id == id).unwrap()).unwrap();
+    let (a, b) = (lease_of(consolidation), lease_of(sync));
+    let pool = &env.db.pool;
+
+    let flag = processing::acquire(pool, w.id, &a).await.unwrap().unwrap();
+    assert_eq!(
+        processing_flag(pool, w.id).await,
+        (true, Some(consolidation))
+    );
+    // Another live job waits for it.
+    assert!(processing::acquire(pool, w.id, &b).await.unwrap().is_none());
+    // The same job (a rescued attempt) takes it over.
+    let again = processing::acquire(pool, w.id, &a).await.unwrap().unwrap();
+    assert_eq!(
+        processing_flag(pool, w.id).await,
+        (true, Some(consolidation))
+    );
+    again.release().await;
+    flag.release().await;
+    assert_eq!(processing_flag(pool, w.id).await, (false, None));
+
+    // A flag whose job no longer runs is taken over by the next job.
+    let stale = processing::acquire(pool, w.id, &a).await.unwrap().unwrap();
+    sqlx::query("UPDATE job_logs SET status = 'failed' WHERE id = $1")
+        .bind(consolidation)
+        .execute(pool)
+        .await
+        .unwrap();
+    let taken = processing::acquire(pool, w.id, &b).await.unwrap().unwrap();
+    assert_eq!(processing_flag(pool, w.id).await, (true, Some(sync)));
+    // The dead job's guard no longer clears the new holder's flag.
+    stale.release().await;
+    assert_eq!(processing_flag(pool, w.id).await, (true, Some(sync)));
+    taken.release().await;
+    assert_eq!(processing_flag(pool, w.id).await, (false, None));
+    // A lease that is no longer the job's own takes nothing.
+    let err = processing::acquire(pool, w.id, &Lease { attempt: 7, ..b })
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("lease lost"), "{err}");
+}
