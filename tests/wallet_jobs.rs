@@ -218,7 +218,8 @@ impl Env {
             .env("WALLET_MASTER_KEY", &self.master_hex)
             .env("WALLETOPS_LOG", "walletops=info")
             .args(["worker", "--concurrency", &concurrency.to_string()])
-            .args(["--tron-requests-per-second", "0", "--grace-seconds", "5"]);
+            .args(["--tron-requests-per-second", "0", "--grace-seconds", "5"])
+            .args(["--chain-poll-ms", "100"]);
         if let Some(step) = crash_at {
             cmd.args(["--test-crash-at", step]);
         }

@@ -56,6 +56,12 @@ pub struct WorkerArgs {
     #[arg(long, default_value_t = 10.0, value_name = "N")]
     pub tron_requests_per_second: f64,
 
+    /// How often a job waiting for its transfer looks at the chain again, in
+    /// milliseconds (a block takes 3000 on mainnet)
+    #[arg(long, default_value_t = 3000, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub chain_poll_ms: u64,
+
     /// Tests only: kill this process with SIGKILL when a wallet job reaches
     /// this step: `after-sign`, `after-broadcast` or `before-done`
     #[arg(
@@ -134,6 +140,7 @@ fn wallet_jobs_context(
     let tron = TronClient::new(config).context("cannot build the TRON client")?;
     let master = MasterKey::load(settings.master_key.as_ref())?;
     let mut ctx = Context::new(pool.clone(), tron, master);
+    ctx.poll = Duration::from_millis(args.chain_poll_ms);
     ctx.crash_at = args.test_crash_at;
     if let Some(step) = ctx.crash_at {
         warn!(

@@ -54,7 +54,7 @@ impl Context {
             pool,
             tron,
             master,
-            poll: Duration::from_millis(500),
+            poll: Duration::from_secs(3),
             wait: Duration::from_secs(120),
             crash_at: None,
         }
