@@ -6,7 +6,8 @@
 //! and the local PostgreSQL cluster; `queue` and `engine` run the jobs;
 //! `tron` is pure chain code (keys, transactions, the HTTP client and the
 //! simulator); `wallets` keeps users, wallets and their sealed keys; `tui` is
-//! the operations console.
+//! the operations console; `jobs` holds the wallet jobs and the transfer
+//! records.
 
 pub mod admin;
 pub mod api;
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod engine;
+pub mod jobs;
 pub mod queue;
 pub mod tron;
 pub mod tui;
