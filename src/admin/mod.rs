@@ -5,7 +5,8 @@
 //! The pieces: [`role`] (who may do what, in one table), [`identity`] (who
 //! is acting), [`audit`] (the `admin_actions` row written with each change),
 //! the actions themselves ([`control`], [`config`], [`operators`],
-//! [`tokens`], [`jobs`]), and the read side ([`health`], [`stats`]).
+//! [`tokens`], [`jobs`]), and the read side ([`health`], [`stats`], and
+//! [`overview`] for the live dashboards).
 
 pub mod audit;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod health;
 pub mod identity;
 pub mod jobs;
 pub mod operators;
+pub mod overview;
 pub mod role;
 pub mod stats;
 pub mod tokens;

@@ -9,7 +9,8 @@
 //!   [`Effect`]s; no I/O, so tests need no terminal.
 //! - [`model`]: the plain data the screens show.
 //! - [`ui`]: pure drawing, one file per screen.
-//! - [`backend`]: [`ConsoleBackend`], the seam to `admin`.
+//! - [`backend`]: [`ConsoleBackend`], the seam to `admin`;
+//!   [`admin_backend`]: its implementation over the database.
 //! - [`launch`]: settings checked before the terminal is taken.
 //! - [`run`]: the event loop and the terminal's safe restore.
 //! - [`log`]: the rolling log file; nothing is logged to the screen.
@@ -18,6 +19,7 @@
 //! [`run`], in that order, and prints the log's path after `run` returns.
 
 pub mod action;
+pub mod admin_backend;
 pub mod backend;
 pub mod keymap;
 pub mod launch;
@@ -38,6 +40,7 @@ mod state_tests;
 mod testing;
 
 pub use action::{Action, AdminCommand, ConfirmedAction, Intent, Screen};
+pub use admin_backend::AdminBackend;
 pub use backend::{ActionOutcome, BackendError, ConsoleBackend};
 pub use keymap::{Keymap, KeymapError};
 pub use launch::{ConsoleOptions, LaunchError, prepare};

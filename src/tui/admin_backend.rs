@@ -1,0 +1,543 @@
+//! The real [`ConsoleBackend`]: the `admin` module over a database pool,
+//! acting as one operator. Every read and every action goes through
+//! `admin`, which checks the role and writes the audit row; this file only
+//! translates between `admin`'s types and the console's view types.
+//!
+//! What the operator may do is decided on every refresh from their role now
+//! (a removed operator loses their rights at once) and from what the
+//! connected database role may write: a console on a read-only database
+//! role, or without an operator, shows itself read-only with the reason.
+//! Each action also re-reads the operator's role before it runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::action::{AdminCommand, ConfirmedAction};
+use super::backend::{ActionOutcome, BackendError, ConsoleBackend};
+use super::model::{
+    Access, AuditView, DepthRow, Health, HealthLevel, JobRef, JobStatus, JobType, JobView, Role,
+    Snapshot, StatusCounts, WalletHit, WorkerState, WorkerView,
+};
+use crate::admin::jobs::Dispatch;
+use crate::admin::overview::{self, JobAge};
+use crate::admin::wallet_lookup::WalletRef;
+use crate::admin::{
+    self, ADMIN_CHANNEL, AdminError, CONTROL_CHANNEL, Identity, audit, control, health, identity,
+    stats,
+};
+use crate::queue::{self, CONFIG_CHANNEL, JOBS_CHANNEL, JobFilter};
+
+/// Every channel whose notifications mean the screens may be out of date:
+/// jobs made pending, runtime switches, audited actions.
+pub const CHANNELS: [&str; 4] = [JOBS_CHANNEL, CONFIG_CHANNEL, CONTROL_CHANNEL, ADMIN_CHANNEL];
+
+/// Jobs fetched per refresh, newest first: the Jobs screen filters these.
+const JOBS_SHOWN: u32 = JobFilter::MAX_LIMIT;
+/// Audit rows fetched per refresh.
+const AUDIT_SHOWN: i64 = 200;
+/// Minutes of the throughput and failure sparklines.
+const SPARK_MINUTES: u32 = 30;
+/// Stuck jobs named on the dashboard.
+const STUCK_SHOWN: u32 = 10;
+
+/// The console's view of the database, acting as one operator (or none).
+pub struct AdminBackend {
+    pool: PgPool,
+    /// The operator's email; `None` makes a read-only console.
+    operator: Option<String>,
+    changes: Arc<Notify>,
+    listener: JoinHandle<()>,
+}
+
+impl AdminBackend {
+    /// A backend acting as `operator`, checked now: an unknown or removed
+    /// operator is an error here, before the terminal is taken. Without an
+    /// operator the console is read-only. Starts listening for changes.
+    pub async fn new(pool: PgPool, operator: Option<String>) -> Result<Self, AdminError> {
+        if let Some(email) = &operator {
+            identity::resolve_operator(&pool, email).await?;
+        }
+        let changes = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen(pool.clone(), changes.clone()));
+        Ok(Self {
+            pool,
+            operator,
+            changes,
+            listener,
+        })
+    }
+
+    /// The operator as the database knows them now.
+    async fn identity(&self) -> Result<Identity, BackendError> {
+        let Some(email) = &self.operator else {
+            return Err(BackendError::Refused(
+                "no operator named: pass --operator EMAIL or set WALLETOPS_OPERATOR".into(),
+            ));
+        };
+        identity::resolve_operator(&self.pool, email)
+            .await
+            .map_err(backend_error)
+    }
+
+    async fn access(&self) -> Result<(Access, DateTime<Utc>), BackendError> {
+        let db = overview::database_access(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        let (role, mut note) = match self.identity().await {
+            Ok(identity) => (role_of(&identity), None),
+            Err(BackendError::Unavailable(e)) => return Err(BackendError::Unavailable(e)),
+            Err(e) => (Role::Viewer, Some(reason(&e))),
+        };
+        let role = if db.may_write {
+            role
+        } else {
+            note = Some(format!("database role {} may only read", db.user));
+            Role::Viewer
+        };
+        Ok((
+            Access {
+                operator: self.operator.clone(),
+                role,
+                note,
+            },
+            db.now,
+        ))
+    }
+}
+
+impl Drop for AdminBackend {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+impl ConsoleBackend for AdminBackend {
+    async fn snapshot(&self) -> Result<Snapshot, BackendError> {
+        let pool = &self.pool;
+        let (access, now) = self.access().await?;
+        let stats = stats::snapshot(pool).await.map_err(backend_error)?;
+        let minutes = overview::per_minute(pool, SPARK_MINUTES)
+            .await
+            .map_err(backend_error)?;
+        let oldest = overview::oldest_pending(pool)
+            .await
+            .map_err(backend_error)?;
+        let stuck = overview::stuck(pool, STUCK_SHOWN)
+            .await
+            .map_err(backend_error)?;
+        let jobs = admin::jobs::list(
+            pool,
+            &JobFilter {
+                limit: JOBS_SHOWN,
+                ..JobFilter::default()
+            },
+        )
+        .await
+        .map_err(backend_error)?;
+        let mut owners: Vec<uuid::Uuid> = jobs.iter().filter_map(|j| j.user_id).collect();
+        owners.sort_unstable();
+        owners.dedup();
+        let labels = overview::user_labels(pool, &owners)
+            .await
+            .map_err(backend_error)?;
+        let audit = audit::list(pool, None, AUDIT_SHOWN)
+            .await
+            .map_err(backend_error)?;
+
+        let stale = stats.health.thresholds.heartbeat_stale_seconds;
+        Ok(Snapshot {
+            taken_at: now,
+            health: Health {
+                level: match stats.health.health.status {
+                    health::Status::Healthy => HealthLevel::Healthy,
+                    health::Status::Degraded => HealthLevel::Degraded,
+                    health::Status::Down => HealthLevel::Down,
+                },
+                reasons: stats.health.health.reasons.clone(),
+            },
+            paused: stats.health.vitals.paused,
+            access,
+            workers: stats
+                .workers
+                .iter()
+                .filter_map(|w| worker_view(w, now, stale))
+                .collect(),
+            depth: stats
+                .counts
+                .by_type
+                .iter()
+                .map(|(t, c)| DepthRow {
+                    job_type: job_type(*t),
+                    counts: StatusCounts {
+                        pending: count(c.pending),
+                        processing: count(c.processing),
+                        completed: count(c.completed),
+                        failed: count(c.failed),
+                        cancelled: count(c.cancelled),
+                    },
+                })
+                .collect(),
+            // The counts are maintained by triggers: exact at any size.
+            depth_estimated: false,
+            throughput: minutes.iter().map(|m| m.completed).collect(),
+            failure_rate: minutes
+                .iter()
+                .map(|m| {
+                    let finished = m.completed + m.failed;
+                    (m.failed * 100).checked_div(finished).unwrap_or(0)
+                })
+                .collect(),
+            oldest_pending: oldest.and_then(job_ref),
+            stuck: stuck.into_iter().filter_map(job_ref).collect(),
+            jobs: jobs
+                .into_iter()
+                .filter_map(|j| job_view(j, &labels))
+                .collect(),
+            audit: audit.into_iter().map(audit_view).collect(),
+        })
+    }
+
+    async fn run(&self, action: ConfirmedAction) -> Result<ActionOutcome, BackendError> {
+        let identity = self.identity().await?;
+        let pool = &self.pool;
+        let outcome = match action.command() {
+            AdminCommand::PauseWorkers { .. } | AdminCommand::StartWorkers { .. } => {
+                let pause = matches!(action.command(), AdminCommand::PauseWorkers { .. });
+                let done = control::set_paused(pool, &identity, pause)
+                    .await
+                    .map_err(backend_error)?;
+                let word = if pause { "paused" } else { "started" };
+                ActionOutcome {
+                    message: if done.changed {
+                        format!("workers {word}")
+                    } else {
+                        format!("workers were already {word}")
+                    },
+                    affected: u64::from(done.changed),
+                }
+            }
+            AdminCommand::ClearFailed { .. } => {
+                let done = admin::jobs::clear_failed(pool, &identity)
+                    .await
+                    .map_err(backend_error)?;
+                ActionOutcome {
+                    message: format!(
+                        "cleared {} failed job{}",
+                        done.deleted,
+                        plural(done.deleted)
+                    ),
+                    affected: done.deleted,
+                }
+            }
+            AdminCommand::ResetProcessing { .. } => {
+                let done = admin::jobs::reset_processing(pool, &identity)
+                    .await
+                    .map_err(backend_error)?;
+                let wallets = done.wallets.len() as u64;
+                ActionOutcome {
+                    message: format!(
+                        "reset {} stuck job{} and {wallets} wallet flag{}",
+                        done.jobs,
+                        plural(done.jobs),
+                        plural(wallets)
+                    ),
+                    affected: done.jobs + wallets,
+                }
+            }
+            AdminCommand::RetryJob { job, .. } => {
+                let job = admin::jobs::retry(pool, &identity, *job)
+                    .await
+                    .map_err(backend_error)?;
+                ActionOutcome {
+                    message: format!("job {} is pending again", job.id),
+                    affected: 1,
+                }
+            }
+            AdminCommand::CancelJob { job, .. } => {
+                let job = admin::jobs::cancel(pool, &identity, *job)
+                    .await
+                    .map_err(backend_error)?;
+                ActionOutcome {
+                    message: format!("job {} cancelled", job.id),
+                    affected: 1,
+                }
+            }
+            AdminCommand::Dispatch { job_type, wallet } => {
+                let done = admin::jobs::dispatch(
+                    pool,
+                    &identity,
+                    &Dispatch {
+                        wallet: WalletRef::Id(wallet.wallet_id),
+                        user_id: None,
+                        job_type: queue_job_type(*job_type),
+                    },
+                )
+                .await
+                .map_err(backend_error)?;
+                ActionOutcome {
+                    message: if done.created {
+                        format!(
+                            "{} job {} queued for {}",
+                            job_type.as_str(),
+                            done.job.id,
+                            done.wallet.address
+                        )
+                    } else {
+                        format!(
+                            "{} already had {} job {}: nothing new queued",
+                            done.wallet.address,
+                            job_type.as_str(),
+                            done.job.id
+                        )
+                    },
+                    affected: u64::from(done.created),
+                }
+            }
+        };
+        Ok(outcome)
+    }
+
+    async fn search_wallets(&self, query: &str) -> Result<Vec<WalletHit>, BackendError> {
+        let found = overview::search_wallets(&self.pool, query)
+            .await
+            .map_err(backend_error)?;
+        Ok(found
+            .into_iter()
+            .map(|w| WalletHit {
+                wallet_id: w.id,
+                address: w.address,
+                user_email: w.user_email,
+                user_name: w.user_name,
+                role: w.role,
+                trx_balance_sun: w.trx_balance_sun,
+                usdt_balance: w.usdt_balance,
+                active_jobs: w
+                    .active_jobs
+                    .into_iter()
+                    .map(|(t, id)| (job_type(t), id))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn changed(&self) {
+        self.changes.notified().await;
+    }
+}
+
+/// Listens on [`CHANNELS`] for as long as the backend lives. A burst of
+/// notifications wakes the console once: everything already received is
+/// drained before the one wake-up, and a wake-up nobody has taken yet is
+/// not stored twice. A lost connection is retried with backoff, and a
+/// reconnect counts as a change (notifications may have been missed).
+async fn listen(pool: PgPool, changes: Arc<Notify>) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let connected = async {
+            let mut l = PgListener::connect_with(&pool).await?;
+            l.listen_all(CHANNELS).await?;
+            Ok::<_, sqlx::Error>(l)
+        }
+        .await;
+        let mut listener = match connected {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "console: cannot listen for changes; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(250);
+        changes.notify_one();
+        loop {
+            match listener.recv().await {
+                Ok(_) => {
+                    while listener.next_buffered().is_some() {}
+                    changes.notify_one();
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "console: change listener lost; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Refusals (rights, bad input, state) are the operator's to read; a lost
+/// connection is shown as such and retried.
+fn backend_error(e: AdminError) -> BackendError {
+    match e {
+        AdminError::Db(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42501") => {
+            BackendError::Refused(format!(
+                "the database refused: {} (a read-only database role?)",
+                db.message()
+            ))
+        }
+        AdminError::Db(
+            e @ (sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)),
+        ) => BackendError::Unavailable(crate::db::one_line(&e)),
+        AdminError::Db(e) => BackendError::Failed(crate::db::one_line(&e)),
+        AdminError::Corrupt(_) => BackendError::Failed(e.to_string()),
+        refused => BackendError::Refused(refused.to_string()),
+    }
+}
+
+fn reason(e: &BackendError) -> String {
+    match e {
+        BackendError::Refused(r) | BackendError::Failed(r) | BackendError::Unavailable(r) => {
+            r.clone()
+        }
+    }
+}
+
+fn role_of(identity: &Identity) -> Role {
+    match identity.role {
+        admin::Role::Admin => Role::Admin,
+        admin::Role::Operator => Role::Operator,
+        admin::Role::Viewer => Role::Viewer,
+    }
+}
+
+fn job_type(t: queue::JobType) -> JobType {
+    match t {
+        queue::JobType::Sync => JobType::Sync,
+        queue::JobType::Consolidation => JobType::Consolidation,
+        queue::JobType::GasTopup => JobType::GasTopup,
+    }
+}
+
+fn queue_job_type(t: JobType) -> queue::JobType {
+    match t {
+        JobType::Sync => queue::JobType::Sync,
+        JobType::Consolidation => queue::JobType::Consolidation,
+        JobType::GasTopup => queue::JobType::GasTopup,
+    }
+}
+
+fn job_status(s: queue::JobStatus) -> JobStatus {
+    match s {
+        queue::JobStatus::Pending => JobStatus::Pending,
+        queue::JobStatus::Processing => JobStatus::Processing,
+        queue::JobStatus::Completed => JobStatus::Completed,
+        queue::JobStatus::Failed => JobStatus::Failed,
+        queue::JobStatus::Cancelled => JobStatus::Cancelled,
+    }
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
+    (now - then).to_std().unwrap_or_default()
+}
+
+/// A worker as the console shows it; stopped ones are left out, and one
+/// whose heartbeat went stale shows as an error, since it is probably dead.
+fn worker_view(w: &stats::WorkerInfo, now: DateTime<Utc>, stale: i64) -> Option<WorkerView> {
+    let mut last_error = w.last_error.clone();
+    let state = match w.state.as_str() {
+        "stopped" => return None,
+        _ if !w.live => {
+            last_error = Some(format!("no heartbeat for over {stale} s"));
+            WorkerState::Error
+        }
+        "active" => WorkerState::Active,
+        "paused" => WorkerState::Paused,
+        "error" => WorkerState::Error,
+        _ => WorkerState::Idle,
+    };
+    Some(WorkerView {
+        id: w.id,
+        host: w.host.clone(),
+        pid: u32::try_from(w.pid).unwrap_or(0),
+        state,
+        current_job: w.current_job_id,
+        heartbeat_age: age(now, w.last_heartbeat_at),
+        jobs_done: count(w.jobs_done),
+        jobs_failed: count(w.jobs_failed),
+        last_error,
+    })
+}
+
+fn job_ref(j: JobAge) -> Option<JobRef> {
+    Some(JobRef {
+        id: j.id,
+        job_type: job_type(j.job_type?),
+        wallet_address: j.wallet_address.unwrap_or_default(),
+        age: j.age,
+    })
+}
+
+/// A job row; rows written by plain SQL without a type or status are not
+/// shown (the console cannot act on them).
+fn job_view(
+    j: queue::Job,
+    labels: &std::collections::HashMap<uuid::Uuid, String>,
+) -> Option<JobView> {
+    let created_at = j.created_at.unwrap_or(j.run_at);
+    Some(JobView {
+        id: j.id,
+        job_type: job_type(j.job_type?),
+        status: job_status(j.status?),
+        wallet_address: j.wallet_address.unwrap_or_default(),
+        user: j.user_id.and_then(|u| labels.get(&u).cloned()),
+        retry_count: u32::try_from(j.retry_count.unwrap_or(0)).unwrap_or(0),
+        max_retries: u32::try_from(j.max_retries.unwrap_or(0)).unwrap_or(0),
+        error_message: j.error_message,
+        data: j
+            .data
+            .map(|d| serde_json::to_string_pretty(&d).unwrap_or_default())
+            .unwrap_or_else(|| "{}".into()),
+        created_at,
+        updated_at: j.updated_at.unwrap_or(created_at),
+        started_at: j.started_at,
+        finished_at: j.finished_at,
+        locked_by: j.locked_by.map(|id| id.to_string()),
+    })
+}
+
+fn audit_view(a: audit::AuditEntry) -> AuditView {
+    let details = a.details.unwrap_or(serde_json::Value::Null);
+    // Tokens and the database owner act without an email: the row's
+    // details name them.
+    let by = |key: &str| details.get("actor")?.get(key)?.as_str().map(str::to_string);
+    let actor = a
+        .admin_email
+        .or_else(|| by("token_name").map(|n| format!("token {n}")))
+        .or_else(|| by("db_user").map(|u| format!("db:{u}")))
+        .unwrap_or_else(|| "unknown".into());
+    let target = match (a.target_type, a.target_id) {
+        (Some(kind), Some(id)) => format!("{kind} {id}"),
+        (Some(kind), None) => kind,
+        (None, Some(id)) => id,
+        (None, None) => String::new(),
+    };
+    AuditView {
+        id: a.id,
+        at: a.created_at.unwrap_or_default(),
+        actor,
+        action: a.action_type.unwrap_or_default(),
+        target,
+        details: if details.is_null() {
+            String::new()
+        } else {
+            details.to_string()
+        },
+    }
+}

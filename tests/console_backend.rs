@@ -1,0 +1,350 @@
+//! The console's real backend (`tui::AdminBackend`) against a real
+//! database: what it shows is what `admin` reports, a confirmed action goes
+//! through `admin` and writes its audit row, refusals reach the operator,
+//! and an operator or database role that may not act gives a read-only
+//! console.
+
+mod common;
+
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::PgPool;
+use walletops::admin::{self, Role, audit, jobs::Dispatch, wallet_lookup::WalletRef};
+use walletops::queue::{JobFilter, JobType};
+use walletops::tron::{Address, PrivateKey};
+use walletops::tui::keymap::KeyChord;
+use walletops::tui::model::{self, HealthLevel};
+use walletops::tui::{
+    AdminBackend, AdminCommand, App, BackendError, ConsoleBackend, Effect, Event, Keymap, Theme,
+    ThemeKind, update,
+};
+
+const ADMIN: &str = "oncall@example.com";
+
+fn address(n: u8) -> Address {
+    PrivateKey::from_bytes(&[n; 32]).unwrap().address()
+}
+
+/// A user with one deposit wallet (keyless: the console never signs).
+async fn wallet(pool: &PgPool, email: &str, n: u8) -> Address {
+    let address = address(n);
+    sqlx::query(
+        "WITH u AS (INSERT INTO auth.users (email) VALUES ($1) RETURNING id)
+         INSERT INTO user_wallets (user_id, address, role) SELECT id, $2, 'deposit' FROM u",
+    )
+    .bind(email)
+    .bind(address.to_string())
+    .execute(pool)
+    .await
+    .unwrap();
+    address
+}
+
+/// An admin operator, two wallets, three jobs (one failed).
+async fn seeded() -> (common::TestDb, admin::Identity) {
+    let db = common::fresh_db().await;
+    admin::operators::add(&db.pool, ADMIN, Role::Admin)
+        .await
+        .unwrap();
+    let identity = admin::identity::resolve_operator(&db.pool, ADMIN)
+        .await
+        .unwrap();
+    let alice = wallet(&db.pool, "alice@example.com", 1).await;
+    let bob = wallet(&db.pool, "bob@example.com", 2).await;
+    for (wallet, job_type) in [
+        (&alice, JobType::Sync),
+        (&alice, JobType::Consolidation),
+        (&bob, JobType::Sync),
+    ] {
+        let request = Dispatch {
+            wallet: WalletRef::Address(*wallet),
+            user_id: None,
+            job_type,
+        };
+        admin::jobs::dispatch(&db.pool, &identity, &request)
+            .await
+            .unwrap();
+    }
+    // A failed job, as a worker would leave it after its last retry.
+    sqlx::query(
+        "UPDATE job_logs SET status = 'failed', error_message = 'node down', finished_at = now()
+          WHERE wallet_address = $1 AND job_type = 'sync'",
+    )
+    .bind(bob.to_string())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    (db, identity)
+}
+
+fn console(snapshot: model::Snapshot) -> App {
+    let mut app = App::new(Keymap::default(), Theme::new(ThemeKind::Mono, false), false);
+    update(&mut app, Event::Snapshot(Ok(snapshot)));
+    app
+}
+
+fn press(app: &mut App, keys: &[&str]) -> Vec<Effect> {
+    keys.iter()
+        .flat_map(|k| {
+            let chord: KeyChord = k.parse().unwrap();
+            update(app, Event::Key(chord.to_event()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_snapshot_shows_what_admin_reports() {
+    let (db, _) = seeded().await;
+    let backend = AdminBackend::new(db.pool.clone(), Some(ADMIN.into()))
+        .await
+        .unwrap();
+    let snapshot = backend.snapshot().await.unwrap();
+    let stats = admin::stats::snapshot(&db.pool).await.unwrap();
+
+    let level = match stats.health.health.status {
+        admin::health::Status::Healthy => HealthLevel::Healthy,
+        admin::health::Status::Degraded => HealthLevel::Degraded,
+        admin::health::Status::Down => HealthLevel::Down,
+    };
+    assert_eq!(snapshot.health.level, level);
+    assert_eq!(snapshot.health.reasons, stats.health.health.reasons);
+    assert_eq!(snapshot.paused, stats.health.vitals.paused);
+    for (job_type, counts) in &stats.counts.by_type {
+        let row = snapshot
+            .depth
+            .iter()
+            .find(|d| d.job_type.as_str() == job_type.as_str())
+            .unwrap();
+        assert_eq!(row.counts.pending as i64, counts.pending, "{job_type:?}");
+        assert_eq!(row.counts.failed as i64, counts.failed, "{job_type:?}");
+    }
+    assert_eq!(snapshot.count(model::JobStatus::Pending), 2);
+    assert_eq!(snapshot.count(model::JobStatus::Failed), 1);
+
+    let jobs = admin::jobs::list(
+        &db.pool,
+        &JobFilter {
+            limit: 1000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ids: Vec<_> = snapshot.jobs.iter().map(|j| j.id).collect();
+    assert_eq!(ids, jobs.iter().map(|j| j.id).collect::<Vec<_>>());
+    let failed = snapshot
+        .jobs
+        .iter()
+        .find(|j| j.status == model::JobStatus::Failed)
+        .unwrap();
+    assert_eq!(failed.error_message.as_deref(), Some("node down"));
+    assert_eq!(failed.user.as_deref(), Some("bob@example.com"));
+
+    let audit = audit::list(&db.pool, None, 200).await.unwrap();
+    assert_eq!(
+        snapshot.audit.iter().map(|a| a.id).collect::<Vec<_>>(),
+        audit.iter().map(|a| a.id).collect::<Vec<_>>()
+    );
+    assert!(
+        snapshot
+            .audit
+            .iter()
+            .any(|a| a.action == "job.dispatch" && a.actor == ADMIN)
+    );
+    assert_eq!(snapshot.access.role, model::Role::Admin);
+    assert_eq!(snapshot.access.note, None);
+    assert_eq!(snapshot.throughput.len(), snapshot.failure_rate.len());
+    assert_eq!(
+        snapshot.failure_rate.last(),
+        Some(&100),
+        "the one job finished this minute failed"
+    );
+
+    // The wizard's search: by email, with the wallet's active jobs.
+    let hits = backend.search_wallets("ALICE@").await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].address, address(1).to_string());
+    assert_eq!(hits[0].active_jobs.len(), 2);
+    let by_address = backend
+        .search_wallets(&address(2).to_string()[..6])
+        .await
+        .unwrap();
+    assert!(
+        by_address
+            .iter()
+            .any(|h| h.address == address(2).to_string())
+    );
+    assert!(backend.search_wallets("%").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_confirmed_action_goes_through_admin_and_writes_its_audit_row() {
+    let (db, _) = seeded().await;
+    let backend = AdminBackend::new(db.pool.clone(), Some(ADMIN.into()))
+        .await
+        .unwrap();
+    let mut app = console(backend.snapshot().await.unwrap());
+
+    // F asks, Tab moves to Confirm, Enter confirms: only then an action.
+    assert!(press(&mut app, &["F"]).is_empty());
+    let effects = press(&mut app, &["Tab", "Enter"]);
+    let action = effects
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::RunAdminAction(a) => Some(a),
+            _ => None,
+        })
+        .expect("the confirmation yields the action");
+    assert_eq!(action.command(), &AdminCommand::ClearFailed { count: 1 });
+
+    let outcome = backend.run(action).await.unwrap();
+    assert_eq!(outcome.affected, 1);
+    assert_eq!(outcome.message, "cleared 1 failed job");
+    let audit = audit::list(&db.pool, None, 10).await.unwrap();
+    let row = &audit[0];
+    assert_eq!(row.action_type.as_deref(), Some("jobs.clear_failed"));
+    assert_eq!(row.admin_email.as_deref(), Some(ADMIN));
+    assert_eq!(row.details.as_ref().unwrap()["rows"], json!(1));
+    let snapshot = backend.snapshot().await.unwrap();
+    assert_eq!(snapshot.count(model::JobStatus::Failed), 0);
+
+    // Pause, confirmed while an admin; the operator is demoted before it
+    // runs: the backend asks the database again and the refusal is shown.
+    let mut app = console(snapshot);
+    press(&mut app, &["P"]);
+    let action = press(&mut app, &["Tab", "Enter"])
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::RunAdminAction(a) => Some(a),
+            _ => None,
+        })
+        .expect("an admin may pause");
+    admin::operators::add(&db.pool, ADMIN, Role::Operator)
+        .await
+        .unwrap();
+    let before = audit::list(&db.pool, None, 100).await.unwrap().len();
+    match backend.run(action).await {
+        Err(BackendError::Refused(reason)) => {
+            assert!(reason.contains("may not start or pause"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(!admin::control::is_paused(&db.pool).await.unwrap());
+    assert_eq!(
+        audit::list(&db.pool, None, 100).await.unwrap().len(),
+        before,
+        "a refusal writes no audit row"
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_gets_a_read_only_console() {
+    let (db, _) = seeded().await;
+    admin::operators::add(&db.pool, "wall@example.com", Role::Viewer)
+        .await
+        .unwrap();
+    let viewer = AdminBackend::new(db.pool.clone(), Some("wall@example.com".into()))
+        .await
+        .unwrap();
+    let snapshot = viewer.snapshot().await.unwrap();
+    assert_eq!(snapshot.access.role, model::Role::Viewer);
+    let mut app = console(snapshot);
+    assert!(app.acts_read_only());
+    let effects = press(&mut app, &["F", "Tab", "Enter", "P", "Tab", "Enter"]);
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::RunAdminAction(_))),
+        "{effects:?}"
+    );
+
+    // No operator named: read-only, and the note says how to act.
+    let nobody = AdminBackend::new(db.pool.clone(), None).await.unwrap();
+    let access = nobody.snapshot().await.unwrap().access;
+    assert_eq!(access.role, model::Role::Viewer);
+    assert!(access.note.unwrap().contains("--operator"));
+
+    // An unknown operator is refused before the console starts.
+    let unknown = AdminBackend::new(db.pool.clone(), Some("who@example.com".into())).await;
+    assert!(unknown.is_err());
+}
+
+#[tokio::test]
+async fn a_read_only_database_role_makes_the_console_read_only() {
+    let (db, _) = seeded().await;
+    if !admin::database_roles_enforced(&db.pool).await.unwrap() {
+        eprintln!("the group roles do not exist on this server: nothing to check");
+        return;
+    }
+    // A login role of the viewer group, of this test's own (roles are cluster-wide).
+    let role = format!("wo_test_wall_{}", &db.name[db.name.len() - 12..]);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'wall' IN ROLE walletops_viewer"
+    )))
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let mut url: url::Url = db.url.expose().parse().unwrap();
+    url.set_username(&role).unwrap();
+    url.set_password(Some("wall")).unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(3)
+        .connect(url.as_str())
+        .await
+        .unwrap();
+    let backend = AdminBackend::new(pool.clone(), Some(ADMIN.into()))
+        .await
+        .unwrap();
+    let access = backend.snapshot().await.unwrap().access;
+    assert_eq!(access.role, model::Role::Viewer);
+    assert!(
+        access.note.as_deref().unwrap().contains("may only read"),
+        "{access:?}"
+    );
+    drop(backend);
+    pool.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE {role}")))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn changes_are_notified_and_a_burst_wakes_the_console_once() {
+    let db = common::fresh_db().await;
+    let backend = AdminBackend::new(db.pool.clone(), None).await.unwrap();
+    // The listener's first connect counts as a change (it may have missed some).
+    tokio::time::timeout(Duration::from_secs(10), backend.changed())
+        .await
+        .expect("the listener connects");
+
+    // A thousand job notifications in one commit.
+    let mut tx = db.pool.begin().await.unwrap();
+    for i in 0..1000 {
+        sqlx::query("SELECT pg_notify('walletops_jobs', $1)")
+            .bind(i.to_string())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::timeout(Duration::from_secs(5), backend.changed())
+        .await
+        .expect("the burst is notified");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), backend.changed())
+            .await
+            .is_err(),
+        "the burst woke the console more than once"
+    );
+
+    // A runtime switch through admin is seen too.
+    admin::operators::add(&db.pool, ADMIN, Role::Admin)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), backend.changed())
+        .await
+        .expect("the admin action is notified");
+}
