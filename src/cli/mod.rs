@@ -6,7 +6,9 @@
 mod audit;
 mod bench;
 mod config;
+mod console;
 mod db;
+mod demo;
 mod dispatch;
 mod identity;
 mod jobs;
@@ -124,6 +126,11 @@ pub enum Command {
     Worker(worker::WorkerArgs),
     /// Benchmark the queue: one JSON line of enqueue, drain and pickup figures
     Bench(bench::BenchArgs),
+    /// The operations console (the default when a database is configured)
+    Console(console::ConsoleArgs),
+    /// Local database, TRON simulator, workers and seeded wallets, then the console
+    /// (the default when no database is configured)
+    Demo(demo::DemoArgs),
     /// Local simulator of the TRON full-node HTTP API
     TronSim(tron_sim::TronSimArgs),
     /// Wallet keys and addresses
@@ -165,12 +172,21 @@ pub fn main() -> ExitCode {
         Some(Command::Worker(args)) => args.log_dir.clone(),
         _ => None,
     };
+    // The console draws on the terminal: it sets up its own log file.
+    let console = matches!(
+        cli.command,
+        None | Some(Command::Console(_) | Command::Demo(_))
+    );
     // Dropping the guard flushes the log file: it lives as long as main.
-    let _log_guard = match init_logging(&cli.global.log, log_dir) {
-        Ok(guard) => guard,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+    let _log_guard = if console {
+        None
+    } else {
+        match init_logging(&cli.global.log, log_dir) {
+            Ok(guard) => guard,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
         }
     };
 
@@ -196,11 +212,31 @@ pub fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::resolve(cli.global.overrides())?;
     match cli.command {
+        // No command: the console, or the demo when there is no database to watch.
+        None if settings.database_url.is_some() => {
+            console::run(
+                &settings,
+                cli.global.migrate,
+                console::ConsoleArgs::default(),
+                &console_log_filter(&cli.global.log),
+            )
+            .await
+        }
         None => {
-            use clap::CommandFactory;
-            // The console comes with its own issue; until then show what exists.
-            Cli::command().print_help()?;
-            Ok(ExitCode::SUCCESS)
+            let args = <demo::DemoArgs as Parser>::parse_from(["demo"]);
+            demo::run(&settings, args, &console_log_filter(&cli.global.log)).await
+        }
+        Some(Command::Console(args)) => {
+            console::run(
+                &settings,
+                cli.global.migrate,
+                args,
+                &console_log_filter(&cli.global.log),
+            )
+            .await
+        }
+        Some(Command::Demo(args)) => {
+            demo::run(&settings, args, &console_log_filter(&cli.global.log)).await
         }
         Some(Command::Migrate) => {
             db::connect(&settings, true).await?;
@@ -231,6 +267,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             wallet::run(action, &settings, cli.global.migrate).await
         }
         Some(Command::TronSim(args)) => tron_sim::run(args).await,
+    }
+}
+
+/// The console's log file keeps walletops' own info lines (actions,
+/// refusals, reconnects) unless `--log` asks for something else.
+fn console_log_filter(flag: &str) -> String {
+    if flag == "warn" {
+        "warn,walletops=info".to_string()
+    } else {
+        flag.to_string()
     }
 }
 

@@ -167,7 +167,7 @@ impl Cluster {
         tokio::task::spawn_blocking(move || this.start_blocking())
             .await
             .map_err(|e| LocalError::Setup(format!("start task failed: {e}")))??;
-        self.create_database().await?;
+        self.ensure_database(DATABASE).await?;
         Ok(self.url())
     }
 
@@ -236,20 +236,43 @@ impl Cluster {
         Ok(())
     }
 
-    async fn create_database(&self) -> Result<(), LocalError> {
+    /// Drops the database `name` (closing its sessions) and creates it
+    /// empty: the demo starts from a clean slate each time.
+    pub async fn reset_database(&self, name: &str) -> Result<(), LocalError> {
         use sqlx::Connection;
+        check_database_name(name)?;
+        let mut conn = sqlx::PgConnection::connect(self.url_for("postgres").expose())
+            .await
+            .map_err(|e| LocalError::Setup(format!("cannot connect: {e}")))?;
+        // Checked to be a plain identifier: safe to splice in.
+        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| LocalError::Setup(format!("cannot drop database {name}: {e}")))?;
+        self.ensure_database(name).await
+    }
+
+    /// Creates the database `name` in the running cluster unless it exists
+    /// (the demo keeps its data in a database of its own). `name` must be a
+    /// plain lower-case identifier.
+    pub async fn ensure_database(&self, name: &str) -> Result<(), LocalError> {
+        use sqlx::Connection;
+        check_database_name(name)?;
         let url = self.url_for("postgres");
         let mut conn = sqlx::PgConnection::connect(url.expose())
             .await
             .map_err(|e| LocalError::Setup(format!("cannot connect: {e}")))?;
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(DATABASE)
+                .bind(name)
                 .fetch_one(&mut conn)
                 .await
                 .map_err(|e| LocalError::Setup(e.to_string()))?;
         if !exists {
-            let created = sqlx::query("CREATE DATABASE walletops")
+            // Checked above to be a plain identifier: safe to splice in.
+            let sql = format!("CREATE DATABASE {name}");
+            let created = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .execute(&mut conn)
                 .await;
             match created {
@@ -360,6 +383,23 @@ fn default_root() -> Result<PathBuf, LocalError> {
     xdg_dir("XDG_DATA_HOME", ".local/share")
         .map(|d| d.join("walletops").join("pg"))
         .ok_or(LocalError::NoHome)
+}
+
+/// Database names spliced into SQL must be plain lower-case identifiers.
+fn check_database_name(name: &str) -> Result<(), LocalError> {
+    let plain = !name.is_empty()
+        && name.len() < 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        Ok(())
+    } else {
+        Err(LocalError::Setup(format!(
+            "database name {name:?} must be lower-case letters, digits and _"
+        )))
+    }
 }
 
 /// Every folder above `root` must let the postgres user pass through.

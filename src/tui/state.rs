@@ -277,6 +277,8 @@ pub struct App {
     pub theme: Theme,
     /// `--read-only`: no mutating action is offered or accepted.
     pub read_only: bool,
+    /// `walletops demo`: the header says DEMO, so nobody takes it for production.
+    pub demo: bool,
     pub screen: Screen,
     pub overlay: Option<Overlay>,
     /// What the screens show.
@@ -307,6 +309,7 @@ impl App {
             keymap,
             theme,
             read_only,
+            demo: false,
             screen: Screen::Dashboard,
             overlay: None,
             snapshot: None,

@@ -111,6 +111,13 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(label, style));
     }
     let mut right: Vec<Span> = Vec::new();
+    if app.demo {
+        right.push(Span::styled(
+            "DEMO",
+            theme.warning().add_modifier(Modifier::BOLD),
+        ));
+        right.push(Span::raw(" "));
+    }
     if app.acts_read_only() {
         let badge = theme.read_only();
         right.push(Span::styled(badge.text, badge.style));

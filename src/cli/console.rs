@@ -1,0 +1,176 @@
+//! `walletops console [--read-only] [--refresh SECS] [--embedded-workers N]`:
+//! the operations console over the configured database, acting as the
+//! operator named by `--operator` / `WALLETOPS_OPERATOR` (read-only without
+//! one). Everything that can be wrong (flags, config file, database, the
+//! operator, what embedded workers need) is reported before the terminal is
+//! taken; from then on the log goes to a rolling file whose path is printed
+//! on exit.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::admin;
+use crate::config::Settings;
+use crate::engine::{Engine, EngineOptions, Registry, register_wallet_jobs};
+use crate::jobs::Context;
+use crate::tron::client::{ClientConfig, TronClient};
+use crate::tui::{self, AdminBackend, ConsoleOptions};
+use crate::wallets::MasterKey;
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConsoleArgs {
+    /// Wall-screen mode: no mutating action is offered or accepted
+    #[arg(long)]
+    pub read_only: bool,
+
+    /// Refresh at least this often [default: system_config ui.refresh_seconds]
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub refresh: Option<u64>,
+
+    /// Also run N job workers inside this process (needs a TRON node and the master key)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub embedded_workers: Option<u32>,
+}
+
+/// The refresh interval when `ui.refresh_seconds` is missing or unreadable.
+const DEFAULT_REFRESH: Duration = Duration::from_secs(15);
+
+/// Runs the console over `settings`' database.
+pub async fn run(
+    settings: &Settings,
+    migrate: bool,
+    args: ConsoleArgs,
+    log_filter: &str,
+) -> anyhow::Result<ExitCode> {
+    let pool = super::db::connect(settings, migrate).await?;
+    let session = Session {
+        pool,
+        operator: settings.operator.clone(),
+        embedded: match args.embedded_workers {
+            Some(n) => Some((n, wallet_jobs(settings)?)),
+            None => None,
+        },
+        demo: false,
+    };
+    session.run(settings, &args, log_filter).await
+}
+
+/// One console run: the database, who acts, and the workers to embed.
+pub(crate) struct Session {
+    pub pool: PgPool,
+    pub operator: Option<String>,
+    /// Workers to run in this process, with what their jobs need.
+    pub embedded: Option<(u32, WalletJobs)>,
+    pub demo: bool,
+}
+
+impl Session {
+    pub async fn run(
+        self,
+        settings: &Settings,
+        args: &ConsoleArgs,
+        log_filter: &str,
+    ) -> anyhow::Result<ExitCode> {
+        let configured = refresh_setting(&self.pool).await;
+        let options = ConsoleOptions {
+            read_only: args.read_only,
+            refresh: args.refresh.map(Duration::from_secs),
+        };
+        let (mut app, policy) = tui::prepare(&settings.console, &options, configured)?;
+        app.demo = self.demo;
+        let backend = AdminBackend::new(self.pool.clone(), self.operator.clone()).await?;
+        let log = tui::log::to_file(log_filter)?;
+        tracing::info!(operator = ?self.operator, read_only = args.read_only, "console starting");
+
+        let workers = self
+            .embedded
+            .map(|(n, jobs)| spawn_workers(self.pool.clone(), n, jobs));
+        let result = tui::run(Arc::new(backend), app, policy).await;
+        if let Some((stop, engine)) = workers {
+            let _ = stop.send(());
+            println!("waiting for the embedded workers' jobs in flight to finish...");
+            if let Err(e) = engine.await {
+                tracing::error!("embedded workers ended badly: {e}");
+            }
+        }
+        println!("console log: {}", log.pattern.display());
+        result?;
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `ui.refresh_seconds`, or 15 s when it is missing or not a whole number
+/// of seconds (logged: the console still starts).
+async fn refresh_setting(pool: &PgPool) -> Duration {
+    match admin::config::get(pool, "ui.refresh_seconds").await {
+        Ok(entry) => match entry.value.as_ref().and_then(|v| v.as_u64()) {
+            Some(secs) if secs >= 1 => Duration::from_secs(secs),
+            _ => {
+                tracing::warn!(value = ?entry.value, "ui.refresh_seconds is not a whole number of seconds; using 15");
+                DEFAULT_REFRESH
+            }
+        },
+        Err(e) => {
+            tracing::warn!("cannot read ui.refresh_seconds ({e}); using 15");
+            DEFAULT_REFRESH
+        }
+    }
+}
+
+/// What the wallet jobs need: a TRON node and the master key.
+pub(crate) struct WalletJobs {
+    pub tron: TronClient,
+    pub master: MasterKey,
+    /// How often a job waiting for its transfer looks at the chain.
+    pub poll: Duration,
+}
+
+/// The node and master key from the settings; missing either is an error
+/// now, before the terminal is taken.
+pub(crate) fn wallet_jobs(settings: &Settings) -> anyhow::Result<WalletJobs> {
+    let config = ClientConfig::from_settings(settings).context(
+        "--embedded-workers needs a TRON node: set TRON_API_URL (and TRON_API_KEY for TronGrid) \
+         or [tron] api_url in the config file",
+    )?;
+    let tron = TronClient::new(config).context("cannot build the TRON client")?;
+    let master = MasterKey::load(settings.master_key.as_ref())
+        .context("--embedded-workers needs the wallet master key")?;
+    Ok(WalletJobs {
+        tron,
+        master,
+        poll: Duration::from_secs(3),
+    })
+}
+
+/// Starts the engine with `n` concurrent jobs in this process; sending on
+/// the returned channel stops it (jobs in flight get their grace period).
+fn spawn_workers(pool: PgPool, n: u32, jobs: WalletJobs) -> (oneshot::Sender<()>, JoinHandle<()>) {
+    let mut ctx = Context::new(pool.clone(), jobs.tron, jobs.master);
+    ctx.poll = jobs.poll;
+    let mut registry = Registry::new();
+    register_wallet_jobs(&mut registry, Arc::new(ctx));
+    let mut options = EngineOptions::new(n as usize);
+    options.grace = Duration::from_secs(10);
+    let engine = Engine::new(pool, registry, options);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        let report = engine
+            .run(async move {
+                let _ = stopped.await;
+            })
+            .await;
+        tracing::info!(
+            done = report.done,
+            failed = report.failed,
+            "embedded workers stopped"
+        );
+    });
+    (stop, handle)
+}
