@@ -1,5 +1,5 @@
-//! The demo end to end, as a new user meets it: the real binary in a real
-//! terminal (tmux), on a local PostgreSQL cluster of this test's own (a
+//! The demo end to end, as a new user meets it: plain `walletops` with no
+//! database configured, the real binary in a real terminal (tmux), on a local PostgreSQL cluster of this test's own (a
 //! fresh `WALLETOPS_PG_DIR`, stopped at the end), with the in-process TRON
 //! simulator and embedded workers. The health badge shows, a consolidation
 //! dispatched through the wizard completes on screen, `q` exits and gives
@@ -40,7 +40,7 @@ impl Demo {
         // The demo waits for a first Enter, so that the copy of its output starts first.
         let command = format!(
             "read _; {} NO_COLOR=1 LANG=C.UTF-8 WALLETOPS_PG_DIR={} XDG_STATE_HOME={} \
-             XDG_CONFIG_HOME=/nonexistent-walletops-test-config {} demo; echo \"exit status: $?\"",
+             XDG_CONFIG_HOME=/nonexistent-walletops-test-config {}; echo \"exit status: $?\"",
             clean_env(),
             demo.pg_dir.display(),
             state.display(),

@@ -251,6 +251,19 @@ fn a_terminal_below_80x24_gets_a_clear_message() {
 }
 
 #[test]
+fn the_demo_says_so_in_the_header_at_80_columns_beside_every_badge() {
+    let mut demo = app_with(snapshot(), true);
+    demo.demo = true;
+    let header = text(&render(&demo, 80, 24));
+    let header = header.lines().next().unwrap();
+    for badge in ["DEMO", "READ-ONLY", "RUNNING", "WARN"] {
+        assert!(header.contains(badge), "{badge}: {header}");
+    }
+    let plain = text(&render(&app(), 80, 24));
+    assert!(!plain.lines().next().unwrap().contains("DEMO"));
+}
+
+#[test]
 fn the_header_says_read_only_and_the_footer_shows_refresh_and_connection() {
     let ro = text(&render(&app_with(snapshot(), true), 80, 24));
     assert!(ro.lines().next().unwrap().contains("READ-ONLY"), "{ro}");

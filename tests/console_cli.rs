@@ -1,0 +1,75 @@
+//! `walletops console` (and plain `walletops` with a database configured)
+//! reports every problem it can know of before it takes the terminal: one
+//! line on stderr, a non-zero exit, and not one byte of screen drawing.
+
+mod common;
+
+use std::process::Output;
+
+use walletops::admin::{self, Role};
+
+/// The escape sequence that takes the alternate screen.
+const ALTERNATE_SCREEN: &str = "\x1b[?1049h";
+
+fn refused(out: &Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        stderr.contains(expected),
+        "expected {expected:?} in {stderr}"
+    );
+    assert_eq!(
+        stderr.trim().lines().count(),
+        1,
+        "one line on stderr: {stderr}"
+    );
+    assert!(
+        !stdout.contains(ALTERNATE_SCREEN) && !stderr.contains(ALTERNATE_SCREEN),
+        "the terminal was taken: {out:?}"
+    );
+}
+
+#[tokio::test]
+async fn problems_are_reported_before_the_terminal_is_taken() {
+    let db = common::fresh_db().await;
+    admin::operators::add(&db.pool, "oncall@example.com", Role::Admin)
+        .await
+        .unwrap();
+    let url = db.url.expose().to_string();
+    let run = |args: &[&str]| {
+        common::walletops()
+            .env("DATABASE_URL", &url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let out = run(&["console", "--operator", "nobody@example.com"]);
+    refused(&out, "nobody@example.com is not an operator");
+    // No subcommand with a database configured is the console, not the demo.
+    let out = run(&["--operator", "nobody@example.com"]);
+    refused(&out, "nobody@example.com is not an operator");
+
+    let out = run(&[
+        "console",
+        "--operator",
+        "oncall@example.com",
+        "--embedded-workers",
+        "2",
+    ]);
+    refused(&out, "--embedded-workers needs a TRON node");
+
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "[console]\ntheme = \"neon\"\n").unwrap();
+    let out = run(&["console", "--config", config.path().to_str().unwrap()]);
+    refused(&out, "color, mono or light");
+
+    let out = run(&["console", "--refresh", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--refresh"));
+
+    // Nothing was written: no audit row beyond the operator's creation.
+    let audit = admin::audit::list(&db.pool, None, 100).await.unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+}
