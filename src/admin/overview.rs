@@ -11,8 +11,17 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::AdminError;
-use crate::queue::JobType;
+use super::{ADMIN_CHANNEL, AdminError, CONTROL_CHANNEL};
+use crate::queue::{CONFIG_CHANNEL, JOBS_CHANNEL};
+
+/// The job types the reads here speak of, so that shells over `admin` need
+/// not reach into `queue`.
+pub use crate::queue::{Job, JobFilter, JobStatus, JobType};
+
+/// Every channel whose notifications mean a dashboard may be out of date:
+/// jobs made pending, runtime switches, audited actions.
+pub const CHANGE_CHANNELS: [&str; 4] =
+    [JOBS_CHANNEL, CONFIG_CHANNEL, CONTROL_CHANNEL, ADMIN_CHANNEL];
 
 /// Jobs finished in one minute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

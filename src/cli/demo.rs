@@ -127,6 +127,7 @@ pub async fn run(
         funder.abort();
     }
     drop(sim);
+    println!("demo: the local database keeps running; `walletops db stop` stops it");
     result
 }
 

@@ -25,17 +25,9 @@ use super::model::{
     Snapshot, StatusCounts, WalletHit, WorkerState, WorkerView,
 };
 use crate::admin::jobs::Dispatch;
-use crate::admin::overview::{self, JobAge};
+use crate::admin::overview::{self, CHANGE_CHANNELS, JobAge, JobFilter};
 use crate::admin::wallet_lookup::WalletRef;
-use crate::admin::{
-    self, ADMIN_CHANNEL, AdminError, CONTROL_CHANNEL, Identity, audit, control, health, identity,
-    stats,
-};
-use crate::queue::{self, CONFIG_CHANNEL, JOBS_CHANNEL, JobFilter};
-
-/// Every channel whose notifications mean the screens may be out of date:
-/// jobs made pending, runtime switches, audited actions.
-pub const CHANNELS: [&str; 4] = [JOBS_CHANNEL, CONFIG_CHANNEL, CONTROL_CHANNEL, ADMIN_CHANNEL];
+use crate::admin::{self, AdminError, Identity, audit, control, health, identity, stats};
 
 /// Jobs fetched per refresh, newest first: the Jobs screen filters these.
 const JOBS_SHOWN: u32 = JobFilter::MAX_LIMIT;
@@ -275,7 +267,7 @@ impl ConsoleBackend for AdminBackend {
                     &Dispatch {
                         wallet: WalletRef::Id(wallet.wallet_id),
                         user_id: None,
-                        job_type: queue_job_type(*job_type),
+                        job_type: admin_job_type(*job_type),
                     },
                 )
                 .await
@@ -331,7 +323,7 @@ impl ConsoleBackend for AdminBackend {
     }
 }
 
-/// Listens on [`CHANNELS`] for as long as the backend lives. A burst of
+/// Listens on [`CHANGE_CHANNELS`] for as long as the backend lives. A burst of
 /// notifications wakes the console once: everything already received is
 /// drained before the one wake-up, and a wake-up nobody has taken yet is
 /// not stored twice. A lost connection is retried with backoff, and a
@@ -341,7 +333,7 @@ async fn listen(pool: PgPool, changes: Arc<Notify>) {
     loop {
         let connected = async {
             let mut l = PgListener::connect_with(&pool).await?;
-            l.listen_all(CHANNELS).await?;
+            l.listen_all(CHANGE_CHANNELS).await?;
             Ok::<_, sqlx::Error>(l)
         }
         .await;
@@ -409,29 +401,29 @@ fn role_of(identity: &Identity) -> Role {
     }
 }
 
-fn job_type(t: queue::JobType) -> JobType {
+fn job_type(t: overview::JobType) -> JobType {
     match t {
-        queue::JobType::Sync => JobType::Sync,
-        queue::JobType::Consolidation => JobType::Consolidation,
-        queue::JobType::GasTopup => JobType::GasTopup,
+        overview::JobType::Sync => JobType::Sync,
+        overview::JobType::Consolidation => JobType::Consolidation,
+        overview::JobType::GasTopup => JobType::GasTopup,
     }
 }
 
-fn queue_job_type(t: JobType) -> queue::JobType {
+fn admin_job_type(t: JobType) -> overview::JobType {
     match t {
-        JobType::Sync => queue::JobType::Sync,
-        JobType::Consolidation => queue::JobType::Consolidation,
-        JobType::GasTopup => queue::JobType::GasTopup,
+        JobType::Sync => overview::JobType::Sync,
+        JobType::Consolidation => overview::JobType::Consolidation,
+        JobType::GasTopup => overview::JobType::GasTopup,
     }
 }
 
-fn job_status(s: queue::JobStatus) -> JobStatus {
+fn job_status(s: overview::JobStatus) -> JobStatus {
     match s {
-        queue::JobStatus::Pending => JobStatus::Pending,
-        queue::JobStatus::Processing => JobStatus::Processing,
-        queue::JobStatus::Completed => JobStatus::Completed,
-        queue::JobStatus::Failed => JobStatus::Failed,
-        queue::JobStatus::Cancelled => JobStatus::Cancelled,
+        overview::JobStatus::Pending => JobStatus::Pending,
+        overview::JobStatus::Processing => JobStatus::Processing,
+        overview::JobStatus::Completed => JobStatus::Completed,
+        overview::JobStatus::Failed => JobStatus::Failed,
+        overview::JobStatus::Cancelled => JobStatus::Cancelled,
     }
 }
 
@@ -487,7 +479,7 @@ fn job_ref(j: JobAge) -> Option<JobRef> {
 /// A job row; rows written by plain SQL without a type or status are not
 /// shown (the console cannot act on them).
 fn job_view(
-    j: queue::Job,
+    j: overview::Job,
     labels: &std::collections::HashMap<uuid::Uuid, String>,
 ) -> Option<JobView> {
     let created_at = j.created_at.unwrap_or(j.run_at);
