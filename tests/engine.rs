@@ -444,6 +444,24 @@ async fn sigterm_finishes_jobs_in_flight_releases_the_rest_and_exits_zero() {
         starts(&log) == 3
     })
     .await;
+    let pool = db.pool.clone();
+    wait_until(
+        Duration::from_secs(3),
+        "the workers row shows the work",
+        || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT state = 'active' AND jobs_in_flight = 3 AND current_job_id IS NOT NULL
+                   FROM workers",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+            }
+        },
+    )
+    .await;
     w.signal(Signal::SIGTERM);
     assert_eq!(w.wait(Duration::from_secs(20)), Some(0));
 

@@ -747,8 +747,12 @@ async fn update_worker_row(shared: &Shared) {
     .bind(last_error)
     .execute(&shared.pool)
     .await;
-    if let Err(e) = result {
-        shared.set_error("worker heartbeat failed", &e.into());
+    match result {
+        // A paused worker claims nothing, so this is its proof that the
+        // database answers again.
+        Ok(_) if shared.paused.load(Ordering::Relaxed) => shared.clear_error(),
+        Ok(_) => {}
+        Err(e) => shared.set_error("worker heartbeat failed", &e.into()),
     }
 }
 
