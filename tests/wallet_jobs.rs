@@ -254,6 +254,24 @@ impl Env {
         }
     }
 
+    /// Waits until no job is pending or processing.
+    async fn idle(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let active: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM job_logs WHERE status IN ('pending', 'processing')",
+            )
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap();
+            if active == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{active} jobs still active");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Signs and broadcasts a transfer with a test-held key; waits until it
     /// is solidified.
     async fn send_direct(&self, contract: Contract, key: &PrivateKey, fee_limit: Sun) {
@@ -731,12 +749,17 @@ async fn sigkill_at_every_step_of_a_consolidation_sweeps_each_wallet_exactly_onc
         }
     }
     let worker = env.worker(4, None, None);
-    for (w, job, step, shape, ..) in &wallets {
+    for (_, job, step, shape, ..) in &wallets {
         let (status, error) = env.finished(*job, Duration::from_secs(90)).await;
         assert_eq!(status, "completed", "{step} {shape:?}: {error:?}");
-        assert_eq!(processing_flag(&env.db.pool, w.id).await, (false, None));
     }
+    // Rescued gas top-ups may still run after their consolidation is done.
+    env.idle(Duration::from_secs(30)).await;
     reap(worker);
+    for (w, _, step, shape, ..) in &wallets {
+        let flag = processing_flag(&env.db.pool, w.id).await;
+        assert_eq!(flag, (false, None), "{step} {shape:?}");
+    }
 
     let ledger = env.ledger().await;
     let mut swept_usdt = 0;
@@ -1083,4 +1106,40 @@ async fn the_processing_flag_follows_the_lease_of_the_job_holding_the_wallet() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("lease lost"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rescued_top_up_whose_transfer_landed_sends_nothing_more() {
+    let env = Env::new().await;
+    let w = env.deposit(0, 20 * USDT).await;
+    let job = env.enqueue(JobType::GasTopup, &w).await;
+    // The top-up lands; the worker dies before the job is marked done.
+    crash_at(&env, "before-done");
+    let received = env.trx_of(&w.address).await;
+    assert!(received > 13 * TRX, "{received}");
+    // The wallet spends that TRX meanwhile (as its consolidation would).
+    let elsewhere = random_key();
+    env.fund(&elsewhere.address(), TRX, 0).await;
+    env.send_direct(
+        Contract::Transfer {
+            owner: w.address,
+            to: elsewhere.address(),
+            amount: Sun(received - TRX),
+        },
+        &w.key,
+        Sun::ZERO,
+    )
+    .await;
+
+    let engine = env.engine();
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "completed", "{error:?}");
+    let ledger = env.ledger().await;
+    assert_eq!(
+        moves(&ledger, "TRX", &env.gas.address(), &w.address).len(),
+        1,
+        "the rescued job did not top the wallet up again"
+    );
+    assert_ledger_adds_up(&ledger);
 }

@@ -36,6 +36,13 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
         if transfers::settle(ctx, wallet.id, lease.job_id, &usdt).await? == Settled::Pending {
             return Ok(later(transfers::soon(ctx)));
         }
+        // A job whose top-up already landed (it died before it was marked
+        // done) is done: the wallet may have spent that TRX since, and
+        // looking at its balance again would send a second top-up.
+        if transfers::landed(ctx, lease.job_id, TransferKind::GasTopup).await? {
+            tracing::info!(wallet = %target, "this job's gas top-up already landed");
+            return Ok(Done::Complete);
+        }
         let account = ctx.tron.get_account(&target).await?;
         let balance = account.as_ref().map_or(Sun::ZERO, |a| a.balance);
         let params = ctx.tron.chain_parameters().await?;

@@ -366,6 +366,18 @@ pub async fn unresolved(ctx: &Context, wallet_id: Uuid) -> Result<Vec<TransferRe
     .await?)
 }
 
+/// Whether a transfer of this kind made by `job_id` has landed.
+pub async fn landed(ctx: &Context, job_id: Uuid, kind: TransferKind) -> Result<bool, JobError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM transfers
+                         WHERE job_id = $1 AND kind = $2 AND status = 'confirmed')",
+    )
+    .bind(job_id)
+    .bind(kind.as_str())
+    .fetch_one(&ctx.pool)
+    .await?)
+}
+
 /// The outcome of [`settle`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settled {
