@@ -348,3 +348,36 @@ async fn changes_are_notified_and_a_burst_wakes_the_console_once() {
         .await
         .expect("the admin action is notified");
 }
+
+#[tokio::test]
+async fn failed_jobs_stay_in_view_under_a_thousand_newer_finished_ones() {
+    let (db, _) = seeded().await;
+    sqlx::query(
+        "INSERT INTO job_logs (job_type, status, wallet_address, finished_at)
+         SELECT 'sync', 'completed', $1, now() FROM generate_series(1, 1200)",
+    )
+    .bind(address(1).to_string())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let backend = AdminBackend::new(db.pool.clone(), Some(ADMIN.into()))
+        .await
+        .unwrap();
+    let jobs = backend.snapshot().await.unwrap().jobs;
+    let failed: Vec<_> = jobs
+        .iter()
+        .filter(|j| j.status == model::JobStatus::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "the failed job is still listed");
+    assert_eq!(
+        jobs.iter()
+            .filter(|j| j.status == model::JobStatus::Pending)
+            .count(),
+        2
+    );
+    assert!(
+        jobs.windows(2)
+            .all(|w| (w[0].created_at, w[0].id) >= (w[1].created_at, w[1].id)),
+        "newest first"
+    );
+}

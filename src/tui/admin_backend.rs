@@ -9,6 +9,7 @@
 //! role, or without an operator, shows itself read-only with the reason.
 //! Each action also re-reads the operator's role before it runs.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +32,9 @@ use crate::admin::{self, AdminError, Identity, audit, control, health, identity,
 
 /// Jobs fetched per refresh, newest first: the Jobs screen filters these.
 const JOBS_SHOWN: u32 = JobFilter::MAX_LIMIT;
+/// Newest jobs fetched of each status an operator acts on, so that the
+/// status filter finds them even under thousands of newer finished jobs.
+const JOBS_PER_ACTIVE_STATUS: u32 = 300;
 /// Audit rows fetched per refresh.
 const AUDIT_SHOWN: i64 = 200;
 /// Minutes of the throughput and failure sparklines.
@@ -123,15 +127,7 @@ impl ConsoleBackend for AdminBackend {
         let stuck = overview::stuck(pool, STUCK_SHOWN)
             .await
             .map_err(backend_error)?;
-        let jobs = admin::jobs::list(
-            pool,
-            &JobFilter {
-                limit: JOBS_SHOWN,
-                ..JobFilter::default()
-            },
-        )
-        .await
-        .map_err(backend_error)?;
+        let jobs = jobs_in_view(pool).await?;
         let mut owners: Vec<uuid::Uuid> = jobs.iter().filter_map(|j| j.user_id).collect();
         owners.sort_unstable();
         owners.dedup();
@@ -323,6 +319,39 @@ impl ConsoleBackend for AdminBackend {
     }
 }
 
+/// The newest jobs, plus the newest pending, processing and failed ones
+/// (which a busy queue would push out of the newest), newest first.
+async fn jobs_in_view(pool: &PgPool) -> Result<Vec<overview::Job>, BackendError> {
+    let mut jobs = admin::jobs::list(
+        pool,
+        &JobFilter {
+            limit: JOBS_SHOWN,
+            ..JobFilter::default()
+        },
+    )
+    .await
+    .map_err(backend_error)?;
+    let mut seen: HashSet<uuid::Uuid> = jobs.iter().map(|j| j.id).collect();
+    for status in [
+        overview::JobStatus::Pending,
+        overview::JobStatus::Processing,
+        overview::JobStatus::Failed,
+    ] {
+        let filter = JobFilter {
+            status: Some(status),
+            limit: JOBS_PER_ACTIVE_STATUS,
+            ..JobFilter::default()
+        };
+        let more = admin::jobs::list(pool, &filter)
+            .await
+            .map_err(backend_error)?;
+        jobs.extend(more.into_iter().filter(|j| seen.insert(j.id)));
+    }
+    // The order of `admin::jobs::list`: newest first, then by id.
+    jobs.sort_by_key(|j| std::cmp::Reverse((j.created_at, j.id)));
+    Ok(jobs)
+}
+
 /// Listens on [`CHANGE_CHANNELS`] for as long as the backend lives. A burst of
 /// notifications wakes the console once: everything already received is
 /// drained before the one wake-up, and a wake-up nobody has taken yet is
@@ -478,10 +507,7 @@ fn job_ref(j: JobAge) -> Option<JobRef> {
 
 /// A job row; rows written by plain SQL without a type or status are not
 /// shown (the console cannot act on them).
-fn job_view(
-    j: overview::Job,
-    labels: &std::collections::HashMap<uuid::Uuid, String>,
-) -> Option<JobView> {
+fn job_view(j: overview::Job, labels: &HashMap<uuid::Uuid, String>) -> Option<JobView> {
     let created_at = j.created_at.unwrap_or(j.run_at);
     Some(JobView {
         id: j.id,
