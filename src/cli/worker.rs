@@ -16,8 +16,13 @@ use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::db::{self, PoolOptions};
-use crate::engine::{Engine, EngineOptions, Handler, HandlerFuture, Registry};
+use crate::engine::{
+    Engine, EngineOptions, Handler, HandlerFuture, Registry, register_wallet_jobs,
+};
+use crate::jobs::{Context, CrashStep};
 use crate::queue::{Job, Outcome};
+use crate::tron::client::{ClientConfig, TronClient};
+use crate::wallets::MasterKey;
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
@@ -46,6 +51,26 @@ pub struct WorkerArgs {
     /// run of the test handler to this file
     #[arg(long, hide = true, value_name = "FILE", requires = "test_handler")]
     pub test_handler_log: Option<PathBuf>,
+
+    /// Most requests per second to the TRON node (0: no client-side limit)
+    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    pub tron_requests_per_second: f64,
+
+    /// How often a job waiting for its transfer looks at the chain again, in
+    /// milliseconds (a block takes 3000 on mainnet)
+    #[arg(long, default_value_t = 3000, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub chain_poll_ms: u64,
+
+    /// Tests only: kill this process with SIGKILL when a wallet job reaches
+    /// this step: `after-sign`, `after-broadcast` or `before-done`
+    #[arg(
+        long,
+        hide = true,
+        value_name = "STEP",
+        conflicts_with = "test_handler"
+    )]
+    pub test_crash_at: Option<CrashStep>,
 }
 
 pub async fn run(settings: &Settings, migrate: bool, args: WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -80,6 +105,11 @@ pub async fn run(settings: &Settings, migrate: bool, args: WorkerArgs) -> anyhow
         .acquire_timeout(Duration::from_secs(10))
         .connect_lazy_with(db::connect_options(&url)?);
 
+    if args.test_handler.is_none() {
+        let ctx = wallet_jobs_context(settings, &pool, &args)?;
+        register_wallet_jobs(&mut registry, std::sync::Arc::new(ctx));
+    }
+
     let mut options = EngineOptions::new(args.concurrency as usize);
     options.grace = Duration::from_secs(args.grace_seconds);
     if let Some(prefetch) = args.prefetch {
@@ -89,6 +119,36 @@ pub async fn run(settings: &Settings, migrate: bool, args: WorkerArgs) -> anyhow
     let report = engine.run(stop_on_signal()?).await;
     info!(done = report.done, failed = report.failed, "exiting");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the wallet jobs need: the TRON node and the master key. Missing
+/// either is a start-up error, before any job is claimed.
+fn wallet_jobs_context(
+    settings: &Settings,
+    pool: &sqlx::PgPool,
+    args: &WorkerArgs,
+) -> anyhow::Result<Context> {
+    let mut config = ClientConfig::from_settings(settings).context(
+        "no TRON node configured: set TRON_API_URL (and TRON_API_KEY for TronGrid) \
+         or [tron] api_url in the config file",
+    )?;
+    if !(args.tron_requests_per_second >= 0.0 && args.tron_requests_per_second.is_finite()) {
+        anyhow::bail!("--tron-requests-per-second must be a number of at least 0");
+    }
+    config.requests_per_second =
+        (args.tron_requests_per_second > 0.0).then_some(args.tron_requests_per_second);
+    let tron = TronClient::new(config).context("cannot build the TRON client")?;
+    let master = MasterKey::load(settings.master_key.as_ref())?;
+    let mut ctx = Context::new(pool.clone(), tron, master);
+    ctx.poll = Duration::from_millis(args.chain_poll_ms);
+    ctx.crash_at = args.test_crash_at;
+    if let Some(step) = ctx.crash_at {
+        warn!(
+            step = step.as_str(),
+            "test crash step set: this worker kills itself there"
+        );
+    }
+    Ok(ctx)
 }
 
 /// Resolves at the first SIGTERM or SIGINT; a second one exits at once.

@@ -22,6 +22,8 @@
 
 mod handler;
 mod runner;
+mod wallet_jobs;
 
 pub use handler::{Handler, HandlerFuture, Registry};
 pub use runner::{Engine, EngineOptions, EngineReport, WorkerState};
+pub use wallet_jobs::register_wallet_jobs;

@@ -1,0 +1,30 @@
+//! The wallet jobs of `jobs` as the engine's handlers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Handler, HandlerFuture, Registry};
+use crate::jobs::{self, Context};
+use crate::queue::{Job, JobType};
+
+/// Runs sync, gas-topup and consolidation jobs with a shared context.
+struct WalletJobs(Arc<Context>);
+
+impl Handler for WalletJobs {
+    fn run<'a>(&'a self, job: &'a Job) -> HandlerFuture<'a> {
+        Box::pin(jobs::run(&self.0, job))
+    }
+
+    /// An attempt waits for its transfers up to `wait` a few times (the
+    /// leftovers, then each of its own): room for all of them.
+    fn timeout(&self) -> Duration {
+        self.0.wait * 5 + Duration::from_secs(60)
+    }
+}
+
+/// Registers the three wallet jobs.
+pub fn register_wallet_jobs(registry: &mut Registry, ctx: Arc<Context>) {
+    for job_type in [JobType::Sync, JobType::GasTopup, JobType::Consolidation] {
+        registry.register(job_type, WalletJobs(ctx.clone()));
+    }
+}

@@ -1,0 +1,150 @@
+//! `gas-topup`: TRX from the gas wallet (`gas.wallet_address`) to a deposit
+//! wallet, enough for one USDT transfer.
+//!
+//! The wallet needs the energy of that transfer (estimated on chain now) at
+//! the current energy price, plus its bandwidth. The amount sent is what is
+//! missing, plus the activation fee when the address was never activated; or
+//! `gas.topup_sun` when it is set. Nothing is sent when the wallet already
+//! holds enough. The gas wallet refuses (a final failure) when its balance
+//! is below `gas.min_balance_sun` or below what the top-up costs it.
+//!
+//! A duplicate top-up would succeed silently, so it follows the same
+//! transfer-record protocol as a sweep: the record is per deposit wallet.
+
+use super::consolidation::{bandwidth_bytes, usdt_transfer_cost};
+use super::transfers::{self, Asset, NewTransfer, Settled, TransferKind};
+use super::{Context, CrashStep, Done, JobError, JobSettings, Wallet, later};
+use crate::queue::Lease;
+use crate::tron::client::ClientError;
+use crate::tron::{Contract, Sun};
+use crate::wallets;
+
+/// Rebuilds after an expired transfer within one attempt before snoozing.
+const ROUNDS: usize = 3;
+
+pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, JobError> {
+    let settings = JobSettings::load(&ctx.pool).await?;
+    let gas = settings.gas_wallet()?;
+    let target = wallet.address()?;
+    if gas == target {
+        return Err(JobError::Final(format!(
+            "{target} is the gas wallet itself: it is not topped up"
+        )));
+    }
+    let usdt = settings.usdt_contract;
+    for _ in 0..ROUNDS {
+        if transfers::settle(ctx, wallet.id, lease.job_id, &usdt).await? == Settled::Pending {
+            return Ok(later(transfers::soon(ctx)));
+        }
+        // A job whose top-up already landed (it died before it was marked
+        // done) is done: the wallet may have spent that TRX since, and
+        // looking at its balance again would send a second top-up.
+        if transfers::landed(ctx, lease.job_id, TransferKind::GasTopup).await? {
+            tracing::info!(wallet = %target, "this job's gas top-up already landed");
+            return Ok(Done::Complete);
+        }
+        let account = ctx.tron.get_account(&target).await?;
+        let balance = account.as_ref().map_or(Sun::ZERO, |a| a.balance);
+        let params = ctx.tron.chain_parameters().await?;
+        let usdt_balance = ctx.tron.trc20_balance(&usdt, &target).await?;
+        // The recipient changes the energy (a new holder costs more).
+        let to = settings.treasury_if_set().unwrap_or(gas);
+        let estimate = match ctx
+            .tron
+            .estimate_trc20_transfer(&target, &usdt, &to, usdt_balance)
+            .await
+        {
+            Err(ClientError::Reverted(reason)) => {
+                return Err(JobError::Final(format!(
+                    "cannot estimate the energy of a USDT transfer from {target}: the call reverts: {reason}"
+                )));
+            }
+            other => other?,
+        };
+        let usdt_contract = Contract::trc20_transfer(target, usdt, to, usdt_balance);
+        let need = usdt_transfer_cost(&estimate, &params, &usdt_contract, &settings)?;
+        if balance >= need {
+            tracing::info!(wallet = %target, balance = balance.0, need = need.0,
+                "gas top-up skipped: the wallet already holds enough");
+            return Ok(Done::Complete);
+        }
+        let activation = if account.is_none() {
+            params.create_new_account_fee_in_system_contract
+        } else {
+            Sun::ZERO
+        };
+        let amount = if settings.topup > Sun::ZERO {
+            settings.topup
+        } else {
+            need.checked_sub(balance)
+                .and_then(|missing| missing.checked_add(activation))
+                .ok_or_else(|| JobError::Final("top-up amount overflows".into()))?
+        };
+
+        let contract = Contract::Transfer {
+            owner: gas,
+            to: target,
+            amount,
+        };
+        // What the gas wallet pays besides the amount: the account creation
+        // when the target is new, else the transfer's bandwidth.
+        let fees = if account.is_none() {
+            params
+                .create_account_fee
+                .checked_add(params.create_new_account_fee_in_system_contract)
+        } else {
+            bandwidth_bytes(&contract, &settings)
+                .checked_mul(params.transaction_fee.0)
+                .map(Sun)
+        }
+        .ok_or_else(|| JobError::Final("top-up fees overflow".into()))?;
+        let cost = amount
+            .checked_add(fees)
+            .ok_or_else(|| JobError::Final("top-up cost overflows".into()))?;
+        let gas_balance = ctx.tron.trx_balance(&gas).await?;
+        if gas_balance < settings.gas_min_balance {
+            return Err(JobError::Final(format!(
+                "gas wallet {gas} holds {gas_balance} SUN, below gas.min_balance_sun \
+                 {}: refill it before top-ups can run",
+                settings.gas_min_balance
+            )));
+        }
+        if gas_balance < cost {
+            return Err(JobError::Final(format!(
+                "gas wallet {gas} holds {gas_balance} SUN, less than the top-up of {amount} \
+                 SUN plus {fees} SUN of fees: refill it"
+            )));
+        }
+
+        let gas_wallet: Option<uuid::Uuid> =
+            sqlx::query_scalar("SELECT id FROM user_wallets WHERE address = $1")
+                .bind(gas.to_base58())
+                .fetch_optional(&ctx.pool)
+                .await?;
+        let Some(gas_wallet) = gas_wallet else {
+            return Err(JobError::Final(format!(
+                "gas wallet {gas} has no stored key: import it with \
+                 `walletops wallet import --role gas`"
+            )));
+        };
+        let key = wallets::signing_key(&ctx.pool, &ctx.master, gas_wallet).await?;
+        let t = NewTransfer {
+            wallet_id: wallet.id,
+            kind: TransferKind::GasTopup,
+            asset: Asset::Trx,
+            from: gas,
+            to: target,
+            amount: amount.0,
+            contract,
+        };
+        match transfers::send(ctx, lease, &settings, t, &key).await? {
+            None => return Ok(later(transfers::soon(ctx))),
+            Some(false) => continue,
+            Some(true) => {
+                ctx.crash_point(CrashStep::BeforeDone);
+                return Ok(Done::Complete);
+            }
+        }
+    }
+    Ok(later(transfers::soon(ctx)))
+}

@@ -1,0 +1,226 @@
+//! The three wallet jobs — sync, gas top-up, consolidation — and the
+//! transfer-record protocol that keeps funds from ever moving twice.
+//!
+//! Every handler:
+//! 1. finds its wallet and takes the wallet's processing flag for the job's
+//!    lease ([`processing`]); a flag left by a job that no longer runs, or by
+//!    an earlier attempt of the same job, is taken over;
+//! 2. resolves the wallet's unresolved transfers first, whichever job made
+//!    them ([`transfers::settle`]; a sync looks once and does not wait);
+//! 3. does its work, signing each transfer once and committing its record
+//!    before the broadcast;
+//! 4. clears the flag, whatever the outcome.
+//!
+//! The engine runs them through `engine::wallet_jobs`; this module knows the
+//! queue only to read a job and to enqueue follow-up jobs.
+
+pub mod consolidation;
+pub mod gas_topup;
+pub mod processing;
+pub mod settings;
+pub mod sync;
+pub mod transfers;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::queue::{Job, JobType, Lease, Outcome};
+use crate::tron::Address;
+use crate::tron::client::{ClientError, TronClient};
+use crate::wallets::{MasterKey, WalletError};
+
+pub use settings::JobSettings;
+
+/// What the handlers share: the database, the node, the master key.
+pub struct Context {
+    pub pool: PgPool,
+    pub tron: TronClient,
+    pub master: MasterKey,
+    /// How often to look at the chain while waiting for a transfer.
+    pub poll: Duration,
+    /// How long one attempt waits for its transfers before it snoozes.
+    pub wait: Duration,
+    /// Tests only: the step at which the process kills itself.
+    pub crash_at: Option<CrashStep>,
+}
+
+impl Context {
+    pub fn new(pool: PgPool, tron: TronClient, master: MasterKey) -> Self {
+        Self {
+            pool,
+            tron,
+            master,
+            poll: Duration::from_secs(3),
+            wait: Duration::from_secs(120),
+            crash_at: None,
+        }
+    }
+
+    /// Kills the process with SIGKILL when `step` is the configured crash
+    /// step: the crash-safety tests' way of dying at an exact point.
+    fn crash_point(&self, step: CrashStep) {
+        if self.crash_at == Some(step) {
+            tracing::error!(step = step.as_str(), "test crash step reached: SIGKILL");
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+/// Named points of a transfer where the crash-safety tests kill the worker
+/// (hidden `walletops worker --test-crash-at STEP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashStep {
+    /// The transfer is signed and its record committed; not yet broadcast.
+    AfterSign,
+    /// The node took the broadcast; its outcome is not yet known.
+    AfterBroadcast,
+    /// Every transfer of the job landed; the job is not yet marked done.
+    BeforeDone,
+}
+
+impl CrashStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrashStep::AfterSign => "after-sign",
+            CrashStep::AfterBroadcast => "after-broadcast",
+            CrashStep::BeforeDone => "before-done",
+        }
+    }
+}
+
+impl FromStr for CrashStep {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "after-sign" => Ok(Self::AfterSign),
+            "after-broadcast" => Ok(Self::AfterBroadcast),
+            "before-done" => Ok(Self::BeforeDone),
+            _ => Err(format!(
+                "unknown crash step {s:?}; valid: after-sign, after-broadcast, before-done"
+            )),
+        }
+    }
+}
+
+/// Why an attempt did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Trying again will not help: the job fails with this message.
+    #[error("{0}")]
+    Final(String),
+    /// Worth another attempt (uses up a retry).
+    #[error("{0}")]
+    Retry(String),
+    /// The node failed or is unreachable.
+    #[error("TRON node: {0}")]
+    Tron(#[from] ClientError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// This attempt no longer holds the job: another attempt owns it now.
+    #[error("lease lost: the job belongs to a newer attempt")]
+    LeaseLost,
+}
+
+impl From<WalletError> for JobError {
+    fn from(e: WalletError) -> Self {
+        match e {
+            WalletError::Db(e) => JobError::Db(e),
+            other => JobError::Final(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::queue::QueueError> for JobError {
+    fn from(e: crate::queue::QueueError) -> Self {
+        JobError::Retry(e.to_string())
+    }
+}
+
+/// How a handler's work ended, short of an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    /// Finished.
+    Complete,
+    /// Not yet (a transfer is still on its way, another job holds the
+    /// wallet, a gas top-up is pending): run again at this time.
+    Later(DateTime<Utc>),
+}
+
+/// A wallet row, as the handlers need it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Wallet {
+    pub id: Uuid,
+    pub address: String,
+    pub role: String,
+    pub user_id: Option<Uuid>,
+}
+
+impl Wallet {
+    pub fn address(&self) -> Result<Address, JobError> {
+        self.address.parse().map_err(|e| {
+            JobError::Final(format!(
+                "wallet {} has an invalid address {:?}: {e}",
+                self.id, self.address
+            ))
+        })
+    }
+}
+
+/// Finds the job's wallet, by id if the job has one, else by address.
+async fn job_wallet(pool: &PgPool, job: &Job) -> Result<Wallet, JobError> {
+    let wallet: Option<Wallet> = sqlx::query_as(
+        "SELECT id, address, role, user_id FROM user_wallets
+          WHERE id = $1 OR ($1 IS NULL AND address = $2)",
+    )
+    .bind(job.wallet_id)
+    .bind(job.wallet_address.as_deref())
+    .fetch_optional(pool)
+    .await?;
+    wallet.ok_or_else(|| {
+        JobError::Final(format!(
+            "the job names no known wallet (wallet_id {:?}, address {:?})",
+            job.wallet_id, job.wallet_address
+        ))
+    })
+}
+
+/// Runs one attempt of a wallet job: the wallet's processing flag is held
+/// for the attempt and cleared at its end, whatever the outcome.
+pub async fn run(ctx: &Context, job: &Job) -> Outcome {
+    let Some(job_type) = job.job_type else {
+        return Outcome::Fail("job has no job_type".into());
+    };
+    let Some(lease) = Lease::of(job) else {
+        return Outcome::Retry("job is not held by a worker".into());
+    };
+    let result = async {
+        let wallet = job_wallet(&ctx.pool, job).await?;
+        let Some(flag) = processing::acquire(&ctx.pool, wallet.id, &lease).await? else {
+            // Another live job works on this wallet: come back shortly.
+            return Ok(Done::Later(Utc::now() + chrono::Duration::seconds(2)));
+        };
+        let done = match job_type {
+            JobType::Sync => sync::run(ctx, job, &wallet).await,
+            JobType::GasTopup => gas_topup::run(ctx, &lease, &wallet).await,
+            JobType::Consolidation => consolidation::run(ctx, job, &lease, &wallet).await,
+        };
+        flag.release().await;
+        done
+    }
+    .await;
+    match result {
+        Ok(Done::Complete) => Outcome::Complete,
+        Ok(Done::Later(at)) => Outcome::Snooze(at),
+        Err(JobError::Final(message)) => Outcome::Fail(message),
+        Err(e) => Outcome::Retry(e.to_string()),
+    }
+}
+
+/// `Done::Later` after `d`.
+fn later(d: Duration) -> Done {
+    Done::Later(Utc::now() + chrono::Duration::from_std(d).unwrap_or_default())
+}

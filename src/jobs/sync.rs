@@ -1,0 +1,266 @@
+//! `sync`: the wallet's TRX and USDT balances onto `user_wallets` (with the
+//! time of the sync), and its confirmed transactions — TRX and USDT, in and
+//! out — into `wallet_transactions`. A transaction is stored once however
+//! often syncs run: rows conflict on (wallet, txID, asset, direction, event
+//! index) and the conflict does nothing.
+//!
+//! With `sync.auto_consolidate` on, a deposit wallet holding at least
+//! `consolidation.min_usdt` gets a consolidation queued.
+
+use chrono::{DateTime, Utc};
+
+use super::{Context, Done, JobError, JobSettings, Wallet, transfers};
+use crate::queue::{self, Job, JobType, NewJob};
+use crate::tron::client::ListQuery;
+use crate::tron::{Address, Contract, Sun, TokenUnits};
+
+/// Transactions of the last sync's newest block time minus this margin are
+/// fetched again (the conflict makes the overlap harmless), in case the
+/// indexer lists a block late.
+const OVERLAP_MS: i64 = 10 * 60 * 1000;
+
+/// One row of `wallet_transactions`.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    tx_id: String,
+    event_index: i32,
+    asset: &'static str,
+    direction: &'static str,
+    from: String,
+    to: String,
+    amount: i64,
+    block_number: Option<i64>,
+    block_time: Option<DateTime<Utc>>,
+    status: &'static str,
+}
+
+pub async fn run(ctx: &Context, job: &Job, wallet: &Wallet) -> Result<Done, JobError> {
+    let result = sync_wallet(ctx, job, wallet).await;
+    if let Err(e) = &result {
+        sqlx::query("UPDATE user_wallets SET sync_status = 'error', sync_error = $2 WHERE id = $1")
+            .bind(wallet.id)
+            .bind(e.to_string())
+            .execute(&ctx.pool)
+            .await?;
+    }
+    result
+}
+
+async fn sync_wallet(ctx: &Context, job: &Job, wallet: &Wallet) -> Result<Done, JobError> {
+    let settings = JobSettings::load(&ctx.pool).await?;
+    let address = wallet.address()?;
+    // Leftover transfers first, like every job for the wallet; a sync only
+    // looks once and does not wait for them.
+    match transfers::pass(ctx, wallet.id, job.id, &settings.usdt_contract).await {
+        Err(JobError::Retry(refusal)) => tracing::warn!(wallet = %address, "{refusal}"),
+        other => {
+            other?;
+        }
+    }
+    let trx = ctx.tron.trx_balance(&address).await?;
+    let usdt = ctx
+        .tron
+        .trc20_balance(&settings.usdt_contract, &address)
+        .await?;
+
+    let newest: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT max(block_time) FROM wallet_transactions WHERE wallet_id = $1")
+            .bind(wallet.id)
+            .fetch_one(&ctx.pool)
+            .await?;
+    let since = newest.map(|t| (t.timestamp_millis() - OVERLAP_MS).max(0));
+    let mut rows = trx_rows(ctx, &address, since).await?;
+    rows.extend(usdt_rows(ctx, &address, &settings.usdt_contract, since).await?);
+    let stored = store(ctx, wallet, &rows).await?;
+
+    let to_i64 = |what: &str, v: Option<i64>| {
+        v.ok_or_else(|| JobError::Final(format!("{what} balance of {address} overflows")))
+    };
+    sqlx::query(
+        "UPDATE user_wallets
+            SET trx_balance_sun = $2, usdt_balance = $3, last_synced_at = now(),
+                sync_status = 'ok', sync_error = NULL
+          WHERE id = $1",
+    )
+    .bind(wallet.id)
+    .bind(to_i64("TRX", trx.to_i64())?)
+    .bind(to_i64("USDT", usdt.to_i64())?)
+    .execute(&ctx.pool)
+    .await?;
+    tracing::info!(wallet = %address, trx = trx.0, usdt = usdt.0, seen = rows.len(), stored,
+        "wallet synced");
+
+    if settings.auto_consolidate
+        && wallet.role == "deposit"
+        && usdt > TokenUnits::ZERO
+        && usdt >= settings.min_usdt
+    {
+        let mut conn = ctx.pool.acquire().await?;
+        let queued = queue::enqueue(
+            &mut conn,
+            &NewJob {
+                job_type: JobType::Consolidation,
+                wallet_address: Some(wallet.address.clone()),
+                wallet_id: Some(wallet.id),
+                user_id: wallet.user_id,
+                data: serde_json::json!({ "requested_by": job.id, "usdt": usdt.0 }),
+                priority: 0,
+                run_at: None,
+            },
+        )
+        .await?;
+        tracing::info!(wallet = %address, job = %queued.job.id, created = queued.created,
+            "consolidation queued by sync");
+    }
+    Ok(Done::Complete)
+}
+
+fn block_time(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}
+
+fn amount(v: u64) -> Result<i64, JobError> {
+    i64::try_from(v).map_err(|_| JobError::Final(format!("transaction amount {v} overflows")))
+}
+
+/// The wallet's confirmed TRX transfers, in and out.
+async fn trx_rows(
+    ctx: &Context,
+    address: &Address,
+    since: Option<i64>,
+) -> Result<Vec<Row>, JobError> {
+    let mut query = ListQuery {
+        only_confirmed: true,
+        limit: Some(200),
+        min_timestamp_ms: since,
+        ..Default::default()
+    };
+    let mut rows = Vec::new();
+    loop {
+        let page = ctx.tron.v1_transactions(address, &query).await?;
+        for t in page.items {
+            let Some(Contract::Transfer {
+                owner,
+                to,
+                amount: Sun(sun),
+            }) = t.contract
+            else {
+                continue;
+            };
+            let direction = if to == *address {
+                "in"
+            } else if owner == *address {
+                "out"
+            } else {
+                continue;
+            };
+            rows.push(Row {
+                tx_id: t.txid.to_hex(),
+                event_index: 0,
+                asset: "trx",
+                direction,
+                from: owner.to_base58(),
+                to: to.to_base58(),
+                amount: amount(sun)?,
+                block_number: i64::try_from(t.block_number).ok(),
+                block_time: block_time(t.block_timestamp_ms),
+                status: if t.contract_ret.as_deref().is_none_or(|r| r == "SUCCESS") {
+                    "confirmed"
+                } else {
+                    "failed"
+                },
+            });
+        }
+        match page.next {
+            Some(f) => query.fingerprint = Some(f),
+            None => return Ok(rows),
+        }
+    }
+}
+
+/// The wallet's confirmed USDT `Transfer` events, in and out. Several events
+/// of one transaction are told apart by their order in the listing.
+async fn usdt_rows(
+    ctx: &Context,
+    address: &Address,
+    usdt: &Address,
+    since: Option<i64>,
+) -> Result<Vec<Row>, JobError> {
+    let mut query = ListQuery {
+        only_confirmed: true,
+        limit: Some(200),
+        min_timestamp_ms: since,
+        contract_address: Some(*usdt),
+        ..Default::default()
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    loop {
+        let page = ctx.tron.v1_trc20_transfers(address, &query).await?;
+        for t in page.items {
+            if t.kind != "Transfer" || t.token != *usdt {
+                continue;
+            }
+            let directions: &[&'static str] = match (t.from == *address, t.to == *address) {
+                (true, true) => &["out", "in"],
+                (true, false) => &["out"],
+                (false, true) => &["in"],
+                (false, false) => &[],
+            };
+            for direction in directions {
+                let tx_id = t.txid.to_hex();
+                let event_index = rows
+                    .iter()
+                    .filter(|r| r.tx_id == tx_id && r.direction == *direction)
+                    .count() as i32;
+                rows.push(Row {
+                    tx_id,
+                    event_index,
+                    asset: "usdt",
+                    direction,
+                    from: t.from.to_base58(),
+                    to: t.to.to_base58(),
+                    amount: amount(t.amount.0)?,
+                    block_number: None,
+                    block_time: block_time(t.block_timestamp_ms),
+                    status: "confirmed",
+                });
+            }
+        }
+        match page.next {
+            Some(f) => query.fingerprint = Some(f),
+            None => return Ok(rows),
+        }
+    }
+}
+
+/// Inserts the rows not stored yet, in one statement; returns how many.
+async fn store(ctx: &Context, wallet: &Wallet, rows: &[Row]) -> Result<u64, JobError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let col = |f: fn(&Row) -> String| rows.iter().map(f).collect::<Vec<_>>();
+    let inserted = sqlx::query(
+        "INSERT INTO wallet_transactions
+             (wallet_id, tx_id, event_index, asset, direction, from_address, to_address,
+              amount, block_number, block_time, status)
+         SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
+                                  $7::text[], $8::bigint[], $9::bigint[], $10::timestamptz[],
+                                  $11::text[])
+         ON CONFLICT (wallet_id, tx_id, asset, direction, event_index) DO NOTHING",
+    )
+    .bind(wallet.id)
+    .bind(col(|r| r.tx_id.clone()))
+    .bind(rows.iter().map(|r| r.event_index).collect::<Vec<_>>())
+    .bind(col(|r| r.asset.to_string()))
+    .bind(col(|r| r.direction.to_string()))
+    .bind(col(|r| r.from.clone()))
+    .bind(col(|r| r.to.clone()))
+    .bind(rows.iter().map(|r| r.amount).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.block_number).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.block_time).collect::<Vec<_>>())
+    .bind(col(|r| r.status.to_string()))
+    .execute(&ctx.pool)
+    .await?
+    .rows_affected();
+    Ok(inserted)
+}

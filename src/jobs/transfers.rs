@@ -1,0 +1,474 @@
+//! The transfer-record protocol (DESIGN.md invariant 6).
+//!
+//! - A transfer is built and signed once; its record (txID, signed bytes,
+//!   expiry, amount, parties, kind, wallet, job) is committed to `transfers`
+//!   before the first broadcast. At most one unresolved record per (wallet,
+//!   kind) exists (a partial unique index), and records outlive jobs.
+//! - Before a job does anything with a wallet, it resolves the wallet's
+//!   unresolved records ([`settle`]), whichever job made them, by asking the
+//!   chain about the stored txID ([`resolve`]):
+//!   - in a solidified block and successful (for USDT: with the expected
+//!     `Transfer` event) → `confirmed`;
+//!   - in a solidified block and failed (REVERT, OUT_OF_ENERGY) → `failed`;
+//!   - not in a solidified block, and the solidified head is already past
+//!     the transaction's expiration → it can never land: `expired`. Only
+//!     then may a new transfer of that kind be built;
+//!   - otherwise it may still land: while the node's head is before its
+//!     expiration, the same signed bytes are broadcast again (a
+//!     `DUP_TRANSACTION_ERROR` proves nothing, so the lookups go on).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{Context, CrashStep, JobError, JobSettings};
+use crate::queue::Lease;
+use crate::tron::client::{BroadcastCode, ClientError, TransactionInfo, View};
+use crate::tron::{Address, Contract, PrivateKey, RawTransaction, SignedTransaction, Sun};
+
+/// What a transfer is for (`transfers.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKind {
+    ConsolidationUsdt,
+    ConsolidationTrx,
+    GasTopup,
+}
+
+impl TransferKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::ConsolidationUsdt => "consolidation-usdt",
+            TransferKind::ConsolidationTrx => "consolidation-trx",
+            TransferKind::GasTopup => "gas-topup",
+        }
+    }
+}
+
+/// Which asset a transfer moves (`transfers.asset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asset {
+    Trx,
+    Usdt,
+}
+
+impl Asset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Asset::Trx => "trx",
+            Asset::Usdt => "usdt",
+        }
+    }
+}
+
+/// A row of `transfers`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TransferRecord {
+    pub id: Uuid,
+    pub wallet_id: Uuid,
+    pub job_id: Option<Uuid>,
+    pub kind: String,
+    pub asset: String,
+    pub from_address: String,
+    pub to_address: String,
+    pub amount: i64,
+    pub tx_id: String,
+    pub signed_tx: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+    pub status: String,
+    pub broadcast_count: i32,
+    pub last_error: Option<String>,
+}
+
+impl TransferRecord {
+    fn signed(&self) -> Result<SignedTransaction, JobError> {
+        SignedTransaction::decode(&self.signed_tx).map_err(|e| {
+            JobError::Final(format!(
+                "stored transfer {} cannot be decoded: {e}",
+                self.tx_id
+            ))
+        })
+    }
+}
+
+/// A transfer to sign: the contract and what the record says about it.
+#[derive(Debug, Clone)]
+pub struct NewTransfer {
+    pub wallet_id: Uuid,
+    pub kind: TransferKind,
+    pub asset: Asset,
+    pub from: Address,
+    pub to: Address,
+    /// SUN for TRX, token units for USDT.
+    pub amount: u64,
+    pub contract: Contract,
+}
+
+/// What the chain says about a recorded transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    Confirmed,
+    /// Mined but failed; the reason.
+    Failed(String),
+    /// Expired and provably not on chain.
+    Expired,
+    /// May still land. `refused` is the node's answer when it refused the
+    /// re-broadcast for a reason other than expiry.
+    Pending {
+        refused: Option<String>,
+    },
+}
+
+/// The most TRX a transaction may burn for energy: `tron.fee_limit_sun` for
+/// contract calls, none for plain transfers (they use no energy).
+pub fn fee_limit(contract: &Contract, settings: &JobSettings) -> Sun {
+    match contract {
+        Contract::TriggerSmartContract { .. } => settings.fee_limit,
+        _ => Sun::ZERO,
+    }
+}
+
+/// Signs `t` once and commits its record, guarded by `lease`: an attempt
+/// that lost its job creates nothing. Fails with [`JobError::Retry`] when
+/// the wallet already has an unresolved transfer of this kind.
+pub async fn create(
+    ctx: &Context,
+    lease: &Lease,
+    settings: &JobSettings,
+    t: NewTransfer,
+    key: &PrivateKey,
+) -> Result<TransferRecord, JobError> {
+    if key.address() != t.from {
+        return Err(JobError::Final(format!(
+            "the signing key is not the key of {}",
+            t.from
+        )));
+    }
+    let amount = i64::try_from(t.amount)
+        .map_err(|_| JobError::Final(format!("amount {} does not fit the record", t.amount)))?;
+    let fee_limit = fee_limit(&t.contract, settings);
+    let reference = ctx.tron.now_block().await?;
+    let raw = RawTransaction::new(
+        t.contract,
+        &reference,
+        Utc::now().timestamp_millis(),
+        settings.tx_expiry,
+        fee_limit,
+    );
+    let expires_at = DateTime::from_timestamp_millis(raw.expiration_ms)
+        .ok_or_else(|| JobError::Final("transaction expiration out of range".into()))?;
+    let signed = raw.sign(key);
+
+    let mut tx = ctx.pool.begin().await?;
+    let held: Option<i32> = sqlx::query_scalar(
+        "SELECT attempt FROM job_logs
+          WHERE id = $1 AND attempt = $2 AND locked_by = $3 AND status = 'processing'
+          FOR SHARE",
+    )
+    .bind(lease.job_id)
+    .bind(lease.attempt)
+    .bind(lease.holder)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if held.is_none() {
+        return Err(JobError::LeaseLost);
+    }
+    let record: Result<TransferRecord, sqlx::Error> = sqlx::query_as(
+        "INSERT INTO transfers (wallet_id, job_id, kind, asset, from_address, to_address,
+                                amount, tx_id, signed_tx, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         RETURNING id, wallet_id, job_id, kind, asset, from_address, to_address, amount,
+                   tx_id, signed_tx, expires_at, status, broadcast_count, last_error",
+    )
+    .bind(t.wallet_id)
+    .bind(lease.job_id)
+    .bind(t.kind.as_str())
+    .bind(t.asset.as_str())
+    .bind(t.from.to_base58())
+    .bind(t.to.to_base58())
+    .bind(amount)
+    .bind(signed.txid().to_hex())
+    .bind(signed.encode())
+    .bind(expires_at)
+    .fetch_one(&mut *tx)
+    .await;
+    let record = match record {
+        Ok(r) => r,
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(JobError::Retry(format!(
+                "wallet {} already has an unresolved {} transfer",
+                t.from,
+                t.kind.as_str()
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tx.commit().await?;
+    tracing::info!(
+        tx_id = %record.tx_id, kind = %record.kind, amount, from = %record.from_address,
+        to = %record.to_address, "transfer signed and recorded"
+    );
+    ctx.crash_point(CrashStep::AfterSign);
+    Ok(record)
+}
+
+/// Broadcasts the stored bytes. `Ok(Some(reason))` when the node refused
+/// them for a reason other than expiry; an unknown outcome is `Ok(None)`:
+/// the lookups decide.
+pub async fn broadcast(ctx: &Context, rec: &TransferRecord) -> Result<Option<String>, JobError> {
+    let signed = rec.signed()?;
+    let (note, refused) = match ctx.tron.broadcast(&signed).await {
+        Ok(_) => (None, None),
+        Err(e @ (ClientError::Ambiguous { .. } | ClientError::Unavailable { .. })) => {
+            (Some(e.to_string()), None)
+        }
+        Err(ClientError::Rejected { code, message }) => {
+            let text = format!("node refused transfer {}: {code}: {message}", rec.tx_id);
+            let can_never_land = matches!(code, BroadcastCode::Tapos | BroadcastCode::Expiration);
+            (Some(text.clone()), (!can_never_land).then_some(text))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    sqlx::query(
+        "UPDATE transfers
+            SET status = 'broadcast', broadcast_count = broadcast_count + 1, last_error = $2
+          WHERE id = $1 AND status IN ('signed', 'broadcast')",
+    )
+    .bind(rec.id)
+    .bind(note.as_deref())
+    .execute(&ctx.pool)
+    .await?;
+    if note.is_none() {
+        ctx.crash_point(CrashStep::AfterBroadcast);
+    }
+    Ok(refused)
+}
+
+async fn mark(
+    ctx: &Context,
+    rec: &TransferRecord,
+    status: &str,
+    error: Option<&str>,
+    block: Option<u64>,
+) -> Result<(), JobError> {
+    sqlx::query(
+        "UPDATE transfers
+            SET status = $2, last_error = coalesce($3, last_error), block_number = $4,
+                resolved_at = now()
+          WHERE id = $1 AND status IN ('signed', 'broadcast')",
+    )
+    .bind(rec.id)
+    .bind(status)
+    .bind(error)
+    .bind(block.and_then(|b| i64::try_from(b).ok()))
+    .execute(&ctx.pool)
+    .await?;
+    Ok(())
+}
+
+/// Whether a mined receipt shows the recorded transfer done; the reason
+/// when not.
+fn judge(rec: &TransferRecord, info: &TransactionInfo, usdt: &Address) -> Result<(), String> {
+    if !info.succeeded() {
+        let result = info.receipt_result.as_deref().unwrap_or("FAILED");
+        let message = info.message.as_deref().unwrap_or("");
+        return Err(format!(
+            "{} transfer {} of {} from {} failed on chain in block {}: {result} {message}",
+            rec.kind, rec.tx_id, rec.amount, rec.from_address, info.block_number
+        )
+        .trim_end()
+        .to_string());
+    }
+    if rec.asset == Asset::Usdt.as_str() {
+        let moved = info.trc20_transfers(usdt).iter().any(|l| {
+            l.from.to_base58() == rec.from_address
+                && l.to.to_base58() == rec.to_address
+                && i64::try_from(l.amount.0) == Ok(rec.amount)
+        });
+        if !moved {
+            return Err(format!(
+                "USDT transfer {} succeeded without the expected Transfer event",
+                rec.tx_id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Asks the chain about a recorded transfer and records what it learnt
+/// (see the module documentation).
+pub async fn resolve(
+    ctx: &Context,
+    rec: &TransferRecord,
+    usdt: &Address,
+) -> Result<Resolution, JobError> {
+    let signed = rec.signed()?;
+    let txid = signed.txid();
+    let expiration_ms = signed.raw().expiration_ms;
+    // The solidified head first: a transaction absent from the solidified
+    // chain looked up afterwards is absent from every block up to it.
+    let solid = ctx.tron.block(View::Solidified).await?;
+    if let Some(info) = ctx.tron.transaction_info(&txid, View::Solidified).await? {
+        return match judge(rec, &info, usdt) {
+            Ok(()) => {
+                mark(ctx, rec, "confirmed", None, Some(info.block_number)).await?;
+                tracing::info!(tx_id = %rec.tx_id, kind = %rec.kind, "transfer confirmed");
+                Ok(Resolution::Confirmed)
+            }
+            Err(reason) => {
+                mark(ctx, rec, "failed", Some(&reason), Some(info.block_number)).await?;
+                tracing::warn!(tx_id = %rec.tx_id, "{reason}");
+                Ok(Resolution::Failed(reason))
+            }
+        };
+    }
+    if ctx
+        .tron
+        .transaction_info(&txid, View::Head)
+        .await?
+        .is_some()
+    {
+        // Mined, not yet solidified.
+        return Ok(Resolution::Pending { refused: None });
+    }
+    if solid.timestamp_ms > expiration_ms {
+        mark(
+            ctx,
+            rec,
+            "expired",
+            Some("expired without landing: not in any block up to a solidified block past its expiration"),
+            None,
+        )
+        .await?;
+        tracing::info!(tx_id = %rec.tx_id, kind = %rec.kind, "transfer expired without landing");
+        return Ok(Resolution::Expired);
+    }
+    let head = ctx.tron.now_block().await?;
+    if head.timestamp_ms < expiration_ms {
+        let refused = broadcast(ctx, rec).await?;
+        return Ok(Resolution::Pending { refused });
+    }
+    // Expired by the head, not yet provably absent: wait for solidification.
+    Ok(Resolution::Pending { refused: None })
+}
+
+/// The wallet's unresolved transfers, oldest first.
+pub async fn unresolved(ctx: &Context, wallet_id: Uuid) -> Result<Vec<TransferRecord>, JobError> {
+    Ok(sqlx::query_as(
+        "SELECT id, wallet_id, job_id, kind, asset, from_address, to_address, amount,
+                tx_id, signed_tx, expires_at, status, broadcast_count, last_error
+           FROM transfers
+          WHERE wallet_id = $1 AND status IN ('signed', 'broadcast')
+          ORDER BY created_at, id",
+    )
+    .bind(wallet_id)
+    .fetch_all(&ctx.pool)
+    .await?)
+}
+
+/// Whether a transfer of this kind made by `job_id` has landed.
+pub async fn landed(ctx: &Context, job_id: Uuid, kind: TransferKind) -> Result<bool, JobError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM transfers
+                         WHERE job_id = $1 AND kind = $2 AND status = 'confirmed')",
+    )
+    .bind(job_id)
+    .bind(kind.as_str())
+    .fetch_one(&ctx.pool)
+    .await?)
+}
+
+/// The outcome of [`settle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Nothing unresolved is left.
+    Clear,
+    /// Something may still land: wait (no retry used).
+    Pending,
+}
+
+/// One pass over the wallet's unresolved transfers: each is resolved once
+/// (and re-broadcast if it may still land). Returns how many may still land.
+/// A transfer of `job_id` that failed on chain fails the job
+/// ([`JobError::Final`]); a refused re-broadcast is a retry, reported after
+/// the pass.
+pub async fn pass(
+    ctx: &Context,
+    wallet_id: Uuid,
+    job_id: Uuid,
+    usdt: &Address,
+) -> Result<usize, JobError> {
+    let mut pending = 0;
+    let mut refusal = None;
+    for rec in unresolved(ctx, wallet_id).await? {
+        match resolve(ctx, &rec, usdt).await? {
+            Resolution::Confirmed | Resolution::Expired => {}
+            Resolution::Failed(reason) if rec.job_id == Some(job_id) => {
+                return Err(JobError::Final(reason));
+            }
+            Resolution::Failed(reason) => {
+                tracing::warn!(tx_id = %rec.tx_id, "a transfer of another job failed: {reason}");
+            }
+            Resolution::Pending { refused } => {
+                pending += 1;
+                refusal = refusal.or(refused);
+            }
+        }
+    }
+    match refusal {
+        Some(reason) => Err(JobError::Retry(reason)),
+        None => Ok(pending),
+    }
+}
+
+/// Resolves every unresolved transfer of the wallet, waiting up to
+/// `ctx.wait` for those that may still land (see [`pass`]).
+pub async fn settle(
+    ctx: &Context,
+    wallet_id: Uuid,
+    job_id: Uuid,
+    usdt: &Address,
+) -> Result<Settled, JobError> {
+    let deadline = tokio::time::Instant::now() + ctx.wait;
+    loop {
+        if pass(ctx, wallet_id, job_id, usdt).await? == 0 {
+            return Ok(Settled::Clear);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(Settled::Pending);
+        }
+        tokio::time::sleep(ctx.poll).await;
+    }
+}
+
+/// Signs, records and broadcasts `t`, then waits for it like any leftover:
+/// `Some(true)` when it landed, `Some(false)` when it expired without
+/// landing (the caller may build anew), `None` when it may still land after
+/// `ctx.wait`. A failure on chain is a [`JobError::Final`].
+pub async fn send(
+    ctx: &Context,
+    lease: &Lease,
+    settings: &JobSettings,
+    t: NewTransfer,
+    key: &PrivateKey,
+) -> Result<Option<bool>, JobError> {
+    let wallet_id = t.wallet_id;
+    let rec = create(ctx, lease, settings, t, key).await?;
+    // A refusal here is looked at again by `settle`, which re-broadcasts.
+    broadcast(ctx, &rec).await?;
+    match settle(ctx, wallet_id, lease.job_id, &settings.usdt_contract).await? {
+        Settled::Pending => Ok(None),
+        Settled::Clear => {
+            let status: String = sqlx::query_scalar("SELECT status FROM transfers WHERE id = $1")
+                .bind(rec.id)
+                .fetch_one(&ctx.pool)
+                .await?;
+            Ok(Some(status == "confirmed"))
+        }
+    }
+}
+
+/// A short wait before looking at the chain again.
+pub fn soon(ctx: &Context) -> Duration {
+    ctx.poll.max(Duration::from_millis(200)) * 2
+}
