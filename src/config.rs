@@ -91,6 +91,31 @@ impl DatabaseUrl {
         Self(url)
     }
 
+    /// Whether the server is on this machine: a loopback address, `localhost`,
+    /// or a Unix socket folder (`?host=/path`).
+    pub fn is_local(&self) -> bool {
+        let socket = self
+            .0
+            .query_pairs()
+            .any(|(k, v)| k == "host" && v.starts_with('/'));
+        // postgres:// is not a special scheme to the url crate, so an IP
+        // address comes back as an opaque host string.
+        let host = self.0.host_str().unwrap_or("localhost");
+        let ip = host.trim_start_matches('[').trim_end_matches(']');
+        socket
+            || host == "localhost"
+            || ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Whether the URL chooses its TLS mode itself (`sslmode=...`).
+    pub fn sets_ssl_mode(&self) -> bool {
+        self.0
+            .query_pairs()
+            .any(|(k, _)| k == "sslmode" || k == "ssl-mode")
+    }
+
     /// The URL with the password replaced, for messages.
     pub fn redacted(&self) -> String {
         let mut url = self.0.clone();
@@ -354,6 +379,22 @@ mod tests {
         assert!(!format!("{url:?}").contains("hunter2"));
         assert!(url.expose().contains("hunter2"));
         assert_eq!(url.database(), Some("walletops"));
+        assert!(!url.is_local());
+    }
+
+    #[test]
+    fn local_servers_are_recognised() {
+        for local in [
+            "postgres://u@127.0.0.1:5432/d",
+            "postgres://u@localhost/d",
+            "postgres://u@[::1]/d",
+            "postgres://u@localhost/d?host=%2Fvar%2Frun",
+        ] {
+            let url: DatabaseUrl = local.parse().unwrap();
+            assert!(url.is_local(), "{local}");
+        }
+        let explicit: DatabaseUrl = "postgres://u@127.0.0.1/d?sslmode=require".parse().unwrap();
+        assert!(explicit.sets_ssl_mode());
     }
 
     #[test]

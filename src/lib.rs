@@ -3,11 +3,11 @@
 //! The module map follows `DESIGN.md`: `cli`, `api` and `tui` are thin
 //! shells over `admin` (every operator action, its audit row, roles,
 //! health); `config` resolves settings; `db` owns connections, migrations
-//! and the local PostgreSQL cluster; `queue` and `engine` run the jobs;
-//! `tron` is pure chain code (keys, transactions, the HTTP client and the
-//! simulator); `wallets` keeps users, wallets and their sealed keys; `tui` is
-//! the operations console; `jobs` holds the wallet jobs and the transfer
-//! records.
+//! and the local PostgreSQL cluster; `queue` and `engine` run the jobs, and
+//! `jobs` holds the wallet jobs and their transfer records; `tron` is pure
+//! chain code (keys, transactions, the HTTP client and the simulator);
+//! `wallets` keeps users, wallets and their sealed keys; `tui` is the
+//! operations console.
 
 pub mod admin;
 pub mod api;

@@ -9,7 +9,7 @@ pub mod local;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 
 use crate::config::{DatabaseUrl, Settings};
 
@@ -63,6 +63,13 @@ pub fn connect_options(url: &DatabaseUrl) -> Result<PgConnectOptions, DbError> {
                 url: url.redacted(),
                 message: e.to_string(),
             })?;
+    // TLS to a server on this machine protects nothing and costs a slow
+    // handshake per connection; a URL that names its sslmode keeps it.
+    let options = if url.is_local() && !url.sets_ssl_mode() {
+        options.ssl_mode(PgSslMode::Disable)
+    } else {
+        options
+    };
     Ok(options.application_name("walletops"))
 }
 
