@@ -801,3 +801,61 @@ async fn throughput_and_oldest_pending_age() {
     let age = queue::oldest_pending_age(&db.pool).await.unwrap().unwrap();
     assert!((89..=95).contains(&age.as_secs()), "{age:?}");
 }
+
+/// Consoles and event streams hear of status changes at once, once per
+/// statement; a change that keeps every status (a lease renewal) is silent.
+#[tokio::test]
+async fn status_changes_are_announced_once_per_statement() {
+    let t = common::fresh_db().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&t.pool)
+        .await
+        .unwrap();
+    listener
+        .listen(walletops::queue::JOB_STATES_CHANNEL)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO job_logs (job_type, status) SELECT 'sync', 'pending' FROM generate_series(1, 50)",
+    )
+    .execute(&t.pool)
+    .await
+    .unwrap();
+
+    // Same status: nothing announced.
+    sqlx::query("UPDATE job_logs SET priority = 1")
+        .execute(&t.pool)
+        .await
+        .unwrap();
+    assert!(quiet(&mut listener).await, "no status changed");
+
+    // Fifty jobs complete in one statement: one notification.
+    sqlx::query("UPDATE job_logs SET status = 'completed', finished_at = now()")
+        .execute(&t.pool)
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("announced")
+        .unwrap();
+    assert_eq!(n.channel(), walletops::queue::JOB_STATES_CHANNEL);
+    assert!(
+        quiet(&mut listener).await,
+        "once per statement, not per row"
+    );
+
+    sqlx::query("DELETE FROM job_logs")
+        .execute(&t.pool)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("deletes are announced")
+        .unwrap();
+}
+
+/// True when nothing arrives on `listener` for a while.
+async fn quiet(listener: &mut sqlx::postgres::PgListener) -> bool {
+    tokio::time::timeout(Duration::from_millis(300), listener.try_recv())
+        .await
+        .is_err()
+}

@@ -12,16 +12,21 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{ADMIN_CHANNEL, AdminError, CONTROL_CHANNEL};
-use crate::queue::{CONFIG_CHANNEL, JOBS_CHANNEL};
+use crate::queue::{CONFIG_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL};
 
 /// The job types the reads here speak of, so that shells over `admin` need
 /// not reach into `queue`.
 pub use crate::queue::{Job, JobFilter, JobStatus, JobType};
 
 /// Every channel whose notifications mean a dashboard may be out of date:
-/// jobs made pending, runtime switches, audited actions.
-pub const CHANGE_CHANNELS: [&str; 4] =
-    [JOBS_CHANNEL, CONFIG_CHANNEL, CONTROL_CHANNEL, ADMIN_CHANNEL];
+/// jobs made pending or changing status, runtime switches, audited actions.
+pub const CHANGE_CHANNELS: [&str; 5] = [
+    JOBS_CHANNEL,
+    JOB_STATES_CHANNEL,
+    CONFIG_CHANNEL,
+    CONTROL_CHANNEL,
+    ADMIN_CHANNEL,
+];
 
 /// Jobs finished in one minute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::admin::{ADMIN_CHANNEL, CONTROL_CHANNEL, Permission};
-use crate::queue::{CONFIG_CHANNEL, JOBS_CHANNEL};
+use crate::queue::{CONFIG_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL};
 
 /// One notification: the SSE event name and its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +26,9 @@ pub struct Notice {
 }
 
 /// (channel, event name) pairs the stream carries.
-const CHANNELS: [(&str, &str); 4] = [
+const CHANNELS: [(&str, &str); 5] = [
     (JOBS_CHANNEL, "jobs"),
+    (JOB_STATES_CHANNEL, "job-states"),
     (CONTROL_CHANNEL, "control"),
     (CONFIG_CHANNEL, "config"),
     (ADMIN_CHANNEL, "admin"),

@@ -72,7 +72,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/api/events",
         operation_id: "events",
-        summary: "Server-sent events: jobs, control, config and admin notifications",
+        summary: "Server-sent events: jobs, job-states, control, config and admin notifications",
         auth: true,
         body_schema: None,
     },

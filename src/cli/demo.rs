@@ -218,7 +218,6 @@ async fn seed(
         ("gas.wallet_address", json!(gas)),
         ("consolidation.treasury_address", json!(treasury)),
         ("sync.interval_seconds", json!(15)),
-        ("ui.refresh_seconds", json!(2)),
     ] {
         admin::config::set(pool, admin, key, value)
             .await

@@ -43,6 +43,10 @@ pub const JOBS_CHANNEL: &str = "walletops_jobs";
 /// Channel on which the database announces `system_config` changes; the
 /// payload is the key, or `*` when one statement changed several.
 pub const CONFIG_CHANNEL: &str = "walletops_config";
+/// Channel on which the database announces that jobs changed status or were
+/// deleted (once per statement), for consoles and event streams; workers do
+/// not listen to it.
+pub const JOB_STATES_CHANNEL: &str = "walletops_job_states";
 
 /// What can go wrong in a queue operation.
 #[derive(Debug, thiserror::Error)]
