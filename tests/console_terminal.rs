@@ -4,12 +4,14 @@
 //! terminal's modes back from tmux. No database is involved: what is under
 //! test is the terminal handling (draw, keys, quit, panic, restore).
 
-use std::process::Command;
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use common::tmux::Tmux;
 use walletops::tui::model::*;
 use walletops::tui::{
     ActionOutcome, App, BackendError, ConfirmedAction, ConsoleBackend, Keymap, RefreshPolicy,
@@ -109,114 +111,16 @@ async fn console_child() {
     println!("console closed after {} draws", stats.draws);
 }
 
-/// One tmux server of the test's own, so parallel tests and the
-/// developer's sessions stay apart. Every byte the console writes is also
-/// copied to a file, to check what the restore sends and in which order.
-struct Tmux {
-    socket: String,
-    _dir: tempfile::TempDir,
-    output: std::path::PathBuf,
-}
-
-impl Tmux {
-    fn start(name: &str, mode: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let tmux = Self {
-            socket: format!("walletops-test-{name}-{}", std::process::id()),
-            output: dir.path().join("output"),
-            _dir: dir,
-        };
-        let exe = std::env::current_exe().unwrap();
-        // The console waits for a first Enter, so the copy starts before it.
-        let command = format!(
-            "read _; env {CHILD}={mode} NO_COLOR=1 LANG=C.UTF-8 RUST_BACKTRACE=0 {} \
-             console_child --exact --ignored --nocapture; echo \"exit status: $?\"",
-            exe.display()
-        );
-        tmux.run(&[
-            "new-session",
-            "-d",
-            "-x",
-            "80",
-            "-y",
-            "24",
-            "-s",
-            "t",
-            "sh",
-            "-c",
-            &command,
-        ]);
-        tmux.run(&["set-option", "-t", "t", "remain-on-exit", "on"]);
-        let copy = format!("cat > {}", tmux.output.display());
-        tmux.run(&["pipe-pane", "-o", "-t", "t", &copy]);
-        tmux.keys("Enter");
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-u")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux is installed: these tests drive the console in it");
-        assert!(out.status.success(), "tmux {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "t"])
-    }
-
-    fn var(&self, name: &str) -> String {
-        self.run(&["display-message", "-p", "-t", "t", &format!("#{{{name}}}")])
-            .trim()
-            .to_string()
-    }
-
-    fn keys(&self, keys: &str) {
-        self.run(&["send-keys", "-t", "t", keys]);
-    }
-
-    /// Waits until `check` holds, or fails with the screen.
-    fn wait(&self, what: &str, check: impl Fn(&Self) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !check(self) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; screen:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Everything the console wrote, and its exit status (which the shell
-    /// around it prints: tmux itself reaps its panes lazily).
-    fn output(&self) -> (String, String) {
-        self.wait("the console to exit", |t| {
-            t.screen().contains("exit status: ")
-        });
-        // pipe-pane's copy may lag the screen by a moment.
-        std::thread::sleep(Duration::from_millis(200));
-        let output = String::from_utf8_lossy(&std::fs::read(&self.output).unwrap()).into_owned();
-        let screen = self.screen();
-        let status = screen
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("exit status: "))
-            .unwrap()
-            .to_string();
-        (output, status)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
+/// The console child of this test binary in a tmux of its own, in `mode`
+/// (`run`, or `panic` on the second refresh).
+fn start(name: &str, mode: &str) -> Tmux {
+    let exe = std::env::current_exe().unwrap();
+    let command = format!(
+        "env {CHILD}={mode} NO_COLOR=1 LANG=C.UTF-8 RUST_BACKTRACE=0 {} \
+         console_child --exact --ignored --nocapture",
+        exe.display()
+    );
+    Tmux::start(name, 80, 24, &command)
 }
 
 const LEAVE_ALTERNATE_SCREEN: &str = "\x1b[?1049l";
@@ -232,8 +136,8 @@ fn last(haystack: &str, needle: &str) -> usize {
 
 #[test]
 fn the_console_draws_takes_keys_and_gives_the_terminal_back_on_quit() {
-    let tmux = Tmux::start("quit", "run");
-    tmux.wait("the dashboard", |t| t.screen().contains("▲ WARN Degraded"));
+    let tmux = start("quit", "run");
+    tmux.wait("the dashboard", 30, |s| s.contains("▲ WARN Degraded"));
     assert_eq!(
         tmux.var("alternate_on"),
         "1",
@@ -243,22 +147,20 @@ fn the_console_draws_takes_keys_and_gives_the_terminal_back_on_quit() {
     assert!(screen.contains("1 Dashboard"), "{screen}");
     assert!(screen.contains("refreshed 14:30:00 UTC"), "{screen}");
 
-    tmux.keys("2");
-    tmux.wait("the jobs screen", |t| t.screen().contains("Jobs 1 of 50"));
-    tmux.keys("j");
-    tmux.wait("the cursor to move", |t| {
-        t.screen().contains("Jobs 2 of 50")
-    });
+    tmux.keys(&["2"]);
+    tmux.wait("the jobs screen", 30, |s| s.contains("Jobs 1 of 50"));
+    tmux.keys(&["j"]);
+    tmux.wait("the cursor to move", 30, |s| s.contains("Jobs 2 of 50"));
 
     // A paste arrives as one bracketed paste, not as keys: its q does not quit.
     tmux.run(&["set-buffer", "qqq"]);
     tmux.run(&["paste-buffer", "-p", "-t", "t"]);
-    tmux.wait("the paste to be refused", |t| {
-        t.screen().contains("paste ignored")
+    tmux.wait("the paste to be refused", 30, |s| {
+        s.contains("paste ignored")
     });
 
-    tmux.keys("q");
-    let (output, status) = tmux.output();
+    tmux.keys(&["q"]);
+    let (output, status) = tmux.output(30);
     assert_eq!(status, "0");
     assert!(last(&output, "\x1b[?2004l") < last(&output, "console closed after"));
     let closed = last(&output, "console closed after");
@@ -270,8 +172,8 @@ fn the_console_draws_takes_keys_and_gives_the_terminal_back_on_quit() {
 
 #[test]
 fn a_panic_restores_the_terminal_mouse_included_before_its_message() {
-    let tmux = Tmux::start("panic", "panic");
-    tmux.wait("the dashboard", |t| t.screen().contains("Degraded"));
+    let tmux = start("panic", "panic");
+    tmux.wait("the dashboard", 30, |s| s.contains("Degraded"));
     assert_eq!(
         tmux.var("mouse_any_flag"),
         "1",
@@ -279,8 +181,8 @@ fn a_panic_restores_the_terminal_mouse_included_before_its_message() {
     );
 
     // The refresh runs in a background task, which panics.
-    tmux.keys("r");
-    let (output, status) = tmux.output();
+    tmux.keys(&["r"]);
+    let (output, status) = tmux.output(30);
     assert_eq!(status, "101");
     let message = last(&output, "deliberate panic in a refresh task");
     assert!(last(&output, MOUSE_OFF) < message, "mouse off first");

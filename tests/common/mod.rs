@@ -120,3 +120,4 @@ pub fn walletops() -> Command {
     cmd
 }
 pub mod admin;
+pub mod tmux;
