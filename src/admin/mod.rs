@@ -23,6 +23,10 @@ pub mod wallet_lookup;
 
 pub use identity::{Identity, Source};
 pub use role::{Permission, Role};
+// `api`, `cli` and `tui` reach the queue only through `admin` (DESIGN.md module map).
+pub use crate::queue::{
+    CONFIG_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL, JobFilter, JobStatus, JobType, StatusCounts,
+};
 
 use sqlx::PgPool;
 

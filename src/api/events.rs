@@ -15,8 +15,9 @@ use tokio::sync::broadcast;
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::admin::{ADMIN_CHANNEL, CONTROL_CHANNEL, Permission};
-use crate::queue::{CONFIG_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL};
+use crate::admin::{
+    ADMIN_CHANNEL, CONFIG_CHANNEL, CONTROL_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL, Permission,
+};
 
 /// One notification: the SSE event name and its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]

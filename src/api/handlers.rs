@@ -17,8 +17,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use crate::admin::jobs::{self, Dispatch};
 use crate::admin::wallet_lookup::WalletRef;
-use crate::admin::{Permission, control, stats};
-use crate::queue::JobType;
+use crate::admin::{JobType, Permission, control, stats};
 use crate::tron::Address;
 
 /// The body as bytes (the size limit answers 413), then JSON: malformed
@@ -103,10 +102,10 @@ pub async fn dispatch_job(
 ) -> Result<Response, ApiError> {
     identity.authorize(Permission::Dispatch)?;
     let body: DispatchBody = parse_body(body)?;
-    let job_type: JobType = body
+    let job_type = body
         .job_type
-        .parse()
-        .map_err(|e: crate::queue::ParseError| ApiError::unprocessable(e.to_string()))?;
+        .parse::<JobType>()
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let user_id = body
         .user_id
         .as_deref()

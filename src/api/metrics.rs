@@ -9,10 +9,9 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::admin::Permission;
 use crate::admin::health::Status;
 use crate::admin::stats::{self, Stats};
-use crate::queue::StatusCounts;
+use crate::admin::{Permission, StatusCounts};
 
 pub async fn metrics(
     State(state): State<AppState>,

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::identity::print_json;
+use crate::admin::JobType;
 use crate::admin::jobs::{self, Dispatch};
 use crate::admin::wallet_lookup::WalletRef;
 use crate::config::Settings;
-use crate::queue::JobType;
 use crate::tron::Address;
 
 #[derive(Debug, Args)]

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::identity::print_json;
 use crate::admin::jobs;
+use crate::admin::{JobFilter, JobStatus, JobType};
 use crate::config::Settings;
-use crate::queue::{JobFilter, JobStatus, JobType};
 
 #[derive(Debug, Subcommand)]
 pub enum JobsAction {
