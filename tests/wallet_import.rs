@@ -47,6 +47,13 @@ async fn wallet_count(db: &common::TestDb) -> i64 {
         .unwrap()
 }
 
+async fn audit_count(db: &common::TestDb) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM admin_actions")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
 async fn user_count(db: &common::TestDb) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM auth.users")
         .fetch_one(&db.pool)
@@ -95,6 +102,35 @@ async fn import_stores_the_key_sealed_and_refuses_a_second_import() {
     let key = wallets::signing_key(&db.pool, &master, id).await.unwrap();
     assert_eq!(key.address().to_string(), ADDR_A);
 
+    // Audited as the database owner's action, naming the wallet but holding
+    // no key material: neither the key nor its sealed form.
+    let audit: Vec<(String, String, String, serde_json::Value, String)> = sqlx::query_as(
+        "SELECT action_type, target_type, target_id, details, lower(a::text) FROM admin_actions a",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let [(action, target_type, target_id, details, row)] = &audit[..] else {
+        panic!("one audit row expected: {audit:?}");
+    };
+    assert_eq!(
+        (action.as_str(), target_type.as_str(), target_id.as_str()),
+        ("wallet.import", "wallet", id.to_string().as_str())
+    );
+    assert_eq!(details["address"], ADDR_A);
+    assert_eq!(details["role"], "deposit");
+    assert_eq!(details["actor"]["via"], "database-owner");
+    for material in [
+        KEY_A.to_string(),
+        hex::encode(&ciphertext),
+        hex::encode(&nonce),
+    ] {
+        assert!(
+            !row.contains(&material),
+            "key material in the audit row: {row}"
+        );
+    }
+
     // The same key again, in upper case with whitespace: refused, nothing new.
     let again = import(
         &db,
@@ -109,6 +145,7 @@ async fn import_stores_the_key_sealed_and_refuses_a_second_import() {
         stderr(&again)
     );
     assert_eq!(wallet_count(&db).await, 1);
+    assert_eq!(audit_count(&db).await, 1, "a refused import is not audited");
 
     // Another key for the same user (different case): the user is reused.
     let gas = import(

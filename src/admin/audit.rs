@@ -26,6 +26,7 @@ pub enum ActionType {
     OperatorRemove,
     TokenCreate,
     TokenRevoke,
+    WalletImport,
 }
 
 impl ActionType {
@@ -43,6 +44,7 @@ impl ActionType {
             ActionType::OperatorRemove => "operator.remove",
             ActionType::TokenCreate => "token.create",
             ActionType::TokenRevoke => "token.revoke",
+            ActionType::WalletImport => "wallet.import",
         }
     }
 }

@@ -5,7 +5,7 @@
 //! The pieces: [`role`] (who may do what, in one table), [`identity`] (who
 //! is acting), [`audit`] (the `admin_actions` row written with each change),
 //! the actions themselves ([`control`], [`config`], [`operators`],
-//! [`tokens`], [`jobs`]), and the read side ([`health`], [`stats`], and
+//! [`tokens`], [`jobs`], [`wallets`]), and the read side ([`health`], [`stats`], and
 //! [`overview`] for the live dashboards).
 
 pub mod audit;
@@ -20,6 +20,7 @@ pub mod role;
 pub mod stats;
 pub mod tokens;
 pub mod wallet_lookup;
+pub mod wallets;
 
 pub use identity::{Identity, Source};
 pub use role::{Permission, Role};
@@ -50,11 +51,14 @@ pub enum AdminError {
     /// The identity's role does not allow the action.
     #[error("{who} may not {action}")]
     Forbidden { who: String, action: &'static str },
-    /// Operator management needs the database owner's rights.
+    /// Operator management and key import need the database owner's rights.
     #[error(
-        "managing operators needs the database owner's rights; connected as {db_user}, which does not own the tables"
+        "{action} needs the database owner's rights; connected as {db_user}, which does not own the tables"
     )]
-    NotOwner { db_user: String },
+    NotOwner {
+        action: &'static str,
+        db_user: String,
+    },
     /// Bad input: a value that cannot be used.
     #[error("{0}")]
     Invalid(String),

@@ -12,6 +12,9 @@ use uuid::Uuid;
 use super::audit::{self, ActionType, Actor, Target};
 use super::{AdminError, Role};
 
+/// What a refusal says needs the owner's rights.
+const MANAGE: &str = "managing operators";
+
 /// One operator, revoked or not.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OperatorEntry {
@@ -23,8 +26,11 @@ pub struct OperatorEntry {
 }
 
 /// The connected database user, if it owns the walletops tables (or is a
-/// superuser); otherwise the refusal.
-async fn require_owner(conn: &mut PgConnection) -> Result<String, AdminError> {
+/// superuser); otherwise the refusal of `action`.
+pub(super) async fn require_owner(
+    conn: &mut PgConnection,
+    action: &'static str,
+) -> Result<String, AdminError> {
     let (db_user, owner): (String, bool) = sqlx::query_as(
         "SELECT current_user::text,
                 pg_has_role(current_user, c.relowner, 'USAGE')
@@ -35,11 +41,8 @@ async fn require_owner(conn: &mut PgConnection) -> Result<String, AdminError> {
     if owner {
         Ok(db_user)
     } else {
-        tracing::warn!(
-            db_user,
-            "refused: operator management needs the database owner"
-        );
-        Err(AdminError::NotOwner { db_user })
+        tracing::warn!(db_user, action, "refused: needs the database owner");
+        Err(AdminError::NotOwner { action, db_user })
     }
 }
 
@@ -63,7 +66,7 @@ fn check_email(email: &str) -> Result<&str, AdminError> {
 pub async fn add(pool: &PgPool, email: &str, role: Role) -> Result<OperatorEntry, AdminError> {
     let email = check_email(email)?;
     let mut tx = pool.begin().await?;
-    let db_user = require_owner(&mut tx).await?;
+    let db_user = require_owner(&mut tx, MANAGE).await?;
     let user_id: Uuid = match sqlx::query_scalar::<_, Uuid>(
         "SELECT id FROM auth.users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1",
     )
@@ -113,7 +116,7 @@ pub async fn add(pool: &PgPool, email: &str, role: Role) -> Result<OperatorEntry
 pub async fn remove(pool: &PgPool, email: &str) -> Result<OperatorEntry, AdminError> {
     let email = check_email(email)?;
     let mut tx = pool.begin().await?;
-    let db_user = require_owner(&mut tx).await?;
+    let db_user = require_owner(&mut tx, MANAGE).await?;
     let revoked: Option<(Uuid, String)> = sqlx::query_as(
         "UPDATE operators o SET revoked_at = now(), updated_at = now()
            FROM auth.users u

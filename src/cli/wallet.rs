@@ -7,9 +7,10 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use zeroize::Zeroizing;
 
+use crate::admin;
 use crate::config::Settings;
 use crate::tron::PrivateKey;
-use crate::wallets::{self, MasterKey, WalletRole};
+use crate::wallets::{MasterKey, WalletRole};
 
 #[derive(Debug, Subcommand)]
 pub enum WalletAction {
@@ -43,7 +44,7 @@ pub async fn run(
             let key = read_key_from_stdin()?;
             let master = MasterKey::load(settings.master_key.as_ref())?;
             let pool = super::db::connect(settings, migrate).await?;
-            let wallet = wallets::import(&pool, &master, &user, role, &key).await?;
+            let wallet = admin::wallets::import(&pool, &master, &user, role, &key).await?;
             if wallet.created_user {
                 eprintln!("created user {}", user.trim());
             }

@@ -7,7 +7,7 @@ pub mod custody;
 use std::fmt;
 use std::str::FromStr;
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::tron::{Address, PrivateKey};
@@ -122,11 +122,25 @@ pub async fn import(
     role: WalletRole,
     key: &PrivateKey,
 ) -> Result<ImportedWallet, WalletError> {
+    let mut tx = pool.begin().await?;
+    let wallet = import_in(&mut tx, master, email, role, key).await?;
+    tx.commit().await?;
+    Ok(wallet)
+}
+
+/// [`import`] inside the caller's transaction, which it does not commit: so
+/// that the caller's own writes (the audit row) commit or vanish with it.
+pub async fn import_in(
+    tx: &mut PgConnection,
+    master: &MasterKey,
+    email: &str,
+    role: WalletRole,
+    key: &PrivateKey,
+) -> Result<ImportedWallet, WalletError> {
     let email = check_email(email)?;
     let address = key.address();
-    check_master_key(pool, master).await?;
+    check_master_key(&mut *tx, master).await?;
 
-    let mut tx = pool.begin().await?;
     // One import per email at a time, so a new user is created once.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('walletops.user:' || lower($1)))")
         .bind(email)
@@ -211,7 +225,6 @@ pub async fn import(
             wallet_id
         }
     };
-    tx.commit().await?;
     Ok(ImportedWallet {
         wallet_id,
         user_id,
@@ -223,12 +236,12 @@ pub async fn import(
 
 /// Opens one stored key, if any, to prove `master` is the key they were
 /// sealed with.
-async fn check_master_key(pool: &PgPool, master: &MasterKey) -> Result<(), WalletError> {
+async fn check_master_key(conn: &mut PgConnection, master: &MasterKey) -> Result<(), WalletError> {
     let sample: Option<(Uuid, Vec<u8>, Vec<u8>)> = sqlx::query_as(
         "SELECT id, encrypted_key, key_nonce FROM user_wallets \
          WHERE encrypted_key IS NOT NULL ORDER BY created_at LIMIT 1",
     )
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     if let Some((id, ciphertext, nonce)) = sample {
         master.open(id, &SealedKey { ciphertext, nonce })?;
