@@ -133,6 +133,20 @@ async fn empty_database_gets_the_seed_schema_and_its_checks() {
         "23514"
     );
 
+    // job_id stays unique where it is set, as the seed's UNIQUE says.
+    sqlx::query("INSERT INTO job_logs (job_id, job_type) VALUES ('ext-1', 'sync')")
+        .execute(&t.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        check_violation(
+            &t.pool,
+            "INSERT INTO job_logs (job_id, job_type) VALUES ('ext-1', 'consolidation')"
+        )
+        .await,
+        "23505"
+    );
+
     // Plain SQL inserts of the seed's shape still work (defaults fill the rest).
     sqlx::query("INSERT INTO system_config (key, value) VALUES ('custom.key', '1')")
         .execute(&t.pool)
