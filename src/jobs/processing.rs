@@ -32,17 +32,7 @@ pub async fn acquire(
 ) -> Result<Option<Flag>, JobError> {
     let mut tx = pool.begin().await?;
     // Holding the job row keeps a rescue from taking the lease meanwhile.
-    let held: Option<i32> = sqlx::query_scalar(
-        "SELECT attempt FROM job_logs
-          WHERE id = $1 AND attempt = $2 AND locked_by = $3 AND status = 'processing'
-          FOR SHARE",
-    )
-    .bind(lease.job_id)
-    .bind(lease.attempt)
-    .bind(lease.holder)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if held.is_none() {
+    if !crate::queue::hold_lease(&mut tx, lease).await? {
         return Err(JobError::LeaseLost);
     }
     let taken = sqlx::query(

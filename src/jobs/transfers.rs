@@ -160,17 +160,7 @@ pub async fn create(
     let signed = raw.sign(key);
 
     let mut tx = ctx.pool.begin().await?;
-    let held: Option<i32> = sqlx::query_scalar(
-        "SELECT attempt FROM job_logs
-          WHERE id = $1 AND attempt = $2 AND locked_by = $3 AND status = 'processing'
-          FOR SHARE",
-    )
-    .bind(lease.job_id)
-    .bind(lease.attempt)
-    .bind(lease.holder)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if held.is_none() {
+    if !crate::queue::hold_lease(&mut tx, lease).await? {
         return Err(JobError::LeaseLost);
     }
     let record: Result<TransferRecord, sqlx::Error> = sqlx::query_as(

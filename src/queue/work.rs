@@ -149,6 +149,23 @@ pub async fn finish(
     Ok(rows)
 }
 
+/// Locks the job row of `lease` (FOR SHARE) inside the caller's transaction
+/// while the lease still holds, so that a rescue cannot take the job until
+/// that transaction ends. `false` when the lease is lost.
+pub async fn hold_lease(conn: &mut sqlx::PgConnection, lease: &Lease) -> Result<bool, sqlx::Error> {
+    let held: Option<i32> = sqlx::query_scalar(
+        "SELECT attempt FROM job_logs
+          WHERE id = $1 AND attempt = $2 AND locked_by = $3 AND status = 'processing'
+          FOR SHARE",
+    )
+    .bind(lease.job_id)
+    .bind(lease.attempt)
+    .bind(lease.holder)
+    .fetch_optional(conn)
+    .await?;
+    Ok(held.is_some())
+}
+
 /// Renews the leases of the given attempts held by `holder` for another
 /// `lease`. Returns the job ids still held; an attempt missing from the
 /// answer has lost its lease (rescued, or finished by someone else).
