@@ -693,17 +693,24 @@ impl ListParams {
     }
 }
 
+/// The account and paging parameters of a v1 list request.
+fn v1_list_request(
+    address: &str,
+    q: &std::collections::HashMap<String, String>,
+) -> Result<(Address, ListParams), V1> {
+    let addr = address
+        .parse()
+        .map_err(|e| v1_bad(format!("invalid address {address}: {e}")))?;
+    Ok((addr, ListParams::parse(q)?))
+}
+
 async fn v1_transactions(
     State(s): Shr,
     Path(address): Path<String>,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> V1 {
-    let addr: Address = match address.parse() {
-        Ok(a) => a,
-        Err(e) => return v1_bad(format!("invalid address {address}: {e}")),
-    };
-    let p = match ListParams::parse(&q) {
-        Ok(p) => p,
+    let (addr, p) = match v1_list_request(&address, &q) {
+        Ok(r) => r,
         Err(e) => return e,
     };
     let chain = lock(&s);
@@ -744,12 +751,8 @@ async fn v1_trc20(
     Path(address): Path<String>,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> V1 {
-    let addr: Address = match address.parse() {
-        Ok(a) => a,
-        Err(e) => return v1_bad(format!("invalid address {address}: {e}")),
-    };
-    let p = match ListParams::parse(&q) {
-        Ok(p) => p,
+    let (addr, p) = match v1_list_request(&address, &q) {
+        Ok(r) => r,
         Err(e) => return e,
     };
     let chain = lock(&s);
