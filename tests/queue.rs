@@ -802,6 +802,50 @@ async fn throughput_and_oldest_pending_age() {
     assert!((89..=95).contains(&age.as_secs()), "{age:?}");
 }
 
+/// The earliest pending job is found whatever its priority: the claim index
+/// it is read from is ordered by priority first.
+#[tokio::test]
+async fn next_due_and_oldest_pending_look_across_priorities() {
+    let db = common::fresh_db().await;
+    sqlx::query(
+        "INSERT INTO job_logs (job_type, status, priority, run_at)
+         VALUES ('sync', 'pending', 9, now() + interval '2 hours'),
+                ('sync', 'pending', 5, now() + interval '1 hour'),
+                ('sync', 'pending', -3, now() + interval '10 minutes'),
+                ('sync', 'pending', -3, now() + interval '50 minutes'),
+                ('sync', 'completed', -7, now() - interval '1 day')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let next = queue::next_due(&db.pool).await.unwrap().unwrap();
+    let in_minutes = (next - Utc::now()).num_minutes();
+    assert!(
+        (9..=10).contains(&in_minutes),
+        "lowest priority is due first: {next}"
+    );
+    assert_eq!(queue::oldest_pending_age(&db.pool).await.unwrap(), None);
+
+    sqlx::query(
+        "INSERT INTO job_logs (job_type, status, priority, run_at)
+         VALUES ('sync', 'pending', 0, now() - interval '40 seconds'),
+                ('sync', 'pending', -5, now() - interval '3 minutes')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let age = queue::oldest_pending_age(&db.pool).await.unwrap().unwrap();
+    assert!((180..=185).contains(&age.as_secs()), "{age:?}");
+    let next = queue::next_due(&db.pool).await.unwrap().unwrap();
+    assert!(next < Utc::now() - chrono::Duration::seconds(170));
+
+    sqlx::query("DELETE FROM job_logs WHERE status = 'pending'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(queue::next_due(&db.pool).await.unwrap(), None);
+}
+
 /// Consoles and event streams hear of status changes at once, once per
 /// statement; a change that keeps every status (a lease renewal) is silent.
 #[tokio::test]

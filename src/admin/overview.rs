@@ -87,12 +87,11 @@ fn job_age((id, job_type, wallet_address, seconds): AgeRow) -> JobAge {
     }
 }
 
-/// The due pending job that has waited longest (one index entry).
+/// The due pending job that has waited longest (a few index reads).
 pub async fn oldest_pending(pool: &PgPool) -> Result<Option<JobAge>, AdminError> {
     let row: Option<AgeRow> = sqlx::query_as(
         "SELECT id, job_type, wallet_address, extract(epoch FROM now() - run_at)::float8
-           FROM job_logs WHERE status = 'pending' AND run_at <= now()
-          ORDER BY run_at LIMIT 1",
+           FROM walletops_earliest_pending() WHERE run_at <= now()",
     )
     .fetch_optional(pool)
     .await?;

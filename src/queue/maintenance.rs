@@ -112,7 +112,8 @@ impl Leader {
                FROM user_wallets w
               WHERE w.last_synced_at IS NULL
                  OR w.last_synced_at < now() - make_interval(secs => $1)
-             ON CONFLICT (wallet_address, job_type) WHERE status IN ('pending', 'processing')
+             ON CONFLICT (wallet_address, job_type)
+                 WHERE status IN ('pending', 'processing') AND wallet_address IS NOT NULL
              DO NOTHING",
         )
         .bind(interval.as_secs_f64())

@@ -40,7 +40,8 @@ pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued, 
                      coalesce((SELECT (value #>> '{}')::int FROM system_config
                                 WHERE key = 'queue.max_retries'), 3),
                      now())
-             ON CONFLICT (wallet_address, job_type) WHERE status IN ('pending', 'processing')
+             ON CONFLICT (wallet_address, job_type)
+                 WHERE status IN ('pending', 'processing') AND wallet_address IS NOT NULL
              DO NOTHING
              RETURNING *",
         )
@@ -111,7 +112,8 @@ pub async fn enqueue_many(pool: &PgPool, jobs: &[NewJob]) -> Result<u64, QueueEr
                 now()
            FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[], $5::jsonb[],
                        $6::int2[], $7::timestamptz[]) AS j(t, a, w, u, d, p, r)
-         ON CONFLICT (wallet_address, job_type) WHERE status IN ('pending', 'processing')
+         ON CONFLICT (wallet_address, job_type)
+                 WHERE status IN ('pending', 'processing') AND wallet_address IS NOT NULL
          DO NOTHING",
     )
     .bind(&types)

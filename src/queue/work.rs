@@ -192,13 +192,11 @@ pub async fn heartbeat(
 /// When the earliest pending job falls due (it may be in the past); `None`
 /// when nothing is pending.
 pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, QueueError> {
-    // ORDER BY ... LIMIT 1 reads one entry of job_logs_pending_due; min()
-    // was planned as a scan of every pending entry.
-    let due = sqlx::query_scalar(
-        "SELECT run_at FROM job_logs WHERE status = 'pending' ORDER BY run_at LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await?;
+    // walletops_earliest_pending (migration 0006): the first claim-index
+    // entry of each priority present, not a scan of the pending jobs.
+    let due = sqlx::query_scalar("SELECT run_at FROM walletops_earliest_pending()")
+        .fetch_optional(pool)
+        .await?;
     Ok(due)
 }
 

@@ -1,0 +1,155 @@
+-- Fewer writes per job. A job's row is written three times (enqueue, claim,
+-- outcome), and none of those updates is HOT (status is indexed), so every
+-- index whose predicate a row version meets takes a new entry, and every
+-- statement trigger with transition tables runs once per statement.
+-- Measured with `walletops bench` (N=20000, C=16, same run, 5 pairs): drain
+-- median 20,900 -> 28,400 jobs/s, enqueue 41,800 -> 58,900 jobs/s.
+
+-- ---------------------------------------------------------------------------
+-- One active job per (wallet, job type): jobs without a wallet never
+-- conflict (NULLs are distinct), so their entries enforced nothing.
+-- Enqueue's ON CONFLICT names the same predicate.
+-- ---------------------------------------------------------------------------
+
+DROP INDEX IF EXISTS job_logs_one_active_per_wallet;
+CREATE UNIQUE INDEX job_logs_one_active_per_wallet
+    ON job_logs (wallet_address, job_type)
+    WHERE status IN ('pending', 'processing') AND wallet_address IS NOT NULL;
+
+-- ---------------------------------------------------------------------------
+-- The earliest pending job, from the claim index instead of a second
+-- pending index (job_logs_pending_due took an entry on every enqueue). The
+-- claim index is ordered by priority first, so this visits the first entry
+-- of each priority present: a handful of index reads, whatever the backlog.
+-- Serves the worker's sleep (next due time) and health (oldest due job).
+-- ---------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION walletops_earliest_pending() RETURNS SETOF job_logs
+LANGUAGE plpgsql STABLE
+SET enable_seqscan = off
+SET enable_bitmapscan = off
+SET enable_sort = off
+AS $$
+DECLARE
+    p smallint;
+    candidate job_logs;
+    best job_logs;
+BEGIN
+    SELECT priority INTO p FROM job_logs
+     WHERE status = 'pending'
+     ORDER BY priority DESC, run_at, id LIMIT 1;
+    WHILE p IS NOT NULL LOOP
+        SELECT * INTO candidate FROM job_logs
+         WHERE status = 'pending' AND priority = p
+         ORDER BY priority DESC, run_at, id LIMIT 1;
+        IF best.id IS NULL OR candidate.run_at < best.run_at THEN
+            best := candidate;
+        END IF;
+        SELECT priority INTO p FROM job_logs
+         WHERE status = 'pending' AND priority < candidate.priority
+         ORDER BY priority DESC, run_at, id LIMIT 1;
+    END LOOP;
+    IF best.id IS NOT NULL THEN
+        RETURN NEXT best;
+    END IF;
+END
+$$;
+
+DROP INDEX IF EXISTS job_logs_pending_due;
+
+-- ---------------------------------------------------------------------------
+-- One statement trigger per event instead of two or three, each reading
+-- the transition tables once: maintained counts (0002), the workers'
+-- wake-up (0002) and the consoles' state-change notification (0004).
+-- ---------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION walletops_job_logs_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO job_count_deltas (status, job_type, n)
+    SELECT coalesce(status, ''), coalesce(job_type, ''), count(*)
+      FROM new_rows GROUP BY 1, 2;
+    IF EXISTS (SELECT 1 FROM new_rows WHERE status = 'pending') THEN
+        PERFORM pg_notify('walletops_jobs', '');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Old rows count -1, new rows +1; what nets to zero (a heartbeat, a lease
+-- renewal) writes nothing. A status change that nets to zero (two jobs of
+-- one type swapping statuses) is still found by the join on id.
+CREATE OR REPLACE FUNCTION walletops_job_logs_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    counted bigint;
+BEGIN
+    WITH deltas AS (
+        INSERT INTO job_count_deltas (status, job_type, n)
+        SELECT s, t, sum(d) FROM (
+            SELECT coalesce(status, '') AS s, coalesce(job_type, '') AS t, -1 AS d FROM old_rows
+            UNION ALL
+            SELECT coalesce(status, ''), coalesce(job_type, ''), 1 FROM new_rows
+        ) changes
+        GROUP BY s, t
+        HAVING sum(d) <> 0
+        RETURNING 1
+    )
+    SELECT count(*) INTO counted FROM deltas;
+    IF counted > 0 THEN
+        PERFORM pg_notify('walletops_job_states', '');
+    ELSIF EXISTS (
+        SELECT 1 FROM new_rows n JOIN old_rows o ON o.id = n.id
+         WHERE n.status IS DISTINCT FROM o.status
+    ) THEN
+        PERFORM pg_notify('walletops_job_states', '');
+    END IF;
+    IF EXISTS (SELECT 1 FROM new_rows WHERE status = 'pending') THEN
+        PERFORM pg_notify('walletops_jobs', '');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION walletops_job_logs_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    counted bigint;
+BEGIN
+    WITH deltas AS (
+        INSERT INTO job_count_deltas (status, job_type, n)
+        SELECT coalesce(status, ''), coalesce(job_type, ''), -count(*)
+          FROM old_rows GROUP BY 1, 2
+        RETURNING 1
+    )
+    SELECT count(*) INTO counted FROM deltas;
+    IF counted > 0 THEN
+        PERFORM pg_notify('walletops_job_states', '');
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS job_logs_counts_insert ON job_logs;
+DROP TRIGGER IF EXISTS job_logs_notify_insert ON job_logs;
+DROP TRIGGER IF EXISTS job_logs_counts_update ON job_logs;
+DROP TRIGGER IF EXISTS job_logs_notify_update ON job_logs;
+DROP TRIGGER IF EXISTS job_logs_notify_states ON job_logs;
+DROP TRIGGER IF EXISTS job_logs_counts_delete ON job_logs;
+DROP TRIGGER IF EXISTS job_logs_notify_deletes ON job_logs;
+
+CREATE TRIGGER job_logs_inserted
+    AFTER INSERT ON job_logs REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION walletops_job_logs_inserted();
+CREATE TRIGGER job_logs_updated
+    AFTER UPDATE ON job_logs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION walletops_job_logs_updated();
+CREATE TRIGGER job_logs_deleted
+    AFTER DELETE ON job_logs REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION walletops_job_logs_deleted();
+
+DROP FUNCTION IF EXISTS walletops_job_counts_insert();
+DROP FUNCTION IF EXISTS walletops_job_counts_update();
+DROP FUNCTION IF EXISTS walletops_job_counts_delete();
+DROP FUNCTION IF EXISTS walletops_notify_jobs();
+DROP FUNCTION IF EXISTS walletops_notify_job_states();
