@@ -17,7 +17,7 @@ const LEASE: Duration = Duration::from_secs(30);
 const BASE: Duration = Duration::from_secs(5);
 const CAP: Duration = Duration::from_secs(600);
 
-/// A `workers` row to hold leases (job_logs.locked_by references it).
+/// A `workers` row to hold leases (a claim checks that its holder has one).
 async fn worker(pool: &PgPool) -> Uuid {
     let id = Uuid::new_v4();
     sqlx::query("INSERT INTO workers (id, host, pid, version) VALUES ($1, 'test', 1, 'test')")
@@ -205,6 +205,27 @@ async fn operator_actions_apply_only_to_the_states_they_name() {
         QueueError::NotFound(_)
     ));
     assert_counts_match_scan(&db.pool).await;
+}
+
+/// The holder is checked once per claim (there is no per-row foreign key):
+/// a worker that never registered claims nothing and changes nothing.
+#[tokio::test]
+async fn an_unregistered_worker_claims_nothing() {
+    let db = common::fresh_db().await;
+    queue::enqueue_many(&db.pool, &[NewJob::new(JobType::Sync)])
+        .await
+        .unwrap();
+    let err = queue::claim(&db.pool, Uuid::new_v4(), 10, LEASE)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("is not registered"), "{err}");
+    let (status, attempt): (String, i32) = sqlx::query_as("SELECT status, attempt FROM job_logs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!((status.as_str(), attempt), ("pending", 0));
+    let a = worker(&db.pool).await;
+    assert_eq!(queue::claim(&db.pool, a, 10, LEASE).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
