@@ -15,6 +15,31 @@ CREATE UNIQUE INDEX job_logs_one_active_per_wallet
     WHERE status IN ('pending', 'processing') AND wallet_address IS NOT NULL;
 
 -- ---------------------------------------------------------------------------
+-- Time-ordered job ids (UUID version 7: 48 bits of Unix milliseconds, then
+-- random bits), so that new jobs' primary-key entries land together at one
+-- end of the index instead of on random leaf pages of a large table: with a
+-- million finished jobs retained, random ids made bulk enqueue a quarter
+-- slower (random page reads, and a full-page image in the WAL for each leaf
+-- first touched after a checkpoint). Existing ids are kept.
+-- ---------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION walletops_uuid_v7() RETURNS uuid
+LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
+    -- A random (version 4) UUID with its first 6 bytes replaced by the time
+    -- and its version nibble turned from 4 (0100) into 7 (0111).
+    SELECT encode(
+        set_bit(set_bit(
+            overlay(uuid_send(gen_random_uuid())
+                    PLACING substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+                                      FROM 3)
+                    FROM 1 FOR 6),
+            52, 1), 53, 1),
+        'hex')::uuid
+$$;
+
+ALTER TABLE job_logs ALTER COLUMN id SET DEFAULT walletops_uuid_v7();
+
+-- ---------------------------------------------------------------------------
 -- The holder of a claim is checked once per claim, not once per row: the
 -- foreign key from job_logs.locked_by to workers ran a referential check
 -- (and took a KEY SHARE lock on the worker's row, which its heartbeat

@@ -207,6 +207,36 @@ async fn operator_actions_apply_only_to_the_states_they_name() {
     assert_counts_match_scan(&db.pool).await;
 }
 
+/// New jobs get time-ordered (version 7) ids, so that their primary-key
+/// entries land together however large the table grows.
+#[tokio::test]
+async fn job_ids_are_time_ordered() {
+    let db = common::fresh_db().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let job = NewJob {
+            wallet_address: Some(format!("T{}", ids.len())),
+            ..NewJob::new(JobType::Sync)
+        };
+        let mut conn = db.pool.acquire().await.unwrap();
+        let enqueued = queue::enqueue(&mut conn, &job).await.unwrap();
+        ids.push(enqueued.job);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    for job in &ids {
+        assert_eq!(job.id.get_version_num(), 7, "{}", job.id);
+        let mut millis = [0u8; 8];
+        millis[2..].copy_from_slice(&job.id.as_bytes()[..6]);
+        let millis = i64::from_be_bytes(millis);
+        let created = job.created_at.unwrap().timestamp_millis();
+        assert!((millis - created).abs() < 1000, "{millis} vs {created}");
+    }
+    assert!(
+        ids.windows(2).all(|w| w[0].id < w[1].id),
+        "ids grow with time"
+    );
+}
+
 /// The holder is checked once per claim (there is no per-row foreign key):
 /// a worker that never registered claims nothing and changes nothing.
 #[tokio::test]

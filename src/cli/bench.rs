@@ -79,6 +79,13 @@ impl Handler for BenchHandler {
     }
 }
 
+/// Whether any job is pending or processing. One EXISTS per status, so that
+/// each reads the first entry of that status's partial index: with both
+/// statuses in one IN list the planner scanned the whole table (93 ms on a
+/// million finished jobs, inside the timed drain).
+const ACTIVE_JOBS_EXIST: &str = "SELECT EXISTS (SELECT 1 FROM job_logs WHERE status = 'pending')
+            OR EXISTS (SELECT 1 FROM job_logs WHERE status = 'processing')";
+
 fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -146,11 +153,9 @@ pub async fn run(settings: &Settings, migrate: bool, args: BenchArgs) -> anyhow:
         handler.reached.notified().await;
     }
     loop {
-        let busy: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM job_logs WHERE status IN ('pending', 'processing'))",
-        )
-        .fetch_one(&pool)
-        .await?;
+        let busy: bool = sqlx::query_scalar(ACTIVE_JOBS_EXIST)
+            .fetch_one(&pool)
+            .await?;
         if !busy {
             break;
         }
@@ -209,9 +214,11 @@ pub async fn run(settings: &Settings, migrate: bool, args: BenchArgs) -> anyhow:
 /// them: run it only on a database with no job waiting or running and no
 /// live worker.
 async fn refuse_busy_database(pool: &PgPool) -> anyhow::Result<()> {
-    let (active, workers, paused): (bool, i64, bool) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM job_logs WHERE status IN ('pending', 'processing')),
-                (SELECT count(*) FROM workers
+    let active: bool = sqlx::query_scalar(ACTIVE_JOBS_EXIST)
+        .fetch_one(pool)
+        .await?;
+    let (workers, paused): (i64, bool) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM workers
                   WHERE stopped_at IS NULL AND last_heartbeat_at > now() - interval '30 seconds'),
                 coalesce((SELECT value = 'true'::jsonb FROM system_config
                            WHERE key = 'workers.paused'), false)",
