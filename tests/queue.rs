@@ -632,6 +632,58 @@ async fn rescue_fails_a_job_out_of_retries_with_a_message_saying_so() {
     assert_eq!(queue::stuck_count(&db.pool).await.unwrap(), 0);
 }
 
+/// Index entries of job_logs_lease that scans have returned so far, as seen
+/// after this session's statistics are flushed.
+async fn lease_entries_read(conn: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query("SELECT pg_stat_force_next_flush()")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query_scalar(
+        "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = 'job_logs_lease'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap()
+}
+
+/// The rescue reads the expired leases only, not every job held: a rescue
+/// that walked all live leases ran for minutes under a fast drain (claims
+/// kept adding leases ahead of it) and its snapshot slowed every claim.
+#[tokio::test]
+async fn rescue_and_the_stuck_count_read_only_expired_leases() {
+    let db = common::fresh_db().await;
+    let holder = worker(&db.pool).await;
+    let jobs: Vec<NewJob> = (0..2000).map(|_| NewJob::new(JobType::Sync)).collect();
+    queue::enqueue_many(&db.pool, &jobs).await.unwrap();
+    // Statistics taken while nothing was held, as autovacuum leaves them
+    // between bursts: the planner then expects next to no processing rows.
+    sqlx::query("ANALYZE job_logs")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let held = queue::claim(&db.pool, holder, 2000, LEASE).await.unwrap();
+    assert_eq!(held.len(), 2000);
+    sqlx::query(
+        "UPDATE job_logs SET locked_until = now() - interval '1 second' WHERE id = ANY($1)",
+    )
+    .bind([held[0].id, held[1].id])
+    .execute(&db.pool)
+    .await
+    .unwrap();
+
+    let mut conn = db.pool.acquire().await.unwrap();
+    let before = lease_entries_read(&mut conn).await;
+    assert_eq!(queue::stuck_count(&db.pool).await.unwrap(), 2);
+    let out = queue::rescue_expired(&mut conn).await.unwrap();
+    assert_eq!((out.requeued, out.failed), (2, 0));
+    let read = lease_entries_read(&mut conn).await - before;
+    assert!(
+        read < 100,
+        "read {read} lease entries to rescue 2 of 2000 held jobs"
+    );
+}
+
 #[tokio::test]
 async fn counts_stay_exact_under_plain_sql_and_maintenance_folds_them() {
     let db = common::fresh_db().await;

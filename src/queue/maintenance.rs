@@ -37,9 +37,16 @@ pub async fn try_lead(pool: &PgPool) -> Result<Option<Leader>, QueueError> {
         .fetch_one(&mut *conn)
         .await?;
     if got {
-        Ok(Some(Leader {
-            conn: conn.detach(),
-        }))
+        // Detached first: on an error below, dropping it closes the session
+        // and so frees the lock.
+        let mut conn = conn.detach();
+        // Every maintenance statement is bounded and takes milliseconds. One
+        // that runs long holds back the cleanup of dead rows that every
+        // claim then has to step over: cancel it, and the round is retried.
+        sqlx::query("SET statement_timeout = '10s'")
+            .execute(&mut conn)
+            .await?;
+        Ok(Some(Leader { conn }))
     } else {
         Ok(None)
     }

@@ -139,13 +139,15 @@ pub async fn oldest_pending_age(pool: &PgPool) -> Result<Option<Duration>, Queue
 /// Processing jobs whose lease has run out (their worker stopped renewing
 /// it); rescue takes them back.
 pub async fn stuck_count(pool: &PgPool) -> Result<i64, QueueError> {
+    // Two range scans of job_logs_lease, as in the rescue (see there).
     let n = sqlx::query_scalar(
-        "SELECT count(*) FROM job_logs
-          WHERE status = 'processing'
-            AND (locked_until < now()
-                 OR (locked_until IS NULL AND updated_at < now() - make_interval(secs =>
-                        coalesce((SELECT (value #>> '{}')::float8 FROM system_config
-                                   WHERE key = 'queue.lease_seconds'), 30))))",
+        "SELECT (SELECT count(*) FROM job_logs
+                  WHERE status = 'processing' AND locked_until < now())
+              + (SELECT count(*) FROM job_logs
+                  WHERE status = 'processing' AND locked_until IS NULL
+                    AND updated_at < now() - make_interval(secs =>
+                            coalesce((SELECT (value #>> '{}')::float8 FROM system_config
+                                       WHERE key = 'queue.lease_seconds'), 30)))",
     )
     .fetch_one(pool)
     .await?;

@@ -220,16 +220,29 @@ impl RescueOutcome {
 /// plain SQL). Rows are locked and their state re-checked, so a job whose
 /// worker completed it a moment before is left as it is.
 pub async fn rescue_expired(conn: &mut PgConnection) -> Result<RescueOutcome, QueueError> {
+    // Each CTE is an index range scan of job_logs_lease that stops at the
+    // first live lease (`locked_until < now()`, `locked_until IS NULL`).
+    // With both conditions OR-ed into one filter, the scan read every
+    // processing entry, including those claims kept appending while it ran:
+    // under a fast drain it ran for minutes, and its snapshot kept every
+    // claimed job's dead index entry in the claims' way (claims took 1.5 s).
     let statuses: Vec<JobStatus> = sqlx::query_scalar(
-        "WITH expired AS (
+        "WITH lapsed AS (
              SELECT id FROM job_logs
-              WHERE status = 'processing'
-                AND (locked_until < now()
-                     OR (locked_until IS NULL AND updated_at < now() - make_interval(secs =>
-                            coalesce((SELECT (value #>> '{}')::float8 FROM system_config
-                                       WHERE key = 'queue.lease_seconds'), 30))))
+              WHERE status = 'processing' AND locked_until < now()
+              ORDER BY locked_until
               LIMIT $1
               FOR UPDATE SKIP LOCKED
+         ), unleased AS (
+             SELECT id FROM job_logs
+              WHERE status = 'processing' AND locked_until IS NULL
+                AND updated_at < now() - make_interval(secs =>
+                        coalesce((SELECT (value #>> '{}')::float8 FROM system_config
+                                   WHERE key = 'queue.lease_seconds'), 30))
+              LIMIT $1
+              FOR UPDATE SKIP LOCKED
+         ), expired AS (
+             SELECT id FROM lapsed UNION ALL SELECT id FROM unleased
          ), decided AS (
              SELECT j.id, coalesce(j.retry_count, 0) + 1 >= coalesce(j.max_retries, 3) AS out_of_retries
                FROM job_logs j JOIN expired e ON e.id = j.id
