@@ -393,12 +393,13 @@ async fn start_up(
     }
 }
 
-/// What one claim brought back: the jobs, how many were asked for, and
-/// when to look again if the queue had fewer (the next due time or the poll
-/// interval; the fallback for lost notifications).
+/// What one claim brought back: how many jobs it took (already held and
+/// started), how many were asked for, and when to look again if the queue
+/// had fewer (the next due time or the poll interval; the fallback for lost
+/// notifications).
 struct Claimed {
     want: usize,
-    result: Result<Vec<Job>, QueueError>,
+    result: Result<usize, QueueError>,
     retry_in: Option<Duration>,
 }
 
@@ -453,10 +454,19 @@ async fn dispatch(
             let lease = config.lease;
             let poll = options.poll_interval;
             claims.spawn(async move {
-                let result =
-                    queue::claim(&shared.claim_pool, shared.worker_id, want as u32, lease).await;
+                // Claimed jobs start here, before the next-due lookup below:
+                // a job picked up from idle must not wait for it.
+                let result = queue::claim(&shared.claim_pool, shared.worker_id, want as u32, lease)
+                    .await
+                    .map(|jobs| {
+                        let claimed = jobs.len();
+                        for job in jobs {
+                            hold(&shared, job);
+                        }
+                        claimed
+                    });
                 let retry_in = match &result {
-                    Ok(jobs) if jobs.len() < want => {
+                    Ok(claimed) if *claimed < want => {
                         Some(match queue::next_due(&shared.pool).await {
                             Ok(Some(due)) => (due - Utc::now())
                                 .to_std()
@@ -479,14 +489,11 @@ async fn dispatch(
                 let Ok(claimed) = done else { continue };
                 reserved -= claimed.want;
                 match claimed.result {
-                    Ok(jobs) => {
+                    Ok(count) => {
                         backoff = Backoff::new();
                         shared.clear_error();
-                        if !jobs.is_empty() {
-                            debug!(claimed = jobs.len(), "claimed jobs");
-                        }
-                        for job in jobs {
-                            hold(shared, job);
+                        if count > 0 {
+                            debug!(claimed = count, "claimed jobs");
                         }
                         if let Some(wait) = claimed.retry_in.filter(|w| !w.is_zero()) {
                             quiet_until = Some(tokio::time::Instant::now() + wait);
