@@ -632,19 +632,18 @@ async fn rescue_fails_a_job_out_of_retries_with_a_message_saying_so() {
     assert_eq!(queue::stuck_count(&db.pool).await.unwrap(), 0);
 }
 
-/// Index entries of job_logs_lease that scans have returned so far, as seen
-/// after this session's statistics are flushed.
-async fn lease_entries_read(conn: &mut sqlx::PgConnection) -> i64 {
+/// Entries of `index` that scans have returned so far, as seen after this
+/// session's statistics are flushed.
+async fn index_entries_read(conn: &mut sqlx::PgConnection, index: &str) -> i64 {
     sqlx::query("SELECT pg_stat_force_next_flush()")
         .execute(&mut *conn)
         .await
         .unwrap();
-    sqlx::query_scalar(
-        "SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = 'job_logs_lease'",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap()
+    sqlx::query_scalar("SELECT idx_tup_read FROM pg_stat_user_indexes WHERE indexrelname = $1")
+        .bind(index)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
 }
 
 /// The rescue reads the expired leases only, not every job held: a rescue
@@ -673,11 +672,11 @@ async fn rescue_and_the_stuck_count_read_only_expired_leases() {
     .unwrap();
 
     let mut conn = db.pool.acquire().await.unwrap();
-    let before = lease_entries_read(&mut conn).await;
+    let before = index_entries_read(&mut conn, "job_logs_lease").await;
     assert_eq!(queue::stuck_count(&db.pool).await.unwrap(), 2);
     let out = queue::rescue_expired(&mut conn).await.unwrap();
     assert_eq!((out.requeued, out.failed), (2, 0));
-    let read = lease_entries_read(&mut conn).await - before;
+    let read = index_entries_read(&mut conn, "job_logs_lease").await - before;
     assert!(
         read < 100,
         "read {read} lease entries to rescue 2 of 2000 held jobs"
@@ -784,6 +783,37 @@ async fn retention_deletes_old_finished_jobs_in_batches_and_keeps_the_rest() {
         ]
     );
     assert_counts_match_scan(&db.pool).await;
+}
+
+/// A search that matches few jobs reads few index entries: the address and
+/// email matches are looked up, not filtered out of a newest-first walk.
+#[tokio::test]
+async fn a_rare_search_does_not_walk_the_whole_table() {
+    let db = common::fresh_db().await;
+    sqlx::query(
+        "INSERT INTO job_logs (job_type, status, wallet_address, finished_at)
+         SELECT 'sync', 'completed', 'TCommon' || (i % 50), now() FROM generate_series(1, 5000) i",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE job_logs")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let mut conn = db.pool.acquire().await.unwrap();
+    let before = index_entries_read(&mut conn, "job_logs_created_id").await;
+    let filter = JobFilter {
+        search: Some("TRare".into()),
+        limit: 1000,
+        ..JobFilter::default()
+    };
+    assert!(queue::list(&mut conn, &filter).await.unwrap().is_empty());
+    let read = index_entries_read(&mut conn, "job_logs_created_id").await - before;
+    assert!(
+        read < 100,
+        "read {read} newest-first entries to find nothing"
+    );
 }
 
 #[tokio::test]

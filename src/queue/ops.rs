@@ -265,6 +265,41 @@ impl JobFilter {
     pub const MAX_LIMIT: u32 = 1000;
 }
 
+/// [`list`] without a search: one ordered scan (of the status's partial
+/// index when a status is asked for).
+const LIST: &str = "SELECT * FROM job_logs j
+     WHERE ($1::text IS NULL OR j.status = $1)
+       AND ($2::text IS NULL OR j.job_type = $2)
+       AND ($4::timestamptz IS NULL OR (j.created_at, j.id) < ($4, $5::uuid))
+     ORDER BY j.created_at DESC, j.id DESC
+     LIMIT $6";
+
+/// [`list`] with a search ($3, a LIKE prefix): the wallet-address matches
+/// and the user-email matches in separate branches, each planned on its own
+/// index. One OR of both was estimated to match half the table and walked
+/// the newest-first index past every row (270 ms on a million jobs for a
+/// prefix that matched nothing).
+const LIST_SEARCH: &str = "SELECT * FROM (
+        (SELECT * FROM job_logs j
+          WHERE ($1::text IS NULL OR j.status = $1)
+            AND ($2::text IS NULL OR j.job_type = $2)
+            AND ($4::timestamptz IS NULL OR (j.created_at, j.id) < ($4, $5::uuid))
+            AND j.wallet_address LIKE $3
+          ORDER BY j.created_at DESC, j.id DESC
+          LIMIT $6)
+        UNION ALL
+        (SELECT * FROM job_logs j
+          WHERE ($1::text IS NULL OR j.status = $1)
+            AND ($2::text IS NULL OR j.job_type = $2)
+            AND ($4::timestamptz IS NULL OR (j.created_at, j.id) < ($4, $5::uuid))
+            AND j.user_id IN (SELECT u.id FROM auth.users u WHERE lower(u.email) LIKE lower($3))
+            AND (j.wallet_address IS NULL OR j.wallet_address NOT LIKE $3)
+          ORDER BY j.created_at DESC, j.id DESC
+          LIMIT $6)
+     ) matched
+     ORDER BY created_at DESC, id DESC
+     LIMIT $6";
+
 /// Jobs matching `filter`, newest first.
 pub async fn list(conn: &mut PgConnection, filter: &JobFilter) -> Result<Vec<Job>, QueueError> {
     let limit = match filter.limit {
@@ -277,29 +312,20 @@ pub async fn list(conn: &mut PgConnection, filter: &JobFilter) -> Result<Vec<Job
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| format!("{}%", escape_like(s)));
-    let jobs = sqlx::query_as(
-        "SELECT * FROM job_logs j
-          WHERE ($1::text IS NULL OR j.status = $1)
-            AND ($2::text IS NULL OR j.job_type = $2)
-            AND ($3::text IS NULL
-                 OR j.wallet_address LIKE $3
-                 OR j.user_id IN (SELECT u.id FROM auth.users u WHERE lower(u.email) LIKE lower($3)))
-            AND ($4::timestamptz IS NULL OR (j.created_at, j.id) < ($4, $5::uuid))
-          ORDER BY j.created_at DESC, j.id DESC
-          LIMIT $6",
-    )
-    // Planned for the filter at hand every time (an operator query, not a
-    // hot one): a generic plan could not use the partial index of the
-    // status asked for.
-    .persistent(false)
-    .bind(filter.status)
-    .bind(filter.job_type)
-    .bind(pattern)
-    .bind(filter.before.map(|c| c.created_at))
-    .bind(filter.before.map(|c| c.id))
-    .bind(i64::from(limit))
-    .fetch_all(conn)
-    .await?;
+    let sql = if pattern.is_some() { LIST_SEARCH } else { LIST };
+    let jobs = sqlx::query_as(sql)
+        // Planned for the filter at hand every time (an operator query, not
+        // a hot one): a generic plan could not use the partial index of the
+        // status asked for, nor the selectivity of the prefix.
+        .persistent(false)
+        .bind(filter.status)
+        .bind(filter.job_type)
+        .bind(pattern)
+        .bind(filter.before.map(|c| c.created_at))
+        .bind(filter.before.map(|c| c.id))
+        .bind(i64::from(limit))
+        .fetch_all(conn)
+        .await?;
     Ok(jobs)
 }
 
