@@ -84,7 +84,7 @@ fn time(runs: u32, mut f: impl FnMut()) -> Duration {
 struct Fixed(Snapshot);
 
 impl ConsoleBackend for Fixed {
-    async fn snapshot(&self) -> Result<Snapshot, BackendError> {
+    async fn snapshot(&self, _job_search: String) -> Result<Snapshot, BackendError> {
         Ok(self.0.clone())
     }
 

@@ -99,7 +99,7 @@ async fn the_snapshot_shows_what_admin_reports() {
     let backend = AdminBackend::new(db.pool.clone(), Some(ADMIN.into()))
         .await
         .unwrap();
-    let snapshot = backend.snapshot().await.unwrap();
+    let snapshot = backend.snapshot(String::new()).await.unwrap();
     let stats = admin::stats::snapshot(&db.pool).await.unwrap();
 
     let level = match stats.health.health.status {
@@ -184,7 +184,7 @@ async fn a_confirmed_action_goes_through_admin_and_writes_its_audit_row() {
     let backend = AdminBackend::new(db.pool.clone(), Some(ADMIN.into()))
         .await
         .unwrap();
-    let mut app = console(backend.snapshot().await.unwrap());
+    let mut app = console(backend.snapshot(String::new()).await.unwrap());
 
     // F asks, Tab moves to Confirm, Enter confirms: only then an action.
     assert!(press(&mut app, &["F"]).is_empty());
@@ -206,7 +206,7 @@ async fn a_confirmed_action_goes_through_admin_and_writes_its_audit_row() {
     assert_eq!(row.action_type.as_deref(), Some("jobs.clear_failed"));
     assert_eq!(row.admin_email.as_deref(), Some(ADMIN));
     assert_eq!(row.details.as_ref().unwrap()["rows"], json!(1));
-    let snapshot = backend.snapshot().await.unwrap();
+    let snapshot = backend.snapshot(String::new()).await.unwrap();
     assert_eq!(snapshot.count(model::JobStatus::Failed), 0);
 
     // Pause, confirmed while an admin; the operator is demoted before it
@@ -247,7 +247,7 @@ async fn a_viewer_gets_a_read_only_console() {
     let viewer = AdminBackend::new(db.pool.clone(), Some("wall@example.com".into()))
         .await
         .unwrap();
-    let snapshot = viewer.snapshot().await.unwrap();
+    let snapshot = viewer.snapshot(String::new()).await.unwrap();
     assert_eq!(snapshot.access.role, model::Role::Viewer);
     let mut app = console(snapshot);
     assert!(app.acts_read_only());
@@ -261,7 +261,7 @@ async fn a_viewer_gets_a_read_only_console() {
 
     // No operator named: read-only, and the note says how to act.
     let nobody = AdminBackend::new(db.pool.clone(), None).await.unwrap();
-    let access = nobody.snapshot().await.unwrap().access;
+    let access = nobody.snapshot(String::new()).await.unwrap().access;
     assert_eq!(access.role, model::Role::Viewer);
     assert!(access.note.unwrap().contains("--operator"));
 
@@ -296,7 +296,7 @@ async fn a_read_only_database_role_makes_the_console_read_only() {
     let backend = AdminBackend::new(pool.clone(), Some(ADMIN.into()))
         .await
         .unwrap();
-    let access = backend.snapshot().await.unwrap().access;
+    let access = backend.snapshot(String::new()).await.unwrap().access;
     assert_eq!(access.role, model::Role::Viewer);
     assert!(
         access.note.as_deref().unwrap().contains("may only read"),
@@ -363,7 +363,7 @@ async fn failed_jobs_stay_in_view_under_a_thousand_newer_finished_ones() {
     let backend = AdminBackend::new(db.pool.clone(), Some(ADMIN.into()))
         .await
         .unwrap();
-    let jobs = backend.snapshot().await.unwrap().jobs;
+    let jobs = backend.snapshot(String::new()).await.unwrap().jobs;
     let failed: Vec<_> = jobs
         .iter()
         .filter(|j| j.status == model::JobStatus::Failed)
@@ -380,4 +380,39 @@ async fn failed_jobs_stay_in_view_under_a_thousand_newer_finished_ones() {
             .all(|w| (w[0].created_at, w[0].id) >= (w[1].created_at, w[1].id)),
         "newest first"
     );
+}
+
+/// The Jobs search reaches past the newest jobs: an old job of a wallet is
+/// not among the fetched rows until its address (or its user's email) is
+/// searched for.
+#[tokio::test]
+async fn a_jobs_search_finds_jobs_older_than_the_newest_fetched() {
+    let (db, _) = seeded().await;
+    let old = address(7).to_string();
+    let old_id: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO job_logs (job_type, status, wallet_address, created_at, finished_at)
+         VALUES ('sync', 'completed', $1, now() - interval '1 day', now() - interval '1 day')
+         RETURNING id",
+    )
+    .bind(&old)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO job_logs (job_type, status, wallet_address, finished_at)
+         SELECT 'sync', 'completed', $1, now() FROM generate_series(1, 1200)",
+    )
+    .bind(address(1).to_string())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let backend = AdminBackend::new(db.pool.clone(), Some(ADMIN.into()))
+        .await
+        .unwrap();
+    let shown = |jobs: &[model::JobView]| jobs.iter().any(|j| j.id == old_id);
+    let jobs = backend.snapshot(String::new()).await.unwrap().jobs;
+    assert!(!shown(&jobs), "pushed out by 1,200 newer jobs");
+    let jobs = backend.snapshot(old.clone()).await.unwrap().jobs;
+    assert!(shown(&jobs), "found by its wallet address");
+    assert!(jobs.len() > 1000, "the newest jobs are still there");
 }

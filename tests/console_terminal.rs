@@ -70,7 +70,7 @@ struct Fixed {
 }
 
 impl ConsoleBackend for Fixed {
-    async fn snapshot(&self) -> Result<Snapshot, BackendError> {
+    async fn snapshot(&self, _job_search: String) -> Result<Snapshot, BackendError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         assert!(
             !(self.panic_on_second && n == 1),

@@ -114,7 +114,7 @@ impl Drop for AdminBackend {
 }
 
 impl ConsoleBackend for AdminBackend {
-    async fn snapshot(&self) -> Result<Snapshot, BackendError> {
+    async fn snapshot(&self, job_search: String) -> Result<Snapshot, BackendError> {
         let pool = &self.pool;
         let (access, now) = self.access().await?;
         let stats = stats::snapshot(pool).await.map_err(backend_error)?;
@@ -127,7 +127,7 @@ impl ConsoleBackend for AdminBackend {
         let stuck = overview::stuck(pool, STUCK_SHOWN)
             .await
             .map_err(backend_error)?;
-        let jobs = jobs_in_view(pool).await?;
+        let jobs = jobs_in_view(pool, &job_search).await?;
         let mut owners: Vec<uuid::Uuid> = jobs.iter().filter_map(|j| j.user_id).collect();
         owners.sort_unstable();
         owners.dedup();
@@ -320,8 +320,9 @@ impl ConsoleBackend for AdminBackend {
 }
 
 /// The newest jobs, plus the newest pending, processing and failed ones
-/// (which a busy queue would push out of the newest), newest first.
-async fn jobs_in_view(pool: &PgPool) -> Result<Vec<overview::Job>, BackendError> {
+/// (which a busy queue would push out of the newest), plus the newest ones
+/// matching `search` (wallet address or user email prefix), newest first.
+async fn jobs_in_view(pool: &PgPool, search: &str) -> Result<Vec<overview::Job>, BackendError> {
     let mut jobs = admin::jobs::list(
         pool,
         &JobFilter {
@@ -332,16 +333,22 @@ async fn jobs_in_view(pool: &PgPool) -> Result<Vec<overview::Job>, BackendError>
     .await
     .map_err(backend_error)?;
     let mut seen: HashSet<uuid::Uuid> = jobs.iter().map(|j| j.id).collect();
-    for status in [
+    let by_status = [
         overview::JobStatus::Pending,
         overview::JobStatus::Processing,
         overview::JobStatus::Failed,
-    ] {
-        let filter = JobFilter {
-            status: Some(status),
-            limit: JOBS_PER_ACTIVE_STATUS,
-            ..JobFilter::default()
-        };
+    ]
+    .map(|status| JobFilter {
+        status: Some(status),
+        limit: JOBS_PER_ACTIVE_STATUS,
+        ..JobFilter::default()
+    });
+    let matching = (!search.is_empty()).then(|| JobFilter {
+        search: Some(search.to_string()),
+        limit: JOBS_SHOWN,
+        ..JobFilter::default()
+    });
+    for filter in by_status.into_iter().chain(matching) {
         let more = admin::jobs::list(pool, &filter)
             .await
             .map_err(backend_error)?;

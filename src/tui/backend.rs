@@ -38,8 +38,14 @@ pub struct ActionOutcome {
 /// Futures must be `Send`: the console runs each call in its own task so
 /// that a slow or lost database never blocks the keyboard.
 pub trait ConsoleBackend: Send + Sync + 'static {
-    /// Everything the screens show, in one consistent read.
-    fn snapshot(&self) -> impl Future<Output = Result<Snapshot, BackendError>> + Send;
+    /// Everything the screens show, in one consistent read. `job_search` is
+    /// the Jobs screen's search text: besides the newest jobs, the jobs whose
+    /// wallet address or user email starts with it are read from the whole
+    /// table, so that a search finds old jobs too.
+    fn snapshot(
+        &self,
+        job_search: String,
+    ) -> impl Future<Output = Result<Snapshot, BackendError>> + Send;
 
     /// Runs an action the operator has confirmed, writing its audit row.
     fn run(

@@ -26,6 +26,8 @@ use super::ui;
 struct ScriptedBackend {
     fail_first: u32,
     snapshots: AtomicU32,
+    /// The Jobs search text each snapshot was asked with.
+    job_searches: std::sync::Mutex<Vec<String>>,
     changes: Notify,
 }
 
@@ -34,13 +36,15 @@ impl ScriptedBackend {
         Arc::new(Self {
             fail_first,
             snapshots: AtomicU32::new(0),
+            job_searches: std::sync::Mutex::new(Vec::new()),
             changes: Notify::new(),
         })
     }
 }
 
 impl ConsoleBackend for ScriptedBackend {
-    async fn snapshot(&self) -> Result<Snapshot, BackendError> {
+    async fn snapshot(&self, job_search: String) -> Result<Snapshot, BackendError> {
+        self.job_searches.lock().unwrap().push(job_search);
         let n = self.snapshots.fetch_add(1, Ordering::SeqCst);
         // A query takes a little while, as a real one would.
         sleep(Duration::from_millis(20)).await;
@@ -161,6 +165,30 @@ async fn a_lost_database_shows_retries_with_backoff_and_input_keeps_working() {
     assert_eq!(stats.fetches, 4, "three failures, then success: {stats:?}");
 }
 
+/// Typing in the Jobs search asks the backend again with the text, so that
+/// jobs older than the fetched ones are found; a burst of keys is one fetch.
+#[tokio::test(start_paused = true)]
+async fn a_jobs_search_is_sent_to_the_backend() {
+    let backend = ScriptedBackend::new(0);
+    let (keys, task) = start(backend.clone(), Duration::from_secs(3600));
+    sleep(Duration::from_millis(100)).await;
+    for name in ["2", "/", "T", "A", "B", "Enter"] {
+        key(&keys, name);
+    }
+    sleep(Duration::from_secs(2)).await;
+    key(&keys, "q");
+    let (stats, app) = task.await.unwrap();
+    assert_eq!(app.job_search(), "TAB");
+    let searches = backend.job_searches.lock().unwrap().clone();
+    assert_eq!(searches.first().map(String::as_str), Some(""));
+    assert_eq!(
+        searches.last().map(String::as_str),
+        Some("TAB"),
+        "{searches:?}"
+    );
+    assert!(stats.fetches <= 3, "the keys were coalesced: {stats:?}");
+}
+
 #[test]
 fn the_gate_coalesces_keeps_the_minimum_interval_and_backs_off() {
     let policy = RefreshPolicy::new(Duration::from_secs(15)).unwrap();
@@ -202,7 +230,7 @@ fn the_gate_coalesces_keeps_the_minimum_interval_and_backs_off() {
 async fn quitting_waits_for_a_confirmed_action_to_report() {
     struct Slow(AtomicU64);
     impl ConsoleBackend for Slow {
-        async fn snapshot(&self) -> Result<Snapshot, BackendError> {
+        async fn snapshot(&self, _job_search: String) -> Result<Snapshot, BackendError> {
             Ok(snapshot())
         }
         async fn run(&self, _: ConfirmedAction) -> Result<ActionOutcome, BackendError> {

@@ -274,8 +274,9 @@ where
         if gate.start(Instant::now()) {
             stats.fetches += 1;
             let (backend, tx) = (backend.clone(), tx.clone());
+            let job_search = app.job_search();
             fetches.spawn(async move {
-                let _ = tx.send(Event::Snapshot(backend.snapshot().await));
+                let _ = tx.send(Event::Snapshot(backend.snapshot(job_search).await));
             });
         }
         let wake = gate.wake_at().map_or(timer, |t| t.min(timer));

@@ -450,6 +450,11 @@ impl App {
             .unwrap_or_default()
     }
 
+    /// The Jobs screen's search text, as the backend searches it.
+    pub fn job_search(&self) -> String {
+        self.jobs.search.value().trim().to_string()
+    }
+
     /// Recomputes the filtered rows and keeps each cursor on its row.
     fn refilter(&mut self) {
         let page = self.page();
@@ -666,7 +671,12 @@ fn text_changed(app: &mut App) -> Vec<Effect> {
         return vec![Effect::SearchWallets(query)];
     }
     app.refilter();
-    Vec::new()
+    if app.screen == Screen::Audit {
+        return Vec::new();
+    }
+    // The fetched rows are filtered at once; the database is searched too,
+    // for matching jobs older than the newest ones fetched.
+    vec![Effect::Refresh]
 }
 
 fn dispatch(app: &mut App, action: Action) -> Vec<Effect> {
