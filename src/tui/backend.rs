@@ -38,7 +38,9 @@ pub struct ActionOutcome {
 /// Futures must be `Send`: the console runs each call in its own task so
 /// that a slow or lost database never blocks the keyboard.
 pub trait ConsoleBackend: Send + Sync + 'static {
-    /// Everything the screens show, in one consistent read. `job_search` is
+    /// Everything the screens show. The parts are read one after another,
+    /// not in one transaction: counts and lists may be milliseconds apart,
+    /// and the next refresh (at the next change) lines them up. `job_search` is
     /// the Jobs screen's search text: besides the newest jobs, the jobs whose
     /// wallet address or user email starts with it are read from the whole
     /// table, so that a search finds old jobs too.
