@@ -785,6 +785,57 @@ async fn retention_deletes_old_finished_jobs_in_batches_and_keeps_the_rest() {
     assert_counts_match_scan(&db.pool).await;
 }
 
+/// Periodic sync reaches every stale wallet however many there are, in
+/// batches, once each: wallets with a sync already queued and wallets synced
+/// recently are left alone.
+#[tokio::test]
+async fn periodic_sync_queues_every_stale_wallet_once_in_batches() {
+    let db = common::fresh_db().await;
+    let stale = 2 * maintenance::SYNC_BATCH + 123;
+    sqlx::query(
+        "INSERT INTO user_wallets (address, last_synced_at)
+         SELECT 'TSync' || i, CASE WHEN i % 10 = 0 THEN now() END
+           FROM generate_series(1, $1) i",
+    )
+    .bind(stale)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO job_logs (job_type, status, wallet_address)
+         SELECT 'sync', 'pending', 'TSync' || i FROM generate_series(1, 500) i WHERE i % 10 <> 0",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let mut leader = maintenance::try_lead(&db.pool).await.unwrap().unwrap();
+    let queued = leader
+        .schedule_syncs(Duration::from_secs(600))
+        .await
+        .unwrap();
+    let due = stale - stale / 10;
+    assert_eq!(
+        queued as i64,
+        due - 450,
+        "every stale wallet without a queued sync"
+    );
+    assert_eq!(
+        leader
+            .schedule_syncs(Duration::from_secs(600))
+            .await
+            .unwrap(),
+        0
+    );
+    let (active, wallets): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT wallet_address) FROM job_logs
+          WHERE job_type = 'sync' AND status = 'pending'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((active, wallets), (due, due));
+}
+
 /// A search that matches few jobs reads few index entries: the address and
 /// email matches are looked up, not filtered out of a newest-first walk.
 #[tokio::test]

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
 
 use super::{QueueConfig, QueueError, RescueOutcome, rescue_expired};
 
@@ -21,6 +22,8 @@ pub const RETENTION_BATCH: i64 = 5000;
 const RETENTION_BATCHES_PER_ROUND: usize = 20;
 /// Most rescue batches per round.
 const RESCUE_BATCHES_PER_ROUND: usize = 20;
+/// Most wallets one periodic-sync statement queues.
+pub const SYNC_BATCH: i64 = 5000;
 
 /// The maintenance leader: a connection holding [`LEADER_LOCK`].
 /// The connection is detached from the pool: dropping the leader closes it,
@@ -107,27 +110,49 @@ impl Leader {
     }
 
     /// Enqueues a sync job for every wallet not synced within `interval`
-    /// that has no sync pending or running. Returns how many were queued.
+    /// that has no sync pending or running. Wallets are taken in id order,
+    /// [`SYNC_BATCH`] per statement, so that each statement stays well
+    /// inside the leader's statement timeout however many wallets there are.
+    /// Returns how many were queued.
     pub async fn schedule_syncs(&mut self, interval: Duration) -> Result<u64, QueueError> {
-        let n = sqlx::query(
-            "INSERT INTO job_logs (job_type, status, wallet_address, wallet_id, user_id, data,
-                                   max_retries, updated_at)
-             SELECT 'sync', 'pending', w.address, w.id, w.user_id, '{\"scheduled\": true}',
-                    coalesce((SELECT (value #>> '{}')::int FROM system_config
-                               WHERE key = 'queue.max_retries'), 3),
-                    now()
-               FROM user_wallets w
-              WHERE w.last_synced_at IS NULL
-                 OR w.last_synced_at < now() - make_interval(secs => $1)
-             ON CONFLICT (wallet_address, job_type)
-                 WHERE status IN ('pending', 'processing') AND wallet_address IS NOT NULL
-             DO NOTHING",
-        )
-        .bind(interval.as_secs_f64())
-        .execute(&mut self.conn)
-        .await?
-        .rows_affected();
-        Ok(n)
+        let mut queued = 0;
+        let mut after: Option<Uuid> = None;
+        loop {
+            let (last, n): (Option<Uuid>, i64) = sqlx::query_as(
+                "WITH batch AS (
+                     SELECT id, address, user_id, last_synced_at FROM user_wallets
+                      WHERE $2::uuid IS NULL OR id > $2
+                      ORDER BY id
+                      LIMIT $3
+                 ), queued AS (
+                     INSERT INTO job_logs (job_type, status, wallet_address, wallet_id, user_id,
+                                           data, max_retries, updated_at)
+                     SELECT 'sync', 'pending', w.address, w.id, w.user_id, '{\"scheduled\": true}',
+                            coalesce((SELECT (value #>> '{}')::int FROM system_config
+                                       WHERE key = 'queue.max_retries'), 3),
+                            now()
+                       FROM batch w
+                      WHERE w.last_synced_at IS NULL
+                         OR w.last_synced_at < now() - make_interval(secs => $1)
+                     ON CONFLICT (wallet_address, job_type)
+                         WHERE status IN ('pending', 'processing') AND wallet_address IS NOT NULL
+                     DO NOTHING
+                     RETURNING 1
+                 )
+                 SELECT (SELECT id FROM batch ORDER BY id DESC LIMIT 1),
+                        (SELECT count(*) FROM queued)",
+            )
+            .bind(interval.as_secs_f64())
+            .bind(after)
+            .bind(SYNC_BATCH)
+            .fetch_one(&mut self.conn)
+            .await?;
+            queued += n as u64;
+            match last {
+                Some(last) => after = Some(last),
+                None => return Ok(queued),
+            }
+        }
     }
 
     /// Gives up leadership: unlocks (so that another process may lead at
