@@ -653,3 +653,54 @@ async fn periodic_sync_runs_only_when_switched_on() {
         "wallets not synced within the interval, once each"
     );
 }
+
+/// `walletops bench` runs the real path and prints the design's JSON line,
+/// cleans up after itself, and refuses a database with jobs of its own.
+#[tokio::test]
+async fn bench_prints_one_json_line_and_refuses_a_busy_database() {
+    let db = common::fresh_db().await;
+    let run = || {
+        common::walletops()
+            .env("DATABASE_URL", db.url.expose())
+            .args(["bench", "--jobs", "300", "--concurrency", "4"])
+            .args(["--latency-samples", "5", "--latency-gap-ms", "1"])
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(line["n"], 300);
+    assert_eq!(line["concurrency"], 4);
+    for key in [
+        "enqueue_jobs_per_s",
+        "drain_jobs_per_s",
+        "pickup_p50_ms",
+        "pickup_p99_ms",
+    ] {
+        assert!(line[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {line}");
+    }
+    let (jobs, workers): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM job_logs), (SELECT count(*) FROM workers)")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (jobs, workers),
+        (0, 0),
+        "the bench removed its jobs and worker"
+    );
+
+    let mut conn = db.pool.acquire().await.unwrap();
+    let waiting = queue::enqueue(&mut conn, &NewJob::new(JobType::Sync))
+        .await
+        .unwrap()
+        .job;
+    let out = run();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("pending or processing jobs"), "{stderr}");
+    let after = queue::get(&mut conn, waiting.id).await.unwrap();
+    assert_eq!((after.status, after.attempt), (waiting.status, 0));
+}
