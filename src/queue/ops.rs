@@ -265,40 +265,46 @@ impl JobFilter {
     pub const MAX_LIMIT: u32 = 1000;
 }
 
+/// The filters every [`list`] query applies: status ($1), job type ($2) and
+/// the page cursor ($4, $5). A macro so that the queries below stay
+/// `&'static str`.
+macro_rules! list_filters {
+    () => {
+        "($1::text IS NULL OR j.status = $1)
+         AND ($2::text IS NULL OR j.job_type = $2)
+         AND ($4::timestamptz IS NULL OR (j.created_at, j.id) < ($4, $5::uuid))"
+    };
+}
+
 /// [`list`] without a search: one ordered scan (of the status's partial
 /// index when a status is asked for).
-const LIST: &str = "SELECT * FROM job_logs j
-     WHERE ($1::text IS NULL OR j.status = $1)
-       AND ($2::text IS NULL OR j.job_type = $2)
-       AND ($4::timestamptz IS NULL OR (j.created_at, j.id) < ($4, $5::uuid))
-     ORDER BY j.created_at DESC, j.id DESC
-     LIMIT $6";
+const LIST: &str = concat!(
+    "SELECT * FROM job_logs j WHERE ",
+    list_filters!(),
+    " ORDER BY j.created_at DESC, j.id DESC LIMIT $6"
+);
 
 /// [`list`] with a search ($3, a LIKE prefix): the wallet-address matches
 /// and the user-email matches in separate branches, each planned on its own
 /// index. One OR of both was estimated to match half the table and walked
 /// the newest-first index past every row (270 ms on a million jobs for a
 /// prefix that matched nothing).
-const LIST_SEARCH: &str = "SELECT * FROM (
-        (SELECT * FROM job_logs j
-          WHERE ($1::text IS NULL OR j.status = $1)
-            AND ($2::text IS NULL OR j.job_type = $2)
-            AND ($4::timestamptz IS NULL OR (j.created_at, j.id) < ($4, $5::uuid))
-            AND j.wallet_address LIKE $3
-          ORDER BY j.created_at DESC, j.id DESC
-          LIMIT $6)
-        UNION ALL
-        (SELECT * FROM job_logs j
-          WHERE ($1::text IS NULL OR j.status = $1)
-            AND ($2::text IS NULL OR j.job_type = $2)
-            AND ($4::timestamptz IS NULL OR (j.created_at, j.id) < ($4, $5::uuid))
-            AND j.user_id IN (SELECT u.id FROM auth.users u WHERE lower(u.email) LIKE lower($3))
-            AND (j.wallet_address IS NULL OR j.wallet_address NOT LIKE $3)
-          ORDER BY j.created_at DESC, j.id DESC
-          LIMIT $6)
+const LIST_SEARCH: &str = concat!(
+    "SELECT * FROM (
+        (SELECT * FROM job_logs j WHERE ",
+    list_filters!(),
+    " AND j.wallet_address LIKE $3
+          ORDER BY j.created_at DESC, j.id DESC LIMIT $6)
+      UNION ALL
+        (SELECT * FROM job_logs j WHERE ",
+    list_filters!(),
+    " AND j.user_id IN (SELECT u.id FROM auth.users u WHERE lower(u.email) LIKE lower($3))
+          AND (j.wallet_address IS NULL OR j.wallet_address NOT LIKE $3)
+          ORDER BY j.created_at DESC, j.id DESC LIMIT $6)
      ) matched
      ORDER BY created_at DESC, id DESC
-     LIMIT $6";
+     LIMIT $6"
+);
 
 /// Jobs matching `filter`, newest first.
 pub async fn list(conn: &mut PgConnection, filter: &JobFilter) -> Result<Vec<Job>, QueueError> {
