@@ -2,7 +2,7 @@
 //! lost backend that retries without blocking input.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crossterm::event::Event as TermEvent;
@@ -25,8 +25,7 @@ use super::ui;
 /// reports a change whenever the test notifies.
 struct ScriptedBackend {
     fail_first: u32,
-    snapshots: AtomicU32,
-    /// The Jobs search text each snapshot was asked with.
+    /// The Jobs search text of each snapshot asked for, in order.
     job_searches: std::sync::Mutex<Vec<String>>,
     changes: Notify,
 }
@@ -35,7 +34,6 @@ impl ScriptedBackend {
     fn new(fail_first: u32) -> Arc<Self> {
         Arc::new(Self {
             fail_first,
-            snapshots: AtomicU32::new(0),
             job_searches: std::sync::Mutex::new(Vec::new()),
             changes: Notify::new(),
         })
@@ -44,8 +42,11 @@ impl ScriptedBackend {
 
 impl ConsoleBackend for ScriptedBackend {
     async fn snapshot(&self, job_search: String) -> Result<Snapshot, BackendError> {
-        self.job_searches.lock().unwrap().push(job_search);
-        let n = self.snapshots.fetch_add(1, Ordering::SeqCst);
+        let n = {
+            let mut searches = self.job_searches.lock().unwrap();
+            searches.push(job_search);
+            searches.len() as u32 - 1
+        };
         // A query takes a little while, as a real one would.
         sleep(Duration::from_millis(20)).await;
         if n < self.fail_first {
@@ -148,7 +149,7 @@ async fn a_lost_database_shows_retries_with_backoff_and_input_keeps_working() {
     let (keys, task) = start(backend.clone(), Duration::from_secs(3600));
     sleep(Duration::from_millis(600)).await;
     assert_eq!(
-        backend.snapshots.load(Ordering::SeqCst),
+        backend.job_searches.lock().unwrap().len(),
         1,
         "the first retry waits for the backoff"
     );
