@@ -158,21 +158,24 @@ async fn config_set_is_validated_per_key_and_audited() {
     let gas = address(7);
     let before = audit_count(pool).await;
 
-    let change = config::set(pool, &admin_id, "gas.wallet_address", json!(gas))
+    let change = config::set(pool, &admin_id, "gas.min_balance_sun", json!(5))
         .await
         .unwrap();
-    assert_eq!(change.old, Some(serde_json::Value::Null));
+    assert_eq!(change.old, Some(json!(100_000_000)));
     assert_eq!(
-        config::get(pool, "gas.wallet_address").await.unwrap().value,
-        Some(json!(gas))
+        config::get(pool, "gas.min_balance_sun")
+            .await
+            .unwrap()
+            .value,
+        Some(json!(5))
     );
     let (action, target, target_id, details) = last_audit(pool).await;
     assert_eq!(
         (action.as_str(), target.as_str()),
         ("config.set", "system_config")
     );
-    assert_eq!(target_id.as_deref(), Some("gas.wallet_address"));
-    assert_eq!(details["new"], json!(gas));
+    assert_eq!(target_id.as_deref(), Some("gas.min_balance_sun"));
+    assert_eq!(details["new"], json!(5));
 
     let mut broken = gas.clone();
     broken.replace_range(5..6, if &gas[5..6] == "a" { "b" } else { "a" });
@@ -194,11 +197,18 @@ async fn config_set_is_validated_per_key_and_audited() {
         config::set(pool, &admin_id, "no.such.key", json!(1)).await,
         Err(AdminError::NotFound(_))
     ));
-    forbidden(config::set(pool, &ops, "gas.min_balance_sun", json!(5)).await);
+    forbidden(config::set(pool, &ops, "gas.min_balance_sun", json!(7)).await);
     assert_eq!(audit_count(pool).await, before + 1);
     assert_eq!(
+        config::get(pool, "gas.min_balance_sun")
+            .await
+            .unwrap()
+            .value,
+        Some(json!(5))
+    );
+    assert_eq!(
         config::get(pool, "gas.wallet_address").await.unwrap().value,
-        Some(json!(gas))
+        Some(serde_json::Value::Null)
     );
     assert_eq!(count(pool, "SELECT count(*) FROM job_logs").await, 0);
 }
@@ -702,7 +712,7 @@ async fn health_reads_workers_pause_and_stuck_jobs() {
 
     // A configured gas wallet that holds too little degrades health.
     let (_, _, gas) = wallet(pool, 9, "gas@example.com", "Gas").await;
-    config::set(pool, &admin_id, "gas.wallet_address", json!(gas))
+    admin::proposals::bootstrap(pool, "gas.wallet_address", json!(gas))
         .await
         .unwrap();
     let report = stats::health(pool).await.unwrap();

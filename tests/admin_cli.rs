@@ -255,30 +255,21 @@ async fn config_and_tokens() {
     let db = setup().await;
     let out = ok(run(&db, None, &["config", "get", "workers.paused"]));
     assert_eq!(out.trim(), "false");
-    let gas = address(3);
     ok(run(
         &db,
         Some("boss@example.com"),
-        &["config", "set", "gas.wallet_address", &format!("\"{gas}\"")],
+        &["config", "set", "gas.min_balance_sun", "5"],
     ));
     assert_eq!(
-        ok(run(&db, None, &["config", "get", "gas.wallet_address"])).trim(),
-        format!("\"{gas}\"")
+        ok(run(&db, None, &["config", "get", "gas.min_balance_sun"])).trim(),
+        "5"
     );
     let before = audit_count(&db.pool).await;
     refused(
         run(
             &db,
             Some("boss@example.com"),
-            &["config", "set", "gas.wallet_address", "\"Tnope\""],
-        ),
-        "not a TRON address",
-    );
-    refused(
-        run(
-            &db,
-            Some("boss@example.com"),
-            &["config", "set", "gas.topup_sun", "-1"],
+            &["config", "set", "gas.min_balance_sun", "-1"],
         ),
         "integer",
     );
@@ -286,7 +277,7 @@ async fn config_and_tokens() {
         run(
             &db,
             Some("boss@example.com"),
-            &["config", "set", "gas.topup_sun", "five"],
+            &["config", "set", "gas.min_balance_sun", "five"],
         ),
         "must be JSON",
     );

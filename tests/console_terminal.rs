@@ -60,6 +60,7 @@ fn snapshot() -> Snapshot {
             })
             .collect(),
         audit: Vec::new(),
+        pending_changes: Vec::new(),
     }
 }
 

@@ -66,7 +66,7 @@ fn kind_of(key: &str) -> Option<Kind> {
 }
 
 /// The value to store (addresses normalised to base58), or why it is refused.
-fn validate(key: &str, value: &Value, current: Option<&Value>) -> Result<Value, String> {
+pub(crate) fn validate(key: &str, value: &Value, current: Option<&Value>) -> Result<Value, String> {
     let int = |min: i64, max: i64| match value.as_i64() {
         Some(n) if (min..=max).contains(&n) => Ok(value.clone()),
         _ => Err(format!(
@@ -157,6 +157,9 @@ pub async fn set(
             AdminError::NotFound(format!("no configuration key {key:?}")).refused(identity),
         );
     };
+    if super::proposals::is_money_key(&mut tx, key).await? {
+        return Err(super::proposals::set_refusal(key).refused(identity));
+    }
     let value = validate(key, &value, old.as_ref())
         .map_err(|e| AdminError::Invalid(e).refused(identity))?;
     let change = write(&mut tx, key, old, value).await?;

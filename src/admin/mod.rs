@@ -5,7 +5,8 @@
 //! The pieces: [`role`] (who may do what, in one table), [`identity`] (who
 //! is acting), [`audit`] (the `admin_actions` row written with each change),
 //! the actions themselves ([`control`], [`config`], [`operators`],
-//! [`tokens`], [`jobs`], [`wallets`]), and the read side ([`health`], [`stats`], and
+//! [`tokens`], [`jobs`], [`wallets`], and [`proposals`] for the keys that
+//! move money), and the read side ([`health`], [`stats`], and
 //! [`overview`] for the live dashboards).
 
 pub mod audit;
@@ -16,6 +17,7 @@ pub mod identity;
 pub mod jobs;
 pub mod operators;
 pub mod overview;
+pub mod proposals;
 pub mod role;
 pub mod stats;
 pub mod tokens;

@@ -27,12 +27,13 @@ pub struct Notice {
 }
 
 /// (channel, event name) pairs the stream carries.
-const CHANNELS: [(&str, &str); 5] = [
+const CHANNELS: [(&str, &str); 6] = [
     (JOBS_CHANNEL, "jobs"),
     (JOB_STATES_CHANNEL, "job-states"),
     (CONTROL_CHANNEL, "control"),
     (CONFIG_CHANNEL, "config"),
     (ADMIN_CHANNEL, "admin"),
+    (crate::admin::proposals::PROPOSALS_CHANNEL, "proposal"),
 ];
 
 /// Listens to the database and broadcasts each notification until the

@@ -22,7 +22,9 @@ use crate::tron::Address;
 
 /// The body as bytes (the size limit answers 413), then JSON: malformed
 /// JSON is 400, the wrong shape 422. An empty body reads as `{}`.
-fn parse_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+pub(super) fn parse_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let bytes = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"

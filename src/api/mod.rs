@@ -8,6 +8,7 @@ mod events;
 mod handlers;
 mod metrics;
 mod openapi;
+mod proposals;
 
 pub use events::Notice;
 pub use openapi::document as openapi_document;
@@ -72,7 +73,7 @@ pub const ROUTES: &[Route] = &[
         method: "GET",
         path: "/api/events",
         operation_id: "events",
-        summary: "Server-sent events: jobs, job-states, control, config and admin notifications",
+        summary: "Server-sent events: jobs, job-states, control, config, admin and proposal notifications",
         auth: true,
         body_schema: None,
     },
@@ -117,6 +118,22 @@ pub const ROUTES: &[Route] = &[
         body_schema: Some("Empty"),
     },
     Route {
+        method: "GET",
+        path: "/api/admin/config/proposals",
+        operation_id: "configProposals",
+        summary: "Open proposals to change keys that move money, with when each takes effect",
+        auth: true,
+        body_schema: None,
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/config/proposals",
+        operation_id: "configProposalStep",
+        summary: "Propose a change to a key that moves money, or approve (a different admin) or cancel one (admin)",
+        auth: true,
+        body_schema: Some("ConfigProposalStep"),
+    },
+    Route {
         method: "POST",
         path: "/api/admin/reset-processing",
         operation_id: "resetProcessing",
@@ -137,6 +154,8 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         "dispatchJob" => post(handlers::dispatch_job),
         "clearFailed" => post(handlers::clear_failed),
         "resetProcessing" => post(handlers::reset_processing),
+        "configProposals" => get(proposals::list),
+        "configProposalStep" => post(proposals::step),
         other => unreachable!("route {other} in ROUTES has no handler"),
     }
 }

@@ -46,7 +46,7 @@ fn operation(route: &Route) -> Value {
     }
     if let Some(schema) = route.body_schema {
         op["requestBody"] = json!({
-            "required": schema == "DispatchJob" || schema == "WorkersControl",
+            "required": schema != "Empty",
             "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
         });
         let r = op["responses"]
@@ -103,6 +103,16 @@ pub fn document() -> Value {
                         "userId": {"type": "string", "format": "uuid"},
                         "address": {"type": "string", "description": "base58 TRON address"},
                         "jobType": {"type": "string", "enum": ["sync", "consolidation", "gas-topup"]}
+                    }
+                },
+                "ConfigProposalStep": {
+                    "type": "object", "required": ["action"], "additionalProperties": false,
+                    "description": "propose: key and value (JSON; null unsets an address); approve or cancel: id. A different admin than the proposer must approve; the change takes effect policy.change_delay_seconds after approval.",
+                    "properties": {
+                        "action": {"type": "string", "enum": ["propose", "approve", "cancel"]},
+                        "key": {"type": "string"},
+                        "value": {},
+                        "id": {"type": "string", "format": "uuid"}
                     }
                 },
                 "Empty": {"type": "object", "additionalProperties": false}

@@ -1,4 +1,5 @@
-//! `walletops config list|get KEY|set KEY VALUE`: the runtime switches.
+//! `walletops config list|get KEY|set KEY VALUE`: the runtime switches
+//! (and the proposals that change the ones that move money: [`proposals`]).
 
 use std::process::ExitCode;
 
@@ -6,6 +7,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 
 use super::identity::print_json;
+use super::proposals::{self, Step};
 use crate::admin::config;
 use crate::config::Settings;
 
@@ -23,6 +25,24 @@ pub enum ConfigAction {
         key: String,
         #[arg(allow_hyphen_values = true)]
         value: String,
+    },
+    /// Propose a value for a key that moves money; it takes effect once a
+    /// different admin approves it and policy.change_delay_seconds pass (admin)
+    Propose {
+        key: String,
+        #[arg(allow_hyphen_values = true)]
+        value: String,
+    },
+    /// Approve another admin's proposal (admin)
+    Approve { id: uuid::Uuid },
+    /// Cancel a proposal before it takes effect (admin)
+    Cancel { id: uuid::Uuid },
+    /// Open proposals with their countdowns (--all: also applied and cancelled)
+    Proposals {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -62,6 +82,18 @@ pub async fn run(
                 change.old.unwrap_or(serde_json::Value::Null),
                 change.new
             );
+        }
+        ConfigAction::Propose { key, value } => {
+            return proposals::run(settings, &pool, Step::Propose { key, value }).await;
+        }
+        ConfigAction::Approve { id } => {
+            return proposals::run(settings, &pool, Step::Approve(id)).await;
+        }
+        ConfigAction::Cancel { id } => {
+            return proposals::run(settings, &pool, Step::Cancel(id)).await;
+        }
+        ConfigAction::Proposals { json, all } => {
+            return proposals::run(settings, &pool, Step::List { json, all }).await;
         }
     }
     Ok(ExitCode::SUCCESS)

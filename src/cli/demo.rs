@@ -171,8 +171,8 @@ fn new_key() -> anyhow::Result<PrivateKey> {
 
 /// Creates the gas wallet, the treasury and the deposit wallets with their
 /// keys, funds them on the simulator, and sets the switches the jobs need
-/// (as the demo admin, so the audit trail shows the setup). Returns the
-/// deposit addresses.
+/// (the payout addresses as the database owner, the rest as the demo admin,
+/// so the audit trail shows the setup). Returns the deposit addresses.
 async fn seed(
     pool: &PgPool,
     master: &MasterKey,
@@ -214,15 +214,19 @@ async fn seed(
         deposits.push(address);
     }
 
+    // The payout addresses move money: a fresh database gets its first ones
+    // from the owner; after that only two admins and a delay change them.
     for (key, value) in [
         ("gas.wallet_address", json!(gas)),
         ("consolidation.treasury_address", json!(treasury)),
-        ("sync.interval_seconds", json!(15)),
     ] {
-        admin::config::set(pool, admin, key, value)
+        admin::proposals::bootstrap(pool, key, value)
             .await
             .with_context(|| format!("cannot set {key}"))?;
     }
+    admin::config::set(pool, admin, "sync.interval_seconds", json!(15))
+        .await
+        .context("cannot set sync.interval_seconds")?;
     Ok(deposits)
 }
 

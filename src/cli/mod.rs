@@ -13,6 +13,7 @@ mod dispatch;
 mod identity;
 mod jobs;
 mod operators;
+mod proposals;
 mod serve;
 mod status;
 mod tokens;

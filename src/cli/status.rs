@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::identity::print_json;
-use crate::admin::stats;
+use crate::admin::{proposals, stats};
 use crate::config::Settings;
 use crate::db::{self, PoolOptions};
 
@@ -35,11 +35,13 @@ pub async fn run(settings: &Settings, migrate: bool, args: StatusArgs) -> anyhow
         if migrate {
             db::migrate(&pool).await?;
         }
-        anyhow::Ok(stats::snapshot(&pool).await?)
+        let stats = stats::snapshot(&pool).await?;
+        let changes = proposals::list(&pool, false, 100).await?;
+        anyhow::Ok((stats, changes))
     }
     .await;
-    let stats = match result {
-        Ok(stats) => stats,
+    let (stats, changes) = match result {
+        Ok(found) => found,
         Err(e) => {
             let error = db::one_line(e.as_ref());
             if args.json {
@@ -52,7 +54,9 @@ pub async fn run(settings: &Settings, migrate: bool, args: StatusArgs) -> anyhow
     };
     let status = stats.health.health.status;
     if args.json {
-        print_json(&stats)?;
+        let mut json = serde_json::to_value(&stats)?;
+        json["pending_changes"] = serde_json::to_value(&changes)?;
+        print_json(&json)?;
     } else {
         println!("{status:?}");
         for reason in &stats.health.health.reasons {
@@ -63,6 +67,12 @@ pub async fn run(settings: &Settings, migrate: bool, args: StatusArgs) -> anyhow
             "jobs: {} pending, {} processing, {} failed; live workers: {}",
             c.pending, c.processing, c.failed, stats.health.vitals.live_workers
         );
+        if !changes.is_empty() {
+            println!("pending changes to keys that move money:");
+        }
+        for p in &changes {
+            println!("  - {} -> {}: {} ({})", p.key, p.value, p.describe(), p.id);
+        }
     }
     Ok(ExitCode::from(status.exit_code()))
 }

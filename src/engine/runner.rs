@@ -875,6 +875,13 @@ async fn maintainer(
                     "took back jobs whose lease ran out"
                 );
             }
+            // A change that cannot be applied must not stop lease rescue:
+            // it is logged and tried again next round.
+            match l.apply_due_config_changes().await {
+                Ok(0) => {}
+                Ok(applied) => info!(applied, "applied approved configuration changes"),
+                Err(e) => warn!(error = %e, "cannot apply approved configuration changes"),
+            }
             if last_retention.is_none_or(|t| t.elapsed() >= RETENTION_EVERY) {
                 last_retention = Some(Instant::now());
                 let deleted = l.retention(&config).await?;

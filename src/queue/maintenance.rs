@@ -1,5 +1,6 @@
 //! Maintenance that runs once per cluster, not once per worker: lease rescue,
-//! folding the count deltas, retention, and periodic sync scheduling.
+//! folding the count deltas, retention, periodic sync scheduling, and
+//! applying approved configuration changes once due.
 //!
 //! Whoever holds the session advisory lock [`LEADER_LOCK`] is the leader;
 //! the lock lives on one dedicated connection ([`Leader`]), so a leader that
@@ -73,6 +74,17 @@ impl Leader {
             .execute(&mut self.conn)
             .await?;
         Ok(rescued)
+    }
+
+    /// Carries out the configuration changes two admins approved whose
+    /// delay has passed (the database's `walletops_apply_due_proposals()`,
+    /// owned by `admin::proposals`), so that they take effect on time
+    /// whether or not an admin is looking. Returns how many took effect.
+    pub async fn apply_due_config_changes(&mut self) -> Result<u64, QueueError> {
+        Ok(sqlx::query("SELECT 1 FROM walletops_apply_due_proposals()")
+            .execute(&mut self.conn)
+            .await?
+            .rows_affected())
     }
 
     /// Deletes completed and cancelled jobs older than `queue.retention_days`

@@ -22,13 +22,15 @@ use tokio::task::JoinHandle;
 use super::action::{AdminCommand, ConfirmedAction};
 use super::backend::{ActionOutcome, BackendError, ConsoleBackend};
 use super::model::{
-    Access, AuditView, DepthRow, Health, HealthLevel, JobRef, JobStatus, JobType, JobView, Role,
-    Snapshot, StatusCounts, WalletHit, WorkerState, WorkerView,
+    Access, AuditView, DepthRow, Health, HealthLevel, JobRef, JobStatus, JobType, JobView,
+    PendingChange, Role, Snapshot, StatusCounts, WalletHit, WorkerState, WorkerView,
 };
 use crate::admin::jobs::Dispatch;
 use crate::admin::overview::{self, CHANGE_CHANNELS, JobAge, JobFilter};
 use crate::admin::wallet_lookup::WalletRef;
-use crate::admin::{self, AdminError, Identity, audit, control, health, identity, stats};
+use crate::admin::{
+    self, AdminError, Identity, audit, control, health, identity, proposals, stats,
+};
 
 /// Jobs fetched per refresh, newest first: the Jobs screen filters these.
 const JOBS_SHOWN: u32 = JobFilter::MAX_LIMIT;
@@ -41,6 +43,8 @@ const AUDIT_SHOWN: i64 = 200;
 const SPARK_MINUTES: u32 = 30;
 /// Stuck jobs named on the dashboard.
 const STUCK_SHOWN: u32 = 10;
+/// Open proposals the dashboard lists (there is at most one per money key).
+const CHANGES_SHOWN: i64 = 20;
 
 /// The console's view of the database, acting as one operator (or none).
 pub struct AdminBackend {
@@ -137,6 +141,11 @@ impl ConsoleBackend for AdminBackend {
         let audit = audit::list(pool, None, AUDIT_SHOWN)
             .await
             .map_err(backend_error)?;
+        // A console is an admin's read: it carries out what is due first.
+        proposals::apply_due_quietly(pool).await;
+        let changes = proposals::list(pool, false, CHANGES_SHOWN)
+            .await
+            .map_err(backend_error)?;
 
         let stale = stats.health.thresholds.heartbeat_stale_seconds;
         Ok(Snapshot {
@@ -188,6 +197,7 @@ impl ConsoleBackend for AdminBackend {
                 .filter_map(|j| job_view(j, &labels))
                 .collect(),
             audit: audit.into_iter().map(audit_view).collect(),
+            pending_changes: changes.into_iter().map(pending_change).collect(),
         })
     }
 
@@ -535,6 +545,18 @@ fn job_view(j: overview::Job, labels: &HashMap<uuid::Uuid, String>) -> Option<Jo
         finished_at: j.finished_at,
         locked_by: j.locked_by.map(|id| id.to_string()),
     })
+}
+
+fn pending_change(p: proposals::Proposal) -> PendingChange {
+    PendingChange {
+        id: p.id,
+        key: p.key,
+        value: p.value.to_string(),
+        proposed_by: p.proposed_by.unwrap_or_else(|| "unknown".into()),
+        applies_in: p
+            .due_in_seconds
+            .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0))),
+    }
 }
 
 fn audit_view(a: audit::AuditEntry) -> AuditView {

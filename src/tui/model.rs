@@ -194,6 +194,19 @@ pub struct AuditView {
     pub details: String,
 }
 
+/// A proposed change to a key that moves money, not yet in effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingChange {
+    pub id: Uuid,
+    pub key: String,
+    /// The proposed value, as JSON text.
+    pub value: String,
+    pub proposed_by: String,
+    /// `None` while it waits for a second admin's approval; then the time
+    /// left, at the refresh, until it takes effect.
+    pub applies_in: Option<Duration>,
+}
+
 /// A wallet found by the dispatch wizard's search.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalletHit {
@@ -260,6 +273,8 @@ pub struct Snapshot {
     pub jobs: Vec<JobView>,
     /// Admin actions, newest first.
     pub audit: Vec<AuditView>,
+    /// Open proposals to change keys that move money, newest first.
+    pub pending_changes: Vec<PendingChange>,
 }
 
 impl Snapshot {

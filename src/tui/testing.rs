@@ -194,6 +194,7 @@ pub fn snapshot() -> Snapshot {
                 details: format!("{{\"rows\": {i}}}"),
             })
             .collect(),
+        pending_changes: Vec::new(),
     }
 }
 

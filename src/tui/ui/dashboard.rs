@@ -1,5 +1,5 @@
 //! The dashboard: health, run state, queue depth, throughput, workers, and
-//! what needs attention.
+//! what needs attention (pending changes to keys that move money among it).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Sparkline, Table, Wrap};
 
 use super::{age, fit, panel};
+use crate::admin::proposals::countdown;
 use crate::tui::action::short_id;
 use crate::tui::model::{JobStatus, Snapshot};
 use crate::tui::state::App;
@@ -193,6 +194,29 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
                 theme,
             )));
         }
+    }
+    if !s.pending_changes.is_empty() {
+        lines.push(Line::styled(
+            format!(
+                "Pending changes that move money: {}",
+                s.pending_changes.len()
+            ),
+            theme.warning(),
+        ));
+    }
+    for c in &s.pending_changes {
+        let when = match c.applies_in {
+            None => format!("awaits a 2nd admin (by {})", c.proposed_by),
+            Some(left) => format!(
+                "applies in {}",
+                countdown(i64::try_from(left.as_secs()).unwrap_or(i64::MAX))
+            ),
+        };
+        lines.push(Line::raw(fit(
+            &format!("  {} -> {} {when}", c.key, c.value),
+            width,
+            theme,
+        )));
     }
     lines.push(Line::styled("Latest admin actions", theme.title()));
     let room = usize::from(area.height.saturating_sub(2)).saturating_sub(lines.len());

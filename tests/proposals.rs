@@ -1,0 +1,640 @@
+//! Changes that need two people and time, against a real database, the
+//! real binary and the real HTTP server: the proposer cannot approve, an
+//! approved change waits for its delay, takes effect exactly once, can be
+//! cancelled until then, `config set` cannot touch the keys that move money,
+//! every step is audited, and a failure at any step of applying leaves the
+//! old value or the new one, never a mix. The attacks are played with the
+//! admin group's own database login.
+
+mod common;
+
+use std::process::Output;
+use std::time::Duration;
+
+use common::TestDb;
+use common::admin::{LoginRole, address, audit_count, http, operator, staff, wallet};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::{PgPool, Row as _};
+use uuid::Uuid;
+use walletops::admin::proposals::{self, ProposalStatus};
+use walletops::admin::{AdminError, Identity, Role, config, tokens};
+
+const TREASURY: &str = "consolidation.treasury_address";
+const USDT: &str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t";
+
+async fn value_of(pool: &PgPool, key: &str) -> Value {
+    sqlx::query_scalar("SELECT value FROM system_config WHERE key = $1")
+        .bind(key)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Sets the delay as the database owner (it is itself a money key).
+async fn set_delay(pool: &PgPool, seconds: i64) {
+    sqlx::query(
+        "UPDATE system_config SET value = to_jsonb($1) WHERE key = 'policy.change_delay_seconds'",
+    )
+    .bind(seconds)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// The audit rows of one proposal, oldest first: (action, acting user).
+async fn steps(pool: &PgPool, id: Uuid) -> Vec<(String, Option<Uuid>)> {
+    sqlx::query_as(
+        "SELECT action_type, admin_user_id FROM admin_actions
+          WHERE target_type = 'config_proposal' AND target_id = $1 ORDER BY created_at, id",
+    )
+    .bind(id.to_string())
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Two admins, an operator and a viewer.
+async fn admins(pool: &PgPool) -> (Identity, Identity, Identity) {
+    let (a, ops, _) = staff(pool).await;
+    let b = operator(pool, "second-admin@example.com", Role::Admin).await;
+    (a, b, ops)
+}
+
+#[tokio::test]
+async fn two_admins_and_a_delay() {
+    let db = common::fresh_db().await;
+    let pool = &db.pool;
+    let (a, b, ops) = admins(pool).await;
+    let (_, _, deposit) = wallet(pool, 4, "alice@example.com", "Alice").await;
+    let t1 = address(11);
+    let before = audit_count(pool).await;
+
+    // `config set` cannot touch a money key, and says what to do instead.
+    for key in [
+        TREASURY,
+        "gas.wallet_address",
+        "tron.usdt_contract",
+        "gas.topup_sun",
+    ] {
+        let value = if key == "gas.topup_sun" {
+            json!(5)
+        } else {
+            json!(t1)
+        };
+        let err = config::set(pool, &a, key, value).await.unwrap_err();
+        assert!(
+            matches!(&err, AdminError::Invalid(m) if m.contains("config propose")),
+            "{key}: {err}"
+        );
+    }
+    // Refused proposals: not an admin, not a money key, invalid values, the
+    // token itself or a deposit wallet as the treasury.
+    assert!(matches!(
+        proposals::propose(pool, &ops, TREASURY, json!(t1)).await,
+        Err(AdminError::Forbidden { .. })
+    ));
+    for (key, value, says) in [
+        ("ui.refresh_seconds", json!(5), "does not move money"),
+        (TREASURY, json!("Tnope"), "not a TRON address"),
+        ("gas.topup_sun", json!(-1), "integer"),
+        (TREASURY, json!(USDT), "USDT contract"),
+        ("gas.wallet_address", json!(deposit), "deposit wallets"),
+        (TREASURY, Value::Null, "nothing to propose"),
+    ] {
+        let err = proposals::propose(pool, &a, key, value.clone())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(says), "{key} = {value}: {err}");
+    }
+    assert_eq!(audit_count(pool).await, before, "refusals are not audited");
+    assert_eq!(value_of(pool, TREASURY).await, Value::Null);
+
+    // A proposes; A cannot approve; one open proposal per key.
+    let p = proposals::propose(pool, &a, TREASURY, json!(t1))
+        .await
+        .unwrap();
+    assert_eq!(p.status, ProposalStatus::Pending);
+    assert_eq!(p.proposed_by.as_deref(), Some("admin@example.com"));
+    let err = proposals::approve(pool, &a, p.id).await.unwrap_err();
+    assert!(
+        matches!(&err, AdminError::Forbidden { .. }) && err.to_string().contains("different admin"),
+        "{err}"
+    );
+    assert!(matches!(
+        proposals::propose(pool, &b, TREASURY, json!(address(12))).await,
+        Err(AdminError::Conflict(_))
+    ));
+
+    // B approves: the 24 h default holds it back; nothing changes.
+    let p = proposals::approve(pool, &b, p.id).await.unwrap();
+    assert_eq!(p.status, ProposalStatus::Approved);
+    let left = p.due_in_seconds.unwrap();
+    assert!((86_390..=86_400).contains(&left), "{left}");
+    assert!(
+        p.describe().contains("applies in 23h 59m"),
+        "{}",
+        p.describe()
+    );
+    assert!(proposals::apply_due(pool).await.unwrap().is_empty());
+    assert_eq!(value_of(pool, TREASURY).await, Value::Null);
+    // A shorter delay set later does not hurry an approved change.
+    set_delay(pool, 0).await;
+    assert!(proposals::apply_due(pool).await.unwrap().is_empty());
+    assert_eq!(value_of(pool, TREASURY).await, Value::Null);
+    assert!(matches!(
+        proposals::approve(pool, &b, p.id).await,
+        Err(AdminError::Conflict(_))
+    ));
+
+    // Any admin cancels during the delay, the proposer included; then it
+    // never applies.
+    let p = proposals::cancel(pool, &a, p.id).await.unwrap();
+    assert_eq!(p.status, ProposalStatus::Cancelled);
+    assert!(proposals::apply_due(pool).await.unwrap().is_empty());
+    assert_eq!(value_of(pool, TREASURY).await, Value::Null);
+    assert!(matches!(
+        proposals::cancel(pool, &b, p.id).await,
+        Err(AdminError::Conflict(_))
+    ));
+    assert_eq!(
+        steps(pool, p.id).await,
+        vec![
+            ("config.propose".into(), a.user_id),
+            ("config.approve".into(), b.user_id),
+            ("config.cancel".into(), a.user_id),
+        ]
+    );
+
+    // With a 1 s delay: approved, not yet in effect, then in effect exactly
+    // once however many appliers race for it.
+    set_delay(pool, 1).await;
+    let q = proposals::propose(pool, &b, TREASURY, json!(t1))
+        .await
+        .unwrap();
+    let q = proposals::approve(pool, &a, q.id).await.unwrap();
+    assert_eq!(q.status, ProposalStatus::Approved);
+    assert_eq!(value_of(pool, TREASURY).await, Value::Null);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { proposals::apply_due(&pool).await.unwrap().len() })
+        })
+        .collect();
+    let mut applied = 0;
+    for r in racers {
+        applied += r.await.unwrap();
+    }
+    assert_eq!(applied, 1);
+    assert_eq!(value_of(pool, TREASURY).await, json!(t1));
+    let q = proposals::get(pool, q.id).await.unwrap();
+    assert_eq!(q.status, ProposalStatus::Applied);
+    assert_eq!(q.old_value, Some(Value::Null));
+    assert_eq!(
+        steps(pool, q.id).await,
+        vec![
+            ("config.propose".into(), b.user_id),
+            ("config.approve".into(), a.user_id),
+            ("config.apply".into(), None),
+        ]
+    );
+    assert!(matches!(
+        proposals::cancel(pool, &a, q.id).await,
+        Err(AdminError::Conflict(_))
+    ));
+    // Open proposals only by default; the history with `all`.
+    assert!(proposals::list(pool, false, 10).await.unwrap().is_empty());
+    assert_eq!(proposals::list(pool, true, 10).await.unwrap().len(), 2);
+}
+
+/// Makes the audit insert of one step fail (`action`), or with
+/// `"system_config"` the write of the value, as a crash there would; `None`
+/// removes every injected failure.
+async fn fail_at(pool: &PgPool, action: Option<&str>) {
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS test_fail_on (action text);
+         CREATE OR REPLACE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF TG_TABLE_NAME = 'admin_actions' THEN
+                 IF EXISTS (SELECT 1 FROM test_fail_on WHERE action = NEW.action_type) THEN
+                     RAISE EXCEPTION 'injected failure at %', NEW.action_type;
+                 END IF;
+             ELSIF EXISTS (SELECT 1 FROM test_fail_on WHERE action = TG_TABLE_NAME) THEN
+                 RAISE EXCEPTION 'injected failure at %', TG_TABLE_NAME;
+             END IF;
+             RETURN NEW;
+         END $$;
+         DROP TRIGGER IF EXISTS test_fail ON admin_actions;
+         CREATE TRIGGER test_fail BEFORE INSERT ON admin_actions
+             FOR EACH ROW EXECUTE FUNCTION test_fail();
+         DROP TRIGGER IF EXISTS test_fail ON system_config;
+         CREATE TRIGGER test_fail BEFORE UPDATE ON system_config
+             FOR EACH ROW EXECUTE FUNCTION test_fail();
+         DELETE FROM test_fail_on;",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    if let Some(action) = action {
+        sqlx::query("INSERT INTO test_fail_on VALUES ($1)")
+            .bind(action)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_failure_at_any_step_leaves_the_old_value_or_the_new() {
+    let db = common::fresh_db().await;
+    let pool = &db.pool;
+    let (a, b, _) = admins(pool).await;
+    let old = address(21);
+    proposals::bootstrap(pool, TREASURY, json!(old))
+        .await
+        .unwrap();
+    let new = address(22);
+    set_delay(pool, 0).await;
+
+    // Proposing and approving are one transaction each with their audit row.
+    fail_at(pool, Some("config.propose")).await;
+    assert!(
+        proposals::propose(pool, &a, TREASURY, json!(new))
+            .await
+            .is_err()
+    );
+    assert!(proposals::list(pool, true, 10).await.unwrap().is_empty());
+    fail_at(pool, Some("config.approve")).await;
+    let p = proposals::propose(pool, &a, TREASURY, json!(new))
+        .await
+        .unwrap();
+    assert!(proposals::approve(pool, &b, p.id).await.is_err());
+    assert_eq!(
+        proposals::get(pool, p.id).await.unwrap().status,
+        ProposalStatus::Pending
+    );
+
+    // Applying fails at its audit row: the proposal stays approved and the
+    // old value stays (the approval itself stands).
+    fail_at(pool, Some("config.apply")).await;
+    let p = proposals::approve(pool, &b, p.id).await.unwrap();
+    assert_eq!(p.status, ProposalStatus::Approved);
+    assert_eq!(value_of(pool, TREASURY).await, json!(old));
+    assert!(proposals::apply_due(pool).await.is_err());
+    assert_eq!(value_of(pool, TREASURY).await, json!(old));
+
+    // Applying fails while writing system_config.
+    fail_at(pool, Some("system_config")).await;
+    assert!(proposals::apply_due(pool).await.is_err());
+    assert_eq!(value_of(pool, TREASURY).await, json!(old));
+    fail_at(pool, None).await;
+
+    // Applied, then rolled back before commit (a crash before the commit).
+    let mut tx = pool.begin().await.unwrap();
+    let n = sqlx::query("SELECT 1 FROM walletops_apply_due_proposals()")
+        .execute(&mut *tx)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(n, 1);
+    let inside: Value = sqlx::query_scalar("SELECT value FROM system_config WHERE key = $1")
+        .bind(TREASURY)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(inside, json!(new));
+    tx.rollback().await.unwrap();
+    assert_eq!(value_of(pool, TREASURY).await, json!(old));
+    assert_eq!(
+        proposals::get(pool, p.id).await.unwrap().status,
+        ProposalStatus::Approved
+    );
+
+    // Nothing failing: applied once, audited once.
+    assert_eq!(proposals::apply_due(pool).await.unwrap().len(), 1);
+    assert!(proposals::apply_due(pool).await.unwrap().is_empty());
+    assert_eq!(value_of(pool, TREASURY).await, json!(new));
+    let applies: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM admin_actions WHERE action_type = 'config.apply'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(applies, 1);
+}
+
+/// Runs SQL as the login; the error text when refused.
+async fn attempt(conn: &mut sqlx::PgConnection, sql: &str) -> Result<(), String> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn the_admin_login_cannot_skip_the_rule_by_plain_sql() {
+    let db = common::fresh_db().await;
+    let pool = &db.pool;
+    let (a, b, _) = admins(pool).await;
+    let (a_id, b_id) = (a.user_id.unwrap(), b.user_id.unwrap());
+    let login = LoginRole::create(&db.url, "walletops_admin").await;
+    let worker = LoginRole::create(&db.url, "walletops_worker").await;
+    let mut conn = login.connect().await;
+    let evil = address(66);
+    set_delay(pool, 0).await;
+
+    // Direct writes of a money key, in every form, are refused.
+    for sql in [
+        format!("UPDATE system_config SET value = '\"{evil}\"' WHERE key = '{TREASURY}'"),
+        format!("DELETE FROM system_config WHERE key = '{TREASURY}'"),
+        format!("UPDATE system_config SET value = '5' WHERE key = 'policy.change_delay_seconds'"),
+        format!(
+            "UPDATE system_config SET key = 'old.treasury' WHERE key = '{TREASURY}';
+             INSERT INTO system_config (key, value) VALUES ('{TREASURY}', '\"{evil}\"')"
+        ),
+    ] {
+        let err = attempt(&mut conn, &sql).await.unwrap_err();
+        assert!(err.contains("moves money"), "{sql}: {err}");
+    }
+    // An approved, backdated proposal cannot be written, nor a real one
+    // rewritten, nor the history deleted.
+    let forged = format!(
+        "INSERT INTO config_proposals (key, value, proposed_by, status, approved_by, approved_at, delay_seconds)
+         VALUES ('{TREASURY}', '\"{evil}\"', '{a_id}', 'approved', '{b_id}', now() - interval '2 days', 0)"
+    );
+    assert!(attempt(&mut conn, &forged).await.is_err());
+    let p = proposals::propose(pool, &a, TREASURY, json!(evil))
+        .await
+        .unwrap();
+    for sql in [
+        format!(
+            "UPDATE config_proposals SET status = 'approved', approved_by = '{b_id}', delay_seconds = 0 WHERE id = '{}'",
+            p.id
+        ),
+        format!("DELETE FROM config_proposals WHERE id = '{}'", p.id),
+    ] {
+        let err = attempt(&mut conn, &sql).await.unwrap_err();
+        assert!(
+            err.contains("policy") || err.contains("permission"),
+            "{sql}: {err}"
+        );
+    }
+    // Even the owner cannot insert a proposal approved, or approve it by SQL
+    // with the proposer as approver: the trigger and the constraint bind it.
+    assert!(
+        sqlx::raw_sql(sqlx::AssertSqlSafe(forged.clone()))
+            .execute(pool)
+            .await
+            .is_err()
+    );
+    assert!(
+        sqlx::query("UPDATE config_proposals SET status = 'approved', approved_by = proposed_by, delay_seconds = 0 WHERE id = $1")
+            .bind(p.id)
+            .execute(pool)
+            .await
+            .is_err()
+    );
+
+    // Through the functions, the proposer cannot approve its own.
+    let err = attempt(
+        &mut conn,
+        &format!("SELECT walletops_proposal_approve('{}', '{a_id}')", p.id),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("different admin"), "{err}");
+    // The worker may apply what is due (nothing is), never propose.
+    let mut wconn = worker.connect().await;
+    attempt(&mut wconn, "SELECT * FROM walletops_apply_due_proposals()")
+        .await
+        .unwrap();
+    assert!(
+        attempt(
+            &mut wconn,
+            &format!("SELECT walletops_proposal_create('{TREASURY}', '\"{evil}\"', '{a_id}')")
+        )
+        .await
+        .is_err()
+    );
+
+    // Once operators are mapped to database logins (issue 11's
+    // operators.db_login), the login decides who acts: claiming to be B
+    // does not make the login's own admin a second person.
+    sqlx::query("ALTER TABLE operators ADD COLUMN IF NOT EXISTS db_login text")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE operators SET db_login = $1 WHERE user_id = $2")
+        .bind(&login.name)
+        .bind(a_id)
+        .execute(pool)
+        .await
+        .unwrap();
+    let err = attempt(
+        &mut conn,
+        &format!("SELECT walletops_proposal_approve('{}', '{b_id}')", p.id),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("knows it as"), "{err}");
+    let err = attempt(
+        &mut conn,
+        &format!("SELECT walletops_proposal_approve('{}', NULL)", p.id),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("different admin"), "{err}");
+
+    assert_eq!(value_of(pool, TREASURY).await, Value::Null);
+    assert_eq!(
+        proposals::get(pool, p.id).await.unwrap().status,
+        ProposalStatus::Pending
+    );
+    drop(conn);
+    drop(wconn);
+    login.drop_role().await;
+    worker.drop_role().await;
+}
+
+fn run(db: &TestDb, operator: &str, args: &[&str]) -> Output {
+    common::walletops()
+        .env("DATABASE_URL", db.url.expose())
+        .env("WALLETOPS_OPERATOR", operator)
+        .args(args)
+        .output()
+        .expect("run walletops")
+}
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn refused(o: Output, needle: &str) {
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "should fail: {err}");
+    assert!(err.lines().last().unwrap_or("").contains(needle), "{err}");
+}
+
+#[tokio::test]
+async fn the_cli_proposes_approves_cancels_and_shows_the_countdown() {
+    let db = common::fresh_db().await;
+    let (a, b) = ("boss@example.com", "deputy@example.com");
+    for who in [a, b] {
+        ok(run(&db, a, &["operators", "add", who, "--role", "admin"]));
+    }
+    let t1 = address(31);
+    let quoted = format!("\"{t1}\"");
+
+    refused(
+        run(&db, a, &["config", "set", TREASURY, &quoted]),
+        "walletops config propose",
+    );
+    assert_eq!(value_of(&db.pool, TREASURY).await, Value::Null);
+
+    let out = ok(run(&db, a, &["config", "propose", TREASURY, &quoted]));
+    let id = out.split_whitespace().next().unwrap().to_string();
+    assert!(out.contains("waiting for a second admin"), "{out}");
+    refused(run(&db, a, &["config", "approve", &id]), "different admin");
+    let out = ok(run(&db, b, &["config", "approve", &id]));
+    assert!(out.contains("applies in 23h 59m"), "{out}");
+
+    let list: Vec<Value> =
+        serde_json::from_str(&ok(run(&db, b, &["config", "proposals", "--json"]))).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["status"], "approved");
+    assert_eq!(list[0]["approved_by"], b);
+    let status: Value = serde_json::from_str(&String::from_utf8_lossy(
+        &run(&db, a, &["status", "--json"]).stdout,
+    ))
+    .unwrap();
+    assert_eq!(status["pending_changes"][0]["key"], TREASURY);
+    assert!(
+        status["pending_changes"][0]["due_in_seconds"]
+            .as_i64()
+            .unwrap()
+            > 86_000
+    );
+    let text = String::from_utf8_lossy(&run(&db, a, &["status"]).stdout).into_owned();
+    assert!(
+        text.contains("pending changes") && text.contains("applies in 23h 59m"),
+        "{text}"
+    );
+
+    let out = ok(run(&db, b, &["config", "cancel", &id]));
+    assert!(out.contains("cancelled by deputy@example.com"), "{out}");
+    assert_eq!(
+        ok(run(&db, a, &["config", "proposals"])).trim(),
+        "no open proposals"
+    );
+    assert_eq!(value_of(&db.pool, TREASURY).await, Value::Null);
+
+    // With no delay, the second admin's approval takes effect at once.
+    set_delay(&db.pool, 0).await;
+    let out = ok(run(&db, b, &["config", "propose", TREASURY, &quoted]));
+    let id = out.split_whitespace().next().unwrap().to_string();
+    let out = ok(run(&db, a, &["config", "approve", &id]));
+    assert!(out.contains("applied"), "{out}");
+    assert_eq!(ok(run(&db, a, &["config", "get", TREASURY])).trim(), quoted);
+}
+
+#[tokio::test]
+async fn the_api_proposes_approves_and_streams_the_steps() {
+    let db = common::fresh_db().await;
+    let pool = db.pool.clone();
+    let (a, b, _) = admins(&pool).await;
+    let token = async |who: &Identity| {
+        tokens::create(
+            &pool,
+            who,
+            Role::Admin,
+            &format!("t-{}", Uuid::new_v4()),
+            None,
+        )
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_string()
+    };
+    let (ta, tb) = (token(&a).await, token(&b).await);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = pool.clone();
+    tokio::spawn(async move {
+        walletops::api::serve(listener, served, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    let client = http();
+    let url = format!("{base}/api/admin/config/proposals");
+    let post = async |token: &str, body: Value| {
+        let r = client
+            .post(&url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json::<Value>().await.unwrap())
+    };
+
+    let mut events = client
+        .get(format!("{base}/api/events"))
+        .bearer_auth(&ta)
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let t1 = address(41);
+    let (s, v) = post(&ta, json!({"action": "propose", "key": TREASURY})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, v) = post(
+        &ta,
+        json!({"action": "propose", "key": TREASURY, "value": t1}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["proposal"]["id"].as_str().unwrap().to_string();
+    let (s, v) = post(&ta, json!({"action": "approve", "id": id})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    let (s, v) = post(&tb, json!({"action": "approve", "id": id})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["proposal"]["status"], "approved");
+
+    let r = client.get(&url).bearer_auth(&ta).send().await.unwrap();
+    let listed: Value = r.json().await.unwrap();
+    assert_eq!(listed["proposals"][0]["id"], id.as_str());
+    assert!(listed["proposals"][0]["due_in_seconds"].as_i64().unwrap() > 86_000);
+
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !(seen.contains("\"status\":\"approved\"") || seen.contains("\"status\": \"approved\"")) {
+        let chunk = tokio::time::timeout_at(deadline, events.chunk())
+            .await
+            .expect("the proposal events arrive")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: proposal"), "{seen}");
+    assert_eq!(value_of(&pool, TREASURY).await, Value::Null);
+    let row = sqlx::query(
+        "SELECT count(*) AS n FROM admin_actions WHERE target_type = 'config_proposal'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(row.get::<i64, _>("n"), 2);
+}
