@@ -742,7 +742,9 @@ async fn every_table_has_row_level_security_and_grants_for_the_group_roles() {
             AND c.relname <> '_sqlx_migrations'
             AND NOT (c.relrowsecurity
                      AND has_any_column_privilege('walletops_viewer', c.oid, 'SELECT')
-                     AND has_table_privilege('walletops_admin', c.oid, 'INSERT'))
+                     AND (has_table_privilege('walletops_admin', c.oid, 'INSERT')
+                          -- written only through migration 0009's functions
+                          OR c.relname = 'config_proposals'))
           ORDER BY 1",
     )
     .fetch_all(&db.pool)
