@@ -638,3 +638,43 @@ async fn the_api_proposes_approves_and_streams_the_steps() {
     .unwrap();
     assert_eq!(row.get::<i64, _>("n"), 2);
 }
+
+#[tokio::test]
+async fn the_workers_maintenance_leader_applies_a_due_change_with_the_worker_login() {
+    let db = common::fresh_db().await;
+    let pool = &db.pool;
+    let (a, b, _) = admins(pool).await;
+    set_delay(pool, 2).await;
+    let t1 = address(51);
+    let p = proposals::propose(pool, &a, TREASURY, json!(t1))
+        .await
+        .unwrap();
+    let p = proposals::approve(pool, &b, p.id).await.unwrap();
+    assert_eq!(p.status, ProposalStatus::Approved);
+
+    let login = LoginRole::create(&db.url, "walletops_worker").await;
+    let worker_pool = walletops::db::connect(&login.url, walletops::db::PoolOptions::default())
+        .await
+        .unwrap();
+    let engine = walletops::engine::Engine::new(
+        worker_pool.clone(),
+        walletops::engine::Registry::new(),
+        walletops::engine::EngineOptions::new(1),
+    );
+    engine.run(tokio::time::sleep(Duration::from_secs(4))).await;
+    worker_pool.close().await;
+    login.drop_role().await;
+
+    assert_eq!(value_of(pool, TREASURY).await, json!(t1));
+    assert_eq!(
+        proposals::get(pool, p.id).await.unwrap().status,
+        ProposalStatus::Applied
+    );
+    let (action, user): (String, Option<Uuid>) = sqlx::query_as(
+        "SELECT action_type, admin_user_id FROM admin_actions ORDER BY created_at DESC, id LIMIT 1",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!((action.as_str(), user), ("config.apply", None));
+}

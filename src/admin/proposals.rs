@@ -52,11 +52,6 @@ impl ProposalStatus {
             ProposalStatus::Cancelled => "cancelled",
         }
     }
-
-    /// Pending or approved: not yet in effect and not cancelled.
-    pub fn is_open(self) -> bool {
-        matches!(self, ProposalStatus::Pending | ProposalStatus::Approved)
-    }
 }
 
 impl fmt::Display for ProposalStatus {

@@ -357,3 +357,40 @@ fn the_help_lists_exactly_the_keymap_keys_of_each_screen() {
         }
     }
 }
+
+#[test]
+fn the_dashboard_counts_down_pending_changes_that_move_money() {
+    use std::time::Duration;
+
+    use super::model::PendingChange;
+    let mut s = snapshot();
+    s.pending_changes = vec![
+        PendingChange {
+            id: id(801),
+            key: "consolidation.treasury_address".into(),
+            value: "\"TJRabPrwbZy45sbavfcjinPJC18kjpRTv8\"".into(),
+            proposed_by: "oncall@example.com".into(),
+            applies_in: Some(Duration::from_secs(86_399)),
+        },
+        PendingChange {
+            id: id(802),
+            key: "gas.topup_sun".into(),
+            value: "5000000".into(),
+            proposed_by: "lead@example.com".into(),
+            applies_in: None,
+        },
+    ];
+    for (width, height) in [(80, 24), (160, 48)] {
+        let screen = text(&render(&app_with(s.clone(), false), width, height));
+        for needle in [
+            "Pending changes that move money: 2",
+            "in 23h 59m: consolidation.",
+            "needs a 2nd admin (lead@",
+        ] {
+            assert!(
+                screen.contains(needle),
+                "{width}x{height} {needle}: {screen}"
+            );
+        }
+    }
+}

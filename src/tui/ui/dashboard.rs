@@ -204,16 +204,17 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             theme.warning(),
         ));
     }
+    // The countdown first: a narrow panel cuts the value, never the time.
     for c in &s.pending_changes {
         let when = match c.applies_in {
-            None => format!("awaits a 2nd admin (by {})", c.proposed_by),
+            None => format!("needs a 2nd admin ({})", c.proposed_by),
             Some(left) => format!(
-                "applies in {}",
+                "in {}",
                 countdown(i64::try_from(left.as_secs()).unwrap_or(i64::MAX))
             ),
         };
         lines.push(Line::raw(fit(
-            &format!("  {} -> {} {when}", c.key, c.value),
+            &format!("  {when}: {} -> {}", c.key, c.value),
             width,
             theme,
         )));
