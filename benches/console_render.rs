@@ -63,6 +63,7 @@ fn snapshot() -> Snapshot {
         stuck: Vec::new(),
         jobs,
         audit: Vec::new(),
+        pending_changes: Vec::new(),
     }
 }
 

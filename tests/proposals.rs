@@ -348,7 +348,8 @@ async fn the_admin_login_cannot_skip_the_rule_by_plain_sql() {
     for sql in [
         format!("UPDATE system_config SET value = '\"{evil}\"' WHERE key = '{TREASURY}'"),
         format!("DELETE FROM system_config WHERE key = '{TREASURY}'"),
-        format!("UPDATE system_config SET value = '5' WHERE key = 'policy.change_delay_seconds'"),
+        "UPDATE system_config SET value = '5' WHERE key = 'policy.change_delay_seconds'"
+            .to_string(),
         format!(
             "UPDATE system_config SET key = 'old.treasury' WHERE key = '{TREASURY}';
              INSERT INTO system_config (key, value) VALUES ('{TREASURY}', '\"{evil}\"')"
