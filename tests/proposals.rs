@@ -381,6 +381,30 @@ async fn the_admin_login_cannot_skip_the_rule_by_plain_sql() {
             "{sql}: {err}"
         );
     }
+    // Row security holds even if a later migration grants the table widely.
+    sqlx::query("GRANT INSERT, UPDATE, DELETE ON config_proposals TO walletops_admin")
+        .execute(pool)
+        .await
+        .unwrap();
+    // A pending proposal in the other admin's name, to approve it oneself.
+    let in_b_name = format!(
+        "INSERT INTO config_proposals (key, value, proposed_by) VALUES ('gas.wallet_address', '\"{evil}\"', '{b_id}')"
+    );
+    let err = attempt(&mut conn, &in_b_name).await.unwrap_err();
+    assert!(err.contains("row-level security"), "{err}");
+    let rewrite = format!(
+        "UPDATE config_proposals SET status = 'cancelled', cancelled_by = '{b_id}' WHERE id = '{}' RETURNING id",
+        p.id
+    );
+    let touched = sqlx::raw_sql(sqlx::AssertSqlSafe(rewrite))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert!(touched.is_empty(), "no row is visible to an UPDATE");
+    sqlx::query("REVOKE INSERT, UPDATE, DELETE ON config_proposals FROM walletops_admin")
+        .execute(pool)
+        .await
+        .unwrap();
     // Even the owner cannot insert a proposal approved, or approve it by SQL
     // with the proposer as approver: the trigger and the constraint bind it.
     assert!(
