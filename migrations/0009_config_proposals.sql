@@ -259,7 +259,7 @@ BEGIN
                 'cancelled_by', p.cancelled_by,
                 'due_at', CASE WHEN p.status = 'approved' THEN v_due END)
             || jsonb_build_object('actor', jsonb_build_object(
-                'via', 'proposal', 'db_login', session_user::text,
+                'via', 'proposal', 'db_user', session_user::text,
                 'operator', (SELECT email FROM auth.users WHERE id = p_actor))))
     RETURNING id, created_at INTO v_id, v_at;
     PERFORM pg_notify('walletops_admin', jsonb_build_object(
