@@ -33,6 +33,9 @@ enum Kind {
     OptionalAddress,
     /// A TRON address.
     Address,
+    /// Seconds from 0 to 30 days: a delay longer than that would hold back
+    /// every later change, shortening it included.
+    Delay,
 }
 
 /// The keys of the design and what each holds. A key not listed here must
@@ -43,6 +46,7 @@ fn kind_of(key: &str) -> Option<Kind> {
         "workers.paused" | "sync.auto_consolidate" => Bool,
         "consolidation.treasury_address" | "gas.wallet_address" => OptionalAddress,
         "tron.usdt_contract" => Address,
+        "policy.change_delay_seconds" => Delay,
         "ui.refresh_seconds"
         | "queue.lease_seconds"
         | "queue.backoff_base_seconds"
@@ -84,6 +88,7 @@ pub(crate) fn validate(key: &str, value: &Value, current: Option<&Value>) -> Res
         Some(Kind::Count) => int(0, i64::MAX),
         Some(Kind::Positive) => int(1, i64::MAX),
         Some(Kind::Percent) => int(0, 100),
+        Some(Kind::Delay) => int(0, 30 * 86_400),
         Some(Kind::OptionalAddress) if value.is_null() => Ok(Value::Null),
         Some(Kind::OptionalAddress | Kind::Address) => match value.as_str() {
             Some(s) => address(s),
@@ -230,6 +235,9 @@ mod tests {
             .is_err()
         );
         assert!(ok("tron.usdt_contract", Value::Null).is_err());
+        assert!(ok("policy.change_delay_seconds", json!(0)).is_ok());
+        assert!(ok("policy.change_delay_seconds", json!(30 * 86_400)).is_ok());
+        assert!(ok("policy.change_delay_seconds", json!(30 * 86_400 + 1)).is_err());
         assert!(validate("other.flag", &json!(1), Some(&json!(true))).is_err());
         assert!(validate("other.flag", &json!(false), Some(&json!(true))).is_ok());
     }
