@@ -189,8 +189,8 @@ CREATE TRIGGER system_config_money_keys
     FOR EACH ROW EXECUTE FUNCTION walletops_money_key_guard();
 
 -- ---------------------------------------------------------------------------
--- Who acts. A token, when given, must be a live admin token and names its
--- creator. Otherwise, once operators are mapped to database logins
+-- Who acts. A token, when given (the HTTP API passes the one it was
+-- presented), must be a live admin token and names its creator. Otherwise, once operators are mapped to database logins
 -- (operators.db_login, issue 11), the session's login decides, and a user id
 -- passed in must agree with it; until then (and for the owner, who is
 -- trusted) the caller's user id stands, checked by the application. Either
@@ -207,10 +207,10 @@ DECLARE
 BEGIN
     IF p_token IS NOT NULL THEN
         SELECT created_by INTO v_user FROM api_tokens
-         WHERE token_hash = sha256(convert_to(p_token, 'UTF8'))
+         WHERE token_hash = sha256(convert_to(p_token, 'UTF8')) AND role = 'admin'
            AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now());
         IF v_user IS NULL THEN
-            RAISE EXCEPTION 'unknown, revoked or expired token, or one that names no user'
+            RAISE EXCEPTION 'unknown, revoked or expired admin token, or one that names no user'
                 USING ERRCODE = '28000';
         END IF;
     ELSIF EXISTS (SELECT 1 FROM pg_attribute

@@ -703,3 +703,75 @@ async fn the_workers_maintenance_leader_applies_a_due_change_with_the_worker_log
     .unwrap();
     assert_eq!((action.as_str(), user), ("config.apply", None));
 }
+
+#[tokio::test]
+async fn a_token_presented_to_the_database_decides_who_acts() {
+    let db = common::fresh_db().await;
+    let pool = &db.pool;
+    let (a, b, _) = admins(pool).await;
+    let token = async |who: &Identity, role: Role| {
+        tokens::create(pool, who, role, &format!("t-{}", Uuid::new_v4()), None)
+            .await
+            .unwrap()
+            .token
+            .expose()
+            .to_string()
+    };
+    let (a_admin, b_viewer) = (token(&a, Role::Admin).await, token(&b, Role::Viewer).await);
+    let call = async |sql: &str, token: &str| {
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .bind(token)
+            .fetch_one(pool)
+            .await
+            .map(|row| row.get::<Uuid, _>(0))
+            .map_err(|e| e.to_string())
+    };
+    let id = call(
+        &format!(
+            "SELECT id FROM walletops_proposal_create('{TREASURY}', '\"{}\"', NULL, $1)",
+            address(61)
+        ),
+        &a_admin,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        steps(pool, id).await,
+        vec![("config.propose".into(), a.user_id)]
+    );
+    // A's token cannot approve A's proposal; B's viewer token is no admin's.
+    let approve = format!("SELECT id FROM walletops_proposal_approve('{id}', NULL, $1)");
+    assert!(
+        call(&approve, &a_admin)
+            .await
+            .unwrap_err()
+            .contains("different admin")
+    );
+    assert!(
+        call(&approve, &b_viewer)
+            .await
+            .unwrap_err()
+            .contains("admin token")
+    );
+    assert!(
+        call(&approve, "not-a-token")
+            .await
+            .unwrap_err()
+            .contains("admin token")
+    );
+    // A token cannot be combined with a claim of someone else.
+    let claim = format!(
+        "SELECT id FROM walletops_proposal_approve('{id}', '{}', $1)",
+        b.user_id.unwrap()
+    );
+    assert!(
+        call(&claim, &a_admin)
+            .await
+            .unwrap_err()
+            .contains("knows it as")
+    );
+    assert_eq!(
+        proposals::get(pool, id).await.unwrap().status,
+        ProposalStatus::Pending
+    );
+}
