@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::TestDb;
-use common::admin::{address, audit_count, count, http, job, staff, wallet};
+use common::admin::{LoginRole, address, audit_count, count, http, job, staff, wallet};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use walletops::admin::{Role, tokens};
@@ -26,9 +26,9 @@ struct Server {
 
 async fn server() -> Server {
     let db = common::fresh_db().await;
-    let (admin_id, _, _) = staff(&db.pool).await;
+    let (admin_id, _, _) = staff(&db).await;
     let token = async |role: Role| {
-        tokens::create(&db.pool, &admin_id, role, &format!("{role}-token"), None)
+        tokens::create(&admin_id.pool, &admin_id, role, &format!("{role}-token"), None)
             .await
             .unwrap()
             .token
@@ -43,7 +43,12 @@ async fn server() -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let pool = db.pool.clone();
+    // As in production: `serve` connects with a shared admin-group login
+    // that is no operator; every change is proven by the caller's token.
+    let serve = LoginRole::create(&db.url, "walletops_admin").await;
+    let pool = walletops::db::connect(&serve.url, Default::default())
+        .await
+        .unwrap();
     tokio::spawn(async move {
         api::serve(listener, pool, async {
             let _ = stopped.await;
@@ -170,8 +175,8 @@ async fn every_route_but_healthz_needs_a_valid_token() {
         }
     }
     // A revoked token is as good as none.
-    let (admin_id, _, _) = staff(&s.db.pool).await;
-    tokens::revoke(&s.db.pool, &admin_id, "admin-token")
+    let (admin_id, _, _) = staff(&s.db).await;
+    tokens::revoke(&admin_id.pool, &admin_id, "admin-token")
         .await
         .unwrap();
     let (status, _) = s
