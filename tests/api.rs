@@ -401,6 +401,24 @@ async fn the_seed_endpoints_act_and_audit() {
         "{text}"
     );
     assert!(text.contains("# TYPE walletops_workers gauge"));
+    // The audit chain's head, to be kept elsewhere, and its state.
+    let head = walletops::admin::audit_chain::head(&s.db.pool)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        text.contains(&format!("walletops_audit_head_seq {}", head.seq)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "walletops_audit_head{{seq=\"{}\",hash=\"{}\"}} 1",
+            head.seq, head.hash
+        )),
+        "{text}"
+    );
+    assert!(text.contains("walletops_audit_chain_ok 1"), "{text}");
+    assert!(text.contains("walletops_audit_unacknowledged 0"), "{text}");
 }
 
 #[tokio::test]
