@@ -175,8 +175,13 @@ pub struct LoginRole {
 
 impl LoginRole {
     pub async fn create(db_url: &DatabaseUrl, group: &str) -> Self {
-        let name = format!("wo_login_{}", &Uuid::new_v4().simple().to_string()[..12]);
-        // (Dropped by drop_role, not by drop_stale: the name has no database in it.)
+        // Ends with the database's name, so that drop_stale drops it with
+        // the database if the test does not.
+        let database = url::Url::parse(db_url.expose()).unwrap().path()[1..].to_string();
+        let name = format!(
+            "wo_login_{}_{database}",
+            &Uuid::new_v4().simple().to_string()[..6]
+        );
         let password = Uuid::new_v4().simple().to_string();
         let mut conn = PgConnection::connect(db_url.expose()).await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(format!(
