@@ -255,6 +255,35 @@ async fn a_stolen_serve_login_cannot_change_config_without_a_valid_admin_token()
 }
 
 #[tokio::test]
+async fn an_operator_login_maintains_jobs_and_nothing_else() {
+    let db = common::fresh_db().await;
+    let (_, ops, _) = staff(&db).await;
+    let (_, _, addr) = common::admin::wallet(&db.pool, 1, "a@example.com", "A").await;
+    common::admin::job(&db.pool, "failed", "sync", &addr).await;
+    let before = audit_count(&db.pool).await;
+    for sql in [
+        "UPDATE system_config SET value = 'true' WHERE key = 'workers.paused'",
+        "SELECT walletops_config_set('workers.paused', 'true')",
+        "SELECT walletops_token_create('mine', 'admin', sha256('x'), NULL)",
+        "UPDATE api_tokens SET revoked_at = NULL",
+        "INSERT INTO operators (user_id, role) SELECT id, 'admin' FROM auth.users LIMIT 1",
+        "UPDATE user_wallets SET address = 'TAttacker'",
+        "INSERT INTO user_wallets (address) VALUES ('TAttacker')",
+        "INSERT INTO admin_actions (action_type) VALUES ('forged')",
+        "SELECT encrypted_key FROM user_wallets",
+    ] {
+        denied(&ops.pool, sql).await;
+    }
+    assert_eq!(audit_count(&db.pool).await, before);
+    // Its own rights work, audited as itself.
+    let cleared = admin::jobs::clear_failed(&ops.pool, &ops).await.unwrap();
+    assert_eq!(cleared.deleted, 1);
+    let row = &audit::list(&db.pool, None, 1).await.unwrap()[0];
+    assert_eq!(row.action_type.as_deref(), Some("jobs.clear_failed"));
+    assert_eq!(row.admin_email.as_deref(), Some("ops@example.com"));
+}
+
+#[tokio::test]
 async fn nobody_can_insert_forged_or_future_dated_audit_rows() {
     let db = common::fresh_db().await;
     let (admin_op, ops, _) = staff(&db).await;
