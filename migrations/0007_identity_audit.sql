@@ -188,11 +188,26 @@ $$;
 -- to commit, so seq order is commit order.
 -- ---------------------------------------------------------------------------
 
+-- The chain's progress within the current transaction: one row per audit
+-- row written (owner-only, like audit_context). The head's row is locked at
+-- the transaction's first audit row and moved once, at commit: updating it
+-- for every row made a bulk change of n rows cost O(n^2) (every update of
+-- one row in one transaction lengthens the chain of versions the next must
+-- walk).
+CREATE UNLOGGED TABLE IF NOT EXISTS audit_progress (
+    xact xid8 NOT NULL,
+    seq bigint NOT NULL,
+    row_hash bytea NOT NULL,
+    PRIMARY KEY (xact, seq)
+);
+
 CREATE OR REPLACE FUNCTION walletops_audit_stamp() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     ctx audit_context;
     head audit_head;
+    last_seq bigint;
+    last_hash bytea;
     details jsonb;
 BEGIN
     SELECT * INTO ctx FROM audit_context WHERE xact = pg_current_xact_id();
@@ -211,17 +226,26 @@ BEGIN
         NEW.details := details || jsonb_build_object(
             'actor', jsonb_build_object('via', 'sql', 'db_login', session_user::text));
     END IF;
-    SELECT * INTO head FROM audit_head FOR UPDATE;
-    IF head.seq IS NULL THEN
-        RAISE EXCEPTION 'audit_head is missing: the audit chain cannot continue'
-            USING ERRCODE = 'data_corrupted';
+    SELECT p.seq, p.row_hash INTO last_seq, last_hash FROM audit_progress p
+     WHERE p.xact = pg_current_xact_id() ORDER BY p.seq DESC LIMIT 1;
+    IF last_seq IS NULL THEN
+        -- The transaction's first audit row: take the head, held to commit.
+        SELECT * INTO head FROM audit_head FOR UPDATE;
+        IF head.seq IS NULL THEN
+            RAISE EXCEPTION 'audit_head is missing: the audit chain cannot continue'
+                USING ERRCODE = 'data_corrupted';
+        END IF;
+        DELETE FROM audit_progress WHERE xact <> pg_current_xact_id();
+        last_seq := head.seq;
+        last_hash := head.row_hash;
     END IF;
-    NEW.seq := head.seq + 1;
-    NEW.prev_hash := head.row_hash;
+    NEW.seq := last_seq + 1;
+    NEW.prev_hash := last_hash;
     NEW.row_hash := walletops_audit_hash(NEW.prev_hash, NEW.seq, NEW.id, NEW.created_at,
                                          NEW.db_login, NEW.admin_user_id, NEW.action_type,
                                          NEW.target_type, NEW.target_id, NEW.details, NEW.external);
-    UPDATE audit_head SET seq = NEW.seq, row_hash = NEW.row_hash;
+    INSERT INTO audit_progress (xact, seq, row_hash)
+    VALUES (pg_current_xact_id(), NEW.seq, NEW.row_hash);
     PERFORM pg_notify('walletops_admin', jsonb_build_object(
         'id', NEW.id, 'seq', NEW.seq, 'action_type', NEW.action_type,
         'target_type', NEW.target_type, 'target_id', NEW.target_id,
@@ -234,6 +258,28 @@ DROP TRIGGER IF EXISTS admin_actions_stamp ON admin_actions;
 CREATE TRIGGER admin_actions_stamp
     BEFORE INSERT ON admin_actions
     FOR EACH ROW EXECUTE FUNCTION walletops_audit_stamp();
+
+-- At commit, the head moves to the transaction's last row (once: the other
+-- rows' firings find it there already).
+CREATE OR REPLACE FUNCTION walletops_audit_move_head() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    p audit_progress;
+BEGIN
+    SELECT * INTO p FROM audit_progress
+     WHERE xact = pg_current_xact_id() ORDER BY seq DESC LIMIT 1;
+    IF p.seq IS NOT NULL THEN
+        UPDATE audit_head SET seq = p.seq, row_hash = p.row_hash WHERE seq <> p.seq;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS admin_actions_move_head ON admin_actions;
+CREATE CONSTRAINT TRIGGER admin_actions_move_head
+    AFTER INSERT ON admin_actions
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION walletops_audit_move_head();
 
 -- The head may only move with a new row.
 CREATE OR REPLACE FUNCTION walletops_audit_head_guard() RETURNS trigger
@@ -638,7 +684,7 @@ BEGIN
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('REVOKE ALL ON %I FROM %s', t, groups);
-        IF t NOT IN ('audit_context') THEN
+        IF t NOT IN ('audit_context', 'audit_progress') THEN
             -- Every column but key material and token hashes.
             EXECUTE format('GRANT SELECT (%s) ON %I TO walletops_admin, walletops_operator, walletops_viewer',
                 (SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)
@@ -647,7 +693,7 @@ BEGIN
                     AND NOT (t = 'user_wallets' AND column_name IN ('encrypted_key', 'key_nonce'))
                     AND NOT (t = 'api_tokens' AND column_name = 'token_hash')), t);
         END IF;
-        IF t NOT IN ('api_tokens', 'audit_context') THEN
+        IF t NOT IN ('api_tokens', 'audit_context', 'audit_progress') THEN
             EXECUTE format('GRANT SELECT ON %I TO walletops_worker', t);
         END IF;
 
@@ -665,8 +711,8 @@ BEGIN
             GRANT UPDATE (trx_balance_sun, usdt_balance, last_synced_at, sync_status, sync_error,
                           is_processing, processing_job_id, processing_since, updated_at)
                ON user_wallets TO walletops_worker;
-        ELSIF t NOT IN ('admin_actions', 'audit_head', 'audit_context', 'operators', 'api_tokens',
-                        'system_config') THEN
+        ELSIF t NOT IN ('admin_actions', 'audit_head', 'audit_context', 'audit_progress',
+                        'operators', 'api_tokens', 'system_config') THEN
             -- job_logs, workers, and the queue's own tables.
             EXECUTE format('GRANT INSERT, UPDATE, DELETE ON %I TO walletops_worker', t);
         END IF;

@@ -784,7 +784,7 @@ async fn every_table_has_row_level_security_and_grants_for_the_group_roles() {
           WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
             AND c.relname <> '_sqlx_migrations'
             AND NOT (c.relrowsecurity
-                     AND (c.relname IN ('audit_context', 'api_tokens')
+                     AND (c.relname IN ('audit_context', 'audit_progress', 'api_tokens')
                           OR has_any_column_privilege('walletops_viewer', c.oid, 'SELECT')
                              AND has_any_column_privilege('walletops_admin', c.oid, 'SELECT')
                              AND has_any_column_privilege('walletops_operator', c.oid, 'SELECT')

@@ -360,6 +360,46 @@ async fn nobody_can_insert_forged_or_future_dated_audit_rows() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_keep_one_unbroken_chain() {
+    let db = common::fresh_db().await;
+    let admin_op = operator(&db, "admin@example.com", Role::Admin).await;
+    let mut tasks = Vec::new();
+    for t in 0..6i64 {
+        let pool = admin_op.pool.clone();
+        let id = admin_op.id.clone();
+        let owner = db.pool.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..10 {
+                if t % 2 == 0 {
+                    config::set(&pool, &id, "gas.topup_sun", json!(t * 100 + n))
+                        .await
+                        .unwrap();
+                } else {
+                    // Plain SQL by the owner, several audited rows at once.
+                    sqlx::query(
+                        "UPDATE system_config SET value = to_jsonb($1::bigint)
+                          WHERE key IN ('queue.retention_days', 'queue.failed_retention_days')",
+                    )
+                    .bind(t * 100 + n + 1)
+                    .execute(&owner)
+                    .await
+                    .unwrap();
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (verification, _) = admin::audit_chain::verify(&db.pool, None).await.unwrap();
+    assert!(verification.ok, "{verification:?}");
+    let rows = audit_count(&db.pool).await;
+    assert_eq!(rows, 1 + 3 * 10 + 3 * 10 * 2);
+    assert_eq!(verification.rows_checked as i64, rows);
+    assert_eq!(verification.head.unwrap().seq, rows);
+}
+
 /// A database with a few audited changes, its chain intact.
 async fn chained() -> (TestDb, Op) {
     let db = common::fresh_db().await;
