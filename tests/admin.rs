@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::admin::{
-    LoginRole, address, audit_count, count, job, last_audit, login_name, operator, pool_as,
-    staff, wallet,
+    LoginRole, address, audit_count, count, job, last_audit, login_name, operator, pool_as, staff,
+    wallet,
 };
 use serde_json::json;
 use sqlx::Connection as _;
@@ -153,7 +153,9 @@ async fn pause_and_start_are_audited_announced_and_admin_only() {
     listener.listen(admin::CONTROL_CHANNEL).await.unwrap();
     let before = audit_count(pool).await;
 
-    let outcome = control::set_paused(&admin_id.pool, &admin_id, true).await.unwrap();
+    let outcome = control::set_paused(&admin_id.pool, &admin_id, true)
+        .await
+        .unwrap();
     assert!(outcome.paused && outcome.changed);
     assert!(control::is_paused(pool).await.unwrap());
     let note = tokio::time::timeout(Duration::from_secs(1), listener.recv())
@@ -165,7 +167,10 @@ async fn pause_and_start_are_audited_announced_and_admin_only() {
     let (action, _, target_id, details) = last_audit(pool).await;
     assert_eq!(action, "workers.pause");
     assert_eq!(target_id.as_deref(), Some("workers.paused"));
-    assert_eq!((&details["old"], &details["new"]), (&json!(false), &json!(true)));
+    assert_eq!(
+        (&details["old"], &details["new"]),
+        (&json!(false), &json!(true))
+    );
     assert_eq!(details["actor"]["operator"], "admin@example.com");
 
     for who in [&ops, &viewer] {
@@ -181,7 +186,9 @@ async fn pause_and_start_are_audited_announced_and_admin_only() {
         "refusals write no audit row"
     );
 
-    control::set_paused(&admin_id.pool, &admin_id, false).await.unwrap();
+    control::set_paused(&admin_id.pool, &admin_id, false)
+        .await
+        .unwrap();
     assert!(!control::is_paused(pool).await.unwrap());
     assert_eq!(last_audit(pool).await.0, "workers.start");
 }
@@ -279,7 +286,9 @@ async fn tokens_are_stored_hashed_and_stop_working_when_revoked_or_expired() {
     forbidden(tokens::revoke(&ops.pool, &ops, "ci").await);
     assert_eq!(audit_count(pool).await, before);
 
-    tokens::revoke(&admin_id.pool, &admin_id, "ci").await.unwrap();
+    tokens::revoke(&admin_id.pool, &admin_id, "ci")
+        .await
+        .unwrap();
     assert_eq!(last_audit(pool).await.0, "token.revoke");
     assert!(
         admin::identity::resolve_token(pool, &created.token)
@@ -709,7 +718,11 @@ async fn a_worker_login_touches_jobs_and_wallets_but_not_the_audit_or_tokens() {
     role.drop_role().await;
     assert_eq!(audit_count(pool).await, audited);
     assert_eq!(
-        count(pool, "SELECT count(*) FROM user_wallets WHERE address = 'TAttacker'").await,
+        count(
+            pool,
+            "SELECT count(*) FROM user_wallets WHERE address = 'TAttacker'"
+        )
+        .await,
         0
     );
     // The counts the queue keeps stayed right through the worker's writes.
@@ -736,12 +749,16 @@ async fn health_reads_workers_pause_and_stuck_jobs() {
     let report = stats::health(pool).await.unwrap();
     assert_eq!(report.health.status, Status::Healthy, "{:?}", report.health);
 
-    control::set_paused(&admin_id.pool, &admin_id, true).await.unwrap();
+    control::set_paused(&admin_id.pool, &admin_id, true)
+        .await
+        .unwrap();
     assert_eq!(
         stats::health(pool).await.unwrap().health.status,
         Status::Degraded
     );
-    control::set_paused(&admin_id.pool, &admin_id, false).await.unwrap();
+    control::set_paused(&admin_id.pool, &admin_id, false)
+        .await
+        .unwrap();
 
     let stuck = job(pool, "processing", "sync", &address(1)).await;
     sqlx::query("UPDATE job_logs SET locked_until = now() - interval '1 minute' WHERE id = $1")

@@ -70,7 +70,10 @@ async fn setup() -> TestDb {
             None,
             &["operators", "add", email, "--role", role, "--login", &login],
         ));
-        assert!(out.contains(&format!("acting as database login {login}")), "{out}");
+        assert!(
+            out.contains(&format!("acting as database login {login}")),
+            "{out}"
+        );
     }
     db
 }
@@ -133,14 +136,30 @@ async fn actions_need_an_operator_with_the_right_role() {
     // The environment cannot pick another operator: it may only assert.
     let mut claim = common::walletops();
     claim
-        .env("DATABASE_URL", url_as(&db.url, &login_name(&db, "ops@example.com")).expose())
+        .env(
+            "DATABASE_URL",
+            url_as(&db.url, &login_name(&db, "ops@example.com")).expose(),
+        )
         .env("WALLETOPS_OPERATOR", "boss@example.com")
         .args(["workers", "pause"]);
-    refused(claim.output().unwrap(), "says boss@example.com, but this connection is operator ops@example.com");
+    refused(
+        claim.output().unwrap(),
+        "says boss@example.com, but this connection is operator ops@example.com",
+    );
     let mut claim = common::walletops();
     claim
-        .env("DATABASE_URL", url_as(&db.url, &login_name(&db, "ops@example.com")).expose())
-        .args(["--operator", "boss@example.com", "config", "set", "gas.topup_sun", "5"]);
+        .env(
+            "DATABASE_URL",
+            url_as(&db.url, &login_name(&db, "ops@example.com")).expose(),
+        )
+        .args([
+            "--operator",
+            "boss@example.com",
+            "config",
+            "set",
+            "gas.topup_sun",
+            "5",
+        ]);
     refused(claim.output().unwrap(), "says boss@example.com");
     refused(
         run(&db, Some("ops@example.com"), &["workers", "pause"]),

@@ -28,12 +28,18 @@ async fn server() -> Server {
     let db = common::fresh_db().await;
     let (admin_id, _, _) = staff(&db).await;
     let token = async |role: Role| {
-        tokens::create(&admin_id.pool, &admin_id, role, &format!("{role}-token"), None)
-            .await
-            .unwrap()
-            .token
-            .expose()
-            .to_string()
+        tokens::create(
+            &admin_id.pool,
+            &admin_id,
+            role,
+            &format!("{role}-token"),
+            None,
+        )
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_string()
     };
     let (admin, operator, viewer) = (
         token(Role::Admin).await,

@@ -46,7 +46,10 @@ async fn problems_are_reported_before_the_terminal_is_taken() {
 
     // --operator only asserts: it cannot pick anyone but the login's operator.
     let out = run(&["console", "--operator", "nobody@example.com"]);
-    refused(&out, "says nobody@example.com, but this connection is operator oncall@example.com");
+    refused(
+        &out,
+        "says nobody@example.com, but this connection is operator oncall@example.com",
+    );
     // No subcommand with a database configured is the console, not the demo.
     let out = run(&["--operator", "nobody@example.com"]);
     refused(&out, "says nobody@example.com, but this connection is");

@@ -74,7 +74,10 @@ async fn a_plain_sql_config_change_by_the_owner_is_audited_and_flagged_until_an_
     let rows = audit::list(&db.pool, None, 1).await.unwrap();
     let row = &rows[0];
     assert_eq!(row.action_type.as_deref(), Some("config.set"));
-    assert_eq!(row.target_id.as_deref(), Some("consolidation.treasury_address"));
+    assert_eq!(
+        row.target_id.as_deref(),
+        Some("consolidation.treasury_address")
+    );
     assert_eq!(row.db_login.as_deref(), Some("postgres"));
     assert!(row.external, "{row:?}");
     let details = row.details.as_ref().unwrap();
@@ -85,7 +88,12 @@ async fn a_plain_sql_config_change_by_the_owner_is_audited_and_flagged_until_an_
 
     // Health is Degraded and names the row; so do `status` and its exit code.
     let report = stats::health(&db.pool).await.unwrap();
-    assert_eq!(report.health.status, Status::Degraded, "{:?}", report.health);
+    assert_eq!(
+        report.health.status,
+        Status::Degraded,
+        "{:?}",
+        report.health
+    );
     assert!(
         report.health.reasons[0].contains(&format!(
             "#{seq} config.set on system_config consolidation.treasury_address by login postgres"
@@ -95,7 +103,11 @@ async fn a_plain_sql_config_change_by_the_owner_is_audited_and_flagged_until_an_
     );
     let out = walletops(&db.url, &["status"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
-    assert!(stdout(&out).contains("made outside walletops"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("made outside walletops"),
+        "{}",
+        stdout(&out)
+    );
     let head = admin::audit_chain::head(&db.pool).await.unwrap().unwrap();
     assert!(
         stdout(&out).contains(&format!("audit head: {}:{}", head.seq, head.hash)),
@@ -161,7 +173,11 @@ async fn the_admin_login_changes_config_only_through_the_function_which_names_it
     )
     .await;
     denied(&admin_op.pool, "UPDATE api_tokens SET revoked_at = NULL").await;
-    denied(&admin_op.pool, "UPDATE user_wallets SET address = 'TAttacker'").await;
+    denied(
+        &admin_op.pool,
+        "UPDATE user_wallets SET address = 'TAttacker'",
+    )
+    .await;
 
     config::set(&admin_op.pool, &admin_op, "gas.topup_sun", json!(7))
         .await
@@ -355,7 +371,12 @@ async fn nobody_can_insert_forged_or_future_dated_audit_rows() {
     let newest = &audit::list(&db.pool, None, 1).await.unwrap()[0];
     assert_eq!(newest.admin_user_id, admin_op.user_id);
     assert_eq!(
-        stats::health(&db.pool).await.unwrap().vitals.audit.unacknowledged,
+        stats::health(&db.pool)
+            .await
+            .unwrap()
+            .vitals
+            .audit
+            .unacknowledged,
         150
     );
 }
@@ -411,7 +432,11 @@ async fn chained() -> (TestDb, Op) {
     }
     let out = walletops(&db.url, &["audit", "verify"]);
     assert!(out.status.success(), "{out:?}");
-    assert!(stdout(&out).starts_with("audit trail intact: 5 rows checked"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).starts_with("audit trail intact: 5 rows checked"),
+        "{}",
+        stdout(&out)
+    );
     (db, admin_op)
 }
 
@@ -539,7 +564,10 @@ async fn expired_tokens_stop_working_and_tokens_list_shows_last_use() {
         .unwrap();
     assert_eq!(who.role, Role::Admin);
     let listed = stdout(&walletops(&admin_op.url, &["tokens", "list"]));
-    assert!(listed.contains("short") && listed.contains("last used"), "{listed}");
+    assert!(
+        listed.contains("short") && listed.contains("last used"),
+        "{listed}"
+    );
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(matches!(
         admin::identity::resolve_token(&admin_op.pool, &token.token).await,
@@ -551,20 +579,31 @@ async fn expired_tokens_stop_working_and_tokens_list_shows_last_use() {
         .execute(&admin_op.pool)
         .await
         .expect_err("expired");
-    assert!(matches!(AdminError::from(e), AdminError::UnknownIdentity(_)));
+    assert!(matches!(
+        AdminError::from(e),
+        AdminError::UnknownIdentity(_)
+    ));
 
     // --expires-in through the CLI; the token is printed once.
     let out = walletops(
         &admin_op.url,
-        &["tokens", "create", "--role", "viewer", "--name", "wall", "--expires-in", "30d"],
+        &[
+            "tokens",
+            "create",
+            "--role",
+            "viewer",
+            "--name",
+            "wall",
+            "--expires-in",
+            "30d",
+        ],
     );
     assert!(out.status.success(), "{out:?}");
-    let expires: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
-        "SELECT expires_at FROM api_tokens WHERE name = 'wall'",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let expires: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT expires_at FROM api_tokens WHERE name = 'wall'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     let days = (expires - chrono::Utc::now()).num_hours();
     assert!((29 * 24..=30 * 24).contains(&days), "{days} h");
     let listed = stdout(&walletops(&admin_op.url, &["tokens", "list"]));

@@ -161,10 +161,10 @@ pub async fn unacknowledged(
 /// acknowledgement is itself an audit row.
 pub async fn acknowledge(pool: &PgPool, identity: &Identity, seq: i64) -> Result<Uuid, AdminError> {
     identity.authorize(Permission::AcknowledgeAudit)?;
-    Ok(sqlx::query_scalar("SELECT walletops_audit_ack($1, $2)")
+    sqlx::query_scalar("SELECT walletops_audit_ack($1, $2)")
         .bind(seq)
         .bind(identity.token())
         .fetch_one(pool)
         .await
-        .map_err(|e| AdminError::from(e).refused(identity))?)
+        .map_err(|e| AdminError::from(e).refused(identity))
 }

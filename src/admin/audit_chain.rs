@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::AdminError;
@@ -172,6 +172,13 @@ pub async fn verify(
     pool: &PgPool,
     from: Option<&Checkpoint>,
 ) -> Result<(Verification, Option<Checkpoint>), AdminError> {
+    // One snapshot for every read: a row committed between reading the head
+    // and reading the rows would look like a row beyond the head.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let mut start = (0, GENESIS.to_vec());
     if let Some(cp) = from {
         // The checkpoint row is unchanged and no row before it went missing.
         let (hash, n): (Option<Vec<u8>>, i64) = sqlx::query_as(
@@ -179,24 +186,25 @@ pub async fn verify(
                     (SELECT count(*) FROM admin_actions WHERE seq <= $1)",
         )
         .bind(cp.seq)
-        .fetch_one(pool)
+        .fetch_one(&mut *tx)
         .await?;
         if n == cp.seq && (cp.seq == 0 || hash.as_deref() == Some(&cp.hash[..])) {
-            return walk(pool, cp.seq, cp.hash.clone()).await;
+            start = (cp.seq, cp.hash.clone());
         }
     }
-    walk(pool, 0, GENESIS.to_vec()).await
+    let outcome = walk(&mut tx, start.0, start.1).await?;
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 async fn walk(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     mut last_seq: i64,
     mut prev: Vec<u8>,
 ) -> Result<(Verification, Option<Checkpoint>), AdminError> {
-    let head_row: Option<(i64, Vec<u8>)> =
-        sqlx::query_as("SELECT seq, row_hash FROM audit_head")
-            .fetch_optional(pool)
-            .await?;
+    let head_row: Option<(i64, Vec<u8>)> = sqlx::query_as("SELECT seq, row_hash FROM audit_head")
+        .fetch_optional(&mut *conn)
+        .await?;
     let head_view = head_row.as_ref().map(|(seq, hash)| Head {
         seq: *seq,
         hash: hex::encode(hash),
@@ -218,7 +226,7 @@ async fn walk(
     let unchained: Option<(Uuid,)> = sqlx::query_as(
         "SELECT id FROM admin_actions WHERE seq IS NULL OR row_hash IS NULL LIMIT 1",
     )
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     if let Some((id,)) = unchained {
         return Ok(done(Some(Problem::OutOfOrder { seq: None, id }), 0, None));
@@ -232,16 +240,16 @@ async fn walk(
         )
         .bind(last_seq)
         .bind(BATCH)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
-        let Some(end) = rows.last().and_then(|r| r.seq) else {
-            break;
-        };
         for row in &rows {
             let seq = row.seq.unwrap_or_default();
             if seq == last_seq {
                 return Ok(done(
-                    Some(Problem::OutOfOrder { seq: Some(seq), id: row.id }),
+                    Some(Problem::OutOfOrder {
+                        seq: Some(seq),
+                        id: row.id,
+                    }),
                     checked,
                     None,
                 ));
@@ -258,7 +266,10 @@ async fn walk(
             }
             if row.prev_hash.as_deref() != Some(&prev[..]) {
                 return Ok(done(
-                    Some(Problem::OutOfOrder { seq: Some(seq), id: row.id }),
+                    Some(Problem::OutOfOrder {
+                        seq: Some(seq),
+                        id: row.id,
+                    }),
                     checked,
                     None,
                 ));
@@ -275,7 +286,7 @@ async fn walk(
             last_seq = seq;
             prev = hash.to_vec();
         }
-        if (rows.len() as i64) < BATCH || end < last_seq {
+        if (rows.len() as i64) < BATCH {
             break;
         }
     }
@@ -288,7 +299,7 @@ async fn walk(
         }
         _ => None,
     };
-    let checkpoint = problem.is_none().then(|| Checkpoint {
+    let checkpoint = problem.is_none().then_some(Checkpoint {
         seq: last_seq,
         hash: prev,
     });
@@ -373,21 +384,54 @@ mod tests {
         let base = row_hash(&GENESIS, &row());
         assert_ne!(row_hash(&[1; 32], &row()), base);
         let variants = [
-            ChainRow { seq: Some(2), ..row() },
-            ChainRow { db_login: Some("mallory".into()), ..row() },
-            ChainRow { admin_user_id: Some(Uuid::max()), ..row() },
-            ChainRow { details: Some(r#"{"new": false}"#.into()), ..row() },
-            ChainRow { external: true, ..row() },
-            ChainRow { target_id: None, ..row() },
-            ChainRow { created_at: DateTime::from_timestamp_micros(1_700_000_000_123_457), ..row() },
+            ChainRow {
+                seq: Some(2),
+                ..row()
+            },
+            ChainRow {
+                db_login: Some("mallory".into()),
+                ..row()
+            },
+            ChainRow {
+                admin_user_id: Some(Uuid::max()),
+                ..row()
+            },
+            ChainRow {
+                details: Some(r#"{"new": false}"#.into()),
+                ..row()
+            },
+            ChainRow {
+                external: true,
+                ..row()
+            },
+            ChainRow {
+                target_id: None,
+                ..row()
+            },
+            ChainRow {
+                created_at: DateTime::from_timestamp_micros(1_700_000_000_123_457),
+                ..row()
+            },
         ];
         for v in variants {
             assert_ne!(row_hash(&GENESIS, &v), base);
         }
         // NULL and the empty string differ.
         assert_ne!(
-            row_hash(&GENESIS, &ChainRow { target_id: Some(String::new()), ..row() }),
-            row_hash(&GENESIS, &ChainRow { target_id: None, ..row() })
+            row_hash(
+                &GENESIS,
+                &ChainRow {
+                    target_id: Some(String::new()),
+                    ..row()
+                }
+            ),
+            row_hash(
+                &GENESIS,
+                &ChainRow {
+                    target_id: None,
+                    ..row()
+                }
+            )
         );
     }
 }

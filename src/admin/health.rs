@@ -214,7 +214,11 @@ pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
                  and runs `walletops audit ack SEQ`",
                 v.audit.unacknowledged,
                 rows.join(", "),
-                if v.audit.unacknowledged > rows.len() as i64 { ", ..." } else { "" },
+                if v.audit.unacknowledged > rows.len() as i64 {
+                    ", ..."
+                } else {
+                    ""
+                },
             ),
         );
     }

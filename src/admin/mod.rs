@@ -43,9 +43,7 @@ pub const ADMIN_CHANNEL: &str = "walletops_admin";
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     /// No identity was given where one is needed.
-    #[error(
-        "no operator identity: connect with your own database login (or use an API token)"
-    )]
+    #[error("no operator identity: connect with your own database login (or use an API token)")]
     NoIdentity,
     /// The identity is not known, revoked or expired.
     #[error("{0}")]

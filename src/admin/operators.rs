@@ -45,7 +45,9 @@ pub fn default_login(email: &str) -> String {
 fn check_login(login: &str) -> Result<&str, AdminError> {
     let ok = !login.is_empty()
         && login.len() <= 63
-        && !login.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"');
+        && !login
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"');
     if ok {
         Ok(login)
     } else {

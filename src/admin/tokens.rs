@@ -132,7 +132,9 @@ pub async fn revoke(
         .await
         .map_err(|e| AdminError::from(e).refused(identity))?;
     if !revoked {
-        return Err(AdminError::Conflict(format!("token {id} was revoked meanwhile")));
+        return Err(AdminError::Conflict(format!(
+            "token {id} was revoked meanwhile"
+        )));
     }
     let entry = sqlx::query_as(
         "SELECT t.id, t.name, t.role, u.email AS created_by_email, t.created_at,

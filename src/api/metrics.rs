@@ -156,7 +156,11 @@ pub fn render(s: &Stats) -> String {
         "gauge",
         "Changes made outside walletops that no admin has acknowledged.",
     );
-    let _ = writeln!(out, "walletops_audit_unacknowledged {}", audit.unacknowledged);
+    let _ = writeln!(
+        out,
+        "walletops_audit_unacknowledged {}",
+        audit.unacknowledged
+    );
     family(
         &mut out,
         "walletops_health",

@@ -82,7 +82,11 @@ pub async fn run(settings: &Settings, migrate: bool, args: AuditArgs) -> anyhow:
             e.action_type.unwrap_or_default(),
             e.target_type.unwrap_or_default(),
             e.target_id.unwrap_or_default(),
-            if e.external { "  [outside walletops]" } else { "" },
+            if e.external {
+                "  [outside walletops]"
+            } else {
+                ""
+            },
             e.details.map(|d| d.to_string()).unwrap_or_default(),
         );
     }

@@ -64,9 +64,10 @@ pub async fn run(
                         (None, Some(e)) => format!("expires {}", e.to_rfc3339()),
                         (None, None) => "active".into(),
                     };
-                    let used = t
-                        .last_used_at
-                        .map_or_else(|| "never used".to_string(), |u| format!("last used {}", u.to_rfc3339()));
+                    let used = t.last_used_at.map_or_else(
+                        || "never used".to_string(),
+                        |u| format!("last used {}", u.to_rfc3339()),
+                    );
                     println!("{}  {:<24} {:<9} {state}; {used}", t.id, t.name, t.role);
                 }
             }
