@@ -147,6 +147,45 @@ async fn a_plain_sql_config_change_by_the_owner_is_audited_and_flagged_until_an_
 }
 
 #[tokio::test]
+async fn what_a_migration_changes_is_recorded_as_the_owners_migration_not_flagged() {
+    let db = common::fresh_db().await;
+    let (admin_op, _, _) = staff(&db).await;
+    // As `walletops migrate` runs a later migration that adds a switch.
+    let mut conn = db.pool.acquire().await.unwrap();
+    sqlx::raw_sql(
+        "SELECT set_config('walletops.migrating', 'on', false);
+         INSERT INTO system_config (key, value) VALUES ('later.switch', '1');
+         SELECT set_config('walletops.migrating', '', false);",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    drop(conn);
+    let row = &audit::list(&db.pool, None, 1).await.unwrap()[0];
+    assert_eq!(row.action_type.as_deref(), Some("config.insert"));
+    assert!(!row.external);
+    assert_eq!(row.details.as_ref().unwrap()["actor"]["via"], "migration");
+    // Believed of the owner only: another login saying so changes nothing.
+    let e = sqlx::raw_sql(
+        "SELECT set_config('walletops.migrating', 'on', false);
+         INSERT INTO system_config (key, value) VALUES ('mine', '1');",
+    )
+    .execute(&admin_op.pool)
+    .await
+    .expect_err("not the owner");
+    assert!(e.to_string().contains("permission denied"), "{e}");
+    assert_eq!(
+        stats::health(&db.pool)
+            .await
+            .unwrap()
+            .vitals
+            .audit
+            .unacknowledged,
+        0
+    );
+}
+
+#[tokio::test]
 async fn the_admin_login_changes_config_only_through_the_function_which_names_it() {
     let db = common::fresh_db().await;
     let (admin_op, _, _) = staff(&db).await;
