@@ -147,6 +147,26 @@ async fn a_plain_sql_config_change_by_the_owner_is_audited_and_flagged_until_an_
 }
 
 #[tokio::test]
+async fn operators_add_without_a_login_creates_one_named_by_the_email() {
+    let db = common::fresh_db().await;
+    // Unique to this test: roles are cluster-wide.
+    let email = format!("{}@Example.com", db.name);
+    let out = walletops(&db.url, &["operators", "add", &email, "--role", "viewer"]);
+    assert!(out.status.success(), "{out:?}");
+    let login = email.to_lowercase();
+    assert!(stdout(&out).contains(&format!("acting as database login {login}")));
+    let pool = common::admin::pool_as(&db, &login).await;
+    let me = admin::identity::resolve_login(&pool).await.unwrap();
+    assert_eq!((me.role, me.email()), (Role::Viewer, Some(email.as_str())));
+    pool.close().await;
+    walletops(&db.url, &["operators", "remove", &email]);
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE \"{login}\"")))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn what_a_migration_changes_is_recorded_as_the_owners_migration_not_flagged() {
     let db = common::fresh_db().await;
     let (admin_op, _, _) = staff(&db).await;

@@ -42,9 +42,6 @@ pub const ADMIN_CHANNEL: &str = "walletops_admin";
 /// Why an action did not happen. Nothing has changed in any of these cases.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    /// No identity was given where one is needed.
-    #[error("no operator identity: connect with your own database login (or use an API token)")]
-    NoIdentity,
     /// The identity is not known, revoked or expired.
     #[error("{0}")]
     UnknownIdentity(String),

@@ -34,7 +34,7 @@ impl ApiError {
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         let status = match &e {
-            AdminError::NoIdentity | AdminError::UnknownIdentity(_) => StatusCode::UNAUTHORIZED,
+            AdminError::UnknownIdentity(_) => StatusCode::UNAUTHORIZED,
             AdminError::Forbidden { .. } | AdminError::NotOwner { .. } | AdminError::Denied(_) => {
                 StatusCode::FORBIDDEN
             }
