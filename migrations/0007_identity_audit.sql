@@ -599,6 +599,31 @@ BEGIN
 END
 $$;
 
+-- Acknowledges every unacknowledged external change up to p_seq (admin),
+-- one audit.ack row each; returns how many.
+CREATE OR REPLACE FUNCTION walletops_audit_ack_through(p_seq bigint, p_token text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    PERFORM walletops_act(p_token, 'admin');
+    INSERT INTO admin_actions (action_type, target_type, target_id, details)
+    SELECT 'audit.ack', 'admin_actions', a.seq::text,
+           jsonb_build_object('acknowledged', jsonb_build_object(
+               'seq', a.seq, 'action_type', a.action_type, 'target_type', a.target_type,
+               'target_id', a.target_id, 'db_login', a.db_login), 'through', p_seq)
+      FROM admin_actions a
+     WHERE a.external AND a.seq <= p_seq
+       AND NOT EXISTS (SELECT 1 FROM admin_actions k
+                        WHERE k.action_type = 'audit.ack' AND NOT k.external
+                          AND k.target_id = a.seq::text)
+     ORDER BY a.seq;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
 -- The owner's helper for `walletops operators add`: creates the login if
 -- missing (LOGIN, no password: the site's pg_hba decides how it proves
 -- itself) and makes it a member of exactly one walletops group. Not a
@@ -741,13 +766,14 @@ BEGIN
         walletops_token_create(text, text, bytea, timestamptz, text),
         walletops_token_revoke(uuid, text), walletops_token_identity(text),
         walletops_audit(text, text, text, jsonb, text), walletops_audit_ack(bigint, text),
-        walletops_audit_row(text, text, text, jsonb),
+        walletops_audit_ack_through(bigint, text), walletops_audit_row(text, text, text, jsonb),
         walletops_link_login(text, text), walletops_unlink_login(text) FROM PUBLIC;
     -- Each group may call what its role could use; the functions check the
     -- actor again (a token's role, or the login's operator row).
     GRANT EXECUTE ON FUNCTION walletops_config_set(text, jsonb, text),
         walletops_token_create(text, text, bytea, timestamptz, text),
-        walletops_token_revoke(uuid, text), walletops_audit_ack(bigint, text)
+        walletops_token_revoke(uuid, text), walletops_audit_ack(bigint, text),
+        walletops_audit_ack_through(bigint, text)
         TO walletops_admin;
     GRANT EXECUTE ON FUNCTION walletops_audit(text, text, text, jsonb, text)
         TO walletops_admin, walletops_operator;

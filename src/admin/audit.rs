@@ -168,3 +168,19 @@ pub async fn acknowledge(pool: &PgPool, identity: &Identity, seq: i64) -> Result
         .await
         .map_err(|e| AdminError::from(e).refused(identity))
 }
+
+/// Acknowledges every unacknowledged external change up to and including
+/// `seq` (admin only), one acknowledgement row each; returns how many.
+pub async fn acknowledge_through(
+    pool: &PgPool,
+    identity: &Identity,
+    seq: i64,
+) -> Result<i64, AdminError> {
+    identity.authorize(Permission::AcknowledgeAudit)?;
+    sqlx::query_scalar("SELECT walletops_audit_ack_through($1, $2)")
+        .bind(seq)
+        .bind(identity.token())
+        .fetch_one(pool)
+        .await
+        .map_err(|e| AdminError::from(e).refused(identity))
+}

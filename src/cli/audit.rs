@@ -1,6 +1,7 @@
 //! `walletops audit [--since TIME] [--json]`: the audit trail, newest first;
 //! `audit verify [--json] [--head SEQ:HASH]`: walks the hash chain;
-//! `audit ack SEQ`: acknowledges a change made outside walletops (admin).
+//! `audit --unacknowledged` and `audit ack SEQ [--through]`: the changes made
+//! outside walletops, and their acknowledgement (admin).
 
 use std::process::ExitCode;
 
@@ -26,6 +27,9 @@ pub struct AuditArgs {
     /// Print JSON (one array)
     #[arg(long)]
     json: bool,
+    /// Only the changes made outside walletops that no admin acknowledged yet
+    #[arg(long)]
+    unacknowledged: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -42,20 +46,50 @@ enum AuditAction {
         head: Option<String>,
     },
     /// Acknowledge the change made outside walletops at SEQ (admin only)
-    Ack { seq: i64 },
+    Ack {
+        seq: i64,
+        /// Every unacknowledged one up to and including SEQ
+        #[arg(long)]
+        through: bool,
+    },
 }
 
 pub async fn run(settings: &Settings, migrate: bool, args: AuditArgs) -> anyhow::Result<ExitCode> {
     let pool = super::db::connect(settings, migrate).await?;
     match args.action {
         Some(AuditAction::Verify { json, head }) => return verify(&pool, json, head).await,
-        Some(AuditAction::Ack { seq }) => {
+        Some(AuditAction::Ack { seq, through }) => {
             let identity = super::identity::operator(settings, &pool).await?;
-            audit::acknowledge(&pool, &identity, seq).await?;
-            println!("audit row {seq} acknowledged by {identity}");
+            if through {
+                let n = audit::acknowledge_through(&pool, &identity, seq).await?;
+                println!("{n} change(s) up to audit row {seq} acknowledged by {identity}");
+            } else {
+                audit::acknowledge(&pool, &identity, seq).await?;
+                println!("audit row {seq} acknowledged by {identity}");
+            }
             return Ok(ExitCode::SUCCESS);
         }
         None => {}
+    }
+    if args.unacknowledged {
+        let (total, changes) = audit::unacknowledged(&pool, args.limit).await?;
+        if args.json {
+            print_json(&changes)?;
+        } else {
+            for c in &changes {
+                println!(
+                    "{:>6}  {}  login {:<20} {:<16} {}:{}",
+                    c.seq,
+                    c.created_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    c.db_login.as_deref().unwrap_or("?"),
+                    c.action_type.as_deref().unwrap_or_default(),
+                    c.target_type.as_deref().unwrap_or_default(),
+                    c.target_id.as_deref().unwrap_or_default(),
+                );
+            }
+            println!("{total} unacknowledged");
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let entries = audit::list(&pool, args.since, args.limit).await?;
     if args.json {
