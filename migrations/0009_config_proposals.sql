@@ -12,22 +12,22 @@
 --   the owner lets a proposal only start pending and move forward
 --   (pending -> approved -> applied, or -> cancelled), stamps every time with
 --   the server's clock, and never lets the proposer be the approver.
--- - A trigger on system_config refuses any write of a money key by a login
---   that does not own the tables, unless it is the application of a due
---   proposal in the same transaction (walletops_apply_due_proposals()). So a
---   plain-SQL UPDATE by the admin group, or any function it may call, cannot
---   change a payout address.
+-- - The actor is proven by 0007's walletops_act() (the session's login, or
+--   the API token whose hash it checks), which also names the actor to the
+--   audit trail for the transaction.
+-- - A trigger on system_config refuses any write of a money key but the
+--   application of a due proposal in the same transaction
+--   (walletops_apply_due_proposals()), and the owner's own writes outside an
+--   operator's walletops action. So neither plain SQL by the admin group nor
+--   walletops_config_set() (`config set`) can change a payout address.
 -- - Every step writes its audit row in the same transaction, from inside
 --   the function, so that calling the functions by hand leaves the same
 --   trace as the CLI, the console or the API.
--- - Applying sets the transaction-local setting walletops.via = 'proposal'
---   before it writes system_config and the audit row, and records its
---   transaction id on the proposal (applied_xact), so that a trigger can tell
---   this write from plain SQL without trusting the setting alone.
-
-INSERT INTO system_config (key, value, description) VALUES
-    ('policy.change_delay_seconds', '86400', 'Seconds between the approval of a proposed change to a key that moves money and the moment it takes effect (24 h by default). Changed itself only by proposal; the signing host''s policy file sets its own minimum.')
-ON CONFLICT (key) DO NOTHING;
+-- - Applying names itself to the audit trail in audit_context (which only
+--   definer functions write; 0007's stamp trigger reads it) with the
+--   approving admin, so that the change is not flagged external, and records
+--   its transaction id on the proposal (applied_xact): the system_config
+--   trigger's proof, which plain SQL cannot forge.
 
 -- The keys that move money: where funds go (treasury), where top-ups come
 -- from (gas wallet), which token contract transfers call, how much TRX a
@@ -145,19 +145,19 @@ CREATE TRIGGER config_proposals_no_truncate
     FOR EACH STATEMENT EXECUTE FUNCTION walletops_config_proposals_guard();
 
 -- ---------------------------------------------------------------------------
--- Money keys in system_config: only the owner, or a due proposal being
--- applied in this transaction, may write them. session_user is the login
--- (a definer function does not change it), so this holds inside any
--- function the admin group may call as well.
+-- Money keys in system_config: only a due proposal being applied in this
+-- transaction, or the owner outside an operator's walletops action (the
+-- first values of a new deployment; `walletops migrate`), may write them.
+-- session_user is the login (a definer function does not change it), so
+-- this holds inside any function the admin group may call as well,
+-- walletops_config_set() included.
 -- ---------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION walletops_money_key_guard() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    v_via text := (SELECT actor ->> 'via' FROM audit_context WHERE xact = pg_current_xact_id());
 BEGIN
-    IF pg_has_role(session_user,
-                   (SELECT relowner FROM pg_class WHERE oid = 'system_config'::regclass), 'USAGE') THEN
-        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-    END IF;
     IF TG_OP = 'INSERT' AND NOT walletops_money_key(NEW.key) THEN
         RETURN NEW;
     ELSIF TG_OP = 'DELETE' AND NOT walletops_money_key(OLD.key) THEN
@@ -176,6 +176,14 @@ BEGIN
             RETURN NEW;
         END IF;
     END IF;
+    -- The owner may write the table anyway; what it does as an operator
+    -- (an admin's login that owns the tables, as in the demo) follows the
+    -- operators' rule.
+    IF pg_has_role(session_user,
+                   (SELECT relowner FROM pg_class WHERE oid = 'system_config'::regclass), 'USAGE')
+       AND v_via IS DISTINCT FROM 'login' AND v_via IS DISTINCT FROM 'token' THEN
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
     RAISE EXCEPTION '% moves money: it changes only by a proposal that a second admin approves, after policy.change_delay_seconds',
         CASE WHEN TG_OP = 'DELETE' THEN OLD.key ELSE NEW.key END
         USING ERRCODE = 'insufficient_privilege',
@@ -189,94 +197,56 @@ CREATE TRIGGER system_config_money_keys
     FOR EACH ROW EXECUTE FUNCTION walletops_money_key_guard();
 
 -- ---------------------------------------------------------------------------
--- Who acts. A token, when given (the HTTP API passes the one it was
--- presented), must be a live admin token and names its creator. Otherwise, once operators are mapped to database logins
--- (operators.db_login, issue 11), the session's login decides, and a user id
--- passed in must agree with it; until then (and for the owner, who is
--- trusted) the caller's user id stands, checked by the application. Either
--- way the actor must be a live admin. Errors: 28000 unknown identity, 42501
--- no right.
+-- Who acts: walletops_act() proves it (a live token's creator, or the
+-- operator linked to session_user) and names it to the audit trail for the
+-- transaction. Two people need two persons: the actor must be a live admin
+-- operator (a token made by nobody, or by an admin since removed, is not
+-- one). Errors: 28000 unknown identity, 42501 no right.
 -- ---------------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION walletops_proposal_actor(p_user uuid, p_token text) RETURNS uuid
+CREATE OR REPLACE FUNCTION walletops_proposal_actor(p_token text) RETURNS uuid
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     v_user uuid;
-    v_owner boolean := pg_has_role(session_user,
-        (SELECT relowner FROM pg_class WHERE oid = 'config_proposals'::regclass), 'USAGE');
 BEGIN
-    IF p_token IS NOT NULL THEN
-        SELECT created_by INTO v_user FROM api_tokens
-         WHERE token_hash = sha256(convert_to(p_token, 'UTF8')) AND role = 'admin'
-           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now());
-        IF v_user IS NULL THEN
-            RAISE EXCEPTION 'unknown, revoked or expired admin token, or one that names no user'
-                USING ERRCODE = '28000';
-        END IF;
-    ELSIF EXISTS (SELECT 1 FROM pg_attribute
-                   WHERE attrelid = 'operators'::regclass AND attname = 'db_login'
-                     AND NOT attisdropped) THEN
-        EXECUTE 'SELECT user_id FROM operators WHERE db_login = $1 AND revoked_at IS NULL'
-           INTO v_user USING session_user::text;
-        IF v_user IS NULL AND v_owner THEN
-            v_user := p_user;
-        ELSIF v_user IS NULL THEN
-            RAISE EXCEPTION 'database login % is not an operator', session_user
-                USING ERRCODE = '28000';
-        END IF;
-    ELSE
-        v_user := p_user;
-    END IF;
-    IF p_user IS NOT NULL AND v_user IS DISTINCT FROM p_user THEN
-        RAISE EXCEPTION 'the caller says it acts for user %, but the database knows it as %', p_user, v_user
-            USING ERRCODE = '28000';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM operators
-                    WHERE user_id = v_user AND role = 'admin' AND revoked_at IS NULL) THEN
-        RAISE EXCEPTION 'only a live admin may propose, approve or cancel a change that moves money'
+    PERFORM walletops_act(p_token, 'admin');
+    SELECT user_id INTO v_user FROM audit_context WHERE xact = pg_current_xact_id();
+    IF v_user IS NULL OR NOT EXISTS (
+           SELECT 1 FROM operators WHERE user_id = v_user AND role = 'admin' AND revoked_at IS NULL) THEN
+        RAISE EXCEPTION 'only a live admin may propose, approve or cancel a change that moves money, and this token names none'
             USING ERRCODE = '42501';
     END IF;
     RETURN v_user;
 END
 $$;
 
--- The audit row of a step, in the caller's transaction, announced on the
--- admin channel (dashboards) and the proposals channel (/api/events).
-CREATE OR REPLACE FUNCTION walletops_proposal_audit(p_action text, p config_proposals, p_actor uuid)
+-- The audit row of a step, in the caller's transaction (0007's stamp
+-- trigger names the actor from audit_context), announced on the proposals
+-- channel (/api/events).
+CREATE OR REPLACE FUNCTION walletops_proposal_audit(p_action text, p config_proposals)
 RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-    v_id uuid;
-    v_at timestamptz;
     v_due timestamptz := p.approved_at + make_interval(secs => greatest(p.delay_seconds, walletops_change_delay()));
 BEGIN
-    PERFORM set_config('walletops.via', 'proposal', true);
-    INSERT INTO admin_actions (admin_user_id, action_type, target_id, target_type, details)
-    VALUES (p_actor, p_action, p.id::text, 'config_proposal',
+    INSERT INTO admin_actions (action_type, target_id, target_type, details)
+    VALUES (p_action, p.id::text, 'config_proposal',
             jsonb_build_object(
                 'key', p.key, 'value', p.value, 'old', p.old_value, 'status', p.status,
                 'proposed_by', p.proposed_by, 'approved_by', p.approved_by,
                 'cancelled_by', p.cancelled_by,
-                'due_at', CASE WHEN p.status = 'approved' THEN v_due END)
-            || jsonb_build_object('actor', jsonb_build_object(
-                'via', 'proposal', 'db_user', session_user::text,
-                'operator', (SELECT email FROM auth.users WHERE id = p_actor))))
-    RETURNING id, created_at INTO v_id, v_at;
-    PERFORM pg_notify('walletops_admin', jsonb_build_object(
-        'id', v_id, 'action_type', p_action, 'target_type', 'config_proposal',
-        'target_id', p.id, 'created_at', v_at)::text);
+                'due_at', CASE WHEN p.status = 'approved' THEN v_due END));
     PERFORM pg_notify('walletops_proposals', jsonb_build_object(
         'id', p.id, 'key', p.key, 'status', p.status,
         'due_at', CASE WHEN p.status = 'approved' THEN v_due END)::text);
 END
 $$;
 
-CREATE OR REPLACE FUNCTION walletops_proposal_create(
-    p_key text, p_value jsonb, p_user uuid, p_token text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION walletops_proposal_create(p_key text, p_value jsonb, p_token text DEFAULT NULL)
 RETURNS config_proposals
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-    v_actor uuid := walletops_proposal_actor(p_user, p_token);
+    v_actor uuid := walletops_proposal_actor(p_token);
     v_found boolean;
     v_current jsonb;
     v_open uuid;
@@ -314,16 +284,16 @@ BEGIN
     INSERT INTO config_proposals (key, value, proposed_by)
     VALUES (p_key, coalesce(p_value, 'null'::jsonb), v_actor)
     RETURNING * INTO p;
-    PERFORM walletops_proposal_audit('config.propose', p, v_actor);
+    PERFORM walletops_proposal_audit('config.propose', p);
     RETURN p;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION walletops_proposal_approve(p_id uuid, p_user uuid, p_token text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION walletops_proposal_approve(p_id uuid, p_token text DEFAULT NULL)
 RETURNS config_proposals
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-    v_actor uuid := walletops_proposal_actor(p_user, p_token);
+    v_actor uuid := walletops_proposal_actor(p_token);
     p config_proposals;
 BEGIN
     SELECT * INTO p FROM config_proposals WHERE id = p_id FOR UPDATE;
@@ -342,16 +312,16 @@ BEGIN
        SET status = 'approved', approved_by = v_actor, delay_seconds = walletops_change_delay()
      WHERE id = p_id
     RETURNING * INTO p;
-    PERFORM walletops_proposal_audit('config.approve', p, v_actor);
+    PERFORM walletops_proposal_audit('config.approve', p);
     RETURN p;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION walletops_proposal_cancel(p_id uuid, p_user uuid, p_token text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION walletops_proposal_cancel(p_id uuid, p_token text DEFAULT NULL)
 RETURNS config_proposals
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
-    v_actor uuid := walletops_proposal_actor(p_user, p_token);
+    v_actor uuid := walletops_proposal_actor(p_token);
     p config_proposals;
 BEGIN
     SELECT * INTO p FROM config_proposals WHERE id = p_id FOR UPDATE;
@@ -365,23 +335,33 @@ BEGIN
     UPDATE config_proposals SET status = 'cancelled', cancelled_by = v_actor
      WHERE id = p_id
     RETURNING * INTO p;
-    PERFORM walletops_proposal_audit('config.cancel', p, v_actor);
+    PERFORM walletops_proposal_audit('config.cancel', p);
     RETURN p;
 END
 $$;
 
 -- Applies every approved, uncancelled proposal whose delay has passed: the
--- proposal is marked applied, system_config written and the audit row added
--- in the caller's one transaction, so a crash leaves the old value or the
--- new one, never a mix, and a proposal is applied at most once (its row is
--- locked; a concurrent caller skips it and then finds it applied). Any
+-- proposal is marked applied, system_config written and the audit rows
+-- added in the caller's one transaction, so a crash leaves the old value or
+-- the new one, never a mix, and a proposal is applied at most once (its row
+-- is locked; a concurrent caller skips it and then finds it applied). Any
 -- walletops group may call it: it only carries out what two admins decided.
+-- Its writes are walletops' own: for each proposal the transaction's audit
+-- context names the approving admin (via 'proposal'); whatever context the
+-- caller's transaction had before is put back afterwards, so nothing the
+-- caller does next is credited to the proposal.
 CREATE OR REPLACE FUNCTION walletops_apply_due_proposals() RETURNS SETOF config_proposals
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     p config_proposals;
     v_old jsonb;
+    v_before audit_context;
+    v_applied boolean := false;
 BEGIN
+    -- Called every second by the workers' leader: with nothing due it must
+    -- not take a transaction id (pg_current_xact_id() would), so the
+    -- caller's context is looked up only under an id it already has.
+    SELECT * INTO v_before FROM audit_context WHERE xact = pg_current_xact_id_if_assigned();
     FOR p IN
         SELECT * FROM config_proposals
          WHERE status = 'approved'
@@ -389,32 +369,48 @@ BEGIN
          ORDER BY approved_at, id
          FOR UPDATE SKIP LOCKED
     LOOP
+        INSERT INTO audit_context (xact, user_id, actor)
+        VALUES (pg_current_xact_id(), p.approved_by, jsonb_build_object(
+                    'via', 'proposal', 'proposal_id', p.id, 'db_login', session_user::text,
+                    'proposed_by', (SELECT email FROM auth.users WHERE id = p.proposed_by),
+                    'approved_by', (SELECT email FROM auth.users WHERE id = p.approved_by)))
+        ON CONFLICT (xact) DO UPDATE SET user_id = EXCLUDED.user_id, actor = EXCLUDED.actor;
+        v_applied := true;
         SELECT value INTO v_old FROM system_config WHERE key = p.key FOR UPDATE;
         UPDATE config_proposals
            SET status = 'applied', old_value = v_old, applied_xact = pg_current_xact_id()
          WHERE id = p.id
         RETURNING * INTO p;
-        PERFORM set_config('walletops.via', 'proposal', true);
         UPDATE system_config SET value = p.value, updated_at = now() WHERE key = p.key;
         IF NOT FOUND THEN
             INSERT INTO system_config (key, value) VALUES (p.key, p.value);
         END IF;
-        PERFORM walletops_proposal_audit('config.apply', p, NULL);
+        PERFORM walletops_proposal_audit('config.apply', p);
         PERFORM pg_notify('walletops_control', jsonb_build_object('key', p.key, 'value', p.value)::text);
         RETURN NEXT p;
     END LOOP;
+    IF NOT v_applied THEN
+        RETURN;
+    ELSIF v_before.xact IS NULL THEN
+        DELETE FROM audit_context WHERE xact = pg_current_xact_id();
+    ELSE
+        UPDATE audit_context SET user_id = v_before.user_id, actor = v_before.actor
+         WHERE xact = v_before.xact;
+    END IF;
 END
 $$;
 
 -- ---------------------------------------------------------------------------
--- Access. Nobody but the owner writes config_proposals directly: the
--- restrictive policies hold even if a later migration grants the table
--- more widely. Everyone in a walletops group reads it.
+-- Access. 0007's walletops_secure_tables() gives the new table its reads
+-- (every group) and row security; the workers' default write grant is taken
+-- back. Nobody but the owner writes config_proposals directly: the
+-- restrictive policies hold even if a later call of walletops_secure_tables()
+-- or another migration grants the table more widely.
 -- ---------------------------------------------------------------------------
 
+SELECT walletops_secure_tables();
+
 ALTER TABLE config_proposals ENABLE ROW LEVEL SECURITY;
-DROP POLICY IF EXISTS config_proposals_read ON config_proposals;
-CREATE POLICY config_proposals_read ON config_proposals FOR SELECT USING (true);
 DROP POLICY IF EXISTS config_proposals_no_insert ON config_proposals;
 CREATE POLICY config_proposals_no_insert ON config_proposals AS RESTRICTIVE FOR INSERT
     WITH CHECK (false);
@@ -426,11 +422,11 @@ CREATE POLICY config_proposals_no_delete ON config_proposals AS RESTRICTIVE FOR 
     USING (false);
 
 REVOKE ALL ON config_proposals FROM PUBLIC;
-REVOKE ALL ON FUNCTION walletops_proposal_actor(uuid, text),
-    walletops_proposal_audit(text, config_proposals, uuid),
-    walletops_proposal_create(text, jsonb, uuid, text),
-    walletops_proposal_approve(uuid, uuid, text),
-    walletops_proposal_cancel(uuid, uuid, text),
+REVOKE ALL ON FUNCTION walletops_proposal_actor(text),
+    walletops_proposal_audit(text, config_proposals),
+    walletops_proposal_create(text, jsonb, text),
+    walletops_proposal_approve(uuid, text),
+    walletops_proposal_cancel(uuid, text),
     walletops_apply_due_proposals() FROM PUBLIC;
 
 DO $$
@@ -441,16 +437,22 @@ BEGIN
               WHERE rolname IN ('walletops_admin', 'walletops_operator', 'walletops_worker',
                                 'walletops_viewer')
     LOOP
-        EXECUTE format('REVOKE ALL ON config_proposals FROM %I', g);
-        EXECUTE format('GRANT SELECT ON config_proposals TO %I', g);
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON config_proposals FROM %I', g);
         EXECUTE format('GRANT EXECUTE ON FUNCTION walletops_apply_due_proposals() TO %I', g);
     END LOOP;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'walletops_admin') THEN
-        GRANT EXECUTE ON FUNCTION walletops_proposal_create(text, jsonb, uuid, text),
-            walletops_proposal_approve(uuid, uuid, text),
-            walletops_proposal_cancel(uuid, uuid, text) TO walletops_admin;
+        GRANT EXECUTE ON FUNCTION walletops_proposal_create(text, jsonb, text),
+            walletops_proposal_approve(uuid, text),
+            walletops_proposal_cancel(uuid, text) TO walletops_admin;
     ELSE
-        RAISE NOTICE 'walletops: group roles are missing; config_proposals is guarded by its triggers and the application only';
+        RAISE NOTICE 'walletops: group roles are missing; config_proposals is guarded by its triggers and row security only';
     END IF;
 END
 $$;
+
+-- The delay itself, last: its audit row (written by 0007's trigger) leaves a
+-- deferred trigger event that the ALTER TABLEs of walletops_secure_tables()
+-- above would refuse to run with.
+INSERT INTO system_config (key, value, description) VALUES
+    ('policy.change_delay_seconds', '86400', 'Seconds between the approval of a proposed change to a key that moves money and the moment it takes effect (24 h by default). Changed itself only by proposal; the signing host''s policy file sets its own minimum.')
+ON CONFLICT (key) DO NOTHING;

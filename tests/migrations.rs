@@ -260,7 +260,15 @@ async fn existing_deployment_migrates_without_losing_a_row() {
         }
     };
     assert_eq!(count("SELECT count(*) FROM job_logs").await, 4);
-    assert_eq!(count("SELECT count(*) FROM admin_actions").await, 1);
+    // The deployment's own row; the migrations' rows come on top.
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM admin_actions
+              WHERE details -> 'actor' ->> 'via' IS DISTINCT FROM 'migration'"
+        )
+        .await,
+        1
+    );
     assert_eq!(count("SELECT count(*) FROM user_wallets").await, 1);
     assert_eq!(count("SELECT count(*) FROM auth.users").await, 1);
     // The operator's existing switch is kept, the missing ones are added.
@@ -292,6 +300,22 @@ async fn existing_deployment_migrates_without_losing_a_row() {
         count("SELECT count(*) FROM job_logs WHERE status = 'cancelled' AND error_message LIKE '%duplicate%'").await,
         1
     );
+    // The existing audit row heads the hash chain, which verifies, the
+    // migrations' own rows after it.
+    let (verification, _) = walletops::admin::audit_chain::verify(&t.pool, None)
+        .await
+        .unwrap();
+    assert!(verification.ok, "{verification:?}");
+    assert_eq!(
+        verification.rows_checked as i64,
+        count("SELECT count(*) FROM admin_actions").await
+    );
+    let first: Option<String> =
+        sqlx::query_scalar("SELECT details -> 'actor' ->> 'via' FROM admin_actions WHERE seq = 1")
+            .fetch_one(&t.pool)
+            .await
+            .unwrap();
+    assert_eq!(first, None, "the deployment's own row is first");
     // Migrating again changes nothing.
     db::migrate(&t.pool).await.unwrap();
     assert_eq!(count("SELECT count(*) FROM job_logs").await, 4);

@@ -2,9 +2,10 @@
 //! real binary and the real HTTP server: the proposer cannot approve, an
 //! approved change waits for its delay, takes effect exactly once, can be
 //! cancelled until then, `config set` cannot touch the keys that move money,
-//! every step is audited, and a failure at any step of applying leaves the
-//! old value or the new one, never a mix. The attacks are played with the
-//! admin group's own database login.
+//! every step is audited (never flagged external), and a failure at any
+//! step of applying leaves the old value or the new one, never a mix. Each
+//! admin acts with a database login of its own; the attacks are played with
+//! those logins, the shared `serve` login and a worker login.
 
 mod common;
 
@@ -12,13 +13,15 @@ use std::process::Output;
 use std::time::Duration;
 
 use common::TestDb;
-use common::admin::{LoginRole, address, audit_count, http, operator, staff, wallet};
+use common::admin::{
+    LoginRole, Op, address, audit_count, http, login_name, operator, staff, url_as, wallet,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::{PgPool, Row as _};
 use uuid::Uuid;
 use walletops::admin::proposals::{self, ProposalStatus};
-use walletops::admin::{AdminError, Identity, Role, config, tokens};
+use walletops::admin::{AdminError, Role, config, tokens};
 
 const TREASURY: &str = "consolidation.treasury_address";
 const USDT: &str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t";
@@ -31,22 +34,29 @@ async fn value_of(pool: &PgPool, key: &str) -> Value {
         .unwrap()
 }
 
-/// Sets the delay as the database owner (it is itself a money key).
+/// Sets the delay as the database owner acting through walletops (it is
+/// itself a money key, which only the owner may write directly).
 async fn set_delay(pool: &PgPool, seconds: i64) {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     sqlx::query(
         "UPDATE system_config SET value = to_jsonb($1) WHERE key = 'policy.change_delay_seconds'",
     )
     .bind(seconds)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .unwrap();
+    tx.commit().await.unwrap();
 }
 
-/// The audit rows of one proposal, oldest first: (action, acting user).
+/// The audit rows of one proposal, in chain order: (action, acting user).
 async fn steps(pool: &PgPool, id: Uuid) -> Vec<(String, Option<Uuid>)> {
     sqlx::query_as(
         "SELECT action_type, admin_user_id FROM admin_actions
-          WHERE target_type = 'config_proposal' AND target_id = $1 ORDER BY created_at, id",
+          WHERE target_type = 'config_proposal' AND target_id = $1 ORDER BY seq",
     )
     .bind(id.to_string())
     .fetch_all(pool)
@@ -54,10 +64,22 @@ async fn steps(pool: &PgPool, id: Uuid) -> Vec<(String, Option<Uuid>)> {
     .unwrap()
 }
 
-/// Two admins, an operator and a viewer.
-async fn admins(pool: &PgPool) -> (Identity, Identity, Identity) {
-    let (a, ops, _) = staff(pool).await;
-    let b = operator(pool, "second-admin@example.com", Role::Admin).await;
+/// An audit row as the proposal tests read it: action, acting user,
+/// external, database login, and the actor the database recorded.
+type AuditStep = (String, Option<Uuid>, bool, Option<String>, Value);
+
+/// How many audit rows are flagged as made outside walletops.
+async fn externals(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM admin_actions WHERE external")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Two admins and an operator, each with a login of its own.
+async fn admins(db: &TestDb) -> (Op, Op, Op) {
+    let (a, ops, _) = staff(db).await;
+    let b = operator(db, "second-admin@example.com", Role::Admin).await;
     (a, b, ops)
 }
 
@@ -65,7 +87,7 @@ async fn admins(pool: &PgPool) -> (Identity, Identity, Identity) {
 async fn two_admins_and_a_delay() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (a, b, ops) = admins(pool).await;
+    let (a, b, ops) = admins(&db).await;
     let (_, _, deposit) = wallet(pool, 4, "alice@example.com", "Alice").await;
     let t1 = address(11);
     let before = audit_count(pool).await;
@@ -82,7 +104,7 @@ async fn two_admins_and_a_delay() {
         } else {
             json!(t1)
         };
-        let err = config::set(pool, &a, key, value).await.unwrap_err();
+        let err = config::set(&a.pool, &a, key, value).await.unwrap_err();
         assert!(
             matches!(&err, AdminError::Invalid(m) if m.contains("config propose")),
             "{key}: {err}"
@@ -91,7 +113,7 @@ async fn two_admins_and_a_delay() {
     // Refused proposals: not an admin, not a money key, invalid values, the
     // token itself or a deposit wallet as the treasury.
     assert!(matches!(
-        proposals::propose(pool, &ops, TREASURY, json!(t1)).await,
+        proposals::propose(&ops.pool, &ops, TREASURY, json!(t1)).await,
         Err(AdminError::Forbidden { .. })
     ));
     for (key, value, says) in [
@@ -102,7 +124,7 @@ async fn two_admins_and_a_delay() {
         ("gas.wallet_address", json!(deposit), "deposit wallets"),
         (TREASURY, Value::Null, "nothing to propose"),
     ] {
-        let err = proposals::propose(pool, &a, key, value.clone())
+        let err = proposals::propose(&a.pool, &a, key, value.clone())
             .await
             .unwrap_err();
         assert!(err.to_string().contains(says), "{key} = {value}: {err}");
@@ -111,23 +133,23 @@ async fn two_admins_and_a_delay() {
     assert_eq!(value_of(pool, TREASURY).await, Value::Null);
 
     // A proposes; A cannot approve; one open proposal per key.
-    let p = proposals::propose(pool, &a, TREASURY, json!(t1))
+    let p = proposals::propose(&a.pool, &a, TREASURY, json!(t1))
         .await
         .unwrap();
     assert_eq!(p.status, ProposalStatus::Pending);
     assert_eq!(p.proposed_by.as_deref(), Some("admin@example.com"));
-    let err = proposals::approve(pool, &a, p.id).await.unwrap_err();
+    let err = proposals::approve(&a.pool, &a, p.id).await.unwrap_err();
     assert!(
         matches!(&err, AdminError::Forbidden { .. }) && err.to_string().contains("different admin"),
         "{err}"
     );
     assert!(matches!(
-        proposals::propose(pool, &b, TREASURY, json!(address(12))).await,
+        proposals::propose(&b.pool, &b, TREASURY, json!(address(12))).await,
         Err(AdminError::Conflict(_))
     ));
 
     // B approves: the 24 h default holds it back; nothing changes.
-    let p = proposals::approve(pool, &b, p.id).await.unwrap();
+    let p = proposals::approve(&b.pool, &b, p.id).await.unwrap();
     assert_eq!(p.status, ProposalStatus::Approved);
     let left = p.due_in_seconds.unwrap();
     assert!((86_390..=86_400).contains(&left), "{left}");
@@ -143,18 +165,18 @@ async fn two_admins_and_a_delay() {
     assert!(proposals::apply_due(pool).await.unwrap().is_empty());
     assert_eq!(value_of(pool, TREASURY).await, Value::Null);
     assert!(matches!(
-        proposals::approve(pool, &b, p.id).await,
+        proposals::approve(&b.pool, &b, p.id).await,
         Err(AdminError::Conflict(_))
     ));
 
     // Any admin cancels during the delay, the proposer included; then it
     // never applies.
-    let p = proposals::cancel(pool, &a, p.id).await.unwrap();
+    let p = proposals::cancel(&a.pool, &a, p.id).await.unwrap();
     assert_eq!(p.status, ProposalStatus::Cancelled);
     assert!(proposals::apply_due(pool).await.unwrap().is_empty());
     assert_eq!(value_of(pool, TREASURY).await, Value::Null);
     assert!(matches!(
-        proposals::cancel(pool, &b, p.id).await,
+        proposals::cancel(&b.pool, &b, p.id).await,
         Err(AdminError::Conflict(_))
     ));
     assert_eq!(
@@ -169,10 +191,10 @@ async fn two_admins_and_a_delay() {
     // With a 1 s delay: approved, not yet in effect, then in effect exactly
     // once however many appliers race for it.
     set_delay(pool, 1).await;
-    let q = proposals::propose(pool, &b, TREASURY, json!(t1))
+    let q = proposals::propose(&b.pool, &b, TREASURY, json!(t1))
         .await
         .unwrap();
-    let q = proposals::approve(pool, &a, q.id).await.unwrap();
+    let q = proposals::approve(&a.pool, &a, q.id).await.unwrap();
     assert_eq!(q.status, ProposalStatus::Approved);
     assert_eq!(value_of(pool, TREASURY).await, Value::Null);
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -196,16 +218,18 @@ async fn two_admins_and_a_delay() {
         vec![
             ("config.propose".into(), b.user_id),
             ("config.approve".into(), a.user_id),
-            ("config.apply".into(), None),
+            ("config.apply".into(), a.user_id),
         ]
     );
     assert!(matches!(
-        proposals::cancel(pool, &a, q.id).await,
+        proposals::cancel(&a.pool, &a, q.id).await,
         Err(AdminError::Conflict(_))
     ));
     // Open proposals only by default; the history with `all`.
     assert!(proposals::list(pool, false, 10).await.unwrap().is_empty());
     assert_eq!(proposals::list(pool, true, 10).await.unwrap().len(), 2);
+    // Every step went through walletops: nothing is flagged external.
+    assert_eq!(externals(pool).await, 0);
 }
 
 /// Makes the audit insert of one step fail (`action`), or with
@@ -249,7 +273,7 @@ async fn fail_at(pool: &PgPool, action: Option<&str>) {
 async fn a_failure_at_any_step_leaves_the_old_value_or_the_new() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (a, b, _) = admins(pool).await;
+    let (a, b, _) = admins(&db).await;
     let old = address(21);
     proposals::bootstrap(pool, TREASURY, json!(old))
         .await
@@ -260,16 +284,16 @@ async fn a_failure_at_any_step_leaves_the_old_value_or_the_new() {
     // Proposing and approving are one transaction each with their audit row.
     fail_at(pool, Some("config.propose")).await;
     assert!(
-        proposals::propose(pool, &a, TREASURY, json!(new))
+        proposals::propose(&a.pool, &a, TREASURY, json!(new))
             .await
             .is_err()
     );
     assert!(proposals::list(pool, true, 10).await.unwrap().is_empty());
     fail_at(pool, Some("config.approve")).await;
-    let p = proposals::propose(pool, &a, TREASURY, json!(new))
+    let p = proposals::propose(&a.pool, &a, TREASURY, json!(new))
         .await
         .unwrap();
-    assert!(proposals::approve(pool, &b, p.id).await.is_err());
+    assert!(proposals::approve(&b.pool, &b, p.id).await.is_err());
     assert_eq!(
         proposals::get(pool, p.id).await.unwrap().status,
         ProposalStatus::Pending
@@ -278,7 +302,7 @@ async fn a_failure_at_any_step_leaves_the_old_value_or_the_new() {
     // Applying fails at its audit row: the proposal stays approved and the
     // old value stays (the approval itself stands).
     fail_at(pool, Some("config.apply")).await;
-    let p = proposals::approve(pool, &b, p.id).await.unwrap();
+    let p = proposals::approve(&b.pool, &b, p.id).await.unwrap();
     assert_eq!(p.status, ProposalStatus::Approved);
     assert_eq!(value_of(pool, TREASURY).await, json!(old));
     assert!(proposals::apply_due(pool).await.is_err());
@@ -332,20 +356,29 @@ async fn attempt(conn: &mut sqlx::PgConnection, sql: &str) -> Result<(), String>
         .map_err(|e| e.to_string())
 }
 
+/// A connection as the operator's own login.
+async fn connect(op: &Op) -> sqlx::PgConnection {
+    use sqlx::Connection as _;
+    sqlx::PgConnection::connect(op.url.expose()).await.unwrap()
+}
+
 #[tokio::test]
 async fn the_admin_login_cannot_skip_the_rule_by_plain_sql() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (a, b, _) = admins(pool).await;
+    let (a, b, _) = admins(&db).await;
     let (a_id, b_id) = (a.user_id.unwrap(), b.user_id.unwrap());
-    let login = LoginRole::create(&db.url, "walletops_admin").await;
+    let serve = LoginRole::create(&db.url, "walletops_admin").await;
     let worker = LoginRole::create(&db.url, "walletops_worker").await;
-    let mut conn = login.connect().await;
+    // Admin A, at a psql prompt with A's own login.
+    let mut conn = connect(&a).await;
     let evil = address(66);
     set_delay(pool, 0).await;
 
-    // Direct writes of a money key, in every form, are refused.
-    for sql in [
+    // Direct writes of a money key, in every form, are refused: by the
+    // grants (nobody but the owner writes system_config) and, should a
+    // later grant allow it, by the money-key trigger.
+    let direct = [
         format!("UPDATE system_config SET value = '\"{evil}\"' WHERE key = '{TREASURY}'"),
         format!("DELETE FROM system_config WHERE key = '{TREASURY}'"),
         "UPDATE system_config SET value = '5' WHERE key = 'policy.change_delay_seconds'"
@@ -354,10 +387,51 @@ async fn the_admin_login_cannot_skip_the_rule_by_plain_sql() {
             "UPDATE system_config SET key = 'old.treasury' WHERE key = '{TREASURY}';
              INSERT INTO system_config (key, value) VALUES ('{TREASURY}', '\"{evil}\"')"
         ),
-    ] {
-        let err = attempt(&mut conn, &sql).await.unwrap_err();
+    ];
+    for sql in &direct {
+        let err = attempt(&mut conn, sql).await.unwrap_err();
+        assert!(err.contains("permission denied"), "{sql}: {err}");
+    }
+    sqlx::query("GRANT INSERT, UPDATE, DELETE ON system_config TO walletops_admin")
+        .execute(pool)
+        .await
+        .unwrap();
+    for sql in &direct {
+        let err = attempt(&mut conn, sql).await.unwrap_err();
         assert!(err.contains("moves money"), "{sql}: {err}");
     }
+    sqlx::query("REVOKE INSERT, UPDATE, DELETE ON system_config FROM walletops_admin")
+        .execute(pool)
+        .await
+        .unwrap();
+    // walletops' own configuration function (`config set`, run by hand)
+    // cannot write a money key either, though it writes other keys.
+    let err = attempt(
+        &mut conn,
+        &format!("SELECT walletops_config_set('{TREASURY}', '\"{evil}\"')"),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("moves money"), "{err}");
+    attempt(
+        &mut conn,
+        "SELECT walletops_config_set('gas.min_balance_sun', '7')",
+    )
+    .await
+    .unwrap();
+    // Nor can the login pose as the applier: the audit context is written
+    // only by walletops' definer functions.
+    let err = attempt(
+        &mut conn,
+        &format!(
+            "INSERT INTO audit_context (xact, user_id, actor)
+             VALUES (pg_current_xact_id(), '{b_id}', '{{\"via\": \"proposal\"}}')"
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("permission denied"), "{err}");
+
     // An approved, backdated proposal cannot be written, nor a real one
     // rewritten, nor the history deleted.
     let forged = format!(
@@ -365,7 +439,7 @@ async fn the_admin_login_cannot_skip_the_rule_by_plain_sql() {
          VALUES ('{TREASURY}', '\"{evil}\"', '{a_id}', 'approved', '{b_id}', now() - interval '2 days', 0)"
     );
     assert!(attempt(&mut conn, &forged).await.is_err());
-    let p = proposals::propose(pool, &a, TREASURY, json!(evil))
+    let p = proposals::propose(&a.pool, &a, TREASURY, json!(evil))
         .await
         .unwrap();
     for sql in [
@@ -421,55 +495,27 @@ async fn the_admin_login_cannot_skip_the_rule_by_plain_sql() {
             .is_err()
     );
 
-    // Through the functions, the proposer cannot approve its own.
-    let err = attempt(
-        &mut conn,
-        &format!("SELECT walletops_proposal_approve('{}', '{a_id}')", p.id),
-    )
-    .await
-    .unwrap_err();
+    // Through the functions, the login decides who acts: A's login cannot
+    // approve A's proposal, and the shared admin-group login that is no
+    // operator (`serve`) cannot act at all without a token.
+    let approve = format!("SELECT walletops_proposal_approve('{}')", p.id);
+    let err = attempt(&mut conn, &approve).await.unwrap_err();
     assert!(err.contains("different admin"), "{err}");
+    let mut sconn = serve.connect().await;
+    let err = attempt(&mut sconn, &approve).await.unwrap_err();
+    assert!(err.contains("is not an operator"), "{err}");
     // The worker may apply what is due (nothing is), never propose.
     let mut wconn = worker.connect().await;
     attempt(&mut wconn, "SELECT * FROM walletops_apply_due_proposals()")
         .await
         .unwrap();
-    assert!(
-        attempt(
-            &mut wconn,
-            &format!("SELECT walletops_proposal_create('{TREASURY}', '\"{evil}\"', '{a_id}')")
-        )
-        .await
-        .is_err()
-    );
-
-    // Once operators are mapped to database logins (issue 11's
-    // operators.db_login), the login decides who acts: claiming to be B
-    // does not make the login's own admin a second person.
-    sqlx::query("ALTER TABLE operators ADD COLUMN IF NOT EXISTS db_login text")
-        .execute(pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE operators SET db_login = $1 WHERE user_id = $2")
-        .bind(&login.name)
-        .bind(a_id)
-        .execute(pool)
-        .await
-        .unwrap();
     let err = attempt(
-        &mut conn,
-        &format!("SELECT walletops_proposal_approve('{}', '{b_id}')", p.id),
+        &mut wconn,
+        &format!("SELECT walletops_proposal_create('{TREASURY}', '\"{evil}\"')"),
     )
     .await
     .unwrap_err();
-    assert!(err.contains("knows it as"), "{err}");
-    let err = attempt(
-        &mut conn,
-        &format!("SELECT walletops_proposal_approve('{}', NULL)", p.id),
-    )
-    .await
-    .unwrap_err();
-    assert!(err.contains("different admin"), "{err}");
+    assert!(err.contains("permission denied"), "{err}");
 
     assert_eq!(value_of(pool, TREASURY).await, Value::Null);
     assert_eq!(
@@ -477,15 +523,21 @@ async fn the_admin_login_cannot_skip_the_rule_by_plain_sql() {
         ProposalStatus::Pending
     );
     drop(conn);
+    drop(sconn);
     drop(wconn);
-    login.drop_role().await;
+    serve.drop_role().await;
     worker.drop_role().await;
 }
 
-fn run(db: &TestDb, operator: &str, args: &[&str]) -> Output {
+/// Runs walletops connected as the operator's own database login, or as
+/// the database owner when None.
+fn run(db: &TestDb, operator: Option<&str>, args: &[&str]) -> Output {
+    let url = match operator {
+        Some(email) => url_as(&db.url, &login_name(db, email)),
+        None => db.url.clone(),
+    };
     common::walletops()
-        .env("DATABASE_URL", db.url.expose())
-        .env("WALLETOPS_OPERATOR", operator)
+        .env("DATABASE_URL", url.expose())
         .args(args)
         .output()
         .expect("run walletops")
@@ -511,10 +563,24 @@ fn refused(o: Output, needle: &str) {
 #[tokio::test]
 async fn the_cli_proposes_approves_cancels_and_shows_the_countdown() {
     let db = common::fresh_db().await;
-    let (a, b) = ("boss@example.com", "deputy@example.com");
-    for who in [a, b] {
-        ok(run(&db, a, &["operators", "add", who, "--role", "admin"]));
+    let (boss, deputy) = ("boss@example.com", "deputy@example.com");
+    for who in [boss, deputy] {
+        let login = login_name(&db, who);
+        ok(run(
+            &db,
+            None,
+            &[
+                "operators",
+                "add",
+                who,
+                "--role",
+                "admin",
+                "--login",
+                &login,
+            ],
+        ));
     }
+    let (a, b) = (Some(boss), Some(deputy));
     let t1 = address(31);
     let quoted = format!("\"{t1}\"");
 
@@ -535,7 +601,7 @@ async fn the_cli_proposes_approves_cancels_and_shows_the_countdown() {
         serde_json::from_str(&ok(run(&db, b, &["config", "proposals", "--json"]))).unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["status"], "approved");
-    assert_eq!(list[0]["approved_by"], b);
+    assert_eq!(list[0]["approved_by"], deputy);
     let status: Value = serde_json::from_str(&String::from_utf8_lossy(
         &run(&db, a, &["status", "--json"]).stdout,
     ))
@@ -568,16 +634,17 @@ async fn the_cli_proposes_approves_cancels_and_shows_the_countdown() {
     let out = ok(run(&db, a, &["config", "approve", &id]));
     assert!(out.contains("applied"), "{out}");
     assert_eq!(ok(run(&db, a, &["config", "get", TREASURY])).trim(), quoted);
+    assert_eq!(externals(&db.pool).await, 0);
 }
 
 #[tokio::test]
 async fn the_api_proposes_approves_and_streams_the_steps() {
     let db = common::fresh_db().await;
     let pool = db.pool.clone();
-    let (a, b, _) = admins(&pool).await;
-    let token = async |who: &Identity| {
+    let (a, b, _) = admins(&db).await;
+    let token = async |who: &Op| {
         tokens::create(
-            &pool,
+            &who.pool,
             who,
             Role::Admin,
             &format!("t-{}", Uuid::new_v4()),
@@ -593,7 +660,12 @@ async fn the_api_proposes_approves_and_streams_the_steps() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let served = pool.clone();
+    // As in production: `serve` connects with a shared admin-group login
+    // that is no operator; the token decides who acts.
+    let serve = LoginRole::create(&db.url, "walletops_admin").await;
+    let served = walletops::db::connect(&serve.url, Default::default())
+        .await
+        .unwrap();
     tokio::spawn(async move {
         walletops::api::serve(listener, served, async {
             let _ = stopped.await;
@@ -655,26 +727,39 @@ async fn the_api_proposes_approves_and_streams_the_steps() {
     }
     assert!(seen.contains("event: proposal"), "{seen}");
     assert_eq!(value_of(&pool, TREASURY).await, Value::Null);
-    let row = sqlx::query(
-        "SELECT count(*) AS n FROM admin_actions WHERE target_type = 'config_proposal'",
+    // Audited as the tokens' owners, through walletops, by the serve login.
+    let rows: Vec<AuditStep> = sqlx::query_as(
+        "SELECT action_type, admin_user_id, external, db_login, details -> 'actor'
+           FROM admin_actions WHERE target_type = 'config_proposal' ORDER BY seq",
     )
-    .fetch_one(&pool)
+    .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(row.get::<i64, _>("n"), 2);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for ((action, user, external, login, actor), (want, who)) in rows
+        .iter()
+        .zip([("config.propose", &a), ("config.approve", &b)])
+    {
+        assert_eq!(
+            (action.as_str(), *user, *external),
+            (want, who.user_id, false)
+        );
+        assert_eq!(login.as_deref(), Some(serve.name.as_str()));
+        assert_eq!(actor["via"], "token", "{actor}");
+    }
 }
 
 #[tokio::test]
 async fn the_workers_maintenance_leader_applies_a_due_change_with_the_worker_login() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (a, b, _) = admins(pool).await;
+    let (a, b, _) = admins(&db).await;
     set_delay(pool, 2).await;
     let t1 = address(51);
-    let p = proposals::propose(pool, &a, TREASURY, json!(t1))
+    let p = proposals::propose(&a.pool, &a, TREASURY, json!(t1))
         .await
         .unwrap();
-    let p = proposals::approve(pool, &b, p.id).await.unwrap();
+    let p = proposals::approve(&b.pool, &b, p.id).await.unwrap();
     assert_eq!(p.status, ProposalStatus::Approved);
 
     let login = LoginRole::create(&db.url, "walletops_worker").await;
@@ -688,29 +773,135 @@ async fn the_workers_maintenance_leader_applies_a_due_change_with_the_worker_log
     );
     engine.run(tokio::time::sleep(Duration::from_secs(4))).await;
     worker_pool.close().await;
-    login.drop_role().await;
 
     assert_eq!(value_of(pool, TREASURY).await, json!(t1));
     assert_eq!(
         proposals::get(pool, p.id).await.unwrap().status,
         ProposalStatus::Applied
     );
-    let (action, user): (String, Option<Uuid>) = sqlx::query_as(
-        "SELECT action_type, admin_user_id FROM admin_actions ORDER BY created_at DESC, id LIMIT 1",
+    // The change and its apply row are walletops' own, made by the worker's
+    // login in the name of the approving admin: not flagged external.
+    let rows: Vec<AuditStep> = sqlx::query_as(
+        "SELECT action_type, admin_user_id, external, db_login, details -> 'actor'
+           FROM admin_actions ORDER BY seq DESC LIMIT 2",
     )
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await
     .unwrap();
-    assert_eq!((action.as_str(), user), ("config.apply", None));
+    let actions: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(actions, ["config.apply", "config.set"]);
+    for (_, user, external, db_login, actor) in &rows {
+        assert_eq!((*user, *external), (b.user_id, false));
+        assert_eq!(db_login.as_deref(), Some(login.name.as_str()));
+        assert_eq!(actor["via"], "proposal", "{actor}");
+        assert_eq!(actor["proposal_id"], json!(p.id), "{actor}");
+        assert_eq!(actor["approved_by"], "second-admin@example.com", "{actor}");
+    }
+    assert_eq!(externals(pool).await, 0);
+    login.drop_role().await;
+}
+
+#[tokio::test]
+async fn applying_leaves_the_callers_audit_context_as_it_was() {
+    let db = common::fresh_db().await;
+    let pool = &db.pool;
+    let (a, b, _) = admins(&db).await;
+    set_delay(pool, 0).await;
+    let gas = "gas.wallet_address";
+    let p = proposals::propose(&a.pool, &a, TREASURY, json!(address(71)))
+        .await
+        .unwrap();
+    let q = proposals::propose(&a.pool, &a, gas, json!(address(72)))
+        .await
+        .unwrap();
+    // Approved by hand (the application would apply it at once).
+    let approve = async |id: Uuid| {
+        sqlx::query("SELECT walletops_proposal_approve($1)")
+            .bind(id)
+            .execute(&b.pool)
+            .await
+            .unwrap();
+    };
+    let ctx = "SELECT actor ->> 'via' FROM audit_context WHERE xact = pg_current_xact_id()";
+    let apply = "SELECT 1 FROM walletops_apply_due_proposals()";
+
+    // With nothing due (the workers' leader asks every second), applying
+    // writes nothing and takes no transaction id.
+    let mut tx = pool.begin().await.unwrap();
+    let n = sqlx::query(apply).execute(&mut *tx).await.unwrap();
+    assert_eq!(n.rows_affected(), 0);
+    let xid: Option<String> = sqlx::query_scalar("SELECT pg_current_xact_id_if_assigned()::text")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(xid, None);
+    tx.rollback().await.unwrap();
+
+    // A caller acting through walletops gets its own context back.
+    approve(p.id).await;
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let n = sqlx::query(apply).execute(&mut *tx).await.unwrap();
+    assert_eq!(n.rows_affected(), 1);
+    let after: Option<String> = sqlx::query_scalar(ctx)
+        .fetch_optional(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(after.as_deref(), Some("database-owner"));
+    tx.commit().await.unwrap();
+
+    // A caller without one is left without one: what it then does by plain
+    // SQL in the same transaction is flagged, not credited to the proposal.
+    approve(q.id).await;
+    let mut tx = pool.begin().await.unwrap();
+    let n = sqlx::query(apply).execute(&mut *tx).await.unwrap();
+    assert_eq!(n.rows_affected(), 1);
+    let after: Option<String> = sqlx::query_scalar(ctx)
+        .fetch_optional(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(after, None);
+    sqlx::query("UPDATE system_config SET value = '7' WHERE key = 'gas.min_balance_sun'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let flagged: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT action_type, target_id FROM admin_actions WHERE external ORDER BY seq",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        flagged,
+        [(
+            "config.set".to_string(),
+            Some("gas.min_balance_sun".to_string())
+        )]
+    );
+    for (id, key) in [(p.id, TREASURY), (q.id, gas)] {
+        assert_eq!(
+            steps(pool, id).await,
+            vec![
+                ("config.propose".into(), a.user_id),
+                ("config.approve".into(), b.user_id),
+                ("config.apply".into(), b.user_id),
+            ]
+        );
+        assert_ne!(value_of(pool, key).await, Value::Null);
+    }
 }
 
 #[tokio::test]
 async fn a_token_presented_to_the_database_decides_who_acts() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (a, b, _) = admins(pool).await;
-    let token = async |who: &Identity, role: Role| {
-        tokens::create(pool, who, role, &format!("t-{}", Uuid::new_v4()), None)
+    let (a, b, _) = admins(&db).await;
+    let token = async |who: &Op, role: Role| {
+        tokens::create(&who.pool, who, role, &format!("t-{}", Uuid::new_v4()), None)
             .await
             .unwrap()
             .token
@@ -718,17 +909,20 @@ async fn a_token_presented_to_the_database_decides_who_acts() {
             .to_string()
     };
     let (a_admin, b_viewer) = (token(&a, Role::Admin).await, token(&b, Role::Viewer).await);
-    let call = async |sql: &str, token: &str| {
+    // The calls come from the other admin's login: the token, not the
+    // login, decides.
+    let call = async |on: &Op, sql: &str, token: &str| {
         sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
             .bind(token)
-            .fetch_one(pool)
+            .fetch_one(&on.pool)
             .await
             .map(|row| row.get::<Uuid, _>(0))
             .map_err(|e| e.to_string())
     };
     let id = call(
+        &b,
         &format!(
-            "SELECT id FROM walletops_proposal_create('{TREASURY}', '\"{}\"', NULL, $1)",
+            "SELECT id FROM walletops_proposal_create('{TREASURY}', '\"{}\"', $1)",
             address(61)
         ),
         &a_admin,
@@ -739,39 +933,90 @@ async fn a_token_presented_to_the_database_decides_who_acts() {
         steps(pool, id).await,
         vec![("config.propose".into(), a.user_id)]
     );
-    // A's token cannot approve A's proposal; B's viewer token is no admin's.
-    let approve = format!("SELECT id FROM walletops_proposal_approve('{id}', NULL, $1)");
-    assert!(
-        call(&approve, &a_admin)
-            .await
-            .unwrap_err()
-            .contains("different admin")
-    );
-    assert!(
-        call(&approve, &b_viewer)
-            .await
-            .unwrap_err()
-            .contains("admin token")
-    );
-    assert!(
-        call(&approve, "not-a-token")
-            .await
-            .unwrap_err()
-            .contains("admin token")
-    );
-    // A token cannot be combined with a claim of someone else.
-    let claim = format!(
-        "SELECT id FROM walletops_proposal_approve('{id}', '{}', $1)",
-        b.user_id.unwrap()
-    );
-    assert!(
-        call(&claim, &a_admin)
-            .await
-            .unwrap_err()
-            .contains("knows it as")
-    );
+    // A's token cannot approve A's proposal, even from B's login; B's viewer
+    // token is no admin's; a made-up token is nobody's.
+    let approve = format!("SELECT id FROM walletops_proposal_approve('{id}', $1)");
+    let refusals = [
+        (a_admin.as_str(), "different admin"),
+        (b_viewer.as_str(), "needs the admin role"),
+        ("not-a-token", "unknown, revoked or expired token"),
+    ];
+    for (token, says) in refusals {
+        let err = call(&b, &approve, token).await.unwrap_err();
+        assert!(err.contains(says), "{err}");
+    }
+    // A token whose creator is no longer an admin is no second person.
+    let b_admin = token(&b, Role::Admin).await;
+    walletops::admin::operators::add(
+        pool,
+        "second-admin@example.com",
+        Role::Viewer,
+        Some(&b.login),
+    )
+    .await
+    .unwrap();
+    let err = call(&a, &approve, &b_admin).await.unwrap_err();
+    assert!(err.contains("only a live admin"), "{err}");
     assert_eq!(
         proposals::get(pool, id).await.unwrap().status,
         ProposalStatus::Pending
     );
+}
+
+#[tokio::test]
+async fn an_owning_login_acting_as_an_admin_follows_the_admins_rule() {
+    // As in the demo: the login that owns the tables is also an admin
+    // operator. What it does as that admin (`config set`, the function by
+    // hand) cannot write a money key; as the owner it may set a first value.
+    let db = common::fresh_db().await;
+    let pool = &db.pool;
+    let login = login_name(&db, "owner");
+    let owner: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE \"{login}\" LOGIN; GRANT \"{owner}\" TO \"{login}\""
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
+    walletops::admin::operators::add(pool, "owner@example.com", Role::Admin, Some(&login))
+        .await
+        .unwrap();
+    let as_owner = common::admin::pool_as(&db, &login).await;
+    let me = walletops::admin::identity::resolve_login(&as_owner)
+        .await
+        .unwrap();
+
+    let evil = address(81);
+    let err = sqlx::query("SELECT walletops_config_set($1, $2)")
+        .bind(TREASURY)
+        .bind(json!(evil))
+        .execute(&as_owner)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("moves money"), "{err}");
+    let err = config::set(&as_owner, &me, TREASURY, json!(evil))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("config propose"), "{err}");
+    assert_eq!(value_of(pool, TREASURY).await, Value::Null);
+
+    proposals::bootstrap(&as_owner, TREASURY, json!(address(82)))
+        .await
+        .unwrap();
+    assert_eq!(value_of(pool, TREASURY).await, json!(address(82)));
+    assert!(matches!(
+        proposals::bootstrap(&as_owner, TREASURY, json!(evil)).await,
+        Err(AdminError::Conflict(_))
+    ));
+    assert_eq!(externals(pool).await, 0);
+    as_owner.close().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP OWNED BY \"{login}\"; DROP ROLE \"{login}\""
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
 }

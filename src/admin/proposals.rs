@@ -8,8 +8,10 @@
 //!
 //! The rule lives in the database: these functions check first so that a
 //! refusal is clear, then call the migration's definer functions, which
-//! check again, write the proposal and its audit row in one transaction,
-//! and refuse any other write of a money key or of a proposal. Applying is
+//! find the actor themselves (the session's login, or the API token passed
+//! to them: [`Identity::token`]), check again, write the proposal and its
+//! audit row in one transaction, and refuse any other write of a money key
+//! or of a proposal. Applying is
 //! `walletops_apply_due_proposals()`: the workers' maintenance leader calls
 //! it every second, and so do [`approve`] and the admin reads
 //! ([`apply_due`]), so a change takes effect whether or not workers run.
@@ -20,11 +22,10 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::audit::{self, ActionType, Actor, Target};
-use super::{AdminError, Identity, Permission, config};
+use super::{AdminError, CONTROL_CHANNEL, Identity, Permission, config};
 
 /// Channel on which every step of a proposal is announced (`/api/events`
 /// calls it `proposal`).
@@ -225,10 +226,10 @@ pub async fn list(pool: &PgPool, all: bool, limit: i64) -> Result<Vec<Proposal>,
 }
 
 /// Whether `key` moves money (and so changes only by proposal).
-pub async fn is_money_key(conn: &mut PgConnection, key: &str) -> Result<bool, AdminError> {
+pub async fn is_money_key<'e>(db: impl PgExecutor<'e>, key: &str) -> Result<bool, AdminError> {
     Ok(sqlx::query_scalar("SELECT walletops_money_key($1)")
         .bind(key)
-        .fetch_one(&mut *conn)
+        .fetch_one(db)
         .await?)
 }
 
@@ -241,15 +242,16 @@ pub fn set_refusal(key: &str) -> AdminError {
     ))
 }
 
-/// The acting person: the two-person rule needs one (a token made without
-/// a user cannot propose, approve or cancel).
-fn person(identity: &Identity) -> Result<Uuid, AdminError> {
-    identity.user_id.ok_or_else(|| {
-        AdminError::Invalid(format!(
+/// The two-person rule needs a person: a token made without a user cannot
+/// propose, approve or cancel (the database refuses it too).
+fn require_person(identity: &Identity) -> Result<(), AdminError> {
+    match identity.user_id {
+        Some(_) => Ok(()),
+        None => Err(AdminError::Invalid(format!(
             "{identity} names no person; changes that move money need an operator's own identity"
         ))
-        .refused(identity)
-    })
+        .refused(identity)),
+    }
 }
 
 /// The database's refusal in the words it gave, as the matching error.
@@ -285,9 +287,8 @@ pub async fn propose(
     value: Value,
 ) -> Result<Proposal, AdminError> {
     identity.authorize(Permission::SetConfig)?;
-    let user = person(identity)?;
-    let mut conn = pool.acquire().await?;
-    if !is_money_key(&mut conn, key).await? {
+    require_person(identity)?;
+    if !is_money_key(pool, key).await? {
         return Err(AdminError::Invalid(format!(
             "{key} does not move money: set it with `walletops config set {key} VALUE`"
         ))
@@ -302,8 +303,8 @@ pub async fn propose(
     let id: Uuid = sqlx::query_scalar("SELECT id FROM walletops_proposal_create($1, $2, $3)")
         .bind(key)
         .bind(&value)
-        .bind(user)
-        .fetch_one(&mut *conn)
+        .bind(identity.token())
+        .fetch_one(pool)
         .await
         .map_err(|e| refusal(e, identity, "propose changes to keys that move money"))?;
     tracing::info!(identity = %identity, key, %id, "change proposed");
@@ -314,7 +315,7 @@ pub async fn propose(
 /// the delay, at once when the delay is zero.
 pub async fn approve(pool: &PgPool, identity: &Identity, id: Uuid) -> Result<Proposal, AdminError> {
     identity.authorize(Permission::SetConfig)?;
-    let user = person(identity)?;
+    require_person(identity)?;
     let proposal = get(pool, id).await.map_err(|e| e.refused(identity))?;
     if proposal.status != ProposalStatus::Pending {
         return Err(AdminError::Conflict(format!(
@@ -331,7 +332,7 @@ pub async fn approve(pool: &PgPool, identity: &Identity, id: Uuid) -> Result<Pro
     })?;
     sqlx::query("SELECT id FROM walletops_proposal_approve($1, $2)")
         .bind(id)
-        .bind(user)
+        .bind(identity.token())
         .execute(pool)
         .await
         .map_err(|e| {
@@ -351,10 +352,10 @@ pub async fn approve(pool: &PgPool, identity: &Identity, id: Uuid) -> Result<Pro
 /// Cancels a proposal that has not taken effect (any admin).
 pub async fn cancel(pool: &PgPool, identity: &Identity, id: Uuid) -> Result<Proposal, AdminError> {
     identity.authorize(Permission::SetConfig)?;
-    let user = person(identity)?;
+    require_person(identity)?;
     sqlx::query("SELECT id FROM walletops_proposal_cancel($1, $2)")
         .bind(id)
-        .bind(user)
+        .bind(identity.token())
         .execute(pool)
         .await
         .map_err(|e| refusal(e, identity, "cancel proposed changes"))?;
@@ -394,10 +395,14 @@ pub async fn apply_due_quietly(pool: &PgPool) {
 /// Sets a money key that has no value yet, with the database owner's rights
 /// (the owner may write the table anyway): how a new deployment, such as the
 /// demo, gets its first treasury and gas wallet. A key that holds a value
-/// changes only by proposal.
+/// changes only by proposal. Recorded by the database's trigger as the
+/// owner's walletops action, not as an external change.
 pub async fn bootstrap(pool: &PgPool, key: &str, value: Value) -> Result<(), AdminError> {
     let mut tx = pool.begin().await?;
-    let db_user = super::operators::require_owner(&mut tx, "setting a first value").await?;
+    super::operators::require_owner(&mut tx, "setting a first value").await?;
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await?;
     let current: Option<Option<Value>> =
         sqlx::query_scalar("SELECT value FROM system_config WHERE key = $1 FOR UPDATE")
             .bind(key)
@@ -408,7 +413,7 @@ pub async fn bootstrap(pool: &PgPool, key: &str, value: Value) -> Result<(), Adm
             "no configuration key {key:?}"
         )));
     };
-    if !is_money_key(&mut tx, key).await? {
+    if !is_money_key(&mut *tx, key).await? {
         return Err(AdminError::Invalid(format!(
             "{key} does not move money: set it with `walletops config set`"
         )));
@@ -419,15 +424,16 @@ pub async fn bootstrap(pool: &PgPool, key: &str, value: Value) -> Result<(), Adm
         )));
     }
     let value = config::validate(key, &value, current.as_ref()).map_err(AdminError::Invalid)?;
-    let change = config::write(&mut tx, key, current, value).await?;
-    audit::record(
-        &mut tx,
-        Actor::DatabaseOwner(&db_user),
-        ActionType::ConfigSet,
-        &Target::new("system_config", key),
-        json!({"old": change.old, "new": change.new, "first_value": true}),
-    )
-    .await?;
+    sqlx::query("UPDATE system_config SET value = $2, updated_at = now() WHERE key = $1")
+        .bind(key)
+        .bind(&value)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CONTROL_CHANNEL)
+        .bind(json!({"key": key, "value": value}).to_string())
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -73,6 +73,10 @@ pub async fn run(settings: &Settings, migrate: bool, args: StatusArgs) -> anyhow
         for p in &changes {
             println!("  - {} -> {}: {} ({})", p.key, p.value, p.describe(), p.id);
         }
+        // Kept elsewhere, the head lets `audit verify --head` detect a rewrite.
+        if let Some(head) = &stats.health.vitals.audit.head {
+            println!("audit head: {}:{}", head.seq, head.hash);
+        }
     }
     Ok(ExitCode::from(status.exit_code()))
 }

@@ -107,8 +107,9 @@ impl JobSettings {
             Some(Ok(a)) => Ok(*a),
             Some(Err(e)) => Err(JobError::Final(e.clone())),
             None => Err(JobError::Final(
-                "consolidation.treasury_address is not set: set it with \
-                 `walletops config set consolidation.treasury_address '\"T...\"'`"
+                "consolidation.treasury_address is not set: propose it with \
+                 `walletops config propose consolidation.treasury_address '\"T...\"'` \
+                 and have a second admin approve it"
                     .into(),
             )),
         }
@@ -128,8 +129,9 @@ impl JobSettings {
             Some(Ok(a)) => Ok(*a),
             Some(Err(e)) => Err(JobError::Final(e.clone())),
             None => Err(JobError::Final(
-                "gas.wallet_address is not set: set it with \
-                 `walletops config set gas.wallet_address '\"T...\"'`"
+                "gas.wallet_address is not set: propose it with \
+                 `walletops config propose gas.wallet_address '\"T...\"'` \
+                 and have a second admin approve it"
                     .into(),
             )),
         }
