@@ -20,7 +20,9 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 use walletops::engine::{Engine, EngineOptions, EngineReport, Registry, register_wallet_jobs};
 use walletops::jobs::Context;
+use walletops::policy::Policy;
 use walletops::queue::{self, JobType, NewJob};
+use walletops::signer::{Core, Signer};
 use walletops::tron::client::{ClientConfig, TronClient, View};
 use walletops::tron::sim::{MAINNET_USDT, SimConfig, SimHandle, Simulator};
 use walletops::tron::tx::{Contract, RawTransaction};
@@ -33,6 +35,8 @@ const RESERVE: u64 = TRX;
 
 struct Env {
     db: common::TestDb,
+    /// Holds the funds policy file the workers sign under.
+    dir: tempfile::TempDir,
     sim: SimHandle,
     http: reqwest::Client,
     client: TronClient,
@@ -97,6 +101,7 @@ impl Env {
         let master_hex = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
         let env = Env {
             client: client_for(&sim),
+            dir: tempfile::tempdir().unwrap(),
             db,
             sim,
             http: reqwest::Client::new(),
@@ -116,6 +121,11 @@ impl Env {
         .unwrap();
         env.fund(&env.gas.address(), 10_000 * TRX, 0).await;
         env.fund(&env.treasury, TRX, 0).await;
+        env.write_policy(&Policy::starting_text(
+            env.treasury,
+            env.gas.address(),
+            env.usdt,
+        ));
         let pool = &env.db.pool;
         set_config(pool, "consolidation.treasury_address", json!(env.treasury)).await;
         set_config(pool, "gas.wallet_address", json!(env.gas.address())).await;
@@ -131,6 +141,22 @@ impl Env {
 
     fn master(&self) -> MasterKey {
         MasterKey::from_hex(&self.master_hex, "test").unwrap()
+    }
+
+    fn policy_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("policy.toml")
+    }
+
+    fn write_policy(&self, text: &str) {
+        std::fs::write(self.policy_file(), text).unwrap();
+    }
+
+    /// Signs in process under the policy file, as a worker without --signer does.
+    fn signer(&self) -> Signer {
+        Signer::Local(Core::new(
+            self.master(),
+            Policy::load(&self.policy_file()).unwrap(),
+        ))
     }
 
     async fn fund(&self, address: &Address, trx_sun: u64, usdt: u64) {
@@ -196,7 +222,7 @@ impl Env {
 
     /// An in-process engine running the wallet jobs.
     fn engine(&self) -> RunningEngine {
-        let mut ctx = Context::new(self.db.pool.clone(), client_for(&self.sim), self.master());
+        let mut ctx = Context::new(self.db.pool.clone(), client_for(&self.sim), self.signer());
         ctx.poll = Duration::from_millis(100);
         ctx.wait = Duration::from_secs(20);
         let mut registry = Registry::new();
@@ -216,6 +242,7 @@ impl Env {
         cmd.env("DATABASE_URL", self.db.url.expose())
             .env("TRON_API_URL", self.sim.url().as_str())
             .env("WALLET_MASTER_KEY", &self.master_hex)
+            .env("WALLETOPS_POLICY", self.policy_file())
             .env("WALLETOPS_LOG", "walletops=info")
             .args(["worker", "--concurrency", &concurrency.to_string()])
             .args(["--tron-requests-per-second", "0", "--grace-seconds", "5"])
@@ -467,17 +494,33 @@ async fn gas_topup_sends_what_the_usdt_transfer_needs_and_skips_when_enough() {
     assert_eq!(env.trx_of(&w.address).await, received);
     assert_ledger_adds_up(&ledger);
 
-    // A fixed amount when gas.topup_sun is set.
+    // A fixed amount when gas.topup_sun is set, within the estimated need
+    // plus the policy's margin (20%)...
     let v = env.deposit(0, 20 * USDT).await;
-    set_config(&env.db.pool, "gas.topup_sun", json!(30 * TRX)).await;
+    set_config(&env.db.pool, "gas.topup_sun", json!(16 * TRX)).await;
     let engine = env.engine();
     let job = env.enqueue(JobType::GasTopup, &v).await;
     assert_eq!(
         env.finished(job, Duration::from_secs(30)).await.0,
         "completed"
     );
+    assert_eq!(env.trx_of(&v.address).await, 16 * TRX);
+    // ... and refused above it, whatever gas.topup_sun says.
+    let u = env.deposit(0, 20 * USDT).await;
+    set_config(&env.db.pool, "gas.topup_sun", json!(30 * TRX)).await;
+    let job = env.enqueue(JobType::GasTopup, &u).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
     engine.stop().await;
-    assert_eq!(env.trx_of(&v.address).await, 30 * TRX);
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .unwrap()
+            .contains("policy refused the transfer (topup-above-need)"),
+        "{error:?}"
+    );
+    assert_eq!(env.trx_of(&u.address).await, 0);
+    assert!(transfer_rows(&env.db.pool, u.id).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -594,22 +637,18 @@ async fn sync_stores_balances_and_each_transaction_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_missing_or_invalid_treasury_fails_the_consolidation_and_moves_nothing() {
+async fn an_unset_treasury_is_the_policys_and_an_invalid_one_moves_nothing() {
     let env = Env::new().await;
-    let w = env.deposit(20 * TRX, 50 * USDT).await;
     let engine = env.engine();
+    // Unset: the policy's first treasury.
+    let v = env.deposit(20 * TRX, 50 * USDT).await;
     set_config(&env.db.pool, "consolidation.treasury_address", Value::Null).await;
-    let job = env.enqueue(JobType::Consolidation, &w).await;
+    let job = env.enqueue(JobType::Consolidation, &v).await;
     let (status, error) = env.finished(job, Duration::from_secs(30)).await;
-    assert_eq!(status, "failed");
-    assert!(
-        error
-            .as_deref()
-            .unwrap()
-            .contains("consolidation.treasury_address is not set"),
-        "{error:?}"
-    );
+    assert_eq!(status, "completed", "{error:?}");
+    assert_eq!(env.usdt_of(&env.treasury).await, 50 * USDT);
 
+    let w = env.deposit(20 * TRX, 50 * USDT).await;
     set_config(
         &env.db.pool,
         "consolidation.treasury_address",
@@ -916,6 +955,7 @@ async fn the_next_job_resolves_a_transfer_whose_job_was_deleted_before_anything_
 fn worker_start_failure(env: &Env, vars: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut cmd = common::walletops();
     cmd.env("DATABASE_URL", env.db.url.expose())
+        .env_remove("WALLETOPS_POLICY")
         .args(["worker", "--concurrency", "1"]);
     for (k, v) in vars {
         cmd.env(k, v);
@@ -928,7 +968,7 @@ fn worker_start_failure(env: &Env, vars: &[(&str, &str)]) -> (Option<i32>, Strin
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_refuses_to_start_without_a_tron_node_or_master_key() {
+async fn the_worker_refuses_to_start_without_a_tron_node_master_key_or_policy() {
     let env = Env::new().await;
     let (code, stderr) = worker_start_failure(&env, &[("WALLET_MASTER_KEY", &env.master_hex)]);
     assert_ne!(code, Some(0));
@@ -937,9 +977,33 @@ async fn the_worker_refuses_to_start_without_a_tron_node_or_master_key() {
         "{stderr}"
     );
     let url = env.sim.url().to_string();
-    let (code, stderr) = worker_start_failure(&env, &[("TRON_API_URL", &url)]);
+    let policy = env.policy_file();
+    let policy = policy.to_str().unwrap();
+    let (code, stderr) = worker_start_failure(
+        &env,
+        &[("TRON_API_URL", &url), ("WALLETOPS_POLICY", policy)],
+    );
     assert_ne!(code, Some(0));
     assert!(stderr.contains("no wallet master key"), "{stderr}");
+    assert!(!stderr.contains(&env.master_hex));
+
+    // Without a policy: it names the file it looked for.
+    let home = tempfile::tempdir().unwrap();
+    let home_path = home.path().to_str().unwrap();
+    let (code, stderr) = worker_start_failure(
+        &env,
+        &[
+            ("TRON_API_URL", &url),
+            ("WALLET_MASTER_KEY", &env.master_hex),
+            ("XDG_CONFIG_HOME", home_path),
+        ],
+    );
+    assert_ne!(code, Some(0));
+    let expected = home.path().join("walletops").join("policy.toml");
+    assert!(
+        stderr.contains(&format!("no funds policy at {}", expected.display())),
+        "{stderr}"
+    );
     assert!(!stderr.contains(&env.master_hex));
 }
 
@@ -996,10 +1060,11 @@ async fn only_the_lease_holder_records_a_transfer_and_one_per_wallet_and_kind() 
     let lease = Lease::of(&claimed[0]).unwrap();
     assert_eq!(lease.job_id, job);
 
-    let ctx = Context::new(env.db.pool.clone(), client_for(&env.sim), env.master());
+    let ctx = Context::new(env.db.pool.clone(), client_for(&env.sim), env.signer());
     let settings = JobSettings::load(&env.db.pool).await.unwrap();
     let transfer = || NewTransfer {
         wallet_id: w.id,
+        sender_wallet: w.id,
         kind: TransferKind::ConsolidationTrx,
         asset: Asset::Trx,
         from: w.address,
@@ -1010,6 +1075,7 @@ async fn only_the_lease_holder_records_a_transfer_and_one_per_wallet_and_kind() 
             to: env.treasury,
             amount: Sun(5 * TRX),
         },
+        topup_need: None,
     };
     // An earlier attempt, or another holder, of the same job: refused.
     for stale in [
@@ -1022,20 +1088,20 @@ async fn only_the_lease_holder_records_a_transfer_and_one_per_wallet_and_kind() 
             ..lease
         },
     ] {
-        let err = transfers::create(&ctx, &stale, &settings, transfer(), &w.key)
+        let err = transfers::create(&ctx, &stale, &settings, transfer())
             .await
             .unwrap_err();
         assert!(err.to_string().contains("lease lost"), "{err}");
     }
     assert!(transfer_rows(&env.db.pool, w.id).await.is_empty());
 
-    let first = transfers::create(&ctx, &lease, &settings, transfer(), &w.key)
+    let first = transfers::create(&ctx, &lease, &settings, transfer())
         .await
         .unwrap();
     assert_eq!(first.status, "signed");
     // A second transfer of the same kind while the first is unresolved:
     // refused by the database, nothing written.
-    let err = transfers::create(&ctx, &lease, &settings, transfer(), &w.key)
+    let err = transfers::create(&ctx, &lease, &settings, transfer())
         .await
         .unwrap_err();
     assert!(

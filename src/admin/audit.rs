@@ -27,6 +27,7 @@ pub enum ActionType {
     TokenCreate,
     TokenRevoke,
     WalletImport,
+    SecurityAck,
 }
 
 impl ActionType {
@@ -45,6 +46,7 @@ impl ActionType {
             ActionType::TokenCreate => "token.create",
             ActionType::TokenRevoke => "token.revoke",
             ActionType::WalletImport => "wallet.import",
+            ActionType::SecurityAck => "security.ack",
         }
     }
 }

@@ -80,6 +80,9 @@ pub struct Vitals {
     /// Processing jobs whose lease ran out.
     pub stuck_jobs: i64,
     pub gas_wallet: GasWallet,
+    /// Policy refusals no admin has acknowledged yet, and the newest one's message.
+    pub unacknowledged_security_events: i64,
+    pub latest_security_event: Option<String>,
 }
 
 /// The verdict with its reasons (empty when Healthy).
@@ -168,6 +171,19 @@ pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
         ),
         GasWallet::Balance { .. } => {}
     }
+    if v.unacknowledged_security_events > 0 {
+        // Someone tried to move funds where the policy forbids: a person
+        // must look before this turns green again.
+        flag(
+            Status::Down,
+            format!(
+                "policy refused a transfer: {} unacknowledged security event(s), latest: {}; \
+                 see `walletops security list`, then `walletops security ack`",
+                v.unacknowledged_security_events,
+                v.latest_security_event.as_deref().unwrap_or("?")
+            ),
+        );
+    }
     Health { status, reasons }
 }
 
@@ -187,6 +203,8 @@ mod tests {
                 address: "T".into(),
                 trx_balance_sun: 500_000_000,
             },
+            unacknowledged_security_events: 0,
+            latest_security_event: None,
         }
     }
 
@@ -284,6 +302,24 @@ mod tests {
                 ..fine()
             }),
             Status::Degraded
+        );
+    }
+
+    #[test]
+    fn a_policy_refusal_is_down_until_acknowledged() {
+        let h = assess(
+            &Vitals {
+                unacknowledged_security_events: 2,
+                latest_security_event: Some("sweep destination T.. is not a treasury".into()),
+                ..fine()
+            },
+            &Thresholds::default(),
+        );
+        assert_eq!(h.status, Status::Down);
+        assert!(
+            h.reasons[0].starts_with("policy refused a transfer"),
+            "{:?}",
+            h.reasons
         );
     }
 

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod operators;
 pub mod overview;
 pub mod role;
+pub mod security;
 pub mod stats;
 pub mod tokens;
 pub mod wallet_lookup;

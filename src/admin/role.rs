@@ -34,7 +34,7 @@ impl Role {
             Dispatch | RetryJob | CancelJob | ClearFailed | ResetProcessing => {
                 matches!(self, Role::Operator | Role::Admin)
             }
-            ControlWorkers | SetConfig | ManageTokens => self == Role::Admin,
+            ControlWorkers | SetConfig | ManageTokens | AcknowledgeSecurity => self == Role::Admin,
         }
     }
 }
@@ -73,6 +73,8 @@ pub enum Permission {
     ResetProcessing,
     SetConfig,
     ManageTokens,
+    /// Acknowledge policy refusals and other security events.
+    AcknowledgeSecurity,
 }
 
 impl Permission {
@@ -88,6 +90,7 @@ impl Permission {
             Permission::ResetProcessing => "reset processing states",
             Permission::SetConfig => "change the runtime configuration",
             Permission::ManageTokens => "manage API tokens",
+            Permission::AcknowledgeSecurity => "acknowledge security events",
         }
     }
 }
@@ -109,6 +112,7 @@ mod tests {
             ResetProcessing,
             SetConfig,
             ManageTokens,
+            AcknowledgeSecurity,
         ];
         for p in all {
             assert!(Role::Admin.allows(p), "{p:?}");
@@ -117,7 +121,7 @@ mod tests {
         for p in [Dispatch, RetryJob, CancelJob, ClearFailed, ResetProcessing] {
             assert!(Role::Operator.allows(p), "{p:?}");
         }
-        for p in [ControlWorkers, SetConfig, ManageTokens] {
+        for p in [ControlWorkers, SetConfig, ManageTokens, AcknowledgeSecurity] {
             assert!(!Role::Operator.allows(p), "{p:?}");
         }
     }

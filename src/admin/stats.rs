@@ -114,7 +114,11 @@ async fn health_with(
             }
         }
     };
+    let (unacknowledged_security_events, latest_security_event) =
+        super::security::unacknowledged(pool).await?;
     let vitals = Vitals {
+        unacknowledged_security_events,
+        latest_security_event,
         paused,
         live_workers,
         finished_15m: completed + failed,

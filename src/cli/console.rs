@@ -20,9 +20,9 @@ use crate::admin;
 use crate::config::Settings;
 use crate::engine::{Engine, EngineOptions, Registry, register_wallet_jobs};
 use crate::jobs::Context;
+use crate::signer::Signer;
 use crate::tron::client::{ClientConfig, TronClient};
 use crate::tui::{self, AdminBackend, ConsoleOptions};
-use crate::wallets::MasterKey;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConsoleArgs {
@@ -34,9 +34,13 @@ pub struct ConsoleArgs {
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub refresh: Option<u64>,
 
-    /// Also run N job workers inside this process (needs a TRON node and the master key)
+    /// Also run N job workers inside this process (needs a TRON node, and the
+    /// master key and funds policy or a signer)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub embedded_workers: Option<u32>,
+
+    #[command(flatten)]
+    pub signing: super::signing::SigningArgs,
 }
 
 /// The refresh interval when `ui.refresh_seconds` is missing or unreadable.
@@ -54,7 +58,7 @@ pub async fn run(
         pool,
         operator: settings.operator.clone(),
         embedded: match args.embedded_workers {
-            Some(n) => Some((n, wallet_jobs(settings)?)),
+            Some(n) => Some((n, wallet_jobs(settings, &args.signing).await?)),
             None => None,
         },
         demo: false,
@@ -124,27 +128,29 @@ async fn refresh_setting(pool: &PgPool) -> Duration {
     }
 }
 
-/// What the wallet jobs need: a TRON node and the master key.
+/// What the wallet jobs need: a TRON node and a signer.
 pub(crate) struct WalletJobs {
     pub tron: TronClient,
-    pub master: MasterKey,
+    pub signer: Signer,
     /// How often a job waiting for its transfer looks at the chain.
     pub poll: Duration,
 }
 
-/// The node and master key from the settings; missing either is an error
+/// The node and the signer from the settings; missing either is an error
 /// now, before the terminal is taken.
-pub(crate) fn wallet_jobs(settings: &Settings) -> anyhow::Result<WalletJobs> {
+pub(crate) async fn wallet_jobs(
+    settings: &Settings,
+    signing: &super::signing::SigningArgs,
+) -> anyhow::Result<WalletJobs> {
     let config = ClientConfig::from_settings(settings).context(
         "--embedded-workers needs a TRON node: set TRON_API_URL (and TRON_API_KEY for TronGrid) \
          or [tron] api_url in the config file",
     )?;
     let tron = TronClient::new(config).context("cannot build the TRON client")?;
-    let master = MasterKey::load(settings.master_key.as_ref())
-        .context("--embedded-workers needs the wallet master key")?;
+    let signer = super::signing::signer(settings, signing, "--embedded-workers").await?;
     Ok(WalletJobs {
         tron,
-        master,
+        signer,
         poll: Duration::from_secs(3),
     })
 }
@@ -152,7 +158,7 @@ pub(crate) fn wallet_jobs(settings: &Settings) -> anyhow::Result<WalletJobs> {
 /// Starts the engine with `n` concurrent jobs in this process; sending on
 /// the returned channel stops it (jobs in flight get their grace period).
 fn spawn_workers(pool: PgPool, n: u32, jobs: WalletJobs) -> (oneshot::Sender<()>, JoinHandle<()>) {
-    let mut ctx = Context::new(pool.clone(), jobs.tron, jobs.master);
+    let mut ctx = Context::new(pool.clone(), jobs.tron, jobs.signer);
     ctx.poll = jobs.poll;
     let mut registry = Registry::new();
     register_wallet_jobs(&mut registry, Arc::new(ctx));

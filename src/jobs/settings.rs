@@ -101,37 +101,22 @@ impl JobSettings {
         })
     }
 
-    /// The treasury address, or a final error saying how to set it.
-    pub fn treasury(&self) -> Result<Address, JobError> {
-        match &self.treasury {
-            Some(Ok(a)) => Ok(*a),
-            Some(Err(e)) => Err(JobError::Final(e.clone())),
-            None => Err(JobError::Final(
-                "consolidation.treasury_address is not set: set it with \
-                 `walletops config set consolidation.treasury_address '\"T...\"'`"
-                    .into(),
-            )),
-        }
+    /// `consolidation.treasury_address`: `None` when unset, a final error
+    /// when malformed. The funds policy decides whether it may be used.
+    pub fn treasury(&self) -> Result<Option<Address>, JobError> {
+        Self::optional(&self.treasury)
     }
 
-    /// The treasury address when it is set and valid.
-    pub fn treasury_if_set(&self) -> Option<Address> {
-        self.treasury
-            .as_ref()
-            .and_then(|t| t.as_ref().ok())
-            .copied()
+    /// `gas.wallet_address`, like [`Self::treasury`].
+    pub fn gas_wallet(&self) -> Result<Option<Address>, JobError> {
+        Self::optional(&self.gas_wallet)
     }
 
-    /// The gas wallet's address, or a final error saying how to set it.
-    pub fn gas_wallet(&self) -> Result<Address, JobError> {
-        match &self.gas_wallet {
-            Some(Ok(a)) => Ok(*a),
+    fn optional(v: &Option<Result<Address, String>>) -> Result<Option<Address>, JobError> {
+        match v {
+            Some(Ok(a)) => Ok(Some(*a)),
             Some(Err(e)) => Err(JobError::Final(e.clone())),
-            None => Err(JobError::Final(
-                "gas.wallet_address is not set: set it with \
-                 `walletops config set gas.wallet_address '\"T...\"'`"
-                    .into(),
-            )),
+            None => Ok(None),
         }
     }
 }

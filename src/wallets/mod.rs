@@ -281,3 +281,22 @@ pub async fn signing_key(
     }
     Ok(key)
 }
+
+/// A wallet's address as its row states it and its sealed key, unopened:
+/// what the signer needs to open and check it itself.
+pub async fn stored_key(
+    pool: &PgPool,
+    wallet_id: Uuid,
+) -> Result<(String, SealedKey), WalletError> {
+    let row: Option<(String, Option<Vec<u8>>, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT address, encrypted_key, key_nonce FROM user_wallets WHERE id = $1")
+            .bind(wallet_id)
+            .fetch_optional(pool)
+            .await?;
+    match row {
+        Some((address, Some(ciphertext), Some(nonce))) => {
+            Ok((address, SealedKey { ciphertext, nonce }))
+        }
+        _ => Err(WalletError::NoKey(wallet_id)),
+    }
+}

@@ -1,0 +1,280 @@
+//! `walletops signer`'s HTTP side: two authenticated routes on a loopback
+//! listener (`GET /v1/policy`, `POST /v1/sign`), an append-only log of every
+//! signature (JSON lines, fsynced before the signature is returned), and the
+//! day's counters rebuilt from that log at start: no worker and no database
+//! can reset them.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::auth::{NONCE_HEADER, ReplayGuard, SIGNATURE_HEADER, SharedSecret, TIMESTAMP_HEADER};
+use super::remote::SignResponse;
+use super::{Core, SignRequest};
+use crate::policy::{TransferKind, Usage};
+use crate::tron::Address;
+
+/// One line of the signer's log: a transaction it signed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogLine {
+    pub at: DateTime<Utc>,
+    pub kind: TransferKind,
+    pub wallet_id: Uuid,
+    pub from: Address,
+    pub to: Address,
+    pub amount: u64,
+    pub tx_id: String,
+}
+
+/// Why the log cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot open the signer log {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the signer log {path} has an unreadable line {line}: {message}; it is append-only, so \
+         this means it was altered: restore it before the signer can count today's transfers"
+    )]
+    Corrupt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("cannot write the signer log: {0}")]
+    Write(std::io::Error),
+}
+
+/// The log file and the counters of the current UTC day.
+pub struct Ledger {
+    file: File,
+    day: NaiveDate,
+    per_wallet: HashMap<(TransferKind, Uuid), u64>,
+    total: HashMap<TransferKind, u64>,
+}
+
+impl Ledger {
+    /// Opens (creating) the log and counts today's lines.
+    pub fn open(path: &Path) -> Result<Self, LogError> {
+        let open_err = |source| LogError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(open_err)?;
+        let mut ledger = Self {
+            file: file.try_clone().map_err(open_err)?,
+            day: Utc::now().date_naive(),
+            per_wallet: HashMap::new(),
+            total: HashMap::new(),
+        };
+        for (i, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(open_err)?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let entry: LogLine = serde_json::from_str(&line).map_err(|e| LogError::Corrupt {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: e.to_string(),
+            })?;
+            if entry.at.date_naive() == ledger.day {
+                ledger.count(&entry);
+            }
+        }
+        Ok(ledger)
+    }
+
+    fn roll(&mut self) {
+        let today = Utc::now().date_naive();
+        if today != self.day {
+            self.day = today;
+            self.per_wallet.clear();
+            self.total.clear();
+        }
+    }
+
+    fn count(&mut self, e: &LogLine) {
+        *self.per_wallet.entry((e.kind, e.wallet_id)).or_default() += e.amount;
+        *self.total.entry(e.kind).or_default() += e.amount;
+    }
+
+    /// Today's figures for a kind and wallet.
+    pub fn usage(&mut self, kind: TransferKind, wallet_id: Uuid) -> Usage {
+        self.roll();
+        Usage {
+            wallet: self
+                .per_wallet
+                .get(&(kind, wallet_id))
+                .copied()
+                .unwrap_or(0),
+            total: self.total.get(&kind).copied().unwrap_or(0),
+        }
+    }
+
+    /// Appends a line and syncs it to disk, then counts it.
+    pub fn record(&mut self, entry: &LogLine) -> Result<(), LogError> {
+        let mut line = serde_json::to_vec(entry).expect("a log line serializes");
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(LogError::Write)?;
+        self.file.sync_data().map_err(LogError::Write)?;
+        self.roll();
+        if entry.at.date_naive() == self.day {
+            self.count(entry);
+        }
+        Ok(())
+    }
+}
+
+/// What the signer's routes share.
+pub struct SignerState {
+    pub core: Core,
+    pub policy_text: String,
+    pub secret: SharedSecret,
+    pub replay: ReplayGuard,
+    /// Held across check, sign and log, so two requests cannot both fit
+    /// under a cap that only one fits under.
+    pub ledger: Mutex<Ledger>,
+}
+
+type Reply = (StatusCode, String);
+
+fn reply(status: StatusCode, answer: &SignResponse) -> Reply {
+    (
+        status,
+        serde_json::to_string(answer).expect("an answer serializes"),
+    )
+}
+
+/// Checks a request's authentication; the refusal to send otherwise.
+fn authenticate(
+    state: &SignerState,
+    headers: &HeaderMap,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<(), Reply> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let refuse = |why: &str| {
+        tracing::warn!(path, "signer: refused an unauthenticated request: {why}");
+        Err(reply(
+            StatusCode::UNAUTHORIZED,
+            &SignResponse::Error(format!("not authenticated: {why}")),
+        ))
+    };
+    let (Some(ts), Some(nonce), Some(sig)) = (
+        header(TIMESTAMP_HEADER).and_then(|t| t.parse::<i64>().ok()),
+        header(NONCE_HEADER),
+        header(SIGNATURE_HEADER),
+    ) else {
+        return refuse("missing or malformed authentication headers");
+    };
+    if !state.secret.verify(sig, ts, nonce, method, path, body) {
+        return refuse("bad signature");
+    }
+    if let Err(why) = state.replay.admit(ts, nonce, Utc::now().timestamp_millis()) {
+        return refuse(why);
+    }
+    Ok(())
+}
+
+async fn policy(State(state): State<Arc<SignerState>>, headers: HeaderMap) -> Reply {
+    if let Err(r) = authenticate(&state, &headers, "GET", "/v1/policy", &[]) {
+        return r;
+    }
+    (StatusCode::OK, state.policy_text.clone())
+}
+
+async fn sign(State(state): State<Arc<SignerState>>, headers: HeaderMap, body: Bytes) -> Reply {
+    if let Err(r) = authenticate(&state, &headers, "POST", "/v1/sign", &body) {
+        return r;
+    }
+    let req: SignRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return reply(
+                StatusCode::BAD_REQUEST,
+                &SignResponse::Error(format!("malformed signing request: {e}")),
+            );
+        }
+    };
+    let mut ledger = state.ledger.lock().expect("ledger lock");
+    let usage = ledger.usage(req.kind, req.wallet_id);
+    let signed = match state.core.sign(&req, usage) {
+        Ok(s) => s,
+        Err(refusal) => {
+            tracing::error!(
+                kind = %req.kind, from = %req.from, to = %req.to, amount = req.amount,
+                rule = refusal.rule.as_str(), "signer: {refusal}"
+            );
+            return reply(StatusCode::FORBIDDEN, &SignResponse::Refused(refusal));
+        }
+    };
+    let entry = LogLine {
+        at: Utc::now(),
+        kind: req.kind,
+        wallet_id: req.wallet_id,
+        from: req.from,
+        to: req.to,
+        amount: req.amount,
+        tx_id: signed.txid().to_hex(),
+    };
+    // No signature leaves before its line is on disk.
+    if let Err(e) = ledger.record(&entry) {
+        tracing::error!("signer: {e}");
+        return reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &SignResponse::Error(e.to_string()),
+        );
+    }
+    drop(ledger);
+    tracing::info!(
+        kind = %entry.kind, from = %entry.from, to = %entry.to, amount = entry.amount,
+        tx_id = %entry.tx_id, "signer: signed"
+    );
+    reply(StatusCode::OK, &SignResponse::Signed(signed.to_hex()))
+}
+
+/// The signer's routes.
+pub fn router(state: Arc<SignerState>) -> Router {
+    Router::new()
+        .route("/v1/policy", get(policy))
+        .route("/v1/sign", post(sign))
+        .with_state(state)
+}
+
+/// Serves until `stop` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<SignerState>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(stop)
+        .await
+}
+
+/// Binds the listener; the address it got.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
