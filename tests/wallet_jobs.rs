@@ -1209,3 +1209,272 @@ async fn a_rescued_top_up_whose_transfer_landed_sends_nothing_more() {
     );
     assert_ledger_adds_up(&ledger);
 }
+
+// ---- The funds policy at the moment of signing (issue 12) -----------------
+
+/// Every transaction in the simulator's ledger sent by `from`, whatever its
+/// result or destination.
+fn sent_by<'a>(ledger: &'a Value, from: &Address) -> Vec<&'a Value> {
+    let from = from.to_base58();
+    ledger["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["from"].as_str() == Some(from.as_str()))
+        .collect()
+}
+
+async fn security_events(pool: &PgPool) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT rule, message FROM security_events ORDER BY created_at, id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn health(pool: &PgPool) -> walletops::admin::health::Health {
+    walletops::admin::stats::health(pool).await.unwrap().health
+}
+
+async fn admin_identity(pool: &PgPool, email: &str) -> walletops::admin::Identity {
+    use walletops::admin::{self, Role};
+    admin::operators::add(pool, email, Role::Admin)
+        .await
+        .unwrap();
+    admin::identity::resolve_operator(pool, email)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_treasury_outside_the_policy_signs_nothing_and_health_is_down_until_acknowledged() {
+    use walletops::admin::{self, health::Status};
+
+    let env = Env::new().await;
+    let attacker = random_key().address();
+    let admin_id = admin_identity(&env.db.pool, "admin@example.com").await;
+    let engine = env.engine();
+
+    // Door 1: an admin's `config set`. Door 2: plain SQL as the database owner.
+    let w = env.deposit(20 * TRX, 1_000 * USDT).await;
+    admin::config::set(
+        &env.db.pool,
+        &admin_id,
+        "consolidation.treasury_address",
+        json!(attacker),
+    )
+    .await
+    .unwrap();
+    let by_config = env.enqueue(JobType::Consolidation, &w).await;
+    let (status, error) = env.finished(by_config, Duration::from_secs(30)).await;
+    assert_eq!(status, "failed");
+    let error = error.unwrap();
+    assert!(
+        error.contains("policy refused the transfer (destination)")
+            && error.contains(&attacker.to_base58()),
+        "{error}"
+    );
+
+    let v = env.deposit(20 * TRX, 1_000 * USDT).await;
+    sqlx::query("UPDATE system_config SET value = $1 WHERE key = 'consolidation.treasury_address'")
+        .bind(json!(attacker))
+        .execute(&env.db.pool)
+        .await
+        .unwrap();
+    let by_sql = env.enqueue(JobType::Consolidation, &v).await;
+    let (status, error) = env.finished(by_sql, Duration::from_secs(30)).await;
+    assert_eq!(status, "failed");
+    assert!(error.unwrap().contains("policy refused the transfer"));
+
+    // Our own deposit wallet as the treasury, and the token itself, are refused too.
+    for bad in [w.address, env.usdt] {
+        set_config(&env.db.pool, "consolidation.treasury_address", json!(bad)).await;
+        let job = env.enqueue(JobType::Consolidation, &v).await;
+        let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+        assert_eq!(status, "failed");
+        assert!(error.unwrap().contains("policy refused the transfer"));
+    }
+    engine.stop().await;
+
+    // Nothing signed, nothing moved: the funds are where they were.
+    let ledger = env.ledger().await;
+    for d in [&w, &v] {
+        assert!(transfer_rows(&env.db.pool, d.id).await.is_empty());
+        assert!(sent_by(&ledger, &d.address).is_empty());
+        assert_eq!(env.usdt_of(&d.address).await, 1_000 * USDT);
+        assert_eq!(processing_flag(&env.db.pool, d.id).await, (false, None));
+    }
+    assert_eq!(env.usdt_of(&attacker).await, 0);
+    assert_ledger_adds_up(&ledger);
+
+    // Recorded as security events; health is Down with the reason.
+    let events = security_events(&env.db.pool).await;
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert!(
+        events.iter().all(|(rule, _)| rule == "destination"),
+        "{events:?}"
+    );
+    let h = health(&env.db.pool).await;
+    assert_eq!(h.status, Status::Down);
+    assert!(
+        h.reasons
+            .iter()
+            .any(|r| r.starts_with("policy refused a transfer: 4 unacknowledged")),
+        "{:?}",
+        h.reasons
+    );
+
+    // The worker's database login can neither hide nor acknowledge them.
+    let worker_login = format!("wk_{}", env.db.name);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE {worker_login} LOGIN IN ROLE walletops_worker"
+    )))
+    .execute(&env.db.pool)
+    .await
+    .unwrap();
+    let worker_url = env
+        .db
+        .url
+        .expose()
+        .replacen("postgres@", &format!("{worker_login}@"), 1);
+    let worker_pool = sqlx::PgPool::connect(&worker_url).await.unwrap();
+    for attempt in [
+        "UPDATE security_events SET message = 'nothing'",
+        "DELETE FROM security_events",
+        "INSERT INTO security_acks (event_id) SELECT id FROM security_events",
+    ] {
+        let err = sqlx::query(sqlx::AssertSqlSafe(attempt))
+            .execute(&worker_pool)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied")
+                || err.to_string().contains("append-only")
+                || err.to_string().contains("only an admin"),
+            "{attempt}: {err}"
+        );
+    }
+    // Not even the owner rewrites them.
+    assert!(
+        sqlx::query("DELETE FROM security_events")
+            .execute(&env.db.pool)
+            .await
+            .is_err()
+    );
+    worker_pool.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE {worker_login}")))
+        .execute(&env.db.pool)
+        .await
+        .unwrap();
+
+    // An admin acknowledges them (audited); the reason goes away.
+    let acked = admin::security::acknowledge(&env.db.pool, &admin_id, None, Some("drill"))
+        .await
+        .unwrap();
+    assert_eq!(acked.len(), 4);
+    let h = health(&env.db.pool).await;
+    assert!(
+        !h.reasons.iter().any(|r| r.contains("policy refused")),
+        "{:?}",
+        h.reasons
+    );
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM admin_actions WHERE action_type = 'security.ack'")
+            .fetch_one(&env.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_top_up_to_a_wallet_row_whose_address_was_changed_is_refused() {
+    let env = Env::new().await;
+    let attacker = random_key().address();
+    let w = env.deposit(0, 20 * USDT).await;
+    // Someone with write access to the row points it at their own address.
+    sqlx::query("UPDATE user_wallets SET address = $2 WHERE id = $1")
+        .bind(w.id)
+        .bind(attacker.to_base58())
+        .execute(&env.db.pool)
+        .await
+        .unwrap();
+    // And a gas or treasury wallet is never a top-up's recipient.
+    let engine = env.engine();
+    let job = env.enqueue(JobType::GasTopup, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .unwrap()
+            .contains("policy refused the transfer (recipient)"),
+        "{error:?}"
+    );
+    let ledger = env.ledger().await;
+    assert!(sent_by(&ledger, &env.gas.address()).is_empty());
+    assert_eq!(env.trx_of(&attacker).await, 0);
+    assert_eq!(security_events(&env.db.pool).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn daily_caps_refuse_the_excess_and_count_across_restarts() {
+    let env = Env::new().await;
+    // TRX sweeps: 10 TRX a transfer, 10 TRX per wallet and 15 TRX in total a day.
+    let text = Policy::starting_text(env.treasury, env.gas.address(), env.usdt).replace(
+        "[sweep_trx]\nper_transfer = 10000000000       # 10,000 TRX\nper_wallet_per_day = 20000000000 # 20,000 TRX\ntotal_per_day = 100000000000     # 100,000 TRX",
+        "[sweep_trx]\nper_transfer = 10000000\nper_wallet_per_day = 10000000\ntotal_per_day = 15000000",
+    );
+    assert!(text.contains("total_per_day = 15000000"));
+    env.write_policy(&text);
+
+    // Each sweeps about 7 TRX (8 minus the 1 TRX reserve and fees).
+    let a = env.deposit(8 * TRX, 0).await;
+    let b = env.deposit(8 * TRX, 0).await;
+    let c = env.deposit(8 * TRX, 0).await;
+    let engine = env.engine();
+    for d in [&a, &b] {
+        let job = env.enqueue(JobType::Consolidation, d).await;
+        let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+        assert_eq!(status, "completed", "{error:?}");
+    }
+    let job = env.enqueue(JobType::Consolidation, &c).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .unwrap()
+            .contains("policy refused the transfer (total-daily-cap)"),
+        "{error:?}"
+    );
+    engine.stop().await;
+
+    // A restarted worker counts what the transfer records show for today.
+    let engine = env.engine();
+    let job = env.enqueue(JobType::Consolidation, &c).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    assert!(status == "failed" && error.unwrap().contains("total-daily-cap"));
+    // A wallet's own cap: a second sweep of `a` the same day.
+    env.fund(&a.address, 8 * TRX, 0).await;
+    let job = env.enqueue(JobType::Consolidation, &a).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    assert!(
+        status == "failed" && error.as_deref().unwrap().contains("wallet-daily-cap"),
+        "{error:?}"
+    );
+    engine.stop().await;
+
+    let ledger = env.ledger().await;
+    assert_eq!(moves(&ledger, "TRX", &a.address, &env.treasury).len(), 1);
+    assert_eq!(moves(&ledger, "TRX", &b.address, &env.treasury).len(), 1);
+    assert!(sent_by(&ledger, &c.address).is_empty());
+    assert_eq!(env.trx_of(&c.address).await, 8 * TRX);
+    // Every refusal is a counted security event.
+    let events = security_events(&env.db.pool).await;
+    let rules: Vec<&str> = events.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        rules,
+        ["total-daily-cap", "total-daily-cap", "wallet-daily-cap"]
+    );
+    assert_ledger_adds_up(&ledger);
+}
