@@ -1478,3 +1478,290 @@ async fn daily_caps_refuse_the_excess_and_count_across_restarts() {
     );
     assert_ledger_adds_up(&ledger);
 }
+
+// ---- walletops signer ------------------------------------------------------
+
+/// A running `walletops signer` with its secret and log files.
+struct SignerProc {
+    child: Child,
+    url: url::Url,
+    listen: String,
+    secret_file: std::path::PathBuf,
+    ledger: std::path::PathBuf,
+}
+
+impl Env {
+    /// Starts `walletops signer` with this env's master key and policy on
+    /// `listen` (port 0: any).
+    fn signer_proc(&self, listen: &str) -> SignerProc {
+        use std::io::BufRead as _;
+        let secret_file = self.dir.path().join("signer.secret");
+        if !secret_file.exists() {
+            std::fs::write(
+                &secret_file,
+                format!("{}\n", Uuid::new_v4().simple().to_string().repeat(2)),
+            )
+            .unwrap();
+        }
+        let ledger = self.dir.path().join("signer-ledger.jsonl");
+        let mut child = common::walletops()
+            .env("WALLET_MASTER_KEY", &self.master_hex)
+            .env("WALLETOPS_POLICY", self.policy_file())
+            .env("WALLETOPS_LOG", "walletops=info")
+            .args(["signer", "--listen", listen])
+            .arg("--secret-file")
+            .arg(&secret_file)
+            .arg("--ledger")
+            .arg(&ledger)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start walletops signer");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        let url: url::Url = address.parse().unwrap();
+        SignerProc {
+            child,
+            listen: format!("{}:{}", url.host_str().unwrap(), url.port().unwrap()),
+            url,
+            secret_file,
+            ledger,
+        }
+    }
+
+    /// A request to sweep `amount` SUN of `d` to `to`, whose transaction
+    /// sends `actual_to` the amount.
+    async fn trx_sweep_request(
+        &self,
+        d: &Deposit,
+        to: Address,
+        actual_to: Address,
+        amount: u64,
+    ) -> SignRequest {
+        let (address, sealed) = wallets::stored_key(&self.db.pool, d.id).await.unwrap();
+        let reference = self.client.now_block().await.unwrap();
+        let raw = RawTransaction::new(
+            Contract::Transfer {
+                owner: d.address,
+                to: actual_to,
+                amount: Sun(amount),
+            },
+            &reference,
+            chrono::Utc::now().timestamp_millis(),
+            Duration::from_secs(60),
+            Sun::ZERO,
+        );
+        SignRequest {
+            kind: TransferKind::ConsolidationTrx,
+            asset: Asset::Trx,
+            from: d.address,
+            to,
+            amount,
+            wallet_id: d.id,
+            sender: SealedWallet {
+                wallet_id: d.id,
+                address: address.parse().unwrap(),
+                ciphertext: sealed.ciphertext,
+                nonce: sealed.nonce,
+            },
+            recipient: None,
+            topup_need: None,
+            raw: raw.encode(),
+        }
+    }
+}
+
+use walletops::jobs::transfers::{Asset, TransferKind};
+use walletops::signer::auth::{NONCE_HEADER, SIGNATURE_HEADER, SharedSecret, TIMESTAMP_HEADER};
+use walletops::signer::remote::RemoteSigner;
+use walletops::signer::{SealedWallet, SignError, SignRequest};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_signer_refuses_a_mismatch_no_or_bad_authentication_and_a_replay_and_keeps_its_count() {
+    let env = Env::new().await;
+    // TRX sweeps: 5 TRX a transfer, 12 TRX a day in total.
+    env.write_policy(
+        &Policy::starting_text(env.treasury, env.gas.address(), env.usdt).replace(
+            "[sweep_trx]\nper_transfer = 10000000000       # 10,000 TRX\nper_wallet_per_day = 20000000000 # 20,000 TRX\ntotal_per_day = 100000000000     # 100,000 TRX",
+            "[sweep_trx]\nper_transfer = 5000000\nper_wallet_per_day = 12000000\ntotal_per_day = 12000000",
+        ),
+    );
+    let signer = env.signer_proc("127.0.0.1:0");
+    let secret = || SharedSecret::from_file(&signer.secret_file).unwrap();
+    let remote = RemoteSigner::connect(signer.url.clone(), secret())
+        .await
+        .unwrap();
+    assert_eq!(remote.policy().treasuries, vec![env.treasury]);
+    let w = env.deposit(50 * TRX, 0).await;
+    let attacker = random_key().address();
+
+    // Described as a sweep to the treasury, built to pay the attacker.
+    let lie = env
+        .trx_sweep_request(&w, env.treasury, attacker, 5 * TRX)
+        .await;
+    match remote.sign(&lie).await {
+        Err(SignError::Refused(r)) => assert_eq!(r.rule.as_str(), "mismatch", "{r}"),
+        other => panic!("signed a mismatched request: {other:?}"),
+    }
+    // Honest, but to the attacker: not a treasury.
+    let honest = env.trx_sweep_request(&w, attacker, attacker, 5 * TRX).await;
+    match remote.sign(&honest).await {
+        Err(SignError::Refused(r)) => assert_eq!(r.rule.as_str(), "destination", "{r}"),
+        other => panic!("signed a sweep to the attacker: {other:?}"),
+    }
+    // A good one is signed by the deposit wallet.
+    let good = env
+        .trx_sweep_request(&w, env.treasury, env.treasury, 5 * TRX)
+        .await;
+    let signed = remote.sign(&good).await.unwrap();
+    signed.verify_owner().unwrap();
+
+    // No authentication, and a wrong secret: refused.
+    let http = reqwest::Client::new();
+    let sign_url = signer.url.join("/v1/sign").unwrap();
+    let body = serde_json::to_vec(&good).unwrap();
+    let r = http
+        .post(sign_url.clone())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let wrong = env.dir.path().join("wrong.secret");
+    std::fs::write(&wrong, "x".repeat(64)).unwrap();
+    let err = RemoteSigner::connect(signer.url.clone(), SharedSecret::from_file(&wrong).unwrap())
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("401"), "{err}");
+
+    // A request recorded on the wire and sent again: refused the second time.
+    let second = serde_json::to_vec(
+        &env.trx_sweep_request(&w, env.treasury, env.treasury, 5 * TRX)
+            .await,
+    )
+    .unwrap();
+    let ts = chrono::Utc::now().timestamp_millis();
+    let nonce = walletops::signer::auth::nonce();
+    let sig = secret().sign(ts, &nonce, "POST", "/v1/sign", &second);
+    let send = || {
+        http.post(sign_url.clone())
+            .header(TIMESTAMP_HEADER, ts.to_string())
+            .header(NONCE_HEADER, &nonce)
+            .header(SIGNATURE_HEADER, &sig)
+            .body(second.clone())
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    let replay = send().await.unwrap();
+    assert_eq!(replay.status(), 401);
+    assert!(replay.text().await.unwrap().contains("already used"));
+
+    // 10 of 12 TRX signed today, in the signer's own log; a restarted
+    // signer counts them again and refuses a third 5 TRX.
+    let lines = std::fs::read_to_string(&signer.ledger).unwrap();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    let listen = signer.listen.clone();
+    reap(signer.child);
+    let signer = env.signer_proc(&listen);
+    let remote = RemoteSigner::connect(signer.url.clone(), secret())
+        .await
+        .unwrap();
+    let third = env
+        .trx_sweep_request(&w, env.treasury, env.treasury, 5 * TRX)
+        .await;
+    match remote.sign(&third).await {
+        Err(SignError::Refused(r)) => assert_eq!(r.rule.as_str(), "wallet-daily-cap", "{r}"),
+        other => panic!("the restarted signer forgot today's count: {other:?}"),
+    }
+    reap(signer.child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_with_a_signer_and_no_master_key_tops_up_and_sweeps_once_even_when_the_signer_dies()
+ {
+    let env = Env::new().await;
+    let signer = env.signer_proc("127.0.0.1:0");
+    let worker = |log: &Path| {
+        common::walletops()
+            .env("DATABASE_URL", env.db.url.expose())
+            .env("TRON_API_URL", env.sim.url().as_str())
+            .env("WALLETOPS_LOG", "walletops=info")
+            .args([
+                "worker",
+                "--concurrency",
+                "4",
+                "--tron-requests-per-second",
+                "0",
+            ])
+            .args(["--chain-poll-ms", "100", "--grace-seconds", "5"])
+            .args(["--signer", signer.url.as_str()])
+            .arg("--signer-secret-file")
+            .arg(&signer.secret_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
+            .spawn()
+            .unwrap()
+    };
+    let log = env.dir.path().join("worker.log");
+    let child = worker(&log);
+
+    // The demo flow: a deposit, its gas top-up, its consolidation.
+    let w = env.deposit(0, 40 * USDT).await;
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(60)).await;
+    assert_eq!(
+        status,
+        "completed",
+        "{error:?}\n{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+
+    // The signer dies; a consolidation waits for it, then completes once.
+    let listen = signer.listen.clone();
+    reap(signer.child);
+    let v = env.deposit(0, 40 * USDT).await;
+    let job2 = env.enqueue(JobType::Consolidation, &v).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let signer = env.signer_proc(&listen);
+    let (status, error) = env.finished(job2, Duration::from_secs(60)).await;
+    assert_eq!(
+        status,
+        "completed",
+        "{error:?}\n{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    reap(child);
+    reap(signer.child);
+    let worker_log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        worker_log.contains("cannot reach the signer"),
+        "the job never met the dead signer:\n{worker_log}"
+    );
+
+    let ledger = env.ledger().await;
+    for d in [&w, &v] {
+        assert_eq!(
+            moves(&ledger, "TRX", &env.gas.address(), &d.address).len(),
+            1
+        );
+        assert_eq!(moves(&ledger, "USDT", &d.address, &env.treasury).len(), 1);
+    }
+    assert_eq!(env.usdt_of(&env.treasury).await, 80 * USDT);
+    // Every signature is in the signer's log: two top-ups, two USDT sweeps
+    // and any TRX sweeps.
+    let lines = std::fs::read_to_string(&signer.ledger).unwrap();
+    assert!(lines.lines().count() >= 4, "{lines}");
+    assert!(
+        !std::fs::read_to_string(&log)
+            .unwrap()
+            .contains(&env.master_hex)
+    );
+    assert_ledger_adds_up(&ledger);
+}
