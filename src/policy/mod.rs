@@ -92,6 +92,24 @@ impl Asset {
             Asset::Usdt => "USDT units",
         }
     }
+
+    /// `units` in words: "50000000 SUN (50 TRX)". Both assets have 6 decimals.
+    fn amount(self, units: u64) -> String {
+        let whole = units / 1_000_000;
+        let frac = units % 1_000_000;
+        let human = if frac == 0 {
+            whole.to_string()
+        } else {
+            format!("{whole}.{frac:06}")
+                .trim_end_matches('0')
+                .to_string()
+        };
+        let symbol = match self {
+            Asset::Trx => "TRX",
+            Asset::Usdt => "USDT",
+        };
+        format!("{units} {} ({human} {symbol})", self.unit())
+    }
 }
 
 /// Caps of one transfer kind, in the kind's smallest unit (SUN or USDT
@@ -306,9 +324,11 @@ impl Policy {
 # in its smallest unit (1 USDT = 1000000 units). A day is a UTC day.
 # `walletops policy check FILE` prints what it allows.
 
-# Where sweeps may go; the first is used when consolidation.treasury_address is unset.
+# Where sweeps may go (one or more); the first is used when
+# consolidation.treasury_address is unset.
 treasuries = ["{treasury}"]
-# Wallets that may pay gas top-ups; the first is used when gas.wallet_address is unset.
+# Wallets that may pay gas top-ups (one or more; their keys must be imported);
+# the first is used when gas.wallet_address is unset.
 gas_wallets = ["{gas}"]
 # The token a USDT sweep calls (mainnet USDT: TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t).
 usdt_contract = "{usdt}"
@@ -319,6 +339,10 @@ max_fee_limit_sun = 100000000
 # The least delay, in seconds, before an approved payout-address change takes effect.
 change_delay_seconds = 86400
 
+# Caps per kind, in SUN (TRX) or USDT units: per_transfer (one transfer),
+# per_wallet_per_day (what one deposit wallet sends in sweeps, or receives
+# in top-ups, in a UTC day), total_per_day (all wallets together). Transfers
+# recorded today count, whether landed or still on their way.
 [gas_topup]
 per_transfer = 50000000          # 50 TRX
 per_wallet_per_day = 100000000   # 100 TRX
@@ -373,8 +397,9 @@ total_per_day = 100000000000     # 100,000 TRX
             list(&self.gas_wallets)
         ));
         s.push_str(&format!(
-            "USDT sweeps call the token {}; a contract call may burn at most {} SUN.\n",
-            self.usdt_contract, self.max_fee_limit
+            "USDT sweeps call the token {}; a contract call may burn at most {}.\n",
+            self.usdt_contract,
+            Asset::Trx.amount(self.max_fee_limit.0)
         ));
         for kind in TransferKind::ALL {
             if !self.allowed_kinds.contains(&kind) {
@@ -382,10 +407,12 @@ total_per_day = 100000000000     # 100,000 TRX
                 continue;
             }
             let c = self.caps(kind);
-            let unit = kind.asset().unit();
+            let a = |units| kind.asset().amount(units);
             s.push_str(&format!(
-                "{kind}: at most {} {unit} per transfer, {} {unit} per wallet per UTC day, {} {unit} in total per UTC day",
-                c.per_transfer, c.per_wallet_per_day, c.total_per_day
+                "{kind}: at most {} per transfer, {} per wallet per UTC day, {} in total per UTC day",
+                a(c.per_transfer),
+                a(c.per_wallet_per_day),
+                a(c.total_per_day)
             ));
             if kind == TransferKind::GasTopup {
                 s.push_str(&format!(
@@ -611,9 +638,19 @@ mod tests {
             "{words}"
         );
         assert!(
-            words.contains("gas-topup: at most 50000000 SUN per transfer"),
+            words.contains("gas-topup: at most 50000000 SUN (50 TRX) per transfer"),
             "{words}"
         );
+        assert_eq!(
+            Asset::Usdt.amount(1_500_000),
+            "1500000 USDT units (1.5 USDT)"
+        );
+    }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        let text = include_str!("../../assets/policy.example.toml");
+        Policy::parse(text).unwrap();
     }
 
     #[test]

@@ -256,26 +256,8 @@ pub async fn signing_key(
     master: &MasterKey,
     wallet_id: Uuid,
 ) -> Result<PrivateKey, WalletError> {
-    #[derive(sqlx::FromRow)]
-    struct Stored {
-        address: String,
-        encrypted_key: Option<Vec<u8>>,
-        key_nonce: Option<Vec<u8>>,
-    }
-    let row: Option<Stored> =
-        sqlx::query_as("SELECT address, encrypted_key, key_nonce FROM user_wallets WHERE id = $1")
-            .bind(wallet_id)
-            .fetch_optional(pool)
-            .await?;
-    let Some(Stored {
-        address,
-        encrypted_key: Some(ciphertext),
-        key_nonce: Some(nonce),
-    }) = row
-    else {
-        return Err(WalletError::NoKey(wallet_id));
-    };
-    let key = master.open(wallet_id, &SealedKey { ciphertext, nonce })?;
+    let (address, sealed) = stored_key(pool, wallet_id).await?;
+    let key = master.open(wallet_id, &sealed)?;
     if key.address().to_base58() != address {
         return Err(WalletError::KeyMismatch { wallet_id, address });
     }
@@ -288,15 +270,23 @@ pub async fn stored_key(
     pool: &PgPool,
     wallet_id: Uuid,
 ) -> Result<(String, SealedKey), WalletError> {
-    let row: Option<(String, Option<Vec<u8>>, Option<Vec<u8>>)> =
+    #[derive(sqlx::FromRow)]
+    struct Stored {
+        address: String,
+        encrypted_key: Option<Vec<u8>>,
+        key_nonce: Option<Vec<u8>>,
+    }
+    let row: Option<Stored> =
         sqlx::query_as("SELECT address, encrypted_key, key_nonce FROM user_wallets WHERE id = $1")
             .bind(wallet_id)
             .fetch_optional(pool)
             .await?;
     match row {
-        Some((address, Some(ciphertext), Some(nonce))) => {
-            Ok((address, SealedKey { ciphertext, nonce }))
-        }
+        Some(Stored {
+            address,
+            encrypted_key: Some(ciphertext),
+            key_nonce: Some(nonce),
+        }) => Ok((address, SealedKey { ciphertext, nonce })),
         _ => Err(WalletError::NoKey(wallet_id)),
     }
 }
