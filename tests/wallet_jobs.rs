@@ -1285,7 +1285,20 @@ async fn a_treasury_outside_the_policy_signs_nothing_and_health_is_down_until_ac
     assert_eq!(status, "failed");
     assert!(error.unwrap().contains("policy refused the transfer"));
 
-    // Our own deposit wallet as the treasury, and the token itself, are refused too.
+    // Our own deposit wallet as the treasury, and the token itself, are
+    // refused too: by `config set` at once, and at signing time when written
+    // around it.
+    for bad in [w.address, env.usdt] {
+        let err = admin::config::set(
+            &env.db.pool,
+            &admin_id,
+            "consolidation.treasury_address",
+            json!(bad),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("cannot be"), "{err}");
+    }
     for bad in [w.address, env.usdt] {
         set_config(&env.db.pool, "consolidation.treasury_address", json!(bad)).await;
         let job = env.enqueue(JobType::Consolidation, &v).await;
@@ -1386,7 +1399,7 @@ async fn a_treasury_outside_the_policy_signs_nothing_and_health_is_down_until_ac
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_top_up_to_a_wallet_row_whose_address_was_changed_is_refused() {
+async fn a_top_up_to_a_changed_wallet_row_or_from_a_gas_wallet_outside_the_policy_is_refused() {
     let env = Env::new().await;
     let attacker = random_key().address();
     let w = env.deposit(0, 20 * USDT).await;
@@ -1397,7 +1410,6 @@ async fn a_top_up_to_a_wallet_row_whose_address_was_changed_is_refused() {
         .execute(&env.db.pool)
         .await
         .unwrap();
-    // And a gas or treasury wallet is never a top-up's recipient.
     let engine = env.engine();
     let job = env.enqueue(JobType::GasTopup, &w).await;
     let (status, error) = env.finished(job, Duration::from_secs(30)).await;
@@ -1410,10 +1422,46 @@ async fn a_top_up_to_a_wallet_row_whose_address_was_changed_is_refused() {
             .contains("policy refused the transfer (recipient)"),
         "{error:?}"
     );
+
+    // A gas wallet the policy does not name, even one whose key we hold,
+    // never pays: the job fails before anything is signed.
+    let other_gas = random_key();
+    wallets::import(
+        &env.db.pool,
+        &env.master(),
+        "other-gas@example.com",
+        WalletRole::Gas,
+        &other_gas,
+    )
+    .await
+    .unwrap();
+    env.fund(&other_gas.address(), 1_000 * TRX, 0).await;
+    set_config(
+        &env.db.pool,
+        "gas.wallet_address",
+        json!(other_gas.address()),
+    )
+    .await;
+    let v = env.deposit(0, 20 * USDT).await;
+    let engine = env.engine();
+    let job = env.enqueue(JobType::GasTopup, &v).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .unwrap()
+            .contains("policy refused the transfer (sender)"),
+        "{error:?}"
+    );
+
     let ledger = env.ledger().await;
     assert!(sent_by(&ledger, &env.gas.address()).is_empty());
+    assert!(sent_by(&ledger, &other_gas.address()).is_empty());
     assert_eq!(env.trx_of(&attacker).await, 0);
-    assert_eq!(security_events(&env.db.pool).await.len(), 1);
+    assert_eq!(env.trx_of(&v.address).await, 0);
+    assert_eq!(security_events(&env.db.pool).await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

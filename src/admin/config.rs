@@ -159,6 +159,9 @@ pub async fn set(
     };
     let value = validate(key, &value, old.as_ref())
         .map_err(|e| AdminError::Invalid(e).refused(identity))?;
+    payout_address_is_not_ours(&mut tx, key, &value)
+        .await?
+        .map_or(Ok(()), |e| Err(AdminError::Invalid(e).refused(identity)))?;
     let change = write(&mut tx, key, old, value).await?;
     audit::record(
         &mut tx,
@@ -171,6 +174,41 @@ pub async fn set(
     tx.commit().await?;
     tracing::info!(identity = %identity, key, "configuration changed");
     Ok(change)
+}
+
+/// A payout address (treasury, gas wallet) is never the token contract nor
+/// one of our deposit wallets: the reason when it is. The signing host's
+/// policy is the real guard; this refuses the obvious mistake early.
+async fn payout_address_is_not_ours(
+    conn: &mut PgConnection,
+    key: &str,
+    value: &Value,
+) -> Result<Option<String>, AdminError> {
+    let Some(address) = value.as_str() else {
+        return Ok(None);
+    };
+    if !matches!(key, "consolidation.treasury_address" | "gas.wallet_address") {
+        return Ok(None);
+    }
+    let (token, deposit): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM system_config
+                         WHERE key = 'tron.usdt_contract' AND value = to_jsonb($1::text)),
+                EXISTS (SELECT 1 FROM user_wallets WHERE address = $1 AND role = 'deposit')",
+    )
+    .bind(address)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(if token {
+        Some(format!(
+            "{key} cannot be the USDT contract {address} itself"
+        ))
+    } else if deposit {
+        Some(format!(
+            "{key} cannot be {address}: it is one of our deposit wallets"
+        ))
+    } else {
+        None
+    })
 }
 
 /// Stores a switch and announces it on [`CONTROL_CHANNEL`] (at commit).
