@@ -701,7 +701,13 @@ async fn health_reads_workers_pause_and_stuck_jobs() {
     assert_eq!(report.vitals.stuck_jobs, 1);
 
     // A configured gas wallet that holds too little degrades health.
-    let (_, _, gas) = wallet(pool, 9, "gas@example.com", "Gas").await;
+    let (gas_id, _, gas) = wallet(pool, 9, "gas@example.com", "Gas").await;
+    // A deposit wallet is never accepted as the gas wallet.
+    sqlx::query("UPDATE user_wallets SET role = 'gas' WHERE id = $1")
+        .bind(gas_id)
+        .execute(pool)
+        .await
+        .unwrap();
     config::set(pool, &admin_id, "gas.wallet_address", json!(gas))
         .await
         .unwrap();
