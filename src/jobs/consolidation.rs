@@ -1,6 +1,7 @@
 //! `consolidation`: sweeps a deposit wallet's USDT (at least
 //! `consolidation.min_usdt`) and its TRX above `consolidation.trx_reserve_sun`
-//! to `consolidation.treasury_address`.
+//! to `consolidation.treasury_address` when the funds policy names it (a
+//! policy refusal otherwise), else to the policy's first treasury.
 //!
 //! When the wallet lacks the TRX that the USDT transfer's energy costs, the
 //! job queues a gas top-up for the wallet and snoozes (no retry used) until

@@ -1,12 +1,17 @@
-//! `gas-topup`: TRX from the gas wallet (`gas.wallet_address`) to a deposit
-//! wallet, enough for one USDT transfer.
+//! `gas-topup`: TRX from the gas wallet to a deposit wallet, enough for one
+//! USDT transfer.
 //!
-//! The wallet needs the energy of that transfer (estimated on chain now) at
-//! the current energy price, plus its bandwidth. The amount sent is what is
-//! missing, plus the activation fee when the address was never activated; or
-//! `gas.topup_sun` when it is set. Nothing is sent when the wallet already
-//! holds enough. The gas wallet refuses (a final failure) when its balance
-//! is below `gas.min_balance_sun` or below what the top-up costs it.
+//! The gas wallet is `gas.wallet_address` when the funds policy names it
+//! (a policy refusal otherwise), else the policy's first; the recipient must
+//! be a deposit wallet, and the signer checks that its stored key derives
+//! its address. The wallet needs the energy of that transfer (estimated on
+//! chain now) at the current energy price, plus its bandwidth. The amount
+//! sent is what is missing, plus the activation fee when the address was
+//! never activated; or `gas.topup_sun` when it is set, which the policy
+//! refuses above the estimated need plus its margin. Nothing is sent when
+//! the wallet already holds enough. The gas wallet refuses (a final
+//! failure) when its balance is below `gas.min_balance_sun` or below what
+//! the top-up costs it.
 //!
 //! A duplicate top-up would succeed silently, so it follows the same
 //! transfer-record protocol as a sweep: the record is per deposit wallet.
