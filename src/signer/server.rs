@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -68,34 +68,55 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Opens (creating) the log and counts today's lines.
+    /// Opens (creating) the log and counts today's lines. A last line cut
+    /// short by a crash is removed (its signature was never returned: a line
+    /// is on disk before its signature leaves); any other unreadable line
+    /// refuses the start.
     pub fn open(path: &Path) -> Result<Self, LogError> {
         let open_err = |source| LogError::Open {
             path: path.to_path_buf(),
             source,
         };
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .read(true)
             .open(path)
             .map_err(open_err)?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(open_err)?;
         let mut ledger = Self {
-            file: file.try_clone().map_err(open_err)?,
+            file,
             day: Utc::now().date_naive(),
             per_wallet: HashMap::new(),
             total: HashMap::new(),
         };
-        for (i, line) in BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(open_err)?;
+        let complete = text.is_empty() || text.ends_with('\n');
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
-            let entry: LogLine = serde_json::from_str(&line).map_err(|e| LogError::Corrupt {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message: e.to_string(),
-            })?;
+            let entry: LogLine = match serde_json::from_str(line) {
+                Ok(e) => e,
+                Err(_) if !complete && i + 1 == lines.len() => {
+                    tracing::warn!(
+                        line = i + 1,
+                        "signer log: removing a last line cut short by a crash"
+                    );
+                    let keep = text.rfind('\n').map_or(0, |n| n + 1);
+                    ledger.file.set_len(keep as u64).map_err(LogError::Write)?;
+                    ledger.file.sync_data().map_err(LogError::Write)?;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(LogError::Corrupt {
+                        path: path.to_path_buf(),
+                        line: i + 1,
+                        message: e.to_string(),
+                    });
+                }
+            };
             if entry.at.date_naive() == ledger.day {
                 ledger.count(&entry);
             }
@@ -277,4 +298,79 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<(tokio::net::TcpListener,
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     Ok((listener, local))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tron::PrivateKey;
+
+    fn line(kind: TransferKind, wallet_id: Uuid, amount: u64, at: DateTime<Utc>) -> LogLine {
+        let a = PrivateKey::from_bytes(&[4; 32]).unwrap().address();
+        LogLine {
+            at,
+            kind,
+            wallet_id,
+            from: a,
+            to: a,
+            amount,
+            tx_id: "00".repeat(32),
+        }
+    }
+
+    #[test]
+    fn the_counters_are_rebuilt_from_today_s_lines_and_a_torn_last_line_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.jsonl");
+        let (w, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let kind = TransferKind::ConsolidationTrx;
+        {
+            let mut l = Ledger::open(&path).unwrap();
+            l.record(&line(kind, w, 5, Utc::now() - chrono::Duration::days(1)))
+                .unwrap();
+            l.record(&line(kind, w, 7, Utc::now())).unwrap();
+            l.record(&line(kind, other, 3, Utc::now())).unwrap();
+            l.record(&line(TransferKind::GasTopup, w, 100, Utc::now()))
+                .unwrap();
+            assert_eq!(
+                l.usage(kind, w),
+                Usage {
+                    wallet: 7,
+                    total: 10
+                }
+            );
+        }
+        // A crash in the middle of a line.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"at\":\"20")
+            .unwrap();
+        let mut l = Ledger::open(&path).unwrap();
+        assert_eq!(
+            l.usage(kind, w),
+            Usage {
+                wallet: 7,
+                total: 10
+            }
+        );
+        l.record(&line(kind, w, 1, Utc::now())).unwrap();
+        drop(l);
+        let mut l = Ledger::open(&path).unwrap();
+        assert_eq!(
+            l.usage(kind, w),
+            Usage {
+                wallet: 8,
+                total: 11
+            }
+        );
+        drop(l);
+
+        // A line changed in the middle: the signer does not start.
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("\"amount\":7", "\"amount\":\"x\"", 1)).unwrap();
+        let err = Ledger::open(&path).err().unwrap();
+        assert!(matches!(err, LogError::Corrupt { line: 2, .. }), "{err}");
+    }
 }
