@@ -1813,3 +1813,34 @@ async fn a_worker_with_a_signer_and_no_master_key_tops_up_and_sweeps_once_even_w
     );
     assert_ledger_adds_up(&ledger);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_smart_contract_is_never_a_treasury_even_when_the_policy_names_it() {
+    let env = Env::new().await;
+    // A policy written wrongly: it names a contract (the simulator's token,
+    // under another token address) as the treasury.
+    let elsewhere = random_key().address();
+    env.write_policy(&Policy::starting_text(
+        env.usdt,
+        env.gas.address(),
+        elsewhere,
+    ));
+    set_config(&env.db.pool, "consolidation.treasury_address", Value::Null).await;
+    assert!(env.client.is_contract(&env.usdt).await.unwrap());
+    assert!(!env.client.is_contract(&env.treasury).await.unwrap());
+    let w = env.deposit(20 * TRX, 50 * USDT).await;
+    let engine = env.engine();
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .unwrap()
+            .contains("is a smart contract, not a wallet"),
+        "{error:?}"
+    );
+    assert!(sent_by(&env.ledger().await, &w.address).is_empty());
+    assert_eq!(env.usdt_of(&w.address).await, 50 * USDT);
+}

@@ -257,7 +257,9 @@ pub async fn refused(
 
 /// Which payout address a job uses: the `system_config` choice when the
 /// policy allows it, else (unset) the policy's first. Never one of our own
-/// deposit wallets, nor the token contract. `rule` names the refusal.
+/// deposit wallets, nor a smart contract (the token included): the policy
+/// file cannot be checked against the chain when it is written, so it is
+/// here. `rule` names the refusal.
 pub async fn choose_address(
     ctx: &Context,
     job_id: Uuid,
@@ -281,8 +283,8 @@ pub async fn choose_address(
             JobError::Final(format!("the funds policy allows no address for {key}"))
         })?,
     };
-    if address == ctx.signer.policy().usdt_contract {
-        let r = refuse(format!("{key} {address} is the USDT contract itself"));
+    if address == ctx.signer.policy().usdt_contract || ctx.tron.is_contract(&address).await? {
+        let r = refuse(format!("{key} {address} is a smart contract, not a wallet"));
         return Err(refused(ctx, Some(job_id), Some(wallet_id), r).await);
     }
     let role: Option<String> =
