@@ -58,7 +58,7 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
     // The energy is estimated towards where the sweep will go.
     let to = match settings.treasury()? {
         Some(t) if policy.is_treasury(&t) => t,
-        _ => policy.treasuries[0],
+        _ => policy.treasuries.first().copied().unwrap_or(gas),
     };
     let usdt = settings.usdt_contract;
     for _ in 0..ROUNDS {
