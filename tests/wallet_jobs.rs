@@ -1844,3 +1844,37 @@ async fn a_smart_contract_is_never_a_treasury_even_when_the_policy_names_it() {
     assert!(sent_by(&env.ledger().await, &w.address).is_empty());
     assert_eq!(env.usdt_of(&w.address).await, 50 * USDT);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fake_wallet_row_with_a_large_top_up_setting_gets_nothing() {
+    let env = Env::new().await;
+    let attacker = random_key().address();
+    // A deposit wallet inserted around walletops, with no key of ours, and
+    // a top-up setting that would empty the gas wallet.
+    let fake: Uuid = sqlx::query_scalar(
+        "INSERT INTO user_wallets (address, role) VALUES ($1, 'deposit') RETURNING id",
+    )
+    .bind(attacker.to_base58())
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    env.fund(&attacker, 0, 20 * USDT).await;
+    set_config(&env.db.pool, "gas.topup_sun", json!(500 * TRX)).await;
+    let engine = env.engine();
+    let mut conn = env.db.pool.acquire().await.unwrap();
+    let mut job = NewJob::new(JobType::GasTopup);
+    job.wallet_id = Some(fake);
+    let job = queue::enqueue(&mut conn, &job).await.unwrap().job.id;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "failed");
+    let error = error.unwrap();
+    assert!(
+        error.contains("policy refused the transfer (recipient)")
+            && error.contains(&attacker.to_base58()),
+        "{error}"
+    );
+    assert_eq!(env.trx_of(&attacker).await, 0);
+    assert!(sent_by(&env.ledger().await, &env.gas.address()).is_empty());
+    assert_eq!(security_events(&env.db.pool).await.len(), 1);
+}

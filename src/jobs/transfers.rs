@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Context, CrashStep, JobError, JobSettings};
-use crate::policy::Usage;
+use crate::policy::{Refusal, Rule, Usage};
 use crate::queue::Lease;
 use crate::signer::{SealedWallet, SignError, SignRequest, Signer};
 use crate::tron::client::{BroadcastCode, ClientError, TransactionInfo, View};
@@ -153,7 +153,27 @@ pub async fn create(
         wallet_id: t.wallet_id,
         sender: sealed(t.sender_wallet).await?,
         recipient: match t.kind {
-            TransferKind::GasTopup => Some(sealed(t.wallet_id).await?),
+            // A row without a key of ours (inserted around walletops) is
+            // no deposit wallet of ours: a refusal, not a mere error.
+            TransferKind::GasTopup => match sealed(t.wallet_id).await {
+                Err(JobError::Final(reason)) => {
+                    let refusal = Refusal {
+                        rule: Rule::Recipient,
+                        message: format!(
+                            "gas top-up recipient {} is not one of our deposit wallets: {reason}",
+                            t.to
+                        ),
+                    };
+                    return Err(super::refused(
+                        ctx,
+                        Some(lease.job_id),
+                        Some(t.wallet_id),
+                        refusal,
+                    )
+                    .await);
+                }
+                other => Some(other?),
+            },
             _ => None,
         },
         topup_need: t.topup_need.map(|n| n.0),
