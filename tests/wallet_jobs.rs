@@ -1571,12 +1571,15 @@ impl Env {
             .unwrap();
         let address = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("unix:"))
             .unwrap_or_else(|| panic!("no address in {line:?}"));
         let url: url::Url = address.parse().unwrap();
         SignerProc {
             child,
-            listen: format!("{}:{}", url.host_str().unwrap(), url.port().unwrap()),
+            listen: match url.port() {
+                Some(port) => format!("{}:{port}", url.host_str().unwrap()),
+                None => address.to_string(),
+            },
             url,
             secret_file,
             ledger,
@@ -1877,4 +1880,27 @@ async fn a_fake_wallet_row_with_a_large_top_up_setting_gets_nothing() {
     assert_eq!(env.trx_of(&attacker).await, 0);
     assert!(sent_by(&env.ledger().await, &env.gas.address()).is_empty());
     assert_eq!(security_events(&env.db.pool).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_signer_serves_a_unix_socket_only_its_owner_and_group_may_open() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new().await;
+    let socket = env.dir.path().join("signer.sock");
+    let signer = env.signer_proc(&format!("unix:{}", socket.display()));
+    assert_eq!(signer.url.scheme(), "unix");
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    let remote = RemoteSigner::connect(
+        signer.url.clone(),
+        SharedSecret::from_file(&signer.secret_file).unwrap(),
+    )
+    .await
+    .unwrap();
+    let w = env.deposit(50 * TRX, 0).await;
+    let good = env
+        .trx_sweep_request(&w, env.treasury, env.treasury, 5 * TRX)
+        .await;
+    remote.sign(&good).await.unwrap().verify_owner().unwrap();
+    reap(signer.child);
 }

@@ -2,7 +2,6 @@
 //! for workers (`walletops worker --signer URL`) over authenticated HTTP on
 //! a loopback address. Workers hold no key; this process needs no database.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -14,14 +13,14 @@ use crate::config::Settings;
 use crate::policy::{self, Policy};
 use crate::signer::Core;
 use crate::signer::auth::{ReplayGuard, SharedSecret};
-use crate::signer::server::{self, Ledger, SignerState};
+use crate::signer::server::{Bound, Endpoint, Ledger, SignerState};
 use crate::wallets::MasterKey;
 
 #[derive(Debug, Args)]
 pub struct SignerArgs {
-    /// Address to listen on (keep it on loopback or a private interface)
+    /// Where to listen: ADDR:PORT (keep it on loopback) or unix:/PATH (a socket of mode 0660)
     #[arg(long, default_value = "127.0.0.1:7207", value_name = "ADDR")]
-    pub listen: SocketAddr,
+    pub listen: Endpoint,
 
     /// The funds policy [default: $XDG_CONFIG_HOME/walletops/policy.toml]
     #[arg(long, env = "WALLETOPS_POLICY", value_name = "FILE")]
@@ -60,26 +59,31 @@ pub async fn run(settings: &Settings, args: SignerArgs) -> anyhow::Result<ExitCo
         replay: ReplayGuard::default(),
         ledger: Mutex::new(ledger),
     });
-    let (listener, addr) = server::bind(args.listen)
+    let bound = Bound::bind(&args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {:?}", args.listen))?;
+    let url = bound.url().context("cannot read the listening address")?;
+    if !bound.is_local() {
+        tracing::warn!(%url, "the signer listens beyond loopback: keep that interface private");
+    }
     println!(
-        "walletops signer listening on http://{addr} (policy {})",
+        "walletops signer listening on {url} (policy {})",
         path.display()
     );
-    tracing::info!(%addr, policy = %path.display(), ledger = %args.ledger.display(), "signer started");
+    tracing::info!(%url, policy = %path.display(), ledger = %args.ledger.display(), "signer started");
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot handle SIGTERM")?;
-    server::serve(listener, state, async move {
-        tokio::select! {
-            _ = stop => {}
-            _ = term.recv() => {}
-        }
-    })
-    .await
-    .context("the signer's server failed")?;
+    bound
+        .serve(state, async move {
+            tokio::select! {
+                _ = stop => {}
+                _ = term.recv() => {}
+            }
+        })
+        .await
+        .context("the signer's server failed")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -26,7 +26,8 @@ pub struct SigningArgs {
     )]
     pub policy: Option<PathBuf>,
 
-    /// Sign through `walletops signer` at this URL (this process then needs no master key)
+    /// Sign through `walletops signer` at this URL, http://ADDR:PORT or unix:/PATH
+    /// (this process then needs no master key)
     #[arg(long, env = "WALLETOPS_SIGNER", value_name = "URL")]
     pub signer: Option<Url>,
 

@@ -33,6 +33,8 @@ pub struct RemoteSigner {
 struct Channel {
     http: reqwest::Client,
     base: Url,
+    /// The URL as given (`base` stands in for a Unix socket's).
+    shown: String,
     secret: SharedSecret,
 }
 
@@ -40,11 +42,24 @@ impl RemoteSigner {
     /// Connects to the signer at `base` and reads its policy.
     pub async fn connect(base: Url, secret: SharedSecret) -> Result<Self, SignError> {
         crate::tron::client::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
+        let shown = base.to_string();
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(15));
+        // `unix:/PATH`: HTTP over that socket; the host name is not used.
+        let base = if base.scheme() == "unix" {
+            builder = builder.unix_socket(std::path::PathBuf::from(base.path()));
+            Url::parse("http://walletops-signer/").expect("a valid URL")
+        } else {
+            base
+        };
+        let http = builder
             .build()
             .map_err(|e| SignError::Unavailable(e.to_string()))?;
-        let channel = Channel { http, base, secret };
+        let channel = Channel {
+            http,
+            base,
+            shown,
+            secret,
+        };
         let text = channel.call("GET", "/v1/policy", Vec::new()).await?;
         let policy = Policy::parse(&text).map_err(|e| {
             SignError::Unavailable(format!("the signer's policy does not parse: {e}"))
@@ -110,7 +125,7 @@ impl Channel {
             .send()
             .await
             .map_err(|e| {
-                SignError::Unavailable(format!("cannot reach the signer at {}: {e}", self.base))
+                SignError::Unavailable(format!("cannot reach the signer at {}: {e}", self.shown))
             })?;
         let status = resp.status();
         let text = resp

@@ -282,22 +282,91 @@ pub fn router(state: Arc<SignerState>) -> Router {
         .with_state(state)
 }
 
-/// Serves until `stop` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: Arc<SignerState>,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(stop)
-        .await
+/// Where the signer listens: a TCP address (loopback), or `unix:PATH`, a
+/// Unix socket that only its owner and group may connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
 }
 
-/// Binds the listener; the address it got.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    Ok((listener, local))
+impl std::str::FromStr for Endpoint {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.strip_prefix("unix:") {
+            Some(path) if path.starts_with('/') => Ok(Endpoint::Unix(PathBuf::from(path))),
+            Some(_) => Err(format!(
+                "{s:?}: a Unix socket needs an absolute path, e.g. unix:/run/walletops-signer/socket"
+            )),
+            None => s
+                .parse()
+                .map(Endpoint::Tcp)
+                .map_err(|e| format!("{s:?} is neither ADDR:PORT nor unix:/PATH: {e}")),
+        }
+    }
+}
+
+/// A bound listener.
+pub enum Bound {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener, PathBuf),
+}
+
+impl Bound {
+    /// Binds `endpoint`. A Unix socket left by an earlier run is replaced;
+    /// the new one is made mode 0660.
+    pub async fn bind(endpoint: &Endpoint) -> std::io::Result<Self> {
+        match endpoint {
+            Endpoint::Tcp(addr) => Ok(Bound::Tcp(tokio::net::TcpListener::bind(addr).await?)),
+            Endpoint::Unix(path) => {
+                use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+                if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+                    std::fs::remove_file(path)?;
+                }
+                let listener = tokio::net::UnixListener::bind(path)?;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+                Ok(Bound::Unix(listener, path.clone()))
+            }
+        }
+    }
+
+    /// The URL workers pass to `--signer`.
+    pub fn url(&self) -> std::io::Result<String> {
+        match self {
+            Bound::Tcp(l) => Ok(format!("http://{}", l.local_addr()?)),
+            Bound::Unix(_, path) => Ok(format!("unix:{}", path.display())),
+        }
+    }
+
+    /// Whether only this host can reach it.
+    pub fn is_local(&self) -> bool {
+        match self {
+            Bound::Tcp(l) => l.local_addr().is_ok_and(|a| a.ip().is_loopback()),
+            Bound::Unix(..) => true,
+        }
+    }
+
+    /// Serves until `stop` resolves.
+    pub async fn serve(
+        self,
+        state: Arc<SignerState>,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        match self {
+            Bound::Tcp(l) => {
+                axum::serve(l, router(state))
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            Bound::Unix(l, path) => {
+                let result = axum::serve(l, router(state))
+                    .with_graceful_shutdown(stop)
+                    .await;
+                let _ = std::fs::remove_file(path);
+                result
+            }
+        }
+    }
 }
 
 #[cfg(test)]
