@@ -1,6 +1,7 @@
 //! `walletops signer`'s HTTP side: two authenticated routes on a loopback
 //! listener (`GET /v1/policy`, `POST /v1/sign`), an append-only log of every
-//! signature (JSON lines, fsynced before the signature is returned), and the
+//! signature (JSON lines, fsynced before the signature is returned) and
+//! every refusal, and the
 //! day's counters rebuilt from that log at start: no worker and no database
 //! can reset them.
 
@@ -23,10 +24,11 @@ use uuid::Uuid;
 use super::auth::{NONCE_HEADER, ReplayGuard, SIGNATURE_HEADER, SharedSecret, TIMESTAMP_HEADER};
 use super::remote::SignResponse;
 use super::{Core, SignRequest};
-use crate::policy::{TransferKind, Usage};
+use crate::policy::{Refusal, TransferKind, Usage};
 use crate::tron::Address;
 
-/// One line of the signer's log: a transaction it signed.
+/// One line of the signer's log: a transaction it signed, or a request it
+/// refused (kept here too, where no worker or database can remove it).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogLine {
     pub at: DateTime<Utc>,
@@ -35,7 +37,11 @@ pub struct LogLine {
     pub from: Address,
     pub to: Address,
     pub amount: u64,
-    pub tx_id: String,
+    /// The signed transaction's id; none for a refusal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refusal>,
 }
 
 /// Why the log cannot be used.
@@ -134,6 +140,9 @@ impl Ledger {
     }
 
     fn count(&mut self, e: &LogLine) {
+        if e.refused.is_some() {
+            return;
+        }
         *self.per_wallet.entry((e.kind, e.wallet_id)).or_default() += e.amount;
         *self.total.entry(e.kind).or_default() += e.amount;
     }
@@ -162,6 +171,20 @@ impl Ledger {
             self.count(entry);
         }
         Ok(())
+    }
+}
+
+/// The log line of a request, signed (`tx_id`) or not.
+fn line_for(req: &SignRequest, tx_id: Option<String>) -> LogLine {
+    LogLine {
+        at: Utc::now(),
+        kind: req.kind,
+        wallet_id: req.wallet_id,
+        from: req.from,
+        to: req.to,
+        amount: req.amount,
+        tx_id,
+        refused: None,
     }
 }
 
@@ -246,18 +269,17 @@ async fn sign(State(state): State<Arc<SignerState>>, headers: HeaderMap, body: B
                 kind = %req.kind, from = %req.from, to = %req.to, amount = req.amount,
                 rule = refusal.rule.as_str(), "signer: {refusal}"
             );
+            let entry = LogLine {
+                refused: Some(refusal.clone()),
+                ..line_for(&req, None)
+            };
+            if let Err(e) = ledger.record(&entry) {
+                tracing::error!("signer: {e}");
+            }
             return reply(StatusCode::FORBIDDEN, &SignResponse::Refused(refusal));
         }
     };
-    let entry = LogLine {
-        at: Utc::now(),
-        kind: req.kind,
-        wallet_id: req.wallet_id,
-        from: req.from,
-        to: req.to,
-        amount: req.amount,
-        tx_id: signed.txid().to_hex(),
-    };
+    let entry = line_for(&req, Some(signed.txid().to_hex()));
     // No signature leaves before its line is on disk.
     if let Err(e) = ledger.record(&entry) {
         tracing::error!("signer: {e}");
@@ -269,7 +291,7 @@ async fn sign(State(state): State<Arc<SignerState>>, headers: HeaderMap, body: B
     drop(ledger);
     tracing::info!(
         kind = %entry.kind, from = %entry.from, to = %entry.to, amount = entry.amount,
-        tx_id = %entry.tx_id, "signer: signed"
+        tx_id = entry.tx_id.as_deref().unwrap_or(""), "signer: signed"
     );
     reply(StatusCode::OK, &SignResponse::Signed(signed.to_hex()))
 }
@@ -383,7 +405,8 @@ mod tests {
             from: a,
             to: a,
             amount,
-            tx_id: "00".repeat(32),
+            tx_id: Some("00".repeat(32)),
+            refused: None,
         }
     }
 
@@ -401,6 +424,16 @@ mod tests {
             l.record(&line(kind, other, 3, Utc::now())).unwrap();
             l.record(&line(TransferKind::GasTopup, w, 100, Utc::now()))
                 .unwrap();
+            // A refusal is logged, not counted.
+            l.record(&LogLine {
+                refused: Some(Refusal {
+                    rule: crate::policy::Rule::Destination,
+                    message: "to the attacker".into(),
+                }),
+                tx_id: None,
+                ..line(kind, w, 1000, Utc::now())
+            })
+            .unwrap();
             assert_eq!(
                 l.usage(kind, w),
                 Usage {
@@ -441,5 +474,9 @@ mod tests {
         std::fs::write(&path, text.replacen("\"amount\":7", "\"amount\":\"x\"", 1)).unwrap();
         let err = Ledger::open(&path).err().unwrap();
         assert!(matches!(err, LogError::Corrupt { line: 2, .. }), "{err}");
+        assert!(
+            text.contains("\"refused\":{\"rule\":\"destination\""),
+            "{text}"
+        );
     }
 }
