@@ -1,8 +1,10 @@
 -- Security events: what the funds policy refused at the moment of signing
 -- (issue 12). Workers record them and can never change or remove them;
--- health stays Down while one is not acknowledged, and only an admin (or the
--- owner) acknowledges, by adding a row to security_acks. Both tables are
--- append-only for everyone, the owner included.
+-- health stays Down while one is not acknowledged. Only an admin
+-- acknowledges, through walletops_security_ack(), which proves the actor
+-- itself (walletops_act, migration 0007) and leaves an audit row; a row
+-- slipped into security_acks by plain SQL is audited too, as external. Both
+-- tables are append-only for everyone, the owner included.
 
 CREATE TABLE IF NOT EXISTS security_events (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -75,15 +77,103 @@ BEGIN
 END
 $$;
 
+-- Every acknowledgement is an audit row, however it was written: through
+-- walletops_security_ack() it names the proven actor; by plain SQL it is
+-- stamped external and health says so until an admin looks.
+CREATE OR REPLACE FUNCTION walletops_audit_security_ack() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    PERFORM walletops_audit_row('security.ack', 'security_events', NEW.event_id::text,
+        (SELECT jsonb_build_object('rule', e.rule, 'message', e.message, 'job_id', e.job_id,
+                                   'wallet_id', e.wallet_id, 'note', NEW.note)
+           FROM security_events e WHERE e.id = NEW.event_id));
+    RETURN NULL;
+END
+$$;
+DROP TRIGGER IF EXISTS security_acks_audit ON security_acks;
+CREATE TRIGGER security_acks_audit AFTER INSERT ON security_acks
+    FOR EACH ROW EXECUTE FUNCTION walletops_audit_security_ack();
+
+-- The only way a non-owner acknowledges: one event, or every unacknowledged
+-- one (p_event NULL). The database finds the actor (the login's operator, or
+-- the API token's) and requires the admin role. Returns the events
+-- acknowledged, oldest first; none is an error (P0002).
+CREATE OR REPLACE FUNCTION walletops_security_ack(p_event uuid, p_note text, p_token text DEFAULT NULL)
+RETURNS SETOF uuid
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    PERFORM walletops_act(p_token, 'admin');
+    RETURN QUERY
+    INSERT INTO security_acks (event_id, acknowledged_by, note)
+    SELECT e.id, (SELECT c.user_id FROM audit_context c WHERE c.xact = pg_current_xact_id()), p_note
+      FROM security_events e
+     WHERE (p_event IS NULL OR e.id = p_event)
+       AND NOT EXISTS (SELECT 1 FROM security_acks a WHERE a.event_id = e.id)
+     ORDER BY e.created_at, e.id
+    RETURNING event_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RAISE EXCEPTION '%', CASE WHEN p_event IS NULL THEN 'no unacknowledged security event'
+                                  ELSE 'no unacknowledged security event ' || p_event END
+            USING ERRCODE = 'P0002';
+    END IF;
+END
+$$;
+
+-- A payout address (treasury, gas wallet) set through walletops is never the
+-- token contract nor one of our deposit wallets: the obvious mistake is
+-- refused at once, whoever asks (CLI, API, or a login calling
+-- walletops_config_set() itself). The owner's plain SQL is not stopped here:
+-- the audit trail flags it as external, and the signing host's funds policy
+-- refuses such a payout anyway (it is the real guard).
+CREATE OR REPLACE FUNCTION walletops_config_payout_check() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    v_address text;
+BEGIN
+    IF NEW.key NOT IN ('consolidation.treasury_address', 'gas.wallet_address')
+       OR jsonb_typeof(NEW.value) IS DISTINCT FROM 'string'
+       OR NOT EXISTS (SELECT 1 FROM audit_context WHERE xact = pg_current_xact_id()) THEN
+        RETURN NEW;
+    END IF;
+    v_address := NEW.value #>> '{}';
+    IF EXISTS (SELECT 1 FROM system_config
+                WHERE key = 'tron.usdt_contract' AND value = to_jsonb(v_address)) THEN
+        RAISE EXCEPTION '% cannot be the USDT contract % itself', NEW.key, v_address
+            USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM user_wallets WHERE address = v_address AND role = 'deposit') THEN
+        RAISE EXCEPTION '% cannot be %: it is one of our deposit wallets', NEW.key, v_address
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN NEW;
+END
+$$;
+DROP TRIGGER IF EXISTS system_config_payout_check ON system_config;
+CREATE TRIGGER system_config_payout_check BEFORE INSERT OR UPDATE ON system_config
+    FOR EACH ROW EXECUTE FUNCTION walletops_config_payout_check();
+
+-- Migration 0007's grants for the new tables (never a copy of it).
 SELECT walletops_secure_tables();
 
 -- Narrower than walletops_secure_tables' default for the worker: it records
--- refusals and reads acknowledgements, nothing more.
+-- refusals and reads acknowledgements, nothing more. Admins and operators
+-- got reads only: an acknowledgement goes through walletops_security_ack().
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'walletops_worker') THEN
         REVOKE UPDATE, DELETE, TRUNCATE ON security_events FROM walletops_worker;
         REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON security_acks FROM walletops_worker;
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION walletops_security_ack(uuid, text, text) FROM PUBLIC;
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'walletops_admin') THEN
+        GRANT EXECUTE ON FUNCTION walletops_security_ack(uuid, text, text) TO walletops_admin;
     END IF;
 END
 $$;

@@ -7,7 +7,8 @@ mod common;
 
 use std::process::Output;
 
-use walletops::admin::{self, Role};
+use common::admin::{Op, operator};
+use walletops::admin::Role;
 
 const TREASURY: &str = "TCNkawTmcQgYSU8nP8cHswT1QPjharxJr7";
 const GAS: &str = "THHsfg2eNiv6MSXC4y5d4t5wkvRVADRKiF";
@@ -119,12 +120,8 @@ fn the_signer_refuses_to_start_without_a_policy_and_names_the_file() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_security_event_keeps_status_down_until_an_admin_acknowledges_it() {
     let db = common::fresh_db().await;
-    admin::operators::add(&db.pool, "admin@example.com", Role::Admin)
-        .await
-        .unwrap();
-    admin::operators::add(&db.pool, "viewer@example.com", Role::Viewer)
-        .await
-        .unwrap();
+    let admin = operator(&db, "admin@example.com", Role::Admin).await;
+    let viewer = operator(&db, "viewer@example.com", Role::Viewer).await;
     sqlx::query(
         "INSERT INTO security_events (kind, rule, message)
          VALUES ('policy-refusal', 'destination', 'sweep destination TX is not a treasury of the policy')",
@@ -132,55 +129,83 @@ async fn a_security_event_keeps_status_down_until_an_admin_acknowledges_it() {
     .execute(&db.pool)
     .await
     .unwrap();
-    let run = |operator: Option<&str>, args: &[&str]| {
-        let mut cmd = common::walletops();
-        cmd.env("DATABASE_URL", db.url.expose()).args(args);
-        if let Some(op) = operator {
-            cmd.env("WALLETOPS_OPERATOR", op);
-        }
-        cmd.output().unwrap()
+    // Each command connects as the operator's own login: the database
+    // decides who acts.
+    let run = |login: &Op, args: &[&str]| {
+        common::walletops()
+            .env("DATABASE_URL", login.url.expose())
+            .args(args)
+            .output()
+            .unwrap()
     };
-    let status = run(None, &["status"]);
+    let status = run(&viewer, &["status"]);
     assert_eq!(status.status.code(), Some(2), "{}", text(&status));
     assert!(
         text(&status).contains("policy refused a transfer"),
         "{}",
         text(&status)
     );
-    let list = run(None, &["security", "list"]);
+    let list = run(&viewer, &["security", "list"]);
     assert!(
         text(&list).contains("OPEN policy-refusal destination"),
         "{}",
         text(&list)
     );
 
-    let refused = run(Some("viewer@example.com"), &["security", "ack", "--all"]);
+    let refused = run(&viewer, &["security", "ack", "--all"]);
     assert!(!refused.status.success());
     assert!(
         text(&refused).contains("may not acknowledge security events"),
         "{}",
         text(&refused)
     );
-    let acked = run(
-        Some("admin@example.com"),
-        &["security", "ack", "--all", "--note", "drill"],
-    );
+    // Around the application: a viewer or an admin login writing the
+    // acknowledgement itself, or a viewer calling the database's function.
+    for (who, sql) in [
+        (&viewer, "SELECT walletops_security_ack(NULL, 'mine')"),
+        (
+            &admin,
+            "INSERT INTO security_acks (event_id) SELECT id FROM security_events",
+        ),
+        (&admin, "DELETE FROM security_events"),
+        (&admin, "UPDATE security_events SET message = 'nothing'"),
+    ] {
+        let err = sqlx::query(sql).execute(&who.pool).await.unwrap_err();
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{sql}: {err}"
+        );
+    }
+
+    let acked = run(&admin, &["security", "ack", "--all", "--note", "drill"]);
     assert!(acked.status.success(), "{}", text(&acked));
     assert!(text(&acked).contains("acknowledged 1 security event(s)"));
 
-    let status = run(None, &["status"]);
+    let status = run(&viewer, &["status"]);
     assert!(
         !text(&status).contains("policy refused a transfer"),
         "{}",
         text(&status)
     );
-    let audited: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM admin_actions WHERE action_type = 'security.ack'")
+    // The database wrote the audit row, naming the admin it proved; not an
+    // external change.
+    let (external, actor, note): (bool, Option<uuid::Uuid>, Option<String>) = sqlx::query_as(
+        "SELECT external, admin_user_id, details->>'note' FROM admin_actions
+          WHERE action_type = 'security.ack'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(!external);
+    assert_eq!(actor, admin.user_id);
+    assert_eq!(note.as_deref(), Some("drill"));
+    let acked_by: Option<uuid::Uuid> =
+        sqlx::query_scalar("SELECT acknowledged_by FROM security_acks")
             .fetch_one(&db.pool)
             .await
             .unwrap();
-    assert_eq!(audited, 1);
-    let again = run(Some("admin@example.com"), &["security", "ack", "--all"]);
+    assert_eq!(acked_by, admin.user_id);
+    let again = run(&admin, &["security", "ack", "--all"]);
     assert!(!again.status.success());
     assert!(text(&again).contains("no unacknowledged security event"));
 }

@@ -34,7 +34,9 @@ impl Role {
             Dispatch | RetryJob | CancelJob | ClearFailed | ResetProcessing => {
                 matches!(self, Role::Operator | Role::Admin)
             }
-            ControlWorkers | SetConfig | ManageTokens | AcknowledgeSecurity => self == Role::Admin,
+            ControlWorkers | SetConfig | ManageTokens | AcknowledgeSecurity | AcknowledgeAudit => {
+                self == Role::Admin
+            }
         }
     }
 }
@@ -75,6 +77,8 @@ pub enum Permission {
     ManageTokens,
     /// Acknowledge policy refusals and other security events.
     AcknowledgeSecurity,
+    /// Acknowledge a change made outside walletops (clears its health warning).
+    AcknowledgeAudit,
 }
 
 impl Permission {
@@ -91,6 +95,7 @@ impl Permission {
             Permission::SetConfig => "change the runtime configuration",
             Permission::ManageTokens => "manage API tokens",
             Permission::AcknowledgeSecurity => "acknowledge security events",
+            Permission::AcknowledgeAudit => "acknowledge changes made outside walletops",
         }
     }
 }
@@ -113,6 +118,7 @@ mod tests {
             SetConfig,
             ManageTokens,
             AcknowledgeSecurity,
+            AcknowledgeAudit,
         ];
         for p in all {
             assert!(Role::Admin.allows(p), "{p:?}");
@@ -121,7 +127,13 @@ mod tests {
         for p in [Dispatch, RetryJob, CancelJob, ClearFailed, ResetProcessing] {
             assert!(Role::Operator.allows(p), "{p:?}");
         }
-        for p in [ControlWorkers, SetConfig, ManageTokens, AcknowledgeSecurity] {
+        for p in [
+            ControlWorkers,
+            SetConfig,
+            ManageTokens,
+            AcknowledgeSecurity,
+            AcknowledgeAudit,
+        ] {
             assert!(!Role::Operator.allows(p), "{p:?}");
         }
     }

@@ -1,14 +1,13 @@
 //! Security events (policy refusals recorded by the workers): the list, and
-//! an admin's acknowledgement, audited like every other action. While one is
-//! not acknowledged, health is Down ([`super::health`]).
+//! an admin's acknowledgement, which the database checks and audits
+//! (migration 0008). While one is not acknowledged, health is Down
+//! ([`super::health`]).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::audit::{self, ActionType, Actor, Target};
 use super::{AdminError, Identity, Permission};
 
 /// One security event with its acknowledgement, if any.
@@ -52,7 +51,9 @@ pub async fn unacknowledged(pool: &PgPool) -> Result<(i64, Option<String>), Admi
 }
 
 /// Acknowledges one event, or every unacknowledged one (`None`), with an
-/// optional note; returns the events acknowledged. Admin only, audited.
+/// optional note; returns the events acknowledged. Admin only: the
+/// database's `walletops_security_ack()` proves the actor itself (the
+/// login's operator, or the API token) and writes the audit rows.
 pub async fn acknowledge(
     pool: &PgPool,
     identity: &Identity,
@@ -60,39 +61,13 @@ pub async fn acknowledge(
     note: Option<&str>,
 ) -> Result<Vec<Uuid>, AdminError> {
     identity.authorize(Permission::AcknowledgeSecurity)?;
-    let mut tx = pool.begin().await?;
-    let acked: Vec<Uuid> = sqlx::query_scalar(
-        "INSERT INTO security_acks (event_id, acknowledged_by, note)
-         SELECT e.id, $2, $3 FROM security_events e
-          WHERE ($1::uuid IS NULL OR e.id = $1)
-            AND NOT EXISTS (SELECT 1 FROM security_acks a WHERE a.event_id = e.id)
-         ORDER BY e.created_at
-         RETURNING event_id",
-    )
-    .bind(event)
-    .bind(identity.user_id)
-    .bind(note)
-    .fetch_all(&mut *tx)
-    .await?;
-    if acked.is_empty() {
-        let message = match event {
-            Some(id) => format!("no unacknowledged security event {id}"),
-            None => "no unacknowledged security event".to_string(),
-        };
-        return Err(AdminError::NotFound(message).refused(identity));
-    }
-    audit::record(
-        &mut tx,
-        Actor::Identity(identity),
-        ActionType::SecurityAck,
-        &Target::new(
-            "security_events",
-            event.map_or_else(|| "all".to_string(), |id| id.to_string()),
-        ),
-        json!({"events": acked, "note": note}),
-    )
-    .await?;
-    tx.commit().await?;
+    let acked: Vec<Uuid> = sqlx::query_scalar("SELECT walletops_security_ack($1, $2, $3)")
+        .bind(event)
+        .bind(note)
+        .bind(identity.token())
+        .fetch_all(pool)
+        .await
+        .map_err(|e| AdminError::from(e).refused(identity))?;
     tracing::info!(identity = %identity, count = acked.len(), "security events acknowledged");
     Ok(acked)
 }

@@ -30,7 +30,7 @@ use crate::signer::{Core, Signer};
 use crate::tron::client::{ClientConfig, TronClient};
 use crate::tron::sim::{MAINNET_USDT, SimConfig, SimHandle, Simulator};
 use crate::tron::{Address, PrivateKey};
-use crate::wallets::{self, MasterKey, WalletRole};
+use crate::wallets::{MasterKey, WalletRole};
 
 /// The demo's own database in the local cluster.
 pub const DEMO_DATABASE: &str = "walletops_demo";
@@ -95,8 +95,12 @@ pub async fn run(
     let key_file = master_key_file(cluster.root())?;
     let master = MasterKey::load(Some(&MasterKeySource::File(key_file.clone())))?;
 
-    admin::operators::add(&pool, DEMO_ADMIN, Role::Admin).await?;
-    let admin = admin::identity::resolve_operator(&pool, DEMO_ADMIN).await?;
+    // The demo connects as the database owner: that login acts as the demo admin.
+    let owner: String = sqlx::query_scalar("SELECT session_user::text")
+        .fetch_one(&pool)
+        .await?;
+    admin::operators::add(&pool, DEMO_ADMIN, Role::Admin, Some(&owner)).await?;
+    let admin = admin::identity::resolve_login(&pool).await?;
     let (deposits, treasury, gas) = seed(&pool, &master, &admin, &sim).await?;
     let policy_file = key_file.with_file_name("policy.toml");
     let policy = write_policy(&policy_file, treasury, gas)?;
@@ -198,7 +202,7 @@ async fn seed(
 ) -> anyhow::Result<(Vec<String>, Address, Address)> {
     crate::tron::client::install_crypto_provider();
     let http = reqwest::Client::new();
-    let gas_address = wallets::import(
+    let gas_address = admin::wallets::import(
         pool,
         master,
         "ops@example.com",
@@ -209,7 +213,7 @@ async fn seed(
     .address;
     let gas = gas_address.to_string();
     fund(&http, sim, &gas, 20_000 * TRX, 0).await?;
-    let treasury_address = wallets::import(
+    let treasury_address = admin::wallets::import(
         pool,
         master,
         "treasury@example.com",
@@ -223,7 +227,7 @@ async fn seed(
 
     let mut deposits = Vec::new();
     for (i, email) in DEPOSITORS.iter().enumerate() {
-        let address = wallets::import(pool, master, email, WalletRole::Deposit, &new_key()?)
+        let address = admin::wallets::import(pool, master, email, WalletRole::Deposit, &new_key()?)
             .await?
             .address
             .to_string();
