@@ -3,16 +3,20 @@
 //! description. Every route but `/healthz` needs `Authorization: Bearer`.
 
 mod auth;
+mod body;
 mod error;
 mod events;
 mod handlers;
 mod metrics;
 mod openapi;
+mod server;
 
 pub use events::Notice;
 pub use openapi::document as openapi_document;
+pub use server::Limits;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -20,7 +24,7 @@ use axum::http::StatusCode;
 use axum::routing::{MethodRouter, get, post};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 
 use error::ApiError;
 
@@ -35,6 +39,9 @@ pub struct AppState {
     /// Turns true when the server stops, so that endless event streams end
     /// and graceful shutdown does not wait on them.
     pub stopping: watch::Receiver<bool>,
+    pub limits: Limits,
+    /// One permit per event stream that may still open.
+    pub event_streams: Arc<Semaphore>,
 }
 
 /// One route: the router and the OpenAPI document are both built from
@@ -159,10 +166,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener`, within `limits`, until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     pool: PgPool,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     match crate::admin::database_roles_enforced(&pool).await {
@@ -180,13 +188,14 @@ pub async fn serve(
         pool,
         events,
         stopping,
+        limits,
+        event_streams: Arc::new(Semaphore::new(limits.max_event_streams)),
     });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
-        .await;
+    let result = server::run(listener, app, limits, async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await;
     pump.abort();
     result
 }

@@ -36,6 +36,12 @@ fn operation(route: &Route) -> Value {
             error_response("the token's role may not do this"),
         );
     }
+    responses.insert(
+        "503".into(),
+        error_response(
+            "too many connections (or event streams), or the request took longer than the server's request timeout",
+        ),
+    );
     let mut op = json!({
         "summary": route.summary,
         "operationId": route.operation_id,
@@ -53,10 +59,16 @@ fn operation(route: &Route) -> Value {
             .as_object_mut()
             .expect("responses is an object");
         r.insert("400".into(), error_response("malformed JSON"));
+        r.insert(
+            "408".into(),
+            error_response("the body did not arrive within the server's body timeout"),
+        );
         r.insert("413".into(), error_response("body too large"));
         r.insert(
             "422".into(),
-            error_response("a field is missing or invalid; nothing changed"),
+            error_response(
+                "not a JSON object, a key given twice, or a field missing or invalid; nothing changed",
+            ),
         );
     }
     if route.operation_id == "dispatchJob" {
