@@ -4,7 +4,7 @@
 //! trigger refuses UPDATE, DELETE and TRUNCATE, even for its owner).
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -123,7 +123,7 @@ pub async fn record(
 }
 
 /// One row of the audit trail, with the acting user's email when known.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
 pub struct AuditEntry {
     pub id: Uuid,
     pub created_at: Option<DateTime<Utc>>,

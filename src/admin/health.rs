@@ -2,10 +2,10 @@
 //! Degraded or Down with the reasons. The console, `walletops status` and
 //! `/api/workers/stats` all use it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The overall verdict, worst first in severity order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Status {
     Healthy,
     Degraded,
@@ -83,7 +83,7 @@ pub struct Vitals {
 }
 
 /// The verdict with its reasons (empty when Healthy).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub status: Status,
     pub reasons: Vec<String>,

@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod health;
 pub mod identity;

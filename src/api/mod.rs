@@ -4,6 +4,7 @@
 
 mod auth;
 mod body;
+mod console;
 mod error;
 mod events;
 mod handlers;
@@ -56,6 +57,8 @@ pub struct Route {
     pub auth: bool,
     /// The request body's schema name, if it takes one.
     pub body_schema: Option<&'static str>,
+    /// Query parameters: (name, description); all optional strings.
+    pub params: &'static [(&'static str, &'static str)],
 }
 
 pub const ROUTES: &[Route] = &[
@@ -66,6 +69,7 @@ pub const ROUTES: &[Route] = &[
         summary: "The server answers (no auth, no data)",
         auth: false,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "GET",
@@ -74,6 +78,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Queue depth, throughput, failures and workers by state, in Prometheus text format",
         auth: true,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "GET",
@@ -82,6 +87,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Server-sent events: jobs, job-states, control, config and admin notifications",
         auth: true,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "GET",
@@ -90,6 +96,7 @@ pub const ROUTES: &[Route] = &[
         summary: "This document",
         auth: true,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "GET",
@@ -98,6 +105,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Health, queue depth by status and type, throughput, workers, last admin actions",
         auth: true,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "POST",
@@ -106,6 +114,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Start or pause every worker (admin)",
         auth: true,
         body_schema: Some("WorkersControl"),
+        params: &[],
     },
     Route {
         method: "POST",
@@ -114,6 +123,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Queue a job for a wallet (operator, admin)",
         auth: true,
         body_schema: Some("DispatchJob"),
+        params: &[],
     },
     Route {
         method: "POST",
@@ -122,6 +132,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Delete every failed job (operator, admin); no body needed",
         auth: true,
         body_schema: Some("Empty"),
+        params: &[],
     },
     Route {
         method: "POST",
@@ -130,6 +141,55 @@ pub const ROUTES: &[Route] = &[
         summary: "Take back jobs past their lease and release wallets left processing (operator, admin); no body needed",
         auth: true,
         body_schema: Some("Empty"),
+        params: &[],
+    },
+    Route {
+        method: "GET",
+        path: "/api/whoami",
+        operation_id: "whoami",
+        summary: "The token's name and role, and ui.refresh_seconds",
+        auth: true,
+        body_schema: None,
+        params: &[],
+    },
+    Route {
+        method: "GET",
+        path: "/api/console/snapshot",
+        operation_id: "consoleSnapshot",
+        summary: "Everything the console shows, in one answer: health, workers, depth, jobs, audit (walletops console --api)",
+        auth: true,
+        body_schema: None,
+        params: &[(
+            "jobSearch",
+            "also the newest jobs whose wallet address or user email starts with this",
+        )],
+    },
+    Route {
+        method: "GET",
+        path: "/api/wallets/search",
+        operation_id: "searchWallets",
+        summary: "Wallets whose address starts with q, or whose owner's email or name contains it (at most 20)",
+        auth: true,
+        body_schema: None,
+        params: &[("q", "the search text; none finds nothing")],
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/jobs/retry",
+        operation_id: "retryJob",
+        summary: "Put a failed or cancelled job back to pending (operator, admin)",
+        auth: true,
+        body_schema: Some("JobId"),
+        params: &[],
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/jobs/cancel",
+        operation_id: "cancelJob",
+        summary: "Cancel a pending or processing job (operator, admin)",
+        auth: true,
+        body_schema: Some("JobId"),
+        params: &[],
     },
 ];
 
@@ -144,6 +204,11 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         "dispatchJob" => post(handlers::dispatch_job),
         "clearFailed" => post(handlers::clear_failed),
         "resetProcessing" => post(handlers::reset_processing),
+        "whoami" => get(console::whoami),
+        "consoleSnapshot" => get(console::snapshot),
+        "searchWallets" => get(console::search_wallets),
+        "retryJob" => post(console::retry_job),
+        "cancelJob" => post(console::cancel_job),
         other => unreachable!("route {other} in ROUTES has no handler"),
     }
 }

@@ -50,9 +50,18 @@ fn operation(route: &Route) -> Value {
     if !route.auth {
         op["security"] = json!([]);
     }
+    if !route.params.is_empty() {
+        op["parameters"] = route
+            .params
+            .iter()
+            .map(|(name, description)| {
+                json!({"name": name, "in": "query", "description": description, "schema": {"type": "string"}})
+            })
+            .collect();
+    }
     if let Some(schema) = route.body_schema {
         op["requestBody"] = json!({
-            "required": schema == "DispatchJob" || schema == "WorkersControl",
+            "required": schema != "Empty",
             "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
         });
         let r = op["responses"]
@@ -116,6 +125,10 @@ pub fn document() -> Value {
                         "address": {"type": "string", "description": "base58 TRON address"},
                         "jobType": {"type": "string", "enum": ["sync", "consolidation", "gas-topup"]}
                     }
+                },
+                "JobId": {
+                    "type": "object", "required": ["jobId"], "additionalProperties": false,
+                    "properties": {"jobId": {"type": "string", "format": "uuid"}}
                 },
                 "Empty": {"type": "object", "additionalProperties": false}
             }

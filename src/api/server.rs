@@ -9,9 +9,10 @@
 //!   [`Limits::header_timeout`]: on a new connection counted from accept, on
 //!   a kept-alive one from the first byte of the next request;
 //! - a kept-alive connection may wait [`Limits::idle_timeout`] for that
-//!   first byte; while a request runs or its response is written, a
+//!   first byte; while a response is written (an event stream too), a
 //!   connection on which no byte moves either way for that long is closed;
 //! - a handler must answer within [`Limits::request_timeout`] (503 after);
+//!   meanwhile the connection is left alone, so the 503 can be sent;
 //! - at most [`Limits::max_connections`] connections are served at once;
 //!   one more is answered 503 and closed at once, without touching the
 //!   connections being served.
@@ -57,7 +58,7 @@ pub struct Limits {
     /// A request body must be read completely within this.
     pub body_timeout: Duration,
     /// A kept-alive connection may wait this long for its next request; a
-    /// connection on which nothing moves for this long is closed.
+    /// connection whose response moves no byte for this long is closed.
     pub idle_timeout: Duration,
     /// A handler must answer within this (an event stream: its headers).
     pub request_timeout: Duration,
@@ -161,12 +162,14 @@ async fn serve_connection(
             activity.request_started();
             let done = ResponseDone(activity.clone());
             let answer = app.clone().call(request);
+            let activity = activity.clone();
             async move {
                 let response = match tokio::time::timeout(limits.request_timeout, answer).await {
                     Ok(Ok(response)) => response,
                     Ok(Err(never)) => match never {},
                     Err(_) => timed_out(limits.request_timeout),
                 };
+                activity.answered();
                 Ok::<_, Infallible>(response.map(|body| WatchedBody { body, _done: done }))
             }
         })
@@ -217,8 +220,13 @@ enum Phase {
     Idle(Instant),
     /// A request head is arriving; the connection opened or its first byte came then.
     Head(Instant),
-    /// Requests are being answered; a byte last moved then.
-    Busy { requests: usize, moved: Instant },
+    /// Requests whose responses are not yet written, of which `handling`
+    /// still wait for their handler; a byte last moved then.
+    Busy {
+        requests: usize,
+        handling: usize,
+        moved: Instant,
+    },
 }
 
 /// A connection's phase, updated by its socket and its service.
@@ -261,22 +269,42 @@ impl Activity {
 
     fn request_started(&self) {
         let mut phase = self.phase();
-        let requests = match *phase {
-            Phase::Busy { requests, .. } => requests + 1,
-            _ => 1,
+        let (requests, handling) = match *phase {
+            Phase::Busy {
+                requests, handling, ..
+            } => (requests + 1, handling + 1),
+            _ => (1, 1),
         };
         *phase = Phase::Busy {
             requests,
+            handling,
             moved: Instant::now(),
         };
+        self.changed.notify_one();
+    }
+
+    /// A handler answered (or was stopped): its response is being written.
+    fn answered(&self) {
+        if let Phase::Busy {
+            handling, moved, ..
+        } = &mut *self.phase()
+        {
+            *handling = handling.saturating_sub(1);
+            *moved = Instant::now();
+        }
         self.changed.notify_one();
     }
 
     fn response_done(&self) {
         let mut phase = self.phase();
         *phase = match *phase {
-            Phase::Busy { requests, moved } if requests > 1 => Phase::Busy {
+            Phase::Busy {
+                requests,
+                handling,
+                moved,
+            } if requests > 1 => Phase::Busy {
                 requests: requests - 1,
+                handling,
                 moved,
             },
             _ => Phase::Idle(Instant::now()),
@@ -284,12 +312,16 @@ impl Activity {
         self.changed.notify_one();
     }
 
-    /// When the connection is to be closed if nothing happens, and why.
-    fn deadline(&self, limits: &Limits) -> (Instant, &'static str) {
+    /// When the connection is to be closed if nothing happens, and why;
+    /// none while a handler runs (the request timeout bounds it).
+    fn deadline(&self, limits: &Limits) -> Option<(Instant, &'static str)> {
         match *self.phase() {
-            Phase::Idle(since) => (since + limits.idle_timeout, "idle between requests"),
-            Phase::Head(since) => (since + limits.header_timeout, "request head too slow"),
-            Phase::Busy { moved, .. } => (moved + limits.idle_timeout, "no traffic"),
+            Phase::Idle(since) => Some((since + limits.idle_timeout, "idle between requests")),
+            Phase::Head(since) => Some((since + limits.header_timeout, "request head too slow")),
+            Phase::Busy {
+                handling: 0, moved, ..
+            } => Some((moved + limits.idle_timeout, "response stalled")),
+            Phase::Busy { .. } => None,
         }
     }
 }
@@ -297,12 +329,16 @@ impl Activity {
 /// Resolves, with the reason, once the connection has passed its deadline.
 async fn watchdog(activity: &Activity, limits: Limits) -> &'static str {
     loop {
-        let (deadline, _) = activity.deadline(&limits);
+        let Some((deadline, _)) = activity.deadline(&limits) else {
+            activity.changed.notified().await;
+            continue;
+        };
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {
                 // Traffic may have moved the deadline while we slept.
-                let (deadline, reason) = activity.deadline(&limits);
-                if deadline <= Instant::now() {
+                if let Some((deadline, reason)) = activity.deadline(&limits)
+                    && deadline <= Instant::now()
+                {
                     return reason;
                 }
             }

@@ -25,7 +25,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = Limits::default().body_timeout.as_secs(), value_parser = seconds())]
     body_timeout: u64,
 
-    /// Close a kept-alive connection after this many seconds without a request, and any connection on which nothing moves for as long
+    /// Close a kept-alive connection after this many seconds without a request, and one whose response moves no byte for as long
     #[arg(long, value_name = "SECS", default_value_t = Limits::default().idle_timeout.as_secs(), value_parser = seconds())]
     idle_timeout: u64,
 
