@@ -391,6 +391,9 @@ async fn a_bad_token_url_or_token_file_is_one_line_before_the_terminal_is_taken(
     let refused = run(&[&base], Some("wo_nope"));
     assert!(refused.contains("refused the token"), "{refused}");
     assert!(run(&["ftp://x"], Some("wo_nope")).contains("http://"));
+    // The token never crosses a network in clear.
+    let clear = run(&["http://192.0.2.1:8080"], Some(&f.viewer));
+    assert!(clear.contains("https://"), "{clear}");
     let closed = run(&["http://127.0.0.1:1"], Some(&f.viewer));
     assert!(closed.contains("127.0.0.1:1"), "{closed}");
 }

@@ -92,6 +92,7 @@ pub async fn run(
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let mut refusals = Refusals::default();
     let mut shutdown = pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -118,7 +119,10 @@ pub async fn run(
                     slot,
                 ));
             }
-            Err(_) => refuse(&stream, peer, limits.max_connections),
+            Err(_) => {
+                refuse(&stream, limits.max_connections);
+                refusals.count(peer, limits.max_connections);
+            }
         }
     }
     drop(listener);
@@ -127,11 +131,36 @@ pub async fn run(
     Ok(())
 }
 
+/// Refused connections, logged at most every [`Refusals::EVERY`]: a client
+/// connecting in a loop must not fill the disk with log lines.
+#[derive(Default)]
+struct Refusals {
+    since_logged: u64,
+    logged_at: Option<Instant>,
+}
+
+impl Refusals {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn count(&mut self, peer: SocketAddr, max: usize) {
+        self.since_logged += 1;
+        if self.logged_at.is_none_or(|at| at.elapsed() >= Self::EVERY) {
+            tracing::warn!(
+                %peer,
+                max,
+                refused = self.since_logged,
+                "connections refused: the server serves its maximum (count since the last such line)"
+            );
+            self.since_logged = 0;
+            self.logged_at = Some(Instant::now());
+        }
+    }
+}
+
 /// Answers 503 and closes, without waiting on the client: the answer fits
 /// in the socket's send buffer of a new connection, and a client that
 /// cannot take it gets a closed connection, which says the same.
-fn refuse(stream: &TcpStream, peer: SocketAddr, max: usize) {
-    tracing::warn!(%peer, max, "connection refused: too many connections");
+fn refuse(stream: &TcpStream, max: usize) {
     let body = format!(
         "{{\"error\":\"the server is serving its maximum of {max} connections; try again shortly\"}}"
     );
@@ -189,8 +218,9 @@ async fn serve_connection(
                 return;
             }
             reason = &mut watchdog => {
-                // Dropping the connection closes the socket.
-                tracing::info!(%peer, reason, "connection closed by the server");
+                // Dropping the connection closes the socket. Debug only:
+                // an attacker would otherwise write the log.
+                tracing::debug!(%peer, reason, "connection closed by the server");
                 return;
             }
             _ = stopping.wait_for(|s| *s), if !draining => {

@@ -44,6 +44,12 @@ pub enum ApiConnectError {
     /// The URL is not one to talk to.
     #[error("--api {0}: use an http:// or https:// URL, e.g. http://127.0.0.1:8080")]
     BadUrl(String),
+    /// Plain HTTP beyond this host would show the token to the network.
+    #[error(
+        "--api {0}: plain http:// sends the token in clear beyond this host; use https:// \
+         (TLS in front of walletops serve) or an SSH tunnel to http://127.0.0.1"
+    )]
+    Cleartext(String),
     /// The HTTP client cannot be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
@@ -70,6 +76,9 @@ impl ApiBackend {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| ApiConnectError::BadUrl(api.to_string()))?;
+        if base.scheme() == "http" && !is_loopback(&base) {
+            return Err(ApiConnectError::Cleartext(api.to_string()));
+        }
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
@@ -173,6 +182,15 @@ impl ApiBackend {
 impl Drop for ApiBackend {
     fn drop(&mut self) {
         self.follower.abort();
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
