@@ -355,6 +355,28 @@ async fn event_streams_are_capped_and_a_closed_one_frees_its_slot() {
 }
 
 #[tokio::test]
+async fn a_quiet_event_stream_outlives_the_idle_timeout() {
+    let s = server(SHORT).await;
+    let mut stream = open_stream(&s).await;
+    assert_eq!(stream.status(), StatusCode::OK);
+    // Nothing happens for over twice the idle timeout: keep-alive comments
+    // keep the stream open.
+    let quiet_until = tokio::time::Instant::now() + SHORT.idle_timeout * 2 + SLACK;
+    let mut comments = 0;
+    while tokio::time::Instant::now() < quiet_until {
+        match tokio::time::timeout_at(quiet_until, stream.chunk()).await {
+            Err(_) => break,
+            Ok(chunk) => {
+                let chunk = chunk.unwrap().expect("the stream stays open");
+                assert!(chunk.starts_with(b":"), "only keep-alives: {chunk:?}");
+                comments += 1;
+            }
+        }
+    }
+    assert!(comments >= 2, "{comments} keep-alives");
+}
+
+#[tokio::test]
 async fn a_forged_notification_reaches_no_client_as_fact() {
     let s = server(SHORT).await;
     let mut stream = open_stream(&s).await;

@@ -160,5 +160,8 @@ pub async fn events(
             Some((Ok(event), (rx, stopping, slot)))
         },
     );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    // Comments often enough that the server's idle timeout never takes a
+    // quiet stream for a stalled one.
+    let every = (state.limits.idle_timeout / 2).min(Duration::from_secs(15));
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(every)))
 }
