@@ -191,14 +191,14 @@ async fn serve_connection(
             activity.request_started();
             let done = ResponseDone(activity.clone());
             let answer = app.clone().call(request);
-            let activity = activity.clone();
+            let handling = Handling(activity.clone());
             async move {
                 let response = match tokio::time::timeout(limits.request_timeout, answer).await {
                     Ok(Ok(response)) => response,
                     Ok(Err(never)) => match never {},
                     Err(_) => timed_out(limits.request_timeout),
                 };
-                activity.answered();
+                drop(handling);
                 Ok::<_, Infallible>(response.map(|body| WatchedBody { body, _done: done }))
             }
         })
@@ -374,6 +374,16 @@ async fn watchdog(activity: &Activity, limits: Limits) -> &'static str {
             }
             _ = activity.changed.notified() => {}
         }
+    }
+}
+
+/// Marks the handler done when dropped: when it answered, or when hyper
+/// gave up on it.
+struct Handling(Arc<Activity>);
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.0.answered();
     }
 }
 
