@@ -483,3 +483,94 @@ impl AsyncWrite for Watched {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+        request_timeout: Duration::from_secs(30),
+        max_connections: 1,
+        max_event_streams: 1,
+    };
+
+    /// How long the watchdog lets `activity` be, and why it then closes.
+    async fn closes_after(activity: &Activity) -> (Duration, &'static str) {
+        let start = Instant::now();
+        let reason = watchdog(activity, LIMITS).await;
+        (start.elapsed(), reason)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_phase_has_its_deadline() {
+        // A new connection: the header timeout from accept.
+        let activity = Activity::new();
+        let (after, reason) = closes_after(&activity).await;
+        assert_eq!(
+            (after, reason),
+            (LIMITS.header_timeout, "request head too slow")
+        );
+
+        // Answered and written: idle, then the next head's first byte
+        // starts the header timeout.
+        let activity = Activity::new();
+        activity.request_started();
+        activity.answered();
+        activity.response_done();
+        let (after, reason) = closes_after(&activity).await;
+        assert_eq!(
+            (after, reason),
+            (LIMITS.idle_timeout, "idle between requests")
+        );
+        let activity = Arc::new(Activity::new());
+        activity.request_started();
+        activity.answered();
+        activity.response_done();
+        let byte = {
+            let activity = activity.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                activity.read_some();
+            })
+        };
+        let (after, reason) = closes_after(&activity).await;
+        assert_eq!(
+            (after, reason),
+            (
+                Duration::from_secs(30) + LIMITS.header_timeout,
+                "request head too slow"
+            )
+        );
+        byte.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_running_handler_is_left_alone_and_a_stalled_response_is_not() {
+        let activity = Arc::new(Activity::new());
+        activity.request_started();
+        let writer = {
+            let activity = activity.clone();
+            tokio::spawn(async move {
+                // The handler takes twice the idle timeout (the request
+                // timeout is the server's, not the watchdog's)...
+                tokio::time::sleep(LIMITS.idle_timeout * 2).await;
+                activity.answered();
+                // ...then its response (an event stream) moves for a while, and stalls.
+                for _ in 0..5 {
+                    tokio::time::sleep(Duration::from_secs(15)).await;
+                    activity.wrote_some();
+                }
+            })
+        };
+        let (after, reason) = closes_after(&activity).await;
+        assert_eq!(reason, "response stalled");
+        assert_eq!(
+            after,
+            LIMITS.idle_timeout * 2 + Duration::from_secs(75) + LIMITS.idle_timeout
+        );
+        writer.await.unwrap();
+    }
+}
