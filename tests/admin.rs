@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::admin::{
-    LoginRole, address, audit_count, count, job, last_audit, operator, staff, wallet,
+    LoginRole, address, audit_count, count, job, last_audit, login_name, operator, pool_as, staff,
+    wallet,
 };
 use serde_json::json;
 use sqlx::Connection as _;
@@ -19,6 +20,17 @@ use walletops::admin::{self, AdminError, Role, config, control, operators, stats
 use walletops::config::Secret;
 use walletops::queue::{JobStatus, JobType};
 
+async fn groups(pool: &sqlx::PgPool, login: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT g.rolname::text FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+          JOIN pg_roles l ON l.oid = m.member WHERE l.rolname = $1 ORDER BY 1",
+    )
+    .bind(login)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
 fn forbidden<T: std::fmt::Debug>(r: Result<T, AdminError>) {
     assert!(matches!(r, Err(AdminError::Forbidden { .. })), "{r:?}");
 }
@@ -27,10 +39,12 @@ fn forbidden<T: std::fmt::Debug>(r: Result<T, AdminError>) {
 async fn operators_are_managed_by_the_database_owner_and_removal_only_revokes() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let op = operators::add(pool, "First.Admin@example.com", Role::Admin)
+    let login = login_name(&db, "first");
+    let op = operators::add(pool, "First.Admin@example.com", Role::Admin, Some(&login))
         .await
         .unwrap();
     assert_eq!(op.role, "admin");
+    assert_eq!(op.db_login.as_deref(), Some(login.as_str()));
     let (action, target, target_id, details) = last_audit(pool).await;
     assert_eq!(
         (action.as_str(), target.as_str()),
@@ -38,21 +52,22 @@ async fn operators_are_managed_by_the_database_owner_and_removal_only_revokes() 
     );
     assert_eq!(target_id, Some(op.user_id.to_string()));
     assert_eq!(details["actor"]["via"], "database-owner");
+    assert_eq!(details["db_login"], login.as_str());
 
-    // Emails match case-insensitively.
-    let me = admin::identity::resolve_operator(pool, "first.admin@EXAMPLE.com")
-        .await
-        .unwrap();
+    // The login was created, in the admin group only, and acts as the operator.
+    let as_login = pool_as(&db, &login).await;
+    let me = admin::identity::resolve_login(&as_login).await.unwrap();
     assert_eq!(me.role, Role::Admin);
+    assert_eq!(me.email(), Some("First.Admin@example.com"));
+    assert_eq!(groups(pool, &login).await, ["walletops_admin"]);
 
-    // Changing the role replaces it.
-    operators::add(pool, "first.admin@example.com", Role::Viewer)
+    // Changing the role replaces it, in the database too.
+    operators::add(pool, "first.admin@example.com", Role::Viewer, Some(&login))
         .await
         .unwrap();
-    let me = admin::identity::resolve_operator(pool, "first.admin@example.com")
-        .await
-        .unwrap();
+    let me = admin::identity::resolve_login(&as_login).await.unwrap();
     assert_eq!(me.role, Role::Viewer);
+    assert_eq!(groups(pool, &login).await, ["walletops_viewer"]);
 
     let before = audit_count(pool).await;
     operators::remove(pool, "first.admin@example.com")
@@ -60,11 +75,12 @@ async fn operators_are_managed_by_the_database_owner_and_removal_only_revokes() 
         .unwrap();
     assert_eq!(audit_count(pool).await, before + 1);
     assert_eq!(last_audit(pool).await.0, "operator.remove");
-    let refused = admin::identity::resolve_operator(pool, "first.admin@example.com").await;
+    let refused = admin::identity::resolve_login(&as_login).await;
     assert!(
         matches!(refused, Err(AdminError::UnknownIdentity(_))),
         "{refused:?}"
     );
+    assert!(groups(pool, &login).await.is_empty(), "membership revoked");
     // The user stays: the audit trail names it.
     assert_eq!(
         count(
@@ -77,10 +93,29 @@ async fn operators_are_managed_by_the_database_owner_and_removal_only_revokes() 
     let listed = operators::list(pool).await.unwrap();
     assert!(listed[0].revoked_at.is_some());
 
+    // One login per person: another operator cannot take it.
+    assert!(matches!(
+        operators::add(pool, "other@example.com", Role::Admin, Some(&login)).await,
+        Err(AdminError::Conflict(_))
+    ));
+    // Without --login, the login is the email, lowercased.
+    assert_eq!(
+        operators::default_login(" Some.One@Example.com "),
+        "some.one@example.com"
+    );
+
     // Bad input and a second removal change nothing.
     let before = audit_count(pool).await;
     assert!(matches!(
-        operators::add(pool, "not an email", Role::Admin).await,
+        operators::add(pool, "not an email", Role::Admin, None).await,
+        Err(AdminError::Invalid(_))
+    ));
+    assert!(matches!(
+        operators::add(pool, "x@example.com", Role::Admin, Some("has space")).await,
+        Err(AdminError::Invalid(_))
+    ));
+    assert!(matches!(
+        operators::add(pool, "x@example.com", Role::Admin, Some("walletops_admin")).await,
         Err(AdminError::Invalid(_))
     ));
     assert!(matches!(
@@ -88,6 +123,7 @@ async fn operators_are_managed_by_the_database_owner_and_removal_only_revokes() 
         Err(AdminError::NotFound(_))
     ));
     assert_eq!(audit_count(pool).await, before);
+    as_login.close().await;
 }
 
 #[tokio::test]
@@ -97,7 +133,7 @@ async fn operator_management_needs_the_owner_not_an_admin_login() {
     let as_admin = walletops::db::connect(&role.url, Default::default())
         .await
         .unwrap();
-    let refused = operators::add(&as_admin, "x@example.com", Role::Admin).await;
+    let refused = operators::add(&as_admin, "x@example.com", Role::Admin, None).await;
     assert!(
         matches!(refused, Err(AdminError::NotOwner { .. })),
         "{refused:?}"
@@ -112,12 +148,14 @@ async fn operator_management_needs_the_owner_not_an_admin_login() {
 async fn pause_and_start_are_audited_announced_and_admin_only() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (admin_id, ops, viewer) = staff(pool).await;
+    let (admin_id, ops, viewer) = staff(&db).await;
     let mut listener = PgListener::connect_with(pool).await.unwrap();
     listener.listen(admin::CONTROL_CHANNEL).await.unwrap();
     let before = audit_count(pool).await;
 
-    let outcome = control::set_paused(pool, &admin_id, true).await.unwrap();
+    let outcome = control::set_paused(&admin_id.pool, &admin_id, true)
+        .await
+        .unwrap();
     assert!(outcome.paused && outcome.changed);
     assert!(control::is_paused(pool).await.unwrap());
     let note = tokio::time::timeout(Duration::from_secs(1), listener.recv())
@@ -129,11 +167,14 @@ async fn pause_and_start_are_audited_announced_and_admin_only() {
     let (action, _, target_id, details) = last_audit(pool).await;
     assert_eq!(action, "workers.pause");
     assert_eq!(target_id.as_deref(), Some("workers.paused"));
-    assert_eq!(details["was_paused"], false);
+    assert_eq!(
+        (&details["old"], &details["new"]),
+        (&json!(false), &json!(true))
+    );
     assert_eq!(details["actor"]["operator"], "admin@example.com");
 
     for who in [&ops, &viewer] {
-        forbidden(control::set_paused(pool, who, false).await);
+        forbidden(control::set_paused(&who.pool, who, false).await);
     }
     assert!(
         control::is_paused(pool).await.unwrap(),
@@ -145,7 +186,9 @@ async fn pause_and_start_are_audited_announced_and_admin_only() {
         "refusals write no audit row"
     );
 
-    control::set_paused(pool, &admin_id, false).await.unwrap();
+    control::set_paused(&admin_id.pool, &admin_id, false)
+        .await
+        .unwrap();
     assert!(!control::is_paused(pool).await.unwrap());
     assert_eq!(last_audit(pool).await.0, "workers.start");
 }
@@ -154,11 +197,11 @@ async fn pause_and_start_are_audited_announced_and_admin_only() {
 async fn config_set_is_validated_per_key_and_audited() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (admin_id, ops, _) = staff(pool).await;
+    let (admin_id, ops, _) = staff(&db).await;
     let gas = address(7);
     let before = audit_count(pool).await;
 
-    let change = config::set(pool, &admin_id, "gas.wallet_address", json!(gas))
+    let change = config::set(&admin_id.pool, &admin_id, "gas.wallet_address", json!(gas))
         .await
         .unwrap();
     assert_eq!(change.old, Some(serde_json::Value::Null));
@@ -184,17 +227,17 @@ async fn config_set_is_validated_per_key_and_audited() {
         ("workers.paused", json!(1)),
     ];
     for (key, value) in bad {
-        let r = config::set(pool, &admin_id, key, value.clone()).await;
+        let r = config::set(&admin_id.pool, &admin_id, key, value.clone()).await;
         assert!(
             matches!(r, Err(AdminError::Invalid(_))),
             "{key} = {value}: {r:?}"
         );
     }
     assert!(matches!(
-        config::set(pool, &admin_id, "no.such.key", json!(1)).await,
+        config::set(&admin_id.pool, &admin_id, "no.such.key", json!(1)).await,
         Err(AdminError::NotFound(_))
     ));
-    forbidden(config::set(pool, &ops, "gas.min_balance_sun", json!(5)).await);
+    forbidden(config::set(&ops.pool, &ops, "gas.min_balance_sun", json!(5)).await);
     assert_eq!(audit_count(pool).await, before + 1);
     assert_eq!(
         config::get(pool, "gas.wallet_address").await.unwrap().value,
@@ -207,9 +250,9 @@ async fn config_set_is_validated_per_key_and_audited() {
 async fn tokens_are_stored_hashed_and_stop_working_when_revoked_or_expired() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (admin_id, ops, _) = staff(pool).await;
+    let (admin_id, ops, _) = staff(&db).await;
 
-    let created = tokens::create(pool, &admin_id, Role::Operator, "ci", None)
+    let created = tokens::create(&admin_id.pool, &admin_id, Role::Operator, "ci", None)
         .await
         .unwrap();
     let text = created.token.expose().to_string();
@@ -239,11 +282,13 @@ async fn tokens_are_stored_hashed_and_stop_working_when_revoked_or_expired() {
     ));
 
     let before = audit_count(pool).await;
-    forbidden(tokens::create(pool, &ops, Role::Admin, "escalate", None).await);
-    forbidden(tokens::revoke(pool, &ops, "ci").await);
+    forbidden(tokens::create(&ops.pool, &ops, Role::Admin, "escalate", None).await);
+    forbidden(tokens::revoke(&ops.pool, &ops, "ci").await);
     assert_eq!(audit_count(pool).await, before);
 
-    tokens::revoke(pool, &admin_id, "ci").await.unwrap();
+    tokens::revoke(&admin_id.pool, &admin_id, "ci")
+        .await
+        .unwrap();
     assert_eq!(last_audit(pool).await.0, "token.revoke");
     assert!(
         admin::identity::resolve_token(pool, &created.token)
@@ -252,7 +297,7 @@ async fn tokens_are_stored_hashed_and_stop_working_when_revoked_or_expired() {
     );
 
     let later = tokens::create(
-        pool,
+        &admin_id.pool,
         &admin_id,
         Role::Viewer,
         "wall",
@@ -282,7 +327,7 @@ async fn tokens_are_stored_hashed_and_stop_working_when_revoked_or_expired() {
 async fn dispatch_finds_wallets_every_way_and_returns_the_existing_job() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (_, ops, viewer) = staff(pool).await;
+    let (_, ops, viewer) = staff(&db).await;
     let (wallet_id, user_id, addr) = wallet(pool, 1, "alice@example.com", "Alice Liddell").await;
     let before = audit_count(pool).await;
 
@@ -291,7 +336,7 @@ async fn dispatch_finds_wallets_every_way_and_returns_the_existing_job() {
         user_id: None,
         job_type: JobType::Sync,
     };
-    let first = jobs::dispatch(pool, &ops, &by_address).await.unwrap();
+    let first = jobs::dispatch(&ops.pool, &ops, &by_address).await.unwrap();
     assert!(first.created);
     assert_eq!(first.job.wallet_id, Some(wallet_id));
     assert_eq!(first.job.user_id, Some(user_id));
@@ -322,13 +367,13 @@ async fn dispatch_finds_wallets_every_way_and_returns_the_existing_job() {
     assert_eq!(audit_count(pool).await, before + 1);
 
     // Refusals: no right, unknown wallet, wrong owner.
-    forbidden(jobs::dispatch(pool, &viewer, &by_address).await);
+    forbidden(jobs::dispatch(&viewer.pool, &viewer, &by_address).await);
     let unknown = Dispatch {
         wallet: WalletRef::Address(address(99).parse().unwrap()),
         ..by_address.clone()
     };
     assert!(matches!(
-        jobs::dispatch(pool, &ops, &unknown).await,
+        jobs::dispatch(&ops.pool, &ops, &unknown).await,
         Err(AdminError::NotFound(_))
     ));
     let wrong_owner = Dispatch {
@@ -337,7 +382,7 @@ async fn dispatch_finds_wallets_every_way_and_returns_the_existing_job() {
         ..by_address.clone()
     };
     assert!(matches!(
-        jobs::dispatch(pool, &ops, &wrong_owner).await,
+        jobs::dispatch(&ops.pool, &ops, &wrong_owner).await,
         Err(AdminError::Invalid(_))
     ));
     assert_eq!(audit_count(pool).await, before + 1);
@@ -367,36 +412,36 @@ async fn dispatch_finds_wallets_every_way_and_returns_the_existing_job() {
 async fn retry_and_cancel_are_audited_and_refused_where_they_do_not_apply() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (_, ops, viewer) = staff(pool).await;
+    let (_, ops, viewer) = staff(&db).await;
     let failed = job(pool, "failed", "sync", &address(1)).await;
     let pending = job(pool, "pending", "consolidation", &address(2)).await;
     let completed = job(pool, "completed", "sync", &address(3)).await;
     let before = audit_count(pool).await;
 
-    forbidden(jobs::retry(pool, &viewer, failed).await);
-    forbidden(jobs::cancel(pool, &viewer, pending).await);
+    forbidden(jobs::retry(&viewer.pool, &viewer, failed).await);
+    forbidden(jobs::cancel(&viewer.pool, &viewer, pending).await);
     assert!(matches!(
-        jobs::retry(pool, &ops, completed).await,
+        jobs::retry(&ops.pool, &ops, completed).await,
         Err(AdminError::Conflict(_))
     ));
     assert!(matches!(
-        jobs::cancel(pool, &ops, completed).await,
+        jobs::cancel(&ops.pool, &ops, completed).await,
         Err(AdminError::Conflict(_))
     ));
     assert!(matches!(
-        jobs::retry(pool, &ops, uuid::Uuid::new_v4()).await,
+        jobs::retry(&ops.pool, &ops, uuid::Uuid::new_v4()).await,
         Err(AdminError::NotFound(_))
     ));
     assert_eq!(audit_count(pool).await, before);
 
-    let retried = jobs::retry(pool, &ops, failed).await.unwrap();
+    let retried = jobs::retry(&ops.pool, &ops, failed).await.unwrap();
     assert_eq!(retried.status, Some(JobStatus::Pending));
     let (action, _, target_id, details) = last_audit(pool).await;
     assert_eq!(action, "job.retry");
     assert_eq!(target_id, Some(failed.to_string()));
     assert_eq!(details["previous_status"], "failed");
 
-    let cancelled = jobs::cancel(pool, &ops, pending).await.unwrap();
+    let cancelled = jobs::cancel(&ops.pool, &ops, pending).await.unwrap();
     assert_eq!(cancelled.status, Some(JobStatus::Cancelled));
     assert_eq!(last_audit(pool).await.0, "job.cancel");
     assert_eq!(audit_count(pool).await, before + 2);
@@ -406,12 +451,12 @@ async fn retry_and_cancel_are_audited_and_refused_where_they_do_not_apply() {
 async fn clear_failed_counts_what_it_deleted() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (_, ops, viewer) = staff(pool).await;
+    let (_, ops, viewer) = staff(&db).await;
     for i in 0..5 {
         job(pool, "failed", "sync", &address(i)).await;
     }
     job(pool, "pending", "sync", &address(100)).await;
-    forbidden(jobs::clear_failed(pool, &viewer).await);
+    forbidden(jobs::clear_failed(&viewer.pool, &viewer).await);
     assert_eq!(
         count(
             pool,
@@ -421,7 +466,7 @@ async fn clear_failed_counts_what_it_deleted() {
         5
     );
 
-    let cleared = jobs::clear_failed(pool, &ops).await.unwrap();
+    let cleared = jobs::clear_failed(&ops.pool, &ops).await.unwrap();
     assert_eq!(cleared.deleted, 5);
     let (action, target, _, details) = last_audit(pool).await;
     assert_eq!(
@@ -436,7 +481,7 @@ async fn clear_failed_counts_what_it_deleted() {
 async fn concurrent_clear_failed_is_audited_consistently() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (admin_id, ops, _) = staff(pool).await;
+    let (admin_id, ops, _) = staff(&db).await;
     sqlx::query(
         "INSERT INTO job_logs (job_type, status, wallet_address, finished_at)
          SELECT 'sync', 'failed', 'T' || g, now() FROM generate_series(1, 3000) g",
@@ -445,8 +490,8 @@ async fn concurrent_clear_failed_is_audited_consistently() {
     .await
     .unwrap();
     let (a, b) = tokio::join!(
-        jobs::clear_failed(pool, &admin_id),
-        jobs::clear_failed(pool, &ops)
+        jobs::clear_failed(&admin_id.pool, &admin_id),
+        jobs::clear_failed(&ops.pool, &ops)
     );
     let (a, b) = (a.unwrap().deleted, b.unwrap().deleted);
     assert_eq!(
@@ -477,7 +522,7 @@ async fn concurrent_clear_failed_is_audited_consistently() {
 async fn reset_processing_takes_back_expired_leases_and_orphaned_wallets_only() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (_, ops, viewer) = staff(pool).await;
+    let (_, ops, viewer) = staff(&db).await;
     let (_, _, stuck_addr) = wallet(pool, 1, "a@example.com", "A").await;
     let (_, _, live_addr) = wallet(pool, 2, "b@example.com", "B").await;
     let (_, _, orphan_addr) = wallet(pool, 3, "c@example.com", "C").await;
@@ -505,7 +550,7 @@ async fn reset_processing_takes_back_expired_leases_and_orphaned_wallets_only() 
         .await
         .unwrap();
     }
-    forbidden(jobs::reset_processing(pool, &viewer).await);
+    forbidden(jobs::reset_processing(&viewer.pool, &viewer).await);
     assert_eq!(
         count(
             pool,
@@ -515,7 +560,7 @@ async fn reset_processing_takes_back_expired_leases_and_orphaned_wallets_only() 
         3
     );
 
-    let reset = jobs::reset_processing(pool, &ops).await.unwrap();
+    let reset = jobs::reset_processing(&ops.pool, &ops).await.unwrap();
     assert_eq!(reset.jobs, 1);
     let mut released = reset.wallets.clone();
     released.sort();
@@ -545,7 +590,7 @@ async fn reset_processing_takes_back_expired_leases_and_orphaned_wallets_only() 
 async fn the_audit_trail_is_append_only_even_for_its_owner() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    operator(pool, "admin@example.com", Role::Admin).await;
+    operator(&db, "admin@example.com", Role::Admin).await;
     let n = audit_count(pool).await;
     assert!(n > 0);
     for sql in [
@@ -585,6 +630,7 @@ async fn a_viewer_login_reads_but_cannot_write_anything() {
     let pool = &db.pool;
     let (_, _, addr) = wallet(pool, 1, "a@example.com", "A").await;
     job(pool, "failed", "sync", &addr).await;
+    let audited = audit_count(pool).await;
     let role = LoginRole::create(&db.url, "walletops_viewer").await;
     let mut conn = role.connect().await;
     for sql in [
@@ -610,6 +656,8 @@ async fn a_viewer_login_reads_but_cannot_write_anything() {
         "TRUNCATE job_logs",
         "SELECT encrypted_key FROM user_wallets",
         "SELECT token_hash FROM api_tokens",
+        "SELECT walletops_config_set('workers.paused', 'true')",
+        "UPDATE audit_head SET seq = 0",
     ] {
         refused(&mut conn, sql).await;
     }
@@ -623,7 +671,7 @@ async fn a_viewer_login_reads_but_cannot_write_anything() {
         .await,
         1
     );
-    assert_eq!(audit_count(pool).await, 0);
+    assert_eq!(audit_count(pool).await, audited);
 }
 
 #[tokio::test]
@@ -632,12 +680,15 @@ async fn a_worker_login_touches_jobs_and_wallets_but_not_the_audit_or_tokens() {
     let pool = &db.pool;
     let (_, _, addr) = wallet(pool, 1, "a@example.com", "A").await;
     job(pool, "pending", "sync", &addr).await;
+    let audited = audit_count(pool).await;
     let role = LoginRole::create(&db.url, "walletops_worker").await;
     let mut conn = role.connect().await;
     for sql in [
         "INSERT INTO job_logs (job_type, status, wallet_address) VALUES ('consolidation', 'pending', 'Tx')",
         "UPDATE job_logs SET status = 'processing', locked_until = now() + interval '30 seconds' WHERE job_type = 'sync'",
-        "UPDATE user_wallets SET trx_balance_sun = 5, is_processing = true",
+        "UPDATE user_wallets SET trx_balance_sun = 5, usdt_balance = 1, is_processing = true,
+                processing_job_id = NULL, processing_since = now(), last_synced_at = now(),
+                sync_status = 'ok', sync_error = NULL",
         "INSERT INTO workers (id, host, pid, version) VALUES (gen_random_uuid(), 'h', 1, 'v')",
         "UPDATE workers SET last_heartbeat_at = now()",
         "SELECT value FROM system_config WHERE key = 'workers.paused'",
@@ -653,12 +704,27 @@ async fn a_worker_login_touches_jobs_and_wallets_but_not_the_audit_or_tokens() {
         "SELECT * FROM api_tokens",
         "DELETE FROM transfers",
         "DELETE FROM user_wallets",
+        // The attack of issue 11: point a wallet at the attacker, or add one.
+        "UPDATE user_wallets SET address = 'TAttacker'",
+        "UPDATE user_wallets SET role = 'deposit'",
+        "UPDATE user_wallets SET user_id = NULL",
+        "UPDATE user_wallets SET encrypted_key = NULL, key_nonce = NULL",
+        "INSERT INTO user_wallets (address, role) VALUES ('TAttacker', 'deposit')",
+        "SELECT walletops_config_set('workers.paused', 'true')",
     ] {
         refused(&mut conn, sql).await;
     }
     conn.close().await.unwrap();
     role.drop_role().await;
-    assert_eq!(audit_count(pool).await, 0);
+    assert_eq!(audit_count(pool).await, audited);
+    assert_eq!(
+        count(
+            pool,
+            "SELECT count(*) FROM user_wallets WHERE address = 'TAttacker'"
+        )
+        .await,
+        0
+    );
     // The counts the queue keeps stayed right through the worker's writes.
     let counts = walletops::queue::counts(pool).await.unwrap();
     assert_eq!(counts.total.processing, 1);
@@ -669,7 +735,7 @@ async fn a_worker_login_touches_jobs_and_wallets_but_not_the_audit_or_tokens() {
 async fn health_reads_workers_pause_and_stuck_jobs() {
     let db = common::fresh_db().await;
     let pool = &db.pool;
-    let (admin_id, _, _) = staff(pool).await;
+    let (admin_id, _, _) = staff(&db).await;
     let report = stats::health(pool).await.unwrap();
     assert_eq!(report.health.status, Status::Down, "{:?}", report.health);
     assert!(report.health.reasons[0].contains("no live worker"));
@@ -683,12 +749,16 @@ async fn health_reads_workers_pause_and_stuck_jobs() {
     let report = stats::health(pool).await.unwrap();
     assert_eq!(report.health.status, Status::Healthy, "{:?}", report.health);
 
-    control::set_paused(pool, &admin_id, true).await.unwrap();
+    control::set_paused(&admin_id.pool, &admin_id, true)
+        .await
+        .unwrap();
     assert_eq!(
         stats::health(pool).await.unwrap().health.status,
         Status::Degraded
     );
-    control::set_paused(pool, &admin_id, false).await.unwrap();
+    control::set_paused(&admin_id.pool, &admin_id, false)
+        .await
+        .unwrap();
 
     let stuck = job(pool, "processing", "sync", &address(1)).await;
     sqlx::query("UPDATE job_logs SET locked_until = now() - interval '1 minute' WHERE id = $1")
@@ -702,7 +772,7 @@ async fn health_reads_workers_pause_and_stuck_jobs() {
 
     // A configured gas wallet that holds too little degrades health.
     let (_, _, gas) = wallet(pool, 9, "gas@example.com", "Gas").await;
-    config::set(pool, &admin_id, "gas.wallet_address", json!(gas))
+    config::set(&admin_id.pool, &admin_id, "gas.wallet_address", json!(gas))
         .await
         .unwrap();
     let report = stats::health(pool).await.unwrap();
@@ -731,8 +801,11 @@ async fn every_table_has_row_level_security_and_grants_for_the_group_roles() {
           WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
             AND c.relname <> '_sqlx_migrations'
             AND NOT (c.relrowsecurity
-                     AND has_any_column_privilege('walletops_viewer', c.oid, 'SELECT')
-                     AND has_table_privilege('walletops_admin', c.oid, 'INSERT'))
+                     AND (c.relname IN ('audit_context', 'audit_progress', 'api_tokens')
+                          OR has_any_column_privilege('walletops_viewer', c.oid, 'SELECT')
+                             AND has_any_column_privilege('walletops_admin', c.oid, 'SELECT')
+                             AND has_any_column_privilege('walletops_operator', c.oid, 'SELECT')
+                             AND has_any_column_privilege('walletops_worker', c.oid, 'SELECT')))
           ORDER BY 1",
     )
     .fetch_all(&db.pool)

@@ -8,15 +8,20 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::TestDb;
-use common::admin::{address, audit_count, count, job, last_audit, wallet};
+use common::admin::{
+    LoginRole, address, audit_count, count, job, last_audit, login_name, url_as, wallet,
+};
 use serde_json::Value;
 
+/// Runs walletops connected as `operator`'s own database login (made by
+/// [`setup`]), or as the database owner when None.
 fn run(db: &TestDb, operator: Option<&str>, args: &[&str]) -> Output {
+    let url = match operator {
+        Some(email) => url_as(&db.url, &login_name(db, email)),
+        None => db.url.clone(),
+    };
     let mut cmd = common::walletops();
-    cmd.env("DATABASE_URL", db.url.expose()).args(args);
-    if let Some(op) = operator {
-        cmd.env("WALLETOPS_OPERATOR", op);
-    }
+    cmd.env("DATABASE_URL", url.expose()).args(args);
     cmd.output().expect("run walletops")
 }
 
@@ -51,23 +56,25 @@ fn refused(o: Output, needle: &str) {
     );
 }
 
+/// Three operators, each with a login of its own (one login per person).
 async fn setup() -> TestDb {
     let db = common::fresh_db().await;
-    ok(run(
-        &db,
-        None,
-        &["operators", "add", "boss@example.com", "--role", "admin"],
-    ));
-    ok(run(
-        &db,
-        None,
-        &["operators", "add", "ops@example.com", "--role", "operator"],
-    ));
-    ok(run(
-        &db,
-        None,
-        &["operators", "add", "wall@example.com", "--role", "viewer"],
-    ));
+    for (email, role) in [
+        ("boss@example.com", "admin"),
+        ("ops@example.com", "operator"),
+        ("wall@example.com", "viewer"),
+    ] {
+        let login = login_name(&db, email);
+        let out = ok(run(
+            &db,
+            None,
+            &["operators", "add", email, "--role", role, "--login", &login],
+        ));
+        assert!(
+            out.contains(&format!("acting as database login {login}")),
+            "{out}"
+        );
+    }
     db
 }
 
@@ -116,14 +123,44 @@ async fn status_exit_codes_follow_health() {
 async fn actions_need_an_operator_with_the_right_role() {
     let db = setup().await;
     let before = audit_count(&db.pool).await;
+    // The owner's login is no operator; nor is a login the owner never linked.
+    refused(run(&db, None, &["workers", "pause"]), "is not an operator");
+    let stranger = LoginRole::create(&db.url, "walletops_admin").await;
+    let out = common::walletops()
+        .env("DATABASE_URL", stranger.url.expose())
+        .args(["workers", "pause"])
+        .output()
+        .unwrap();
+    refused(out, "is not an operator");
+    stranger.drop_role().await;
+    // The environment cannot pick another operator: it may only assert.
+    let mut claim = common::walletops();
+    claim
+        .env(
+            "DATABASE_URL",
+            url_as(&db.url, &login_name(&db, "ops@example.com")).expose(),
+        )
+        .env("WALLETOPS_OPERATOR", "boss@example.com")
+        .args(["workers", "pause"]);
     refused(
-        run(&db, None, &["workers", "pause"]),
-        "no operator identity",
+        claim.output().unwrap(),
+        "says boss@example.com, but this connection is operator ops@example.com",
     );
-    refused(
-        run(&db, Some("stranger@example.com"), &["workers", "pause"]),
-        "not an operator",
-    );
+    let mut claim = common::walletops();
+    claim
+        .env(
+            "DATABASE_URL",
+            url_as(&db.url, &login_name(&db, "ops@example.com")).expose(),
+        )
+        .args([
+            "--operator",
+            "boss@example.com",
+            "config",
+            "set",
+            "gas.topup_sun",
+            "5",
+        ]);
+    refused(claim.output().unwrap(), "says boss@example.com");
     refused(
         run(&db, Some("ops@example.com"), &["workers", "pause"]),
         "may not start or pause",

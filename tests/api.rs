@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::TestDb;
-use common::admin::{address, audit_count, count, http, job, staff, wallet};
+use common::admin::{LoginRole, address, audit_count, count, http, job, staff, wallet};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use walletops::admin::{Role, tokens};
@@ -26,14 +26,20 @@ struct Server {
 
 async fn server() -> Server {
     let db = common::fresh_db().await;
-    let (admin_id, _, _) = staff(&db.pool).await;
+    let (admin_id, _, _) = staff(&db).await;
     let token = async |role: Role| {
-        tokens::create(&db.pool, &admin_id, role, &format!("{role}-token"), None)
-            .await
-            .unwrap()
-            .token
-            .expose()
-            .to_string()
+        tokens::create(
+            &admin_id.pool,
+            &admin_id,
+            role,
+            &format!("{role}-token"),
+            None,
+        )
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_string()
     };
     let (admin, operator, viewer) = (
         token(Role::Admin).await,
@@ -43,7 +49,12 @@ async fn server() -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let pool = db.pool.clone();
+    // As in production: `serve` connects with a shared admin-group login
+    // that is no operator; every change is proven by the caller's token.
+    let serve = LoginRole::create(&db.url, "walletops_admin").await;
+    let pool = walletops::db::connect(&serve.url, Default::default())
+        .await
+        .unwrap();
     tokio::spawn(async move {
         api::serve(listener, pool, api::Limits::default(), async {
             let _ = stopped.await;
@@ -170,8 +181,8 @@ async fn every_route_but_healthz_needs_a_valid_token() {
         }
     }
     // A revoked token is as good as none.
-    let (admin_id, _, _) = staff(&s.db.pool).await;
-    tokens::revoke(&s.db.pool, &admin_id, "admin-token")
+    let (admin_id, _, _) = staff(&s.db).await;
+    tokens::revoke(&admin_id.pool, &admin_id, "admin-token")
         .await
         .unwrap();
     let (status, _) = s
@@ -448,6 +459,24 @@ async fn the_seed_endpoints_act_and_audit() {
         "{text}"
     );
     assert!(text.contains("# TYPE walletops_workers gauge"));
+    // The audit chain's head, to be kept elsewhere, and its state.
+    let head = walletops::admin::audit_chain::head(&s.db.pool)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        text.contains(&format!("walletops_audit_head_seq {}", head.seq)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "walletops_audit_head{{seq=\"{}\",hash=\"{}\"}} 1",
+            head.seq, head.hash
+        )),
+        "{text}"
+    );
+    assert!(text.contains("walletops_audit_chain_ok 1"), "{text}");
+    assert!(text.contains("walletops_audit_unacknowledged 0"), "{text}");
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::TestDb;
-use common::admin::{http, staff};
+use common::admin::{http, serve_login, staff};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,20 +28,26 @@ struct Server {
 
 async fn server(limits: Limits) -> Server {
     let db = common::fresh_db().await;
-    let (admin_id, _, _) = staff(&db.pool).await;
+    let (admin_id, _, _) = staff(&db).await;
     let token = async |role: Role| {
-        tokens::create(&db.pool, &admin_id, role, &format!("{role}-token"), None)
-            .await
-            .unwrap()
-            .token
-            .expose()
-            .to_string()
+        tokens::create(
+            &admin_id.pool,
+            &admin_id,
+            role,
+            &format!("{role}-token"),
+            None,
+        )
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_string()
     };
     let (admin, viewer) = (token(Role::Admin).await, token(Role::Viewer).await);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let pool = db.pool.clone();
+    let (_, pool) = serve_login(&db).await;
     tokio::spawn(async move {
         api::serve(listener, pool, limits, async {
             let _ = stopped.await;

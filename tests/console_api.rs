@@ -32,6 +32,8 @@ const ADMIN: &str = "oncall@example.com";
 
 struct Fixture {
     db: TestDb,
+    /// The admin operator, acting through a login of its own.
+    oncall: common::admin::Op,
     admin: String,
     operator: String,
     viewer: String,
@@ -40,7 +42,7 @@ struct Fixture {
 /// An admin operator, two wallets with three jobs (one failed), and a token per role.
 async fn seeded() -> Fixture {
     let db = common::fresh_db().await;
-    let identity = common::admin::operator(&db.pool, ADMIN, Role::Admin).await;
+    let oncall = common::admin::operator(&db, ADMIN, Role::Admin).await;
     for (seed, email) in [(1, "alice@example.com"), (2, "bob@example.com")] {
         common::admin::wallet(&db.pool, seed, email, email).await;
     }
@@ -54,7 +56,7 @@ async fn seeded() -> Fixture {
             user_id: None,
             job_type,
         };
-        admin::jobs::dispatch(&db.pool, &identity, &request)
+        admin::jobs::dispatch(&oncall.pool, &oncall, &request)
             .await
             .unwrap();
     }
@@ -67,7 +69,7 @@ async fn seeded() -> Fixture {
     .await
     .unwrap();
     let token = async |role: Role| {
-        admin::tokens::create(&db.pool, &identity, role, &format!("{role}-token"), None)
+        admin::tokens::create(&oncall.pool, &oncall, role, &format!("{role}-token"), None)
             .await
             .unwrap()
             .token
@@ -78,6 +80,7 @@ async fn seeded() -> Fixture {
         admin: token(Role::Admin).await,
         operator: token(Role::Operator).await,
         viewer: token(Role::Viewer).await,
+        oncall,
         db,
     }
 }
@@ -87,7 +90,7 @@ async fn serve(db: &TestDb, addr: SocketAddr) -> (String, tokio::sync::oneshot::
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let pool = db.pool.clone();
+    let (_, pool) = common::admin::serve_login(db).await;
     tokio::spawn(async move {
         api::serve(listener, pool, Limits::default(), async {
             let _ = stopped.await;
@@ -161,7 +164,7 @@ async fn over_the_api_the_console_shows_what_the_database_backend_shows() {
         (whoami.role, whoami.name.as_str()),
         (Role::Admin, "admin-token")
     );
-    let db = AdminBackend::new(f.db.pool.clone(), Some(ADMIN.into()))
+    let db = AdminBackend::new(f.oncall.pool.clone(), Some(ADMIN.into()))
         .await
         .unwrap();
 
@@ -270,15 +273,31 @@ async fn an_operator_tokens_actions_are_audited_as_the_token_and_wake_the_consol
     let actor = &row.details.as_ref().unwrap()["actor"];
     assert_eq!(actor["token_name"], json!("operator-token"), "{row:?}");
     assert_eq!(actor["role"], json!("operator"));
+    // The console names the token the database recorded, not the token's
+    // creator (whose email the row's user column holds), over the API and
+    // on the database alike.
     let snapshot = operator.snapshot(String::new()).await.unwrap();
-    assert!(
-        snapshot
-            .audit
+    let on_db = AdminBackend::new(f.oncall.pool.clone(), None)
+        .await
+        .unwrap()
+        .snapshot(String::new())
+        .await
+        .unwrap();
+    assert_eq!(row.admin_email.as_deref(), Some(ADMIN));
+    for audit in [&snapshot.audit, &on_db.audit] {
+        let cleared = audit
             .iter()
-            .any(|a| a.action == "jobs.clear_failed" && a.details.contains("\"operator-token\"")),
-        "{:?}",
-        snapshot.audit
-    );
+            .find(|a| a.action == "jobs.clear_failed")
+            .unwrap();
+        assert_eq!(cleared.actor, "token operator-token", "{audit:?}");
+        assert!(
+            cleared.details.contains("\"operator-token\""),
+            "{cleared:?}"
+        );
+        // The token was made by the operator's own login.
+        let made = audit.iter().find(|a| a.action == "token.create").unwrap();
+        assert_eq!(made.actor, ADMIN, "{made:?}");
+    }
 
     // Cancel, retry and dispatch (twice: the second finds the first job).
     let pending = snapshot
@@ -325,6 +344,9 @@ async fn an_operator_tokens_actions_are_audited_as_the_token_and_wake_the_consol
     .await
     .unwrap();
     assert_eq!(tokens, ["operator-token"; 3]);
+    // Done through walletops: nothing for an admin to acknowledge.
+    let (external, _) = audit::unacknowledged(&f.db.pool, 10).await.unwrap();
+    assert_eq!(external, 0);
 
     // An operator may not pause: the console does not offer it, and the
     // server refuses it anyway.
@@ -396,6 +418,9 @@ async fn a_bad_token_url_or_token_file_is_one_line_before_the_terminal_is_taken(
     assert!(clear.contains("https://"), "{clear}");
     let closed = run(&["http://127.0.0.1:1"], Some(&f.viewer));
     assert!(closed.contains("127.0.0.1:1"), "{closed}");
+    // An operator assertion cannot hold for a token: refused, not ignored.
+    let asserted = run(&[&base, "--operator", ADMIN], Some(&f.viewer));
+    assert!(asserted.contains("over --api the token acts"), "{asserted}");
 }
 
 /// A child process killed if the test fails before it exits.
@@ -411,9 +436,10 @@ impl Drop for Reaped {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_shows_the_dashboard_over_the_api_to_a_wall_screen_token() {
     let f = seeded().await;
+    let (serve_login, _) = common::admin::serve_login(&f.db).await;
     let mut server = Reaped(
         common::walletops()
-            .env("DATABASE_URL", f.db.url.expose())
+            .env("DATABASE_URL", serve_login.url.expose())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

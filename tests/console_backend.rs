@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::admin::Op;
 use std::time::Duration;
 
 use serde_json::json;
@@ -29,27 +30,29 @@ fn address(n: u8) -> Address {
 /// A user with one deposit wallet (keyless: the console never signs).
 async fn wallet(pool: &PgPool, email: &str, n: u8) -> Address {
     let address = address(n);
+    // As the owner through walletops (a key import would be), not plain SQL.
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     sqlx::query(
         "WITH u AS (INSERT INTO auth.users (email) VALUES ($1) RETURNING id)
          INSERT INTO user_wallets (user_id, address, role) SELECT id, $2, 'deposit' FROM u",
     )
     .bind(email)
     .bind(address.to_string())
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .unwrap();
+    tx.commit().await.unwrap();
     address
 }
 
 /// An admin operator, two wallets, three jobs (one failed).
-async fn seeded() -> (common::TestDb, admin::Identity) {
+async fn seeded() -> (common::TestDb, Op) {
     let db = common::fresh_db().await;
-    admin::operators::add(&db.pool, ADMIN, Role::Admin)
-        .await
-        .unwrap();
-    let identity = admin::identity::resolve_operator(&db.pool, ADMIN)
-        .await
-        .unwrap();
+    let identity = common::admin::operator(&db, ADMIN, Role::Admin).await;
     let alice = wallet(&db.pool, "alice@example.com", 1).await;
     let bob = wallet(&db.pool, "bob@example.com", 2).await;
     for (wallet, job_type) in [
@@ -62,7 +65,7 @@ async fn seeded() -> (common::TestDb, admin::Identity) {
             user_id: None,
             job_type,
         };
-        admin::jobs::dispatch(&db.pool, &identity, &request)
+        admin::jobs::dispatch(&identity.pool, &identity, &request)
             .await
             .unwrap();
     }
@@ -95,8 +98,8 @@ fn press(app: &mut App, keys: &[&str]) -> Vec<Effect> {
 
 #[tokio::test]
 async fn the_snapshot_shows_what_admin_reports() {
-    let (db, _) = seeded().await;
-    let backend = AdminBackend::new(db.pool.clone(), Some(ADMIN.into()))
+    let (db, op) = seeded().await;
+    let backend = AdminBackend::new(op.pool.clone(), Some(ADMIN.into()))
         .await
         .unwrap();
     let snapshot = backend.snapshot(String::new()).await.unwrap();
@@ -180,8 +183,8 @@ async fn the_snapshot_shows_what_admin_reports() {
 
 #[tokio::test]
 async fn a_confirmed_action_goes_through_admin_and_writes_its_audit_row() {
-    let (db, _) = seeded().await;
-    let backend = AdminBackend::new(db.pool.clone(), Some(ADMIN.into()))
+    let (db, op) = seeded().await;
+    let backend = AdminBackend::new(op.pool.clone(), Some(ADMIN.into()))
         .await
         .unwrap();
     let mut app = console(backend.snapshot(String::new()).await.unwrap());
@@ -220,7 +223,7 @@ async fn a_confirmed_action_goes_through_admin_and_writes_its_audit_row() {
             _ => None,
         })
         .expect("an admin may pause");
-    admin::operators::add(&db.pool, ADMIN, Role::Operator)
+    admin::operators::add(&db.pool, ADMIN, Role::Operator, Some(&op.login))
         .await
         .unwrap();
     let before = audit::list(&db.pool, None, 100).await.unwrap().len();
@@ -240,11 +243,9 @@ async fn a_confirmed_action_goes_through_admin_and_writes_its_audit_row() {
 
 #[tokio::test]
 async fn a_viewer_gets_a_read_only_console() {
-    let (db, _) = seeded().await;
-    admin::operators::add(&db.pool, "wall@example.com", Role::Viewer)
-        .await
-        .unwrap();
-    let viewer = AdminBackend::new(db.pool.clone(), Some("wall@example.com".into()))
+    let (db, op) = seeded().await;
+    let wall = common::admin::operator(&db, "wall@example.com", Role::Viewer).await;
+    let viewer = AdminBackend::new(wall.pool.clone(), Some("wall@example.com".into()))
         .await
         .unwrap();
     let snapshot = viewer.snapshot(String::new()).await.unwrap();
@@ -259,15 +260,17 @@ async fn a_viewer_gets_a_read_only_console() {
         "{effects:?}"
     );
 
-    // No operator named: read-only, and the note says how to act.
+    // A login linked to no operator: read-only, and the note says how to act.
     let nobody = AdminBackend::new(db.pool.clone(), None).await.unwrap();
     let access = nobody.snapshot(String::new()).await.unwrap().access;
     assert_eq!(access.role, model::Role::Viewer);
-    assert!(access.note.unwrap().contains("--operator"));
+    assert!(access.note.unwrap().contains("operators add"));
 
-    // An unknown operator is refused before the console starts.
-    let unknown = AdminBackend::new(db.pool.clone(), Some("who@example.com".into())).await;
-    assert!(unknown.is_err());
+    // Claiming another operator is refused before the console starts.
+    let claimed = AdminBackend::new(op.pool.clone(), Some("who@example.com".into())).await;
+    assert!(claimed.is_err());
+    let claimed = AdminBackend::new(wall.pool.clone(), Some(ADMIN.into())).await;
+    assert!(claimed.is_err(), "a viewer's login cannot act as the admin");
 }
 
 #[tokio::test]
@@ -293,9 +296,16 @@ async fn a_read_only_database_role_makes_the_console_read_only() {
         .connect(url.as_str())
         .await
         .unwrap();
-    let backend = AdminBackend::new(pool.clone(), Some(ADMIN.into()))
-        .await
-        .unwrap();
+    // Linked (by plain SQL, bypassing `operators add`) to an admin operator.
+    sqlx::query(
+        "INSERT INTO operators (user_id, role, db_login)
+         SELECT id, 'admin', $1 FROM auth.users WHERE email = 'alice@example.com'",
+    )
+    .bind(&role)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let backend = AdminBackend::new(pool.clone(), None).await.unwrap();
     let access = backend.snapshot(String::new()).await.unwrap().access;
     assert_eq!(access.role, model::Role::Viewer);
     assert!(
@@ -340,10 +350,8 @@ async fn changes_are_notified_and_a_burst_wakes_the_console_once() {
         "the burst woke the console more than once"
     );
 
-    // A runtime switch through admin is seen too.
-    admin::operators::add(&db.pool, ADMIN, Role::Admin)
-        .await
-        .unwrap();
+    // An audited change is seen too.
+    common::admin::operator(&db, ADMIN, Role::Admin).await;
     tokio::time::timeout(Duration::from_secs(5), backend.changed())
         .await
         .expect("the admin action is notified");
@@ -351,7 +359,7 @@ async fn changes_are_notified_and_a_burst_wakes_the_console_once() {
 
 #[tokio::test]
 async fn failed_jobs_stay_in_view_under_a_thousand_newer_finished_ones() {
-    let (db, _) = seeded().await;
+    let (db, op) = seeded().await;
     sqlx::query(
         "INSERT INTO job_logs (job_type, status, wallet_address, finished_at)
          SELECT 'sync', 'completed', $1, now() FROM generate_series(1, 1200)",
@@ -360,7 +368,7 @@ async fn failed_jobs_stay_in_view_under_a_thousand_newer_finished_ones() {
     .execute(&db.pool)
     .await
     .unwrap();
-    let backend = AdminBackend::new(db.pool.clone(), Some(ADMIN.into()))
+    let backend = AdminBackend::new(op.pool.clone(), Some(ADMIN.into()))
         .await
         .unwrap();
     let jobs = backend.snapshot(String::new()).await.unwrap().jobs;
@@ -387,7 +395,7 @@ async fn failed_jobs_stay_in_view_under_a_thousand_newer_finished_ones() {
 /// searched for.
 #[tokio::test]
 async fn a_jobs_search_finds_jobs_older_than_the_newest_fetched() {
-    let (db, _) = seeded().await;
+    let (db, op) = seeded().await;
     let old = address(7).to_string();
     let old_id: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO job_logs (job_type, status, wallet_address, created_at, finished_at)
@@ -406,7 +414,7 @@ async fn a_jobs_search_finds_jobs_older_than_the_newest_fetched() {
     .execute(&db.pool)
     .await
     .unwrap();
-    let backend = AdminBackend::new(db.pool.clone(), Some(ADMIN.into()))
+    let backend = AdminBackend::new(op.pool.clone(), Some(ADMIN.into()))
         .await
         .unwrap();
     let shown = |jobs: &[model::JobView]| jobs.iter().any(|j| j.id == old_id);

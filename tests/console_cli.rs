@@ -33,10 +33,9 @@ fn refused(out: &Output, expected: &str) {
 #[tokio::test]
 async fn problems_are_reported_before_the_terminal_is_taken() {
     let db = common::fresh_db().await;
-    admin::operators::add(&db.pool, "oncall@example.com", Role::Admin)
-        .await
-        .unwrap();
-    let url = db.url.expose().to_string();
+    // The console connects as oncall's own login.
+    let oncall = common::admin::operator(&db, "oncall@example.com", Role::Admin).await;
+    let url = oncall.url.expose().to_string();
     let run = |args: &[&str]| {
         common::walletops()
             .env("DATABASE_URL", &url)
@@ -45,11 +44,15 @@ async fn problems_are_reported_before_the_terminal_is_taken() {
             .unwrap()
     };
 
+    // --operator only asserts: it cannot pick anyone but the login's operator.
     let out = run(&["console", "--operator", "nobody@example.com"]);
-    refused(&out, "nobody@example.com is not an operator");
+    refused(
+        &out,
+        "says nobody@example.com, but this connection is operator oncall@example.com",
+    );
     // No subcommand with a database configured is the console, not the demo.
     let out = run(&["--operator", "nobody@example.com"]);
-    refused(&out, "nobody@example.com is not an operator");
+    refused(&out, "says nobody@example.com, but this connection is");
 
     let out = run(&[
         "console",

@@ -292,6 +292,12 @@ async fn existing_deployment_migrates_without_losing_a_row() {
         count("SELECT count(*) FROM job_logs WHERE status = 'cancelled' AND error_message LIKE '%duplicate%'").await,
         1
     );
+    // The existing audit row heads the hash chain, which verifies.
+    let (verification, _) = walletops::admin::audit_chain::verify(&t.pool, None)
+        .await
+        .unwrap();
+    assert!(verification.ok, "{verification:?}");
+    assert_eq!(verification.rows_checked, 1);
     // Migrating again changes nothing.
     db::migrate(&t.pool).await.unwrap();
     assert_eq!(count("SELECT count(*) FROM job_logs").await, 4);

@@ -33,6 +33,9 @@ const RESERVE: u64 = TRX;
 
 struct Env {
     db: common::TestDb,
+    /// The workers' own login (walletops_worker), as in production: the
+    /// jobs must work with the worker's grants alone.
+    worker_login: common::admin::LoginRole,
     sim: SimHandle,
     http: reqwest::Client,
     client: TronClient,
@@ -95,8 +98,10 @@ impl Env {
         .await
         .unwrap();
         let master_hex = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+        let worker_login = common::admin::LoginRole::create(&db.url, "walletops_worker").await;
         let env = Env {
             client: client_for(&sim),
+            worker_login,
             db,
             sim,
             http: reqwest::Client::new(),
@@ -196,12 +201,16 @@ impl Env {
 
     /// An in-process engine running the wallet jobs.
     fn engine(&self) -> RunningEngine {
-        let mut ctx = Context::new(self.db.pool.clone(), client_for(&self.sim), self.master());
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(10)
+            .connect_lazy(self.worker_login.url.expose())
+            .unwrap();
+        let mut ctx = Context::new(pool.clone(), client_for(&self.sim), self.master());
         ctx.poll = Duration::from_millis(100);
         ctx.wait = Duration::from_secs(20);
         let mut registry = Registry::new();
         register_wallet_jobs(&mut registry, Arc::new(ctx));
-        let engine = Engine::new(self.db.pool.clone(), registry, EngineOptions::new(8));
+        let engine = Engine::new(pool, registry, EngineOptions::new(8));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(engine.run(async move {
             let _ = rx.await;
@@ -213,7 +222,7 @@ impl Env {
     /// simulator; its log goes to `log` when given.
     fn worker(&self, concurrency: u32, crash_at: Option<&str>, log: Option<&Path>) -> Child {
         let mut cmd = common::walletops();
-        cmd.env("DATABASE_URL", self.db.url.expose())
+        cmd.env("DATABASE_URL", self.worker_login.url.expose())
             .env("TRON_API_URL", self.sim.url().as_str())
             .env("WALLET_MASTER_KEY", &self.master_hex)
             .env("WALLETOPS_LOG", "walletops=info")

@@ -3,11 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
-use sqlx::{PgConnection, PgPool};
+use serde_json::Value;
+use sqlx::PgPool;
 
-use super::audit::{self, ActionType, Actor, Target};
-use super::{AdminError, CONTROL_CHANNEL, Identity, Permission};
+use super::{AdminError, Identity, Permission};
 use crate::tron::Address;
 
 /// One switch as stored.
@@ -139,6 +138,9 @@ pub struct ConfigChange {
 }
 
 /// Sets a switch (admin only), after validating the value for its key.
+/// The database's `walletops_config_set()` checks the actor's right again,
+/// stores the value, announces it on [`super::CONTROL_CHANNEL`] and its trigger
+/// writes the audit row, all in one transaction.
 pub async fn set(
     pool: &PgPool,
     identity: &Identity,
@@ -146,50 +148,42 @@ pub async fn set(
     value: Value,
 ) -> Result<ConfigChange, AdminError> {
     identity.authorize(Permission::SetConfig)?;
-    let mut tx = pool.begin().await?;
-    let old: Option<Option<Value>> =
-        sqlx::query_scalar("SELECT value FROM system_config WHERE key = $1 FOR UPDATE")
+    let current: Option<Option<Value>> =
+        sqlx::query_scalar("SELECT value FROM system_config WHERE key = $1")
             .bind(key)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(pool)
             .await?;
-    let Some(old) = old else {
+    let Some(current) = current else {
         return Err(
             AdminError::NotFound(format!("no configuration key {key:?}")).refused(identity),
         );
     };
-    let value = validate(key, &value, old.as_ref())
+    let value = validate(key, &value, current.as_ref())
         .map_err(|e| AdminError::Invalid(e).refused(identity))?;
-    let change = write(&mut tx, key, old, value).await?;
-    audit::record(
-        &mut tx,
-        Actor::Identity(identity),
-        ActionType::ConfigSet,
-        &Target::new("system_config", key),
-        json!({"old": change.old, "new": change.new}),
-    )
-    .await?;
-    tx.commit().await?;
+    let change = store(pool, identity, key, value).await?;
     tracing::info!(identity = %identity, key, "configuration changed");
     Ok(change)
 }
 
-/// Stores a switch and announces it on [`CONTROL_CHANNEL`] (at commit).
-pub(crate) async fn write(
-    conn: &mut PgConnection,
+/// Stores a validated switch through the database's function. In an
+/// explicit transaction, not autocommit: a caller that gives up on the
+/// statement (the API's request timeout drops it while it waits on a lock)
+/// leaves a transaction that rolls back, not a change that commits later.
+pub(crate) async fn store(
+    pool: &PgPool,
+    identity: &Identity,
     key: &str,
-    old: Option<Value>,
     value: Value,
 ) -> Result<ConfigChange, AdminError> {
-    sqlx::query("UPDATE system_config SET value = $2, updated_at = now() WHERE key = $1")
+    let mut tx = pool.begin().await?;
+    let old: Option<Value> = sqlx::query_scalar("SELECT walletops_config_set($1, $2, $3)")
         .bind(key)
         .bind(&value)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CONTROL_CHANNEL)
-        .bind(json!({"key": key, "value": value}).to_string())
-        .execute(&mut *conn)
-        .await?;
+        .bind(identity.token())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| AdminError::from(e).refused(identity))?;
+    tx.commit().await?;
     Ok(ConfigChange {
         key: key.to_string(),
         old,
@@ -200,6 +194,7 @@ pub(crate) async fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn values_are_checked_per_key() {

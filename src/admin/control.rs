@@ -2,10 +2,9 @@
 //! the control channel so that every worker sees it within a second.
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::PgPool;
 
-use super::audit::{self, ActionType, Actor, Target};
 use super::{AdminError, Identity, Permission};
 
 pub const PAUSED_KEY: &str = "workers.paused";
@@ -18,46 +17,17 @@ pub struct ControlOutcome {
     pub changed: bool,
 }
 
-/// Pauses (`paused = true`) or starts the workers (admin only).
+/// Pauses (`paused = true`) or starts the workers (admin only). The
+/// database announces it and its trigger audits it as `workers.pause` or
+/// `workers.start`.
 pub async fn set_paused(
     pool: &PgPool,
     identity: &Identity,
     paused: bool,
 ) -> Result<ControlOutcome, AdminError> {
     identity.authorize(Permission::ControlWorkers)?;
-    let mut tx = pool.begin().await?;
-    let old: Option<Option<Value>> =
-        sqlx::query_scalar("SELECT value FROM system_config WHERE key = $1 FOR UPDATE")
-            .bind(PAUSED_KEY)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let was_paused = old
-        .clone()
-        .flatten()
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    if old.is_none() {
-        sqlx::query("INSERT INTO system_config (key, value, description) VALUES ($1, 'false', $2)")
-            .bind(PAUSED_KEY)
-            .bind("When true, workers claim no new jobs; jobs in flight finish.")
-            .execute(&mut *tx)
-            .await?;
-    }
-    super::config::write(&mut tx, PAUSED_KEY, old.flatten(), Value::Bool(paused)).await?;
-    let action = if paused {
-        ActionType::WorkersPause
-    } else {
-        ActionType::WorkersStart
-    };
-    audit::record(
-        &mut tx,
-        Actor::Identity(identity),
-        action,
-        &Target::new("system_config", PAUSED_KEY),
-        json!({"was_paused": was_paused, "paused": paused}),
-    )
-    .await?;
-    tx.commit().await?;
+    let change = super::config::store(pool, identity, PAUSED_KEY, Value::Bool(paused)).await?;
+    let was_paused = change.old.and_then(|v| v.as_bool()).unwrap_or(false);
     tracing::info!(identity = %identity, paused, "workers control");
     Ok(ControlOutcome {
         paused,

@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::audit::ExternalChange;
+use super::audit_chain::Head;
+
 /// The overall verdict, worst first in severity order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Status {
@@ -66,6 +69,19 @@ pub enum GasWallet {
     },
 }
 
+/// The audit trail as health sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AuditVitals {
+    /// The chain's newest row (keep its hash elsewhere to detect a rewrite).
+    pub head: Option<Head>,
+    /// What verification of the chain found wrong, if anything.
+    pub broken: Option<String>,
+    /// Changes made outside walletops that no admin acknowledged: how many,
+    /// and the oldest few.
+    pub unacknowledged: i64,
+    pub oldest_unacknowledged: Vec<ExternalChange>,
+}
+
 /// The vital signs one health check reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Vitals {
@@ -80,6 +96,7 @@ pub struct Vitals {
     /// Processing jobs whose lease ran out.
     pub stuck_jobs: i64,
     pub gas_wallet: GasWallet,
+    pub audit: AuditVitals,
 }
 
 /// The verdict with its reasons (empty when Healthy).
@@ -168,6 +185,43 @@ pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
         ),
         GasWallet::Balance { .. } => {}
     }
+    if let Some(problem) = &v.audit.broken {
+        flag(
+            Status::Down,
+            format!("audit trail verification failed: {problem} (see `walletops audit verify`)"),
+        );
+    }
+    if v.audit.unacknowledged > 0 {
+        let rows: Vec<String> = v
+            .audit
+            .oldest_unacknowledged
+            .iter()
+            .map(|c| {
+                format!(
+                    "#{} {} on {} {} by login {}",
+                    c.seq,
+                    c.action_type.as_deref().unwrap_or("?"),
+                    c.target_type.as_deref().unwrap_or("?"),
+                    c.target_id.as_deref().unwrap_or("-"),
+                    c.db_login.as_deref().unwrap_or("?"),
+                )
+            })
+            .collect();
+        flag(
+            Status::Degraded,
+            format!(
+                "{} change(s) made outside walletops, not acknowledged: {}{}; an admin checks \
+                 and runs `walletops audit ack SEQ`",
+                v.audit.unacknowledged,
+                rows.join(", "),
+                if v.audit.unacknowledged > rows.len() as i64 {
+                    ", ..."
+                } else {
+                    ""
+                },
+            ),
+        );
+    }
     Health { status, reasons }
 }
 
@@ -187,6 +241,7 @@ mod tests {
                 address: "T".into(),
                 trx_balance_sun: 500_000_000,
             },
+            audit: AuditVitals::default(),
         }
     }
 
@@ -284,6 +339,41 @@ mod tests {
                 ..fine()
             }),
             Status::Degraded
+        );
+    }
+
+    #[test]
+    fn the_audit_trail_moves_the_verdict() {
+        let broken = Vitals {
+            audit: AuditVitals {
+                broken: Some("row 3 was changed".into()),
+                ..AuditVitals::default()
+            },
+            ..fine()
+        };
+        let h = assess(&broken, &Thresholds::default());
+        assert_eq!(h.status, Status::Down);
+        assert!(h.reasons[0].contains("row 3 was changed"), "{h:?}");
+        let external = Vitals {
+            audit: AuditVitals {
+                unacknowledged: 2,
+                oldest_unacknowledged: vec![ExternalChange {
+                    seq: 7,
+                    db_login: Some("postgres".into()),
+                    action_type: Some("config.set".into()),
+                    target_type: Some("system_config".into()),
+                    target_id: Some("gas.topup_sun".into()),
+                    created_at: None,
+                }],
+                ..AuditVitals::default()
+            },
+            ..fine()
+        };
+        let h = assess(&external, &Thresholds::default());
+        assert_eq!(h.status, Status::Degraded);
+        assert!(
+            h.reasons[0].contains("#7 config.set on system_config gas.topup_sun by login postgres"),
+            "{h:?}"
         );
     }
 

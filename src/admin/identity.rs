@@ -1,6 +1,9 @@
-//! Who is acting: an operator named by email (console, CLI) or an API token
-//! (HTTP). Resolution happens once at the edge; every action then checks the
-//! identity's role through [`Identity::authorize`].
+//! Who is acting: the database login an operator is linked to (console,
+//! CLI), or an API token (HTTP). Never a claimed name: the login is the
+//! session's authenticated user, and a token is verified by the database's
+//! own functions each time it is used. Resolution happens once at the edge
+//! for clear refusals; every change is checked again by the database, which
+//! finds the actor itself (migration 0007).
 
 use std::fmt;
 
@@ -15,10 +18,15 @@ use crate::config::Secret;
 /// Where an identity came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// `--operator` / `WALLETOPS_OPERATOR`.
-    Operator { email: String },
-    /// An API token (its id and name; never the token itself).
-    Token { id: Uuid, name: String },
+    /// The session's database login, linked to an operator.
+    Login { login: String, email: String },
+    /// An API token (its id and name). The token itself is kept so that the
+    /// database can verify it again for each change; it is never printed.
+    Token {
+        id: Uuid,
+        name: String,
+        token: Secret,
+    },
 }
 
 /// A resolved, non-revoked identity with its role.
@@ -34,7 +42,9 @@ pub struct Identity {
 impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.source {
-            Source::Operator { email } => write!(f, "operator {email} ({})", self.role),
+            Source::Login { email, login } => {
+                write!(f, "operator {email} (login {login}, {})", self.role)
+            }
             Source::Token { name, .. } => write!(f, "token {name:?} ({})", self.role),
         }
     }
@@ -54,73 +64,105 @@ impl Identity {
         })
     }
 
-    /// What the audit row's details say about the actor.
-    pub fn audit_details(&self) -> serde_json::Value {
+    /// The token the database must verify for a change (None: the session's
+    /// login acts).
+    pub fn token(&self) -> Option<&str> {
         match &self.source {
-            Source::Operator { email } => {
-                serde_json::json!({"via": "operator", "operator": email, "role": self.role})
-            }
-            Source::Token { id, name } => {
-                serde_json::json!({"via": "token", "token_id": id, "token_name": name, "role": self.role})
-            }
+            Source::Token { token, .. } => Some(token.expose()),
+            Source::Login { .. } => None,
+        }
+    }
+
+    /// The operator's email, for a login identity.
+    pub fn email(&self) -> Option<&str> {
+        match &self.source {
+            Source::Login { email, .. } => Some(email),
+            Source::Token { .. } => None,
         }
     }
 }
 
-/// The operator with this email, if it holds a role that is not revoked.
-pub async fn resolve_operator(pool: &PgPool, email: &str) -> Result<Identity, AdminError> {
-    let email = email.trim();
-    let row: Option<(Uuid, String)> = sqlx::query_as(
-        "SELECT u.id, o.role FROM auth.users u JOIN operators o ON o.user_id = u.id
-          WHERE lower(u.email) = lower($1) AND o.revoked_at IS NULL",
-    )
-    .bind(email)
-    .fetch_optional(pool)
-    .await?;
-    let Some((user_id, role)) = row else {
-        tracing::warn!(operator = email, "refused: not an operator");
+/// The operator linked to the session's database login (`session_user`),
+/// if it holds a live role.
+pub async fn resolve_login(pool: &PgPool) -> Result<Identity, AdminError> {
+    let (login, operator): (String, Option<(Uuid, String, String)>) = {
+        let row: (String, Option<Uuid>, Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT session_user::text, o.user_id, o.role, u.email
+               FROM (SELECT 1) one
+               LEFT JOIN operators o ON o.db_login = session_user::text AND o.revoked_at IS NULL
+               LEFT JOIN auth.users u ON u.id = o.user_id",
+        )
+        .fetch_one(pool)
+        .await
+        .map_err(|e| match AdminError::from(e) {
+            // A login in no walletops group may not even read the operators.
+            AdminError::Denied(_) => AdminError::UnknownIdentity(
+                "this database login has no walletops rights (not an operator, or removed); \
+                 the database owner links it with `walletops operators add EMAIL --role ROLE --login LOGIN`"
+                    .into(),
+            ),
+            other => other,
+        })?;
+        let operator = match row {
+            (_, Some(id), Some(role), email) => Some((id, role, email.unwrap_or_default())),
+            _ => None,
+        };
+        (row.0, operator)
+    };
+    let Some((user_id, role, email)) = operator else {
+        tracing::warn!(login, "refused: the database login is not an operator");
         return Err(AdminError::UnknownIdentity(format!(
-            "{email} is not an operator (or was removed); an admin adds it with `walletops operators add`"
+            "database login {login} is not an operator (or was removed); the database owner \
+             links it with `walletops operators add EMAIL --role ROLE --login {login}`"
         )));
     };
     Ok(Identity {
         user_id: Some(user_id),
         role: parse_role(&role)?,
-        source: Source::Operator {
-            email: email.to_string(),
-        },
+        source: Source::Login { login, email },
     })
 }
 
-/// The token's identity, if the token exists, is not revoked and has not expired.
+/// Refuses when `claimed` (the old `--operator` / `WALLETOPS_OPERATOR`)
+/// names anyone but the login's own operator: it may only assert, never pick.
+pub fn check_claim(identity: &Identity, claimed: Option<&str>) -> Result<(), AdminError> {
+    let Some(claimed) = claimed.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(());
+    };
+    match &identity.source {
+        Source::Login { email, .. } if email.eq_ignore_ascii_case(claimed) => Ok(()),
+        _ => {
+            tracing::warn!(identity = %identity, claimed, "refused: claimed operator does not match the login");
+            Err(AdminError::UnknownIdentity(format!(
+                "--operator/WALLETOPS_OPERATOR says {claimed}, but this connection is {identity}: \
+                 the database login decides who acts; connect with {claimed}'s own login or unset it"
+            )))
+        }
+    }
+}
+
+/// The token's identity, if the token exists, is not revoked and has not
+/// expired (checked by the database, which also notes its use).
 pub async fn resolve_token(pool: &PgPool, token: &Secret) -> Result<Identity, AdminError> {
-    let hash = hash_token(token.expose());
-    let row: Option<(Uuid, String, String, Option<Uuid>)> = sqlx::query_as(
-        "SELECT id, name, role, created_by FROM api_tokens
-          WHERE token_hash = $1 AND revoked_at IS NULL
-            AND (expires_at IS NULL OR expires_at > now())",
-    )
-    .bind(&hash[..])
-    .fetch_optional(pool)
-    .await?;
+    let row: Option<(Uuid, String, String, Option<Uuid>)> =
+        sqlx::query_as("SELECT id, name, role, created_by FROM walletops_token_identity($1)")
+            .bind(token.expose())
+            .fetch_optional(pool)
+            .await?;
     let Some((id, name, role, created_by)) = row else {
         tracing::warn!("refused: unknown, revoked or expired API token");
         return Err(AdminError::UnknownIdentity(
             "unknown, revoked or expired token".into(),
         ));
     };
-    // At most one write a minute per token, so that reads stay reads.
-    sqlx::query(
-        "UPDATE api_tokens SET last_used_at = now()
-          WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-    )
-    .bind(id)
-    .execute(pool)
-    .await?;
     Ok(Identity {
         user_id: created_by,
         role: parse_role(&role)?,
-        source: Source::Token { id, name },
+        source: Source::Token {
+            id,
+            name,
+            token: token.clone(),
+        },
     })
 }
 

@@ -7,7 +7,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::audit::{self, ActionType, Actor, Target};
+use super::audit::{self, ActionType, Target};
 use super::wallet_lookup::{self, WalletInfo, WalletRef};
 use super::{AdminError, Identity, Permission};
 use crate::queue::{self, Job, JobFilter, JobType, NewJob, QueueError};
@@ -19,7 +19,7 @@ impl From<QueueError> for AdminError {
             QueueError::InvalidState { .. } | QueueError::Duplicate { .. } => {
                 AdminError::Conflict(e.to_string())
             }
-            QueueError::Sql(e) => AdminError::Db(e),
+            QueueError::Sql(e) => AdminError::from(e),
             other => AdminError::Corrupt(other.to_string()),
         }
     }
@@ -77,7 +77,7 @@ pub async fn dispatch(
     if enqueued.created {
         audit::record(
             &mut tx,
-            Actor::Identity(identity),
+            identity,
             ActionType::Dispatch,
             &Target::new("job", enqueued.job.id),
             json!({
@@ -111,7 +111,7 @@ pub async fn retry(pool: &PgPool, identity: &Identity, id: Uuid) -> Result<Job, 
         .map_err(|e| AdminError::from(e).refused(identity))?;
     audit::record(
         &mut tx,
-        Actor::Identity(identity),
+        identity,
         ActionType::Retry,
         &Target::new("job", id),
         json!({"previous_status": before.status, "wallet_address": job.wallet_address, "rows": 1}),
@@ -130,7 +130,7 @@ pub async fn cancel(pool: &PgPool, identity: &Identity, id: Uuid) -> Result<Job,
         .map_err(|e| AdminError::from(e).refused(identity))?;
     audit::record(
         &mut tx,
-        Actor::Identity(identity),
+        identity,
         ActionType::Cancel,
         &Target::new("job", id),
         json!({"wallet_address": job.wallet_address, "rows": 1}),
@@ -154,7 +154,7 @@ pub async fn clear_failed(pool: &PgPool, identity: &Identity) -> Result<Cleared,
     let deleted = queue::clear_failed(&mut tx).await?;
     audit::record(
         &mut tx,
-        Actor::Identity(identity),
+        identity,
         ActionType::ClearFailed,
         &Target::kind("jobs"),
         json!({"rows": deleted}),
@@ -184,7 +184,7 @@ pub async fn reset_processing(pool: &PgPool, identity: &Identity) -> Result<Rese
     let wallets = wallet_lookup::release_orphaned_processing(&mut tx).await?;
     audit::record(
         &mut tx,
-        Actor::Identity(identity),
+        identity,
         ActionType::ResetProcessing,
         &Target::kind("jobs"),
         json!({"rows": jobs + wallets.len() as u64, "jobs": jobs, "wallets": wallets}),

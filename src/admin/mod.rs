@@ -3,12 +3,14 @@
 //! and the HTTP API.
 //!
 //! The pieces: [`role`] (who may do what, in one table), [`identity`] (who
-//! is acting), [`audit`] (the `admin_actions` row written with each change),
+//! is acting), [`audit`] (the trail the database writes with each change)
+//! and [`audit_chain`] (its hash chain, verified here in Rust),
 //! the actions themselves ([`control`], [`config`], [`operators`],
 //! [`tokens`], [`jobs`], [`wallets`]), and the read side ([`health`], [`stats`], and
 //! [`overview`] for the live dashboards).
 
 pub mod audit;
+pub mod audit_chain;
 pub mod config;
 pub mod console;
 pub mod control;
@@ -41,11 +43,6 @@ pub const ADMIN_CHANNEL: &str = "walletops_admin";
 /// Why an action did not happen. Nothing has changed in any of these cases.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    /// No identity was given where one is needed.
-    #[error(
-        "no operator identity: pass --operator EMAIL or set WALLETOPS_OPERATOR (or use an API token)"
-    )]
-    NoIdentity,
     /// The identity is not known, revoked or expired.
     #[error("{0}")]
     UnknownIdentity(String),
@@ -60,6 +57,9 @@ pub enum AdminError {
         action: &'static str,
         db_user: String,
     },
+    /// The database refused the change (its own role check, or a missing grant).
+    #[error("the database refused: {0}")]
+    Denied(String),
     /// Bad input: a value that cannot be used.
     #[error("{0}")]
     Invalid(String),
@@ -74,7 +74,25 @@ pub enum AdminError {
     Corrupt(String),
     /// The database refused or failed.
     #[error("database error: {}", crate::db::one_line(.0))]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
+}
+
+/// The database's own refusals (migration 0007's functions raise these
+/// codes) become the matching kind; everything else stays a database error.
+impl From<sqlx::Error> for AdminError {
+    fn from(e: sqlx::Error) -> Self {
+        let sqlx::Error::Database(db) = &e else {
+            return AdminError::Db(e);
+        };
+        let message = db.message().to_string();
+        match db.code().as_deref() {
+            Some("28000") => AdminError::UnknownIdentity(message),
+            Some("42501") => AdminError::Denied(message),
+            Some("P0002") => AdminError::NotFound(message),
+            Some("22023") => AdminError::Invalid(message),
+            _ => AdminError::Db(e),
+        }
+    }
 }
 
 impl AdminError {
@@ -91,9 +109,10 @@ impl AdminError {
 pub async fn database_roles_enforced(pool: &PgPool) -> Result<bool, AdminError> {
     let n: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_roles
-          WHERE rolname IN ('walletops_admin', 'walletops_worker', 'walletops_viewer')",
+          WHERE rolname IN ('walletops_admin', 'walletops_operator', 'walletops_worker',
+                            'walletops_viewer')",
     )
     .fetch_one(pool)
     .await?;
-    Ok(n == 3)
+    Ok(n == 4)
 }

@@ -1,15 +1,16 @@
-//! Who may act: operators are users with a role. Managing them needs the
-//! database owner's rights rather than an operator identity, which is how the
-//! first admin is made. Removing revokes the role; users are never deleted,
-//! since the audit trail names them.
+//! Who may act: operators are users with a role and a database login of
+//! their own (the login proves who acts). Managing them needs the database
+//! owner's rights rather than an operator identity, which is how the first
+//! admin is made. Adding creates (or links) the login and makes it a member
+//! of its role's group; removing revokes the role and the membership. Users
+//! are never deleted, since the audit trail names them. The database's
+//! trigger audits every change.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::audit::{self, ActionType, Actor, Target};
 use super::{AdminError, Role};
 
 /// What a refusal says needs the owner's rights.
@@ -21,8 +22,39 @@ pub struct OperatorEntry {
     pub user_id: Uuid,
     pub email: Option<String>,
     pub role: String,
+    /// The database login that acts as this operator.
+    pub db_login: Option<String>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The PostgreSQL group role whose rights `role` gets in the database.
+pub fn group_of(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "walletops_admin",
+        Role::Operator => "walletops_operator",
+        Role::Viewer => "walletops_viewer",
+    }
+}
+
+/// The login an operator gets when none is named: the email, lowercased.
+pub fn default_login(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn check_login(login: &str) -> Result<&str, AdminError> {
+    let ok = !login.is_empty()
+        && login.len() <= 63
+        && !login
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"');
+    if ok {
+        Ok(login)
+    } else {
+        Err(AdminError::Invalid(format!(
+            "{login:?} is not a usable database login: 1 to 63 bytes, no spaces or quotes"
+        )))
+    }
 }
 
 /// The connected database user, if it owns the walletops tables (or is a
@@ -62,11 +94,27 @@ fn check_email(email: &str) -> Result<&str, AdminError> {
     }
 }
 
-/// Gives `email` the role (creating the user if new, restoring a revoked operator).
-pub async fn add(pool: &PgPool, email: &str, role: Role) -> Result<OperatorEntry, AdminError> {
+/// Gives `email` the role (creating the user if new, restoring a revoked
+/// operator) and links it to the database login `login` (default: the email,
+/// lowercased), created if missing (LOGIN without a password: the site's
+/// pg_hba.conf says how it authenticates) and made a member of the role's
+/// group only.
+pub async fn add(
+    pool: &PgPool,
+    email: &str,
+    role: Role,
+    login: Option<&str>,
+) -> Result<OperatorEntry, AdminError> {
     let email = check_email(email)?;
+    let login = match login {
+        Some(l) => check_login(l.trim())?.to_string(),
+        None => check_login(&default_login(email))?.to_string(),
+    };
     let mut tx = pool.begin().await?;
-    let db_user = require_owner(&mut tx, MANAGE).await?;
+    require_owner(&mut tx, MANAGE).await?;
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await?;
     let user_id: Uuid = match sqlx::query_scalar::<_, Uuid>(
         "SELECT id FROM auth.users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1",
     )
@@ -82,61 +130,76 @@ pub async fn add(pool: &PgPool, email: &str, role: Role) -> Result<OperatorEntry
                 .await?
         }
     };
-    let previous: Option<(String, Option<DateTime<Utc>>)> =
-        sqlx::query_as("SELECT role, revoked_at FROM operators WHERE user_id = $1 FOR UPDATE")
+    let taken: Option<String> = sqlx::query_scalar(
+        "SELECT u.email FROM operators o JOIN auth.users u ON u.id = o.user_id
+          WHERE o.db_login = $1 AND o.user_id <> $2",
+    )
+    .bind(&login)
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(other) = taken {
+        return Err(AdminError::Conflict(format!(
+            "database login {login} already acts as {other}; one login per person"
+        )));
+    }
+    let previous_login: Option<Option<String>> =
+        sqlx::query_scalar("SELECT db_login FROM operators WHERE user_id = $1 FOR UPDATE")
             .bind(user_id)
             .fetch_optional(&mut *tx)
             .await?;
     sqlx::query(
-        "INSERT INTO operators (user_id, role) VALUES ($1, $2)
-         ON CONFLICT (user_id) DO UPDATE SET role = EXCLUDED.role, revoked_at = NULL, updated_at = now()",
+        "INSERT INTO operators (user_id, role, db_login) VALUES ($1, $2, $3)
+         ON CONFLICT (user_id) DO UPDATE
+            SET role = EXCLUDED.role, db_login = EXCLUDED.db_login, revoked_at = NULL,
+                updated_at = now()",
     )
     .bind(user_id)
     .bind(role.as_str())
+    .bind(&login)
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        Actor::DatabaseOwner(&db_user),
-        ActionType::OperatorAdd,
-        &Target::new("operator", user_id),
-        json!({
-            "email": email,
-            "role": role,
-            "previous_role": previous.as_ref().filter(|p| p.1.is_none()).map(|p| &p.0),
-        }),
-    )
-    .await?;
+    if let Some(Some(old)) = previous_login.filter(|l| l.as_deref() != Some(login.as_str())) {
+        sqlx::query("SELECT walletops_unlink_login($1)")
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("SELECT walletops_link_login($1, $2)")
+        .bind(&login)
+        .bind(group_of(role))
+        .execute(&mut *tx)
+        .await?;
     let entry = fetch(&mut tx, user_id).await?;
     tx.commit().await?;
     Ok(entry)
 }
 
-/// Revokes `email`'s role. The user stays.
+/// Revokes `email`'s role and its login's group membership. The user and
+/// the login stay (the audit trail names them).
 pub async fn remove(pool: &PgPool, email: &str) -> Result<OperatorEntry, AdminError> {
     let email = check_email(email)?;
     let mut tx = pool.begin().await?;
-    let db_user = require_owner(&mut tx, MANAGE).await?;
-    let revoked: Option<(Uuid, String)> = sqlx::query_as(
+    require_owner(&mut tx, MANAGE).await?;
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await?;
+    let revoked: Option<(Uuid, Option<String>)> = sqlx::query_as(
         "UPDATE operators o SET revoked_at = now(), updated_at = now()
            FROM auth.users u
           WHERE o.user_id = u.id AND lower(u.email) = lower($1) AND o.revoked_at IS NULL
-          RETURNING o.user_id, o.role",
+          RETURNING o.user_id, o.db_login",
     )
     .bind(email)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((user_id, role)) = revoked else {
+    let Some((user_id, login)) = revoked else {
         return Err(AdminError::NotFound(format!("{email} is not an operator")));
     };
-    audit::record(
-        &mut tx,
-        Actor::DatabaseOwner(&db_user),
-        ActionType::OperatorRemove,
-        &Target::new("operator", user_id),
-        json!({"email": email, "role": role}),
-    )
-    .await?;
+    sqlx::query("SELECT walletops_unlink_login($1)")
+        .bind(login)
+        .execute(&mut *tx)
+        .await?;
     let entry = fetch(&mut tx, user_id).await?;
     tx.commit().await?;
     Ok(entry)
@@ -145,7 +208,7 @@ pub async fn remove(pool: &PgPool, email: &str) -> Result<OperatorEntry, AdminEr
 /// Every operator, current and revoked.
 pub async fn list(pool: &PgPool) -> Result<Vec<OperatorEntry>, AdminError> {
     Ok(sqlx::query_as(
-        "SELECT o.user_id, u.email, o.role, o.created_at, o.revoked_at
+        "SELECT o.user_id, u.email, o.role, o.db_login, o.created_at, o.revoked_at
            FROM operators o JOIN auth.users u ON u.id = o.user_id
           ORDER BY o.revoked_at NULLS FIRST, u.email",
     )
@@ -155,7 +218,7 @@ pub async fn list(pool: &PgPool) -> Result<Vec<OperatorEntry>, AdminError> {
 
 async fn fetch(conn: &mut PgConnection, user_id: Uuid) -> Result<OperatorEntry, AdminError> {
     Ok(sqlx::query_as(
-        "SELECT o.user_id, u.email, o.role, o.created_at, o.revoked_at
+        "SELECT o.user_id, u.email, o.role, o.db_login, o.created_at, o.revoked_at
            FROM operators o JOIN auth.users u ON u.id = o.user_id WHERE o.user_id = $1",
     )
     .bind(user_id)

@@ -153,8 +153,8 @@ pub async fn database_access(pool: &PgPool) -> Result<DatabaseAccess, AdminError
     let (now, user, may_write): (DateTime<Utc>, String, bool) = sqlx::query_as(
         "SELECT now(), current_user::text,
                 has_table_privilege('public.job_logs', 'INSERT, UPDATE, DELETE')
-                AND has_table_privilege('public.admin_actions', 'INSERT')
-                AND has_table_privilege('public.system_config', 'UPDATE')",
+                AND has_function_privilege(
+                        'public.walletops_audit(text, text, text, jsonb, text)', 'EXECUTE')",
     )
     .fetch_one(pool)
     .await?;

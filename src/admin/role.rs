@@ -34,7 +34,7 @@ impl Role {
             Dispatch | RetryJob | CancelJob | ClearFailed | ResetProcessing => {
                 matches!(self, Role::Operator | Role::Admin)
             }
-            ControlWorkers | SetConfig | ManageTokens => self == Role::Admin,
+            ControlWorkers | SetConfig | ManageTokens | AcknowledgeAudit => self == Role::Admin,
         }
     }
 }
@@ -73,6 +73,8 @@ pub enum Permission {
     ResetProcessing,
     SetConfig,
     ManageTokens,
+    /// Acknowledge a change made outside walletops (clears its health warning).
+    AcknowledgeAudit,
 }
 
 impl Permission {
@@ -88,6 +90,7 @@ impl Permission {
             Permission::ResetProcessing => "reset processing states",
             Permission::SetConfig => "change the runtime configuration",
             Permission::ManageTokens => "manage API tokens",
+            Permission::AcknowledgeAudit => "acknowledge changes made outside walletops",
         }
     }
 }
@@ -109,6 +112,7 @@ mod tests {
             ResetProcessing,
             SetConfig,
             ManageTokens,
+            AcknowledgeAudit,
         ];
         for p in all {
             assert!(Role::Admin.allows(p), "{p:?}");
@@ -117,7 +121,7 @@ mod tests {
         for p in [Dispatch, RetryJob, CancelJob, ClearFailed, ResetProcessing] {
             assert!(Role::Operator.allows(p), "{p:?}");
         }
-        for p in [ControlWorkers, SetConfig, ManageTokens] {
+        for p in [ControlWorkers, SetConfig, ManageTokens, AcknowledgeAudit] {
             assert!(!Role::Operator.allows(p), "{p:?}");
         }
     }

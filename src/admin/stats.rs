@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use super::AdminError;
 use super::audit::{self, AuditEntry};
-use super::health::{self, GasWallet, Health, Thresholds, Vitals};
+use super::audit_chain;
+use super::health::{self, AuditVitals, GasWallet, Health, Thresholds, Vitals};
 use crate::queue::{self, QueueCounts, Throughput};
 
 /// The failure-rate window of the health rule.
@@ -115,6 +116,7 @@ async fn health_with(
         }
     };
     let vitals = Vitals {
+        audit: audit_vitals(pool).await?,
         paused,
         live_workers,
         finished_15m: completed + failed,
@@ -127,6 +129,23 @@ async fn health_with(
         health: health::assess(&vitals, &thresholds),
         vitals,
         thresholds,
+    })
+}
+
+/// How many unacknowledged external changes health names.
+const EXTERNAL_SHOWN: i64 = 3;
+
+/// The chain's state (verified incrementally, see [`audit_chain::check`])
+/// and the external changes still to acknowledge.
+async fn audit_vitals(pool: &PgPool) -> Result<AuditVitals, AdminError> {
+    let verification = audit_chain::check(pool).await?;
+    let (unacknowledged, oldest_unacknowledged) =
+        audit::unacknowledged(pool, EXTERNAL_SHOWN).await?;
+    Ok(AuditVitals {
+        head: verification.head,
+        broken: verification.problem.map(|p| p.to_string()),
+        unacknowledged,
+        oldest_unacknowledged,
     })
 }
 

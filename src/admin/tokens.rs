@@ -1,13 +1,13 @@
 //! API tokens: 32 random bytes, shown once at creation, stored only as their
-//! SHA-256 hash with a role and an optional expiry.
+//! SHA-256 hash with a role and an optional expiry. Created and revoked only
+//! through the database's functions, which check the caller themselves; the
+//! database's trigger audits both.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::audit::{self, ActionType, Actor, Target};
 use super::identity::hash_token;
 use super::{AdminError, Identity, Permission, Role};
 use crate::config::Secret;
@@ -63,27 +63,16 @@ pub async fn create(
     let token = Secret::new(format!("{TOKEN_PREFIX}{}", hex::encode(bytes)));
     let hash = hash_token(token.expose());
 
-    let mut tx = pool.begin().await?;
-    let id: Uuid = sqlx::query_scalar(
-        "INSERT INTO api_tokens (name, role, token_hash, created_by, expires_at)
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-    )
-    .bind(name)
-    .bind(role.as_str())
-    .bind(&hash[..])
-    .bind(identity.user_id)
-    .bind(expires_at)
-    .fetch_one(&mut *tx)
-    .await?;
-    audit::record(
-        &mut tx,
-        Actor::Identity(identity),
-        ActionType::TokenCreate,
-        &Target::new("api_token", id),
-        json!({"name": name, "role": role, "expires_at": expires_at}),
-    )
-    .await?;
-    tx.commit().await?;
+    // The database checks the caller again and records who created it.
+    let id: Uuid = sqlx::query_scalar("SELECT walletops_token_create($1, $2, $3, $4, $5)")
+        .bind(name)
+        .bind(role.as_str())
+        .bind(&hash[..])
+        .bind(expires_at)
+        .bind(identity.token())
+        .fetch_one(pool)
+        .await
+        .map_err(|e| AdminError::from(e).refused(identity))?;
     Ok(CreatedToken {
         id,
         name: name.to_string(),
@@ -113,15 +102,13 @@ pub async fn revoke(
 ) -> Result<TokenEntry, AdminError> {
     identity.authorize(Permission::ManageTokens)?;
     let id = id_or_name.parse::<Uuid>().ok();
-    let mut tx = pool.begin().await?;
     let ids: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE api_tokens SET revoked_at = now()
-          WHERE revoked_at IS NULL AND (id = $1 OR ($1 IS NULL AND name = $2))
-          RETURNING id",
+        "SELECT id FROM api_tokens
+          WHERE revoked_at IS NULL AND (id = $1 OR ($1 IS NULL AND name = $2))",
     )
     .bind(id)
     .bind(id_or_name)
-    .fetch_all(&mut *tx)
+    .fetch_all(pool)
     .await?;
     let id = match ids[..] {
         [id] => id,
@@ -138,22 +125,24 @@ pub async fn revoke(
             .refused(identity));
         }
     };
-    audit::record(
-        &mut tx,
-        Actor::Identity(identity),
-        ActionType::TokenRevoke,
-        &Target::new("api_token", id),
-        json!({"name_or_id": id_or_name}),
-    )
-    .await?;
+    let revoked: bool = sqlx::query_scalar("SELECT walletops_token_revoke($1, $2)")
+        .bind(id)
+        .bind(identity.token())
+        .fetch_one(pool)
+        .await
+        .map_err(|e| AdminError::from(e).refused(identity))?;
+    if !revoked {
+        return Err(AdminError::Conflict(format!(
+            "token {id} was revoked meanwhile"
+        )));
+    }
     let entry = sqlx::query_as(
         "SELECT t.id, t.name, t.role, u.email AS created_by_email, t.created_at,
                 t.expires_at, t.last_used_at, t.revoked_at
            FROM api_tokens t LEFT JOIN auth.users u ON u.id = t.created_by WHERE t.id = $1",
     )
     .bind(id)
-    .fetch_one(&mut *tx)
+    .fetch_one(pool)
     .await?;
-    tx.commit().await?;
     Ok(entry)
 }

@@ -2,17 +2,15 @@
 //! owner's rights rather than an operator identity (only the owner may write
 //! the sealed-key columns), as managing operators does.
 
-use serde_json::json;
 use sqlx::PgPool;
 
 use super::AdminError;
-use super::audit::{self, ActionType, Actor, Target};
 use super::operators::require_owner;
 use crate::tron::PrivateKey;
 use crate::wallets::{self, ImportedWallet, MasterKey, WalletError, WalletRole};
 
-/// [`wallets::import`], audited in the same transaction. The audit row names
-/// the wallet, its address and role; never the key.
+/// [`wallets::import`] as the database owner. The database's trigger audits
+/// it in the same transaction: the wallet, its address and role; never the key.
 pub async fn import(
     pool: &PgPool,
     master: &MasterKey,
@@ -21,23 +19,14 @@ pub async fn import(
     key: &PrivateKey,
 ) -> Result<ImportedWallet, AdminError> {
     let mut tx = pool.begin().await?;
-    let db_user = require_owner(&mut tx, "importing wallet keys").await?;
+    require_owner(&mut tx, "importing wallet keys").await?;
+    // Through walletops: the trigger's audit row is not an external change.
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await?;
     let wallet = wallets::import_in(&mut tx, master, email, role, key)
         .await
         .map_err(refusal)?;
-    audit::record(
-        &mut tx,
-        Actor::DatabaseOwner(&db_user),
-        ActionType::WalletImport,
-        &Target::new("wallet", wallet.wallet_id),
-        json!({
-            "address": wallet.address.to_string(),
-            "role": wallet.role.as_str(),
-            "user_id": wallet.user_id,
-            "created_user": wallet.created_user,
-        }),
-    )
-    .await?;
     tx.commit().await?;
     Ok(wallet)
 }
@@ -45,7 +34,7 @@ pub async fn import(
 /// The import's refusal in admin's terms, its message unchanged.
 fn refusal(e: WalletError) -> AdminError {
     match e {
-        WalletError::Db(e) => AdminError::Db(e),
+        WalletError::Db(e) => AdminError::from(e),
         e @ (WalletError::InvalidEmail(_) | WalletError::Custody(_)) => {
             AdminError::Invalid(e.to_string())
         }

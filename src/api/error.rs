@@ -34,8 +34,10 @@ impl ApiError {
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         let status = match &e {
-            AdminError::NoIdentity | AdminError::UnknownIdentity(_) => StatusCode::UNAUTHORIZED,
-            AdminError::Forbidden { .. } | AdminError::NotOwner { .. } => StatusCode::FORBIDDEN,
+            AdminError::UnknownIdentity(_) => StatusCode::UNAUTHORIZED,
+            AdminError::Forbidden { .. } | AdminError::NotOwner { .. } | AdminError::Denied(_) => {
+                StatusCode::FORBIDDEN
+            }
             AdminError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::Conflict(_) => StatusCode::CONFLICT,

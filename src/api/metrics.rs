@@ -117,6 +117,50 @@ pub fn render(s: &Stats) -> String {
         "Processing jobs past their lease.",
     );
     let _ = writeln!(out, "walletops_stuck_jobs {}", v.stuck_jobs);
+    let audit = &v.audit;
+    if let Some(head) = &audit.head {
+        family(
+            &mut out,
+            "walletops_audit_head_seq",
+            "gauge",
+            "Position of the newest audit row; its hash is the label of walletops_audit_head.",
+        );
+        let _ = writeln!(out, "walletops_audit_head_seq {}", head.seq);
+        family(
+            &mut out,
+            "walletops_audit_head",
+            "gauge",
+            "1, labelled with the newest audit row's seq and hash (keep it elsewhere).",
+        );
+        // The hash is hex: no escaping needed.
+        let _ = writeln!(
+            out,
+            "walletops_audit_head{{seq=\"{}\",hash=\"{}\"}} 1",
+            head.seq, head.hash
+        );
+    }
+    family(
+        &mut out,
+        "walletops_audit_chain_ok",
+        "gauge",
+        "1 when the audit trail's hash chain verifies.",
+    );
+    let _ = writeln!(
+        out,
+        "walletops_audit_chain_ok {}",
+        u8::from(audit.broken.is_none())
+    );
+    family(
+        &mut out,
+        "walletops_audit_unacknowledged",
+        "gauge",
+        "Changes made outside walletops that no admin has acknowledged.",
+    );
+    let _ = writeln!(
+        out,
+        "walletops_audit_unacknowledged {}",
+        audit.unacknowledged
+    );
     family(
         &mut out,
         "walletops_health",

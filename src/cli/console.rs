@@ -1,7 +1,7 @@
 //! `walletops console [--read-only] [--refresh SECS] [--embedded-workers N]`:
 //! the operations console over the configured database, acting as the
-//! operator named by `--operator` / `WALLETOPS_OPERATOR` (read-only without
-//! one). Everything that can be wrong (flags, config file, database, the
+//! operator its database login is linked to (read-only when it is none;
+//! `--operator` / `WALLETOPS_OPERATOR` may only assert that operator). Everything that can be wrong (flags, config file, database, the
 //! operator, what embedded workers need) is reported before the terminal is
 //! taken; from then on the log goes to a rolling file whose path is printed
 //! on exit.
@@ -76,6 +76,7 @@ pub async fn run(
 /// One console run: the database, who acts, and the workers to embed.
 pub(crate) struct Session {
     pub pool: PgPool,
+    /// The operator asserted by `--operator` (never chosen by it).
     pub operator: Option<String>,
     /// Workers to run in this process, with what their jobs need.
     pub embedded: Option<(u32, WalletJobs)>,

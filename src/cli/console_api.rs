@@ -26,6 +26,14 @@ pub async fn run(
     args: &ConsoleArgs,
     log_filter: &str,
 ) -> anyhow::Result<ExitCode> {
+    // The assertion names a database login's operator; over the API the
+    // token acts, so it could only be ignored, and an ignored check misleads.
+    if let Some(claimed) = &settings.operator {
+        bail!(
+            "--operator/WALLETOPS_OPERATOR ({claimed}) asserts a database login's operator, but \
+             over --api the token acts (its name shows in the status bar): unset it"
+        );
+    }
     let token = read_token(args.token_file.as_deref())?;
     let (backend, whoami) = ApiBackend::connect(api, token).await?;
     let configured = whoami

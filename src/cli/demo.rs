@@ -28,7 +28,7 @@ use crate::db::{self, PoolOptions, local};
 use crate::tron::PrivateKey;
 use crate::tron::client::{ClientConfig, TronClient};
 use crate::tron::sim::{SimConfig, SimHandle, Simulator};
-use crate::wallets::{self, MasterKey, WalletRole};
+use crate::wallets::{MasterKey, WalletRole};
 
 /// The demo's own database in the local cluster.
 pub const DEMO_DATABASE: &str = "walletops_demo";
@@ -93,8 +93,12 @@ pub async fn run(
     let key_file = master_key_file(cluster.root())?;
     let master = MasterKey::load(Some(&MasterKeySource::File(key_file.clone())))?;
 
-    admin::operators::add(&pool, DEMO_ADMIN, Role::Admin).await?;
-    let admin = admin::identity::resolve_operator(&pool, DEMO_ADMIN).await?;
+    // The demo connects as the database owner: that login acts as the demo admin.
+    let owner: String = sqlx::query_scalar("SELECT session_user::text")
+        .fetch_one(&pool)
+        .await?;
+    admin::operators::add(&pool, DEMO_ADMIN, Role::Admin, Some(&owner)).await?;
+    let admin = admin::identity::resolve_login(&pool).await?;
     let deposits = seed(&pool, &master, &admin, &sim).await?;
     println!(
         "demo: database {DEMO_DATABASE} (reset at every start), TRON simulator at {}, \
@@ -181,7 +185,7 @@ async fn seed(
 ) -> anyhow::Result<Vec<String>> {
     crate::tron::client::install_crypto_provider();
     let http = reqwest::Client::new();
-    let gas = wallets::import(
+    let gas = admin::wallets::import(
         pool,
         master,
         "ops@example.com",
@@ -192,7 +196,7 @@ async fn seed(
     .address
     .to_string();
     fund(&http, sim, &gas, 20_000 * TRX, 0).await?;
-    let treasury = wallets::import(
+    let treasury = admin::wallets::import(
         pool,
         master,
         "treasury@example.com",
@@ -206,7 +210,7 @@ async fn seed(
 
     let mut deposits = Vec::new();
     for (i, email) in DEPOSITORS.iter().enumerate() {
-        let address = wallets::import(pool, master, email, WalletRole::Deposit, &new_key()?)
+        let address = admin::wallets::import(pool, master, email, WalletRole::Deposit, &new_key()?)
             .await?
             .address
             .to_string();

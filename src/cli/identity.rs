@@ -1,18 +1,18 @@
-//! The operator a CLI command acts as (`--operator` / `WALLETOPS_OPERATOR`).
+//! Who a CLI command acts as: the operator linked to the database login it
+//! connects with. `--operator` / `WALLETOPS_OPERATOR` may only assert that
+//! operator (a mismatch is refused), never pick another.
 
 use sqlx::PgPool;
 
 use crate::admin::{self, AdminError, Identity};
 use crate::config::Settings;
 
-/// Resolves the configured operator; refuses when none is given or it holds
-/// no live role.
+/// The login's operator; refuses when the login is not a live operator or
+/// the asserted operator is someone else.
 pub async fn operator(settings: &Settings, pool: &PgPool) -> Result<Identity, AdminError> {
-    let Some(email) = settings.operator.as_deref() else {
-        tracing::warn!("refused: no operator identity given");
-        return Err(AdminError::NoIdentity);
-    };
-    admin::identity::resolve_operator(pool, email).await
+    let identity = admin::identity::resolve_login(pool).await?;
+    admin::identity::check_claim(&identity, settings.operator.as_deref())?;
+    Ok(identity)
 }
 
 /// Prints `value` as one line of JSON.

@@ -66,7 +66,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "WALLETOPS_MIGRATE")]
     pub migrate: bool,
 
-    /// The operator acting (email); actions are checked against its role
+    /// Assert the operator acting (email): refused unless the database login is linked to it
     #[arg(long, global = true, env = "WALLETOPS_OPERATOR", value_name = "EMAIL")]
     pub operator: Option<String>,
 

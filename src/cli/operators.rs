@@ -1,6 +1,6 @@
-//! `walletops operators add EMAIL --role R | list | remove EMAIL`. Needs the
-//! database owner's rights rather than an operator identity: this is how
-//! the first admin is made.
+//! `walletops operators add EMAIL --role R [--login NAME] | list | remove
+//! EMAIL`. Needs the database owner's rights rather than an operator
+//! identity: this is how the first admin is made.
 
 use std::process::ExitCode;
 
@@ -12,18 +12,24 @@ use crate::config::Settings;
 
 #[derive(Debug, Subcommand)]
 pub enum OperatorsAction {
-    /// Give a user (created if new) a role: admin, operator or viewer
+    /// Give a user (created if new) a role: admin, operator or viewer, and
+    /// link the database login that acts as them (created if missing, without
+    /// a password: pg_hba.conf decides how it authenticates)
     Add {
         email: String,
         #[arg(long)]
         role: Role,
+        /// The database login [default: the email, lowercased]
+        #[arg(long, value_name = "NAME")]
+        login: Option<String>,
     },
     /// Every operator, current and removed
     List {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke an operator's role (the user stays: the audit trail names it)
+    /// Revoke an operator's role and its login's group membership (the user
+    /// stays: the audit trail names it)
     Remove { email: String },
 }
 
@@ -34,9 +40,14 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let pool = super::db::connect(settings, migrate).await?;
     match action {
-        OperatorsAction::Add { email, role } => {
-            let op = operators::add(&pool, &email, role).await?;
-            println!("{} is now {}", op.email.unwrap_or(email), op.role);
+        OperatorsAction::Add { email, role, login } => {
+            let op = operators::add(&pool, &email, role, login.as_deref()).await?;
+            println!(
+                "{} is now {}, acting as database login {}",
+                op.email.unwrap_or(email),
+                op.role,
+                op.db_login.unwrap_or_default()
+            );
         }
         OperatorsAction::List { json } => {
             let all = operators::list(&pool).await?;
@@ -49,9 +60,10 @@ pub async fn run(
                         None => "active".into(),
                     };
                     println!(
-                        "{:<40} {:<9} {state}",
+                        "{:<40} {:<9} {:<30} {state}",
                         op.email.unwrap_or_default(),
-                        op.role
+                        op.role,
+                        op.db_login.unwrap_or_else(|| "-".into())
                     );
                 }
             }

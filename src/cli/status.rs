@@ -63,6 +63,10 @@ pub async fn run(settings: &Settings, migrate: bool, args: StatusArgs) -> anyhow
             "jobs: {} pending, {} processing, {} failed; live workers: {}",
             c.pending, c.processing, c.failed, stats.health.vitals.live_workers
         );
+        // Kept elsewhere, the head lets `audit verify --head` detect a rewrite.
+        if let Some(head) = &stats.health.vitals.audit.head {
+            println!("audit head: {}:{}", head.seq, head.hash);
+        }
     }
     Ok(ExitCode::from(status.exit_code()))
 }

@@ -1,4 +1,4 @@
-//! `walletops tokens create --role R --name N [--expires TIME] | list | revoke ID|NAME`.
+//! `walletops tokens create --role R --name N [--expires TIME | --expires-in 30d] | list | revoke ID|NAME`.
 
 use std::process::ExitCode;
 
@@ -18,8 +18,11 @@ pub enum TokensAction {
         #[arg(long)]
         name: String,
         /// When it stops working (RFC 3339); never by default
-        #[arg(long, value_name = "TIME")]
+        #[arg(long, value_name = "TIME", conflicts_with = "expires_in")]
         expires: Option<DateTime<Utc>>,
+        /// How long it works: a number and a unit, e.g. 90m, 12h, 30d
+        #[arg(long, value_name = "DURATION", value_parser = parse_lifetime)]
+        expires_in: Option<chrono::Duration>,
     },
     /// Every token (never the token itself)
     List {
@@ -41,7 +44,9 @@ pub async fn run(
             role,
             name,
             expires,
+            expires_in,
         } => {
+            let expires = expires.or(expires_in.map(|d| Utc::now() + d));
             let identity = super::identity::operator(settings, &pool).await?;
             let created = tokens::create(&pool, &identity, role, &name, expires).await?;
             // The one place a token is shown; scripts read it from stdout.
@@ -59,7 +64,11 @@ pub async fn run(
                         (None, Some(e)) => format!("expires {}", e.to_rfc3339()),
                         (None, None) => "active".into(),
                     };
-                    println!("{}  {:<24} {:<9} {state}", t.id, t.name, t.role);
+                    let used = t.last_used_at.map_or_else(
+                        || "never used".to_string(),
+                        |u| format!("last used {}", u.to_rfc3339()),
+                    );
+                    println!("{}  {:<24} {:<9} {state}; {used}", t.id, t.name, t.role);
                 }
             }
         }
@@ -70,4 +79,37 @@ pub async fn run(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `90m`, `12h`, `30d`, `2w`: a positive whole number and a unit.
+fn parse_lifetime(s: &str) -> Result<chrono::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n
+        .parse()
+        .ok()
+        .filter(|n| *n > 0 && *n <= 100_000)
+        .ok_or_else(|| format!("{s:?}: expected a number from 1 to 100000 and a unit, e.g. 30d"))?;
+    match unit {
+        "m" => Ok(chrono::Duration::minutes(n)),
+        "h" => Ok(chrono::Duration::hours(n)),
+        "d" => Ok(chrono::Duration::days(n)),
+        "w" => Ok(chrono::Duration::weeks(n)),
+        _ => Err(format!("{s:?}: the unit must be m, h, d or w (e.g. 30d)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_lifetime;
+
+    #[test]
+    fn lifetimes_parse_with_a_unit() {
+        assert_eq!(parse_lifetime("30d"), Ok(chrono::Duration::days(30)));
+        assert_eq!(parse_lifetime("90m"), Ok(chrono::Duration::minutes(90)));
+        for bad in ["", "30", "d", "0d", "-1d", "3y", "1.5d"] {
+            assert!(parse_lifetime(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -97,11 +97,32 @@ pub async fn resolve_url(settings: &Settings) -> Result<DatabaseUrl, DbError> {
 
 /// Applies every pending migration. Safe to run from several processes at
 /// once: sqlx serialises them with an advisory lock per database.
+///
+/// The connection says it is migrating, so that the audit trail records
+/// what a migration changes (new switches, say) as the owner's migration
+/// rather than as plain SQL to acknowledge (the database believes it only
+/// of the tables' owner).
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
-    MIGRATOR
-        .run(pool)
+    let failed = |e: &dyn std::error::Error| DbError::Migrate(one_line(e));
+    let mut conn = pool.acquire().await.map_err(|e| failed(&e))?;
+    sqlx::query("SELECT set_config('walletops.migrating', 'on', false)")
+        .execute(&mut *conn)
         .await
-        .map_err(|e| DbError::Migrate(one_line(&e)))
+        .map_err(|e| failed(&e))?;
+    // run_direct: `run` over a borrowed connection is not Send-general
+    // enough for a spawned task (sqlx's own workaround).
+    let result = MIGRATOR
+        .run_direct(None, &mut *conn, false)
+        .await
+        .map_err(|e| failed(&e));
+    // The connection goes back to the pool: it must not keep saying so.
+    let reset = sqlx::query("SELECT set_config('walletops.migrating', '', false)")
+        .execute(&mut *conn)
+        .await;
+    if reset.is_err() {
+        conn.detach();
+    }
+    result
 }
 
 /// An error and its causes on one line.

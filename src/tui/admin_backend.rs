@@ -6,7 +6,8 @@
 //! What the operator may do is decided on every refresh from their role now
 //! (a removed operator loses their rights at once) and from what the
 //! connected database role may write: a console on a read-only database
-//! role, or without an operator, shows itself read-only with the reason.
+//! role, or on a login linked to no operator, shows itself read-only with
+//! the reason.
 //! Each action also re-reads the operator's role before it runs.
 
 use std::collections::HashMap;
@@ -31,41 +32,39 @@ use crate::admin::overview::{self, CHANGE_CHANNELS, JobAge};
 use crate::admin::wallet_lookup::WalletRef;
 use crate::admin::{self, AdminError, Identity, audit, control, health, identity, stats};
 
-/// The console's view of the database, acting as one operator (or none).
+/// The console's view of the database, acting as the operator its
+/// database login is linked to (or none: then read-only).
 pub struct AdminBackend {
     pool: PgPool,
-    /// The operator's email; `None` makes a read-only console.
-    operator: Option<String>,
     changes: Arc<Notify>,
     listener: JoinHandle<()>,
 }
 
 impl AdminBackend {
-    /// A backend acting as `operator`, checked now: an unknown or removed
-    /// operator is an error here, before the terminal is taken. Without an
-    /// operator the console is read-only. Starts listening for changes.
-    pub async fn new(pool: PgPool, operator: Option<String>) -> Result<Self, AdminError> {
-        if let Some(email) = &operator {
-            identity::resolve_operator(&pool, email).await?;
+    /// A backend acting as the login's operator. `asserted` (the old
+    /// `--operator`) must name that operator: a mismatch, or an assertion
+    /// for a login that is no operator, is an error here, before the
+    /// terminal is taken. A login that is no operator makes a read-only
+    /// console. Starts listening for changes.
+    pub async fn new(pool: PgPool, asserted: Option<String>) -> Result<Self, AdminError> {
+        match identity::resolve_login(&pool).await {
+            Ok(me) => identity::check_claim(&me, asserted.as_deref())?,
+            Err(e) if asserted.is_some() => return Err(e),
+            Err(AdminError::UnknownIdentity(_)) => {}
+            Err(e) => return Err(e),
         }
         let changes = Arc::new(Notify::new());
         let listener = tokio::spawn(listen(pool.clone(), changes.clone()));
         Ok(Self {
             pool,
-            operator,
             changes,
             listener,
         })
     }
 
-    /// The operator as the database knows them now.
+    /// The login's operator as the database knows them now.
     async fn identity(&self) -> Result<Identity, BackendError> {
-        let Some(email) = &self.operator else {
-            return Err(BackendError::Refused(
-                "no operator named: pass --operator EMAIL or set WALLETOPS_OPERATOR".into(),
-            ));
-        };
-        identity::resolve_operator(&self.pool, email)
+        identity::resolve_login(&self.pool)
             .await
             .map_err(backend_error)
     }
@@ -74,10 +73,14 @@ impl AdminBackend {
         let db = overview::database_access(&self.pool)
             .await
             .map_err(backend_error)?;
-        let (role, mut note) = match self.identity().await {
-            Ok(identity) => (role_of(&identity), None),
+        let (operator, role, mut note) = match self.identity().await {
+            Ok(identity) => (
+                identity.email().map(str::to_string),
+                role_of(&identity),
+                None,
+            ),
             Err(BackendError::Unavailable(e)) => return Err(BackendError::Unavailable(e)),
-            Err(e) => (Role::Viewer, Some(reason(&e))),
+            Err(e) => (None, Role::Viewer, Some(reason(&e))),
         };
         let role = if db.may_write {
             role
@@ -87,7 +90,7 @@ impl AdminBackend {
         };
         Ok((
             Access {
-                operator: self.operator.clone(),
+                operator,
                 role,
                 note,
             },
@@ -343,12 +346,9 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
 /// connection is shown as such and retried.
 fn backend_error(e: AdminError) -> BackendError {
     match e {
-        AdminError::Db(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42501") => {
-            BackendError::Refused(format!(
-                "the database refused: {} (a read-only database role?)",
-                db.message()
-            ))
-        }
+        AdminError::Denied(message) => BackendError::Refused(format!(
+            "the database refused: {message} (a read-only database role?)"
+        )),
         AdminError::Db(
             e @ (sqlx::Error::Io(_)
             | sqlx::Error::PoolTimedOut
@@ -499,15 +499,8 @@ fn job_view(j: overview::Job, labels: &HashMap<uuid::Uuid, String>) -> Option<Jo
 }
 
 fn audit_view(a: audit::AuditEntry) -> AuditView {
+    let actor = a.actor();
     let details = a.details.unwrap_or(serde_json::Value::Null);
-    // Tokens and the database owner act without an email: the row's
-    // details name them.
-    let by = |key: &str| details.get("actor")?.get(key)?.as_str().map(str::to_string);
-    let actor = a
-        .admin_email
-        .or_else(|| by("token_name").map(|n| format!("token {n}")))
-        .or_else(|| by("db_user").map(|u| format!("db:{u}")))
-        .unwrap_or_else(|| "unknown".into());
     let target = match (a.target_type, a.target_id) {
         (Some(kind), Some(id)) => format!("{kind} {id}"),
         (Some(kind), None) => kind,

@@ -6,6 +6,8 @@ use uuid::Uuid;
 use walletops::admin::{self, Identity, Role};
 use walletops::config::DatabaseUrl;
 
+use super::TestDb;
+
 /// A valid TRON address made from a seed number.
 pub fn address(seed: u32) -> String {
     let mut evm = [0x5au8; 20];
@@ -13,34 +15,100 @@ pub fn address(seed: u32) -> String {
     walletops::tron::Address::from_evm(evm).to_string()
 }
 
-/// Makes `email` an operator with `role` (as the database owner) and resolves it.
-pub async fn operator(pool: &PgPool, email: &str, role: Role) -> Identity {
-    admin::operators::add(pool, email, role)
-        .await
-        .expect("add operator");
-    admin::identity::resolve_operator(pool, email)
-        .await
-        .expect("resolve operator")
+/// An operator with a database login of its own and a pool connected as
+/// that login: actions run on `pool`, as the database sees them in
+/// production. Derefs to its [`Identity`].
+pub struct Op {
+    pub id: Identity,
+    pub pool: PgPool,
+    pub login: String,
+    pub url: DatabaseUrl,
 }
 
-/// An admin, an operator and a viewer.
-pub async fn staff(pool: &PgPool) -> (Identity, Identity, Identity) {
+impl std::ops::Deref for Op {
+    type Target = Identity;
+    fn deref(&self) -> &Identity {
+        &self.id
+    }
+}
+
+/// A login name unique to this test's database (roles are cluster-wide;
+/// `common::drop_stale` drops them with their database).
+pub fn login_name(db: &TestDb, who: &str) -> String {
+    let who: String = who
+        .chars()
+        .take_while(|c| *c != '@')
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(16)
+        .collect::<String>()
+        .to_lowercase();
+    format!("{who}_{}", db.name)
+}
+
+/// `url` connecting as `login` (the test server trusts local logins).
+pub fn url_as(url: &DatabaseUrl, login: &str) -> DatabaseUrl {
+    let mut url = url::Url::parse(url.expose()).unwrap();
+    url.set_username(login).unwrap();
+    url.set_password(None).unwrap();
+    url.as_str().parse().unwrap()
+}
+
+/// A pool connected as `login`.
+pub async fn pool_as(db: &TestDb, login: &str) -> PgPool {
+    walletops::db::connect(
+        &url_as(&db.url, login),
+        walletops::db::PoolOptions {
+            max_connections: 4,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("connect as the login")
+}
+
+/// Makes `email` an operator with `role` and a login of its own (as the
+/// database owner, through `operators add`), connected as that login.
+pub async fn operator(db: &TestDb, email: &str, role: Role) -> Op {
+    let login = login_name(db, email);
+    admin::operators::add(&db.pool, email, role, Some(&login))
+        .await
+        .expect("add operator");
+    let pool = pool_as(db, &login).await;
+    let id = admin::identity::resolve_login(&pool)
+        .await
+        .expect("resolve the login's operator");
+    Op {
+        id,
+        pool,
+        url: url_as(&db.url, &login),
+        login,
+    }
+}
+
+/// An admin, an operator and a viewer, each with a login of its own.
+pub async fn staff(db: &TestDb) -> (Op, Op, Op) {
     (
-        operator(pool, "admin@example.com", Role::Admin).await,
-        operator(pool, "ops@example.com", Role::Operator).await,
-        operator(pool, "viewer@example.com", Role::Viewer).await,
+        operator(db, "admin@example.com", Role::Admin).await,
+        operator(db, "ops@example.com", Role::Operator).await,
+        operator(db, "viewer@example.com", Role::Viewer).await,
     )
 }
 
 /// A user (with a display name) owning one deposit wallet at `address(seed)`.
 pub async fn wallet(pool: &PgPool, seed: u32, email: &str, name: &str) -> (Uuid, Uuid, String) {
+    // As the owner through walletops (as a key import would), not plain SQL.
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     let user: Uuid = sqlx::query_scalar(
         "INSERT INTO auth.users (email, raw_user_meta_data) VALUES ($1, jsonb_build_object('name', $2::text))
          ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email RETURNING id",
     )
     .bind(email)
     .bind(name)
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await
     .unwrap();
     let addr = address(seed);
@@ -49,9 +117,10 @@ pub async fn wallet(pool: &PgPool, seed: u32, email: &str, name: &str) -> (Uuid,
     )
     .bind(user)
     .bind(&addr)
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await
     .unwrap();
+    tx.commit().await.unwrap();
     (id, user, addr)
 }
 
@@ -86,7 +155,7 @@ pub async fn audit_count(pool: &PgPool) -> i64 {
 pub async fn last_audit(pool: &PgPool) -> (String, String, Option<String>, serde_json::Value) {
     sqlx::query_as(
         "SELECT action_type, target_type, target_id, details FROM admin_actions
-          ORDER BY created_at DESC, id DESC LIMIT 1",
+          ORDER BY seq DESC LIMIT 1",
     )
     .fetch_one(pool)
     .await
@@ -106,7 +175,13 @@ pub struct LoginRole {
 
 impl LoginRole {
     pub async fn create(db_url: &DatabaseUrl, group: &str) -> Self {
-        let name = format!("wo_login_{}", &Uuid::new_v4().simple().to_string()[..12]);
+        // Ends with the database's name, so that drop_stale drops it with
+        // the database if the test does not.
+        let database = url::Url::parse(db_url.expose()).unwrap().path()[1..].to_string();
+        let name = format!(
+            "wo_login_{}_{database}",
+            &Uuid::new_v4().simple().to_string()[..6]
+        );
         let password = Uuid::new_v4().simple().to_string();
         let mut conn = PgConnection::connect(db_url.expose()).await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -140,6 +215,18 @@ impl LoginRole {
         .await
         .unwrap();
     }
+}
+
+/// A pool for the API server, as `walletops serve` runs in production: a
+/// shared `walletops_admin`-group login that is no operator, so that every
+/// change must be proven by the caller's token. The login is dropped with
+/// the test's database (`common::drop_stale`).
+pub async fn serve_login(db: &TestDb) -> (LoginRole, PgPool) {
+    let login = LoginRole::create(&db.url, "walletops_admin").await;
+    let pool = walletops::db::connect(&login.url, Default::default())
+        .await
+        .expect("connect as the serve login");
+    (login, pool)
 }
 
 /// An HTTP client for the tests (reqwest is built without a default TLS

@@ -96,6 +96,21 @@ async fn drop_stale(admin: &mut PgConnection) {
             )))
             .execute(&mut *admin)
             .await;
+            // Logins made for that database's operators (admin::login_name).
+            let logins: Vec<String> = sqlx::query_scalar(
+                "SELECT rolname::text FROM pg_roles WHERE rolname LIKE '%\\_' || $1",
+            )
+            .bind(&name)
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+            for login in logins {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP ROLE IF EXISTS \"{login}\""
+                )))
+                .execute(&mut *admin)
+                .await;
+            }
         }
     }
 }
