@@ -2,13 +2,13 @@
 //! Degraded or Down with the reasons. The console, `walletops status` and
 //! `/api/workers/stats` all use it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::audit::ExternalChange;
 use super::audit_chain::Head;
 
 /// The overall verdict, worst first in severity order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Status {
     Healthy,
     Degraded,
@@ -103,7 +103,7 @@ pub struct Vitals {
 }
 
 /// The verdict with its reasons (empty when Healthy).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub status: Status,
     pub reasons: Vec<String>,

@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod audit_chain;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod health;
 pub mod identity;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -29,7 +30,7 @@ pub const CHANGE_CHANNELS: [&str; 5] = [
 ];
 
 /// Jobs finished in one minute.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Minute {
     pub completed: u64,
     pub failed: u64,
@@ -67,7 +68,7 @@ pub async fn per_minute(pool: &PgPool, minutes: u32) -> Result<Vec<Minute>, Admi
 }
 
 /// A job named on a dashboard: the oldest pending one or a stuck one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobAge {
     pub id: Uuid,
     pub job_type: Option<JobType>,
@@ -165,7 +166,7 @@ pub async fn database_access(pool: &PgPool) -> Result<DatabaseAccess, AdminError
 }
 
 /// A wallet found by [`search_wallets`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletMatch {
     pub id: Uuid,
     pub address: String,

@@ -3,16 +3,21 @@
 //! description. Every route but `/healthz` needs `Authorization: Bearer`.
 
 mod auth;
+mod body;
+mod console;
 mod error;
 mod events;
 mod handlers;
 mod metrics;
 mod openapi;
+mod server;
 
 pub use events::Notice;
 pub use openapi::document as openapi_document;
+pub use server::Limits;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -20,7 +25,7 @@ use axum::http::StatusCode;
 use axum::routing::{MethodRouter, get, post};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 
 use error::ApiError;
 
@@ -35,6 +40,9 @@ pub struct AppState {
     /// Turns true when the server stops, so that endless event streams end
     /// and graceful shutdown does not wait on them.
     pub stopping: watch::Receiver<bool>,
+    pub limits: Limits,
+    /// One permit per event stream that may still open.
+    pub event_streams: Arc<Semaphore>,
 }
 
 /// One route: the router and the OpenAPI document are both built from
@@ -49,6 +57,8 @@ pub struct Route {
     pub auth: bool,
     /// The request body's schema name, if it takes one.
     pub body_schema: Option<&'static str>,
+    /// Query parameters: (name, description); all optional strings.
+    pub params: &'static [(&'static str, &'static str)],
 }
 
 pub const ROUTES: &[Route] = &[
@@ -59,6 +69,7 @@ pub const ROUTES: &[Route] = &[
         summary: "The server answers (no auth, no data)",
         auth: false,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "GET",
@@ -67,6 +78,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Queue depth, throughput, failures and workers by state, in Prometheus text format",
         auth: true,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "GET",
@@ -75,6 +87,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Server-sent events: jobs, job-states, control, config and admin notifications",
         auth: true,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "GET",
@@ -83,6 +96,7 @@ pub const ROUTES: &[Route] = &[
         summary: "This document",
         auth: true,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "GET",
@@ -91,6 +105,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Health, queue depth by status and type, throughput, workers, last admin actions",
         auth: true,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "POST",
@@ -99,6 +114,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Start or pause every worker (admin)",
         auth: true,
         body_schema: Some("WorkersControl"),
+        params: &[],
     },
     Route {
         method: "POST",
@@ -107,6 +123,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Queue a job for a wallet (operator, admin)",
         auth: true,
         body_schema: Some("DispatchJob"),
+        params: &[],
     },
     Route {
         method: "POST",
@@ -115,6 +132,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Delete every failed job (operator, admin); no body needed",
         auth: true,
         body_schema: Some("Empty"),
+        params: &[],
     },
     Route {
         method: "POST",
@@ -123,6 +141,55 @@ pub const ROUTES: &[Route] = &[
         summary: "Take back jobs past their lease and release wallets left processing (operator, admin); no body needed",
         auth: true,
         body_schema: Some("Empty"),
+        params: &[],
+    },
+    Route {
+        method: "GET",
+        path: "/api/whoami",
+        operation_id: "whoami",
+        summary: "The token's name and role, and ui.refresh_seconds",
+        auth: true,
+        body_schema: None,
+        params: &[],
+    },
+    Route {
+        method: "GET",
+        path: "/api/console/snapshot",
+        operation_id: "consoleSnapshot",
+        summary: "Everything the console shows, in one answer: health, workers, depth, jobs, audit (walletops console --api)",
+        auth: true,
+        body_schema: None,
+        params: &[(
+            "jobSearch",
+            "also the newest jobs whose wallet address or user email starts with this",
+        )],
+    },
+    Route {
+        method: "GET",
+        path: "/api/wallets/search",
+        operation_id: "searchWallets",
+        summary: "Wallets whose address starts with q, or whose owner's email or name contains it (at most 20)",
+        auth: true,
+        body_schema: None,
+        params: &[("q", "the search text; none finds nothing")],
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/jobs/retry",
+        operation_id: "retryJob",
+        summary: "Put a failed or cancelled job back to pending (operator, admin)",
+        auth: true,
+        body_schema: Some("JobId"),
+        params: &[],
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/jobs/cancel",
+        operation_id: "cancelJob",
+        summary: "Cancel a pending or processing job (operator, admin)",
+        auth: true,
+        body_schema: Some("JobId"),
+        params: &[],
     },
 ];
 
@@ -137,6 +204,11 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         "dispatchJob" => post(handlers::dispatch_job),
         "clearFailed" => post(handlers::clear_failed),
         "resetProcessing" => post(handlers::reset_processing),
+        "whoami" => get(console::whoami),
+        "consoleSnapshot" => get(console::snapshot),
+        "searchWallets" => get(console::search_wallets),
+        "retryJob" => post(console::retry_job),
+        "cancelJob" => post(console::cancel_job),
         other => unreachable!("route {other} in ROUTES has no handler"),
     }
 }
@@ -159,10 +231,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener`, within `limits`, until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     pool: PgPool,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     match crate::admin::database_roles_enforced(&pool).await {
@@ -180,13 +253,14 @@ pub async fn serve(
         pool,
         events,
         stopping,
+        limits,
+        event_streams: Arc::new(Semaphore::new(limits.max_event_streams)),
     });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
-        .await;
+    let result = server::run(listener, app, limits, async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await;
     pump.abort();
     result
 }

@@ -41,10 +41,18 @@ pub struct ConsoleArgs {
 
     #[command(flatten)]
     pub signing: super::signing::SigningArgs,
+
+    /// Run over the HTTP API at URL (walletops serve) with a personal token: no database credentials needed
+    #[arg(long, value_name = "URL", conflicts_with = "embedded_workers")]
+    pub api: Option<String>,
+
+    /// The API token's file (mode 600) [default: the WALLETOPS_TOKEN environment variable]
+    #[arg(long, value_name = "FILE", requires = "api")]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// The refresh interval when `ui.refresh_seconds` is missing or unreadable.
-const DEFAULT_REFRESH: Duration = Duration::from_secs(15);
+pub(super) const DEFAULT_REFRESH: Duration = Duration::from_secs(15);
 
 /// Runs the console over `settings`' database.
 pub async fn run(
@@ -53,6 +61,9 @@ pub async fn run(
     args: ConsoleArgs,
     log_filter: &str,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(api) = &args.api {
+        return super::console_api::run(settings, api, &args, log_filter).await;
+    }
     let pool = super::db::connect(settings, migrate).await?;
     let session = Session {
         pool,

@@ -7,6 +7,7 @@ mod audit;
 mod bench;
 mod config;
 mod console;
+mod console_api;
 mod db;
 mod demo;
 mod dispatch;
