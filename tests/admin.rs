@@ -783,7 +783,20 @@ async fn health_reads_workers_pause_and_stuck_jobs() {
     assert_eq!(report.vitals.stuck_jobs, 1);
 
     // A configured gas wallet that holds too little degrades health.
-    let (_, _, gas) = wallet(pool, 9, "gas@example.com", "Gas").await;
+    let (gas_id, _, gas) = wallet(pool, 9, "gas@example.com", "Gas").await;
+    // A deposit wallet is never accepted as the gas wallet: make it a gas
+    // wallet, as the owner through walletops (not an external change).
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE user_wallets SET role = 'gas' WHERE id = $1")
+        .bind(gas_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     admin::proposals::bootstrap(pool, "gas.wallet_address", json!(gas))
         .await
         .unwrap();

@@ -56,7 +56,7 @@ async fn server() -> Server {
         .await
         .unwrap();
     tokio::spawn(async move {
-        api::serve(listener, pool, async {
+        api::serve(listener, pool, api::Limits::default(), async {
             let _ = stopped.await;
         })
         .await
@@ -212,7 +212,15 @@ async fn a_viewer_reads_and_is_refused_every_action() {
         json!({}),
         json!({}),
     ];
-    for (path, body) in POSTS.iter().zip(bodies) {
+    let job: uuid::Uuid = sqlx::query_scalar("SELECT id FROM job_logs LIMIT 1")
+        .fetch_one(&s.db.pool)
+        .await
+        .unwrap();
+    let console_actions = [
+        ("/api/admin/jobs/retry", json!({"jobId": job})),
+        ("/api/admin/jobs/cancel", json!({"jobId": job})),
+    ];
+    for (path, body) in POSTS.into_iter().zip(bodies).chain(console_actions) {
         let (status, v) = s.post(path, &s.viewer, body).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {v}");
         assert!(v["error"].as_str().unwrap().contains("may not"), "{v}");
@@ -237,7 +245,14 @@ async fn malformed_oversized_and_invalid_bodies_change_nothing() {
             .unwrap();
     let before = s.fingerprint().await;
 
-    for path in POSTS {
+    // Every route that takes a body, the console's too.
+    let posts: Vec<&str> = ROUTES
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.path)
+        .collect();
+    assert!(posts.len() > POSTS.len());
+    for &path in &posts {
         for junk in [&b"{"[..], b"not json", b"{\"action\": }", b"\xff\xfe"] {
             let (status, body) = s
                 .call("POST", path, Some(&s.admin), Some(junk.to_vec()))
@@ -251,6 +266,29 @@ async fn malformed_oversized_and_invalid_bodies_change_nothing() {
             .await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {body}");
         error_of(&body);
+    }
+
+    // Only a JSON object, without duplicate keys: `[]` would otherwise read
+    // as "no fields" and clear the failed jobs; a second "action" would win.
+    for &path in &posts {
+        for (junk, says) in [
+            ("[]", "must be a JSON object"),
+            ("\"x\"", "must be a JSON object"),
+            ("1", "must be a JSON object"),
+            ("null", "must be a JSON object"),
+            (r#"{"action": "start", "action": "pause"}"#, "duplicate key"),
+            (r#"{"jobType": "sync", "jobType": "sync"}"#, "duplicate key"),
+        ] {
+            let (status, body) = s
+                .call("POST", path, Some(&s.admin), Some(junk.as_bytes().to_vec()))
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{path} {junk}: {body}"
+            );
+            assert!(error_of(&body).contains(says), "{path} {junk}: {body}");
+        }
     }
 
     let sql = "'; DELETE FROM job_logs; --";
@@ -286,6 +324,12 @@ async fn malformed_oversized_and_invalid_bodies_change_nothing() {
             POSTS[1],
             json!({"address": addr, "jobType": "sync", "priority": 9}),
         ),
+        ("/api/admin/jobs/retry", json!({"jobId": sql})),
+        ("/api/admin/jobs/cancel", json!({})),
+        (
+            "/api/admin/jobs/cancel",
+            json!({"jobId": uuid::Uuid::new_v4(), "force": true}),
+        ),
         (POSTS[2], json!({"all": true})),
         (POSTS[3], json!({"wallets": [sql]})),
     ];
@@ -306,6 +350,14 @@ async fn malformed_oversized_and_invalid_bodies_change_nothing() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "an unknown wallet");
+    let (status, _) = s
+        .post(
+            "/api/admin/jobs/retry",
+            &s.admin,
+            json!({"jobId": uuid::Uuid::new_v4()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an unknown job");
     assert_eq!(s.fingerprint().await, before);
 }
 
@@ -535,7 +587,8 @@ async fn events_stream_pause_jobs_and_admin_actions_live() {
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(seen.contains("\"workers.pause\""), "{seen}");
-    assert!(seen.contains("\"workers.paused\""), "{seen}");
+    // The control event carries the paused state as read, not the notification.
+    assert!(seen.contains(r#"{"paused":true}"#), "{seen}");
 }
 
 #[tokio::test]

@@ -62,6 +62,18 @@ async fn problems_are_reported_before_the_terminal_is_taken() {
         "2",
     ]);
     refused(&out, "--embedded-workers needs a TRON node");
+    // With a node but no funds policy: it names the file it looked for.
+    let home = tempfile::tempdir().unwrap();
+    let out = common::walletops()
+        .env("DATABASE_URL", &url)
+        .env("TRON_API_URL", "http://127.0.0.1:9")
+        .env("XDG_CONFIG_HOME", home.path())
+        .args(["console", "--operator", "oncall@example.com"])
+        .args(["--embedded-workers", "2"])
+        .output()
+        .unwrap();
+    let expected = home.path().join("walletops").join("policy.toml");
+    refused(&out, &format!("no funds policy at {}", expected.display()));
 
     let config = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(config.path(), "[console]\ntheme = \"neon\"\n").unwrap();

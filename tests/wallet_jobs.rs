@@ -15,12 +15,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 use walletops::engine::{Engine, EngineOptions, EngineReport, Registry, register_wallet_jobs};
 use walletops::jobs::Context;
+use walletops::policy::Policy;
 use walletops::queue::{self, JobType, NewJob};
+use walletops::signer::{Core, Signer};
 use walletops::tron::client::{ClientConfig, TronClient, View};
 use walletops::tron::sim::{MAINNET_USDT, SimConfig, SimHandle, Simulator};
 use walletops::tron::tx::{Contract, RawTransaction};
@@ -33,6 +35,8 @@ const RESERVE: u64 = TRX;
 
 struct Env {
     db: common::TestDb,
+    /// Holds the funds policy file the workers sign under.
+    dir: tempfile::TempDir,
     /// The workers' own login (walletops_worker), as in production: the
     /// jobs must work with the worker's grants alone.
     worker_login: common::admin::LoginRole,
@@ -101,6 +105,7 @@ impl Env {
         let worker_login = common::admin::LoginRole::create(&db.url, "walletops_worker").await;
         let env = Env {
             client: client_for(&sim),
+            dir: tempfile::tempdir().unwrap(),
             worker_login,
             db,
             sim,
@@ -121,6 +126,11 @@ impl Env {
         .unwrap();
         env.fund(&env.gas.address(), 10_000 * TRX, 0).await;
         env.fund(&env.treasury, TRX, 0).await;
+        env.write_policy(&Policy::starting_text(
+            env.treasury,
+            env.gas.address(),
+            env.usdt,
+        ));
         let pool = &env.db.pool;
         set_config(pool, "consolidation.treasury_address", json!(env.treasury)).await;
         set_config(pool, "gas.wallet_address", json!(env.gas.address())).await;
@@ -136,6 +146,22 @@ impl Env {
 
     fn master(&self) -> MasterKey {
         MasterKey::from_hex(&self.master_hex, "test").unwrap()
+    }
+
+    fn policy_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("policy.toml")
+    }
+
+    fn write_policy(&self, text: &str) {
+        std::fs::write(self.policy_file(), text).unwrap();
+    }
+
+    /// Signs in process under the policy file, as a worker without --signer does.
+    fn signer(&self) -> Signer {
+        Signer::Local(Core::new(
+            self.master(),
+            Policy::load(&self.policy_file()).unwrap(),
+        ))
     }
 
     async fn fund(&self, address: &Address, trx_sun: u64, usdt: u64) {
@@ -205,7 +231,7 @@ impl Env {
             .max_connections(10)
             .connect_lazy(self.worker_login.url.expose())
             .unwrap();
-        let mut ctx = Context::new(pool.clone(), client_for(&self.sim), self.master());
+        let mut ctx = Context::new(pool.clone(), client_for(&self.sim), self.signer());
         ctx.poll = Duration::from_millis(100);
         ctx.wait = Duration::from_secs(20);
         let mut registry = Registry::new();
@@ -225,6 +251,7 @@ impl Env {
         cmd.env("DATABASE_URL", self.worker_login.url.expose())
             .env("TRON_API_URL", self.sim.url().as_str())
             .env("WALLET_MASTER_KEY", &self.master_hex)
+            .env("WALLETOPS_POLICY", self.policy_file())
             .env("WALLETOPS_LOG", "walletops=info")
             .args(["worker", "--concurrency", &concurrency.to_string()])
             .args(["--tron-requests-per-second", "0", "--grace-seconds", "5"])
@@ -476,17 +503,33 @@ async fn gas_topup_sends_what_the_usdt_transfer_needs_and_skips_when_enough() {
     assert_eq!(env.trx_of(&w.address).await, received);
     assert_ledger_adds_up(&ledger);
 
-    // A fixed amount when gas.topup_sun is set.
+    // A fixed amount when gas.topup_sun is set, within the estimated need
+    // plus the policy's margin (20%)...
     let v = env.deposit(0, 20 * USDT).await;
-    set_config(&env.db.pool, "gas.topup_sun", json!(30 * TRX)).await;
+    set_config(&env.db.pool, "gas.topup_sun", json!(16 * TRX)).await;
     let engine = env.engine();
     let job = env.enqueue(JobType::GasTopup, &v).await;
     assert_eq!(
         env.finished(job, Duration::from_secs(30)).await.0,
         "completed"
     );
+    assert_eq!(env.trx_of(&v.address).await, 16 * TRX);
+    // ... and refused above it, whatever gas.topup_sun says.
+    let u = env.deposit(0, 20 * USDT).await;
+    set_config(&env.db.pool, "gas.topup_sun", json!(30 * TRX)).await;
+    let job = env.enqueue(JobType::GasTopup, &u).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
     engine.stop().await;
-    assert_eq!(env.trx_of(&v.address).await, 30 * TRX);
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .unwrap()
+            .contains("policy refused the transfer (topup-above-need)"),
+        "{error:?}"
+    );
+    assert_eq!(env.trx_of(&u.address).await, 0);
+    assert!(transfer_rows(&env.db.pool, u.id).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -603,22 +646,18 @@ async fn sync_stores_balances_and_each_transaction_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_missing_or_invalid_treasury_fails_the_consolidation_and_moves_nothing() {
+async fn an_unset_treasury_is_the_policys_and_an_invalid_one_moves_nothing() {
     let env = Env::new().await;
-    let w = env.deposit(20 * TRX, 50 * USDT).await;
     let engine = env.engine();
+    // Unset: the policy's first treasury.
+    let v = env.deposit(20 * TRX, 50 * USDT).await;
     set_config(&env.db.pool, "consolidation.treasury_address", Value::Null).await;
-    let job = env.enqueue(JobType::Consolidation, &w).await;
+    let job = env.enqueue(JobType::Consolidation, &v).await;
     let (status, error) = env.finished(job, Duration::from_secs(30)).await;
-    assert_eq!(status, "failed");
-    assert!(
-        error
-            .as_deref()
-            .unwrap()
-            .contains("consolidation.treasury_address is not set"),
-        "{error:?}"
-    );
+    assert_eq!(status, "completed", "{error:?}");
+    assert_eq!(env.usdt_of(&env.treasury).await, 50 * USDT);
 
+    let w = env.deposit(20 * TRX, 50 * USDT).await;
     set_config(
         &env.db.pool,
         "consolidation.treasury_address",
@@ -924,7 +963,8 @@ async fn the_next_job_resolves_a_transfer_whose_job_was_deleted_before_anything_
 /// The worker's output and exit code with these extra variables.
 fn worker_start_failure(env: &Env, vars: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut cmd = common::walletops();
-    cmd.env("DATABASE_URL", env.db.url.expose())
+    cmd.env("DATABASE_URL", env.worker_login.url.expose())
+        .env_remove("WALLETOPS_POLICY")
         .args(["worker", "--concurrency", "1"]);
     for (k, v) in vars {
         cmd.env(k, v);
@@ -937,7 +977,7 @@ fn worker_start_failure(env: &Env, vars: &[(&str, &str)]) -> (Option<i32>, Strin
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_refuses_to_start_without_a_tron_node_or_master_key() {
+async fn the_worker_refuses_to_start_without_a_tron_node_master_key_or_policy() {
     let env = Env::new().await;
     let (code, stderr) = worker_start_failure(&env, &[("WALLET_MASTER_KEY", &env.master_hex)]);
     assert_ne!(code, Some(0));
@@ -946,9 +986,33 @@ async fn the_worker_refuses_to_start_without_a_tron_node_or_master_key() {
         "{stderr}"
     );
     let url = env.sim.url().to_string();
-    let (code, stderr) = worker_start_failure(&env, &[("TRON_API_URL", &url)]);
+    let policy = env.policy_file();
+    let policy = policy.to_str().unwrap();
+    let (code, stderr) = worker_start_failure(
+        &env,
+        &[("TRON_API_URL", &url), ("WALLETOPS_POLICY", policy)],
+    );
     assert_ne!(code, Some(0));
     assert!(stderr.contains("no wallet master key"), "{stderr}");
+    assert!(!stderr.contains(&env.master_hex));
+
+    // Without a policy: it names the file it looked for.
+    let home = tempfile::tempdir().unwrap();
+    let home_path = home.path().to_str().unwrap();
+    let (code, stderr) = worker_start_failure(
+        &env,
+        &[
+            ("TRON_API_URL", &url),
+            ("WALLET_MASTER_KEY", &env.master_hex),
+            ("XDG_CONFIG_HOME", home_path),
+        ],
+    );
+    assert_ne!(code, Some(0));
+    let expected = home.path().join("walletops").join("policy.toml");
+    assert!(
+        stderr.contains(&format!("no funds policy at {}", expected.display())),
+        "{stderr}"
+    );
     assert!(!stderr.contains(&env.master_hex));
 }
 
@@ -1005,10 +1069,11 @@ async fn only_the_lease_holder_records_a_transfer_and_one_per_wallet_and_kind() 
     let lease = Lease::of(&claimed[0]).unwrap();
     assert_eq!(lease.job_id, job);
 
-    let ctx = Context::new(env.db.pool.clone(), client_for(&env.sim), env.master());
+    let ctx = Context::new(env.db.pool.clone(), client_for(&env.sim), env.signer());
     let settings = JobSettings::load(&env.db.pool).await.unwrap();
     let transfer = || NewTransfer {
         wallet_id: w.id,
+        sender_wallet: w.id,
         kind: TransferKind::ConsolidationTrx,
         asset: Asset::Trx,
         from: w.address,
@@ -1019,6 +1084,7 @@ async fn only_the_lease_holder_records_a_transfer_and_one_per_wallet_and_kind() 
             to: env.treasury,
             amount: Sun(5 * TRX),
         },
+        topup_need: None,
     };
     // An earlier attempt, or another holder, of the same job: refused.
     for stale in [
@@ -1031,20 +1097,20 @@ async fn only_the_lease_holder_records_a_transfer_and_one_per_wallet_and_kind() 
             ..lease
         },
     ] {
-        let err = transfers::create(&ctx, &stale, &settings, transfer(), &w.key)
+        let err = transfers::create(&ctx, &stale, &settings, transfer())
             .await
             .unwrap_err();
         assert!(err.to_string().contains("lease lost"), "{err}");
     }
     assert!(transfer_rows(&env.db.pool, w.id).await.is_empty());
 
-    let first = transfers::create(&ctx, &lease, &settings, transfer(), &w.key)
+    let first = transfers::create(&ctx, &lease, &settings, transfer())
         .await
         .unwrap();
     assert_eq!(first.status, "signed");
     // A second transfer of the same kind while the first is unresolved:
     // refused by the database, nothing written.
-    let err = transfers::create(&ctx, &lease, &settings, transfer(), &w.key)
+    let err = transfers::create(&ctx, &lease, &settings, transfer())
         .await
         .unwrap_err();
     assert!(
@@ -1151,4 +1217,728 @@ async fn a_rescued_top_up_whose_transfer_landed_sends_nothing_more() {
         "the rescued job did not top the wallet up again"
     );
     assert_ledger_adds_up(&ledger);
+}
+
+// ---- The funds policy at the moment of signing (issue 12) -----------------
+
+/// Every transaction in the simulator's ledger sent by `from`, whatever its
+/// result or destination.
+fn sent_by<'a>(ledger: &'a Value, from: &Address) -> Vec<&'a Value> {
+    let from = from.to_base58();
+    ledger["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["from"].as_str() == Some(from.as_str()))
+        .collect()
+}
+
+async fn security_events(pool: &PgPool) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT rule, message FROM security_events ORDER BY created_at, id")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn health(pool: &PgPool) -> walletops::admin::health::Health {
+    walletops::admin::stats::health(pool).await.unwrap().health
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_treasury_outside_the_policy_signs_nothing_and_health_is_down_until_acknowledged() {
+    use walletops::admin::{self, health::Status};
+
+    let env = Env::new().await;
+    let attacker = random_key().address();
+    let admin_id = common::admin::operator(&env.db, "admin@example.com", admin::Role::Admin).await;
+    let engine = env.engine();
+
+    // Door 1: two admins' proposal (the database's delay at zero). Door 2:
+    // plain SQL as the database owner.
+    let second = common::admin::operator(&env.db, "second@example.com", admin::Role::Admin).await;
+    set_config(&env.db.pool, "policy.change_delay_seconds", json!(0)).await;
+    let w = env.deposit(20 * TRX, 1_000 * USDT).await;
+    let p = admin::proposals::propose(
+        &admin_id.pool,
+        &admin_id,
+        "consolidation.treasury_address",
+        json!(attacker),
+    )
+    .await
+    .unwrap();
+    let p = admin::proposals::approve(&second.pool, &second, p.id)
+        .await
+        .unwrap();
+    assert_eq!(p.status, admin::proposals::ProposalStatus::Applied);
+    let by_config = env.enqueue(JobType::Consolidation, &w).await;
+    let (status, error) = env.finished(by_config, Duration::from_secs(30)).await;
+    assert_eq!(status, "failed");
+    let error = error.unwrap();
+    assert!(
+        error.contains("policy refused the transfer (destination)")
+            && error.contains(&attacker.to_base58()),
+        "{error}"
+    );
+
+    let v = env.deposit(20 * TRX, 1_000 * USDT).await;
+    sqlx::query("UPDATE system_config SET value = $1 WHERE key = 'consolidation.treasury_address'")
+        .bind(json!(attacker))
+        .execute(&env.db.pool)
+        .await
+        .unwrap();
+    let by_sql = env.enqueue(JobType::Consolidation, &v).await;
+    let (status, error) = env.finished(by_sql, Duration::from_secs(30)).await;
+    assert_eq!(status, "failed");
+    assert!(error.unwrap().contains("policy refused the transfer"));
+
+    // Our own deposit wallet as the treasury, and the token itself, are
+    // refused too: as a proposal at once, and at signing time when written
+    // around it.
+    for (bad, says) in [(w.address, "deposit wallet"), (env.usdt, "USDT contract")] {
+        let err = admin::proposals::propose(
+            &admin_id.pool,
+            &admin_id,
+            "consolidation.treasury_address",
+            json!(bad),
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+        // The database refuses it, not only the CLI: an admin login calling
+        // the proposal or configuration function itself.
+        for sql in [
+            "SELECT walletops_proposal_create('consolidation.treasury_address', $1)",
+            "SELECT walletops_config_set('consolidation.treasury_address', $1)",
+        ] {
+            let err = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(json!(bad))
+                .execute(&admin_id.pool)
+                .await
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("cannot be")
+                    || err.to_string().contains(says)
+                    || err.to_string().contains("moves money"),
+                "{sql}: {err}"
+            );
+        }
+    }
+    for bad in [w.address, env.usdt] {
+        set_config(&env.db.pool, "consolidation.treasury_address", json!(bad)).await;
+        let job = env.enqueue(JobType::Consolidation, &v).await;
+        let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+        assert_eq!(status, "failed");
+        assert!(error.unwrap().contains("policy refused the transfer"));
+    }
+    engine.stop().await;
+
+    // Nothing signed, nothing moved: the funds are where they were.
+    let ledger = env.ledger().await;
+    for d in [&w, &v] {
+        assert!(transfer_rows(&env.db.pool, d.id).await.is_empty());
+        assert!(sent_by(&ledger, &d.address).is_empty());
+        assert_eq!(env.usdt_of(&d.address).await, 1_000 * USDT);
+        assert_eq!(processing_flag(&env.db.pool, d.id).await, (false, None));
+    }
+    assert_eq!(env.usdt_of(&attacker).await, 0);
+    assert_ledger_adds_up(&ledger);
+
+    // Recorded as security events; health is Down with the reason.
+    let events = security_events(&env.db.pool).await;
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert!(
+        events.iter().all(|(rule, _)| rule == "destination"),
+        "{events:?}"
+    );
+    let h = health(&env.db.pool).await;
+    assert_eq!(h.status, Status::Down);
+    assert!(
+        h.reasons
+            .iter()
+            .any(|r| r.starts_with("policy refused a transfer: 4 unacknowledged")),
+        "{:?}",
+        h.reasons
+    );
+
+    // The worker's database login (the one the engine ran as, which
+    // recorded them) can neither hide nor acknowledge them, not even through
+    // the database's acknowledging function.
+    let mut worker = env.worker_login.connect().await;
+    for attempt in [
+        "UPDATE security_events SET message = 'nothing'",
+        "DELETE FROM security_events",
+        "INSERT INTO security_acks (event_id) SELECT id FROM security_events",
+        "SELECT walletops_security_ack(NULL, 'mine')",
+    ] {
+        let err = sqlx::query(sqlx::AssertSqlSafe(attempt))
+            .execute(&mut worker)
+            .await
+            .unwrap_err();
+        // Refused by the grants; were a later migration's
+        // walletops_secure_tables() to hand them back, by the triggers.
+        let err = err.to_string();
+        assert!(
+            err.contains("permission denied")
+                || err.contains("append-only")
+                || err.contains("only an admin"),
+            "{attempt}: {err}"
+        );
+    }
+    worker.close().await.unwrap();
+    // Not even the owner rewrites them.
+    assert!(
+        sqlx::query("DELETE FROM security_events")
+            .execute(&env.db.pool)
+            .await
+            .is_err()
+    );
+    assert_eq!(security_events(&env.db.pool).await.len(), 4);
+
+    // An admin acknowledges them (audited); the reason goes away.
+    let acked = admin::security::acknowledge(&admin_id.pool, &admin_id, None, Some("drill"))
+        .await
+        .unwrap();
+    assert_eq!(acked.len(), 4);
+    let h = health(&env.db.pool).await;
+    assert!(
+        !h.reasons.iter().any(|r| r.contains("policy refused")),
+        "{:?}",
+        h.reasons
+    );
+    // One audit row per event, written by the database, naming the admin it
+    // proved (not an external change).
+    let audited: Vec<(bool, Option<Uuid>)> = sqlx::query_as(
+        "SELECT external, admin_user_id FROM admin_actions WHERE action_type = 'security.ack'",
+    )
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited.len(), 4);
+    assert!(
+        audited
+            .iter()
+            .all(|(external, by)| !external && *by == admin_id.user_id),
+        "{audited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_top_up_to_a_changed_wallet_row_or_from_a_gas_wallet_outside_the_policy_is_refused() {
+    let env = Env::new().await;
+    let attacker = random_key().address();
+    let w = env.deposit(0, 20 * USDT).await;
+    // Someone with write access to the row points it at their own address.
+    sqlx::query("UPDATE user_wallets SET address = $2 WHERE id = $1")
+        .bind(w.id)
+        .bind(attacker.to_base58())
+        .execute(&env.db.pool)
+        .await
+        .unwrap();
+    let engine = env.engine();
+    let job = env.enqueue(JobType::GasTopup, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .unwrap()
+            .contains("policy refused the transfer (recipient)"),
+        "{error:?}"
+    );
+
+    // A gas wallet the policy does not name, even one whose key we hold,
+    // never pays: the job fails before anything is signed.
+    let other_gas = random_key();
+    wallets::import(
+        &env.db.pool,
+        &env.master(),
+        "other-gas@example.com",
+        WalletRole::Gas,
+        &other_gas,
+    )
+    .await
+    .unwrap();
+    env.fund(&other_gas.address(), 1_000 * TRX, 0).await;
+    set_config(
+        &env.db.pool,
+        "gas.wallet_address",
+        json!(other_gas.address()),
+    )
+    .await;
+    let v = env.deposit(0, 20 * USDT).await;
+    let engine = env.engine();
+    let job = env.enqueue(JobType::GasTopup, &v).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .unwrap()
+            .contains("policy refused the transfer (sender)"),
+        "{error:?}"
+    );
+
+    let ledger = env.ledger().await;
+    assert!(sent_by(&ledger, &env.gas.address()).is_empty());
+    assert!(sent_by(&ledger, &other_gas.address()).is_empty());
+    assert_eq!(env.trx_of(&attacker).await, 0);
+    assert_eq!(env.trx_of(&v.address).await, 0);
+    assert_eq!(security_events(&env.db.pool).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn daily_caps_refuse_the_excess_and_count_across_restarts() {
+    let env = Env::new().await;
+    // TRX sweeps: 10 TRX a transfer, 10 TRX per wallet and 15 TRX in total a day.
+    let text = Policy::starting_text(env.treasury, env.gas.address(), env.usdt).replace(
+        "[sweep_trx]\nper_transfer = 10000000000       # 10,000 TRX\nper_wallet_per_day = 20000000000 # 20,000 TRX\ntotal_per_day = 100000000000     # 100,000 TRX",
+        "[sweep_trx]\nper_transfer = 10000000\nper_wallet_per_day = 10000000\ntotal_per_day = 15000000",
+    );
+    assert!(text.contains("total_per_day = 15000000"));
+    env.write_policy(&text);
+
+    // Each sweeps about 7 TRX (8 minus the 1 TRX reserve and fees).
+    let a = env.deposit(8 * TRX, 0).await;
+    let b = env.deposit(8 * TRX, 0).await;
+    let c = env.deposit(8 * TRX, 0).await;
+    let engine = env.engine();
+    for d in [&a, &b] {
+        let job = env.enqueue(JobType::Consolidation, d).await;
+        let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+        assert_eq!(status, "completed", "{error:?}");
+    }
+    let job = env.enqueue(JobType::Consolidation, &c).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .unwrap()
+            .contains("policy refused the transfer (total-daily-cap)"),
+        "{error:?}"
+    );
+    engine.stop().await;
+
+    // A restarted worker counts what the transfer records show for today.
+    let engine = env.engine();
+    let job = env.enqueue(JobType::Consolidation, &c).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    assert!(status == "failed" && error.unwrap().contains("total-daily-cap"));
+    // A wallet's own cap: a second sweep of `a` the same day.
+    env.fund(&a.address, 8 * TRX, 0).await;
+    let job = env.enqueue(JobType::Consolidation, &a).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    assert!(
+        status == "failed" && error.as_deref().unwrap().contains("wallet-daily-cap"),
+        "{error:?}"
+    );
+    engine.stop().await;
+
+    let ledger = env.ledger().await;
+    assert_eq!(moves(&ledger, "TRX", &a.address, &env.treasury).len(), 1);
+    assert_eq!(moves(&ledger, "TRX", &b.address, &env.treasury).len(), 1);
+    assert!(sent_by(&ledger, &c.address).is_empty());
+    assert_eq!(env.trx_of(&c.address).await, 8 * TRX);
+    // Every refusal is a counted security event.
+    let events = security_events(&env.db.pool).await;
+    let rules: Vec<&str> = events.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        rules,
+        ["total-daily-cap", "total-daily-cap", "wallet-daily-cap"]
+    );
+    assert_ledger_adds_up(&ledger);
+}
+
+// ---- walletops signer ------------------------------------------------------
+
+/// A running `walletops signer` with its secret and log files.
+struct SignerProc {
+    child: Child,
+    url: url::Url,
+    listen: String,
+    secret_file: std::path::PathBuf,
+    ledger: std::path::PathBuf,
+}
+
+impl Env {
+    /// Starts `walletops signer` with this env's master key and policy on
+    /// `listen` (port 0: any).
+    fn signer_proc(&self, listen: &str) -> SignerProc {
+        use std::io::BufRead as _;
+        let secret_file = self.dir.path().join("signer.secret");
+        if !secret_file.exists() {
+            std::fs::write(
+                &secret_file,
+                format!("{}\n", Uuid::new_v4().simple().to_string().repeat(2)),
+            )
+            .unwrap();
+        }
+        let ledger = self.dir.path().join("signer-ledger.jsonl");
+        let mut child = common::walletops()
+            .env("WALLET_MASTER_KEY", &self.master_hex)
+            .env("WALLETOPS_POLICY", self.policy_file())
+            .env("WALLETOPS_LOG", "walletops=info")
+            .args(["signer", "--listen", listen])
+            .arg("--secret-file")
+            .arg(&secret_file)
+            .arg("--ledger")
+            .arg(&ledger)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start walletops signer");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://") || w.starts_with("unix:"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        let url: url::Url = address.parse().unwrap();
+        SignerProc {
+            child,
+            listen: match url.port() {
+                Some(port) => format!("{}:{port}", url.host_str().unwrap()),
+                None => address.to_string(),
+            },
+            url,
+            secret_file,
+            ledger,
+        }
+    }
+
+    /// A request to sweep `amount` SUN of `d` to `to`, whose transaction
+    /// sends `actual_to` the amount.
+    async fn trx_sweep_request(
+        &self,
+        d: &Deposit,
+        to: Address,
+        actual_to: Address,
+        amount: u64,
+    ) -> SignRequest {
+        let (address, sealed) = wallets::stored_key(&self.db.pool, d.id).await.unwrap();
+        let reference = self.client.now_block().await.unwrap();
+        let raw = RawTransaction::new(
+            Contract::Transfer {
+                owner: d.address,
+                to: actual_to,
+                amount: Sun(amount),
+            },
+            &reference,
+            chrono::Utc::now().timestamp_millis(),
+            Duration::from_secs(60),
+            Sun::ZERO,
+        );
+        SignRequest {
+            kind: TransferKind::ConsolidationTrx,
+            asset: Asset::Trx,
+            from: d.address,
+            to,
+            amount,
+            wallet_id: d.id,
+            sender: SealedWallet {
+                wallet_id: d.id,
+                address: address.parse().unwrap(),
+                ciphertext: sealed.ciphertext,
+                nonce: sealed.nonce,
+            },
+            recipient: None,
+            topup_need: None,
+            raw: raw.encode(),
+        }
+    }
+}
+
+use walletops::jobs::transfers::{Asset, TransferKind};
+use walletops::signer::auth::{NONCE_HEADER, SIGNATURE_HEADER, SharedSecret, TIMESTAMP_HEADER};
+use walletops::signer::remote::RemoteSigner;
+use walletops::signer::{SealedWallet, SignError, SignRequest};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_signer_refuses_a_mismatch_no_or_bad_authentication_and_a_replay_and_keeps_its_count() {
+    let env = Env::new().await;
+    // TRX sweeps: 5 TRX a transfer, 12 TRX a day in total.
+    env.write_policy(
+        &Policy::starting_text(env.treasury, env.gas.address(), env.usdt).replace(
+            "[sweep_trx]\nper_transfer = 10000000000       # 10,000 TRX\nper_wallet_per_day = 20000000000 # 20,000 TRX\ntotal_per_day = 100000000000     # 100,000 TRX",
+            "[sweep_trx]\nper_transfer = 5000000\nper_wallet_per_day = 12000000\ntotal_per_day = 12000000",
+        ),
+    );
+    let signer = env.signer_proc("127.0.0.1:0");
+    let secret = || SharedSecret::from_file(&signer.secret_file).unwrap();
+    let remote = RemoteSigner::connect(signer.url.clone(), secret())
+        .await
+        .unwrap();
+    assert_eq!(remote.policy().treasuries, vec![env.treasury]);
+    let w = env.deposit(50 * TRX, 0).await;
+    let attacker = random_key().address();
+
+    // Described as a sweep to the treasury, built to pay the attacker.
+    let lie = env
+        .trx_sweep_request(&w, env.treasury, attacker, 5 * TRX)
+        .await;
+    match remote.sign(&lie).await {
+        Err(SignError::Refused(r)) => assert_eq!(r.rule.as_str(), "mismatch", "{r}"),
+        other => panic!("signed a mismatched request: {other:?}"),
+    }
+    // Honest, but to the attacker: not a treasury.
+    let honest = env.trx_sweep_request(&w, attacker, attacker, 5 * TRX).await;
+    match remote.sign(&honest).await {
+        Err(SignError::Refused(r)) => assert_eq!(r.rule.as_str(), "destination", "{r}"),
+        other => panic!("signed a sweep to the attacker: {other:?}"),
+    }
+    // A good one is signed by the deposit wallet.
+    let good = env
+        .trx_sweep_request(&w, env.treasury, env.treasury, 5 * TRX)
+        .await;
+    let signed = remote.sign(&good).await.unwrap();
+    signed.verify_owner().unwrap();
+
+    // No authentication, and a wrong secret: refused.
+    let http = reqwest::Client::new();
+    let sign_url = signer.url.join("/v1/sign").unwrap();
+    let body = serde_json::to_vec(&good).unwrap();
+    let r = http
+        .post(sign_url.clone())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let wrong = env.dir.path().join("wrong.secret");
+    std::fs::write(&wrong, "x".repeat(64)).unwrap();
+    let err = RemoteSigner::connect(signer.url.clone(), SharedSecret::from_file(&wrong).unwrap())
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("401"), "{err}");
+
+    // A request recorded on the wire and sent again: refused the second time.
+    let second = serde_json::to_vec(
+        &env.trx_sweep_request(&w, env.treasury, env.treasury, 5 * TRX)
+            .await,
+    )
+    .unwrap();
+    let ts = chrono::Utc::now().timestamp_millis();
+    let nonce = walletops::signer::auth::nonce();
+    let sig = secret().sign(ts, &nonce, "POST", "/v1/sign", &second);
+    let send = || {
+        http.post(sign_url.clone())
+            .header(TIMESTAMP_HEADER, ts.to_string())
+            .header(NONCE_HEADER, &nonce)
+            .header(SIGNATURE_HEADER, &sig)
+            .body(second.clone())
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 200);
+    let replay = send().await.unwrap();
+    assert_eq!(replay.status(), 401);
+    assert!(replay.text().await.unwrap().contains("already used"));
+
+    // 10 of 12 TRX signed today, in the signer's own log; a restarted
+    // signer counts them again and refuses a third 5 TRX.
+    // Its refusals are there too, out of any worker's reach.
+    let lines = std::fs::read_to_string(&signer.ledger).unwrap();
+    let refused = lines.lines().filter(|l| l.contains("\"refused\"")).count();
+    assert_eq!((lines.lines().count(), refused), (4, 2), "{lines}");
+    let listen = signer.listen.clone();
+    reap(signer.child);
+    let signer = env.signer_proc(&listen);
+    let remote = RemoteSigner::connect(signer.url.clone(), secret())
+        .await
+        .unwrap();
+    let third = env
+        .trx_sweep_request(&w, env.treasury, env.treasury, 5 * TRX)
+        .await;
+    match remote.sign(&third).await {
+        Err(SignError::Refused(r)) => assert_eq!(r.rule.as_str(), "wallet-daily-cap", "{r}"),
+        other => panic!("the restarted signer forgot today's count: {other:?}"),
+    }
+    reap(signer.child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_with_a_signer_and_no_master_key_tops_up_and_sweeps_once_even_when_the_signer_dies()
+ {
+    let env = Env::new().await;
+    let signer = env.signer_proc("127.0.0.1:0");
+    let worker = |log: &Path| {
+        common::walletops()
+            .env("DATABASE_URL", env.worker_login.url.expose())
+            .env("TRON_API_URL", env.sim.url().as_str())
+            .env("WALLETOPS_LOG", "walletops=info")
+            .args([
+                "worker",
+                "--concurrency",
+                "4",
+                "--tron-requests-per-second",
+                "0",
+            ])
+            .args(["--chain-poll-ms", "100", "--grace-seconds", "5"])
+            .args(["--signer", signer.url.as_str()])
+            .arg("--signer-secret-file")
+            .arg(&signer.secret_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
+            .spawn()
+            .unwrap()
+    };
+    let log = env.dir.path().join("worker.log");
+    let child = worker(&log);
+
+    // The demo flow: a deposit, its gas top-up, its consolidation.
+    let w = env.deposit(0, 40 * USDT).await;
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(60)).await;
+    assert_eq!(
+        status,
+        "completed",
+        "{error:?}\n{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+
+    // The signer dies; a consolidation waits for it, then completes once.
+    let listen = signer.listen.clone();
+    reap(signer.child);
+    let v = env.deposit(0, 40 * USDT).await;
+    let job2 = env.enqueue(JobType::Consolidation, &v).await;
+    // Restart it only once the worker has met it dead (a fixed sleep lost
+    // that race on a loaded machine).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log)
+        .unwrap()
+        .contains("cannot reach the signer")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never tried the dead signer"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let signer = env.signer_proc(&listen);
+    let (status, error) = env.finished(job2, Duration::from_secs(60)).await;
+    assert_eq!(
+        status,
+        "completed",
+        "{error:?}\n{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    reap(child);
+    reap(signer.child);
+    let worker_log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        worker_log.contains("cannot reach the signer"),
+        "the job never met the dead signer:\n{worker_log}"
+    );
+
+    let ledger = env.ledger().await;
+    for d in [&w, &v] {
+        assert_eq!(
+            moves(&ledger, "TRX", &env.gas.address(), &d.address).len(),
+            1
+        );
+        assert_eq!(moves(&ledger, "USDT", &d.address, &env.treasury).len(), 1);
+    }
+    assert_eq!(env.usdt_of(&env.treasury).await, 80 * USDT);
+    // Every signature is in the signer's log: two top-ups, two USDT sweeps
+    // and any TRX sweeps.
+    let lines = std::fs::read_to_string(&signer.ledger).unwrap();
+    assert!(lines.lines().count() >= 4, "{lines}");
+    assert!(
+        !std::fs::read_to_string(&log)
+            .unwrap()
+            .contains(&env.master_hex)
+    );
+    assert_ledger_adds_up(&ledger);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_smart_contract_is_never_a_treasury_even_when_the_policy_names_it() {
+    let env = Env::new().await;
+    // A policy written wrongly: it names a contract (the simulator's token,
+    // under another token address) as the treasury.
+    let elsewhere = random_key().address();
+    env.write_policy(&Policy::starting_text(
+        env.usdt,
+        env.gas.address(),
+        elsewhere,
+    ));
+    set_config(&env.db.pool, "consolidation.treasury_address", Value::Null).await;
+    assert!(env.client.is_contract(&env.usdt).await.unwrap());
+    assert!(!env.client.is_contract(&env.treasury).await.unwrap());
+    let w = env.deposit(20 * TRX, 50 * USDT).await;
+    let engine = env.engine();
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "failed");
+    assert!(
+        error
+            .as_deref()
+            .unwrap()
+            .contains("is a smart contract, not a wallet"),
+        "{error:?}"
+    );
+    assert!(sent_by(&env.ledger().await, &w.address).is_empty());
+    assert_eq!(env.usdt_of(&w.address).await, 50 * USDT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fake_wallet_row_with_a_large_top_up_setting_gets_nothing() {
+    let env = Env::new().await;
+    let attacker = random_key().address();
+    // A deposit wallet inserted around walletops, with no key of ours, and
+    // a top-up setting that would empty the gas wallet.
+    let fake: Uuid = sqlx::query_scalar(
+        "INSERT INTO user_wallets (address, role) VALUES ($1, 'deposit') RETURNING id",
+    )
+    .bind(attacker.to_base58())
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    env.fund(&attacker, 0, 20 * USDT).await;
+    set_config(&env.db.pool, "gas.topup_sun", json!(500 * TRX)).await;
+    let engine = env.engine();
+    let mut conn = env.db.pool.acquire().await.unwrap();
+    let mut job = NewJob::new(JobType::GasTopup);
+    job.wallet_id = Some(fake);
+    let job = queue::enqueue(&mut conn, &job).await.unwrap().job.id;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "failed");
+    let error = error.unwrap();
+    assert!(
+        error.contains("policy refused the transfer (recipient)")
+            && error.contains(&attacker.to_base58()),
+        "{error}"
+    );
+    assert_eq!(env.trx_of(&attacker).await, 0);
+    assert!(sent_by(&env.ledger().await, &env.gas.address()).is_empty());
+    assert_eq!(security_events(&env.db.pool).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_signer_serves_a_unix_socket_only_its_owner_and_group_may_open() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let env = Env::new().await;
+    let socket = env.dir.path().join("signer.sock");
+    let signer = env.signer_proc(&format!("unix:{}", socket.display()));
+    assert_eq!(signer.url.scheme(), "unix");
+    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    let remote = RemoteSigner::connect(
+        signer.url.clone(),
+        SharedSecret::from_file(&signer.secret_file).unwrap(),
+    )
+    .await
+    .unwrap();
+    let w = env.deposit(50 * TRX, 0).await;
+    let good = env
+        .trx_sweep_request(&w, env.treasury, env.treasury, 5 * TRX)
+        .await;
+    remote.sign(&good).await.unwrap().verify_owner().unwrap();
+    reap(signer.child);
 }

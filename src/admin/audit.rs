@@ -6,7 +6,7 @@
 //! hash-chained ([`super::audit_chain`]); the table is append-only.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -79,7 +79,7 @@ pub async fn record(
 }
 
 /// One row of the audit trail, with the acting user's email when known.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
 pub struct AuditEntry {
     pub id: Uuid,
     /// Position in the chain (NULL only for a row slipped in around the
@@ -96,6 +96,33 @@ pub struct AuditEntry {
     pub target_type: Option<String>,
     pub target_id: Option<String>,
     pub details: Option<Value>,
+}
+
+impl AuditEntry {
+    /// Who acted, as the database recorded it in the row's `actor`: a token
+    /// by its name (`admin_user_id` names only the token's creator), an
+    /// operator by email, a change made outside walletops as `sql LOGIN`.
+    /// Rows older than migration 0007 fall back to what they carry.
+    pub fn actor(&self) -> String {
+        let actor = self.details.as_ref().and_then(|d| d.get("actor"));
+        let field = |key: &str| actor.and_then(|a| a.get(key)).and_then(Value::as_str);
+        let email = self.admin_email.as_deref();
+        let login = field("db_login")
+            .or(self.db_login.as_deref())
+            .or(field("db_user"));
+        if let Some(name) = field("token_name") {
+            return format!("token {name}");
+        }
+        match field("via") {
+            Some("migration") => "migration".into(),
+            Some("sql") => format!("sql {}", login.unwrap_or("?")),
+            Some("login") => field("operator").or(email).unwrap_or("?").into(),
+            _ => email
+                .map(str::to_string)
+                .or_else(|| login.map(|l| format!("db:{l}")))
+                .unwrap_or_else(|| "unknown".into()),
+        }
+    }
 }
 
 /// The newest audit rows by chain position (at most `limit`), optionally
@@ -183,4 +210,46 @@ pub async fn acknowledge_through(
         .fetch_one(pool)
         .await
         .map_err(|e| AdminError::from(e).refused(identity))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(email: Option<&str>, actor: Value) -> AuditEntry {
+        AuditEntry {
+            id: Uuid::nil(),
+            seq: Some(1),
+            created_at: None,
+            db_login: Some("wo_serve".into()),
+            external: false,
+            admin_user_id: None,
+            admin_email: email.map(str::to_string),
+            action_type: None,
+            target_type: None,
+            target_id: None,
+            details: Some(json!({ "actor": actor })),
+        }
+    }
+
+    #[test]
+    fn the_actor_is_who_the_database_recorded() {
+        let creator = Some("creator@example.com");
+        let token = json!({"via": "token", "token_name": "ci", "db_login": "wo_serve"});
+        assert_eq!(entry(creator, token).actor(), "token ci");
+        let login = json!({"via": "login", "operator": "ann@example.com", "db_login": "ann"});
+        assert_eq!(entry(creator, login).actor(), "ann@example.com");
+        let sql = json!({"via": "sql", "db_login": "ann"});
+        assert_eq!(entry(creator, sql).actor(), "sql ann");
+        let migration = json!({"via": "migration", "db_login": "owner"});
+        assert_eq!(entry(None, migration).actor(), "migration");
+        let owner = json!({"via": "database-owner", "db_login": "owner"});
+        assert_eq!(entry(None, owner).actor(), "db:owner");
+        // A row from before migration 0007.
+        assert_eq!(
+            entry(None, json!({"db_user": "postgres"})).actor(),
+            "db:wo_serve"
+        );
+    }
 }

@@ -173,20 +173,25 @@ pub async fn set(
     Ok(change)
 }
 
-/// Stores a validated switch through the database's function.
+/// Stores a validated switch through the database's function. In an
+/// explicit transaction, not autocommit: a caller that gives up on the
+/// statement (the API's request timeout drops it while it waits on a lock)
+/// leaves a transaction that rolls back, not a change that commits later.
 pub(crate) async fn store(
     pool: &PgPool,
     identity: &Identity,
     key: &str,
     value: Value,
 ) -> Result<ConfigChange, AdminError> {
+    let mut tx = pool.begin().await?;
     let old: Option<Value> = sqlx::query_scalar("SELECT walletops_config_set($1, $2, $3)")
         .bind(key)
         .bind(&value)
         .bind(identity.token())
-        .fetch_one(pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| AdminError::from(e).refused(identity))?;
+    tx.commit().await?;
     Ok(ConfigChange {
         key: key.to_string(),
         old,

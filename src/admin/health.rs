@@ -2,13 +2,13 @@
 //! Degraded or Down with the reasons. The console, `walletops status` and
 //! `/api/workers/stats` all use it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::audit::ExternalChange;
 use super::audit_chain::Head;
 
 /// The overall verdict, worst first in severity order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Status {
     Healthy,
     Degraded,
@@ -96,11 +96,14 @@ pub struct Vitals {
     /// Processing jobs whose lease ran out.
     pub stuck_jobs: i64,
     pub gas_wallet: GasWallet,
+    /// Policy refusals no admin has acknowledged yet, and the newest one's message.
+    pub unacknowledged_security_events: i64,
+    pub latest_security_event: Option<String>,
     pub audit: AuditVitals,
 }
 
 /// The verdict with its reasons (empty when Healthy).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub status: Status,
     pub reasons: Vec<String>,
@@ -185,6 +188,19 @@ pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
         ),
         GasWallet::Balance { .. } => {}
     }
+    if v.unacknowledged_security_events > 0 {
+        // Someone tried to move funds where the policy forbids: a person
+        // must look before this turns green again.
+        flag(
+            Status::Down,
+            format!(
+                "policy refused a transfer: {} unacknowledged security event(s), latest: {}; \
+                 see `walletops security list`, then `walletops security ack`",
+                v.unacknowledged_security_events,
+                v.latest_security_event.as_deref().unwrap_or("?")
+            ),
+        );
+    }
     if let Some(problem) = &v.audit.broken {
         flag(
             Status::Down,
@@ -241,6 +257,8 @@ mod tests {
                 address: "T".into(),
                 trx_balance_sun: 500_000_000,
             },
+            unacknowledged_security_events: 0,
+            latest_security_event: None,
             audit: AuditVitals::default(),
         }
     }
@@ -339,6 +357,24 @@ mod tests {
                 ..fine()
             }),
             Status::Degraded
+        );
+    }
+
+    #[test]
+    fn a_policy_refusal_is_down_until_acknowledged() {
+        let h = assess(
+            &Vitals {
+                unacknowledged_security_events: 2,
+                latest_security_event: Some("sweep destination T.. is not a treasury".into()),
+                ..fine()
+            },
+            &Thresholds::default(),
+        );
+        assert_eq!(h.status, Status::Down);
+        assert!(
+            h.reasons[0].starts_with("policy refused a transfer"),
+            "{:?}",
+            h.reasons
         );
     }
 

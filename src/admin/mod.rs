@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod audit_chain;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod health;
 pub mod identity;
@@ -21,6 +22,7 @@ pub mod operators;
 pub mod overview;
 pub mod proposals;
 pub mod role;
+pub mod security;
 pub mod stats;
 pub mod tokens;
 pub mod wallet_lookup;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -20,16 +21,17 @@ pub use crate::queue::{Job, JobFilter, JobStatus, JobType};
 
 /// Every channel whose notifications mean a dashboard may be out of date:
 /// jobs made pending or changing status, runtime switches, audited actions.
-pub const CHANGE_CHANNELS: [&str; 5] = [
+pub const CHANGE_CHANNELS: [&str; 6] = [
     JOBS_CHANNEL,
     JOB_STATES_CHANNEL,
     CONFIG_CHANNEL,
     CONTROL_CHANNEL,
     ADMIN_CHANNEL,
+    super::proposals::PROPOSALS_CHANNEL,
 ];
 
 /// Jobs finished in one minute.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Minute {
     pub completed: u64,
     pub failed: u64,
@@ -67,7 +69,7 @@ pub async fn per_minute(pool: &PgPool, minutes: u32) -> Result<Vec<Minute>, Admi
 }
 
 /// A job named on a dashboard: the oldest pending one or a stuck one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobAge {
     pub id: Uuid,
     pub job_type: Option<JobType>,
@@ -165,7 +167,7 @@ pub async fn database_access(pool: &PgPool) -> Result<DatabaseAccess, AdminError
 }
 
 /// A wallet found by [`search_wallets`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletMatch {
     pub id: Uuid,
     pub address: String,

@@ -20,7 +20,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
@@ -32,7 +32,7 @@ use super::{AdminError, CONTROL_CHANNEL, Identity, Permission, config};
 pub const PROPOSALS_CHANNEL: &str = "walletops_proposals";
 
 /// Where a proposal stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProposalStatus {
     /// Waiting for a second admin.
@@ -78,7 +78,7 @@ impl FromStr for ProposalStatus {
 }
 
 /// One proposed change, with the emails of the admins involved.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Proposal {
     pub id: Uuid,
     pub key: String,

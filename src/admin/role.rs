@@ -34,7 +34,9 @@ impl Role {
             Dispatch | RetryJob | CancelJob | ClearFailed | ResetProcessing => {
                 matches!(self, Role::Operator | Role::Admin)
             }
-            ControlWorkers | SetConfig | ManageTokens | AcknowledgeAudit => self == Role::Admin,
+            ControlWorkers | SetConfig | ManageTokens | AcknowledgeSecurity | AcknowledgeAudit => {
+                self == Role::Admin
+            }
         }
     }
 }
@@ -73,6 +75,8 @@ pub enum Permission {
     ResetProcessing,
     SetConfig,
     ManageTokens,
+    /// Acknowledge policy refusals and other security events.
+    AcknowledgeSecurity,
     /// Acknowledge a change made outside walletops (clears its health warning).
     AcknowledgeAudit,
 }
@@ -90,6 +94,7 @@ impl Permission {
             Permission::ResetProcessing => "reset processing states",
             Permission::SetConfig => "change the runtime configuration",
             Permission::ManageTokens => "manage API tokens",
+            Permission::AcknowledgeSecurity => "acknowledge security events",
             Permission::AcknowledgeAudit => "acknowledge changes made outside walletops",
         }
     }
@@ -112,6 +117,7 @@ mod tests {
             ResetProcessing,
             SetConfig,
             ManageTokens,
+            AcknowledgeSecurity,
             AcknowledgeAudit,
         ];
         for p in all {
@@ -121,7 +127,13 @@ mod tests {
         for p in [Dispatch, RetryJob, CancelJob, ClearFailed, ResetProcessing] {
             assert!(Role::Operator.allows(p), "{p:?}");
         }
-        for p in [ControlWorkers, SetConfig, ManageTokens, AcknowledgeAudit] {
+        for p in [
+            ControlWorkers,
+            SetConfig,
+            ManageTokens,
+            AcknowledgeSecurity,
+            AcknowledgeAudit,
+        ] {
             assert!(!Role::Operator.allows(p), "{p:?}");
         }
     }

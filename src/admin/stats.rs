@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -115,7 +115,11 @@ async fn health_with(
             }
         }
     };
+    let (unacknowledged_security_events, latest_security_event) =
+        super::security::unacknowledged(pool).await?;
     let vitals = Vitals {
+        unacknowledged_security_events,
+        latest_security_event,
         audit: audit_vitals(pool).await?,
         paused,
         live_workers,
@@ -150,7 +154,7 @@ async fn audit_vitals(pool: &PgPool) -> Result<AuditVitals, AdminError> {
 }
 
 /// One worker process as the stats show it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
 pub struct WorkerInfo {
     pub id: Uuid,
     pub host: String,

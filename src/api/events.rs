@@ -1,13 +1,23 @@
 //! `GET /api/events`: a server-sent event stream of job changes, pause and
-//! start, configuration changes and admin actions, fed by the database's
+//! start, configuration changes and admin actions, woken by the database's
 //! notifications (one LISTEN connection per server, fanned out to clients).
+//!
+//! A notification is a hint, never a fact: anyone who can connect to the
+//! database can `NOTIFY` any channel with any payload. So its payload is
+//! never forwarded: on a notification the server reads the database once
+//! and sends what it read (the paused state, the newest audit rows), or,
+//! for jobs and configuration, only the name of what changed, for the
+//! client to re-read through the API.
 
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
+use serde_json::json;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
@@ -16,10 +26,14 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::admin::{
-    ADMIN_CHANNEL, CONFIG_CHANNEL, CONTROL_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL, Permission,
+    ADMIN_CHANNEL, AdminError, CONFIG_CHANNEL, CONTROL_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL,
+    Permission, audit, control,
 };
 
-/// One notification: the SSE event name and its payload.
+/// Audit rows an `admin` event carries: the newest, as read.
+const RECENT_ACTIONS: i64 = 10;
+
+/// One event: its name and data, read from the database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     pub event: &'static str,
@@ -61,16 +75,16 @@ pub async fn pump(pool: PgPool, tx: broadcast::Sender<Notice>) {
         backoff = Duration::from_millis(250);
         loop {
             match listener.recv().await {
-                Ok(n) => {
-                    let event = CHANNELS
-                        .iter()
-                        .find(|(c, _)| *c == n.channel())
-                        .map_or("other", |(_, e)| *e);
-                    // No subscriber is fine: nobody is watching.
-                    let _ = tx.send(Notice {
-                        event,
-                        data: n.payload().to_string(),
-                    });
+                Ok(first) => {
+                    // One read per channel per burst, however many notifications came.
+                    let mut woken = BTreeSet::from([event_name(first.channel())]);
+                    while let Some(n) = listener.next_buffered() {
+                        woken.insert(event_name(n.channel()));
+                    }
+                    for event in woken {
+                        // No subscriber is fine: nobody is watching.
+                        let _ = tx.send(reread(&pool, event).await);
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "events: listener failed; reconnecting");
@@ -81,15 +95,56 @@ pub async fn pump(pool: PgPool, tx: broadcast::Sender<Notice>) {
     }
 }
 
+fn event_name(channel: &str) -> &'static str {
+    CHANNELS
+        .iter()
+        .find(|(c, _)| *c == channel)
+        .map_or("other", |(_, e)| *e)
+}
+
+/// What the clients are told after a notification on `event`'s channel.
+async fn reread(pool: &PgPool, event: &'static str) -> Notice {
+    let read = async {
+        Ok::<_, AdminError>(match event {
+            "control" => json!({"paused": control::is_paused(pool).await?}),
+            "admin" => json!({"recent_actions": audit::list(pool, None, RECENT_ACTIONS).await?}),
+            _ => json!({"changed": event}),
+        })
+    };
+    let data = read.await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, event, "events: cannot re-read after a notification");
+        json!({"changed": event})
+    });
+    Notice {
+        event,
+        data: data.to_string(),
+    }
+}
+
 pub async fn events(
     State(state): State<AppState>,
     Caller(identity): Caller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     identity.authorize(Permission::Read)?;
+    // Held by the stream: dropped, and the slot freed, when the client goes.
+    let slot = state
+        .event_streams
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "{} event streams are open, the most this server allows; try again later",
+                    state.limits.max_event_streams
+                ),
+            )
+        })?;
     let rx = state.events.subscribe();
     let stopping = state.stopping.clone();
-    let stream =
-        futures_util::stream::unfold((rx, stopping), |(mut rx, mut stopping)| async move {
+    let stream = futures_util::stream::unfold(
+        (rx, stopping, slot),
+        |(mut rx, mut stopping, slot)| async move {
             let received = tokio::select! {
                 r = rx.recv() => r,
                 // The server is stopping: end the stream so shutdown need not wait for the client.
@@ -103,7 +158,11 @@ pub async fn events(
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
-            Some((Ok(event), (rx, stopping)))
-        });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+            Some((Ok(event), (rx, stopping, slot)))
+        },
+    );
+    // Comments often enough that the server's idle timeout never takes a
+    // quiet stream for a stalled one.
+    let every = (state.limits.idle_timeout / 2).min(Duration::from_secs(15));
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(every)))
 }

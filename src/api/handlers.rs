@@ -2,46 +2,21 @@
 //! same `admin` action as the console and the CLI.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
+use super::body::{RawBody, parse_object};
 use super::error::ApiError;
 use crate::admin::jobs::{self, Dispatch};
 use crate::admin::wallet_lookup::WalletRef;
 use crate::admin::{JobType, Permission, control, stats};
 use crate::tron::Address;
-
-/// The body as bytes (the size limit answers 413), then JSON: malformed
-/// JSON is 400, the wrong shape 422. An empty body reads as `{}`.
-pub(super) fn parse_body<T: DeserializeOwned>(
-    body: Result<Bytes, BytesRejection>,
-) -> Result<T, ApiError> {
-    let bytes = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        &bytes
-    };
-    // Syntax first (400), then shape (422): a struct parser would report an
-    // unknown field before noticing that the JSON itself is broken.
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("invalid request body: {e}"),
-        )
-    })?;
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::unprocessable(format!("invalid request body: {e}")))
-}
 
 /// A body for endpoints that take none: empty or an empty JSON object.
 #[derive(Deserialize)]
@@ -58,10 +33,10 @@ struct ControlBody {
 pub async fn workers_control(
     State(state): State<AppState>,
     Caller(identity): Caller,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
     identity.authorize(Permission::ControlWorkers)?;
-    let body: ControlBody = parse_body(body)?;
+    let body: ControlBody = parse_object(&body)?;
     let paused = match body.action.as_str() {
         "start" => false,
         "pause" => true,
@@ -100,10 +75,10 @@ fn uuid_field(name: &str, value: &str) -> Result<Uuid, ApiError> {
 pub async fn dispatch_job(
     State(state): State<AppState>,
     Caller(identity): Caller,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
     identity.authorize(Permission::Dispatch)?;
-    let body: DispatchBody = parse_body(body)?;
+    let body: DispatchBody = parse_object(&body)?;
     let job_type = body
         .job_type
         .parse::<JobType>()
@@ -188,10 +163,10 @@ pub async fn dispatch_job(
 pub async fn clear_failed(
     State(state): State<AppState>,
     Caller(identity): Caller,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
     identity.authorize(Permission::ClearFailed)?;
-    let NoFields {} = parse_body(body)?;
+    let NoFields {} = parse_object(&body)?;
     let cleared = jobs::clear_failed(&state.pool, &identity).await?;
     Ok(Json(json!({"success": true, "deleted": cleared.deleted})).into_response())
 }
@@ -200,10 +175,10 @@ pub async fn clear_failed(
 pub async fn reset_processing(
     State(state): State<AppState>,
     Caller(identity): Caller,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
     identity.authorize(Permission::ResetProcessing)?;
-    let NoFields {} = parse_body(body)?;
+    let NoFields {} = parse_object(&body)?;
     let reset = jobs::reset_processing(&state.pool, &identity).await?;
     Ok(
         Json(json!({"success": true, "jobs": reset.jobs, "wallets": reset.wallets}))

@@ -163,6 +163,17 @@ pub fn render(s: &Stats) -> String {
     );
     family(
         &mut out,
+        "walletops_security_events_unacknowledged",
+        "gauge",
+        "Policy refusals no admin has acknowledged (health is Down while above 0).",
+    );
+    let _ = writeln!(
+        out,
+        "walletops_security_events_unacknowledged {}",
+        v.unacknowledged_security_events
+    );
+    family(
+        &mut out,
         "walletops_health",
         "gauge",
         "1 for the current health status.",

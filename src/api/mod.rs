@@ -3,17 +3,22 @@
 //! description. Every route but `/healthz` needs `Authorization: Bearer`.
 
 mod auth;
+mod body;
+mod console;
 mod error;
 mod events;
 mod handlers;
 mod metrics;
 mod openapi;
 mod proposals;
+mod server;
 
 pub use events::Notice;
 pub use openapi::document as openapi_document;
+pub use server::Limits;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -21,7 +26,7 @@ use axum::http::StatusCode;
 use axum::routing::{MethodRouter, get, post};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 
 use error::ApiError;
 
@@ -36,6 +41,9 @@ pub struct AppState {
     /// Turns true when the server stops, so that endless event streams end
     /// and graceful shutdown does not wait on them.
     pub stopping: watch::Receiver<bool>,
+    pub limits: Limits,
+    /// One permit per event stream that may still open.
+    pub event_streams: Arc<Semaphore>,
 }
 
 /// One route: the router and the OpenAPI document are both built from
@@ -50,6 +58,8 @@ pub struct Route {
     pub auth: bool,
     /// The request body's schema name, if it takes one.
     pub body_schema: Option<&'static str>,
+    /// Query parameters: (name, description); all optional strings.
+    pub params: &'static [(&'static str, &'static str)],
 }
 
 pub const ROUTES: &[Route] = &[
@@ -60,6 +70,7 @@ pub const ROUTES: &[Route] = &[
         summary: "The server answers (no auth, no data)",
         auth: false,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "GET",
@@ -68,6 +79,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Queue depth, throughput, failures and workers by state, in Prometheus text format",
         auth: true,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "GET",
@@ -76,6 +88,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Server-sent events: jobs, job-states, control, config, admin and proposal notifications",
         auth: true,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "GET",
@@ -84,6 +97,7 @@ pub const ROUTES: &[Route] = &[
         summary: "This document",
         auth: true,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "GET",
@@ -92,6 +106,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Health, queue depth by status and type, throughput, workers, last admin actions",
         auth: true,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "POST",
@@ -100,6 +115,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Start or pause every worker (admin)",
         auth: true,
         body_schema: Some("WorkersControl"),
+        params: &[],
     },
     Route {
         method: "POST",
@@ -108,6 +124,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Queue a job for a wallet (operator, admin)",
         auth: true,
         body_schema: Some("DispatchJob"),
+        params: &[],
     },
     Route {
         method: "POST",
@@ -116,6 +133,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Delete every failed job (operator, admin); no body needed",
         auth: true,
         body_schema: Some("Empty"),
+        params: &[],
     },
     Route {
         method: "GET",
@@ -124,6 +142,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Open proposals to change keys that move money, with when each takes effect",
         auth: true,
         body_schema: None,
+        params: &[],
     },
     Route {
         method: "POST",
@@ -132,6 +151,7 @@ pub const ROUTES: &[Route] = &[
         summary: "Propose a change to a key that moves money, or approve (a different admin) or cancel one (admin)",
         auth: true,
         body_schema: Some("ConfigProposalStep"),
+        params: &[],
     },
     Route {
         method: "POST",
@@ -140,6 +160,55 @@ pub const ROUTES: &[Route] = &[
         summary: "Take back jobs past their lease and release wallets left processing (operator, admin); no body needed",
         auth: true,
         body_schema: Some("Empty"),
+        params: &[],
+    },
+    Route {
+        method: "GET",
+        path: "/api/whoami",
+        operation_id: "whoami",
+        summary: "The token's name and role, and ui.refresh_seconds",
+        auth: true,
+        body_schema: None,
+        params: &[],
+    },
+    Route {
+        method: "GET",
+        path: "/api/console/snapshot",
+        operation_id: "consoleSnapshot",
+        summary: "Everything the console shows, in one answer: health, workers, depth, jobs, audit (walletops console --api)",
+        auth: true,
+        body_schema: None,
+        params: &[(
+            "jobSearch",
+            "also the newest jobs whose wallet address or user email starts with this",
+        )],
+    },
+    Route {
+        method: "GET",
+        path: "/api/wallets/search",
+        operation_id: "searchWallets",
+        summary: "Wallets whose address starts with q, or whose owner's email or name contains it (at most 20)",
+        auth: true,
+        body_schema: None,
+        params: &[("q", "the search text; none finds nothing")],
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/jobs/retry",
+        operation_id: "retryJob",
+        summary: "Put a failed or cancelled job back to pending (operator, admin)",
+        auth: true,
+        body_schema: Some("JobId"),
+        params: &[],
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/jobs/cancel",
+        operation_id: "cancelJob",
+        summary: "Cancel a pending or processing job (operator, admin)",
+        auth: true,
+        body_schema: Some("JobId"),
+        params: &[],
     },
 ];
 
@@ -156,6 +225,11 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         "resetProcessing" => post(handlers::reset_processing),
         "configProposals" => get(proposals::list),
         "configProposalStep" => post(proposals::step),
+        "whoami" => get(console::whoami),
+        "consoleSnapshot" => get(console::snapshot),
+        "searchWallets" => get(console::search_wallets),
+        "retryJob" => post(console::retry_job),
+        "cancelJob" => post(console::cancel_job),
         other => unreachable!("route {other} in ROUTES has no handler"),
     }
 }
@@ -178,10 +252,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes.
+/// Serves the API on `listener`, within `limits`, until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     pool: PgPool,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     match crate::admin::database_roles_enforced(&pool).await {
@@ -199,13 +274,14 @@ pub async fn serve(
         pool,
         events,
         stopping,
+        limits,
+        event_streams: Arc::new(Semaphore::new(limits.max_event_streams)),
     });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
-        .await;
+    let result = server::run(listener, app, limits, async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await;
     pump.abort();
     result
 }

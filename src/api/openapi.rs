@@ -36,6 +36,12 @@ fn operation(route: &Route) -> Value {
             error_response("the token's role may not do this"),
         );
     }
+    responses.insert(
+        "503".into(),
+        error_response(
+            "too many connections (or event streams), or the request took longer than the server's request timeout",
+        ),
+    );
     let mut op = json!({
         "summary": route.summary,
         "operationId": route.operation_id,
@@ -43,6 +49,15 @@ fn operation(route: &Route) -> Value {
     });
     if !route.auth {
         op["security"] = json!([]);
+    }
+    if !route.params.is_empty() {
+        op["parameters"] = route
+            .params
+            .iter()
+            .map(|(name, description)| {
+                json!({"name": name, "in": "query", "description": description, "schema": {"type": "string"}})
+            })
+            .collect();
     }
     if let Some(schema) = route.body_schema {
         op["requestBody"] = json!({
@@ -53,10 +68,16 @@ fn operation(route: &Route) -> Value {
             .as_object_mut()
             .expect("responses is an object");
         r.insert("400".into(), error_response("malformed JSON"));
+        r.insert(
+            "408".into(),
+            error_response("the body did not arrive within the server's body timeout"),
+        );
         r.insert("413".into(), error_response("body too large"));
         r.insert(
             "422".into(),
-            error_response("a field is missing or invalid; nothing changed"),
+            error_response(
+                "not a JSON object, a key given twice, or a field missing or invalid; nothing changed",
+            ),
         );
     }
     if route.operation_id == "dispatchJob" {
@@ -114,6 +135,10 @@ pub fn document() -> Value {
                         "value": {},
                         "id": {"type": "string", "format": "uuid"}
                     }
+                },
+                "JobId": {
+                    "type": "object", "required": ["jobId"], "additionalProperties": false,
+                    "properties": {"jobId": {"type": "string", "format": "uuid"}}
                 },
                 "Empty": {"type": "object", "additionalProperties": false}
             }

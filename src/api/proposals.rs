@@ -3,9 +3,7 @@
 //! delay (`admin::proposals`).
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer};
@@ -14,8 +12,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
+use super::body::{RawBody, parse_object};
 use super::error::ApiError;
-use super::handlers::parse_body;
 use crate::admin::{Permission, proposals};
 
 /// `GET /api/admin/config/proposals`: open proposals with their countdowns
@@ -51,10 +49,10 @@ struct StepBody {
 pub async fn step(
     State(state): State<AppState>,
     Caller(identity): Caller,
-    body: Result<Bytes, BytesRejection>,
+    body: RawBody,
 ) -> Result<Response, ApiError> {
     identity.authorize(Permission::SetConfig)?;
-    let body: StepBody = parse_body(body)?;
+    let body: StepBody = parse_object(&body)?;
     let id = || -> Result<Uuid, ApiError> {
         let id = body
             .id

@@ -97,17 +97,7 @@ pub async fn run(settings: &Settings, migrate: bool, args: AuditArgs) -> anyhow:
         return Ok(ExitCode::SUCCESS);
     }
     for e in entries {
-        let who = e
-            .admin_email
-            .or_else(|| {
-                e.details.as_ref().and_then(|d| {
-                    d.pointer("/actor/token_name")
-                        .and_then(|v| v.as_str())
-                        .map(|name| format!("token {name}"))
-                })
-            })
-            .or(e.db_login.clone())
-            .unwrap_or_else(|| "-".into());
+        let who = e.actor();
         println!(
             "{:>6}  {}  {:<24} {:<22} {}:{}{}  {}",
             e.seq.map(|s| s.to_string()).unwrap_or_else(|| "?".into()),

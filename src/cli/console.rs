@@ -20,9 +20,9 @@ use crate::admin;
 use crate::config::Settings;
 use crate::engine::{Engine, EngineOptions, Registry, register_wallet_jobs};
 use crate::jobs::Context;
+use crate::signer::Signer;
 use crate::tron::client::{ClientConfig, TronClient};
 use crate::tui::{self, AdminBackend, ConsoleOptions};
-use crate::wallets::MasterKey;
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct ConsoleArgs {
@@ -34,13 +34,25 @@ pub struct ConsoleArgs {
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub refresh: Option<u64>,
 
-    /// Also run N job workers inside this process (needs a TRON node and the master key)
+    /// Also run N job workers inside this process (needs a TRON node, and the
+    /// master key and funds policy or a signer)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub embedded_workers: Option<u32>,
+
+    #[command(flatten)]
+    pub signing: super::signing::SigningArgs,
+
+    /// Run over the HTTP API at URL (walletops serve) with a personal token: no database credentials needed
+    #[arg(long, value_name = "URL", conflicts_with = "embedded_workers")]
+    pub api: Option<String>,
+
+    /// The API token's file (mode 600) [default: the WALLETOPS_TOKEN environment variable]
+    #[arg(long, value_name = "FILE", requires = "api")]
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// The refresh interval when `ui.refresh_seconds` is missing or unreadable.
-const DEFAULT_REFRESH: Duration = Duration::from_secs(15);
+pub(super) const DEFAULT_REFRESH: Duration = Duration::from_secs(15);
 
 /// Runs the console over `settings`' database.
 pub async fn run(
@@ -49,12 +61,15 @@ pub async fn run(
     args: ConsoleArgs,
     log_filter: &str,
 ) -> anyhow::Result<ExitCode> {
+    if let Some(api) = &args.api {
+        return super::console_api::run(settings, api, &args, log_filter).await;
+    }
     let pool = super::db::connect(settings, migrate).await?;
     let session = Session {
         pool,
         operator: settings.operator.clone(),
         embedded: match args.embedded_workers {
-            Some(n) => Some((n, wallet_jobs(settings)?)),
+            Some(n) => Some((n, wallet_jobs(settings, &args.signing).await?)),
             None => None,
         },
         demo: false,
@@ -125,27 +140,29 @@ async fn refresh_setting(pool: &PgPool) -> Duration {
     }
 }
 
-/// What the wallet jobs need: a TRON node and the master key.
+/// What the wallet jobs need: a TRON node and a signer.
 pub(crate) struct WalletJobs {
     pub tron: TronClient,
-    pub master: MasterKey,
+    pub signer: Signer,
     /// How often a job waiting for its transfer looks at the chain.
     pub poll: Duration,
 }
 
-/// The node and master key from the settings; missing either is an error
+/// The node and the signer from the settings; missing either is an error
 /// now, before the terminal is taken.
-pub(crate) fn wallet_jobs(settings: &Settings) -> anyhow::Result<WalletJobs> {
+pub(crate) async fn wallet_jobs(
+    settings: &Settings,
+    signing: &super::signing::SigningArgs,
+) -> anyhow::Result<WalletJobs> {
     let config = ClientConfig::from_settings(settings).context(
         "--embedded-workers needs a TRON node: set TRON_API_URL (and TRON_API_KEY for TronGrid) \
          or [tron] api_url in the config file",
     )?;
     let tron = TronClient::new(config).context("cannot build the TRON client")?;
-    let master = MasterKey::load(settings.master_key.as_ref())
-        .context("--embedded-workers needs the wallet master key")?;
+    let signer = super::signing::signer(settings, signing, "--embedded-workers").await?;
     Ok(WalletJobs {
         tron,
-        master,
+        signer,
         poll: Duration::from_secs(3),
     })
 }
@@ -153,7 +170,7 @@ pub(crate) fn wallet_jobs(settings: &Settings) -> anyhow::Result<WalletJobs> {
 /// Starts the engine with `n` concurrent jobs in this process; sending on
 /// the returned channel stops it (jobs in flight get their grace period).
 fn spawn_workers(pool: PgPool, n: u32, jobs: WalletJobs) -> (oneshot::Sender<()>, JoinHandle<()>) {
-    let mut ctx = Context::new(pool.clone(), jobs.tron, jobs.master);
+    let mut ctx = Context::new(pool.clone(), jobs.tron, jobs.signer);
     ctx.poll = jobs.poll;
     let mut registry = Registry::new();
     register_wallet_jobs(&mut registry, Arc::new(ctx));

@@ -25,9 +25,11 @@ use super::console::{ConsoleArgs, Session, WalletJobs};
 use crate::admin::{self, Identity, Role};
 use crate::config::{MasterKeySource, Settings};
 use crate::db::{self, PoolOptions, local};
-use crate::tron::PrivateKey;
+use crate::policy::Policy;
+use crate::signer::{Core, Signer};
 use crate::tron::client::{ClientConfig, TronClient};
-use crate::tron::sim::{SimConfig, SimHandle, Simulator};
+use crate::tron::sim::{MAINNET_USDT, SimConfig, SimHandle, Simulator};
+use crate::tron::{Address, PrivateKey};
 use crate::wallets::{MasterKey, WalletRole};
 
 /// The demo's own database in the local cluster.
@@ -99,12 +101,15 @@ pub async fn run(
         .await?;
     admin::operators::add(&pool, DEMO_ADMIN, Role::Admin, Some(&owner)).await?;
     let admin = admin::identity::resolve_login(&pool).await?;
-    let deposits = seed(&pool, &master, &admin, &sim).await?;
+    let (deposits, treasury, gas) = seed(&pool, &master, &admin, &sim).await?;
+    let policy_file = key_file.with_file_name("policy.toml");
+    let policy = write_policy(&policy_file, treasury, gas)?;
     println!(
         "demo: database {DEMO_DATABASE} (reset at every start), TRON simulator at {}, \
-         master key {}",
+         master key {}, funds policy {}",
         sim.url(),
-        key_file.display()
+        key_file.display(),
+        policy_file.display()
     );
     let funder = spawn_deposits(&sim, deposits, Duration::from_secs(args.deposit_every));
 
@@ -117,7 +122,7 @@ pub async fn run(
             args.workers,
             WalletJobs {
                 tron: TronClient::new(tron).context("cannot build the TRON client")?,
-                master,
+                signer: Signer::Local(Core::new(master, policy)),
                 // A block is short here: look at the chain every block.
                 poll: Duration::from_millis(args.block_ms),
             },
@@ -161,6 +166,18 @@ fn master_key_file(data_root: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// The demo's funds policy, rewritten at every start (the demo's treasury
+/// and gas wallet are new each time) beside its master key.
+fn write_policy(path: &Path, treasury: Address, gas: Address) -> anyhow::Result<Policy> {
+    let usdt: Address = MAINNET_USDT
+        .parse()
+        .expect("the mainnet USDT address parses");
+    let text = Policy::starting_text(treasury, gas, usdt);
+    let policy = Policy::parse(&text).context("the demo's starting policy is invalid")?;
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(policy)
+}
+
 /// A fresh random key.
 fn new_key() -> anyhow::Result<PrivateKey> {
     loop {
@@ -176,16 +193,17 @@ fn new_key() -> anyhow::Result<PrivateKey> {
 /// Creates the gas wallet, the treasury and the deposit wallets with their
 /// keys, funds them on the simulator, and sets the switches the jobs need
 /// (the payout addresses as the database owner, the rest as the demo admin,
-/// so the audit trail shows the setup). Returns the deposit addresses.
+/// so the audit trail shows the setup). Returns the deposit addresses, the
+/// treasury and the gas wallet.
 async fn seed(
     pool: &PgPool,
     master: &MasterKey,
     admin: &Identity,
     sim: &SimHandle,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(Vec<String>, Address, Address)> {
     crate::tron::client::install_crypto_provider();
     let http = reqwest::Client::new();
-    let gas = admin::wallets::import(
+    let gas_address = admin::wallets::import(
         pool,
         master,
         "ops@example.com",
@@ -193,10 +211,10 @@ async fn seed(
         &new_key()?,
     )
     .await?
-    .address
-    .to_string();
+    .address;
+    let gas = gas_address.to_string();
     fund(&http, sim, &gas, 20_000 * TRX, 0).await?;
-    let treasury = admin::wallets::import(
+    let treasury_address = admin::wallets::import(
         pool,
         master,
         "treasury@example.com",
@@ -204,8 +222,8 @@ async fn seed(
         &new_key()?,
     )
     .await?
-    .address
-    .to_string();
+    .address;
+    let treasury = treasury_address.to_string();
     fund(&http, sim, &treasury, 10 * TRX, 0).await?;
 
     let mut deposits = Vec::new();
@@ -231,7 +249,7 @@ async fn seed(
     admin::config::set(pool, admin, "sync.interval_seconds", json!(15))
         .await
         .context("cannot set sync.interval_seconds")?;
-    Ok(deposits)
+    Ok((deposits, treasury_address, gas_address))
 }
 
 /// Adds to an account's balances on the simulator (`POST /sim/fund`).

@@ -7,14 +7,19 @@ mod audit;
 mod bench;
 mod config;
 mod console;
+mod console_api;
 mod db;
 mod demo;
 mod dispatch;
 mod identity;
 mod jobs;
 mod operators;
+mod policy;
 mod proposals;
+mod security;
 mod serve;
+mod signer;
+mod signing;
 mod status;
 mod tokens;
 mod tron_sim;
@@ -139,6 +144,18 @@ pub enum Command {
         #[command(subcommand)]
         action: wallet::WalletAction,
     },
+    /// The funds policy file: write a starting one, or check one
+    Policy {
+        #[command(subcommand)]
+        action: policy::PolicyAction,
+    },
+    /// Policy refusals and other security events: list and acknowledge
+    Security {
+        #[command(subcommand)]
+        action: security::SecurityAction,
+    },
+    /// Sign for workers: holds the master key and the policy, keeps its own log
+    Signer(signer::SignerArgs),
 }
 
 impl GlobalArgs {
@@ -171,6 +188,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let log_dir = match &cli.command {
         Some(Command::Worker(args)) => args.log_dir.clone(),
+        Some(Command::Signer(args)) => args.log_dir.clone(),
         _ => None,
     };
     // The console draws on the terminal: it sets up its own log file.
@@ -268,6 +286,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             wallet::run(action, &settings, cli.global.migrate).await
         }
         Some(Command::TronSim(args)) => tron_sim::run(args).await,
+        Some(Command::Policy { action }) => policy::run(action),
+        Some(Command::Security { action }) => {
+            security::run(&settings, cli.global.migrate, action).await
+        }
+        Some(Command::Signer(args)) => signer::run(&settings, args).await,
     }
 }
 

@@ -22,7 +22,6 @@ use crate::engine::{
 use crate::jobs::{Context, CrashStep};
 use crate::queue::{Job, Outcome};
 use crate::tron::client::{ClientConfig, TronClient};
-use crate::wallets::MasterKey;
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
@@ -71,6 +70,9 @@ pub struct WorkerArgs {
         conflicts_with = "test_handler"
     )]
     pub test_crash_at: Option<CrashStep>,
+
+    #[command(flatten)]
+    pub signing: super::signing::SigningArgs,
 }
 
 pub async fn run(settings: &Settings, migrate: bool, args: WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -106,7 +108,7 @@ pub async fn run(settings: &Settings, migrate: bool, args: WorkerArgs) -> anyhow
         .connect_lazy_with(db::connect_options(&url)?);
 
     if args.test_handler.is_none() {
-        let ctx = wallet_jobs_context(settings, &pool, &args)?;
+        let ctx = wallet_jobs_context(settings, &pool, &args).await?;
         register_wallet_jobs(&mut registry, std::sync::Arc::new(ctx));
     }
 
@@ -121,9 +123,10 @@ pub async fn run(settings: &Settings, migrate: bool, args: WorkerArgs) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-/// What the wallet jobs need: the TRON node and the master key. Missing
-/// either is a start-up error, before any job is claimed.
-fn wallet_jobs_context(
+/// What the wallet jobs need: the TRON node and a signer (the funds policy
+/// and the master key, or `walletops signer`). Missing any is a start-up
+/// error, before any job is claimed.
+async fn wallet_jobs_context(
     settings: &Settings,
     pool: &sqlx::PgPool,
     args: &WorkerArgs,
@@ -138,8 +141,8 @@ fn wallet_jobs_context(
     config.requests_per_second =
         (args.tron_requests_per_second > 0.0).then_some(args.tron_requests_per_second);
     let tron = TronClient::new(config).context("cannot build the TRON client")?;
-    let master = MasterKey::load(settings.master_key.as_ref())?;
-    let mut ctx = Context::new(pool.clone(), tron, master);
+    let signer = super::signing::signer(settings, &args.signing, "walletops worker").await?;
+    let mut ctx = Context::new(pool.clone(), tron, signer);
     ctx.poll = Duration::from_millis(args.chain_poll_ms);
     ctx.crash_at = args.test_crash_at;
     if let Some(step) = ctx.crash_at {

@@ -1,6 +1,7 @@
 //! `consolidation`: sweeps a deposit wallet's USDT (at least
 //! `consolidation.min_usdt`) and its TRX above `consolidation.trx_reserve_sun`
-//! to `consolidation.treasury_address`.
+//! to `consolidation.treasury_address` when the funds policy names it (a
+//! policy refusal otherwise), else to the policy's first treasury.
 //!
 //! When the wallet lacks the TRX that the USDT transfer's energy costs, the
 //! job queues a gas top-up for the wallet and snoozes (no retry used) until
@@ -13,10 +14,10 @@ use uuid::Uuid;
 
 use super::transfers::{self, Asset, NewTransfer, Settled, TransferKind};
 use super::{Context, CrashStep, Done, JobError, JobSettings, Wallet, later};
+use crate::policy::Rule;
 use crate::queue::{self, Job, JobType, Lease, NewJob};
 use crate::tron::client::{AccountResource, ChainParameters, ClientError, EnergyEstimate};
 use crate::tron::{Address, Contract, RawTransaction, RefBlock, Sun, TokenUnits};
-use crate::wallets;
 
 /// Rebuilds after an expired transfer within one attempt before snoozing.
 const ROUNDS: usize = 3;
@@ -30,7 +31,6 @@ pub async fn run(
     wallet: &Wallet,
 ) -> Result<Done, JobError> {
     let settings = JobSettings::load(&ctx.pool).await?;
-    let treasury = settings.treasury()?;
     let owner = wallet.address()?;
     if wallet.role != "deposit" {
         return Err(JobError::Final(format!(
@@ -38,6 +38,15 @@ pub async fn run(
             wallet.role
         )));
     }
+    let treasury = super::choose_address(
+        ctx,
+        lease.job_id,
+        wallet.id,
+        ("consolidation.treasury_address", settings.treasury()?),
+        &ctx.signer.policy().treasuries,
+        Rule::Destination,
+    )
+    .await?;
     if treasury == owner {
         return Err(JobError::Final(format!(
             "consolidation.treasury_address is this wallet ({owner}) itself"
@@ -70,17 +79,18 @@ pub async fn run(
             if trx < need {
                 return wait_for_gas(ctx, job, wallet, need, trx).await;
             }
-            let key = wallets::signing_key(&ctx.pool, &ctx.master, wallet.id).await?;
             let t = NewTransfer {
                 wallet_id: wallet.id,
+                sender_wallet: wallet.id,
                 kind: TransferKind::ConsolidationUsdt,
                 asset: Asset::Usdt,
                 from: owner,
                 to: treasury,
                 amount: balance.0,
                 contract,
+                topup_need: None,
             };
-            match transfers::send(ctx, lease, &settings, t, &key).await? {
+            match transfers::send(ctx, lease, &settings, t).await? {
                 None => return Ok(later(transfers::soon(ctx))),
                 Some(false) => continue,
                 Some(true) => {}
@@ -128,9 +138,9 @@ async fn sweep_trx(
     let Some(amount) = account.balance.checked_sub(keep).filter(|a| *a > Sun::ZERO) else {
         return Ok(Some(true));
     };
-    let key = wallets::signing_key(&ctx.pool, &ctx.master, wallet.id).await?;
     let t = NewTransfer {
         wallet_id: wallet.id,
+        sender_wallet: wallet.id,
         kind: TransferKind::ConsolidationTrx,
         asset: Asset::Trx,
         from: owner,
@@ -141,8 +151,9 @@ async fn sweep_trx(
             to: treasury,
             amount,
         },
+        topup_need: None,
     };
-    transfers::send(ctx, lease, settings, t, &key).await
+    transfers::send(ctx, lease, settings, t).await
 }
 
 fn overflow(what: &str) -> JobError {

@@ -1,12 +1,17 @@
-//! `gas-topup`: TRX from the gas wallet (`gas.wallet_address`) to a deposit
-//! wallet, enough for one USDT transfer.
+//! `gas-topup`: TRX from the gas wallet to a deposit wallet, enough for one
+//! USDT transfer.
 //!
-//! The wallet needs the energy of that transfer (estimated on chain now) at
-//! the current energy price, plus its bandwidth. The amount sent is what is
-//! missing, plus the activation fee when the address was never activated; or
-//! `gas.topup_sun` when it is set. Nothing is sent when the wallet already
-//! holds enough. The gas wallet refuses (a final failure) when its balance
-//! is below `gas.min_balance_sun` or below what the top-up costs it.
+//! The gas wallet is `gas.wallet_address` when the funds policy names it
+//! (a policy refusal otherwise), else the policy's first; the recipient must
+//! be a deposit wallet, and the signer checks that its stored key derives
+//! its address. The wallet needs the energy of that transfer (estimated on
+//! chain now) at the current energy price, plus its bandwidth. The amount
+//! sent is what is missing, plus the activation fee when the address was
+//! never activated; or `gas.topup_sun` when it is set, which the policy
+//! refuses above the estimated need plus its margin. Nothing is sent when
+//! the wallet already holds enough. The gas wallet refuses (a final
+//! failure) when its balance is below `gas.min_balance_sun` or below what
+//! the top-up costs it.
 //!
 //! A duplicate top-up would succeed silently, so it follows the same
 //! transfer-record protocol as a sweep: the record is per deposit wallet.
@@ -14,23 +19,47 @@
 use super::consolidation::{bandwidth_bytes, usdt_transfer_cost};
 use super::transfers::{self, Asset, NewTransfer, Settled, TransferKind};
 use super::{Context, CrashStep, Done, JobError, JobSettings, Wallet, later};
+use crate::policy::{Refusal, Rule};
 use crate::queue::Lease;
 use crate::tron::client::ClientError;
 use crate::tron::{Contract, Sun};
-use crate::wallets;
 
 /// Rebuilds after an expired transfer within one attempt before snoozing.
 const ROUNDS: usize = 3;
 
 pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, JobError> {
     let settings = JobSettings::load(&ctx.pool).await?;
-    let gas = settings.gas_wallet()?;
     let target = wallet.address()?;
+    if wallet.role != "deposit" {
+        let refusal = Refusal {
+            rule: Rule::Recipient,
+            message: format!(
+                "gas top-ups go only to deposit wallets; {target} is a {} wallet",
+                wallet.role
+            ),
+        };
+        return Err(super::refused(ctx, Some(lease.job_id), Some(wallet.id), refusal).await);
+    }
+    let policy = ctx.signer.policy();
+    let gas = super::choose_address(
+        ctx,
+        lease.job_id,
+        wallet.id,
+        ("gas.wallet_address", settings.gas_wallet()?),
+        &policy.gas_wallets,
+        Rule::Sender,
+    )
+    .await?;
     if gas == target {
         return Err(JobError::Final(format!(
             "{target} is the gas wallet itself: it is not topped up"
         )));
     }
+    // The energy is estimated towards where the sweep will go.
+    let to = match settings.treasury()? {
+        Some(t) if policy.is_treasury(&t) => t,
+        _ => policy.treasuries.first().copied().unwrap_or(gas),
+    };
     let usdt = settings.usdt_contract;
     for _ in 0..ROUNDS {
         if transfers::settle(ctx, wallet.id, lease.job_id, &usdt).await? == Settled::Pending {
@@ -47,8 +76,6 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
         let balance = account.as_ref().map_or(Sun::ZERO, |a| a.balance);
         let params = ctx.tron.chain_parameters().await?;
         let usdt_balance = ctx.tron.trc20_balance(&usdt, &target).await?;
-        // The recipient changes the energy (a new holder costs more).
-        let to = settings.treasury_if_set().unwrap_or(gas);
         let estimate = match ctx
             .tron
             .estimate_trc20_transfer(&target, &usdt, &to, usdt_balance)
@@ -80,6 +107,11 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
                 .and_then(|missing| missing.checked_add(activation))
                 .ok_or_else(|| JobError::Final("top-up amount overflows".into()))?
         };
+        // What one USDT transfer costs a wallet starting from nothing: the
+        // policy refuses a top-up above it plus its margin.
+        let topup_need = need
+            .checked_add(activation)
+            .ok_or_else(|| JobError::Final("top-up need overflows".into()))?;
 
         let contract = Contract::Transfer {
             owner: gas,
@@ -127,17 +159,18 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
                  `walletops wallet import --role gas`"
             )));
         };
-        let key = wallets::signing_key(&ctx.pool, &ctx.master, gas_wallet).await?;
         let t = NewTransfer {
             wallet_id: wallet.id,
+            sender_wallet: gas_wallet,
             kind: TransferKind::GasTopup,
             asset: Asset::Trx,
             from: gas,
             to: target,
             amount: amount.0,
             contract,
+            topup_need: Some(topup_need),
         };
-        match transfers::send(ctx, lease, &settings, t, &key).await? {
+        match transfers::send(ctx, lease, &settings, t).await? {
             None => return Ok(later(transfers::soon(ctx))),
             Some(false) => continue,
             Some(true) => {

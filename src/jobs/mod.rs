@@ -28,18 +28,21 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::policy::{Refusal, Rule};
 use crate::queue::{Job, JobType, Lease, Outcome};
+use crate::signer::Signer;
 use crate::tron::Address;
 use crate::tron::client::{ClientError, TronClient};
-use crate::wallets::{MasterKey, WalletError};
+use crate::wallets::WalletError;
 
 pub use settings::JobSettings;
 
-/// What the handlers share: the database, the node, the master key.
+/// What the handlers share: the database, the node, the signer (which
+/// holds the funds policy, and the master key when it is local).
 pub struct Context {
     pub pool: PgPool,
     pub tron: TronClient,
-    pub master: MasterKey,
+    pub signer: Signer,
     /// How often to look at the chain while waiting for a transfer.
     pub poll: Duration,
     /// How long one attempt waits for its transfers before it snoozes.
@@ -49,11 +52,11 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(pool: PgPool, tron: TronClient, master: MasterKey) -> Self {
+    pub fn new(pool: PgPool, tron: TronClient, signer: Signer) -> Self {
         Self {
             pool,
             tron,
-            master,
+            signer,
             poll: Duration::from_secs(3),
             wait: Duration::from_secs(120),
             crash_at: None,
@@ -218,6 +221,84 @@ pub async fn run(ctx: &Context, job: &Job) -> Outcome {
         Err(JobError::Final(message)) => Outcome::Fail(message),
         Err(e) => Outcome::Retry(e.to_string()),
     }
+}
+
+/// Records a policy refusal as a security event (health turns Down until
+/// an admin acknowledges it) and returns the job's final error. Nothing was
+/// signed.
+pub async fn refused(
+    ctx: &Context,
+    job_id: Option<Uuid>,
+    wallet_id: Option<Uuid>,
+    refusal: Refusal,
+) -> JobError {
+    tracing::error!(
+        ?job_id,
+        ?wallet_id,
+        rule = refusal.rule.as_str(),
+        "{refusal}"
+    );
+    let recorded = sqlx::query(
+        "INSERT INTO security_events (kind, rule, message, job_id, wallet_id)
+         VALUES ('policy-refusal', $1, $2, $3, $4)",
+    )
+    .bind(refusal.rule.as_str())
+    .bind(&refusal.message)
+    .bind(job_id)
+    .bind(wallet_id)
+    .execute(&ctx.pool)
+    .await;
+    match recorded {
+        Ok(_) => JobError::Final(refusal.to_string()),
+        // The event must not be lost: try the whole attempt again.
+        Err(e) => JobError::Retry(format!("{refusal}; and recording it failed: {e}")),
+    }
+}
+
+/// Which payout address a job uses: the `system_config` choice when the
+/// policy allows it, else (unset) the policy's first. Never one of our own
+/// deposit wallets, nor a smart contract (the token included): the policy
+/// file cannot be checked against the chain when it is written, so it is
+/// here. `rule` names the refusal.
+pub async fn choose_address(
+    ctx: &Context,
+    job_id: Uuid,
+    wallet_id: Uuid,
+    (key, configured): (&str, Option<Address>),
+    allowed: &[Address],
+    rule: Rule,
+) -> Result<Address, JobError> {
+    let refuse = |message: String| Refusal { rule, message };
+    let address = match configured {
+        Some(a) if !allowed.contains(&a) => {
+            let list: Vec<String> = allowed.iter().map(Address::to_string).collect();
+            let r = refuse(format!(
+                "system_config {key} is {a}, which the funds policy does not allow (allowed: {}); \
+                 propose an allowed one with `walletops config propose {key} '\"T...\"'` \
+                 for a second admin to approve",
+                list.join(", ")
+            ));
+            return Err(refused(ctx, Some(job_id), Some(wallet_id), r).await);
+        }
+        Some(a) => a,
+        None => *allowed.first().ok_or_else(|| {
+            JobError::Final(format!("the funds policy allows no address for {key}"))
+        })?,
+    };
+    if address == ctx.signer.policy().usdt_contract || ctx.tron.is_contract(&address).await? {
+        let r = refuse(format!("{key} {address} is a smart contract, not a wallet"));
+        return Err(refused(ctx, Some(job_id), Some(wallet_id), r).await);
+    }
+    let role: Option<String> =
+        sqlx::query_scalar("SELECT role FROM user_wallets WHERE address = $1")
+            .bind(address.to_base58())
+            .fetch_optional(&ctx.pool)
+            .await?;
+    if role.as_deref() == Some("deposit") {
+        let r = refuse(format!("{key} {address} is one of our deposit wallets"));
+        return Err(refused(ctx, Some(job_id), Some(wallet_id), r).await);
+    }
+    Ok(address)
 }
 
 /// `Done::Later` after `d`.

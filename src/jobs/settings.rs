@@ -1,5 +1,6 @@
 //! The `system_config` switches the wallet jobs act on, read at the start of
-//! every attempt (an operator's `config set` applies to the next attempt).
+//! every attempt (an operator's `config set`, or an applied proposal for a
+//! key that moves money, applies to the next attempt).
 //! A malformed value is a final failure that names the key; nothing has a
 //! silent default that could send funds somewhere unintended.
 
@@ -101,39 +102,23 @@ impl JobSettings {
         })
     }
 
-    /// The treasury address, or a final error saying how to set it.
-    pub fn treasury(&self) -> Result<Address, JobError> {
-        match &self.treasury {
-            Some(Ok(a)) => Ok(*a),
-            Some(Err(e)) => Err(JobError::Final(e.clone())),
-            None => Err(JobError::Final(
-                "consolidation.treasury_address is not set: propose it with \
-                 `walletops config propose consolidation.treasury_address '\"T...\"'` \
-                 and have a second admin approve it"
-                    .into(),
-            )),
-        }
+    /// `consolidation.treasury_address`: `None` when unset, a final error
+    /// when malformed. The funds policy decides whether it may be used. It
+    /// changes only by `walletops config propose`, approved by a second admin.
+    pub fn treasury(&self) -> Result<Option<Address>, JobError> {
+        Self::optional(&self.treasury)
     }
 
-    /// The treasury address when it is set and valid.
-    pub fn treasury_if_set(&self) -> Option<Address> {
-        self.treasury
-            .as_ref()
-            .and_then(|t| t.as_ref().ok())
-            .copied()
+    /// `gas.wallet_address`, like [`Self::treasury`].
+    pub fn gas_wallet(&self) -> Result<Option<Address>, JobError> {
+        Self::optional(&self.gas_wallet)
     }
 
-    /// The gas wallet's address, or a final error saying how to set it.
-    pub fn gas_wallet(&self) -> Result<Address, JobError> {
-        match &self.gas_wallet {
-            Some(Ok(a)) => Ok(*a),
+    fn optional(v: &Option<Result<Address, String>>) -> Result<Option<Address>, JobError> {
+        match v {
+            Some(Ok(a)) => Ok(Some(*a)),
             Some(Err(e)) => Err(JobError::Final(e.clone())),
-            None => Err(JobError::Final(
-                "gas.wallet_address is not set: propose it with \
-                 `walletops config propose gas.wallet_address '\"T...\"'` \
-                 and have a second admin approve it"
-                    .into(),
-            )),
+            None => Ok(None),
         }
     }
 }

@@ -23,43 +23,14 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Context, CrashStep, JobError, JobSettings};
+use crate::policy::{Refusal, Rule, Usage};
 use crate::queue::Lease;
+use crate::signer::{SealedWallet, SignError, SignRequest, Signer};
 use crate::tron::client::{BroadcastCode, ClientError, TransactionInfo, View};
-use crate::tron::{Address, Contract, PrivateKey, RawTransaction, SignedTransaction, Sun};
+use crate::tron::{Address, Contract, RawTransaction, SignedTransaction, Sun};
+use crate::wallets;
 
-/// What a transfer is for (`transfers.kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransferKind {
-    ConsolidationUsdt,
-    ConsolidationTrx,
-    GasTopup,
-}
-
-impl TransferKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransferKind::ConsolidationUsdt => "consolidation-usdt",
-            TransferKind::ConsolidationTrx => "consolidation-trx",
-            TransferKind::GasTopup => "gas-topup",
-        }
-    }
-}
-
-/// Which asset a transfer moves (`transfers.asset`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Asset {
-    Trx,
-    Usdt,
-}
-
-impl Asset {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Asset::Trx => "trx",
-            Asset::Usdt => "usdt",
-        }
-    }
-}
+pub use crate::policy::{Asset, TransferKind};
 
 /// A row of `transfers`.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -94,7 +65,11 @@ impl TransferRecord {
 /// A transfer to sign: the contract and what the record says about it.
 #[derive(Debug, Clone)]
 pub struct NewTransfer {
+    /// The deposit wallet the record belongs to (a sweep's sender, a
+    /// top-up's recipient).
     pub wallet_id: Uuid,
+    /// The wallet whose key signs (the gas wallet for a top-up).
+    pub sender_wallet: Uuid,
     pub kind: TransferKind,
     pub asset: Asset,
     pub from: Address,
@@ -102,6 +77,9 @@ pub struct NewTransfer {
     /// SUN for TRX, token units for USDT.
     pub amount: u64,
     pub contract: Contract,
+    /// Gas top-ups: the estimated SUN one USDT transfer of the recipient
+    /// costs (the policy bounds the top-up by it).
+    pub topup_need: Option<Sun>,
 }
 
 /// What the chain says about a recorded transfer.
@@ -128,22 +106,17 @@ pub fn fee_limit(contract: &Contract, settings: &JobSettings) -> Sun {
     }
 }
 
-/// Signs `t` once and commits its record, guarded by `lease`: an attempt
-/// that lost its job creates nothing. Fails with [`JobError::Retry`] when
-/// the wallet already has an unresolved transfer of this kind.
+/// Signs `t` once, through the signer and its policy, and commits its
+/// record, guarded by `lease`: an attempt that lost its job creates nothing.
+/// Fails with [`JobError::Retry`] when the wallet already has an unresolved
+/// transfer of this kind, and finally (a security event) when the policy
+/// refuses it.
 pub async fn create(
     ctx: &Context,
     lease: &Lease,
     settings: &JobSettings,
     t: NewTransfer,
-    key: &PrivateKey,
 ) -> Result<TransferRecord, JobError> {
-    if key.address() != t.from {
-        return Err(JobError::Final(format!(
-            "the signing key is not the key of {}",
-            t.from
-        )));
-    }
     let amount = i64::try_from(t.amount)
         .map_err(|_| JobError::Final(format!("amount {} does not fit the record", t.amount)))?;
     let fee_limit = fee_limit(&t.contract, settings);
@@ -157,12 +130,81 @@ pub async fn create(
     );
     let expires_at = DateTime::from_timestamp_millis(raw.expiration_ms)
         .ok_or_else(|| JobError::Final("transaction expiration out of range".into()))?;
-    let signed = raw.sign(key);
+    let sealed = |id: Uuid| async move {
+        let (address, key) = wallets::stored_key(&ctx.pool, id).await?;
+        let address = address.parse().map_err(|e| {
+            JobError::Final(format!(
+                "wallet {id} has an invalid address {address:?}: {e}"
+            ))
+        })?;
+        Ok::<_, JobError>(SealedWallet {
+            wallet_id: id,
+            address,
+            ciphertext: key.ciphertext,
+            nonce: key.nonce,
+        })
+    };
+    let request = SignRequest {
+        kind: t.kind,
+        asset: t.asset,
+        from: t.from,
+        to: t.to,
+        amount: t.amount,
+        wallet_id: t.wallet_id,
+        sender: sealed(t.sender_wallet).await?,
+        recipient: match t.kind {
+            // A row without a key of ours (inserted around walletops) is
+            // no deposit wallet of ours: a refusal, not a mere error.
+            TransferKind::GasTopup => match sealed(t.wallet_id).await {
+                Err(JobError::Final(reason)) => {
+                    let refusal = Refusal {
+                        rule: Rule::Recipient,
+                        message: format!(
+                            "gas top-up recipient {} is not one of our deposit wallets: {reason}",
+                            t.to
+                        ),
+                    };
+                    return Err(super::refused(
+                        ctx,
+                        Some(lease.job_id),
+                        Some(t.wallet_id),
+                        refusal,
+                    )
+                    .await);
+                }
+                other => Some(other?),
+            },
+            _ => None,
+        },
+        topup_need: t.topup_need.map(|n| n.0),
+        raw: raw.encode(),
+    };
 
     let mut tx = ctx.pool.begin().await?;
     if !crate::queue::hold_lease(&mut tx, lease).await? {
         return Err(JobError::LeaseLost);
     }
+    // One signature of a kind at a time, so that two workers cannot both
+    // fit under a daily cap that only one fits under.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('walletops.sign:' || $1))")
+        .bind(t.kind.as_str())
+        .execute(&mut *tx)
+        .await?;
+    let signed = match &ctx.signer {
+        Signer::Local(core) => {
+            let usage = usage_today(&mut tx, t.kind, t.wallet_id).await?;
+            core.sign(&request, usage).map_err(SignError::Refused)
+        }
+        Signer::Remote(remote) => remote.sign(&request).await,
+    };
+    let signed = match signed {
+        Ok(s) => s,
+        Err(SignError::Refused(refusal)) => {
+            drop(tx);
+            return Err(super::refused(ctx, Some(lease.job_id), Some(t.wallet_id), refusal).await);
+        }
+        Err(SignError::Unavailable(message)) => return Err(JobError::Retry(message)),
+    };
     let record: Result<TransferRecord, sqlx::Error> = sqlx::query_as(
         "INSERT INTO transfers (wallet_id, job_id, kind, asset, from_address, to_address,
                                 amount, tx_id, signed_tx, expires_at)
@@ -200,6 +242,31 @@ pub async fn create(
     );
     ctx.crash_point(CrashStep::AfterSign);
     Ok(record)
+}
+
+/// What the transfer records show as signed today (UTC) of `kind`, for the
+/// wallet and in total: everything but what provably never moved (expired,
+/// failed on chain).
+async fn usage_today(
+    conn: &mut sqlx::PgConnection,
+    kind: TransferKind,
+    wallet_id: Uuid,
+) -> Result<Usage, JobError> {
+    let (wallet, total): (i64, i64) = sqlx::query_as(
+        "SELECT coalesce(sum(amount) FILTER (WHERE wallet_id = $2), 0)::bigint,
+                coalesce(sum(amount), 0)::bigint
+           FROM transfers
+          WHERE kind = $1 AND status NOT IN ('expired', 'failed')
+            AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+    )
+    .bind(kind.as_str())
+    .bind(wallet_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(Usage {
+        wallet: wallet.max(0) as u64,
+        total: total.max(0) as u64,
+    })
 }
 
 /// Broadcasts the stored bytes. `Ok(Some(reason))` when the node refused
@@ -440,10 +507,9 @@ pub async fn send(
     lease: &Lease,
     settings: &JobSettings,
     t: NewTransfer,
-    key: &PrivateKey,
 ) -> Result<Option<bool>, JobError> {
     let wallet_id = t.wallet_id;
-    let rec = create(ctx, lease, settings, t, key).await?;
+    let rec = create(ctx, lease, settings, t).await?;
     // A refusal here is looked at again by `settle`, which re-broadcasts.
     broadcast(ctx, &rec).await?;
     match settle(ctx, wallet_id, lease.job_id, &settings.usdt_contract).await? {

@@ -131,7 +131,7 @@ text_enum!(JobStatus, "job status", {
 
 /// One row of `job_logs`. Type and status are optional only because rows
 /// written by plain SQL may leave them NULL (the seed's columns allow it).
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Job {
     pub id: Uuid,
     pub job_type: Option<JobType>,

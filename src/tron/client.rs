@@ -565,6 +565,18 @@ impl TronClient {
         }))
     }
 
+    /// Whether a smart contract is deployed at `address`
+    /// (`/wallet/getcontract` answers `{}` for any other address).
+    pub async fn is_contract(&self, address: &Address) -> Result<bool, ClientError> {
+        let v = self
+            .read(Call::Post(
+                "/wallet/getcontract",
+                json!({"value": address.to_base58(), "visible": true}),
+            ))
+            .await?;
+        Ok(v.get("contract_address").is_some() || v.get("bytecode").is_some())
+    }
+
     /// The account's TRX balance; 0 for an account that does not exist.
     pub async fn trx_balance(&self, address: &Address) -> Result<Sun, ClientError> {
         Ok(self

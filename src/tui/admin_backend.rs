@@ -10,7 +10,7 @@
 //! the reason.
 //! Each action also re-reads the operator's role before it runs.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,26 +26,13 @@ use super::model::{
     Access, AuditView, DepthRow, Health, HealthLevel, JobRef, JobStatus, JobType, JobView,
     PendingChange, Role, Snapshot, StatusCounts, WalletHit, WorkerState, WorkerView,
 };
+use crate::admin::console::{self, ConsoleData};
 use crate::admin::jobs::Dispatch;
-use crate::admin::overview::{self, CHANGE_CHANNELS, JobAge, JobFilter};
+use crate::admin::overview::{self, CHANGE_CHANNELS, JobAge};
 use crate::admin::wallet_lookup::WalletRef;
 use crate::admin::{
     self, AdminError, Identity, audit, control, health, identity, proposals, stats,
 };
-
-/// Jobs fetched per refresh, newest first: the Jobs screen filters these.
-const JOBS_SHOWN: u32 = JobFilter::MAX_LIMIT;
-/// Newest jobs fetched of each status an operator acts on, so that the
-/// status filter finds them even under thousands of newer finished jobs.
-const JOBS_PER_ACTIVE_STATUS: u32 = 300;
-/// Audit rows fetched per refresh.
-const AUDIT_SHOWN: i64 = 200;
-/// Minutes of the throughput and failure sparklines.
-const SPARK_MINUTES: u32 = 30;
-/// Stuck jobs named on the dashboard.
-const STUCK_SHOWN: u32 = 10;
-/// Open proposals the dashboard lists (there is at most one per money key).
-const CHANGES_SHOWN: i64 = 20;
 
 /// The console's view of the database, acting as the operator its
 /// database login is linked to (or none: then read-only).
@@ -122,86 +109,11 @@ impl Drop for AdminBackend {
 
 impl ConsoleBackend for AdminBackend {
     async fn snapshot(&self, job_search: String) -> Result<Snapshot, BackendError> {
-        let pool = &self.pool;
-        let (access, now) = self.access().await?;
-        let stats = stats::snapshot(pool).await.map_err(backend_error)?;
-        let minutes = overview::per_minute(pool, SPARK_MINUTES)
+        let (access, _) = self.access().await?;
+        let data = console::read(&self.pool, &job_search)
             .await
             .map_err(backend_error)?;
-        let oldest = overview::oldest_pending(pool)
-            .await
-            .map_err(backend_error)?;
-        let stuck = overview::stuck(pool, STUCK_SHOWN)
-            .await
-            .map_err(backend_error)?;
-        let jobs = jobs_in_view(pool, &job_search).await?;
-        let mut owners: Vec<uuid::Uuid> = jobs.iter().filter_map(|j| j.user_id).collect();
-        owners.sort_unstable();
-        owners.dedup();
-        let labels = overview::user_labels(pool, &owners)
-            .await
-            .map_err(backend_error)?;
-        let audit = audit::list(pool, None, AUDIT_SHOWN)
-            .await
-            .map_err(backend_error)?;
-        // A console is an admin's read: it carries out what is due first.
-        proposals::apply_due_quietly(pool).await;
-        let changes = proposals::list(pool, false, CHANGES_SHOWN)
-            .await
-            .map_err(backend_error)?;
-
-        let stale = stats.health.thresholds.heartbeat_stale_seconds;
-        Ok(Snapshot {
-            taken_at: now,
-            health: Health {
-                level: match stats.health.health.status {
-                    health::Status::Healthy => HealthLevel::Healthy,
-                    health::Status::Degraded => HealthLevel::Degraded,
-                    health::Status::Down => HealthLevel::Down,
-                },
-                reasons: stats.health.health.reasons.clone(),
-            },
-            paused: stats.health.vitals.paused,
-            access,
-            workers: stats
-                .workers
-                .iter()
-                .filter_map(|w| worker_view(w, now, stale))
-                .collect(),
-            depth: stats
-                .counts
-                .by_type
-                .iter()
-                .map(|(t, c)| DepthRow {
-                    job_type: job_type(*t),
-                    counts: StatusCounts {
-                        pending: count(c.pending),
-                        processing: count(c.processing),
-                        completed: count(c.completed),
-                        failed: count(c.failed),
-                        cancelled: count(c.cancelled),
-                    },
-                })
-                .collect(),
-            // The counts are maintained by triggers: exact at any size.
-            depth_estimated: false,
-            throughput: minutes.iter().map(|m| m.completed).collect(),
-            failure_rate: minutes
-                .iter()
-                .map(|m| {
-                    let finished = m.completed + m.failed;
-                    (m.failed * 100).checked_div(finished).unwrap_or(0)
-                })
-                .collect(),
-            oldest_pending: oldest.and_then(job_ref),
-            stuck: stuck.into_iter().filter_map(job_ref).collect(),
-            jobs: jobs
-                .into_iter()
-                .filter_map(|j| job_view(j, &labels))
-                .collect(),
-            audit: audit.into_iter().map(audit_view).collect(),
-            pending_changes: changes.into_iter().map(pending_change).collect(),
-        })
+        Ok(snapshot_from(data, access))
     }
 
     async fn run(&self, action: ConfirmedAction) -> Result<ActionOutcome, BackendError> {
@@ -213,61 +125,31 @@ impl ConsoleBackend for AdminBackend {
                 let done = control::set_paused(pool, &identity, pause)
                     .await
                     .map_err(backend_error)?;
-                let word = if pause { "paused" } else { "started" };
-                ActionOutcome {
-                    message: if done.changed {
-                        format!("workers {word}")
-                    } else {
-                        format!("workers were already {word}")
-                    },
-                    affected: u64::from(done.changed),
-                }
+                paused_outcome(pause, done.changed)
             }
             AdminCommand::ClearFailed { .. } => {
                 let done = admin::jobs::clear_failed(pool, &identity)
                     .await
                     .map_err(backend_error)?;
-                ActionOutcome {
-                    message: format!(
-                        "cleared {} failed job{}",
-                        done.deleted,
-                        plural(done.deleted)
-                    ),
-                    affected: done.deleted,
-                }
+                cleared_outcome(done.deleted)
             }
             AdminCommand::ResetProcessing { .. } => {
                 let done = admin::jobs::reset_processing(pool, &identity)
                     .await
                     .map_err(backend_error)?;
-                let wallets = done.wallets.len() as u64;
-                ActionOutcome {
-                    message: format!(
-                        "reset {} stuck job{} and {wallets} wallet flag{}",
-                        done.jobs,
-                        plural(done.jobs),
-                        plural(wallets)
-                    ),
-                    affected: done.jobs + wallets,
-                }
+                reset_outcome(done.jobs, done.wallets.len() as u64)
             }
             AdminCommand::RetryJob { job, .. } => {
                 let job = admin::jobs::retry(pool, &identity, *job)
                     .await
                     .map_err(backend_error)?;
-                ActionOutcome {
-                    message: format!("job {} is pending again", job.id),
-                    affected: 1,
-                }
+                retried_outcome(job.id)
             }
             AdminCommand::CancelJob { job, .. } => {
                 let job = admin::jobs::cancel(pool, &identity, *job)
                     .await
                     .map_err(backend_error)?;
-                ActionOutcome {
-                    message: format!("job {} cancelled", job.id),
-                    affected: 1,
-                }
+                cancelled_outcome(job.id)
             }
             AdminCommand::Dispatch { job_type, wallet } => {
                 let done = admin::jobs::dispatch(
@@ -281,24 +163,7 @@ impl ConsoleBackend for AdminBackend {
                 )
                 .await
                 .map_err(backend_error)?;
-                ActionOutcome {
-                    message: if done.created {
-                        format!(
-                            "{} job {} queued for {}",
-                            job_type.as_str(),
-                            done.job.id,
-                            done.wallet.address
-                        )
-                    } else {
-                        format!(
-                            "{} already had {} job {}: nothing new queued",
-                            done.wallet.address,
-                            job_type.as_str(),
-                            done.job.id
-                        )
-                    },
-                    affected: u64::from(done.created),
-                }
+                dispatched_outcome(*job_type, done.created, done.job.id, &done.wallet.address)
             }
         };
         Ok(outcome)
@@ -308,23 +173,7 @@ impl ConsoleBackend for AdminBackend {
         let found = overview::search_wallets(&self.pool, query)
             .await
             .map_err(backend_error)?;
-        Ok(found
-            .into_iter()
-            .map(|w| WalletHit {
-                wallet_id: w.id,
-                address: w.address,
-                user_email: w.user_email,
-                user_name: w.user_name,
-                role: w.role,
-                trx_balance_sun: w.trx_balance_sun,
-                usdt_balance: w.usdt_balance,
-                active_jobs: w
-                    .active_jobs
-                    .into_iter()
-                    .map(|(t, id)| (job_type(t), id))
-                    .collect(),
-            })
-            .collect())
+        Ok(found.into_iter().map(wallet_hit).collect())
     }
 
     async fn changed(&self) {
@@ -332,44 +181,69 @@ impl ConsoleBackend for AdminBackend {
     }
 }
 
-/// The newest jobs, plus the newest pending, processing and failed ones
-/// (which a busy queue would push out of the newest), plus the newest ones
-/// matching `search` (wallet address or user email prefix), newest first.
-async fn jobs_in_view(pool: &PgPool, search: &str) -> Result<Vec<overview::Job>, BackendError> {
-    let mut jobs = admin::jobs::list(
-        pool,
-        &JobFilter {
-            limit: JOBS_SHOWN,
-            ..JobFilter::default()
+// What each action says it did, the same over the database and the API.
+
+pub(super) fn paused_outcome(pause: bool, changed: bool) -> ActionOutcome {
+    let word = if pause { "paused" } else { "started" };
+    ActionOutcome {
+        message: if changed {
+            format!("workers {word}")
+        } else {
+            format!("workers were already {word}")
         },
-    )
-    .await
-    .map_err(backend_error)?;
-    let mut seen: HashSet<uuid::Uuid> = jobs.iter().map(|j| j.id).collect();
-    let by_status = [
-        overview::JobStatus::Pending,
-        overview::JobStatus::Processing,
-        overview::JobStatus::Failed,
-    ]
-    .map(|status| JobFilter {
-        status: Some(status),
-        limit: JOBS_PER_ACTIVE_STATUS,
-        ..JobFilter::default()
-    });
-    let matching = (!search.is_empty()).then(|| JobFilter {
-        search: Some(search.to_string()),
-        limit: JOBS_SHOWN,
-        ..JobFilter::default()
-    });
-    for filter in by_status.into_iter().chain(matching) {
-        let more = admin::jobs::list(pool, &filter)
-            .await
-            .map_err(backend_error)?;
-        jobs.extend(more.into_iter().filter(|j| seen.insert(j.id)));
+        affected: u64::from(changed),
     }
-    // The order of `admin::jobs::list`: newest first, then by id.
-    jobs.sort_by_key(|j| std::cmp::Reverse((j.created_at, j.id)));
-    Ok(jobs)
+}
+
+pub(super) fn cleared_outcome(deleted: u64) -> ActionOutcome {
+    ActionOutcome {
+        message: format!("cleared {deleted} failed job{}", plural(deleted)),
+        affected: deleted,
+    }
+}
+
+pub(super) fn reset_outcome(jobs: u64, wallets: u64) -> ActionOutcome {
+    ActionOutcome {
+        message: format!(
+            "reset {jobs} stuck job{} and {wallets} wallet flag{}",
+            plural(jobs),
+            plural(wallets)
+        ),
+        affected: jobs + wallets,
+    }
+}
+
+pub(super) fn retried_outcome(job: uuid::Uuid) -> ActionOutcome {
+    ActionOutcome {
+        message: format!("job {job} is pending again"),
+        affected: 1,
+    }
+}
+
+pub(super) fn cancelled_outcome(job: uuid::Uuid) -> ActionOutcome {
+    ActionOutcome {
+        message: format!("job {job} cancelled"),
+        affected: 1,
+    }
+}
+
+pub(super) fn dispatched_outcome(
+    job_type: JobType,
+    created: bool,
+    job: uuid::Uuid,
+    address: &str,
+) -> ActionOutcome {
+    ActionOutcome {
+        message: if created {
+            format!("{} job {job} queued for {address}", job_type.as_str())
+        } else {
+            format!(
+                "{address} already had {} job {job}: nothing new queued",
+                job_type.as_str()
+            )
+        },
+        affected: u64::from(created),
+    }
 }
 
 /// Listens on [`CHANGE_CHANNELS`] for as long as the backend lives. A burst of
@@ -412,6 +286,69 @@ async fn listen(pool: PgPool, changes: Arc<Notify>) {
     }
 }
 
+/// The console's view of one refresh's data: shared by this backend and
+/// the API's, so both show the same thing.
+pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
+    let now = data.taken_at;
+    let stale = data.heartbeat_stale_seconds;
+    Snapshot {
+        taken_at: now,
+        health: Health {
+            level: match data.health.status {
+                health::Status::Healthy => HealthLevel::Healthy,
+                health::Status::Degraded => HealthLevel::Degraded,
+                health::Status::Down => HealthLevel::Down,
+            },
+            reasons: data.health.reasons,
+        },
+        paused: data.paused,
+        access,
+        workers: data
+            .workers
+            .iter()
+            .filter_map(|w| worker_view(w, now, stale))
+            .collect(),
+        depth: data
+            .depth
+            .iter()
+            .map(|(t, c)| DepthRow {
+                job_type: job_type(*t),
+                counts: StatusCounts {
+                    pending: count(c.pending),
+                    processing: count(c.processing),
+                    completed: count(c.completed),
+                    failed: count(c.failed),
+                    cancelled: count(c.cancelled),
+                },
+            })
+            .collect(),
+        // The counts are maintained by triggers: exact at any size.
+        depth_estimated: false,
+        throughput: data.minutes.iter().map(|m| m.completed).collect(),
+        failure_rate: data
+            .minutes
+            .iter()
+            .map(|m| {
+                let finished = m.completed + m.failed;
+                (m.failed * 100).checked_div(finished).unwrap_or(0)
+            })
+            .collect(),
+        oldest_pending: data.oldest_pending.and_then(job_ref),
+        stuck: data.stuck.into_iter().filter_map(job_ref).collect(),
+        jobs: data
+            .jobs
+            .into_iter()
+            .filter_map(|j| job_view(j, &data.user_labels))
+            .collect(),
+        audit: data.audit.into_iter().map(audit_view).collect(),
+        pending_changes: data
+            .pending_changes
+            .into_iter()
+            .map(pending_change)
+            .collect(),
+    }
+}
+
 /// Refusals (rights, bad input, state) are the operator's to read; a lost
 /// connection is shown as such and retried.
 fn backend_error(e: AdminError) -> BackendError {
@@ -439,8 +376,29 @@ fn reason(e: &BackendError) -> String {
     }
 }
 
+pub(super) fn wallet_hit(w: overview::WalletMatch) -> WalletHit {
+    WalletHit {
+        wallet_id: w.id,
+        address: w.address,
+        user_email: w.user_email,
+        user_name: w.user_name,
+        role: w.role,
+        trx_balance_sun: w.trx_balance_sun,
+        usdt_balance: w.usdt_balance,
+        active_jobs: w
+            .active_jobs
+            .into_iter()
+            .map(|(t, id)| (job_type(t), id))
+            .collect(),
+    }
+}
+
 fn role_of(identity: &Identity) -> Role {
-    match identity.role {
+    console_role(identity.role)
+}
+
+pub(super) fn console_role(role: admin::Role) -> Role {
+    match role {
         admin::Role::Admin => Role::Admin,
         admin::Role::Operator => Role::Operator,
         admin::Role::Viewer => Role::Viewer,
@@ -560,15 +518,8 @@ fn pending_change(p: proposals::Proposal) -> PendingChange {
 }
 
 fn audit_view(a: audit::AuditEntry) -> AuditView {
+    let actor = a.actor();
     let details = a.details.unwrap_or(serde_json::Value::Null);
-    // Tokens and the database owner act without an email: the row's
-    // details name them.
-    let by = |key: &str| details.get("actor")?.get(key)?.as_str().map(str::to_string);
-    let actor = a
-        .admin_email
-        .or_else(|| by("token_name").map(|n| format!("token {n}")))
-        .or_else(|| by("db_user").map(|u| format!("db:{u}")))
-        .unwrap_or_else(|| "unknown".into());
     let target = match (a.target_type, a.target_id) {
         (Some(kind), Some(id)) => format!("{kind} {id}"),
         (Some(kind), None) => kind,

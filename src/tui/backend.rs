@@ -12,8 +12,9 @@ use super::model::{Snapshot, WalletHit};
 /// Why a backend call did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
-    /// The database cannot be reached; the console shows it and retries.
-    #[error("database unreachable: {0}")]
+    /// The database (or the API) cannot be reached; the console shows it
+    /// and retries. The message names what was not reached.
+    #[error("{0}")]
     Unavailable(String),
     /// `admin` refused the action (role, read-only database, invalid
     /// address, nothing to do): the reason is for the operator.

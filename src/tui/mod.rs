@@ -10,7 +10,8 @@
 //! - [`model`]: the plain data the screens show.
 //! - [`ui`]: pure drawing, one file per screen.
 //! - [`backend`]: [`ConsoleBackend`], the seam to `admin`;
-//!   [`admin_backend`]: its implementation over the database.
+//!   [`admin_backend`]: its implementation over the database;
+//!   [`api_backend`]: over the HTTP API.
 //! - [`launch`]: settings checked before the terminal is taken.
 //! - [`run`]: the event loop and the terminal's safe restore.
 //! - [`log`]: the rolling log file; nothing is logged to the screen.
@@ -20,6 +21,7 @@
 
 pub mod action;
 pub mod admin_backend;
+pub mod api_backend;
 pub mod backend;
 pub mod keymap;
 pub mod launch;
@@ -41,6 +43,7 @@ mod testing;
 
 pub use action::{Action, AdminCommand, ConfirmedAction, Intent, Screen};
 pub use admin_backend::AdminBackend;
+pub use api_backend::{ApiBackend, ApiConnectError};
 pub use backend::{ActionOutcome, BackendError, ConsoleBackend};
 pub use keymap::{Keymap, KeymapError};
 pub use launch::{ConsoleOptions, LaunchError, prepare};

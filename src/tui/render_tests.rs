@@ -394,3 +394,30 @@ fn the_dashboard_counts_down_pending_changes_that_move_money() {
         }
     }
 }
+
+#[test]
+fn over_the_api_a_lost_connection_names_the_api() {
+    let mut never = App::new(Default::default(), super::testing::theme(), false);
+    never.over_api = true;
+    update(
+        &mut never,
+        Event::Snapshot(Err(BackendError::Unavailable(
+            "the API at http://10.0.0.5:8080/: connection refused".into(),
+        ))),
+    );
+    let screen = text(&render(&never, 80, 24));
+    assert!(
+        screen.contains("Cannot reach the API, retrying"),
+        "{screen}"
+    );
+    assert!(!screen.contains("database"), "{screen}");
+
+    let mut lost = app();
+    lost.over_api = true;
+    update(
+        &mut lost,
+        Event::Snapshot(Err(BackendError::Unavailable("connection refused".into()))),
+    );
+    let screen = text(&render(&lost, 80, 24));
+    assert!(screen.contains("API LOST, retrying"), "{screen}");
+}

@@ -279,6 +279,8 @@ pub struct App {
     pub read_only: bool,
     /// `walletops demo`: the header says DEMO, so nobody takes it for production.
     pub demo: bool,
+    /// `console --api`: a lost connection is the API's, not the database's.
+    pub over_api: bool,
     pub screen: Screen,
     pub overlay: Option<Overlay>,
     /// What the screens show.
@@ -310,6 +312,7 @@ impl App {
             theme,
             read_only,
             demo: false,
+            over_api: false,
             screen: Screen::Dashboard,
             overlay: None,
             snapshot: None,

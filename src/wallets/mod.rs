@@ -256,6 +256,20 @@ pub async fn signing_key(
     master: &MasterKey,
     wallet_id: Uuid,
 ) -> Result<PrivateKey, WalletError> {
+    let (address, sealed) = stored_key(pool, wallet_id).await?;
+    let key = master.open(wallet_id, &sealed)?;
+    if key.address().to_base58() != address {
+        return Err(WalletError::KeyMismatch { wallet_id, address });
+    }
+    Ok(key)
+}
+
+/// A wallet's address as its row states it and its sealed key, unopened:
+/// what the signer needs to open and check it itself.
+pub async fn stored_key(
+    pool: &PgPool,
+    wallet_id: Uuid,
+) -> Result<(String, SealedKey), WalletError> {
     #[derive(sqlx::FromRow)]
     struct Stored {
         address: String,
@@ -267,17 +281,12 @@ pub async fn signing_key(
             .bind(wallet_id)
             .fetch_optional(pool)
             .await?;
-    let Some(Stored {
-        address,
-        encrypted_key: Some(ciphertext),
-        key_nonce: Some(nonce),
-    }) = row
-    else {
-        return Err(WalletError::NoKey(wallet_id));
-    };
-    let key = master.open(wallet_id, &SealedKey { ciphertext, nonce })?;
-    if key.address().to_base58() != address {
-        return Err(WalletError::KeyMismatch { wallet_id, address });
+    match row {
+        Some(Stored {
+            address,
+            encrypted_key: Some(ciphertext),
+            key_nonce: Some(nonce),
+        }) => Ok((address, SealedKey { ciphertext, nonce })),
+        _ => Err(WalletError::NoKey(wallet_id)),
     }
-    Ok(key)
 }

@@ -217,6 +217,18 @@ impl LoginRole {
     }
 }
 
+/// A pool for the API server, as `walletops serve` runs in production: a
+/// shared `walletops_admin`-group login that is no operator, so that every
+/// change must be proven by the caller's token. The login is dropped with
+/// the test's database (`common::drop_stale`).
+pub async fn serve_login(db: &TestDb) -> (LoginRole, PgPool) {
+    let login = LoginRole::create(&db.url, "walletops_admin").await;
+    let pool = walletops::db::connect(&login.url, Default::default())
+        .await
+        .expect("connect as the serve login");
+    (login, pool)
+}
+
 /// An HTTP client for the tests (reqwest is built without a default TLS
 /// provider; the project installs ring's).
 pub fn http() -> reqwest::Client {

@@ -128,6 +128,10 @@ pub fn walletops() -> Command {
         "WALLET_MASTER_KEY",
         "WALLET_MASTER_KEY_FILE",
         "WALLETOPS_MIGRATE",
+        "WALLETOPS_POLICY",
+        "WALLETOPS_SIGNER",
+        "WALLETOPS_SIGNER_SECRET_FILE",
+        "WALLETOPS_SIGNER_LEDGER",
     ] {
         cmd.env_remove(var);
     }

@@ -31,6 +31,7 @@ type Shr = State<Arc<Shared>>;
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     let node = Router::new()
         .route("/wallet/getaccount", post(get_account))
+        .route("/wallet/getcontract", post(get_contract))
         .route("/wallet/getaccountresource", post(get_account_resource))
         .route("/wallet/triggerconstantcontract", post(trigger_constant))
         .route(
@@ -212,6 +213,28 @@ async fn get_account(State(s): Shr, text: String) -> Answer {
         json!({"permission_name": "owner", "threshold": 1, "keys": [{"address": show(&addr, vis), "weight": 1}]}),
     );
     Json(Value::Object(m))
+}
+
+/// The simulator's one contract is its USDT token.
+async fn get_contract(State(s): Shr, text: String) -> Answer {
+    let v = match body(&text) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let addr = match address_field(&v, "value") {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let chain = lock(&s);
+    if addr != chain.config.usdt_contract {
+        return Json(json!({}));
+    }
+    let vis = visible(&v);
+    Json(json!({
+        "contract_address": show(&addr, vis),
+        "name": "TetherToken",
+        "bytecode": "6080604052",
+    }))
 }
 
 async fn get_account_resource(State(s): Shr, text: String) -> Answer {

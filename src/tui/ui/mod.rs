@@ -82,7 +82,10 @@ fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
 fn waiting(frame: &mut Frame, area: Rect, app: &App) {
     let line = match &app.connection {
         Connection::Lost(err) => Line::styled(
-            format!("Cannot reach the database, retrying: {err}"),
+            format!(
+                "Cannot reach the {}, retrying: {err}",
+                if app.over_api { "API" } else { "database" }
+            ),
             app.theme.error(),
         ),
         _ => Line::styled(
@@ -152,6 +155,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
     let connection = match &app.connection {
         Connection::Connecting => Span::styled("connecting", theme.dim()),
         Connection::Connected => Span::styled("connected", theme.good()),
+        Connection::Lost(_) if app.over_api => Span::styled("API LOST, retrying", theme.error()),
         Connection::Lost(_) => Span::styled("DATABASE LOST, retrying", theme.error()),
     };
     let mut spans = vec![Span::raw(format!(" {refreshed}")), sep.clone(), connection];

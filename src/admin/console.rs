@@ -1,0 +1,143 @@
+//! Everything the operations console shows, read in one place, so that a
+//! console on the database and a console over the HTTP API (which serves
+//! this as JSON) show the same thing. The parts are read one after another,
+//! not in one transaction: counts and lists may be milliseconds apart, and
+//! the next refresh lines them up.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::overview::{self, Job, JobAge, JobFilter, JobStatus, JobType, Minute};
+use super::{AdminError, Role, StatusCounts, audit, health, proposals, stats};
+
+/// Jobs fetched per refresh, newest first: the Jobs screen filters these.
+const JOBS_SHOWN: u32 = JobFilter::MAX_LIMIT;
+/// Newest jobs fetched of each status an operator acts on, so that the
+/// status filter finds them even under thousands of newer finished jobs.
+const JOBS_PER_ACTIVE_STATUS: u32 = 300;
+/// Audit rows fetched per refresh.
+const AUDIT_SHOWN: i64 = 200;
+/// Minutes of the throughput and failure sparklines.
+const SPARK_MINUTES: u32 = 30;
+/// Stuck jobs named on the dashboard.
+const STUCK_SHOWN: u32 = 10;
+/// Open proposals the dashboard lists (there is at most one per money key).
+const CHANGES_SHOWN: i64 = 20;
+
+/// Who is asking, as a console over the API shows it (`GET /api/whoami`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Whoami {
+    pub role: Role,
+    /// The token's name (or the operator).
+    pub name: String,
+    /// `ui.refresh_seconds`, when set to a whole number of seconds.
+    pub refresh_seconds: Option<u64>,
+}
+
+/// `GET /api/console/snapshot`'s answer: who asked, and what they see.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsoleSnapshot {
+    pub caller: Whoami,
+    pub data: ConsoleData,
+}
+
+/// One refresh's worth of data, in `admin`'s types.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsoleData {
+    /// The database's clock when the reads began; ages are measured from it.
+    pub taken_at: DateTime<Utc>,
+    pub health: health::Health,
+    pub paused: bool,
+    /// After this long without a heartbeat a worker counts as dead.
+    pub heartbeat_stale_seconds: i64,
+    pub workers: Vec<stats::WorkerInfo>,
+    /// Queue depth per job type.
+    pub depth: Vec<(JobType, StatusCounts)>,
+    /// Finished jobs per minute, oldest first.
+    pub minutes: Vec<Minute>,
+    pub oldest_pending: Option<JobAge>,
+    pub stuck: Vec<JobAge>,
+    /// See [`read`]: newest first.
+    pub jobs: Vec<Job>,
+    /// The email (else the name) of each job's owner.
+    pub user_labels: HashMap<Uuid, String>,
+    /// Audit rows, newest first.
+    pub audit: Vec<audit::AuditEntry>,
+    /// Open proposals to change keys that move money, newest first.
+    pub pending_changes: Vec<proposals::Proposal>,
+}
+
+/// Reads what the console shows. `job_search` is the Jobs screen's search
+/// text: besides the newest jobs, the jobs whose wallet address or user
+/// email starts with it are read from the whole table, so that a search
+/// finds old jobs too.
+pub async fn read(pool: &PgPool, job_search: &str) -> Result<ConsoleData, AdminError> {
+    let taken_at: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(pool).await?;
+    let stats = stats::snapshot(pool).await?;
+    let minutes = overview::per_minute(pool, SPARK_MINUTES).await?;
+    let oldest_pending = overview::oldest_pending(pool).await?;
+    let stuck = overview::stuck(pool, STUCK_SHOWN).await?;
+    let jobs = jobs_in_view(pool, job_search).await?;
+    let mut owners: Vec<Uuid> = jobs.iter().filter_map(|j| j.user_id).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let user_labels = overview::user_labels(pool, &owners).await?;
+    let audit = audit::list(pool, None, AUDIT_SHOWN).await?;
+    // A console is an admin's read: it carries out what is due first, so
+    // the countdowns it shows are of changes still to come.
+    proposals::apply_due_quietly(pool).await;
+    let pending_changes = proposals::list(pool, false, CHANGES_SHOWN).await?;
+    Ok(ConsoleData {
+        taken_at,
+        health: stats.health.health,
+        paused: stats.health.vitals.paused,
+        heartbeat_stale_seconds: stats.health.thresholds.heartbeat_stale_seconds,
+        workers: stats.workers,
+        depth: stats.counts.by_type,
+        minutes,
+        oldest_pending,
+        stuck,
+        jobs,
+        user_labels,
+        audit,
+        pending_changes,
+    })
+}
+
+/// The newest jobs, plus the newest pending, processing and failed ones
+/// (which a busy queue would push out of the newest), plus the newest ones
+/// matching `search` (wallet address or user email prefix), newest first.
+async fn jobs_in_view(pool: &PgPool, search: &str) -> Result<Vec<Job>, AdminError> {
+    let mut jobs = super::jobs::list(
+        pool,
+        &JobFilter {
+            limit: JOBS_SHOWN,
+            ..JobFilter::default()
+        },
+    )
+    .await?;
+    let mut seen: HashSet<Uuid> = jobs.iter().map(|j| j.id).collect();
+    let by_status =
+        [JobStatus::Pending, JobStatus::Processing, JobStatus::Failed].map(|status| JobFilter {
+            status: Some(status),
+            limit: JOBS_PER_ACTIVE_STATUS,
+            ..JobFilter::default()
+        });
+    let matching = (!search.is_empty()).then(|| JobFilter {
+        search: Some(search.to_string()),
+        limit: JOBS_SHOWN,
+        ..JobFilter::default()
+    });
+    for filter in by_status.into_iter().chain(matching) {
+        let more = super::jobs::list(pool, &filter).await?;
+        jobs.extend(more.into_iter().filter(|j| seen.insert(j.id)));
+    }
+    // The order of `jobs::list`: newest first, then by id.
+    jobs.sort_by_key(|j| std::cmp::Reverse((j.created_at, j.id)));
+    Ok(jobs)
+}

@@ -1,0 +1,135 @@
+//! The routes behind `walletops console --api`: who the token is, one
+//! snapshot of everything the console shows, wallet search, and retry and
+//! cancel of one job. With the seed's endpoints these are every screen and
+//! action of the console, so a jump box or a wall screen needs a token
+//! only, never database credentials.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::body::{RawBody, parse_object};
+use super::error::ApiError;
+use crate::admin::console::{self, ConsoleSnapshot, Whoami};
+use crate::admin::{self, Identity, Permission, Source, overview};
+
+/// The longest search text accepted.
+const SEARCH_MAX: usize = 200;
+
+async fn whoami_of(state: &AppState, identity: &Identity) -> Whoami {
+    let refresh_seconds = match admin::config::get(&state.pool, "ui.refresh_seconds").await {
+        Ok(entry) => entry.value.and_then(|v| v.as_u64()).filter(|s| *s >= 1),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read ui.refresh_seconds");
+            None
+        }
+    };
+    Whoami {
+        role: identity.role,
+        name: match &identity.source {
+            Source::Token { name, .. } => name.clone(),
+            _ => identity.to_string(),
+        },
+        refresh_seconds,
+    }
+}
+
+/// `GET /api/whoami`
+pub async fn whoami(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+) -> Result<Response, ApiError> {
+    identity.authorize(Permission::Read)?;
+    Ok(Json(whoami_of(&state, &identity).await).into_response())
+}
+
+/// A query string parsed strictly: unknown parameters are refused (422).
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(t)| t)
+        .map_err(|r| ApiError::unprocessable(r.body_text()))
+}
+
+fn bounded(name: &str, text: String) -> Result<String, ApiError> {
+    if text.chars().count() > SEARCH_MAX {
+        return Err(ApiError::unprocessable(format!(
+            "{name} is longer than {SEARCH_MAX} characters"
+        )));
+    }
+    Ok(text)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SnapshotQuery {
+    #[serde(default)]
+    job_search: String,
+}
+
+/// `GET /api/console/snapshot?jobSearch=TEXT`
+pub async fn snapshot(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    q: Result<Query<SnapshotQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    identity.authorize(Permission::Read)?;
+    let q = query(q)?;
+    let search = bounded("jobSearch", q.job_search)?;
+    let caller = whoami_of(&state, &identity).await;
+    let data = console::read(&state.pool, &search).await?;
+    Ok(Json(ConsoleSnapshot { caller, data }).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /api/wallets/search?q=TEXT`
+pub async fn search_wallets(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    q: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    identity.authorize(Permission::Read)?;
+    let q = bounded("q", query(q)?.q)?;
+    let wallets = overview::search_wallets(&state.pool, &q).await?;
+    Ok(Json(json!({ "wallets": wallets })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct JobBody {
+    job_id: Uuid,
+}
+
+/// `POST /api/admin/jobs/retry {"jobId"}`
+pub async fn retry_job(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    identity.authorize(Permission::RetryJob)?;
+    let JobBody { job_id } = parse_object(&body)?;
+    let job = admin::jobs::retry(&state.pool, &identity, job_id).await?;
+    Ok(Json(json!({"success": true, "job": job})).into_response())
+}
+
+/// `POST /api/admin/jobs/cancel {"jobId"}`
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    identity.authorize(Permission::CancelJob)?;
+    let JobBody { job_id } = parse_object(&body)?;
+    let job = admin::jobs::cancel(&state.pool, &identity, job_id).await?;
+    Ok(Json(json!({"success": true, "job": job})).into_response())
+}
