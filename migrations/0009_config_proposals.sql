@@ -369,24 +369,34 @@ BEGIN
          ORDER BY approved_at, id
          FOR UPDATE SKIP LOCKED
     LOOP
-        INSERT INTO audit_context (xact, user_id, actor)
-        VALUES (pg_current_xact_id(), p.approved_by, jsonb_build_object(
-                    'via', 'proposal', 'proposal_id', p.id, 'db_login', session_user::text,
-                    'proposed_by', (SELECT email FROM auth.users WHERE id = p.proposed_by),
-                    'approved_by', (SELECT email FROM auth.users WHERE id = p.approved_by)))
-        ON CONFLICT (xact) DO UPDATE SET user_id = EXCLUDED.user_id, actor = EXCLUDED.actor;
+        BEGIN
+            INSERT INTO audit_context (xact, user_id, actor)
+            VALUES (pg_current_xact_id(), p.approved_by, jsonb_build_object(
+                        'via', 'proposal', 'proposal_id', p.id, 'db_login', session_user::text,
+                        'proposed_by', (SELECT email FROM auth.users WHERE id = p.proposed_by),
+                        'approved_by', (SELECT email FROM auth.users WHERE id = p.approved_by)))
+            ON CONFLICT (xact) DO UPDATE SET user_id = EXCLUDED.user_id, actor = EXCLUDED.actor;
+            SELECT value INTO v_old FROM system_config WHERE key = p.key FOR UPDATE;
+            UPDATE config_proposals
+               SET status = 'applied', old_value = v_old, applied_xact = pg_current_xact_id()
+             WHERE id = p.id
+            RETURNING * INTO p;
+            UPDATE system_config SET value = p.value, updated_at = now() WHERE key = p.key;
+            IF NOT FOUND THEN
+                INSERT INTO system_config (key, value) VALUES (p.key, p.value);
+            END IF;
+            PERFORM walletops_proposal_audit('config.apply', p);
+            PERFORM pg_notify('walletops_control', jsonb_build_object('key', p.key, 'value', p.value)::text);
+        EXCEPTION WHEN invalid_parameter_value THEN
+            -- 0008's payout check refuses the value now (the address became
+            -- a deposit wallet or the USDT contract after the approval).
+            -- This proposal's writes are undone; it stays approved for an
+            -- admin to cancel, and the other due proposals still apply.
+            RAISE WARNING 'walletops: proposal % (% = %) is not applied: %; cancel it with walletops config cancel %',
+                p.id, p.key, p.value, SQLERRM, p.id;
+            CONTINUE;
+        END;
         v_applied := true;
-        SELECT value INTO v_old FROM system_config WHERE key = p.key FOR UPDATE;
-        UPDATE config_proposals
-           SET status = 'applied', old_value = v_old, applied_xact = pg_current_xact_id()
-         WHERE id = p.id
-        RETURNING * INTO p;
-        UPDATE system_config SET value = p.value, updated_at = now() WHERE key = p.key;
-        IF NOT FOUND THEN
-            INSERT INTO system_config (key, value) VALUES (p.key, p.value);
-        END IF;
-        PERFORM walletops_proposal_audit('config.apply', p);
-        PERFORM pg_notify('walletops_control', jsonb_build_object('key', p.key, 'value', p.value)::text);
         RETURN NEXT p;
     END LOOP;
     IF NOT v_applied THEN

@@ -1039,3 +1039,111 @@ async fn an_owning_login_acting_as_an_admin_follows_the_admins_rule() {
     .await
     .unwrap();
 }
+
+/// Sets a wallet's role as the database owner acting through walletops.
+async fn set_role(pool: &PgPool, wallet: Uuid, role: &str) {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE user_wallets SET role = $2 WHERE id = $1")
+        .bind(wallet)
+        .bind(role)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Two triggers guard system_config on a fresh database: 0009's (a money
+/// key changes only by proposal, or by the owner) and 0008's (a payout
+/// address set through walletops is never the token nor a deposit wallet).
+/// Neither lets the other's refusal through, and a proposal that 0008
+/// refuses when it falls due is left unapplied without holding back the
+/// others.
+#[tokio::test]
+async fn the_money_key_guard_and_the_payout_check_both_hold() {
+    let db = common::fresh_db().await;
+    let pool = &db.pool;
+    let (a, b, _) = admins(&db).await;
+    let (_, _, deposit) = wallet(pool, 31, "dora@example.com", "Dora").await;
+
+    // The owner acting through walletops passes 0009's guard, but not 0008's
+    // check: the token or a deposit wallet is no payout address.
+    for (key, bad) in [(TREASURY, &deposit), ("gas.wallet_address", &deposit)] {
+        let err = proposals::bootstrap(pool, key, json!(bad))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("deposit wallets"), "{key}: {err}");
+        assert_eq!(value_of(pool, key).await, Value::Null);
+    }
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let err = sqlx::query("UPDATE system_config SET value = $1 WHERE key = $2")
+        .bind(json!(USDT))
+        .bind(TREASURY)
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("USDT contract"), "{err}");
+    drop(tx);
+    assert_eq!(value_of(pool, TREASURY).await, Value::Null);
+
+    // An admin's login passes neither: 0009 refuses a money key to it even
+    // with a good address, through walletops_config_set() too.
+    let good = address(32);
+    let mut conn = connect(&a).await;
+    for sql in [
+        format!("SELECT walletops_config_set('{TREASURY}', '\"{good}\"'::jsonb)"),
+        format!("SELECT walletops_config_set('{TREASURY}', '\"{deposit}\"'::jsonb)"),
+        format!("UPDATE system_config SET value = '\"{good}\"' WHERE key = '{TREASURY}'"),
+    ] {
+        assert!(attempt(&mut conn, &sql).await.is_err(), "{sql}");
+    }
+    assert_eq!(value_of(pool, TREASURY).await, Value::Null);
+
+    // A treasury that becomes a deposit wallet after its approval is not
+    // applied when due; a gas wallet falling due with it still is.
+    let (treasury_id, _, treasury) = wallet(pool, 33, "vault@example.com", "Vault").await;
+    set_role(pool, treasury_id, "treasury").await;
+    let (gas_id, _, gas) = wallet(pool, 34, "fuel@example.com", "Fuel").await;
+    set_role(pool, gas_id, "gas").await;
+    set_delay(pool, 2).await;
+    let t = proposals::propose(&a.pool, &a, TREASURY, json!(treasury))
+        .await
+        .unwrap();
+    let g = proposals::propose(&a.pool, &a, "gas.wallet_address", json!(gas))
+        .await
+        .unwrap();
+    proposals::approve(&b.pool, &b, t.id).await.unwrap();
+    proposals::approve(&b.pool, &b, g.id).await.unwrap();
+    set_role(pool, treasury_id, "deposit").await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let applied = proposals::apply_due(pool).await.unwrap();
+    assert_eq!(
+        applied.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![g.id],
+        "only the gas wallet applies"
+    );
+    assert_eq!(value_of(pool, "gas.wallet_address").await, json!(gas));
+    assert_eq!(value_of(pool, TREASURY).await, Value::Null);
+    assert_eq!(
+        proposals::get(pool, t.id).await.unwrap().status,
+        ProposalStatus::Approved
+    );
+    assert!(
+        steps(pool, t.id)
+            .await
+            .iter()
+            .all(|(action, _)| action != "config.apply")
+    );
+    // It stays for an admin to cancel, and cancelled it never applies.
+    proposals::cancel(&b.pool, &b, t.id).await.unwrap();
+    assert!(proposals::apply_due(pool).await.unwrap().is_empty());
+    assert_eq!(value_of(pool, TREASURY).await, Value::Null);
+    assert_eq!(externals(pool).await, 0, "nothing here is flagged external");
+}
