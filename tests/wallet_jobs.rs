@@ -1942,3 +1942,66 @@ async fn the_signer_serves_a_unix_socket_only_its_owner_and_group_may_open() {
     remote.sign(&good).await.unwrap().verify_owner().unwrap();
     reap(signer.child);
 }
+
+/// The policy file's `change_delay_seconds` is the signing side's minimum:
+/// a payout address that a proposal applied sooner after its approval (the
+/// database's own delay set shorter) signs nothing; one that waited long
+/// enough is used. A first value that no proposal set (here the owner's,
+/// as a new deployment's) is held to the allowlist only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payout_address_applied_sooner_than_the_policys_change_delay_signs_nothing() {
+    use walletops::admin::{self, proposals};
+
+    const TREASURY: &str = "consolidation.treasury_address";
+    let env = Env::new().await;
+    let pool = &env.db.pool;
+    env.write_policy(
+        &Policy::starting_text(env.treasury, env.gas.address(), env.usdt)
+            .replace("change_delay_seconds = 86400", "change_delay_seconds = 2"),
+    );
+    let a = common::admin::operator(&env.db, "admin@example.com", admin::Role::Admin).await;
+    let b = common::admin::operator(&env.db, "second@example.com", admin::Role::Admin).await;
+    let engine = env.engine();
+    let change = async |delay: u64| {
+        set_config(pool, TREASURY, Value::Null).await;
+        set_config(pool, "policy.change_delay_seconds", json!(delay)).await;
+        let p = proposals::propose(&a.pool, &a, TREASURY, json!(env.treasury))
+            .await
+            .unwrap();
+        proposals::approve(&b.pool, &b, p.id).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(delay * 1000 + 100)).await;
+        proposals::apply_due(pool).await.unwrap();
+        assert_eq!(
+            proposals::get(pool, p.id).await.unwrap().status,
+            proposals::ProposalStatus::Applied
+        );
+    };
+
+    // The database's delay at zero: applied at once, an allowed treasury,
+    // and still refused, as a security event.
+    change(0).await;
+    let w = env.deposit(20 * TRX, 50 * USDT).await;
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    assert_eq!(status, "failed");
+    let error = error.unwrap();
+    assert!(
+        error.contains("policy refused the transfer (destination)")
+            && error.contains("took effect 0 s after its approval")
+            && error.contains("change_delay_seconds (2 s)"),
+        "{error}"
+    );
+    assert!(sent_by(&env.ledger().await, &w.address).is_empty());
+    assert_eq!(env.usdt_of(&w.address).await, 50 * USDT);
+    assert_eq!(security_events(pool).await.len(), 1);
+
+    // Proposed again with the database's delay at the policy's minimum:
+    // the same address is used.
+    change(2).await;
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "completed", "{error:?}");
+    assert_eq!(env.usdt_of(&env.treasury).await, 50 * USDT);
+    assert_eq!(security_events(pool).await.len(), 1);
+}

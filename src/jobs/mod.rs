@@ -280,7 +280,24 @@ pub async fn choose_address(
             ));
             return Err(refused(ctx, Some(job_id), Some(wallet_id), r).await);
         }
-        Some(a) => a,
+        Some(a) => {
+            // The policy file's minimum delay is the signing side's: a
+            // proposal applied sooner after its approval is not trusted.
+            let minimum = ctx.signer.policy().change_delay;
+            if let Some(waited) = settings::proposal_wait(&ctx.pool, key, &a).await?
+                && waited < minimum
+            {
+                let r = refuse(format!(
+                    "system_config {key} {a} took effect {} s after its approval, sooner than \
+                     the funds policy's change_delay_seconds ({} s); propose it again with \
+                     policy.change_delay_seconds at least that long",
+                    waited.as_secs(),
+                    minimum.as_secs()
+                ));
+                return Err(refused(ctx, Some(job_id), Some(wallet_id), r).await);
+            }
+            a
+        }
         None => *allowed.first().ok_or_else(|| {
             JobError::Final(format!("the funds policy allows no address for {key}"))
         })?,

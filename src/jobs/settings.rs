@@ -122,3 +122,27 @@ impl JobSettings {
         }
     }
 }
+
+/// How long the newest applied proposal that set `key` to `address` waited
+/// between its approval and taking effect (the database's clock, as
+/// `config_proposals` records it), or `None` when no proposal set it (a new
+/// deployment's first value, set by the database owner). The signing side
+/// holds this against its policy file's `change_delay_seconds`: a database
+/// configured with a shorter delay does not hurry a payout address past it.
+pub async fn proposal_wait(
+    pool: &PgPool,
+    key: &str,
+    address: &Address,
+) -> Result<Option<Duration>, JobError> {
+    let waited: Option<f64> = sqlx::query_scalar(
+        "SELECT greatest(0, extract(epoch FROM applied_at - approved_at))::float8
+           FROM config_proposals
+          WHERE key = $1 AND status = 'applied' AND value = to_jsonb($2::text)
+          ORDER BY applied_at DESC LIMIT 1",
+    )
+    .bind(key)
+    .bind(address.to_base58())
+    .fetch_optional(pool)
+    .await?;
+    Ok(waited.map(Duration::from_secs_f64))
+}
