@@ -474,9 +474,16 @@ async fn concurrent_writers_keep_one_unbroken_chain() {
                         .unwrap();
                 } else {
                     // Plain SQL by the owner, several audited rows at once.
+                    // The rows are locked in key order first: two multi-row
+                    // UPDATEs may otherwise meet the rows in different orders
+                    // and deadlock, which is PostgreSQL's, not the chain's.
                     sqlx::query(
-                        "UPDATE system_config SET value = to_jsonb($1::bigint)
-                          WHERE key IN ('queue.retention_days', 'queue.failed_retention_days')",
+                        "WITH locked AS (
+                             SELECT key FROM system_config
+                              WHERE key IN ('queue.retention_days', 'queue.failed_retention_days')
+                              ORDER BY key FOR UPDATE)
+                         UPDATE system_config c SET value = to_jsonb($1::bigint)
+                           FROM locked WHERE c.key = locked.key",
                     )
                     .bind(t * 100 + n + 1)
                     .execute(&owner)
