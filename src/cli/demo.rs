@@ -185,7 +185,9 @@ async fn seed(
 ) -> anyhow::Result<Vec<String>> {
     crate::tron::client::install_crypto_provider();
     let http = reqwest::Client::new();
-    let gas = admin::wallets::import(
+    // A fresh deployment's first gas and treasury wallets come from the
+    // owner, active at once; later ones wait for a second admin.
+    let gas = admin::wallets::bootstrap(
         pool,
         master,
         "ops@example.com",
@@ -196,7 +198,7 @@ async fn seed(
     .address
     .to_string();
     fund(&http, sim, &gas, 20_000 * TRX, 0).await?;
-    let treasury = admin::wallets::import(
+    let treasury = admin::wallets::bootstrap(
         pool,
         master,
         "treasury@example.com",
@@ -212,6 +214,7 @@ async fn seed(
     for (i, email) in DEPOSITORS.iter().enumerate() {
         let address = admin::wallets::import(pool, master, email, WalletRole::Deposit, &new_key()?)
             .await?
+            .wallet
             .address
             .to_string();
         fund(&http, sim, &address, 0, (100 + 150 * i as i64) * USDT).await?;
