@@ -8,6 +8,8 @@
 
 mod common;
 
+use std::io::Write;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::TestDb;
@@ -340,4 +342,78 @@ async fn wallets_from_before_the_migration_stay_active() {
     for id in ids {
         assert!(active(pool, id).await, "a wallet from before stays active");
     }
+}
+
+/// `walletops` as `url`'s login, with `stdin`.
+fn cli(url: &walletops::config::DatabaseUrl, args: &[&str], stdin: &str) -> Output {
+    let mut child = common::walletops()
+        .env("DATABASE_URL", url.expose())
+        .env("WALLET_MASTER_KEY", MASTER)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run walletops");
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}: {}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn the_cli_imports_a_treasury_key_inactive_and_the_proposals_commands_cover_it() {
+    let db = common::fresh_db().await;
+    let b = operator(&db, "admin-b@example.com", Role::Admin).await;
+    let address = PrivateKey::from_hex(TREASURY_KEY)
+        .unwrap()
+        .address()
+        .to_string();
+
+    // The database owner's login, linked to no operator, imports it.
+    let out = cli(
+        &db.url,
+        &[
+            "wallet",
+            "import",
+            "--user",
+            "t@example.com",
+            "--role",
+            "treasury",
+        ],
+        TREASURY_KEY,
+    );
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(ok(out).trim(), address);
+    assert!(
+        err.contains("inactive") && err.contains("walletops config approve"),
+        "{err}"
+    );
+    let list: Vec<Value> =
+        serde_json::from_str(&ok(cli(&b.url, &["config", "proposals", "--json"], ""))).unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["key"], format!("wallet:{address}"));
+    assert_eq!(list[0]["proposed_by"], "the database owner");
+    assert_eq!(list[0]["status"], "pending");
+    let id = list[0]["id"].as_str().unwrap().to_string();
+
+    // With no delay, the second person's approval activates it at once.
+    set_delay(&db.pool, 0).await;
+    let out = ok(cli(&b.url, &["config", "approve", &id], ""));
+    assert!(out.contains("applied"), "{out}");
+    let wallet: Uuid = sqlx::query_scalar("SELECT id FROM user_wallets WHERE address = $1")
+        .bind(&address)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(active(&db.pool, wallet).await);
 }
