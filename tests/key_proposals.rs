@@ -148,6 +148,11 @@ async fn gas_and_treasury_keys_wait_for_a_second_admin_and_the_delay() {
         .await
         .unwrap_err();
     assert!(direct.to_string().contains("different admin"), "{direct}");
+    // Nobody proposes an activation by hand.
+    let err = proposals::propose(&b.pool, &b, &p.key, Value::Bool(true))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("importing the key"), "{err}");
     // An operator is no admin.
     let err = proposals::approve(&ops.pool, &ops, p.id).await.unwrap_err();
     assert!(matches!(err, AdminError::Forbidden { .. }), "{err}");

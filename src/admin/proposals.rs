@@ -300,6 +300,13 @@ pub async fn propose(
 ) -> Result<Proposal, AdminError> {
     identity.authorize(Permission::SetConfig)?;
     require_person(identity)?;
+    if is_wallet_activation(key) {
+        return Err(AdminError::Invalid(format!(
+            "{key} is a wallet's activation: it is proposed by importing the key \
+             (`walletops wallet import --role gas` or `--role treasury`), not by hand"
+        ))
+        .refused(identity));
+    }
     if !is_money_key(pool, key).await? {
         return Err(AdminError::Invalid(format!(
             "{key} does not move money: set it with `walletops config set {key} VALUE`"
