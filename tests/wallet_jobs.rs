@@ -705,6 +705,37 @@ async fn a_gas_wallet_running_low_fails_the_top_up_and_the_consolidation_waiting
     assert_eq!(env.usdt_of(&w.address).await, 50 * USDT);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gas_wallet_awaiting_a_second_admin_pays_no_top_up() {
+    let env = Env::new().await;
+    // A new gas key imported through walletops: stored, but inactive until a
+    // second admin approves it. The owner points gas.wallet_address at it.
+    let key = random_key();
+    let import = walletops::admin::wallets::import(
+        &env.db.pool,
+        &env.master(),
+        "new-gas@example.com",
+        WalletRole::Gas,
+        &key,
+    )
+    .await
+    .unwrap();
+    let proposal = import.activation.unwrap().id;
+    env.fund(&key.address(), 10_000 * TRX, 0).await;
+    set_config(&env.db.pool, "gas.wallet_address", json!(key.address())).await;
+    let w = env.deposit(0, 50 * USDT).await;
+    let engine = env.engine();
+    let job = env.enqueue(JobType::GasTopup, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "failed");
+    let error = error.unwrap();
+    assert!(error.contains("is not active"), "{error}");
+    assert!(error.contains(&proposal.to_string()), "{error}");
+    assert!(transfer_rows(&env.db.pool, w.id).await.is_empty());
+    assert_eq!(env.trx_of(&w.address).await, 0);
+}
+
 /// Runs a worker that kills itself at `step`, and checks that it died by
 /// SIGKILL at that step (not, say, of a start-up error).
 fn crash_at(env: &Env, step: &str) {

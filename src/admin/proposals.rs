@@ -186,7 +186,9 @@ impl TryFrom<Row> for Proposal {
 /// of the delay at approval and the delay now).
 const SELECT: &str = "
     SELECT p.id, p.key, p.value, p.status,
-           pu.email AS proposed_by, p.proposed_at,
+           -- A wallet activation proposed by an owner login that is no operator.
+           CASE WHEN p.proposed_by IS NULL THEN 'the database owner' ELSE pu.email END AS proposed_by,
+           p.proposed_at,
            au.email AS approved_by, p.approved_at,
            CASE WHEN p.status = 'applied' THEN p.applied_at
                 ELSE p.approved_at + make_interval(secs => greatest(p.delay_seconds, walletops_change_delay()))
@@ -231,6 +233,16 @@ pub async fn is_money_key<'e>(db: impl PgExecutor<'e>, key: &str) -> Result<bool
         .bind(key)
         .fetch_one(db)
         .await?)
+}
+
+/// The key of a gas or treasury wallet's activation proposal (migration
+/// 0010): `wallet:ADDRESS`.
+pub const WALLET_ACTIVATION_PREFIX: &str = "wallet:";
+
+/// Whether a proposal's key is a wallet activation rather than a
+/// configuration key.
+pub fn is_wallet_activation(key: &str) -> bool {
+    key.starts_with(WALLET_ACTIVATION_PREFIX)
 }
 
 /// What [`config::set`] answers for a money key.
@@ -288,6 +300,13 @@ pub async fn propose(
 ) -> Result<Proposal, AdminError> {
     identity.authorize(Permission::SetConfig)?;
     require_person(identity)?;
+    if is_wallet_activation(key) {
+        return Err(AdminError::Invalid(format!(
+            "{key} is a wallet's activation: it is proposed by importing the key \
+             (`walletops wallet import --role gas` or `--role treasury`), not by hand"
+        ))
+        .refused(identity));
+    }
     if !is_money_key(pool, key).await? {
         return Err(AdminError::Invalid(format!(
             "{key} does not move money: set it with `walletops config set {key} VALUE`"
@@ -325,11 +344,14 @@ pub async fn approve(pool: &PgPool, identity: &Identity, id: Uuid) -> Result<Pro
         .refused(identity));
     }
     // The value is checked again as it stands now: an approval is a second
-    // look, not a rubber stamp of whatever reached the table.
-    let current = config::get(pool, &proposal.key).await?;
-    config::validate(&proposal.key, &proposal.value, current.value.as_ref()).map_err(|e| {
-        AdminError::Invalid(format!("refusing to approve proposal {id}: {e}")).refused(identity)
-    })?;
+    // look, not a rubber stamp of whatever reached the table. A wallet
+    // activation has no configuration value; its row is checked when applied.
+    if !is_wallet_activation(&proposal.key) {
+        let current = config::get(pool, &proposal.key).await?;
+        config::validate(&proposal.key, &proposal.value, current.value.as_ref()).map_err(|e| {
+            AdminError::Invalid(format!("refusing to approve proposal {id}: {e}")).refused(identity)
+        })?;
+    }
     sqlx::query("SELECT id FROM walletops_proposal_approve($1, $2)")
         .bind(id)
         .bind(identity.token())

@@ -1,30 +1,119 @@
 //! Key custody as an audited action. Importing a key needs the database
 //! owner's rights rather than an operator identity (only the owner may write
 //! the sealed-key columns), as managing operators does.
+//!
+//! A gas or treasury key moves money, so it follows the two-person rule of
+//! [`super::proposals`]: it is sealed and stored at once (whoever imports it
+//! handles the key once), but the wallet stays inactive until a different
+//! admin approves its activation proposal (`wallet:ADDRESS`) and
+//! `policy.change_delay_seconds` have passed (migration 0010).
 
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use super::AdminError;
 use super::operators::require_owner;
+use super::proposals::{self, Proposal};
 use crate::tron::PrivateKey;
-use crate::wallets::{self, ImportedWallet, MasterKey, WalletError, WalletRole};
+use crate::wallets::{self, Activation, ImportedWallet, MasterKey, WalletError, WalletRole};
+
+/// A key stored by an operator's import, and what it waits for.
+#[derive(Debug, Clone)]
+pub struct KeyImport {
+    pub wallet: ImportedWallet,
+    /// The activation proposal of a gas or treasury key: the wallet is
+    /// inactive until it is applied. `None` for a deposit wallet.
+    pub activation: Option<Proposal>,
+}
 
 /// [`wallets::import`] as the database owner. The database's trigger audits
-/// it in the same transaction: the wallet, its address and role; never the key.
+/// it in the same transaction: the wallet, its address, role and whether it
+/// is active; never the key. A gas or treasury wallet is stored inactive,
+/// with its activation proposal (proposed by the admin linked to the
+/// owner's login, or by the owner alone: then any admin approves it).
 pub async fn import(
     pool: &PgPool,
     master: &MasterKey,
     email: &str,
     role: WalletRole,
     key: &PrivateKey,
-) -> Result<ImportedWallet, AdminError> {
+) -> Result<KeyImport, AdminError> {
+    let held = matches!(role, WalletRole::Gas | WalletRole::Treasury);
     let mut tx = pool.begin().await?;
     require_owner(&mut tx, "importing wallet keys").await?;
     // Through walletops: the trigger's audit row is not an external change.
     sqlx::query("SELECT walletops_act_owner()")
         .execute(&mut *tx)
         .await?;
-    let wallet = wallets::import_in(&mut tx, master, email, role, key)
+    let activation = if held {
+        Activation::AwaitingApproval
+    } else {
+        Activation::Active
+    };
+    let wallet = wallets::import_in(&mut tx, master, email, role, key, activation)
+        .await
+        .map_err(refusal)?;
+    let proposal: Option<Uuid> = if held {
+        Some(
+            sqlx::query_scalar("SELECT id FROM walletops_wallet_activation_propose($1)")
+                .bind(wallet.wallet_id)
+                .fetch_one(&mut *tx)
+                .await?,
+        )
+    } else {
+        None
+    };
+    tx.commit().await?;
+    let activation = match proposal {
+        Some(id) => {
+            tracing::info!(address = %wallet.address, %role, %id, "key stored; activation proposed");
+            Some(proposals::get(pool, id).await?)
+        }
+        None => None,
+    };
+    Ok(KeyImport { wallet, activation })
+}
+
+/// A new deployment's first gas or treasury wallet, active at once, as the
+/// database owner (as [`proposals::bootstrap`] sets the first payout
+/// addresses): the demo's setup. Refused once an active wallet of that role
+/// with a key exists: later ones are imported with [`import`] and approved.
+pub async fn bootstrap(
+    pool: &PgPool,
+    master: &MasterKey,
+    email: &str,
+    role: WalletRole,
+    key: &PrivateKey,
+) -> Result<ImportedWallet, AdminError> {
+    if role == WalletRole::Deposit {
+        return Err(AdminError::Invalid(
+            "a deposit wallet is usable at once: import it with `walletops wallet import`".into(),
+        ));
+    }
+    let mut tx = pool.begin().await?;
+    require_owner(&mut tx, "importing wallet keys").await?;
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await?;
+    // Two bootstraps at once would both find none.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('walletops.wallet-bootstrap:' || $1))")
+        .bind(role.as_str())
+        .execute(&mut *tx)
+        .await?;
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM user_wallets
+                         WHERE role = $1 AND active AND encrypted_key IS NOT NULL)",
+    )
+    .bind(role.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    if exists {
+        return Err(AdminError::Conflict(format!(
+            "an active {role} wallet exists already: a new {role} key is imported with \
+             `walletops wallet import --role {role}` and activated by a second admin"
+        )));
+    }
+    let wallet = wallets::import_in(&mut tx, master, email, role, key, Activation::Active)
         .await
         .map_err(refusal)?;
     tx.commit().await?;

@@ -203,7 +203,9 @@ async fn seed(
 ) -> anyhow::Result<(Vec<String>, Address, Address)> {
     crate::tron::client::install_crypto_provider();
     let http = reqwest::Client::new();
-    let gas_address = admin::wallets::import(
+    // A fresh deployment's first gas and treasury wallets come from the
+    // owner, active at once; later ones wait for a second admin.
+    let gas_address = admin::wallets::bootstrap(
         pool,
         master,
         "ops@example.com",
@@ -214,7 +216,7 @@ async fn seed(
     .address;
     let gas = gas_address.to_string();
     fund(&http, sim, &gas, 20_000 * TRX, 0).await?;
-    let treasury_address = admin::wallets::import(
+    let treasury_address = admin::wallets::bootstrap(
         pool,
         master,
         "treasury@example.com",
@@ -230,6 +232,7 @@ async fn seed(
     for (i, email) in DEPOSITORS.iter().enumerate() {
         let address = admin::wallets::import(pool, master, email, WalletRole::Deposit, &new_key()?)
             .await?
+            .wallet
             .address
             .to_string();
         fund(&http, sim, &address, 0, (100 + 150 * i as i64) * USDT).await?;

@@ -17,7 +17,8 @@ pub enum WalletAction {
     /// Read a hex private key on stdin and print its base58 TRON address
     Address,
     /// Read a hex private key on stdin, store it encrypted under the master
-    /// key as a wallet of USER (created if new), and print its address
+    /// key as a wallet of USER (created if new), and print its address; a gas
+    /// or treasury wallet stays inactive until a second admin approves it
     Import {
         /// The owner's email; the user is created if new
         #[arg(long, value_name = "EMAIL")]
@@ -44,11 +45,20 @@ pub async fn run(
             let key = read_key_from_stdin()?;
             let master = MasterKey::load(settings.master_key.as_ref())?;
             let pool = super::db::connect(settings, migrate).await?;
-            let wallet = admin::wallets::import(&pool, &master, &user, role, &key).await?;
-            if wallet.created_user {
+            let import = admin::wallets::import(&pool, &master, &user, role, &key).await?;
+            if import.wallet.created_user {
                 eprintln!("created user {}", user.trim());
             }
-            println!("{}", wallet.address);
+            if let Some(p) = &import.activation {
+                eprintln!(
+                    "the {role} wallet is stored but inactive: a different admin approves \
+                     proposal {id} with `walletops config approve {id}`, and it becomes active \
+                     after policy.change_delay_seconds ({})",
+                    p.describe(),
+                    id = p.id
+                );
+            }
+            println!("{}", import.wallet.address);
             Ok(ExitCode::SUCCESS)
         }
     }

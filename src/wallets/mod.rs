@@ -55,6 +55,23 @@ impl fmt::Display for WalletRole {
     }
 }
 
+/// Whether a stored key may sign at once (`user_wallets.active`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// Usable at once: deposit wallets, and the database owner's own
+    /// storage (a deployment's first gas and treasury wallets).
+    Active,
+    /// Stored, but inactive until its activation proposal (migration 0010)
+    /// is approved by a second admin and its delay has passed.
+    AwaitingApproval,
+}
+
+impl Activation {
+    fn is_active(self) -> bool {
+        self == Activation::Active
+    }
+}
+
 /// What can go wrong with wallets.
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {
@@ -115,6 +132,10 @@ fn check_email(email: &str) -> Result<&str, WalletError> {
 /// wallet the original app tracked) gets its key. The master key is first
 /// checked against a key already stored, so that keys never end up sealed
 /// under two different master keys.
+///
+/// This is the database owner's storage, usable at once; operators import
+/// through `admin::wallets::import`, which holds gas and treasury keys for a
+/// second admin's approval.
 pub async fn import(
     pool: &PgPool,
     master: &MasterKey,
@@ -123,19 +144,21 @@ pub async fn import(
     key: &PrivateKey,
 ) -> Result<ImportedWallet, WalletError> {
     let mut tx = pool.begin().await?;
-    let wallet = import_in(&mut tx, master, email, role, key).await?;
+    let wallet = import_in(&mut tx, master, email, role, key, Activation::Active).await?;
     tx.commit().await?;
     Ok(wallet)
 }
 
 /// [`import`] inside the caller's transaction, which it does not commit: so
 /// that the caller's own writes (the audit row) commit or vanish with it.
+/// The wallet is stored active or not as `activation` says.
 pub async fn import_in(
     tx: &mut PgConnection,
     master: &MasterKey,
     email: &str,
     role: WalletRole,
     key: &PrivateKey,
+    activation: Activation,
 ) -> Result<ImportedWallet, WalletError> {
     let email = check_email(email)?;
     let address = key.address();
@@ -187,12 +210,14 @@ pub async fn import_in(
         Some((wallet_id, _, _, false)) => {
             let sealed = master.seal(wallet_id, key);
             sqlx::query(
-                "UPDATE user_wallets SET user_id = $2, encrypted_key = $3, key_nonce = $4 WHERE id = $1",
+                "UPDATE user_wallets SET user_id = $2, encrypted_key = $3, key_nonce = $4, active = $5 \
+                 WHERE id = $1",
             )
             .bind(wallet_id)
             .bind(user_id)
             .bind(&sealed.ciphertext)
             .bind(&sealed.nonce)
+            .bind(activation.is_active())
             .execute(&mut *tx)
             .await?;
             wallet_id
@@ -202,8 +227,8 @@ pub async fn import_in(
             let wallet_id = Uuid::new_v4();
             let sealed = master.seal(wallet_id, key);
             let inserted = sqlx::query(
-                "INSERT INTO user_wallets (id, user_id, address, role, encrypted_key, key_nonce) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (address) DO NOTHING",
+                "INSERT INTO user_wallets (id, user_id, address, role, encrypted_key, key_nonce, active) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (address) DO NOTHING",
             )
             .bind(wallet_id)
             .bind(user_id)
@@ -211,6 +236,7 @@ pub async fn import_in(
             .bind(role.as_str())
             .bind(&sealed.ciphertext)
             .bind(&sealed.nonce)
+            .bind(activation.is_active())
             .execute(&mut *tx)
             .await?;
             if inserted.rows_affected() == 0 {
