@@ -8,7 +8,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::TestDb;
-use common::admin::{LoginRole, address, audit_count, count, http, job, staff, wallet};
+use common::admin::{address, audit_count, count, http, job, staff, wallet};
+use common::api::{events_until, fingerprint, open_events, serve, token};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use walletops::admin::{Role, tokens};
@@ -27,43 +28,14 @@ struct Server {
 async fn server() -> Server {
     let db = common::fresh_db().await;
     let (admin_id, _, _) = staff(&db).await;
-    let token = async |role: Role| {
-        tokens::create(
-            &admin_id.pool,
-            &admin_id,
-            role,
-            &format!("{role}-token"),
-            None,
-        )
-        .await
-        .unwrap()
-        .token
-        .expose()
-        .to_string()
-    };
     let (admin, operator, viewer) = (
-        token(Role::Admin).await,
-        token(Role::Operator).await,
-        token(Role::Viewer).await,
+        token(&admin_id, Role::Admin).await,
+        token(&admin_id, Role::Operator).await,
+        token(&admin_id, Role::Viewer).await,
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    // As in production: `serve` connects with a shared admin-group login
-    // that is no operator; every change is proven by the caller's token.
-    let serve = LoginRole::create(&db.url, "walletops_admin").await;
-    let pool = walletops::db::connect(&serve.url, Default::default())
-        .await
-        .unwrap();
-    tokio::spawn(async move {
-        api::serve(listener, pool, api::Limits::default(), async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
+    let (addr, stop) = serve(&db, "127.0.0.1:0".parse().unwrap(), api::Limits::default()).await;
     Server {
-        base,
+        base: format!("http://{addr}"),
         http: http(),
         db,
         admin,
@@ -110,20 +82,6 @@ impl Server {
             .await;
         (s, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
-
-    /// Everything an action could change, as one string.
-    async fn fingerprint(&self) -> String {
-        sqlx::query_scalar(
-            "SELECT concat_ws('|',
-                (SELECT count(*) FROM admin_actions),
-                (SELECT md5(coalesce(string_agg(j::text, ',' ORDER BY id), '')) FROM job_logs j),
-                (SELECT md5(string_agg(key || '=' || value::text, ',' ORDER BY key)) FROM system_config),
-                (SELECT md5(coalesce(string_agg(w::text, ',' ORDER BY id), '')) FROM user_wallets w))",
-        )
-        .fetch_one(&self.db.pool)
-        .await
-        .unwrap()
-    }
 }
 
 fn error_of(text: &str) -> String {
@@ -157,7 +115,7 @@ async fn seed_some_state(s: &Server) -> String {
 async fn every_route_but_healthz_needs_a_valid_token() {
     let s = server().await;
     seed_some_state(&s).await;
-    let before = s.fingerprint().await;
+    let before = fingerprint(&s.db).await;
 
     let (status, body) = s.call("GET", "/healthz", None, None).await;
     assert_eq!(status, StatusCode::OK);
@@ -189,7 +147,7 @@ async fn every_route_but_healthz_needs_a_valid_token() {
         .call("GET", "/api/workers/stats", Some(&s.admin), None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let after = s.fingerprint().await;
+    let after = fingerprint(&s.db).await;
     // Only the revocation (one audit row) happened.
     assert_eq!(
         before.split('|').skip(1).collect::<Vec<_>>(),
@@ -201,7 +159,7 @@ async fn every_route_but_healthz_needs_a_valid_token() {
 async fn a_viewer_reads_and_is_refused_every_action() {
     let s = server().await;
     let addr = seed_some_state(&s).await;
-    let before = s.fingerprint().await;
+    let before = fingerprint(&s.db).await;
     for route in ROUTES.iter().filter(|r| r.method == "GET" && r.auth) {
         let (status, _) = s.call("GET", route.path, Some(&s.viewer), None).await;
         assert_eq!(status, StatusCode::OK, "{}", route.path);
@@ -230,7 +188,7 @@ async fn a_viewer_reads_and_is_refused_every_action() {
         .post(POSTS[0], &s.operator, json!({"action": "pause"}))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(s.fingerprint().await, before);
+    assert_eq!(fingerprint(&s.db).await, before);
 }
 
 #[tokio::test]
@@ -243,7 +201,7 @@ async fn malformed_oversized_and_invalid_bodies_change_nothing() {
             .fetch_one(&s.db.pool)
             .await
             .unwrap();
-    let before = s.fingerprint().await;
+    let before = fingerprint(&s.db).await;
 
     // Every route that takes a body, the console's too.
     let posts: Vec<&str> = ROUTES
@@ -358,7 +316,7 @@ async fn malformed_oversized_and_invalid_bodies_change_nothing() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "an unknown job");
-    assert_eq!(s.fingerprint().await, before);
+    assert_eq!(fingerprint(&s.db).await, before);
 }
 
 #[tokio::test]
@@ -541,13 +499,7 @@ async fn the_openapi_document_describes_exactly_the_routes_that_answer() {
 #[tokio::test]
 async fn events_stream_pause_jobs_and_admin_actions_live() {
     let s = server().await;
-    let mut resp = s
-        .http
-        .get(format!("{}/api/events", s.base))
-        .bearer_auth(&s.viewer)
-        .send()
-        .await
-        .unwrap();
+    let mut resp = open_events(&s.base, &s.viewer).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(
         resp.headers()["content-type"]
@@ -568,24 +520,17 @@ async fn events_stream_pause_jobs_and_admin_actions_live() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while ![
-        "event: control",
-        "event: admin",
-        "event: jobs",
-        "\"job.dispatch\"",
-    ]
-    .iter()
-    .all(|e| seen.contains(e))
-    {
-        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("missing events after 3 s: {seen}"))
-            .unwrap()
-            .expect("stream open");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let seen = events_until(
+        &mut resp,
+        &[
+            "event: control",
+            "event: admin",
+            "event: jobs",
+            "\"job.dispatch\"",
+        ],
+        Duration::from_secs(3),
+    )
+    .await;
     assert!(seen.contains("\"workers.pause\""), "{seen}");
     // The control event carries the paused state as read, not the notification.
     assert!(seen.contains(r#"{"paused":true}"#), "{seen}");

@@ -9,13 +9,14 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::TestDb;
-use common::admin::{http, serve_login, staff};
+use common::admin::{http, staff};
+use common::api::{events_until, fingerprint, open_events, serve, token};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use walletops::admin::{Role, tokens};
-use walletops::api::{self, Limits};
+use walletops::admin::Role;
+use walletops::api::Limits;
 
 struct Server {
     addr: std::net::SocketAddr,
@@ -29,32 +30,11 @@ struct Server {
 async fn server(limits: Limits) -> Server {
     let db = common::fresh_db().await;
     let (admin_id, _, _) = staff(&db).await;
-    let token = async |role: Role| {
-        tokens::create(
-            &admin_id.pool,
-            &admin_id,
-            role,
-            &format!("{role}-token"),
-            None,
-        )
-        .await
-        .unwrap()
-        .token
-        .expose()
-        .to_string()
-    };
-    let (admin, viewer) = (token(Role::Admin).await, token(Role::Viewer).await);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (_, pool) = serve_login(&db).await;
-    tokio::spawn(async move {
-        api::serve(listener, pool, limits, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
+    let (admin, viewer) = (
+        token(&admin_id, Role::Admin).await,
+        token(&admin_id, Role::Viewer).await,
+    );
+    let (addr, stop) = serve(&db, "127.0.0.1:0".parse().unwrap(), limits).await;
     Server {
         addr,
         base: format!("http://{addr}"),
@@ -205,19 +185,6 @@ async fn a_kept_alive_connection_waits_the_idle_timeout_but_its_next_head_the_he
     );
 }
 
-/// Everything an action could change, as one string.
-async fn fingerprint(db: &TestDb) -> String {
-    sqlx::query_scalar(
-        "SELECT concat_ws('|',
-            (SELECT count(*) FROM admin_actions),
-            (SELECT md5(coalesce(string_agg(j::text, ',' ORDER BY id), '')) FROM job_logs j),
-            (SELECT md5(string_agg(key || '=' || value::text, ',' ORDER BY key)) FROM system_config))",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_slow_body_gets_408_and_a_slow_handler_503_and_neither_changes_anything() {
     let s = server(SHORT).await;
@@ -322,12 +289,7 @@ async fn connections_beyond_the_cap_are_refused_without_harming_those_served() {
 }
 
 async fn open_stream(s: &Server) -> reqwest::Response {
-    http()
-        .get(format!("{}/api/events", s.base))
-        .bearer_auth(&s.viewer)
-        .send()
-        .await
-        .unwrap()
+    open_events(&s.base, &s.viewer).await
 }
 
 #[tokio::test]
@@ -408,24 +370,17 @@ async fn a_forged_notification_reaches_no_client_as_fact() {
             .await
             .unwrap();
     }
-    let mut seen = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while ![
-        "event: admin",
-        "event: control",
-        "event: config",
-        "event: jobs",
-    ]
-    .iter()
-    .all(|e| seen.contains(e))
-    {
-        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("missing events after 3 s: {seen}"))
-            .unwrap()
-            .expect("stream open");
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let seen = events_until(
+        &mut stream,
+        &[
+            "event: admin",
+            "event: control",
+            "event: config",
+            "event: jobs",
+        ],
+        Duration::from_secs(3),
+    )
+    .await;
     assert!(!seen.contains("FORGED"), "a payload was forwarded: {seen}");
     // What the database says, not what the notification claimed.
     assert!(seen.contains(r#"{"paused":false}"#), "{seen}");

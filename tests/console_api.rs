@@ -14,10 +14,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::TestDb;
+use common::api::{fingerprint, token};
 use common::tmux::Tmux;
 use serde_json::json;
 use walletops::admin::{self, Role, audit, jobs::Dispatch, wallet_lookup::WalletRef};
-use walletops::api::{self, Limits};
+use walletops::api::Limits;
 use walletops::config::Secret;
 use walletops::queue::JobType;
 use walletops::tui::keymap::KeyChord;
@@ -68,37 +69,20 @@ async fn seeded() -> Fixture {
     .execute(&db.pool)
     .await
     .unwrap();
-    let token = async |role: Role| {
-        admin::tokens::create(&oncall.pool, &oncall, role, &format!("{role}-token"), None)
-            .await
-            .unwrap()
-            .token
-            .expose()
-            .to_string()
-    };
     Fixture {
-        admin: token(Role::Admin).await,
-        operator: token(Role::Operator).await,
-        viewer: token(Role::Viewer).await,
+        admin: token(&oncall, Role::Admin).await,
+        operator: token(&oncall, Role::Operator).await,
+        viewer: token(&oncall, Role::Viewer).await,
         oncall,
         db,
     }
 }
 
-/// `walletops serve`'s server on `addr` (port 0: any); stops when the sender drops.
+/// `walletops serve`'s server on `addr` (port 0: any); its base URL, and a
+/// sender that stops it when dropped.
 async fn serve(db: &TestDb, addr: SocketAddr) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (_, pool) = common::admin::serve_login(db).await;
-    tokio::spawn(async move {
-        api::serve(listener, pool, Limits::default(), async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    (base, stop)
+    let (addr, stop) = common::api::serve(db, addr, Limits::default()).await;
+    (format!("http://{addr}"), stop)
 }
 
 async fn over_api(base: &str, token: &str) -> ApiBackend {
@@ -144,19 +128,6 @@ fn normalized(mut s: Snapshot, like: &Snapshot) -> Snapshot {
         }
     }
     s
-}
-
-/// Everything an action could change, as one string.
-async fn fingerprint(db: &TestDb) -> String {
-    sqlx::query_scalar(
-        "SELECT concat_ws('|',
-            (SELECT count(*) FROM admin_actions),
-            (SELECT md5(coalesce(string_agg(j::text, ',' ORDER BY id), '')) FROM job_logs j),
-            (SELECT md5(string_agg(key || '=' || value::text, ',' ORDER BY key)) FROM system_config))",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap()
 }
 
 #[tokio::test]

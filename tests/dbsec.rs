@@ -9,7 +9,9 @@ use std::process::Output;
 use std::time::Duration;
 
 use common::TestDb;
-use common::admin::{LoginRole, Op, address, audit_count, count, last_audit, operator, staff};
+use common::admin::{
+    LoginRole, Op, address, audit_count, count, last_audit, operator, serve_login, staff,
+};
 use serde_json::{Value, json};
 use walletops::admin::health::Status;
 use walletops::admin::{self, AdminError, Role, audit, config, stats, tokens};
@@ -51,15 +53,45 @@ async fn live_worker(db: &TestDb) {
     .unwrap();
 }
 
+/// A new database with an admin, an operator and a viewer, each acting
+/// through a login of its own.
+async fn staffed() -> (TestDb, Op, Op, Op) {
+    let db = common::fresh_db().await;
+    let (admin_op, ops, viewer) = staff(&db).await;
+    (db, admin_op, ops, viewer)
+}
+
+/// A new database with one admin, acting through a login of its own.
+async fn with_admin() -> (TestDb, Op) {
+    let db = common::fresh_db().await;
+    let admin_op = operator(&db, "admin@example.com", Role::Admin).await;
+    (db, admin_op)
+}
+
+/// The newest row of the audit trail.
+async fn newest_audit(db: &TestDb) -> audit::AuditEntry {
+    audit::list(&db.pool, None, 1).await.unwrap().remove(0)
+}
+
+async fn health_status(db: &TestDb) -> Status {
+    stats::health(&db.pool).await.unwrap().health.status
+}
+
+/// How many external changes wait for an admin's acknowledgement.
+async fn unacknowledged(db: &TestDb) -> i64 {
+    stats::health(&db.pool)
+        .await
+        .unwrap()
+        .vitals
+        .audit
+        .unacknowledged
+}
+
 #[tokio::test]
 async fn a_plain_sql_config_change_by_the_owner_is_audited_and_flagged_until_an_admin_acks_it() {
-    let db = common::fresh_db().await;
-    let (admin_op, ops, _) = staff(&db).await;
+    let (db, admin_op, ops, _) = staffed().await;
     live_worker(&db).await;
-    assert_eq!(
-        stats::health(&db.pool).await.unwrap().health.status,
-        Status::Healthy
-    );
+    assert_eq!(health_status(&db).await, Status::Healthy);
 
     // The attack of issue 11: the treasury redirected by plain SQL.
     let attacker = address(666);
@@ -71,8 +103,7 @@ async fn a_plain_sql_config_change_by_the_owner_is_audited_and_flagged_until_an_
     .execute(&db.pool)
     .await
     .unwrap();
-    let rows = audit::list(&db.pool, None, 1).await.unwrap();
-    let row = &rows[0];
+    let row = newest_audit(&db).await;
     assert_eq!(row.action_type.as_deref(), Some("config.set"));
     assert_eq!(
         row.target_id.as_deref(),
@@ -129,10 +160,7 @@ async fn a_plain_sql_config_change_by_the_owner_is_audited_and_flagged_until_an_
     assert_eq!(action, "audit.ack");
     assert_eq!(target.as_deref(), Some(seq.to_string().as_str()));
     assert_eq!(details["actor"]["operator"], "admin@example.com");
-    assert_eq!(
-        stats::health(&db.pool).await.unwrap().health.status,
-        Status::Healthy
-    );
+    assert_eq!(health_status(&db).await, Status::Healthy);
     // A change made through walletops needs no acknowledgement.
     let change = config::set(&admin_op.pool, &admin_op, "sync.interval_seconds", json!(5)).await;
     assert!(change.is_ok(), "{change:?}");
@@ -140,10 +168,7 @@ async fn a_plain_sql_config_change_by_the_owner_is_audited_and_flagged_until_an_
         audit::acknowledge(&admin_op.pool, &admin_op, seq + 2).await,
         Err(AdminError::Invalid(_))
     ));
-    assert_eq!(
-        stats::health(&db.pool).await.unwrap().health.status,
-        Status::Healthy
-    );
+    assert_eq!(health_status(&db).await, Status::Healthy);
 }
 
 #[tokio::test]
@@ -168,8 +193,7 @@ async fn operators_add_without_a_login_creates_one_named_by_the_email() {
 
 #[tokio::test]
 async fn what_a_migration_changes_is_recorded_as_the_owners_migration_not_flagged() {
-    let db = common::fresh_db().await;
-    let (admin_op, _, _) = staff(&db).await;
+    let (db, admin_op, _, _) = staffed().await;
     // As `walletops migrate` runs a later migration that adds a switch.
     let mut conn = db.pool.acquire().await.unwrap();
     sqlx::raw_sql(
@@ -181,7 +205,7 @@ async fn what_a_migration_changes_is_recorded_as_the_owners_migration_not_flagge
     .await
     .unwrap();
     drop(conn);
-    let row = &audit::list(&db.pool, None, 1).await.unwrap()[0];
+    let row = newest_audit(&db).await;
     assert_eq!(row.action_type.as_deref(), Some("config.insert"));
     assert!(!row.external);
     assert_eq!(row.details.as_ref().unwrap()["actor"]["via"], "migration");
@@ -194,21 +218,12 @@ async fn what_a_migration_changes_is_recorded_as_the_owners_migration_not_flagge
     .await
     .expect_err("not the owner");
     assert!(e.to_string().contains("permission denied"), "{e}");
-    assert_eq!(
-        stats::health(&db.pool)
-            .await
-            .unwrap()
-            .vitals
-            .audit
-            .unacknowledged,
-        0
-    );
+    assert_eq!(unacknowledged(&db).await, 0);
 }
 
 #[tokio::test]
 async fn the_admin_login_changes_config_only_through_the_function_which_names_it() {
-    let db = common::fresh_db().await;
-    let (admin_op, _, _) = staff(&db).await;
+    let (db, admin_op, _, _) = staffed().await;
     let e = denied(
         &admin_op.pool,
         "UPDATE system_config SET value = 'true' WHERE key = 'workers.paused'",
@@ -241,7 +256,7 @@ async fn the_admin_login_changes_config_only_through_the_function_which_names_it
     config::set(&admin_op.pool, &admin_op, "sync.interval_seconds", json!(7))
         .await
         .unwrap();
-    let row = &audit::list(&db.pool, None, 1).await.unwrap()[0];
+    let row = newest_audit(&db).await;
     assert_eq!(row.action_type.as_deref(), Some("config.set"));
     assert_eq!(row.admin_user_id, admin_op.user_id);
     assert_eq!(row.admin_email.as_deref(), Some("admin@example.com"));
@@ -254,12 +269,8 @@ async fn the_admin_login_changes_config_only_through_the_function_which_names_it
 
 #[tokio::test]
 async fn a_stolen_serve_login_cannot_change_config_without_a_valid_admin_token() {
-    let db = common::fresh_db().await;
-    let (admin_op, _, _) = staff(&db).await;
-    let serve = LoginRole::create(&db.url, "walletops_admin").await;
-    let stolen = walletops::db::connect(&serve.url, Default::default())
-        .await
-        .unwrap();
+    let (db, admin_op, _, _) = staffed().await;
+    let (serve, stolen) = serve_login(&db).await;
     let set_key = |key: &'static str, value: Value, token: Option<String>| {
         let stolen = stolen.clone();
         async move {
@@ -333,7 +344,7 @@ async fn a_stolen_serve_login_cannot_change_config_without_a_valid_admin_token()
     )
     .await
     .unwrap();
-    let row = &audit::list(&db.pool, None, 1).await.unwrap()[0];
+    let row = newest_audit(&db).await;
     assert_eq!(row.admin_user_id, admin_op.user_id, "the token's creator");
     assert_eq!(row.db_login.as_deref(), Some(serve.name.as_str()));
     let actor = &row.details.as_ref().unwrap()["actor"];
@@ -346,8 +357,7 @@ async fn a_stolen_serve_login_cannot_change_config_without_a_valid_admin_token()
 
 #[tokio::test]
 async fn an_operator_login_maintains_jobs_and_nothing_else() {
-    let db = common::fresh_db().await;
-    let (_, ops, _) = staff(&db).await;
+    let (db, _, ops, _) = staffed().await;
     let (_, _, addr) = common::admin::wallet(&db.pool, 1, "a@example.com", "A").await;
     common::admin::job(&db.pool, "failed", "sync", &addr).await;
     let before = audit_count(&db.pool).await;
@@ -368,15 +378,14 @@ async fn an_operator_login_maintains_jobs_and_nothing_else() {
     // Its own rights work, audited as itself.
     let cleared = admin::jobs::clear_failed(&ops.pool, &ops).await.unwrap();
     assert_eq!(cleared.deleted, 1);
-    let row = &audit::list(&db.pool, None, 1).await.unwrap()[0];
+    let row = newest_audit(&db).await;
     assert_eq!(row.action_type.as_deref(), Some("jobs.clear_failed"));
     assert_eq!(row.admin_email.as_deref(), Some("ops@example.com"));
 }
 
 #[tokio::test]
 async fn nobody_can_insert_forged_or_future_dated_audit_rows() {
-    let db = common::fresh_db().await;
-    let (admin_op, ops, _) = staff(&db).await;
+    let (db, admin_op, ops, _) = staffed().await;
     let other: uuid::Uuid = ops.user_id.unwrap();
     denied(
         &admin_op.pool,
@@ -407,7 +416,7 @@ async fn nobody_can_insert_forged_or_future_dated_audit_rows() {
     .execute(&admin_op.pool)
     .await
     .unwrap();
-    let row = &audit::list(&db.pool, None, 1).await.unwrap()[0];
+    let row = newest_audit(&db).await;
     assert_eq!(row.admin_user_id, admin_op.user_id);
     assert_eq!(
         row.details.as_ref().unwrap()["actor"]["operator"],
@@ -442,23 +451,14 @@ async fn nobody_can_insert_forged_or_future_dated_audit_rows() {
     config::set(&admin_op.pool, &admin_op, "sync.interval_seconds", json!(1))
         .await
         .unwrap();
-    let newest = &audit::list(&db.pool, None, 1).await.unwrap()[0];
+    let newest = newest_audit(&db).await;
     assert_eq!(newest.admin_user_id, admin_op.user_id);
-    assert_eq!(
-        stats::health(&db.pool)
-            .await
-            .unwrap()
-            .vitals
-            .audit
-            .unacknowledged,
-        150
-    );
+    assert_eq!(unacknowledged(&db).await, 150);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_keep_one_unbroken_chain() {
-    let db = common::fresh_db().await;
-    let admin_op = operator(&db, "admin@example.com", Role::Admin).await;
+    let (db, admin_op) = with_admin().await;
     // The migrations' and the operator's own rows come before.
     let before = audit_count(&db.pool).await;
     let mut tasks = Vec::new();
@@ -507,8 +507,7 @@ async fn concurrent_writers_keep_one_unbroken_chain() {
 /// A database with a few audited changes, its chain intact, and the seq of
 /// its last row.
 async fn chained() -> (TestDb, Op, i64) {
-    let db = common::fresh_db().await;
-    let admin_op = operator(&db, "admin@example.com", Role::Admin).await;
+    let (db, admin_op) = with_admin().await;
     for n in 1..=4 {
         config::set(&admin_op.pool, &admin_op, "sync.interval_seconds", json!(n))
             .await
@@ -653,8 +652,7 @@ async fn rows_inserted_around_the_chain_are_detected() {
 
 #[tokio::test]
 async fn expired_tokens_stop_working_and_tokens_list_shows_last_use() {
-    let db = common::fresh_db().await;
-    let admin_op = operator(&db, "admin@example.com", Role::Admin).await;
+    let (db, admin_op) = with_admin().await;
     let soon = chrono::Utc::now() + chrono::Duration::seconds(2);
     let token = tokens::create(&admin_op.pool, &admin_op, Role::Admin, "short", Some(soon))
         .await

@@ -349,6 +349,52 @@ impl Env {
     async fn trx_of(&self, address: &Address) -> u64 {
         self.client.trx_balance(address).await.unwrap().0
     }
+
+    /// Waits for `job` and asserts that it failed with an error naming
+    /// every one of `says`; the error.
+    async fn failed_with(&self, job: Uuid, says: &[&str]) -> String {
+        let (status, error) = self.finished(job, Duration::from_secs(60)).await;
+        assert_eq!(status, "failed", "{error:?}");
+        let error = error.expect("a failed job says why");
+        for s in says {
+            assert!(error.contains(s), "{error}");
+        }
+        error
+    }
+
+    /// Runs a `job_type` job for `d` and asserts that the funds policy
+    /// refused its transfer under `rule`; the error.
+    async fn refused(&self, job_type: JobType, d: &Deposit, rule: &str) -> String {
+        let job = self.enqueue(job_type, d).await;
+        let says = format!("policy refused the transfer ({rule})");
+        self.failed_with(job, &[&says]).await
+    }
+
+    /// Asserts that nothing left `d`: no transfer recorded, nothing sent
+    /// from it on the chain, `usdt` still on it, and it is free again.
+    async fn assert_untouched(&self, d: &Deposit, usdt: u64) {
+        assert!(transfer_rows(&self.db.pool, d.id).await.is_empty());
+        assert!(sent_by(&self.ledger().await, &d.address).is_empty());
+        assert_eq!(self.usdt_of(&d.address).await, usdt);
+        assert_eq!(processing_flag(&self.db.pool, d.id).await, (false, None));
+    }
+
+    /// The starting policy with TRX sweeps capped at `per_transfer` SUN a
+    /// transfer, `per_wallet` a wallet a day and `total` a day in all.
+    fn trx_sweep_caps(&self, per_transfer: u64, per_wallet: u64, total: u64) -> String {
+        const STARTING: &str = "[sweep_trx]\nper_transfer = 10000000000       # 10,000 TRX\nper_wallet_per_day = 20000000000 # 20,000 TRX\ntotal_per_day = 100000000000     # 100,000 TRX";
+        let starting = Policy::starting_text(self.treasury, self.gas.address(), self.usdt);
+        assert!(
+            starting.contains(STARTING),
+            "Policy::starting_text's [sweep_trx] caps changed: update STARTING here"
+        );
+        starting.replace(
+            STARTING,
+            &format!(
+                "[sweep_trx]\nper_transfer = {per_transfer}\nper_wallet_per_day = {per_wallet}\ntotal_per_day = {total}"
+            ),
+        )
+    }
 }
 
 struct RunningEngine {
@@ -665,20 +711,10 @@ async fn an_unset_treasury_is_the_policys_and_an_invalid_one_moves_nothing() {
     )
     .await;
     let job = env.enqueue(JobType::Consolidation, &w).await;
-    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
-    assert_eq!(status, "failed");
-    assert!(
-        error
-            .as_deref()
-            .unwrap()
-            .contains("is not a valid TRON address"),
-        "{error:?}"
-    );
+    env.failed_with(job, &["is not a valid TRON address"]).await;
     engine.stop().await;
-    assert!(transfer_rows(&env.db.pool, w.id).await.is_empty());
-    assert_eq!(env.usdt_of(&w.address).await, 50 * USDT);
+    env.assert_untouched(&w, 50 * USDT).await;
     assert_eq!(env.trx_of(&w.address).await, 20 * TRX);
-    assert_eq!(processing_flag(&env.db.pool, w.id).await, (false, None));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -688,12 +724,9 @@ async fn a_gas_wallet_running_low_fails_the_top_up_and_the_consolidation_waiting
     let w = env.deposit(0, 50 * USDT).await;
     let engine = env.engine();
     let job = env.enqueue(JobType::Consolidation, &w).await;
-    let (status, error) = env.finished(job, Duration::from_secs(60)).await;
+    env.failed_with(job, &["gas top-up", "below gas.min_balance_sun"])
+        .await;
     engine.stop().await;
-    assert_eq!(status, "failed");
-    let error = error.unwrap();
-    assert!(error.contains("gas top-up"), "{error}");
-    assert!(error.contains("below gas.min_balance_sun"), "{error}");
     let (topup_status, topup_error): (String, String) =
         sqlx::query_as("SELECT status, error_message FROM job_logs WHERE job_type = 'gas-topup'")
             .fetch_one(&env.db.pool)
@@ -701,8 +734,7 @@ async fn a_gas_wallet_running_low_fails_the_top_up_and_the_consolidation_waiting
             .unwrap();
     assert_eq!(topup_status, "failed");
     assert!(topup_error.contains("refill it"), "{topup_error}");
-    assert!(transfer_rows(&env.db.pool, w.id).await.is_empty());
-    assert_eq!(env.usdt_of(&w.address).await, 50 * USDT);
+    env.assert_untouched(&w, 50 * USDT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1305,15 +1337,8 @@ async fn a_treasury_outside_the_policy_signs_nothing_and_health_is_down_until_ac
         .await
         .unwrap();
     assert_eq!(p.status, admin::proposals::ProposalStatus::Applied);
-    let by_config = env.enqueue(JobType::Consolidation, &w).await;
-    let (status, error) = env.finished(by_config, Duration::from_secs(30)).await;
-    assert_eq!(status, "failed");
-    let error = error.unwrap();
-    assert!(
-        error.contains("policy refused the transfer (destination)")
-            && error.contains(&attacker.to_base58()),
-        "{error}"
-    );
+    let by_config = env.refused(JobType::Consolidation, &w, "destination").await;
+    assert!(by_config.contains(&attacker.to_base58()), "{by_config}");
 
     let v = env.deposit(20 * TRX, 1_000 * USDT).await;
     sqlx::query("UPDATE system_config SET value = $1 WHERE key = 'consolidation.treasury_address'")
@@ -1321,10 +1346,7 @@ async fn a_treasury_outside_the_policy_signs_nothing_and_health_is_down_until_ac
         .execute(&env.db.pool)
         .await
         .unwrap();
-    let by_sql = env.enqueue(JobType::Consolidation, &v).await;
-    let (status, error) = env.finished(by_sql, Duration::from_secs(30)).await;
-    assert_eq!(status, "failed");
-    assert!(error.unwrap().contains("policy refused the transfer"));
+    env.refused(JobType::Consolidation, &v, "destination").await;
 
     // Our own deposit wallet as the treasury, and the token itself, are
     // refused too: as a proposal at once, and at signing time when written
@@ -1360,20 +1382,14 @@ async fn a_treasury_outside_the_policy_signs_nothing_and_health_is_down_until_ac
     }
     for bad in [w.address, env.usdt] {
         set_config(&env.db.pool, "consolidation.treasury_address", json!(bad)).await;
-        let job = env.enqueue(JobType::Consolidation, &v).await;
-        let (status, error) = env.finished(job, Duration::from_secs(30)).await;
-        assert_eq!(status, "failed");
-        assert!(error.unwrap().contains("policy refused the transfer"));
+        env.refused(JobType::Consolidation, &v, "destination").await;
     }
     engine.stop().await;
 
     // Nothing signed, nothing moved: the funds are where they were.
     let ledger = env.ledger().await;
     for d in [&w, &v] {
-        assert!(transfer_rows(&env.db.pool, d.id).await.is_empty());
-        assert!(sent_by(&ledger, &d.address).is_empty());
-        assert_eq!(env.usdt_of(&d.address).await, 1_000 * USDT);
-        assert_eq!(processing_flag(&env.db.pool, d.id).await, (false, None));
+        env.assert_untouched(d, 1_000 * USDT).await;
     }
     assert_eq!(env.usdt_of(&attacker).await, 0);
     assert_ledger_adds_up(&ledger);
@@ -1470,17 +1486,8 @@ async fn a_top_up_to_a_changed_wallet_row_or_from_a_gas_wallet_outside_the_polic
         .await
         .unwrap();
     let engine = env.engine();
-    let job = env.enqueue(JobType::GasTopup, &w).await;
-    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    env.refused(JobType::GasTopup, &w, "recipient").await;
     engine.stop().await;
-    assert_eq!(status, "failed");
-    assert!(
-        error
-            .as_deref()
-            .unwrap()
-            .contains("policy refused the transfer (recipient)"),
-        "{error:?}"
-    );
 
     // A gas wallet the policy does not name, even one whose key we hold,
     // never pays: the job fails before anything is signed.
@@ -1503,17 +1510,8 @@ async fn a_top_up_to_a_changed_wallet_row_or_from_a_gas_wallet_outside_the_polic
     .await;
     let v = env.deposit(0, 20 * USDT).await;
     let engine = env.engine();
-    let job = env.enqueue(JobType::GasTopup, &v).await;
-    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    env.refused(JobType::GasTopup, &v, "sender").await;
     engine.stop().await;
-    assert_eq!(status, "failed");
-    assert!(
-        error
-            .as_deref()
-            .unwrap()
-            .contains("policy refused the transfer (sender)"),
-        "{error:?}"
-    );
 
     let ledger = env.ledger().await;
     assert!(sent_by(&ledger, &env.gas.address()).is_empty());
@@ -1527,12 +1525,7 @@ async fn a_top_up_to_a_changed_wallet_row_or_from_a_gas_wallet_outside_the_polic
 async fn daily_caps_refuse_the_excess_and_count_across_restarts() {
     let env = Env::new().await;
     // TRX sweeps: 10 TRX a transfer, 10 TRX per wallet and 15 TRX in total a day.
-    let text = Policy::starting_text(env.treasury, env.gas.address(), env.usdt).replace(
-        "[sweep_trx]\nper_transfer = 10000000000       # 10,000 TRX\nper_wallet_per_day = 20000000000 # 20,000 TRX\ntotal_per_day = 100000000000     # 100,000 TRX",
-        "[sweep_trx]\nper_transfer = 10000000\nper_wallet_per_day = 10000000\ntotal_per_day = 15000000",
-    );
-    assert!(text.contains("total_per_day = 15000000"));
-    env.write_policy(&text);
+    env.write_policy(&env.trx_sweep_caps(10 * TRX, 10 * TRX, 15 * TRX));
 
     // Each sweeps about 7 TRX (8 minus the 1 TRX reserve and fees).
     let a = env.deposit(8 * TRX, 0).await;
@@ -1544,31 +1537,18 @@ async fn daily_caps_refuse_the_excess_and_count_across_restarts() {
         let (status, error) = env.finished(job, Duration::from_secs(30)).await;
         assert_eq!(status, "completed", "{error:?}");
     }
-    let job = env.enqueue(JobType::Consolidation, &c).await;
-    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
-    assert_eq!(status, "failed");
-    assert!(
-        error
-            .as_deref()
-            .unwrap()
-            .contains("policy refused the transfer (total-daily-cap)"),
-        "{error:?}"
-    );
+    env.refused(JobType::Consolidation, &c, "total-daily-cap")
+        .await;
     engine.stop().await;
 
     // A restarted worker counts what the transfer records show for today.
     let engine = env.engine();
-    let job = env.enqueue(JobType::Consolidation, &c).await;
-    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
-    assert!(status == "failed" && error.unwrap().contains("total-daily-cap"));
+    env.refused(JobType::Consolidation, &c, "total-daily-cap")
+        .await;
     // A wallet's own cap: a second sweep of `a` the same day.
     env.fund(&a.address, 8 * TRX, 0).await;
-    let job = env.enqueue(JobType::Consolidation, &a).await;
-    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
-    assert!(
-        status == "failed" && error.as_deref().unwrap().contains("wallet-daily-cap"),
-        "{error:?}"
-    );
+    env.refused(JobType::Consolidation, &a, "wallet-daily-cap")
+        .await;
     engine.stop().await;
 
     let ledger = env.ledger().await;
@@ -1696,12 +1676,7 @@ use walletops::signer::{SealedWallet, SignError, SignRequest};
 async fn the_signer_refuses_a_mismatch_no_or_bad_authentication_and_a_replay_and_keeps_its_count() {
     let env = Env::new().await;
     // TRX sweeps: 5 TRX a transfer, 12 TRX a day in total.
-    env.write_policy(
-        &Policy::starting_text(env.treasury, env.gas.address(), env.usdt).replace(
-            "[sweep_trx]\nper_transfer = 10000000000       # 10,000 TRX\nper_wallet_per_day = 20000000000 # 20,000 TRX\ntotal_per_day = 100000000000     # 100,000 TRX",
-            "[sweep_trx]\nper_transfer = 5000000\nper_wallet_per_day = 12000000\ntotal_per_day = 12000000",
-        ),
-    );
+    env.write_policy(&env.trx_sweep_caps(5 * TRX, 12 * TRX, 12 * TRX));
     let signer = env.signer_proc("127.0.0.1:0");
     let secret = || SharedSecret::from_file(&signer.secret_file).unwrap();
     let remote = RemoteSigner::connect(signer.url.clone(), secret())
@@ -1907,18 +1882,10 @@ async fn a_smart_contract_is_never_a_treasury_even_when_the_policy_names_it() {
     let w = env.deposit(20 * TRX, 50 * USDT).await;
     let engine = env.engine();
     let job = env.enqueue(JobType::Consolidation, &w).await;
-    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    env.failed_with(job, &["is a smart contract, not a wallet"])
+        .await;
     engine.stop().await;
-    assert_eq!(status, "failed");
-    assert!(
-        error
-            .as_deref()
-            .unwrap()
-            .contains("is a smart contract, not a wallet"),
-        "{error:?}"
-    );
-    assert!(sent_by(&env.ledger().await, &w.address).is_empty());
-    assert_eq!(env.usdt_of(&w.address).await, 50 * USDT);
+    env.assert_untouched(&w, 50 * USDT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1941,15 +1908,15 @@ async fn a_fake_wallet_row_with_a_large_top_up_setting_gets_nothing() {
     let mut job = NewJob::new(JobType::GasTopup);
     job.wallet_id = Some(fake);
     let job = queue::enqueue(&mut conn, &job).await.unwrap().job.id;
-    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    env.failed_with(
+        job,
+        &[
+            "policy refused the transfer (recipient)",
+            &attacker.to_base58(),
+        ],
+    )
+    .await;
     engine.stop().await;
-    assert_eq!(status, "failed");
-    let error = error.unwrap();
-    assert!(
-        error.contains("policy refused the transfer (recipient)")
-            && error.contains(&attacker.to_base58()),
-        "{error}"
-    );
     assert_eq!(env.trx_of(&attacker).await, 0);
     assert!(sent_by(&env.ledger().await, &env.gas.address()).is_empty());
     assert_eq!(security_events(&env.db.pool).await.len(), 1);
@@ -2016,18 +1983,13 @@ async fn a_payout_address_applied_sooner_than_the_policys_change_delay_signs_not
     // and still refused, as a security event.
     change(0).await;
     let w = env.deposit(20 * TRX, 50 * USDT).await;
-    let job = env.enqueue(JobType::Consolidation, &w).await;
-    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
-    assert_eq!(status, "failed");
-    let error = error.unwrap();
+    let error = env.refused(JobType::Consolidation, &w, "destination").await;
     assert!(
-        error.contains("policy refused the transfer (destination)")
-            && error.contains("took effect 0 s after its approval")
+        error.contains("took effect 0 s after its approval")
             && error.contains("change_delay_seconds (2 s)"),
         "{error}"
     );
-    assert!(sent_by(&env.ledger().await, &w.address).is_empty());
-    assert_eq!(env.usdt_of(&w.address).await, 50 * USDT);
+    env.assert_untouched(&w, 50 * USDT).await;
     assert_eq!(security_events(pool).await.len(), 1);
 
     // Proposed again with the database's delay at the policy's minimum:

@@ -139,4 +139,5 @@ pub fn walletops() -> Command {
     cmd
 }
 pub mod admin;
+pub mod api;
 pub mod tmux;
