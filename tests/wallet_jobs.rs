@@ -754,6 +754,12 @@ async fn a_gas_wallet_awaiting_a_second_admin_pays_no_top_up() {
     .unwrap();
     let proposal = import.activation.unwrap().id;
     env.fund(&key.address(), 10_000 * TRX, 0).await;
+    // The signing host's policy names it, so only the missing approval stops it.
+    env.write_policy(&Policy::starting_text(
+        env.treasury,
+        key.address(),
+        env.usdt,
+    ));
     set_config(&env.db.pool, "gas.wallet_address", json!(key.address())).await;
     let w = env.deposit(0, 50 * USDT).await;
     let engine = env.engine();
