@@ -269,6 +269,17 @@ async fn fail_at(pool: &PgPool, action: Option<&str>) {
     }
 }
 
+/// An apply that applies nothing: it fails at the injected step, or, when
+/// the failed apply before it has sent its error but not yet released its
+/// row lock (PostgreSQL reports the error before it aborts), it skips the
+/// locked proposal and finds nothing else due.
+async fn applies_nothing(pool: &sqlx::PgPool) {
+    match proposals::apply_due(pool).await {
+        Err(_) => {}
+        Ok(applied) => assert!(applied.is_empty(), "applied {applied:?}"),
+    }
+}
+
 #[tokio::test]
 async fn a_failure_at_any_step_leaves_the_old_value_or_the_new() {
     let db = common::fresh_db().await;
@@ -305,12 +316,12 @@ async fn a_failure_at_any_step_leaves_the_old_value_or_the_new() {
     let p = proposals::approve(&b.pool, &b, p.id).await.unwrap();
     assert_eq!(p.status, ProposalStatus::Approved);
     assert_eq!(value_of(pool, TREASURY).await, json!(old));
-    assert!(proposals::apply_due(pool).await.is_err());
+    applies_nothing(pool).await;
     assert_eq!(value_of(pool, TREASURY).await, json!(old));
 
     // Applying fails while writing system_config.
     fail_at(pool, Some("system_config")).await;
-    assert!(proposals::apply_due(pool).await.is_err());
+    applies_nothing(pool).await;
     assert_eq!(value_of(pool, TREASURY).await, json!(old));
     fail_at(pool, None).await;
 
