@@ -55,10 +55,11 @@ async fn an_admin_removed_or_demoted_loses_what_its_tokens_could_do() {
         matches!(&after, Err(AdminError::UnknownIdentity(m)) if m.contains("no longer an operator")),
         "{after:?}"
     );
-    let mint = sqlx::query("SELECT walletops_token_create('persist', 'admin', sha256('x'), NULL, $1)")
-        .bind(&alice)
-        .execute(&serve_pool)
-        .await;
+    let mint =
+        sqlx::query("SELECT walletops_token_create('persist', 'admin', sha256('x'), NULL, $1)")
+            .bind(&alice)
+            .execute(&serve_pool)
+            .await;
     assert!(mint.is_err(), "a removed admin's token minted a token");
     let ack = sqlx::query("SELECT walletops_security_ack(NULL, 'hide it', $1)")
         .bind(&alice)
@@ -73,12 +74,23 @@ async fn an_admin_removed_or_demoted_loses_what_its_tokens_could_do() {
         .await
         .unwrap();
     let bob = bob.token.expose().to_string();
-    operators::add(&db.pool, "admin2@example.com", Role::Viewer, Some(&other.login))
-        .await
-        .unwrap();
-    assert_eq!(token_role(&serve_pool, &bob).await.as_deref(), Some("viewer"));
+    operators::add(
+        &db.pool,
+        "admin2@example.com",
+        Role::Viewer,
+        Some(&other.login),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        token_role(&serve_pool, &bob).await.as_deref(),
+        Some("viewer")
+    );
     let demoted = config_set_with(&serve_pool, &bob).await;
-    assert!(matches!(&demoted, Err(AdminError::Denied(_))), "{demoted:?}");
+    assert!(
+        matches!(&demoted, Err(AdminError::Denied(_))),
+        "{demoted:?}"
+    );
 
     serve_pool.close().await;
     serve.drop_role().await;
@@ -151,11 +163,10 @@ async fn a_worker_login_cannot_rewrite_the_transfer_records_the_caps_count() {
     // ... and a record marked expired by that login still counts towards
     // today's caps (jobs::transfers counts every signature of the day;
     // tests/wallet_jobs.rs plays it through the engine).
-    let row: (String, i64) =
-        sqlx::query_as("SELECT status, amount FROM transfers WHERE id = $1")
-            .bind(id)
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
+    let row: (String, i64) = sqlx::query_as("SELECT status, amount FROM transfers WHERE id = $1")
+        .bind(id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(row, ("expired".to_string(), 20_000_000));
 }
