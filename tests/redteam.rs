@@ -170,3 +170,44 @@ async fn a_worker_login_cannot_rewrite_the_transfer_records_the_caps_count() {
         .unwrap();
     assert_eq!(row, ("expired".to_string(), 20_000_000));
 }
+
+#[tokio::test]
+async fn text_other_logins_wrote_cannot_drive_the_admins_terminal() {
+    let db = common::fresh_db().await;
+    let (admin_op, ops, _) = staff(&db).await;
+    // A worker's login writes a security event that would erase the line
+    // above it, retitle the terminal and ring its bell...
+    let worker = LoginRole::create(&db.url, "walletops_worker").await;
+    let mut conn = worker.connect().await;
+    sqlx::query(
+        "INSERT INTO security_events (kind, rule, message)
+         VALUES ('policy-refusal', E'sender\\x1b[2J', E'fine\\x1b[1A\\x1b[2K\\x1b]0;pwned\\x07')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    drop(conn);
+    worker.drop_role().await;
+    // ... and an operator's login an audit row with an escape in its target.
+    sqlx::query("SELECT walletops_audit('job.dispatch', E'wallet\\x1b[2J', E'T\\x1b]52;c;VEF0dGFja2Vy\\x07', '{}')")
+        .execute(&ops.pool)
+        .await
+        .unwrap();
+
+    for args in [&["security", "list"][..], &["audit"], &["status"]] {
+        let out = common::walletops()
+            .env("DATABASE_URL", admin_op.url.expose())
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !out.stdout.iter().any(|b| *b == 0x1b || *b == 0x07),
+            "walletops {args:?} printed a control character: {text:?}"
+        );
+        assert!(
+            text.contains("\\u{1b}"),
+            "walletops {args:?} hid the escape instead of showing it: {text:?}"
+        );
+    }
+}
