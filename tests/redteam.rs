@@ -211,3 +211,20 @@ async fn text_other_logins_wrote_cannot_drive_the_admins_terminal() {
         );
     }
 }
+
+#[tokio::test]
+#[ignore = "hole (availability, no funds): advisory locks take no grant, so any login, a wall screen's viewer included, can hold the in-process signer's per-kind lock (walletops.sign:KIND) or the maintenance leader's, stalling every signature of that kind or all maintenance; fix: lock a row of a table only workers may UPDATE (SELECT ... FOR UPDATE needs UPDATE rights) instead"]
+async fn a_viewer_login_cannot_hold_the_signing_lock() {
+    let db = common::fresh_db().await;
+    let (_, _, viewer) = staff(&db).await;
+    let got: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_lock(hashtext('walletops.sign:consolidation-usdt'))",
+    )
+    .fetch_one(&viewer.pool)
+    .await
+    .unwrap_or(false);
+    assert!(
+        !got,
+        "a viewer's login holds the lock every USDT sweep waits for"
+    );
+}
