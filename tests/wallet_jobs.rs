@@ -1572,6 +1572,53 @@ async fn daily_caps_refuse_the_excess_and_count_across_restarts() {
     assert_ledger_adds_up(&ledger);
 }
 
+/// Red team (migration 0011): a worker's login that marks today's transfer
+/// records expired (it writes their status) no longer lowers what the
+/// in-process signer counts towards the daily caps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transfer_marked_expired_by_sql_still_counts_towards_the_daily_cap() {
+    let env = Env::new().await;
+    // TRX sweeps: at most 10 TRX in total a day.
+    let text = Policy::starting_text(env.treasury, env.gas.address(), env.usdt).replace(
+        "[sweep_trx]\nper_transfer = 10000000000       # 10,000 TRX\nper_wallet_per_day = 20000000000 # 20,000 TRX\ntotal_per_day = 100000000000     # 100,000 TRX",
+        "[sweep_trx]\nper_transfer = 10000000\nper_wallet_per_day = 10000000\ntotal_per_day = 10000000",
+    );
+    assert!(text.contains("total_per_day = 10000000\n"));
+    env.write_policy(&text);
+    let a = env.deposit(8 * TRX, 0).await;
+    let b = env.deposit(8 * TRX, 0).await;
+    // A 9 TRX sweep of `a` signed today, which the attacker then marks
+    // expired (a status may still move forward, as the jobs move it).
+    sqlx::query(
+        "INSERT INTO transfers (wallet_id, kind, asset, from_address, to_address, amount,
+                                tx_id, signed_tx, expires_at)
+         VALUES ($1, 'consolidation-trx', 'trx', $2, $3, 9000000, 'rt01', '\\x00',
+                 now() + interval '1 minute')",
+    )
+    .bind(a.id)
+    .bind(a.address.to_base58())
+    .bind(env.treasury.to_base58())
+    .execute(&env.db.pool)
+    .await
+    .unwrap();
+    let marked = sqlx::query("UPDATE transfers SET status = 'expired' WHERE tx_id = 'rt01'")
+        .execute(&env.db.pool)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(marked, 1);
+    let engine = env.engine();
+    let job = env.enqueue(JobType::Consolidation, &b).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    assert_eq!(status, "failed");
+    assert!(
+        error.as_deref().unwrap().contains("total-daily-cap"),
+        "{error:?}"
+    );
+    engine.stop().await;
+    assert_eq!(env.trx_of(&b.address).await, 8 * TRX);
+}
+
 // ---- walletops signer ------------------------------------------------------
 
 /// A running `walletops signer` with its secret and log files.

@@ -3,6 +3,23 @@
 //! This is the edge where `anyhow` turns library errors into one clear line
 //! on stderr and a non-zero exit code.
 
+// Everything the CLI prints goes through [`clean`]: much of it is text other
+// logins wrote (a worker's security event, an operator's audit row, a job's
+// error), and an escape sequence in it must not drive the admin's terminal
+// (erase lines, retitle it, or set its clipboard). These shadow the std
+// macros in every module below.
+macro_rules! println {
+    () => { ::std::println!() };
+    ($($arg:tt)*) => { ::std::print!("{}\n", $crate::cli::clean(&::std::format!($($arg)*))) };
+}
+macro_rules! print {
+    ($($arg:tt)*) => { ::std::print!("{}", $crate::cli::clean(&::std::format!($($arg)*))) };
+}
+macro_rules! eprintln {
+    () => { ::std::eprintln!() };
+    ($($arg:tt)*) => { ::std::eprint!("{}\n", $crate::cli::clean(&::std::format!($($arg)*))) };
+}
+
 mod audit;
 mod bench;
 mod config;
@@ -337,4 +354,22 @@ fn init_logging(
             Ok(None)
         }
     }
+}
+
+/// `text` with every control character but newline and tab shown escaped
+/// (`\u{1b}`), so that printing it cannot drive a terminal.
+pub(crate) fn clean(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }

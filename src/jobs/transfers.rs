@@ -245,8 +245,10 @@ pub async fn create(
 }
 
 /// What the transfer records show as signed today (UTC) of `kind`, for the
-/// wallet and in total: everything but what provably never moved (expired,
-/// failed on chain).
+/// wallet and in total: every signature, whatever became of it, as
+/// `walletops signer`'s log counts them. A status is the worker's word (its
+/// login writes it), so one marked expired or failed still counts; the
+/// records' amounts and times are fixed by the database (migration 0011).
 async fn usage_today(
     conn: &mut sqlx::PgConnection,
     kind: TransferKind,
@@ -256,7 +258,7 @@ async fn usage_today(
         "SELECT coalesce(sum(amount) FILTER (WHERE wallet_id = $2), 0)::bigint,
                 coalesce(sum(amount), 0)::bigint
            FROM transfers
-          WHERE kind = $1 AND status NOT IN ('expired', 'failed')
+          WHERE kind = $1
             AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
     )
     .bind(kind.as_str())

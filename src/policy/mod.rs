@@ -342,7 +342,7 @@ change_delay_seconds = 86400
 # Caps per kind, in SUN (TRX) or USDT units: per_transfer (one transfer),
 # per_wallet_per_day (what one deposit wallet sends in sweeps, or receives
 # in top-ups, in a UTC day), total_per_day (all wallets together). Transfers
-# recorded today count, whether landed or still on their way.
+# signed today count, whether landed, on their way or expired unsent.
 [gas_topup]
 per_transfer = 50000000          # 50 TRX
 per_wallet_per_day = 100000000   # 100 TRX
