@@ -1,7 +1,7 @@
 //! The red team's attacks on issues 11 and 12 after migrations 0007-0009,
 //! each played with the login the README hands out (one per role, as
 //! `tests/dbsec.rs` does) against the real database. Each failed before
-//! migration 0011.
+//! migration 0011 (the signing lock: before 0012).
 
 mod common;
 
@@ -213,18 +213,41 @@ async fn text_other_logins_wrote_cannot_drive_the_admins_terminal() {
 }
 
 #[tokio::test]
-#[ignore = "hole (availability, no funds): advisory locks take no grant, so any login, a wall screen's viewer included, can hold the in-process signer's per-kind lock (walletops.sign:KIND) or the maintenance leader's, stalling every signature of that kind or all maintenance; fix: lock a row of a table only workers may UPDATE (SELECT ... FOR UPDATE needs UPDATE rights) instead"]
-async fn a_viewer_login_cannot_hold_the_signing_lock() {
+async fn only_a_worker_login_can_take_the_signing_lock() {
     let db = common::fresh_db().await;
-    let (_, _, viewer) = staff(&db).await;
-    let got: bool = sqlx::query_scalar(
-        "SELECT pg_try_advisory_lock(hashtext('walletops.sign:consolidation-usdt'))",
-    )
-    .fetch_one(&viewer.pool)
-    .await
-    .unwrap_or(false);
-    assert!(
-        !got,
-        "a viewer's login holds the lock every USDT sweep waits for"
-    );
+    let (admin, ops, viewer) = staff(&db).await;
+    let lock = "SELECT kind FROM signing_locks WHERE kind = 'consolidation-usdt' FOR UPDATE";
+    let upsert = "INSERT INTO signing_locks (kind) VALUES ('consolidation-usdt')
+                  ON CONFLICT (kind) DO UPDATE SET kind = EXCLUDED.kind";
+    // Any login may take an advisory lock, so signing no longer waits on one:
+    // it locks a row, which needs UPDATE rights.
+    for (who, pool) in [
+        ("viewer", &viewer.pool),
+        ("operator", &ops.pool),
+        ("admin", &admin.pool),
+    ] {
+        for statement in [lock, upsert] {
+            let mut tx = pool.begin().await.unwrap();
+            let err = sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .expect_err(&format!("{who} took the signing lock with {statement}"));
+            assert!(
+                err.to_string().contains("permission denied"),
+                "{who}: {err}"
+            );
+        }
+    }
+    let worker = LoginRole::create(&db.url, "walletops_worker").await;
+    let worker_pool = walletops::db::connect(&worker.url, Default::default())
+        .await
+        .unwrap();
+    let mut tx = worker_pool.begin().await.unwrap();
+    sqlx::query(upsert).execute(&mut *tx).await.unwrap();
+    // A new kind gets its row from the worker that first signs it.
+    sqlx::query("INSERT INTO signing_locks (kind) VALUES ('later-kind') ON CONFLICT (kind) DO UPDATE SET kind = EXCLUDED.kind")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
 }

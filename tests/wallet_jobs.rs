@@ -472,6 +472,36 @@ async fn processing_flag(pool: &PgPool, wallet: Uuid) -> (bool, Option<Uuid>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_viewer_login_holding_locks_does_not_stall_signing() {
+    let env = Env::new().await;
+    let (_, _, viewer) = common::admin::staff(&env.db).await;
+    // What a wall screen's login could take: every advisory lock it likes
+    // (signing once waited on one), and the signing row it may not lock.
+    let mut session = viewer.pool.acquire().await.unwrap();
+    for kind in ["consolidation-usdt", "consolidation-trx", "gas-topup"] {
+        sqlx::query("SELECT pg_advisory_lock(hashtext('walletops.sign:' || $1))")
+            .bind(kind)
+            .execute(&mut *session)
+            .await
+            .unwrap();
+    }
+    let mut tx = viewer.pool.begin().await.unwrap();
+    assert!(
+        sqlx::query("SELECT kind FROM signing_locks FOR UPDATE")
+            .execute(&mut *tx)
+            .await
+            .is_err()
+    );
+    let w = env.deposit(0, 50 * USDT).await;
+    let engine = env.engine();
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(60)).await;
+    engine.stop().await;
+    assert_eq!(status, "completed", "{error:?}");
+    assert_eq!(env.usdt_of(&env.treasury).await, 50 * USDT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn consolidation_tops_up_gas_then_sweeps_usdt_and_trx_once() {
     let env = Env::new().await;
     // Never activated: holds USDT only, as a fresh deposit address does.

@@ -185,11 +185,16 @@ pub async fn create(
         return Err(JobError::LeaseLost);
     }
     // One signature of a kind at a time, so that two workers cannot both
-    // fit under a daily cap that only one fits under.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('walletops.sign:' || $1))")
-        .bind(t.kind.as_str())
-        .execute(&mut *tx)
-        .await?;
+    // fit under a daily cap that only one fits under. A row lock, not an
+    // advisory one: locking the row needs UPDATE rights, which only workers
+    // hold, so a viewer's login cannot take it and stall signing.
+    sqlx::query(
+        "INSERT INTO signing_locks (kind) VALUES ($1)
+         ON CONFLICT (kind) DO UPDATE SET kind = EXCLUDED.kind",
+    )
+    .bind(t.kind.as_str())
+    .execute(&mut *tx)
+    .await?;
     let signed = match &ctx.signer {
         Signer::Local(core) => {
             let usage = usage_today(&mut tx, t.kind, t.wallet_id).await?;
