@@ -734,7 +734,23 @@ async fn counts_stay_exact_under_plain_sql_and_maintenance_folds_them() {
     assert_eq!(deltas, 0, "maintenance folded the deltas");
     assert_counts_match_scan(&db.pool).await;
     leader.resign().await;
-    assert!(maintenance::try_lead(&db.pool).await.unwrap().is_some());
+    let mut leader = maintenance::try_lead(&db.pool).await.unwrap().unwrap();
+
+    // A leader that stopped renewing (paused, or dead) loses the lease once
+    // it runs out: another process leads, and the old one steps down at its
+    // next piece of work instead of running maintenance beside it.
+    sqlx::query("UPDATE maintenance_leader SET renewed_at = now() - $1 * interval '1 second' - interval '1 second'")
+        .bind(maintenance::LEADER_LEASE.as_secs_f64())
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let mut successor = maintenance::try_lead(&db.pool).await.unwrap().unwrap();
+    assert!(matches!(
+        leader.tick().await,
+        Err(walletops::queue::QueueError::LeadershipLost)
+    ));
+    successor.tick().await.unwrap();
+    successor.resign().await;
 
     sqlx::query("TRUNCATE job_logs CASCADE")
         .execute(&db.pool)

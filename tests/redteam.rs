@@ -251,3 +251,44 @@ async fn only_a_worker_login_can_take_the_signing_lock() {
         .unwrap();
     tx.rollback().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_viewer_login_cannot_hold_up_maintenance() {
+    let db = common::fresh_db().await;
+    let (admin, ops, viewer) = staff(&db).await;
+    // The advisory lock that leadership once was: any login may take it.
+    let mut session = viewer.pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(0x7761_6c6c_6574_6f70_i64)
+        .execute(&mut *session)
+        .await
+        .unwrap();
+    // The lease row is the workers' alone.
+    for (who, pool) in [
+        ("viewer", &viewer.pool),
+        ("operator", &ops.pool),
+        ("admin", &admin.pool),
+    ] {
+        let err = sqlx::query(
+            "UPDATE maintenance_leader
+                SET holder = gen_random_uuid(), renewed_at = now() + interval '1 day'",
+        )
+        .execute(pool)
+        .await
+        .expect_err(&format!("{who} took the maintenance lease"));
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{who}: {err}"
+        );
+    }
+    let worker = LoginRole::create(&db.url, "walletops_worker").await;
+    let worker_pool = walletops::db::connect(&worker.url, Default::default())
+        .await
+        .unwrap();
+    let mut leader = walletops::queue::maintenance::try_lead(&worker_pool)
+        .await
+        .unwrap()
+        .expect("a worker leads whatever advisory locks a viewer holds");
+    leader.tick().await.unwrap();
+    leader.resign().await;
+}

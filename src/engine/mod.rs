@@ -14,7 +14,7 @@
 //!   lease of every held job; a job whose lease was lost is abandoned;
 //! - the listener turns notifications into wake-ups; the config watcher
 //!   reloads `system_config` on notification and every second (pause);
-//! - maintenance runs in whichever process holds the leader lock.
+//! - maintenance runs in whichever process holds the leader lease.
 //!
 //! Shutdown (the `stop` future given to [`Engine::run`]): claim nothing more,
 //! release buffered jobs, let running ones finish within the grace period,

@@ -836,7 +836,7 @@ async fn config_watcher(shared: Arc<Shared>, tx: watch::Sender<QueueConfig>) {
     }
 }
 
-/// Maintenance, in the process that holds the leader lock.
+/// Maintenance, in the process that holds the leader lease.
 async fn maintainer(
     shared: Arc<Shared>,
     leader: Arc<tokio::sync::Mutex<Option<maintenance::Leader>>>,

@@ -2,9 +2,12 @@
 //! folding the count deltas, retention, periodic sync scheduling, and
 //! applying approved configuration changes once due.
 //!
-//! Whoever holds the session advisory lock [`LEADER_LOCK`] is the leader;
-//! the lock lives on one dedicated connection ([`Leader`]), so a leader that
-//! dies or loses its connection frees it for another process at once.
+//! Whoever holds an unexpired lease on the one row of `maintenance_leader`
+//! is the leader ([`Leader`]); it renews the lease before each piece of
+//! work, and a leader that dies lets it run out ([`LEADER_LEASE`]) for
+//! another process to take. Not an advisory lock: any login may take one,
+//! so a viewer's login could have held maintenance up; only workers may
+//! write the lease row.
 
 use std::time::Duration;
 
@@ -13,8 +16,9 @@ use uuid::Uuid;
 
 use super::{QueueConfig, QueueError, RescueOutcome, rescue_expired};
 
-/// Advisory lock key of the maintenance leader ("walletop" in ASCII).
-pub const LEADER_LOCK: i64 = 0x7761_6c6c_6574_6f70;
+/// How long a leader's lease lasts without renewal: how soon another
+/// process takes over from a leader that died.
+pub const LEADER_LEASE: Duration = Duration::from_secs(10);
 
 /// Most rows one retention statement deletes, so that it never holds locks
 /// on a large part of the table.
@@ -26,41 +30,63 @@ const RESCUE_BATCHES_PER_ROUND: usize = 20;
 /// Most wallets one periodic-sync statement queues.
 pub const SYNC_BATCH: i64 = 5000;
 
-/// The maintenance leader: a connection holding [`LEADER_LOCK`].
-/// The connection is detached from the pool: dropping the leader closes it,
-/// which releases the lock (a pooled connection would keep it).
+/// The maintenance leader: the holder of the lease, with a connection of
+/// its own (detached from the pool, for its statement timeout).
 pub struct Leader {
     conn: PgConnection,
+    holder: Uuid,
 }
 
-/// Tries to become the leader; `None` when another session leads.
+/// Tries to become the leader; `None` while another process holds an
+/// unexpired lease.
 pub async fn try_lead(pool: &PgPool) -> Result<Option<Leader>, QueueError> {
-    let mut conn = pool.acquire().await?;
-    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-        .bind(LEADER_LOCK)
-        .fetch_one(&mut *conn)
-        .await?;
-    if got {
-        // Detached first: on an error below, dropping it closes the session
-        // and so frees the lock.
-        let mut conn = conn.detach();
-        // Every maintenance statement is bounded and takes milliseconds. One
-        // that runs long holds back the cleanup of dead rows that every
-        // claim then has to step over: cancel it, and the round is retried.
-        sqlx::query("SET statement_timeout = '10s'")
-            .execute(&mut conn)
-            .await?;
-        Ok(Some(Leader { conn }))
-    } else {
-        Ok(None)
+    let holder = Uuid::new_v4();
+    let got = sqlx::query(
+        "UPDATE maintenance_leader SET holder = $1, renewed_at = now()
+          WHERE holder IS NULL OR renewed_at IS NULL
+             OR renewed_at < now() - make_interval(secs => $2)",
+    )
+    .bind(holder)
+    .bind(LEADER_LEASE.as_secs_f64())
+    .execute(pool)
+    .await?
+    .rows_affected()
+        == 1;
+    if !got {
+        return Ok(None);
     }
+    let mut conn = pool.acquire().await?.detach();
+    // Every maintenance statement is bounded and takes milliseconds. One
+    // that runs long holds back the cleanup of dead rows that every claim
+    // then has to step over: cancel it, and the round is retried.
+    sqlx::query("SET statement_timeout = '10s'")
+        .execute(&mut conn)
+        .await?;
+    Ok(Some(Leader { conn, holder }))
 }
 
 impl Leader {
+    /// Renews the lease; an error when it ran out and another process may
+    /// lead now (this one must stop and try to lead again).
+    async fn renew(&mut self) -> Result<(), QueueError> {
+        let renewed =
+            sqlx::query("UPDATE maintenance_leader SET renewed_at = now() WHERE holder = $1")
+                .bind(self.holder)
+                .execute(&mut self.conn)
+                .await?
+                .rows_affected();
+        if renewed == 1 {
+            Ok(())
+        } else {
+            Err(QueueError::LeadershipLost)
+        }
+    }
+
     /// Rescues expired leases and folds the count deltas. Cheap: meant for
     /// every second or so. An error means the leader's connection may be
-    /// gone: drop the leader and try to lead again.
+    /// gone or its lease ran out: drop the leader and try to lead again.
     pub async fn tick(&mut self) -> Result<RescueOutcome, QueueError> {
+        self.renew().await?;
         let mut rescued = RescueOutcome::default();
         for _ in 0..RESCUE_BATCHES_PER_ROUND {
             let r = rescue_expired(&mut self.conn).await?;
@@ -97,6 +123,7 @@ impl Leader {
             (&["failed"][..], config.failed_retention),
         ] {
             for _ in 0..RETENTION_BATCHES_PER_ROUND {
+                self.renew().await?;
                 let n = sqlx::query(
                     "DELETE FROM job_logs WHERE id IN (
                          SELECT id FROM job_logs
@@ -130,6 +157,7 @@ impl Leader {
         let mut queued = 0;
         let mut after: Option<Uuid> = None;
         loop {
+            self.renew().await?;
             let (last, n): (Option<Uuid>, i64) = sqlx::query_as(
                 "WITH batch AS (
                      SELECT id, address, user_id, last_synced_at FROM user_wallets
@@ -167,14 +195,16 @@ impl Leader {
         }
     }
 
-    /// Gives up leadership: unlocks (so that another process may lead at
-    /// once) and closes the session.
+    /// Gives up leadership: frees the lease (so that another process may
+    /// lead at once) and closes the session.
     pub async fn resign(mut self) {
         use sqlx::Connection as _;
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(LEADER_LOCK)
-            .execute(&mut self.conn)
-            .await;
+        let _ = sqlx::query(
+            "UPDATE maintenance_leader SET holder = NULL, renewed_at = NULL WHERE holder = $1",
+        )
+        .bind(self.holder)
+        .execute(&mut self.conn)
+        .await;
         let _ = self.conn.close().await;
     }
 }

@@ -74,6 +74,9 @@ pub enum QueueError {
     /// A `system_config` value the queue needs is not what it should be.
     #[error("system_config {key}: {message}")]
     Config { key: &'static str, message: String },
+    /// The maintenance leader's lease ran out: another process may lead.
+    #[error("the maintenance lease ran out: another process may lead now")]
+    LeadershipLost,
     /// The database failed.
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
