@@ -44,9 +44,16 @@ async fn an_admin_removed_or_demoted_loses_what_its_tokens_could_do() {
         .unwrap();
     let alice = alice.token.expose().to_string();
     assert!(config_set_with(&serve_pool, &alice).await.is_ok());
-    operators::remove(&db.pool, "admin@example.com")
-        .await
-        .unwrap();
+    // Revoked by plain SQL, so that her tokens stay unrevoked (walletops'
+    // own `operators remove` revokes them too): the maker check alone must
+    // hold.
+    sqlx::query(
+        "UPDATE operators SET revoked_at = now()
+          WHERE user_id = (SELECT id FROM auth.users WHERE email = 'admin@example.com')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
 
     // Her token no longer authenticates, changes nothing, mints nothing.
     assert_eq!(token_role(&serve_pool, &alice).await, None);
@@ -92,6 +99,44 @@ async fn an_admin_removed_or_demoted_loses_what_its_tokens_could_do() {
         "{demoted:?}"
     );
 
+    serve_pool.close().await;
+    serve.drop_role().await;
+}
+
+#[tokio::test]
+async fn removing_an_operator_revokes_its_tokens_for_good() {
+    let db = common::fresh_db().await;
+    let (admin_op, _, _) = staff(&db).await;
+    let serve = LoginRole::create(&db.url, "walletops_admin").await;
+    let serve_pool = walletops::db::connect(&serve.url, Default::default())
+        .await
+        .unwrap();
+    let made = tokens::create(&admin_op.pool, &admin_op, Role::Admin, "alice", None)
+        .await
+        .unwrap();
+    let alice = made.token.expose().to_string();
+    let removal = operators::remove(&db.pool, "admin@example.com")
+        .await
+        .unwrap();
+    assert_eq!(removal.tokens_revoked, 1);
+    // Added again later (a returning employee, or a slip): her old token
+    // stays dead.
+    operators::add(
+        &db.pool,
+        "admin@example.com",
+        Role::Admin,
+        Some(&admin_op.login),
+    )
+    .await
+    .unwrap();
+    assert_eq!(token_role(&serve_pool, &alice).await, None);
+    assert!(config_set_with(&serve_pool, &alice).await.is_err());
+    let revoked: bool =
+        sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM api_tokens WHERE name = 'alice'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(revoked, "tokens list would show it live");
     serve_pool.close().await;
     serve.drop_role().await;
 }

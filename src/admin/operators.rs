@@ -177,7 +177,18 @@ pub async fn add(
 
 /// Revokes `email`'s role and its login's group membership. The user and
 /// the login stay (the audit trail names them).
-pub async fn remove(pool: &PgPool, email: &str) -> Result<OperatorEntry, AdminError> {
+/// What `remove` did: the operator as it now stands, and how many of the
+/// API tokens it had made were revoked with it.
+#[derive(Debug, Clone)]
+pub struct Removal {
+    pub operator: OperatorEntry,
+    pub tokens_revoked: u64,
+}
+
+/// Revokes an operator's role, its login's group membership and every API
+/// token it made (owner's rights). The tokens go for good: were the person
+/// added again later, their old tokens would otherwise come back to life.
+pub async fn remove(pool: &PgPool, email: &str) -> Result<Removal, AdminError> {
     let email = check_email(email)?;
     let mut tx = pool.begin().await?;
     require_owner(&mut tx, MANAGE).await?;
@@ -200,9 +211,19 @@ pub async fn remove(pool: &PgPool, email: &str) -> Result<OperatorEntry, AdminEr
         .bind(login)
         .execute(&mut *tx)
         .await?;
-    let entry = fetch(&mut tx, user_id).await?;
+    let tokens_revoked = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = now() WHERE created_by = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let operator = fetch(&mut tx, user_id).await?;
     tx.commit().await?;
-    Ok(entry)
+    Ok(Removal {
+        operator,
+        tokens_revoked,
+    })
 }
 
 /// Every operator, current and revoked.

@@ -28,8 +28,8 @@ pub enum OperatorsAction {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke an operator's role and its login's group membership (the user
-    /// stays: the audit trail names it)
+    /// Revoke an operator's role, its login's group membership and the API
+    /// tokens it made (the user stays: the audit trail names it)
     Remove { email: String },
 }
 
@@ -69,8 +69,11 @@ pub async fn run(
             }
         }
         OperatorsAction::Remove { email } => {
-            operators::remove(&pool, &email).await?;
-            println!("{email} removed");
+            let removal = operators::remove(&pool, &email).await?;
+            println!(
+                "{email} removed; {} API token(s) it made revoked",
+                removal.tokens_revoked
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
