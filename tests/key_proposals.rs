@@ -13,7 +13,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use common::TestDb;
-use common::admin::{LoginRole, Op, operator};
+use common::admin::{LoginRole, Op, operator, set_delay};
 use serde_json::Value;
 use sqlx::{Connection, PgPool};
 use uuid::Uuid;
@@ -36,24 +36,6 @@ async fn active(pool: &PgPool, wallet: Uuid) -> bool {
         .fetch_one(pool)
         .await
         .unwrap()
-}
-
-/// Sets the delay as the database owner acting through walletops (as
-/// tests/proposals.rs does).
-async fn set_delay(pool: &PgPool, seconds: i64) {
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT walletops_act_owner()")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query(
-        "UPDATE system_config SET value = to_jsonb($1) WHERE key = 'policy.change_delay_seconds'",
-    )
-    .bind(seconds)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
 }
 
 /// Admin A imports keys: an admin whose login also holds the database

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use common::TestDb;
 use common::admin::{
-    LoginRole, Op, address, audit_count, http, login_name, operator, staff, url_as, wallet,
+    LoginRole, Op, address, audit_count, http, login_name, operator, set_delay, staff, url_as,
+    wallet,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -32,24 +33,6 @@ async fn value_of(pool: &PgPool, key: &str) -> Value {
         .fetch_one(pool)
         .await
         .unwrap()
-}
-
-/// Sets the delay as the database owner acting through walletops (it is
-/// itself a money key, which only the owner may write directly).
-async fn set_delay(pool: &PgPool, seconds: i64) {
-    let mut tx = pool.begin().await.unwrap();
-    sqlx::query("SELECT walletops_act_owner()")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query(
-        "UPDATE system_config SET value = to_jsonb($1) WHERE key = 'policy.change_delay_seconds'",
-    )
-    .bind(seconds)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
 }
 
 /// The audit rows of one proposal, in chain order: (action, acting user).

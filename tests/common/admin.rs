@@ -124,6 +124,25 @@ pub async fn wallet(pool: &PgPool, seed: u32, email: &str, name: &str) -> (Uuid,
     (id, user, addr)
 }
 
+/// Sets `policy.change_delay_seconds` as the database owner acting through
+/// walletops (it is itself a money key, which only the owner may write
+/// directly).
+pub async fn set_delay(pool: &PgPool, seconds: i64) {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE system_config SET value = to_jsonb($1) WHERE key = 'policy.change_delay_seconds'",
+    )
+    .bind(seconds)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
 /// A job in `status` inserted by plain SQL (as an old deployment would).
 pub async fn job(pool: &PgPool, status: &str, job_type: &str, wallet_address: &str) -> Uuid {
     sqlx::query_scalar(
