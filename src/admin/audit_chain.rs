@@ -244,16 +244,6 @@ async fn walk(
         .await?;
         for row in &rows {
             let seq = row.seq.unwrap_or_default();
-            if seq == last_seq {
-                return Ok(done(
-                    Some(Problem::OutOfOrder {
-                        seq: Some(seq),
-                        id: row.id,
-                    }),
-                    checked,
-                    None,
-                ));
-            }
             if seq > last_seq + 1 {
                 return Ok(done(
                     Some(Problem::Removed {
@@ -264,7 +254,8 @@ async fn walk(
                     None,
                 ));
             }
-            if row.prev_hash.as_deref() != Some(&prev[..]) {
+            // A repeated seq, or a row that does not follow the one before.
+            if seq == last_seq || row.prev_hash.as_deref() != Some(&prev[..]) {
                 return Ok(done(
                     Some(Problem::OutOfOrder {
                         seq: Some(seq),
