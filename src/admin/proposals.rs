@@ -266,25 +266,25 @@ fn require_person(identity: &Identity) -> Result<(), AdminError> {
     }
 }
 
-/// The database's refusal in the words it gave, as the matching error.
+/// The database's refusal in the words it gave: the shared mapping
+/// ([`AdminError::from`]), with a denial named by its action and a proposal
+/// in the wrong state (or a second open one for its key) as a conflict.
 fn refusal(e: sqlx::Error, identity: &Identity, action: &'static str) -> AdminError {
-    let sqlx::Error::Database(db) = &e else {
-        return e.into();
-    };
-    let message = db.message().to_string();
-    let error = match db.code().as_deref() {
-        Some("42501") => {
-            tracing::warn!(identity = %identity, reason = message, "refused by the database");
+    let error = match AdminError::from(e) {
+        AdminError::Denied(reason) => {
+            tracing::warn!(identity = %identity, reason, "refused by the database");
             AdminError::Forbidden {
                 who: identity.to_string(),
                 action,
             }
         }
-        Some("28000") => AdminError::UnknownIdentity(message),
-        Some("22023") => AdminError::Invalid(message),
-        Some("P0002") => AdminError::NotFound(message),
-        Some("55000" | "23505") => AdminError::Conflict(message),
-        _ => return e.into(),
+        AdminError::Db(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("55000" | "23505")) =>
+        {
+            AdminError::Conflict(db.message().to_string())
+        }
+        e @ AdminError::Db(_) => return e,
+        e => e,
     };
     error.refused(identity)
 }
