@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{AdminError, Role};
@@ -57,25 +57,30 @@ fn check_login(login: &str) -> Result<&str, AdminError> {
     }
 }
 
-/// The connected database user, if it owns the walletops tables (or is a
-/// superuser); otherwise the refusal of `action`.
-pub(super) async fn require_owner(
-    conn: &mut PgConnection,
+/// A transaction as the database owner acting through walletops (its
+/// writes are audited as walletops', not as external changes), if the
+/// connected user owns the walletops tables (or is a superuser); otherwise
+/// the refusal of `action`.
+pub(super) async fn owner_tx(
+    pool: &PgPool,
     action: &'static str,
-) -> Result<String, AdminError> {
+) -> Result<Transaction<'static, Postgres>, AdminError> {
+    let mut tx = pool.begin().await?;
     let (db_user, owner): (String, bool) = sqlx::query_as(
         "SELECT current_user::text,
                 pg_has_role(current_user, c.relowner, 'USAGE')
            FROM pg_class c WHERE c.oid = 'operators'::regclass",
     )
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut *tx)
     .await?;
-    if owner {
-        Ok(db_user)
-    } else {
+    if !owner {
         tracing::warn!(db_user, action, "refused: needs the database owner");
-        Err(AdminError::NotOwner { action, db_user })
+        return Err(AdminError::NotOwner { action, db_user });
     }
+    sqlx::query("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
 }
 
 fn check_email(email: &str) -> Result<&str, AdminError> {
@@ -110,11 +115,7 @@ pub async fn add(
         Some(l) => check_login(l.trim())?.to_string(),
         None => check_login(&default_login(email))?.to_string(),
     };
-    let mut tx = pool.begin().await?;
-    require_owner(&mut tx, MANAGE).await?;
-    sqlx::query("SELECT walletops_act_owner()")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = owner_tx(pool, MANAGE).await?;
     let user_id: Uuid = match sqlx::query_scalar::<_, Uuid>(
         "SELECT id FROM auth.users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1",
     )
@@ -190,11 +191,7 @@ pub struct Removal {
 /// added again later, their old tokens would otherwise come back to life.
 pub async fn remove(pool: &PgPool, email: &str) -> Result<Removal, AdminError> {
     let email = check_email(email)?;
-    let mut tx = pool.begin().await?;
-    require_owner(&mut tx, MANAGE).await?;
-    sqlx::query("SELECT walletops_act_owner()")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = owner_tx(pool, MANAGE).await?;
     let revoked: Option<(Uuid, Option<String>)> = sqlx::query_as(
         "UPDATE operators o SET revoked_at = now(), updated_at = now()
            FROM auth.users u

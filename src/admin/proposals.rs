@@ -420,11 +420,7 @@ pub async fn apply_due_quietly(pool: &PgPool) {
 /// changes only by proposal. Recorded by the database's trigger as the
 /// owner's walletops action, not as an external change.
 pub async fn bootstrap(pool: &PgPool, key: &str, value: Value) -> Result<(), AdminError> {
-    let mut tx = pool.begin().await?;
-    super::operators::require_owner(&mut tx, "setting a first value").await?;
-    sqlx::query("SELECT walletops_act_owner()")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = super::operators::owner_tx(pool, "setting a first value").await?;
     let current: Option<Option<Value>> =
         sqlx::query_scalar("SELECT value FROM system_config WHERE key = $1 FOR UPDATE")
             .bind(key)

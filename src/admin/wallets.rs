@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::AdminError;
-use super::operators::require_owner;
+use super::operators::owner_tx;
 use super::proposals::{self, Proposal};
 use crate::tron::PrivateKey;
 use crate::wallets::{self, Activation, ImportedWallet, MasterKey, WalletError, WalletRole};
@@ -39,12 +39,7 @@ pub async fn import(
     key: &PrivateKey,
 ) -> Result<KeyImport, AdminError> {
     let held = matches!(role, WalletRole::Gas | WalletRole::Treasury);
-    let mut tx = pool.begin().await?;
-    require_owner(&mut tx, "importing wallet keys").await?;
-    // Through walletops: the trigger's audit row is not an external change.
-    sqlx::query("SELECT walletops_act_owner()")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = owner_tx(pool, "importing wallet keys").await?;
     let activation = if held {
         Activation::AwaitingApproval
     } else {
@@ -90,11 +85,7 @@ pub async fn bootstrap(
             "a deposit wallet is usable at once: import it with `walletops wallet import`".into(),
         ));
     }
-    let mut tx = pool.begin().await?;
-    require_owner(&mut tx, "importing wallet keys").await?;
-    sqlx::query("SELECT walletops_act_owner()")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = owner_tx(pool, "importing wallet keys").await?;
     // Two bootstraps at once would both find none.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('walletops.wallet-bootstrap:' || $1))")
         .bind(role.as_str())
