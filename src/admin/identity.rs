@@ -85,8 +85,8 @@ impl Identity {
 /// The operator linked to the session's database login (`session_user`),
 /// if it holds a live role.
 pub async fn resolve_login(pool: &PgPool) -> Result<Identity, AdminError> {
-    let (login, operator): (String, Option<(Uuid, String, String)>) = {
-        let row: (String, Option<Uuid>, Option<String>, Option<String>) = sqlx::query_as(
+    let (login, user_id, role, email): (String, Option<Uuid>, Option<String>, Option<String>) =
+        sqlx::query_as(
             "SELECT session_user::text, o.user_id, o.role, u.email
                FROM (SELECT 1) one
                LEFT JOIN operators o ON o.db_login = session_user::text AND o.revoked_at IS NULL
@@ -103,13 +103,7 @@ pub async fn resolve_login(pool: &PgPool) -> Result<Identity, AdminError> {
             ),
             other => other,
         })?;
-        let operator = match row {
-            (_, Some(id), Some(role), email) => Some((id, role, email.unwrap_or_default())),
-            _ => None,
-        };
-        (row.0, operator)
-    };
-    let Some((user_id, role, email)) = operator else {
+    let (Some(user_id), Some(role)) = (user_id, role) else {
         tracing::warn!(login, "refused: the database login is not an operator");
         return Err(AdminError::UnknownIdentity(format!(
             "database login {login} is not an operator (or was removed); the database owner \
@@ -119,7 +113,10 @@ pub async fn resolve_login(pool: &PgPool) -> Result<Identity, AdminError> {
     Ok(Identity {
         user_id: Some(user_id),
         role: parse_role(&role)?,
-        source: Source::Login { login, email },
+        source: Source::Login {
+            login,
+            email: email.unwrap_or_default(),
+        },
     })
 }
 
