@@ -20,7 +20,7 @@
 //! hyper's own `header_read_timeout` is not used: it runs from the end of
 //! the previous response, so it cannot tell a kept-alive connection waiting
 //! for its next request from a client sending its headers a byte at a time.
-//! The request body's deadline is the handlers' (see `handlers::RawBody`),
+//! The request body's deadline is the handlers' (see `body::RawBody`),
 //! and the event stream's cap is in `events`.
 
 use std::convert::Infallible;

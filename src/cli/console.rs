@@ -1,7 +1,8 @@
 //! `walletops console [--read-only] [--refresh SECS] [--embedded-workers N]`:
 //! the operations console over the configured database, acting as the
 //! operator its database login is linked to (read-only when it is none;
-//! `--operator` / `WALLETOPS_OPERATOR` may only assert that operator). Everything that can be wrong (flags, config file, database, the
+//! `--operator` / `WALLETOPS_OPERATOR` may only assert that operator).
+//! Everything that can be wrong (flags, config file, database, the
 //! operator, what embedded workers need) is reported before the terminal is
 //! taken; from then on the log goes to a rolling file whose path is printed
 //! on exit.

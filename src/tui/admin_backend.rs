@@ -71,7 +71,7 @@ impl AdminBackend {
             .map_err(backend_error)
     }
 
-    async fn access(&self) -> Result<(Access, DateTime<Utc>), BackendError> {
+    async fn access(&self) -> Result<Access, BackendError> {
         let db = overview::database_access(&self.pool)
             .await
             .map_err(backend_error)?;
@@ -90,14 +90,11 @@ impl AdminBackend {
             note = Some(format!("database role {} may only read", db.user));
             Role::Viewer
         };
-        Ok((
-            Access {
-                operator,
-                role,
-                note,
-            },
-            db.now,
-        ))
+        Ok(Access {
+            operator,
+            role,
+            note,
+        })
     }
 }
 
@@ -109,7 +106,7 @@ impl Drop for AdminBackend {
 
 impl ConsoleBackend for AdminBackend {
     async fn snapshot(&self, job_search: String) -> Result<Snapshot, BackendError> {
-        let (access, _) = self.access().await?;
+        let access = self.access().await?;
         let data = console::read(&self.pool, &job_search)
             .await
             .map_err(backend_error)?;
