@@ -41,13 +41,7 @@ pub struct SignerArgs {
 
 pub async fn run(settings: &Settings, args: SignerArgs) -> anyhow::Result<ExitCode> {
     let path = policy::resolve_path(args.policy.as_deref())?;
-    let policy_text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            anyhow::Error::new(policy::PolicyError::Missing { path: path.clone() })
-        }
-        _ => anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
-    })?;
-    let policy = Policy::load(&path)?;
+    let (policy, policy_text) = Policy::load_with_text(&path)?;
     let master = MasterKey::load(settings.master_key.as_ref())
         .context("walletops signer needs the wallet master key")?;
     let secret = SharedSecret::from_file(&args.secret_file)?;

@@ -61,7 +61,7 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
         _ => policy.treasuries.first().copied().unwrap_or(gas),
     };
     let usdt = settings.usdt_contract;
-    refuse_inactive(ctx, &gas).await?;
+    let gas_wallet = active_gas_wallet(ctx, &gas).await?;
     for _ in 0..ROUNDS {
         if transfers::settle(ctx, wallet.id, lease.job_id, &usdt).await? == Settled::Pending {
             return Ok(later(transfers::soon(ctx)));
@@ -149,11 +149,6 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
             )));
         }
 
-        let gas_wallet: Option<uuid::Uuid> =
-            sqlx::query_scalar("SELECT id FROM user_wallets WHERE address = $1")
-                .bind(gas.to_base58())
-                .fetch_optional(&ctx.pool)
-                .await?;
         let Some(gas_wallet) = gas_wallet else {
             return Err(JobError::Final(format!(
                 "gas wallet {gas} has no stored key: import it with \
@@ -183,12 +178,16 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
     Ok(later(transfers::soon(ctx)))
 }
 
-/// A gas wallet whose key waits for a second admin's approval (migration
-/// 0010) pays nothing; the refusal names its open activation proposal. A
-/// wallet without a row is left to the key lookup, which says so.
-async fn refuse_inactive(ctx: &Context, gas: &crate::tron::Address) -> Result<(), JobError> {
-    let row: Option<(bool, Option<uuid::Uuid>)> = sqlx::query_as(
-        "SELECT w.active,
+/// The gas wallet's row id, looked up once per attempt. A gas wallet whose
+/// key waits for a second admin's approval (migration 0010) pays nothing;
+/// the refusal names its open activation proposal. A wallet without a row
+/// is `None`, left to the top-up itself, which says so.
+async fn active_gas_wallet(
+    ctx: &Context,
+    gas: &crate::tron::Address,
+) -> Result<Option<uuid::Uuid>, JobError> {
+    let row: Option<(uuid::Uuid, bool, Option<uuid::Uuid>)> = sqlx::query_as(
+        "SELECT w.id, w.active,
                 (SELECT p.id FROM config_proposals p
                   WHERE p.key = 'wallet:' || w.address AND p.status IN ('pending', 'approved'))
            FROM user_wallets w WHERE w.address = $1",
@@ -197,15 +196,16 @@ async fn refuse_inactive(ctx: &Context, gas: &crate::tron::Address) -> Result<()
     .fetch_optional(&ctx.pool)
     .await?;
     match row {
-        Some((false, Some(id))) => Err(JobError::Final(format!(
+        Some((_, false, Some(id))) => Err(JobError::Final(format!(
             "gas wallet {gas} is not active: its key waits for activation proposal {id} \
              (a second admin approves it with `walletops config approve {id}`; it takes \
              effect after policy.change_delay_seconds)"
         ))),
-        Some((false, None)) => Err(JobError::Final(format!(
+        Some((_, false, None)) => Err(JobError::Final(format!(
             "gas wallet {gas} is not active and no activation proposal is open (it was \
              cancelled): import another gas key, or point gas.wallet_address at an active one"
         ))),
-        _ => Ok(()),
+        Some((id, true, _)) => Ok(Some(id)),
+        None => Ok(None),
     }
 }

@@ -225,6 +225,12 @@ pub fn resolve_path(flag: Option<&Path>) -> Result<PathBuf, PolicyError> {
 impl Policy {
     /// Reads and validates the policy at `path`.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
+        Self::load_with_text(path).map(|(policy, _)| policy)
+    }
+
+    /// [`Self::load`], with the text it read: what `walletops signer` serves
+    /// is then exactly what it enforces.
+    pub fn load_with_text(path: &Path) -> Result<(Self, String), PolicyError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -239,7 +245,7 @@ impl Policy {
                 });
             }
         };
-        Self::parse(&text).map_err(|e| match e {
+        let policy = Self::parse(&text).map_err(|e| match e {
             ParseError::Toml(message) => PolicyError::Parse {
                 path: path.to_path_buf(),
                 message,
@@ -248,7 +254,8 @@ impl Policy {
                 path: path.to_path_buf(),
                 message,
             },
-        })
+        })?;
+        Ok((policy, text))
     }
 
     /// Parses and validates policy text.
