@@ -18,6 +18,7 @@ pub mod engine;
 pub mod jobs;
 pub mod policy;
 pub mod queue;
+pub mod settings;
 pub mod signer;
 pub mod tron;
 pub mod tui;

@@ -37,10 +37,5 @@ pub async fn set_paused(
 
 /// Whether the workers are paused now.
 pub async fn is_paused(pool: &PgPool) -> Result<bool, AdminError> {
-    let v: Option<Option<Value>> =
-        sqlx::query_scalar("SELECT value FROM system_config WHERE key = $1")
-            .bind(PAUSED_KEY)
-            .fetch_optional(pool)
-            .await?;
-    Ok(v.flatten().and_then(|v| v.as_bool()).unwrap_or(false))
+    Ok(crate::settings::paused(pool).await?)
 }

@@ -27,33 +27,7 @@ impl Status {
 }
 
 /// The thresholds, from `system_config` `health.*` (and `gas.min_balance_sun`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Thresholds {
-    pub heartbeat_stale_seconds: i64,
-    pub failure_rate_degraded_pct: i64,
-    pub failure_rate_down_pct: i64,
-    pub failure_rate_min_jobs: i64,
-    pub oldest_pending_degraded_seconds: i64,
-    pub oldest_pending_down_seconds: i64,
-    pub stuck_processing_degraded: i64,
-    pub gas_min_balance_sun: i64,
-}
-
-impl Default for Thresholds {
-    /// The values the migrations seed.
-    fn default() -> Self {
-        Self {
-            heartbeat_stale_seconds: 30,
-            failure_rate_degraded_pct: 10,
-            failure_rate_down_pct: 50,
-            failure_rate_min_jobs: 10,
-            oldest_pending_degraded_seconds: 300,
-            oldest_pending_down_seconds: 1800,
-            stuck_processing_degraded: 1,
-            gas_min_balance_sun: 100_000_000,
-        }
-    }
-}
+pub use crate::settings::HealthThresholds as Thresholds;
 
 /// The gas wallet as health sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -98,6 +98,17 @@ impl From<sqlx::Error> for AdminError {
     }
 }
 
+impl From<crate::settings::SettingsError> for AdminError {
+    fn from(e: crate::settings::SettingsError) -> Self {
+        use crate::settings::SettingsError;
+        match e {
+            SettingsError::Sql(e) => e.into(),
+            SettingsError::Corrupt(m) => AdminError::Corrupt(m),
+            e @ SettingsError::Invalid { .. } => AdminError::Corrupt(e.to_string()),
+        }
+    }
+}
+
 impl AdminError {
     /// Logs a refusal (bad input, no right) and returns it: refused actions go
     /// to the log, not to the audit table.

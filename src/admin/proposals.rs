@@ -1,5 +1,6 @@
 //! Changes that need two people and time. The keys that move money
-//! (`walletops_money_key()` in migration 0009: the treasury and gas wallets,
+//! (marked in src/settings/registry.rs, and `walletops_money_key()` in
+//! migration 0009: the treasury and gas wallets,
 //! the USDT contract, the top-up amount, the fee limit and the delay itself)
 //! are never set directly: one admin proposes a value, a different admin
 //! approves it, and it takes effect once `policy.change_delay_seconds` (24 h
@@ -16,228 +17,38 @@
 //! it every second, and so do [`approve`] and the admin reads
 //! ([`apply_due`]), so a change takes effect whether or not workers run.
 
-use std::fmt;
-use std::str::FromStr;
-
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::{PgExecutor, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{AdminError, CONTROL_CHANNEL, Identity, Permission, config};
+pub use crate::settings::proposals::{
+    Applied, Proposal, ProposalStatus, WALLET_ACTIVATION_PREFIX, countdown,
+};
+use crate::settings::{self, proposals as store};
 
 /// Channel on which every step of a proposal is announced (`/api/events`
 /// calls it `proposal`).
 pub const PROPOSALS_CHANNEL: &str = "walletops_proposals";
 
-/// Where a proposal stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProposalStatus {
-    /// Waiting for a second admin.
-    Pending,
-    /// Approved; takes effect at `due_at`.
-    Approved,
-    /// In effect.
-    Applied,
-    Cancelled,
-}
-
-impl ProposalStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProposalStatus::Pending => "pending",
-            ProposalStatus::Approved => "approved",
-            ProposalStatus::Applied => "applied",
-            ProposalStatus::Cancelled => "cancelled",
-        }
-    }
-}
-
-impl fmt::Display for ProposalStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ProposalStatus {
-    type Err = AdminError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "pending" => ProposalStatus::Pending,
-            "approved" => ProposalStatus::Approved,
-            "applied" => ProposalStatus::Applied,
-            "cancelled" => ProposalStatus::Cancelled,
-            other => {
-                return Err(AdminError::Corrupt(format!("proposal status {other:?}")));
-            }
-        })
-    }
-}
-
-/// One proposed change, with the emails of the admins involved.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Proposal {
-    pub id: Uuid,
-    pub key: String,
-    /// The proposed value (JSON `null` unsets an address).
-    pub value: Value,
-    pub status: ProposalStatus,
-    pub proposed_by: Option<String>,
-    pub proposed_at: DateTime<Utc>,
-    pub approved_by: Option<String>,
-    pub approved_at: Option<DateTime<Utc>>,
-    /// When an approved change takes effect, or when an applied one did.
-    pub due_at: Option<DateTime<Utc>>,
-    /// Seconds from now (the database's clock) to `due_at`, for an approved
-    /// change; 0 once due (the next maintenance round applies it).
-    pub due_in_seconds: Option<i64>,
-    pub cancelled_by: Option<String>,
-    pub cancelled_at: Option<DateTime<Utc>>,
-    pub applied_at: Option<DateTime<Utc>>,
-    /// The value an applied change replaced.
-    pub old_value: Option<Value>,
-}
-
-impl Proposal {
-    /// Where it stands, in words: "waiting for a second admin", "applies in
-    /// 23h 59m", "applied", "cancelled by ...".
-    pub fn describe(&self) -> String {
-        let by = |who: &Option<String>| who.as_deref().unwrap_or("unknown").to_string();
-        match self.status {
-            ProposalStatus::Pending => format!(
-                "proposed by {}, waiting for a second admin to approve",
-                by(&self.proposed_by)
-            ),
-            ProposalStatus::Approved => format!(
-                "approved by {}, applies in {}",
-                by(&self.approved_by),
-                countdown(self.due_in_seconds.unwrap_or(0))
-            ),
-            ProposalStatus::Applied => "applied".to_string(),
-            ProposalStatus::Cancelled => format!("cancelled by {}", by(&self.cancelled_by)),
-        }
-    }
-}
-
-/// A time left, e.g. `1d 2h 3m`, `59m 59s`, `5s`; `due now` at zero.
-pub fn countdown(seconds: i64) -> String {
-    if seconds <= 0 {
-        return "due now".into();
-    }
-    let (d, h, m, s) = (
-        seconds / 86_400,
-        seconds / 3600 % 24,
-        seconds / 60 % 60,
-        seconds % 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, _) => format!("{m}m {s}s"),
-        (0, _, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h {m}m"),
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: Uuid,
-    key: String,
-    value: Value,
-    status: String,
-    proposed_by: Option<String>,
-    proposed_at: DateTime<Utc>,
-    approved_by: Option<String>,
-    approved_at: Option<DateTime<Utc>>,
-    due_at: Option<DateTime<Utc>>,
-    due_in_seconds: Option<i64>,
-    cancelled_by: Option<String>,
-    cancelled_at: Option<DateTime<Utc>>,
-    applied_at: Option<DateTime<Utc>>,
-    old_value: Option<Value>,
-}
-
-impl TryFrom<Row> for Proposal {
-    type Error = AdminError;
-
-    fn try_from(r: Row) -> Result<Self, AdminError> {
-        Ok(Proposal {
-            id: r.id,
-            key: r.key,
-            value: r.value,
-            status: r.status.parse()?,
-            proposed_by: r.proposed_by,
-            proposed_at: r.proposed_at,
-            approved_by: r.approved_by,
-            approved_at: r.approved_at,
-            due_at: r.due_at,
-            due_in_seconds: r.due_in_seconds,
-            cancelled_by: r.cancelled_by,
-            cancelled_at: r.cancelled_at,
-            applied_at: r.applied_at,
-            old_value: r.old_value,
-        })
-    }
-}
-
-/// The proposals query; the due time is the migration's rule (the longer
-/// of the delay at approval and the delay now).
-const SELECT: &str = "
-    SELECT p.id, p.key, p.value, p.status,
-           -- A wallet activation proposed by an owner login that is no operator.
-           CASE WHEN p.proposed_by IS NULL THEN 'the database owner' ELSE pu.email END AS proposed_by,
-           p.proposed_at,
-           au.email AS approved_by, p.approved_at,
-           CASE WHEN p.status = 'applied' THEN p.applied_at
-                ELSE p.approved_at + make_interval(secs => greatest(p.delay_seconds, walletops_change_delay()))
-           END AS due_at,
-           CASE WHEN p.status = 'approved' THEN greatest(0, floor(extract(epoch FROM
-                p.approved_at + make_interval(secs => greatest(p.delay_seconds, walletops_change_delay()))
-                - now())))::bigint
-           END AS due_in_seconds,
-           cu.email AS cancelled_by, p.cancelled_at, p.applied_at, p.old_value
-      FROM config_proposals p
-      LEFT JOIN auth.users pu ON pu.id = p.proposed_by
-      LEFT JOIN auth.users au ON au.id = p.approved_by
-      LEFT JOIN auth.users cu ON cu.id = p.cancelled_by";
-
 /// One proposal.
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Proposal, AdminError> {
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE p.id = $1")))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    row.ok_or_else(|| AdminError::NotFound(format!("no proposal {id}")))?
-        .try_into()
+    store::get(pool, id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(format!("no proposal {id}")))
 }
 
 /// Open proposals (pending or approved), newest first; with `all`, then the
 /// most recent applied and cancelled ones (at most `limit` in all).
 pub async fn list(pool: &PgPool, all: bool, limit: i64) -> Result<Vec<Proposal>, AdminError> {
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE $1 OR p.status IN ('pending', 'approved')
-          ORDER BY p.status IN ('pending', 'approved') DESC, p.proposed_at DESC LIMIT $2"
-    )))
-    .bind(all)
-    .bind(limit.clamp(1, 10_000))
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(Proposal::try_from).collect()
+    Ok(store::list(pool, all, limit).await?)
 }
 
-/// Whether `key` moves money (and so changes only by proposal).
-pub async fn is_money_key<'e>(db: impl PgExecutor<'e>, key: &str) -> Result<bool, AdminError> {
-    Ok(sqlx::query_scalar("SELECT walletops_money_key($1)")
-        .bind(key)
-        .fetch_one(db)
-        .await?)
+/// Whether `key` moves money (and so changes only by proposal), as the
+/// settings registry says.
+pub fn is_money_key(key: &str) -> bool {
+    settings::registry::key(key).is_some_and(|k| k.moves_money)
 }
-
-/// The key of a gas or treasury wallet's activation proposal (migration
-/// 0010): `wallet:ADDRESS`.
-pub const WALLET_ACTIVATION_PREFIX: &str = "wallet:";
 
 /// Whether a proposal's key is a wallet activation rather than a
 /// configuration key.
@@ -307,23 +118,18 @@ pub async fn propose(
         ))
         .refused(identity));
     }
-    if !is_money_key(pool, key).await? {
+    let known = config::known(key).map_err(|e| e.refused(identity))?;
+    if !known.moves_money {
         return Err(AdminError::Invalid(format!(
             "{key} does not move money: set it with `walletops config set {key} VALUE`"
         ))
         .refused(identity));
     }
-    let current = config::get(pool, key)
-        .await
-        .map_err(|e| e.refused(identity))?;
-    let value = config::validate(key, &value, current.value.as_ref())
+    let value = known
+        .check(&value)
         .map_err(|e| AdminError::Invalid(e).refused(identity))?;
     // The function writes the proposal and its audit row in one transaction.
-    let id: Uuid = sqlx::query_scalar("SELECT id FROM walletops_proposal_create($1, $2, $3)")
-        .bind(key)
-        .bind(&value)
-        .bind(identity.token())
-        .fetch_one(pool)
+    let id = store::create(pool, key, &value, identity.token())
         .await
         .map_err(|e| refusal(e, identity, "propose changes to keys that move money"))?;
     tracing::info!(identity = %identity, key, %id, "change proposed");
@@ -347,15 +153,11 @@ pub async fn approve(pool: &PgPool, identity: &Identity, id: Uuid) -> Result<Pro
     // look, not a rubber stamp of whatever reached the table. A wallet
     // activation has no configuration value; its row is checked when applied.
     if !is_wallet_activation(&proposal.key) {
-        let current = config::get(pool, &proposal.key).await?;
-        config::validate(&proposal.key, &proposal.value, current.value.as_ref()).map_err(|e| {
+        config::validate(&proposal.key, &proposal.value).map_err(|e| {
             AdminError::Invalid(format!("refusing to approve proposal {id}: {e}")).refused(identity)
         })?;
     }
-    sqlx::query("SELECT id FROM walletops_proposal_approve($1, $2)")
-        .bind(id)
-        .bind(identity.token())
-        .execute(pool)
+    store::approve(pool, id, identity.token())
         .await
         .map_err(|e| {
             refusal(
@@ -375,31 +177,17 @@ pub async fn approve(pool: &PgPool, identity: &Identity, id: Uuid) -> Result<Pro
 pub async fn cancel(pool: &PgPool, identity: &Identity, id: Uuid) -> Result<Proposal, AdminError> {
     identity.authorize(Permission::SetConfig)?;
     require_person(identity)?;
-    sqlx::query("SELECT id FROM walletops_proposal_cancel($1, $2)")
-        .bind(id)
-        .bind(identity.token())
-        .execute(pool)
+    store::cancel(pool, id, identity.token())
         .await
         .map_err(|e| refusal(e, identity, "cancel proposed changes"))?;
     tracing::info!(identity = %identity, %id, "proposal cancelled");
     get(pool, id).await
 }
 
-/// A change that took effect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
-pub struct Applied {
-    pub id: Uuid,
-    pub key: String,
-    pub value: Value,
-}
-
 /// Applies every approved change whose delay has passed (each in one
 /// transaction with its proposal's state and audit row; never twice).
 pub async fn apply_due(pool: &PgPool) -> Result<Vec<Applied>, AdminError> {
-    let applied: Vec<Applied> =
-        sqlx::query_as("SELECT id, key, value FROM walletops_apply_due_proposals()")
-            .fetch_all(pool)
-            .await?;
+    let applied = store::apply_due(pool).await?;
     for a in &applied {
         tracing::info!(key = a.key, id = %a.id, value = %a.value, "approved change applied");
     }
@@ -421,17 +209,12 @@ pub async fn apply_due_quietly(pool: &PgPool) {
 /// owner's walletops action, not as an external change.
 pub async fn bootstrap(pool: &PgPool, key: &str, value: Value) -> Result<(), AdminError> {
     let mut tx = super::operators::owner_tx(pool, "setting a first value").await?;
-    let current: Option<Option<Value>> =
-        sqlx::query_scalar("SELECT value FROM system_config WHERE key = $1 FOR UPDATE")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(current) = current else {
+    let Some(current) = settings::lock(&mut tx, key).await? else {
         return Err(AdminError::NotFound(format!(
             "no configuration key {key:?}"
         )));
     };
-    if !is_money_key(&mut *tx, key).await? {
+    if !is_money_key(key) {
         return Err(AdminError::Invalid(format!(
             "{key} does not move money: set it with `walletops config set`"
         )));
@@ -441,12 +224,8 @@ pub async fn bootstrap(pool: &PgPool, key: &str, value: Value) -> Result<(), Adm
             "{key} is already set: it changes only by proposal"
         )));
     }
-    let value = config::validate(key, &value, current.as_ref()).map_err(AdminError::Invalid)?;
-    sqlx::query("UPDATE system_config SET value = $2, updated_at = now() WHERE key = $1")
-        .bind(key)
-        .bind(&value)
-        .execute(&mut *tx)
-        .await?;
+    let value = config::validate(key, &value)?;
+    settings::write_as_owner(&mut tx, key, &value).await?;
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CONTROL_CHANNEL)
         .bind(json!({"key": key, "value": value}).to_string())
@@ -454,32 +233,4 @@ pub async fn bootstrap(pool: &PgPool, key: &str, value: Value) -> Result<(), Adm
         .await?;
     tx.commit().await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn countdowns_read_as_time_left() {
-        assert_eq!(countdown(0), "due now");
-        assert_eq!(countdown(-5), "due now");
-        assert_eq!(countdown(5), "5s");
-        assert_eq!(countdown(3599), "59m 59s");
-        assert_eq!(countdown(86_399), "23h 59m");
-        assert_eq!(countdown(86_400 + 3600 + 60), "1d 1h 1m");
-    }
-
-    #[test]
-    fn statuses_parse_and_print() {
-        for s in [
-            ProposalStatus::Pending,
-            ProposalStatus::Approved,
-            ProposalStatus::Applied,
-            ProposalStatus::Cancelled,
-        ] {
-            assert_eq!(s.as_str().parse::<ProposalStatus>().unwrap(), s);
-        }
-        assert!("done".parse::<ProposalStatus>().is_err());
-    }
 }

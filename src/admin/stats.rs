@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -16,6 +15,7 @@ use super::audit::{self, AuditEntry};
 use super::audit_chain;
 use super::health::{self, AuditVitals, GasWallet, Health, Thresholds, Vitals};
 use crate::queue::{self, QueueCounts, Throughput};
+use crate::settings::HealthSettings;
 
 /// The failure-rate window of the health rule.
 const HEALTH_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -35,46 +35,6 @@ pub struct HealthReport {
     pub thresholds: Thresholds,
 }
 
-/// The switches health reads, in one query.
-async fn health_settings(pool: &PgPool) -> Result<(Thresholds, bool, Option<String>), AdminError> {
-    let rows: Vec<(String, Option<Value>)> = sqlx::query_as(
-        "SELECT key, value FROM system_config
-          WHERE key LIKE 'health.%' OR key IN ('gas.min_balance_sun', 'gas.wallet_address', 'workers.paused')",
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut t = Thresholds::default();
-    let mut paused = false;
-    let mut gas_address = None;
-    for (key, value) in rows {
-        let Some(value) = value else { continue };
-        let n = value.as_i64();
-        let slot = match key.as_str() {
-            "workers.paused" => {
-                paused = value.as_bool().unwrap_or(false);
-                continue;
-            }
-            "gas.wallet_address" => {
-                gas_address = value.as_str().map(str::to_string);
-                continue;
-            }
-            "gas.min_balance_sun" => &mut t.gas_min_balance_sun,
-            "health.heartbeat_stale_seconds" => &mut t.heartbeat_stale_seconds,
-            "health.failure_rate_degraded_pct" => &mut t.failure_rate_degraded_pct,
-            "health.failure_rate_down_pct" => &mut t.failure_rate_down_pct,
-            "health.failure_rate_min_jobs" => &mut t.failure_rate_min_jobs,
-            "health.oldest_pending_degraded_seconds" => &mut t.oldest_pending_degraded_seconds,
-            "health.oldest_pending_down_seconds" => &mut t.oldest_pending_down_seconds,
-            "health.stuck_processing_degraded" => &mut t.stuck_processing_degraded,
-            _ => continue,
-        };
-        if let Some(n) = n {
-            *slot = n;
-        }
-    }
-    Ok((t, paused, gas_address))
-}
-
 /// Computes health from the database now.
 pub async fn health(pool: &PgPool) -> Result<HealthReport, AdminError> {
     let window = queue::throughput(pool, &[HEALTH_WINDOW]).await?;
@@ -86,7 +46,11 @@ async fn health_with(
     pool: &PgPool,
     window: Option<Throughput>,
 ) -> Result<HealthReport, AdminError> {
-    let (thresholds, paused, gas_address) = health_settings(pool).await?;
+    let HealthSettings {
+        thresholds,
+        paused,
+        gas_wallet: gas_address,
+    } = HealthSettings::load(pool).await?;
     let live_workers: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM workers
           WHERE state <> 'stopped' AND last_heartbeat_at > now() - make_interval(secs => $1)",

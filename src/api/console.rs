@@ -23,13 +23,12 @@ use crate::admin::{self, Identity, Permission, Source, overview};
 const SEARCH_MAX: usize = 200;
 
 async fn whoami_of(state: &AppState, identity: &Identity) -> Whoami {
-    let refresh_seconds = match admin::config::get(&state.pool, "ui.refresh_seconds").await {
-        Ok(entry) => entry.value.and_then(|v| v.as_u64()).filter(|s| *s >= 1),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read ui.refresh_seconds");
-            None
-        }
-    };
+    let refresh_seconds = Some(
+        crate::settings::UiSettings::load(&state.pool)
+            .await
+            .refresh
+            .as_secs(),
+    );
     Whoami {
         role: identity.role,
         name: match &identity.source {

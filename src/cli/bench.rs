@@ -214,14 +214,13 @@ pub async fn run(settings: &Settings, migrate: bool, args: BenchArgs) -> anyhow:
 /// live worker.
 async fn refuse_busy_database(pool: &PgPool) -> anyhow::Result<()> {
     let active = active_jobs(pool).await?;
-    let (workers, paused): (i64, bool) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM workers
-                  WHERE stopped_at IS NULL AND last_heartbeat_at > now() - interval '30 seconds'),
-                coalesce((SELECT value = 'true'::jsonb FROM system_config
-                           WHERE key = 'workers.paused'), false)",
+    let workers: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM workers
+          WHERE stopped_at IS NULL AND last_heartbeat_at > now() - interval '30 seconds'",
     )
     .fetch_one(pool)
     .await?;
+    let paused = crate::settings::paused(pool).await?;
     if active {
         bail!(
             "the database has pending or processing jobs; run the benchmark on a database of its own"

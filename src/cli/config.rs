@@ -1,4 +1,4 @@
-//! `walletops config list|get KEY|set KEY VALUE`: the runtime switches
+//! `walletops config keys|list|get KEY|set KEY VALUE`: the runtime switches
 //! (and the proposals that change the ones that move money: [`proposals`]).
 
 use std::process::ExitCode;
@@ -10,9 +10,15 @@ use super::identity::print_json;
 use super::proposals::{self, Step};
 use crate::admin::config;
 use crate::config::Settings;
+use crate::settings::{KEYS, Kind};
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigAction {
+    /// Every key walletops knows: its type, default, bounds and meaning
+    Keys {
+        #[arg(long)]
+        json: bool,
+    },
     /// Every switch with its value and description
     List {
         #[arg(long)]
@@ -51,8 +57,13 @@ pub async fn run(
     migrate: bool,
     action: ConfigAction,
 ) -> anyhow::Result<ExitCode> {
+    if let ConfigAction::Keys { json } = action {
+        print_keys(json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let pool = super::db::connect(settings, migrate).await?;
     match action {
+        ConfigAction::Keys { .. } => unreachable!("answered without a database above"),
         ConfigAction::List { json } => {
             let entries = config::list(&pool).await?;
             if json {
@@ -97,4 +108,29 @@ pub async fn run(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The settings registry, one key a line (or as JSON); needs no database.
+fn print_keys(json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(&KEYS);
+    }
+    for k in KEYS {
+        let (kind, accepts) = match k.kind {
+            Kind::Bool { .. } => ("bool", "true|false".to_string()),
+            Kind::Int { min, max, .. } => ("integer", format!("{min}..={max}")),
+            Kind::Address { optional: true, .. } => ("address", "address|null".to_string()),
+            Kind::Address {
+                optional: false, ..
+            } => ("address", "address".to_string()),
+        };
+        let by_proposal = if k.moves_money { " (by proposal)" } else { "" };
+        println!(
+            "{:<36} {kind:<8} {:<36} {accepts:<22} {}{by_proposal}",
+            k.name,
+            k.default_value().to_string(),
+            k.description
+        );
+    }
+    Ok(())
 }

@@ -17,7 +17,6 @@ use sqlx::PgPool;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::admin;
 use crate::config::Settings;
 use crate::engine::{Engine, EngineOptions, Registry, register_wallet_jobs};
 use crate::jobs::Context;
@@ -51,9 +50,6 @@ pub struct ConsoleArgs {
     #[arg(long, value_name = "FILE", requires = "api")]
     pub token_file: Option<std::path::PathBuf>,
 }
-
-/// The refresh interval when `ui.refresh_seconds` is missing or unreadable.
-pub(super) const DEFAULT_REFRESH: Duration = Duration::from_secs(15);
 
 /// Runs the console over `settings`' database.
 pub async fn run(
@@ -123,22 +119,10 @@ impl Session {
     }
 }
 
-/// `ui.refresh_seconds`, or 15 s when it is missing or not a whole number
-/// of seconds (logged: the console still starts).
+/// `ui.refresh_seconds` (its default when missing or malformed, logged:
+/// the console still starts).
 async fn refresh_setting(pool: &PgPool) -> Duration {
-    match admin::config::get(pool, "ui.refresh_seconds").await {
-        Ok(entry) => match entry.value.as_ref().and_then(|v| v.as_u64()) {
-            Some(secs) if secs >= 1 => Duration::from_secs(secs),
-            _ => {
-                tracing::warn!(value = ?entry.value, "ui.refresh_seconds is not a whole number of seconds; using 15");
-                DEFAULT_REFRESH
-            }
-        },
-        Err(e) => {
-            tracing::warn!("cannot read ui.refresh_seconds ({e}); using 15");
-            DEFAULT_REFRESH
-        }
-    }
+    crate::settings::UiSettings::load(pool).await.refresh
 }
 
 /// What the wallet jobs need: a TRON node and a signer.

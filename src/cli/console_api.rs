@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use super::console::{ConsoleArgs, DEFAULT_REFRESH};
+use super::console::ConsoleArgs;
 use crate::config::{Secret, Settings};
 use crate::tui::{self, ApiBackend, ConsoleOptions};
 
@@ -36,9 +36,10 @@ pub async fn run(
     }
     let token = read_token(args.token_file.as_deref())?;
     let (backend, whoami) = ApiBackend::connect(api, token).await?;
-    let configured = whoami
-        .refresh_seconds
-        .map_or(DEFAULT_REFRESH, Duration::from_secs);
+    let configured = whoami.refresh_seconds.map_or_else(
+        || crate::settings::UiSettings::default().refresh,
+        Duration::from_secs,
+    );
     let options = ConsoleOptions {
         read_only: args.read_only,
         refresh: args.refresh.map(Duration::from_secs),

@@ -372,7 +372,9 @@ async fn start_up(
             .execute(pool)
             .await
             .map_err(QueueError::from)?;
-            QueueConfig::load(&mut *pool.acquire().await?).await
+            QueueConfig::load(&mut *pool.acquire().await?)
+                .await
+                .map_err(QueueError::from)
         }
         .await;
         match attempt {
@@ -817,7 +819,7 @@ async fn config_watcher(shared: Arc<Shared>, tx: watch::Sender<QueueConfig>) {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
         let loaded = match shared.pool.acquire().await {
-            Ok(mut conn) => QueueConfig::load(&mut conn).await,
+            Ok(mut conn) => QueueConfig::load(&mut conn).await.map_err(QueueError::from),
             Err(e) => Err(e.into()),
         };
         match loaded {

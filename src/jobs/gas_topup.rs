@@ -186,15 +186,19 @@ async fn active_gas_wallet(
     ctx: &Context,
     gas: &crate::tron::Address,
 ) -> Result<Option<uuid::Uuid>, JobError> {
-    let row: Option<(uuid::Uuid, bool, Option<uuid::Uuid>)> = sqlx::query_as(
-        "SELECT w.id, w.active,
-                (SELECT p.id FROM config_proposals p
-                  WHERE p.key = 'wallet:' || w.address AND p.status IN ('pending', 'approved'))
-           FROM user_wallets w WHERE w.address = $1",
-    )
-    .bind(gas.to_base58())
-    .fetch_optional(&ctx.pool)
-    .await?;
+    let row: Option<(uuid::Uuid, bool)> =
+        sqlx::query_as("SELECT w.id, w.active FROM user_wallets w WHERE w.address = $1")
+            .bind(gas.to_base58())
+            .fetch_optional(&ctx.pool)
+            .await?;
+    let row = match row {
+        Some((id, false)) => Some((
+            id,
+            false,
+            crate::settings::proposals::open_activation(&ctx.pool, gas).await?,
+        )),
+        other => other.map(|(id, active)| (id, active, None)),
+    };
     match row {
         Some((_, false, Some(id))) => Err(JobError::Final(format!(
             "gas wallet {gas} is not active: its key waits for activation proposal {id} \

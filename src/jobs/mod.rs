@@ -17,7 +17,6 @@
 pub mod consolidation;
 pub mod gas_topup;
 pub mod processing;
-pub mod settings;
 pub mod sync;
 pub mod transfers;
 
@@ -35,7 +34,7 @@ use crate::tron::Address;
 use crate::tron::client::{ClientError, TronClient};
 use crate::wallets::WalletError;
 
-pub use settings::JobSettings;
+pub use crate::settings::JobSettings;
 
 /// What the handlers share: the database, the node, the signer (which
 /// holds the funds policy, and the master key when it is local).
@@ -126,6 +125,16 @@ pub enum JobError {
     /// This attempt no longer holds the job: another attempt owns it now.
     #[error("lease lost: the job belongs to a newer attempt")]
     LeaseLost,
+}
+
+/// A malformed setting fails the job, naming the key.
+impl From<crate::settings::SettingsError> for JobError {
+    fn from(e: crate::settings::SettingsError) -> Self {
+        match e {
+            crate::settings::SettingsError::Sql(e) => JobError::Db(e),
+            other => JobError::Final(other.to_string()),
+        }
+    }
 }
 
 impl From<WalletError> for JobError {
@@ -284,7 +293,8 @@ pub async fn choose_address(
             // The policy file's minimum delay is the signing side's: a
             // proposal applied sooner after its approval is not trusted.
             let minimum = ctx.signer.policy().change_delay;
-            if let Some(waited) = settings::proposal_wait(&ctx.pool, key, &a).await?
+            if let Some(waited) =
+                crate::settings::proposals::wait_before_effect(&ctx.pool, key, &a).await?
                 && waited < minimum
             {
                 let r = refuse(format!(

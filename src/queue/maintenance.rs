@@ -104,13 +104,12 @@ impl Leader {
 
     /// Carries out the configuration changes two admins approved whose
     /// delay has passed (the database's `walletops_apply_due_proposals()`,
-    /// owned by `admin::proposals`), so that they take effect on time
+    /// owned by `settings::proposals`), so that they take effect on time
     /// whether or not an admin is looking. Returns how many took effect.
     pub async fn apply_due_config_changes(&mut self) -> Result<u64, QueueError> {
-        Ok(sqlx::query("SELECT 1 FROM walletops_apply_due_proposals()")
-            .execute(&mut self.conn)
+        Ok(crate::settings::proposals::apply_due(&mut self.conn)
             .await?
-            .rows_affected())
+            .len() as u64)
     }
 
     /// Deletes completed and cancelled jobs older than `queue.retention_days`
@@ -156,6 +155,7 @@ impl Leader {
     pub async fn schedule_syncs(&mut self, interval: Duration) -> Result<u64, QueueError> {
         let mut queued = 0;
         let mut after: Option<Uuid> = None;
+        let max_retries = crate::settings::max_retries(&mut self.conn).await?;
         loop {
             self.renew().await?;
             let (last, n): (Option<Uuid>, i64) = sqlx::query_as(
@@ -168,9 +168,7 @@ impl Leader {
                      INSERT INTO job_logs (job_type, status, wallet_address, wallet_id, user_id,
                                            data, max_retries, updated_at)
                      SELECT 'sync', 'pending', w.address, w.id, w.user_id, '{\"scheduled\": true}',
-                            coalesce((SELECT (value #>> '{}')::int FROM system_config
-                                       WHERE key = 'queue.max_retries'), 3),
-                            now()
+                            $4, now()
                        FROM batch w
                       WHERE w.last_synced_at IS NULL
                          OR w.last_synced_at < now() - make_interval(secs => $1)
@@ -185,6 +183,7 @@ impl Leader {
             .bind(interval.as_secs_f64())
             .bind(after)
             .bind(SYNC_BATCH)
+            .bind(max_retries)
             .fetch_one(&mut self.conn)
             .await?;
             queued += n as u64;

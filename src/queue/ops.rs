@@ -32,14 +32,12 @@ pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued, 
     // Each round either inserts, or finds the job that blocked the insert,
     // or saw that job finish in between; a handful of rounds is plenty.
     const ROUNDS: usize = 8;
+    let max_retries = crate::settings::max_retries(&mut *conn).await?;
     for _ in 0..ROUNDS {
         let inserted: Option<Job> = sqlx::query_as(
             "INSERT INTO job_logs (job_type, status, wallet_address, wallet_id, user_id, data,
                                    priority, run_at, max_retries, updated_at)
-             VALUES ($1, 'pending', $2, $3, $4, $5, $6, coalesce($7, now()),
-                     coalesce((SELECT (value #>> '{}')::int FROM system_config
-                                WHERE key = 'queue.max_retries'), 3),
-                     now())
+             VALUES ($1, 'pending', $2, $3, $4, $5, $6, coalesce($7, now()), $8, now())
              ON CONFLICT (wallet_address, job_type)
                  WHERE status IN ('pending', 'processing') AND wallet_address IS NOT NULL
              DO NOTHING
@@ -52,6 +50,7 @@ pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued, 
         .bind(&job.data)
         .bind(job.priority)
         .bind(job.run_at)
+        .bind(max_retries)
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(job) = inserted {
@@ -103,13 +102,11 @@ pub async fn enqueue_many(pool: &PgPool, jobs: &[NewJob]) -> Result<u64, QueueEr
         priorities.push(job.priority);
         run_ats.push(job.run_at);
     }
+    let max_retries = crate::settings::max_retries(pool).await?;
     let result = sqlx::query(
         "INSERT INTO job_logs (job_type, status, wallet_address, wallet_id, user_id, data,
                                priority, run_at, max_retries, updated_at)
-         SELECT t, 'pending', a, w, u, d, p, coalesce(r, now()),
-                coalesce((SELECT (value #>> '{}')::int FROM system_config
-                           WHERE key = 'queue.max_retries'), 3),
-                now()
+         SELECT t, 'pending', a, w, u, d, p, coalesce(r, now()), $8, now()
            FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[], $5::jsonb[],
                        $6::int2[], $7::timestamptz[]) AS j(t, a, w, u, d, p, r)
          ON CONFLICT (wallet_address, job_type)
@@ -123,6 +120,7 @@ pub async fn enqueue_many(pool: &PgPool, jobs: &[NewJob]) -> Result<u64, QueueEr
     .bind(&data)
     .bind(&priorities)
     .bind(&run_ats)
+    .bind(max_retries)
     .execute(pool)
     .await?;
     Ok(result.rows_affected())

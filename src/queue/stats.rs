@@ -139,16 +139,16 @@ pub async fn oldest_pending_age(pool: &PgPool) -> Result<Option<Duration>, Queue
 /// Processing jobs whose lease has run out (their worker stopped renewing
 /// it); rescue takes them back.
 pub async fn stuck_count(pool: &PgPool) -> Result<i64, QueueError> {
+    let lease = crate::settings::lease(pool).await?;
     // Two range scans of job_logs_lease, as in the rescue (see there).
     let n = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM job_logs
                   WHERE status = 'processing' AND locked_until < now())
               + (SELECT count(*) FROM job_logs
                   WHERE status = 'processing' AND locked_until IS NULL
-                    AND updated_at < now() - make_interval(secs =>
-                            coalesce((SELECT (value #>> '{}')::float8 FROM system_config
-                                       WHERE key = 'queue.lease_seconds'), 30)))",
+                    AND updated_at < now() - make_interval(secs => $1))",
     )
+    .bind(lease.as_secs_f64())
     .fetch_one(pool)
     .await?;
     Ok(n)

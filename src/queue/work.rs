@@ -226,6 +226,7 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<RescueOutcome, Qu
     // processing entry, including those claims kept appending while it ran:
     // under a fast drain it ran for minutes, and its snapshot kept every
     // claimed job's dead index entry in the claims' way (claims took 1.5 s).
+    let lease = crate::settings::lease(&mut *conn).await?;
     let statuses: Vec<JobStatus> = sqlx::query_scalar(
         "WITH lapsed AS (
              SELECT id FROM job_logs
@@ -236,9 +237,7 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<RescueOutcome, Qu
          ), unleased AS (
              SELECT id FROM job_logs
               WHERE status = 'processing' AND locked_until IS NULL
-                AND updated_at < now() - make_interval(secs =>
-                        coalesce((SELECT (value #>> '{}')::float8 FROM system_config
-                                   WHERE key = 'queue.lease_seconds'), 30))
+                AND updated_at < now() - make_interval(secs => $2)
               LIMIT $1
               FOR UPDATE SKIP LOCKED
          ), expired AS (
@@ -263,6 +262,7 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<RescueOutcome, Qu
          RETURNING j.status",
     )
     .bind(RESCUE_BATCH)
+    .bind(lease.as_secs_f64())
     .fetch_all(conn)
     .await?;
     let failed = statuses.iter().filter(|s| **s == JobStatus::Failed).count() as u64;
