@@ -6,11 +6,13 @@
 //! and the local PostgreSQL cluster; `queue` and `engine` run the jobs, and
 //! `jobs` holds the wallet jobs and their transfer records; `tron` is pure
 //! chain code (keys, transactions, the HTTP client and the simulator);
-//! `wallets` keeps users, wallets and their sealed keys; `tui` is the
-//! operations console.
+//! `wallets` keeps users, wallets and their sealed keys; `audit` holds the
+//! audit trail's and the security events' tables (used by `admin` and
+//! `jobs`); `tui` is the operations console.
 
 pub mod admin;
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod db;

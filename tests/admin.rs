@@ -43,7 +43,7 @@ async fn operators_are_managed_by_the_database_owner_and_removal_only_revokes() 
     let op = operators::add(pool, "First.Admin@example.com", Role::Admin, Some(&login))
         .await
         .unwrap();
-    assert_eq!(op.role, "admin");
+    assert_eq!(op.role, Role::Admin);
     assert_eq!(op.db_login.as_deref(), Some(login.as_str()));
     let (action, target, target_id, details) = last_audit(pool).await;
     assert_eq!(

@@ -13,13 +13,13 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::AdminError;
+use crate::audit::chain;
 
 /// The predecessor of the first row.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -36,23 +36,7 @@ pub struct Head {
     pub hash: String,
 }
 
-/// One row as the hash covers it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ChainRow {
-    pub id: Uuid,
-    pub seq: Option<i64>,
-    pub created_at: Option<DateTime<Utc>>,
-    pub db_login: Option<String>,
-    pub admin_user_id: Option<Uuid>,
-    pub action_type: Option<String>,
-    pub target_type: Option<String>,
-    pub target_id: Option<String>,
-    /// The stored JSON as the database prints it (jsonb's text is canonical).
-    pub details: Option<String>,
-    pub external: bool,
-    pub prev_hash: Option<Vec<u8>>,
-    pub row_hash: Option<Vec<u8>>,
-}
+pub use crate::audit::chain::ChainRow;
 
 /// Each field as a 4-byte big-endian length and its UTF-8 bytes; NULL is
 /// length -1 (the same as migration 0007's `walletops_audit_field`).
@@ -155,9 +139,8 @@ pub struct Checkpoint {
 
 /// The head as `audit_head` records it (None before migration 0007).
 pub async fn head(pool: &PgPool) -> Result<Option<Head>, AdminError> {
-    let row: Option<(i64, Vec<u8>)> = sqlx::query_as("SELECT seq, row_hash FROM audit_head")
-        .fetch_optional(pool)
-        .await?;
+    let mut conn = pool.acquire().await?;
+    let row = chain::head(&mut conn).await?;
     Ok(row.map(|(seq, hash)| Head {
         seq,
         hash: hex::encode(hash),
@@ -181,13 +164,7 @@ pub async fn verify(
     let mut start = (0, GENESIS.to_vec());
     if let Some(cp) = from {
         // The checkpoint row is unchanged and no row before it went missing.
-        let (hash, n): (Option<Vec<u8>>, i64) = sqlx::query_as(
-            "SELECT (SELECT row_hash FROM admin_actions WHERE seq = $1),
-                    (SELECT count(*) FROM admin_actions WHERE seq <= $1)",
-        )
-        .bind(cp.seq)
-        .fetch_one(&mut *tx)
-        .await?;
+        let (hash, n) = chain::at(&mut tx, cp.seq).await?;
         if n == cp.seq && (cp.seq == 0 || hash.as_deref() == Some(&cp.hash[..])) {
             start = (cp.seq, cp.hash.clone());
         }
@@ -202,9 +179,7 @@ async fn walk(
     mut last_seq: i64,
     mut prev: Vec<u8>,
 ) -> Result<(Verification, Option<Checkpoint>), AdminError> {
-    let head_row: Option<(i64, Vec<u8>)> = sqlx::query_as("SELECT seq, row_hash FROM audit_head")
-        .fetch_optional(&mut *conn)
-        .await?;
+    let head_row = chain::head(&mut *conn).await?;
     let head_view = head_row.as_ref().map(|(seq, hash)| Head {
         seq: *seq,
         hash: hex::encode(hash),
@@ -223,25 +198,12 @@ async fn walk(
     };
 
     // A row without a place in the chain, wherever it is.
-    let unchained: Option<(Uuid,)> = sqlx::query_as(
-        "SELECT id FROM admin_actions WHERE seq IS NULL OR row_hash IS NULL LIMIT 1",
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some((id,)) = unchained {
+    if let Some(id) = chain::first_unchained(&mut *conn).await? {
         return Ok(done(Some(Problem::OutOfOrder { seq: None, id }), 0, None));
     }
 
     loop {
-        let rows: Vec<ChainRow> = sqlx::query_as(
-            "SELECT id, seq, created_at, db_login, admin_user_id, action_type, target_type,
-                    target_id, details::text AS details, external, prev_hash, row_hash
-               FROM admin_actions WHERE seq > $1 ORDER BY seq, id LIMIT $2",
-        )
-        .bind(last_seq)
-        .bind(BATCH)
-        .fetch_all(&mut *conn)
-        .await?;
+        let rows = chain::rows_after(&mut *conn, last_seq, BATCH).await?;
         for row in &rows {
             let seq = row.seq.unwrap_or_default();
             if seq > last_seq + 1 {
@@ -352,6 +314,7 @@ pub async fn check(pool: &PgPool) -> Result<Verification, AdminError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
 
     fn row() -> ChainRow {
         ChainRow {

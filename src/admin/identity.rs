@@ -85,15 +85,16 @@ impl Identity {
 /// The operator linked to the session's database login (`session_user`),
 /// if it holds a live role.
 pub async fn resolve_login(pool: &PgPool) -> Result<Identity, AdminError> {
-    let (login, user_id, role, email): (String, Option<Uuid>, Option<String>, Option<String>) =
-        sqlx::query_as(
-            "SELECT session_user::text, o.user_id, o.role, u.email
-               FROM (SELECT 1) one
-               LEFT JOIN operators o ON o.db_login = session_user::text AND o.revoked_at IS NULL
-               LEFT JOIN auth.users u ON u.id = o.user_id",
-        )
-        .fetch_one(pool)
-        .await
+    // The operator is what is resolved; auth.users only names it.
+    let row = sqlx::query!(
+        r#"SELECT session_user::text AS "login!", o.user_id AS "user_id?",
+                  o.role AS "role?: Role", u.email AS "email?"
+             FROM (SELECT 1) one
+             LEFT JOIN operators o ON o.db_login = session_user::text AND o.revoked_at IS NULL
+             LEFT JOIN auth.users u ON u.id = o.user_id"#
+    )
+    .fetch_one(pool)
+    .await
         .map_err(|e| match AdminError::from(e) {
             // A login in no walletops group may not even read the operators.
             AdminError::Denied(_) => AdminError::UnknownIdentity(
@@ -103,7 +104,8 @@ pub async fn resolve_login(pool: &PgPool) -> Result<Identity, AdminError> {
             ),
             other => other,
         })?;
-    let (Some(user_id), Some(role)) = (user_id, role) else {
+    let (login, email) = (row.login, row.email);
+    let (Some(user_id), Some(role)) = (row.user_id, row.role) else {
         tracing::warn!(login, "refused: the database login is not an operator");
         return Err(AdminError::UnknownIdentity(format!(
             "database login {login} is not an operator (or was removed); the database owner \
@@ -112,7 +114,7 @@ pub async fn resolve_login(pool: &PgPool) -> Result<Identity, AdminError> {
     };
     Ok(Identity {
         user_id: Some(user_id),
-        role: parse_role(&role)?,
+        role,
         source: Source::Login {
             login,
             email: email.unwrap_or_default(),
@@ -141,11 +143,14 @@ pub fn check_claim(identity: &Identity, claimed: Option<&str>) -> Result<(), Adm
 /// The token's identity, if the token exists, is not revoked and has not
 /// expired (checked by the database, which also notes its use).
 pub async fn resolve_token(pool: &PgPool, token: &Secret) -> Result<Identity, AdminError> {
-    let row: Option<(Uuid, String, String, Option<Uuid>)> =
-        sqlx::query_as("SELECT id, name, role, created_by FROM walletops_token_identity($1)")
-            .bind(token.expose())
-            .fetch_optional(pool)
-            .await?;
+    let row = sqlx::query!(
+        r#"SELECT id AS "id!", name AS "name!", role AS "role!: Role", created_by
+             FROM walletops_token_identity($1)"#,
+        token.expose()
+    )
+    .fetch_optional(pool)
+    .await?
+    .map(|r| (r.id, r.name, r.role, r.created_by));
     let Some((id, name, role, created_by)) = row else {
         tracing::warn!("refused: unknown, revoked or expired API token");
         return Err(AdminError::UnknownIdentity(
@@ -154,7 +159,7 @@ pub async fn resolve_token(pool: &PgPool, token: &Secret) -> Result<Identity, Ad
     };
     Ok(Identity {
         user_id: created_by,
-        role: parse_role(&role)?,
+        role,
         source: Source::Token {
             id,
             name,
@@ -166,9 +171,4 @@ pub async fn resolve_token(pool: &PgPool, token: &Secret) -> Result<Identity, Ad
 /// SHA-256 of the token text: all that is stored.
 pub fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
-}
-
-pub(crate) fn parse_role(s: &str) -> Result<Role, AdminError> {
-    s.parse()
-        .map_err(|e: String| AdminError::Corrupt(format!("stored role: {e}")))
 }

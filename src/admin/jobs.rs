@@ -181,7 +181,7 @@ pub async fn reset_processing(pool: &PgPool, identity: &Identity) -> Result<Rese
     identity.authorize(Permission::ResetProcessing)?;
     let mut tx = pool.begin().await?;
     let jobs = queue::reset_stuck(&mut tx).await?;
-    let wallets = wallet_lookup::release_orphaned_processing(&mut tx).await?;
+    let wallets = crate::wallets::processing::release_orphaned(&mut tx).await?;
     audit::record(
         &mut tx,
         identity,

@@ -17,11 +17,11 @@ use super::{AdminError, Role};
 const MANAGE: &str = "managing operators";
 
 /// One operator, revoked or not.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OperatorEntry {
     pub user_id: Uuid,
     pub email: Option<String>,
-    pub role: String,
+    pub role: Role,
     /// The database login that acts as this operator.
     pub db_login: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -66,18 +66,19 @@ pub(super) async fn owner_tx(
     action: &'static str,
 ) -> Result<Transaction<'static, Postgres>, AdminError> {
     let mut tx = pool.begin().await?;
-    let (db_user, owner): (String, bool) = sqlx::query_as(
-        "SELECT current_user::text,
-                pg_has_role(current_user, c.relowner, 'USAGE')
-           FROM pg_class c WHERE c.oid = 'operators'::regclass",
+    let row = sqlx::query!(
+        r#"SELECT current_user::text AS "db_user!",
+                  pg_has_role(current_user, c.relowner, 'USAGE') AS "owner!"
+             FROM pg_class c WHERE c.oid = 'operators'::regclass"#
     )
     .fetch_one(&mut *tx)
     .await?;
+    let (db_user, owner) = (row.db_user, row.owner);
     if !owner {
         tracing::warn!(db_user, action, "refused: needs the database owner");
         return Err(AdminError::NotOwner { action, db_user });
     }
-    sqlx::query("SELECT walletops_act_owner()")
+    sqlx::query!("SELECT walletops_act_owner()")
         .execute(&mut *tx)
         .await?;
     Ok(tx)
@@ -116,61 +117,51 @@ pub async fn add(
         None => check_login(&default_login(email))?.to_string(),
     };
     let mut tx = owner_tx(pool, MANAGE).await?;
-    let user_id: Uuid = match sqlx::query_scalar::<_, Uuid>(
-        "SELECT id FROM auth.users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1",
-    )
-    .bind(email)
-    .fetch_optional(&mut *tx)
-    .await?
-    {
-        Some(id) => id,
-        None => {
-            sqlx::query_scalar("INSERT INTO auth.users (email) VALUES ($1) RETURNING id")
-                .bind(email)
-                .fetch_one(&mut *tx)
-                .await?
-        }
-    };
-    let taken: Option<String> = sqlx::query_scalar(
+    let (user_id, _) = crate::wallets::users::find_or_create(&mut tx, email).await?;
+    // The operator is what is asked for; auth.users only names it.
+    let taken = sqlx::query_scalar!(
         "SELECT u.email FROM operators o JOIN auth.users u ON u.id = o.user_id
           WHERE o.db_login = $1 AND o.user_id <> $2",
+        &login,
+        user_id
     )
-    .bind(&login)
-    .bind(user_id)
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(other) = taken {
+        let other = other.unwrap_or_default();
         return Err(AdminError::Conflict(format!(
             "database login {login} already acts as {other}; one login per person"
         )));
     }
-    let previous_login: Option<Option<String>> =
-        sqlx::query_scalar("SELECT db_login FROM operators WHERE user_id = $1 FOR UPDATE")
-            .bind(user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    sqlx::query(
+    let previous_login = sqlx::query_scalar!(
+        "SELECT db_login FROM operators WHERE user_id = $1 FOR UPDATE",
+        user_id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    sqlx::query!(
         "INSERT INTO operators (user_id, role, db_login) VALUES ($1, $2, $3)
          ON CONFLICT (user_id) DO UPDATE
             SET role = EXCLUDED.role, db_login = EXCLUDED.db_login, revoked_at = NULL,
                 updated_at = now()",
+        user_id,
+        role.as_str(),
+        &login
     )
-    .bind(user_id)
-    .bind(role.as_str())
-    .bind(&login)
     .execute(&mut *tx)
     .await?;
     if let Some(Some(old)) = previous_login.filter(|l| l.as_deref() != Some(login.as_str())) {
-        sqlx::query("SELECT walletops_unlink_login($1)")
-            .bind(old)
+        sqlx::query!("SELECT walletops_unlink_login($1)", old)
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query("SELECT walletops_link_login($1, $2)")
-        .bind(&login)
-        .bind(group_of(role))
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query!(
+        "SELECT walletops_link_login($1, $2)",
+        &login,
+        group_of(role)
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let entry = fetch(&mut tx, user_id).await?;
     tx.commit().await?;
     Ok(entry)
@@ -192,29 +183,24 @@ pub struct Removal {
 pub async fn remove(pool: &PgPool, email: &str) -> Result<Removal, AdminError> {
     let email = check_email(email)?;
     let mut tx = owner_tx(pool, MANAGE).await?;
-    let revoked: Option<(Uuid, Option<String>)> = sqlx::query_as(
+    // The operator row is what changes; auth.users only finds it by email.
+    let revoked = sqlx::query!(
         "UPDATE operators o SET revoked_at = now(), updated_at = now()
            FROM auth.users u
           WHERE o.user_id = u.id AND lower(u.email) = lower($1) AND o.revoked_at IS NULL
           RETURNING o.user_id, o.db_login",
+        email
     )
-    .bind(email)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((user_id, login)) = revoked else {
+    let Some(revoked) = revoked else {
         return Err(AdminError::NotFound(format!("{email} is not an operator")));
     };
-    sqlx::query("SELECT walletops_unlink_login($1)")
-        .bind(login)
+    let user_id = revoked.user_id;
+    sqlx::query!("SELECT walletops_unlink_login($1)", revoked.db_login)
         .execute(&mut *tx)
         .await?;
-    let tokens_revoked = sqlx::query(
-        "UPDATE api_tokens SET revoked_at = now() WHERE created_by = $1 AND revoked_at IS NULL",
-    )
-    .bind(user_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let tokens_revoked = super::tokens::revoke_created_by(&mut tx, user_id).await?;
     let operator = fetch(&mut tx, user_id).await?;
     tx.commit().await?;
     Ok(Removal {
@@ -223,23 +209,28 @@ pub async fn remove(pool: &PgPool, email: &str) -> Result<Removal, AdminError> {
     })
 }
 
-/// Every operator, current and revoked.
+/// Every operator, current and revoked. (The operators are what is listed;
+/// auth.users only names them.)
 pub async fn list(pool: &PgPool) -> Result<Vec<OperatorEntry>, AdminError> {
-    Ok(sqlx::query_as(
-        "SELECT o.user_id, u.email, o.role, o.db_login, o.created_at, o.revoked_at
-           FROM operators o JOIN auth.users u ON u.id = o.user_id
-          ORDER BY o.revoked_at NULLS FIRST, u.email",
+    Ok(sqlx::query_as!(
+        OperatorEntry,
+        r#"SELECT o.user_id, u.email AS "email?", o.role AS "role: Role", o.db_login,
+                  o.created_at, o.revoked_at
+             FROM operators o JOIN auth.users u ON u.id = o.user_id
+            ORDER BY o.revoked_at NULLS FIRST, u.email"#
     )
     .fetch_all(pool)
     .await?)
 }
 
 async fn fetch(conn: &mut PgConnection, user_id: Uuid) -> Result<OperatorEntry, AdminError> {
-    Ok(sqlx::query_as(
-        "SELECT o.user_id, u.email, o.role, o.db_login, o.created_at, o.revoked_at
-           FROM operators o JOIN auth.users u ON u.id = o.user_id WHERE o.user_id = $1",
+    Ok(sqlx::query_as!(
+        OperatorEntry,
+        r#"SELECT o.user_id, u.email AS "email?", o.role AS "role: Role", o.db_login,
+                  o.created_at, o.revoked_at
+             FROM operators o JOIN auth.users u ON u.id = o.user_id WHERE o.user_id = $1"#,
+        user_id
     )
-    .bind(user_id)
     .fetch_one(&mut *conn)
     .await?)
 }

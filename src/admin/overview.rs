@@ -122,20 +122,7 @@ pub async fn user_labels(
     pool: &PgPool,
     user_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, String>, AdminError> {
-    if user_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
-        "SELECT id, coalesce(email, raw_user_meta_data ->> 'name', raw_user_meta_data ->> 'full_name')
-           FROM auth.users WHERE id = ANY($1)",
-    )
-    .bind(user_ids)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, label)| label.map(|l| (id, l)))
-        .collect())
+    Ok(crate::wallets::users::labels(pool, user_ids).await?)
 }
 
 /// What the connected database role may do, by the database's clock.
@@ -190,33 +177,9 @@ pub async fn search_wallets(pool: &PgPool, query: &str) -> Result<Vec<WalletMatc
     if query.is_empty() {
         return Ok(Vec::new());
     }
-    let escaped = escape_like(query);
-    type Row = (
-        Uuid,
-        String,
-        Option<String>,
-        Option<String>,
-        String,
-        i64,
-        i64,
-    );
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT w.id, w.address, u.email,
-                coalesce(u.raw_user_meta_data ->> 'name', u.raw_user_meta_data ->> 'full_name'),
-                w.role, w.trx_balance_sun, w.usdt_balance
-           FROM user_wallets w LEFT JOIN auth.users u ON u.id = w.user_id
-          WHERE w.address LIKE $1 || '%'
-             OR u.email ILIKE '%' || $1 || '%'
-             OR u.raw_user_meta_data ->> 'name' ILIKE '%' || $1 || '%'
-             OR u.raw_user_meta_data ->> 'full_name' ILIKE '%' || $1 || '%'
-          ORDER BY (w.address LIKE $1 || '%') DESC, u.email NULLS LAST, w.address
-          LIMIT $2",
-    )
-    .bind(&escaped)
-    .bind(i64::from(SEARCH_LIMIT))
-    .fetch_all(pool)
-    .await?;
-    let addresses: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+    let rows =
+        crate::wallets::lookup::search(pool, &escape_like(query), i64::from(SEARCH_LIMIT)).await?;
+    let addresses: Vec<&str> = rows.iter().map(|r| r.address.as_str()).collect();
     let active: Vec<(String, String, Uuid)> = sqlx::query_as(
         "SELECT wallet_address, job_type, id FROM job_logs
           WHERE wallet_address = ANY($1) AND status IN ('pending', 'processing')",
@@ -226,25 +189,23 @@ pub async fn search_wallets(pool: &PgPool, query: &str) -> Result<Vec<WalletMatc
     .await?;
     Ok(rows
         .into_iter()
-        .map(
-            |(id, address, user_email, user_name, role, trx_balance_sun, usdt_balance)| {
-                let active_jobs = active
-                    .iter()
-                    .filter(|(a, _, _)| *a == address)
-                    .filter_map(|(_, t, job)| Some((t.parse().ok()?, *job)))
-                    .collect();
-                WalletMatch {
-                    id,
-                    address,
-                    user_email,
-                    user_name,
-                    role,
-                    trx_balance_sun,
-                    usdt_balance,
-                    active_jobs,
-                }
-            },
-        )
+        .map(|w| {
+            let active_jobs = active
+                .iter()
+                .filter(|(a, _, _)| *a == w.address)
+                .filter_map(|(_, t, job)| Some((t.parse().ok()?, *job)))
+                .collect();
+            WalletMatch {
+                id: w.id,
+                address: w.address,
+                user_email: w.user_email,
+                user_name: w.user_name,
+                role: w.role.to_string(),
+                trx_balance_sun: w.trx_balance_sun,
+                usdt_balance: w.usdt_balance,
+                active_jobs,
+            }
+        })
         .collect())
 }
 

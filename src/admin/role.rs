@@ -43,9 +43,11 @@ impl Role {
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
+
+crate::db::text_column!(Role);
 
 impl FromStr for Role {
     type Err = String;

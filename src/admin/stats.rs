@@ -63,21 +63,13 @@ async fn health_with(
     let stuck_jobs = queue::stuck_count(pool).await?;
     let gas_wallet = match gas_address {
         None => GasWallet::NotConfigured,
-        Some(address) => {
-            // TO MOVE: a wallets-module read, here until that module lands.
-            let balance: Option<i64> =
-                sqlx::query_scalar("SELECT trx_balance_sun FROM user_wallets WHERE address = $1")
-                    .bind(&address)
-                    .fetch_optional(pool)
-                    .await?;
-            match balance {
-                None => GasWallet::Missing { address },
-                Some(trx_balance_sun) => GasWallet::Balance {
-                    address,
-                    trx_balance_sun,
-                },
-            }
-        }
+        Some(address) => match crate::wallets::lookup::trx_balance_sun(pool, &address).await? {
+            None => GasWallet::Missing { address },
+            Some(trx_balance_sun) => GasWallet::Balance {
+                address,
+                trx_balance_sun,
+            },
+        },
     };
     let (unacknowledged_security_events, latest_security_event) =
         super::security::unacknowledged(pool).await?;

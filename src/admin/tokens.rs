@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::identity::hash_token;
@@ -26,11 +26,11 @@ pub struct CreatedToken {
 }
 
 /// A stored token, without its hash.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TokenEntry {
     pub id: Uuid,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub created_by_email: Option<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -64,15 +64,17 @@ pub async fn create(
     let hash = hash_token(token.expose());
 
     // The database checks the caller again and records who created it.
-    let id: Uuid = sqlx::query_scalar("SELECT walletops_token_create($1, $2, $3, $4, $5)")
-        .bind(name)
-        .bind(role.as_str())
-        .bind(&hash[..])
-        .bind(expires_at)
-        .bind(identity.token())
-        .fetch_one(pool)
-        .await
-        .map_err(|e| AdminError::from(e).refused(identity))?;
+    let id = sqlx::query_scalar!(
+        r#"SELECT walletops_token_create($1, $2, $3, $4, $5) AS "id!""#,
+        name,
+        role.as_str(),
+        &hash[..],
+        expires_at,
+        identity.token()
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(|e| AdminError::from(e).refused(identity))?;
     Ok(CreatedToken {
         id,
         name: name.to_string(),
@@ -84,11 +86,13 @@ pub async fn create(
 
 /// Every token, newest first.
 pub async fn list(pool: &PgPool) -> Result<Vec<TokenEntry>, AdminError> {
-    Ok(sqlx::query_as(
-        "SELECT t.id, t.name, t.role, u.email AS created_by_email, t.created_at,
-                t.expires_at, t.last_used_at, t.revoked_at
-           FROM api_tokens t LEFT JOIN auth.users u ON u.id = t.created_by
-          ORDER BY t.created_at DESC",
+    // The tokens are what is listed; auth.users only names their creators.
+    Ok(sqlx::query_as!(
+        TokenEntry,
+        r#"SELECT t.id, t.name, t.role AS "role: Role", u.email AS "created_by_email?",
+                  t.created_at, t.expires_at, t.last_used_at, t.revoked_at
+             FROM api_tokens t LEFT JOIN auth.users u ON u.id = t.created_by
+            ORDER BY t.created_at DESC"#
     )
     .fetch_all(pool)
     .await?)
@@ -102,12 +106,12 @@ pub async fn revoke(
 ) -> Result<TokenEntry, AdminError> {
     identity.authorize(Permission::ManageTokens)?;
     let id = id_or_name.parse::<Uuid>().ok();
-    let ids: Vec<Uuid> = sqlx::query_scalar(
+    let ids = sqlx::query_scalar!(
         "SELECT id FROM api_tokens
           WHERE revoked_at IS NULL AND (id = $1 OR ($1 IS NULL AND name = $2))",
+        id,
+        id_or_name
     )
-    .bind(id)
-    .bind(id_or_name)
     .fetch_all(pool)
     .await?;
     let id = match ids[..] {
@@ -125,24 +129,42 @@ pub async fn revoke(
             .refused(identity));
         }
     };
-    let revoked: bool = sqlx::query_scalar("SELECT walletops_token_revoke($1, $2)")
-        .bind(id)
-        .bind(identity.token())
-        .fetch_one(pool)
-        .await
-        .map_err(|e| AdminError::from(e).refused(identity))?;
+    let revoked = sqlx::query_scalar!(
+        r#"SELECT walletops_token_revoke($1, $2) AS "revoked!""#,
+        id,
+        identity.token()
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(|e| AdminError::from(e).refused(identity))?;
     if !revoked {
         return Err(AdminError::Conflict(format!(
             "token {id} was revoked meanwhile"
         )));
     }
-    let entry = sqlx::query_as(
-        "SELECT t.id, t.name, t.role, u.email AS created_by_email, t.created_at,
-                t.expires_at, t.last_used_at, t.revoked_at
-           FROM api_tokens t LEFT JOIN auth.users u ON u.id = t.created_by WHERE t.id = $1",
+    let entry = sqlx::query_as!(
+        TokenEntry,
+        r#"SELECT t.id, t.name, t.role AS "role: Role", u.email AS "created_by_email?",
+                  t.created_at, t.expires_at, t.last_used_at, t.revoked_at
+             FROM api_tokens t LEFT JOIN auth.users u ON u.id = t.created_by WHERE t.id = $1"#,
+        id
     )
-    .bind(id)
     .fetch_one(pool)
     .await?;
     Ok(entry)
+}
+
+/// Revokes every live token `user_id` created, in the caller's transaction
+/// (removing an operator takes its tokens with it); returns how many.
+pub(super) async fn revoke_created_by(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+) -> Result<u64, AdminError> {
+    Ok(sqlx::query!(
+        "UPDATE api_tokens SET revoked_at = now() WHERE created_by = $1 AND revoked_at IS NULL",
+        user_id
+    )
+    .execute(conn)
+    .await?
+    .rows_affected())
 }

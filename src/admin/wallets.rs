@@ -87,18 +87,13 @@ pub async fn bootstrap(
     }
     let mut tx = owner_tx(pool, "importing wallet keys").await?;
     // Two bootstraps at once would both find none.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('walletops.wallet-bootstrap:' || $1))")
-        .bind(role.as_str())
-        .execute(&mut *tx)
-        .await?;
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM user_wallets
-                         WHERE role = $1 AND active AND encrypted_key IS NOT NULL)",
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtext('walletops.wallet-bootstrap:' || $1))",
+        role.as_str()
     )
-    .bind(role.as_str())
-    .fetch_one(&mut *tx)
+    .execute(&mut *tx)
     .await?;
-    if exists {
+    if wallets::lookup::active_key_exists(&mut tx, role).await? {
         return Err(AdminError::Conflict(format!(
             "an active {role} wallet exists already: a new {role} key is imported with \
              `walletops wallet import --role {role}` and activated by a second admin"

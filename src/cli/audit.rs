@@ -131,12 +131,7 @@ async fn verify(pool: &sqlx::PgPool, json: bool, head: Option<String>) -> anyhow
     let (mut outcome, _) = audit_chain::verify(pool, None).await?;
     let mut mismatch = None;
     if let (Some((seq, hash)), true) = (&expected, outcome.ok) {
-        let stored: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT row_hash FROM admin_actions WHERE seq = $1")
-                .bind(seq)
-                .fetch_optional(pool)
-                .await?
-                .flatten();
+        let stored = audit::stored_hash(pool, *seq).await?;
         if stored.as_deref() != Some(&hash[..]) {
             mismatch = Some(format!(
                 "the chain no longer holds the recorded head {seq}:{}: it was rewritten from there or before",

@@ -5,6 +5,9 @@
 //! default).
 
 pub mod local;
+mod text_column;
+
+pub(crate) use text_column::text_column;
 
 use std::time::Duration;
 

@@ -32,7 +32,7 @@ pub async fn run(
 ) -> Result<Done, JobError> {
     let settings = JobSettings::load(&ctx.pool).await?;
     let owner = wallet.address()?;
-    if wallet.role != "deposit" {
+    if wallet.role != crate::wallets::WalletRole::Deposit {
         return Err(JobError::Final(format!(
             "only deposit wallets are consolidated; {owner} is a {} wallet",
             wallet.role

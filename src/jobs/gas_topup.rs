@@ -30,7 +30,7 @@ const ROUNDS: usize = 3;
 pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, JobError> {
     let settings = JobSettings::load(&ctx.pool).await?;
     let target = wallet.address()?;
-    if wallet.role != "deposit" {
+    if wallet.role != crate::wallets::WalletRole::Deposit {
         let refusal = Refusal {
             rule: Rule::Recipient,
             message: format!(
@@ -186,30 +186,21 @@ async fn active_gas_wallet(
     ctx: &Context,
     gas: &crate::tron::Address,
 ) -> Result<Option<uuid::Uuid>, JobError> {
-    let row: Option<(uuid::Uuid, bool)> =
-        sqlx::query_as("SELECT w.id, w.active FROM user_wallets w WHERE w.address = $1")
-            .bind(gas.to_base58())
-            .fetch_optional(&ctx.pool)
-            .await?;
-    let row = match row {
-        Some((id, false)) => Some((
-            id,
-            false,
-            crate::settings::proposals::open_activation(&ctx.pool, gas).await?,
-        )),
-        other => other.map(|(id, active)| (id, active, None)),
+    let Some((id, active)) = crate::wallets::lookup::activation(&ctx.pool, gas).await? else {
+        return Ok(None);
     };
-    match row {
-        Some((_, false, Some(id))) => Err(JobError::Final(format!(
+    if active {
+        return Ok(Some(id));
+    }
+    match crate::settings::proposals::open_activation(&ctx.pool, gas).await? {
+        Some(id) => Err(JobError::Final(format!(
             "gas wallet {gas} is not active: its key waits for activation proposal {id} \
              (a second admin approves it with `walletops config approve {id}`; it takes \
              effect after policy.change_delay_seconds)"
         ))),
-        Some((_, false, None)) => Err(JobError::Final(format!(
+        None => Err(JobError::Final(format!(
             "gas wallet {gas} is not active and no activation proposal is open (it was \
              cancelled): import another gas key, or point gas.wallet_address at an active one"
         ))),
-        Some((id, true, _)) => Ok(Some(id)),
-        None => Ok(None),
     }
 }

@@ -27,12 +27,13 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::audit;
 use crate::policy::{Refusal, Rule};
 use crate::queue::{Job, JobType, Lease, Outcome};
 use crate::signer::Signer;
 use crate::tron::Address;
 use crate::tron::client::{ClientError, TronClient};
-use crate::wallets::WalletError;
+use crate::wallets::{self, WalletError, WalletInfo, WalletRole};
 
 pub use crate::settings::JobSettings;
 
@@ -163,15 +164,11 @@ pub enum Done {
 }
 
 /// A wallet row, as the handlers need it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Wallet {
-    pub id: Uuid,
-    pub address: String,
-    pub role: String,
-    pub user_id: Option<Uuid>,
-}
+pub type Wallet = WalletInfo;
 
-impl Wallet {
+/// Reading the wallet's address is the handlers' business: a bad one fails
+/// the job.
+impl WalletInfo {
     pub fn address(&self) -> Result<Address, JobError> {
         self.address.parse().map_err(|e| {
             JobError::Final(format!(
@@ -184,14 +181,8 @@ impl Wallet {
 
 /// Finds the job's wallet, by id if the job has one, else by address.
 async fn job_wallet(pool: &PgPool, job: &Job) -> Result<Wallet, JobError> {
-    let wallet: Option<Wallet> = sqlx::query_as(
-        "SELECT id, address, role, user_id FROM user_wallets
-          WHERE id = $1 OR ($1 IS NULL AND address = $2)",
-    )
-    .bind(job.wallet_id)
-    .bind(job.wallet_address.as_deref())
-    .fetch_optional(pool)
-    .await?;
+    let wallet =
+        wallets::lookup::for_job(pool, job.wallet_id, job.wallet_address.as_deref()).await?;
     wallet.ok_or_else(|| {
         JobError::Final(format!(
             "the job names no known wallet (wallet_id {:?}, address {:?})",
@@ -247,15 +238,13 @@ pub async fn refused(
         rule = refusal.rule.as_str(),
         "{refusal}"
     );
-    let recorded = sqlx::query(
-        "INSERT INTO security_events (kind, rule, message, job_id, wallet_id)
-         VALUES ('policy-refusal', $1, $2, $3, $4)",
+    let recorded = audit::security::record_policy_refusal(
+        &ctx.pool,
+        refusal.rule.as_str(),
+        &refusal.message,
+        job_id,
+        wallet_id,
     )
-    .bind(refusal.rule.as_str())
-    .bind(&refusal.message)
-    .bind(job_id)
-    .bind(wallet_id)
-    .execute(&ctx.pool)
     .await;
     match recorded {
         Ok(_) => JobError::Final(refusal.to_string()),
@@ -316,12 +305,7 @@ pub async fn choose_address(
         let r = refuse(format!("{key} {address} is a smart contract, not a wallet"));
         return Err(refused(ctx, Some(job_id), Some(wallet_id), r).await);
     }
-    let role: Option<String> =
-        sqlx::query_scalar("SELECT role FROM user_wallets WHERE address = $1")
-            .bind(address.to_base58())
-            .fetch_optional(&ctx.pool)
-            .await?;
-    if role.as_deref() == Some("deposit") {
+    if wallets::lookup::role_of(&ctx.pool, &address).await? == Some(WalletRole::Deposit) {
         let r = refuse(format!("{key} {address} is one of our deposit wallets"));
         return Err(refused(ctx, Some(job_id), Some(wallet_id), r).await);
     }

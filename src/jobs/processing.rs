@@ -1,5 +1,6 @@
 //! The wallet's processing flag (`is_processing`, `processing_job_id`,
-//! `processing_since`) belongs to the lease of the job working on it.
+//! `processing_since`, written by [`crate::wallets::processing`]) belongs
+//! to the lease of the job working on it.
 //!
 //! A job takes the flag when it is free, when it names this same job (a
 //! rescued job's new attempt takes over from the dead one), or when the job
@@ -13,6 +14,7 @@ use uuid::Uuid;
 
 use super::JobError;
 use crate::queue::Lease;
+use crate::wallets;
 
 /// The flag, held; release it with [`Flag::release`].
 pub struct Flag {
@@ -35,26 +37,9 @@ pub async fn acquire(
     if !crate::queue::hold_lease(&mut tx, lease).await? {
         return Err(JobError::LeaseLost);
     }
-    let taken = sqlx::query(
-        "UPDATE user_wallets w
-            SET is_processing = true,
-                processing_job_id = $2,
-                processing_since = CASE WHEN w.processing_job_id = $2
-                                        THEN coalesce(w.processing_since, now()) ELSE now() END
-          WHERE w.id = $1
-            AND (NOT w.is_processing
-                 OR w.processing_job_id IS NULL
-                 OR w.processing_job_id = $2
-                 OR NOT EXISTS (SELECT 1 FROM job_logs j
-                                 WHERE j.id = w.processing_job_id AND j.status = 'processing'))",
-    )
-    .bind(wallet_id)
-    .bind(lease.job_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let taken = wallets::processing::take(&mut tx, wallet_id, lease.job_id).await?;
     tx.commit().await?;
-    Ok((taken == 1).then(|| Flag {
+    Ok(taken.then(|| Flag {
         pool: pool.clone(),
         wallet_id,
         lease: *lease,
@@ -64,19 +49,7 @@ pub async fn acquire(
 
 /// Clears the flag unless a newer attempt of the same job has taken it over.
 async fn clear(pool: &PgPool, wallet_id: Uuid, lease: Lease) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE user_wallets w
-            SET is_processing = false, processing_job_id = NULL, processing_since = NULL
-          WHERE w.id = $1 AND w.processing_job_id = $2
-            AND NOT EXISTS (SELECT 1 FROM job_logs j
-                             WHERE j.id = $2 AND j.status = 'processing' AND j.attempt > $3)",
-    )
-    .bind(wallet_id)
-    .bind(lease.job_id)
-    .bind(lease.attempt)
-    .execute(pool)
-    .await
-    .map(|_| ())
+    wallets::processing::clear(pool, wallet_id, lease.job_id, lease.attempt).await
 }
 
 impl Flag {

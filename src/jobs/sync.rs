@@ -1,8 +1,8 @@
-//! `sync`: the wallet's TRX and USDT balances onto `user_wallets` (with the
-//! time of the sync), and its confirmed transactions — TRX and USDT, in and
-//! out — into `wallet_transactions`. A transaction is stored once however
-//! often syncs run: rows conflict on (wallet, txID, asset, direction, event
-//! index) and the conflict does nothing.
+//! `sync`: the wallet's TRX and USDT balances onto its row (with the time
+//! of the sync, [`crate::wallets::state`]), and its confirmed transactions
+//! — TRX and USDT, in and out — into its history
+//! ([`crate::wallets::transactions`], which stores each one once however
+//! often syncs run).
 //!
 //! With `sync.auto_consolidate` on, a deposit wallet holding at least
 //! `consolidation.min_usdt` gets a consolidation queued.
@@ -13,35 +13,18 @@ use super::{Context, Done, JobError, JobSettings, Wallet, transfers};
 use crate::queue::{self, Job, JobType, NewJob};
 use crate::tron::client::ListQuery;
 use crate::tron::{Address, Contract, Sun, TokenUnits};
+use crate::wallets::transactions::{self, NewTransaction as Row};
+use crate::wallets::{WalletRole, state};
 
 /// Transactions of the last sync's newest block time minus this margin are
 /// fetched again (the conflict makes the overlap harmless), in case the
 /// indexer lists a block late.
 const OVERLAP_MS: i64 = 10 * 60 * 1000;
 
-/// One row of `wallet_transactions`.
-#[derive(Debug, Clone, PartialEq)]
-struct Row {
-    tx_id: String,
-    event_index: i32,
-    asset: &'static str,
-    direction: &'static str,
-    from: String,
-    to: String,
-    amount: i64,
-    block_number: Option<i64>,
-    block_time: Option<DateTime<Utc>>,
-    status: &'static str,
-}
-
 pub async fn run(ctx: &Context, job: &Job, wallet: &Wallet) -> Result<Done, JobError> {
     let result = sync_wallet(ctx, job, wallet).await;
     if let Err(e) = &result {
-        sqlx::query("UPDATE user_wallets SET sync_status = 'error', sync_error = $2 WHERE id = $1")
-            .bind(wallet.id)
-            .bind(e.to_string())
-            .execute(&ctx.pool)
-            .await?;
+        state::record_sync_error(&ctx.pool, wallet.id, &e.to_string()).await?;
     }
     result
 }
@@ -63,35 +46,27 @@ async fn sync_wallet(ctx: &Context, job: &Job, wallet: &Wallet) -> Result<Done, 
         .trc20_balance(&settings.usdt_contract, &address)
         .await?;
 
-    let newest: Option<DateTime<Utc>> =
-        sqlx::query_scalar("SELECT max(block_time) FROM wallet_transactions WHERE wallet_id = $1")
-            .bind(wallet.id)
-            .fetch_one(&ctx.pool)
-            .await?;
+    let newest = transactions::newest_block_time(&ctx.pool, wallet.id).await?;
     let since = newest.map(|t| (t.timestamp_millis() - OVERLAP_MS).max(0));
     let mut rows = trx_rows(ctx, &address, since).await?;
     rows.extend(usdt_rows(ctx, &address, &settings.usdt_contract, since).await?);
-    let stored = store(ctx, wallet, &rows).await?;
+    let stored = transactions::store(&ctx.pool, wallet.id, &rows).await?;
 
     let to_i64 = |what: &str, v: Option<i64>| {
         v.ok_or_else(|| JobError::Final(format!("{what} balance of {address} overflows")))
     };
-    sqlx::query(
-        "UPDATE user_wallets
-            SET trx_balance_sun = $2, usdt_balance = $3, last_synced_at = now(),
-                sync_status = 'ok', sync_error = NULL
-          WHERE id = $1",
+    state::record_synced(
+        &ctx.pool,
+        wallet.id,
+        to_i64("TRX", trx.to_i64())?,
+        to_i64("USDT", usdt.to_i64())?,
     )
-    .bind(wallet.id)
-    .bind(to_i64("TRX", trx.to_i64())?)
-    .bind(to_i64("USDT", usdt.to_i64())?)
-    .execute(&ctx.pool)
     .await?;
     tracing::info!(wallet = %address, trx = trx.0, usdt = usdt.0, seen = rows.len(), stored,
         "wallet synced");
 
     if settings.auto_consolidate
-        && wallet.role == "deposit"
+        && wallet.role == WalletRole::Deposit
         && usdt > TokenUnits::ZERO
         && usdt >= settings.min_usdt
     {
@@ -231,36 +206,4 @@ async fn usdt_rows(
             None => return Ok(rows),
         }
     }
-}
-
-/// Inserts the rows not stored yet, in one statement; returns how many.
-async fn store(ctx: &Context, wallet: &Wallet, rows: &[Row]) -> Result<u64, JobError> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let col = |f: fn(&Row) -> String| rows.iter().map(f).collect::<Vec<_>>();
-    let inserted = sqlx::query(
-        "INSERT INTO wallet_transactions
-             (wallet_id, tx_id, event_index, asset, direction, from_address, to_address,
-              amount, block_number, block_time, status)
-         SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
-                                  $7::text[], $8::bigint[], $9::bigint[], $10::timestamptz[],
-                                  $11::text[])
-         ON CONFLICT (wallet_id, tx_id, asset, direction, event_index) DO NOTHING",
-    )
-    .bind(wallet.id)
-    .bind(col(|r| r.tx_id.clone()))
-    .bind(rows.iter().map(|r| r.event_index).collect::<Vec<_>>())
-    .bind(col(|r| r.asset.to_string()))
-    .bind(col(|r| r.direction.to_string()))
-    .bind(col(|r| r.from.clone()))
-    .bind(col(|r| r.to.clone()))
-    .bind(rows.iter().map(|r| r.amount).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.block_number).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.block_time).collect::<Vec<_>>())
-    .bind(col(|r| r.status.to_string()))
-    .execute(&ctx.pool)
-    .await?
-    .rows_affected();
-    Ok(inserted)
 }

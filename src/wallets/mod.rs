@@ -1,20 +1,33 @@
 //! Users, wallets and their keys in the database. Private keys are sealed
 //! with the master key ([`custody`]) before they are written, and opened
 //! only to sign; `tron` stays free of the database.
+//!
+//! This module is the only one with SQL on `user_wallets` ([`lookup`], the
+//! processing flag in [`processing`], balances in [`state`], keys here),
+//! `auth.users` ([`users`]) and `wallet_transactions` ([`transactions`]);
+//! everyone else asks it.
 
 pub mod custody;
+pub mod lookup;
+pub mod processing;
+pub mod state;
+pub mod transactions;
+pub mod users;
 
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::tron::{Address, PrivateKey};
 pub use custody::{CustodyError, MasterKey, SealedKey};
+pub use lookup::{WalletInfo, WalletRef};
 
 /// What a wallet is for (`user_wallets.role`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum WalletRole {
     /// A user's deposit address, swept by consolidation.
     Deposit,
@@ -51,9 +64,11 @@ impl FromStr for WalletRole {
 
 impl fmt::Display for WalletRole {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
+
+crate::db::text_column!(WalletRole);
 
 /// Whether a stored key may sign at once (`user_wallets.active`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +103,7 @@ pub enum WalletError {
     #[error("wallet {address} exists with role {existing}, not {requested}; nothing changed")]
     OtherRole {
         address: Address,
-        existing: String,
+        existing: WalletRole,
         requested: WalletRole,
     },
     /// No such wallet, or it has no stored key.
@@ -164,35 +179,16 @@ pub async fn import_in(
     let address = key.address();
     check_master_key(&mut *tx, master).await?;
 
-    // One import per email at a time, so a new user is created once.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('walletops.user:' || lower($1)))")
-        .bind(email)
-        .execute(&mut *tx)
-        .await?;
-    let existing_user: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM auth.users WHERE lower(email) = lower($1) ORDER BY created_at LIMIT 1",
-    )
-    .bind(email)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (user_id, created_user) = match existing_user {
-        Some(id) => (id, false),
-        None => {
-            let id: Uuid =
-                sqlx::query_scalar("INSERT INTO auth.users (email) VALUES ($1) RETURNING id")
-                    .bind(email)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            (id, true)
-        }
-    };
+    let (user_id, created_user) = users::find_or_create(&mut *tx, email).await?;
 
-    let row: Option<(Uuid, Option<Uuid>, String, bool)> = sqlx::query_as(
-        "SELECT id, user_id, role, encrypted_key IS NOT NULL FROM user_wallets WHERE address = $1 FOR UPDATE",
+    let row = sqlx::query!(
+        r#"SELECT id, user_id, role AS "role: WalletRole", encrypted_key IS NOT NULL AS "keyed!"
+             FROM user_wallets WHERE address = $1 FOR UPDATE"#,
+        address.to_base58()
     )
-    .bind(address.to_base58())
     .fetch_optional(&mut *tx)
-    .await?;
+    .await?
+    .map(|r| (r.id, r.user_id, r.role, r.keyed));
     let wallet_id = match row {
         Some((wallet_id, _, _, true)) => {
             return Err(WalletError::AlreadyImported { address, wallet_id });
@@ -200,7 +196,7 @@ pub async fn import_in(
         Some((_, owner, _, false)) if owner.is_some_and(|o| o != user_id) => {
             return Err(WalletError::OtherUser { address });
         }
-        Some((_, _, existing, false)) if existing != role.as_str() => {
+        Some((_, _, existing, false)) if existing != role => {
             return Err(WalletError::OtherRole {
                 address,
                 existing,
@@ -209,15 +205,15 @@ pub async fn import_in(
         }
         Some((wallet_id, _, _, false)) => {
             let sealed = master.seal(wallet_id, key);
-            sqlx::query(
-                "UPDATE user_wallets SET user_id = $2, encrypted_key = $3, key_nonce = $4, active = $5 \
-                 WHERE id = $1",
+            sqlx::query!(
+                "UPDATE user_wallets SET user_id = $2, encrypted_key = $3, key_nonce = $4, active = $5
+                  WHERE id = $1",
+                wallet_id,
+                user_id,
+                &sealed.ciphertext,
+                &sealed.nonce,
+                activation.is_active()
             )
-            .bind(wallet_id)
-            .bind(user_id)
-            .bind(&sealed.ciphertext)
-            .bind(&sealed.nonce)
-            .bind(activation.is_active())
             .execute(&mut *tx)
             .await?;
             wallet_id
@@ -226,26 +222,27 @@ pub async fn import_in(
             // The id is chosen here because it is the associated data of the seal.
             let wallet_id = Uuid::new_v4();
             let sealed = master.seal(wallet_id, key);
-            let inserted = sqlx::query(
-                "INSERT INTO user_wallets (id, user_id, address, role, encrypted_key, key_nonce, active) \
+            let inserted = sqlx::query!(
+                "INSERT INTO user_wallets (id, user_id, address, role, encrypted_key, key_nonce, active)
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (address) DO NOTHING",
+                wallet_id,
+                user_id,
+                address.to_base58(),
+                role.as_str(),
+                &sealed.ciphertext,
+                &sealed.nonce,
+                activation.is_active()
             )
-            .bind(wallet_id)
-            .bind(user_id)
-            .bind(address.to_base58())
-            .bind(role.as_str())
-            .bind(&sealed.ciphertext)
-            .bind(&sealed.nonce)
-            .bind(activation.is_active())
             .execute(&mut *tx)
             .await?;
             if inserted.rows_affected() == 0 {
                 // Another import of the same address committed first.
-                let wallet_id: Uuid =
-                    sqlx::query_scalar("SELECT id FROM user_wallets WHERE address = $1")
-                        .bind(address.to_base58())
-                        .fetch_one(&mut *tx)
-                        .await?;
+                let wallet_id = sqlx::query_scalar!(
+                    "SELECT id FROM user_wallets WHERE address = $1",
+                    address.to_base58()
+                )
+                .fetch_one(&mut *tx)
+                .await?;
                 return Err(WalletError::AlreadyImported { address, wallet_id });
             }
             wallet_id
@@ -263,14 +260,21 @@ pub async fn import_in(
 /// Opens one stored key, if any, to prove `master` is the key they were
 /// sealed with.
 async fn check_master_key(conn: &mut PgConnection, master: &MasterKey) -> Result<(), WalletError> {
-    let sample: Option<(Uuid, Vec<u8>, Vec<u8>)> = sqlx::query_as(
-        "SELECT id, encrypted_key, key_nonce FROM user_wallets \
-         WHERE encrypted_key IS NOT NULL ORDER BY created_at LIMIT 1",
+    // The key check (migration 0001) makes the nonce present with the key.
+    let sample = sqlx::query!(
+        r#"SELECT id, encrypted_key AS "ciphertext!", key_nonce AS "nonce!" FROM user_wallets
+            WHERE encrypted_key IS NOT NULL ORDER BY created_at LIMIT 1"#
     )
     .fetch_optional(conn)
     .await?;
-    if let Some((id, ciphertext, nonce)) = sample {
-        master.open(id, &SealedKey { ciphertext, nonce })?;
+    if let Some(r) = sample {
+        master.open(
+            r.id,
+            &SealedKey {
+                ciphertext: r.ciphertext,
+                nonce: r.nonce,
+            },
+        )?;
     }
     Ok(())
 }
@@ -296,23 +300,16 @@ pub async fn stored_key(
     pool: &PgPool,
     wallet_id: Uuid,
 ) -> Result<(String, SealedKey), WalletError> {
-    #[derive(sqlx::FromRow)]
-    struct Stored {
-        address: String,
-        encrypted_key: Option<Vec<u8>>,
-        key_nonce: Option<Vec<u8>>,
-    }
-    let row: Option<Stored> =
-        sqlx::query_as("SELECT address, encrypted_key, key_nonce FROM user_wallets WHERE id = $1")
-            .bind(wallet_id)
-            .fetch_optional(pool)
-            .await?;
-    match row {
-        Some(Stored {
-            address,
-            encrypted_key: Some(ciphertext),
-            key_nonce: Some(nonce),
-        }) => Ok((address, SealedKey { ciphertext, nonce })),
+    let row = sqlx::query!(
+        "SELECT address, encrypted_key, key_nonce FROM user_wallets WHERE id = $1",
+        wallet_id
+    )
+    .fetch_optional(pool)
+    .await?;
+    match row.map(|r| (r.address, r.encrypted_key, r.key_nonce)) {
+        Some((address, Some(ciphertext), Some(nonce))) => {
+            Ok((address, SealedKey { ciphertext, nonce }))
+        }
         _ => Err(WalletError::NoKey(wallet_id)),
     }
 }

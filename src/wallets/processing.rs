@@ -1,0 +1,79 @@
+//! The wallet's processing flag (`is_processing`, `processing_job_id`,
+//! `processing_since`): which job works on the wallet. The flag lives on
+//! `user_wallets`, so its statements are here; each one also reads the job
+//! it names in `job_logs` (whether it still runs), because the flag is only
+//! as good as that job's lease and the two must be judged in one statement.
+//! The lease protocol around it is `jobs::processing`'s.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// Sets the flag of `wallet_id` to `job_id` when it is free, already names
+/// that job (a new attempt of it takes over), or names a job that is no
+/// longer processing. Returns whether the job now holds it.
+pub async fn take(
+    conn: &mut PgConnection,
+    wallet_id: Uuid,
+    job_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let taken = sqlx::query!(
+        "UPDATE user_wallets w
+            SET is_processing = true,
+                processing_job_id = $2,
+                processing_since = CASE WHEN w.processing_job_id = $2
+                                        THEN coalesce(w.processing_since, now()) ELSE now() END
+          WHERE w.id = $1
+            AND (NOT w.is_processing
+                 OR w.processing_job_id IS NULL
+                 OR w.processing_job_id = $2
+                 OR NOT EXISTS (SELECT 1 FROM job_logs j
+                                 WHERE j.id = w.processing_job_id AND j.status = 'processing'))",
+        wallet_id,
+        job_id
+    )
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(taken == 1)
+}
+
+/// Clears the flag of `wallet_id` if it names `job_id`, unless an attempt
+/// of that job newer than `attempt` is processing (it has taken it over).
+pub async fn clear(
+    db: impl sqlx::PgExecutor<'_>,
+    wallet_id: Uuid,
+    job_id: Uuid,
+    attempt: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE user_wallets w
+            SET is_processing = false, processing_job_id = NULL, processing_since = NULL
+          WHERE w.id = $1 AND w.processing_job_id = $2
+            AND NOT EXISTS (SELECT 1 FROM job_logs j
+                             WHERE j.id = $2 AND j.status = 'processing' AND j.attempt > $3)",
+        wallet_id,
+        job_id,
+        attempt
+    )
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// Clears the flag of every wallet whose processing job is not live
+/// (missing, finished, or past its lease); returns their addresses.
+pub async fn release_orphaned(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "UPDATE user_wallets w
+            SET is_processing = false, processing_job_id = NULL, processing_since = NULL,
+                updated_at = now()
+          WHERE w.is_processing
+            AND NOT EXISTS (SELECT 1 FROM job_logs j
+                             WHERE j.id = w.processing_job_id
+                               AND j.status = 'processing'
+                               AND j.locked_until > now())
+          RETURNING w.address",
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,79 @@
+//! `wallet_transactions`: a wallet's confirmed transactions, TRX and USDT,
+//! in and out. A transaction is stored once however often syncs run: rows
+//! conflict on (wallet, txID, asset, direction, event index) and the
+//! conflict does nothing.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// One row of `wallet_transactions`, as a sync found it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewTransaction {
+    pub tx_id: String,
+    /// Order of the event within the transaction (several TRC-20 logs may
+    /// share one).
+    pub event_index: i32,
+    /// `trx` or `usdt`.
+    pub asset: &'static str,
+    /// `in` or `out`.
+    pub direction: &'static str,
+    pub from: String,
+    pub to: String,
+    pub amount: i64,
+    pub block_number: Option<i64>,
+    pub block_time: Option<DateTime<Utc>>,
+    /// `confirmed` or `failed`.
+    pub status: &'static str,
+}
+
+/// The block time of the wallet's newest stored transaction.
+pub async fn newest_block_time(
+    pool: &PgPool,
+    wallet_id: Uuid,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT max(block_time) FROM wallet_transactions WHERE wallet_id = $1",
+        wallet_id
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// Inserts the rows not stored yet, in one statement; returns how many.
+pub async fn store(
+    pool: &PgPool,
+    wallet_id: Uuid,
+    rows: &[NewTransaction],
+) -> Result<u64, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    fn col<T>(rows: &[NewTransaction], f: impl Fn(&NewTransaction) -> T) -> Vec<T> {
+        rows.iter().map(f).collect()
+    }
+    let inserted = sqlx::query!(
+        "INSERT INTO wallet_transactions
+             (wallet_id, tx_id, event_index, asset, direction, from_address, to_address,
+              amount, block_number, block_time, status)
+         SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
+                                  $7::text[], $8::bigint[], $9::bigint[], $10::timestamptz[],
+                                  $11::text[])
+         ON CONFLICT (wallet_id, tx_id, asset, direction, event_index) DO NOTHING",
+        wallet_id,
+        &col(rows, |r| r.tx_id.clone()),
+        &col(rows, |r| r.event_index),
+        &col(rows, |r| r.asset.to_string()),
+        &col(rows, |r| r.direction.to_string()),
+        &col(rows, |r| r.from.clone()),
+        &col(rows, |r| r.to.clone()),
+        &col(rows, |r| r.amount),
+        &col(rows, |r| r.block_number) as &[Option<i64>],
+        &col(rows, |r| r.block_time) as &[Option<DateTime<Utc>>],
+        &col(rows, |r| r.status.to_string()),
+    )
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(inserted)
+}
