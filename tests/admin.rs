@@ -43,7 +43,7 @@ async fn operators_are_managed_by_the_database_owner_and_removal_only_revokes() 
     let op = operators::add(pool, "First.Admin@example.com", Role::Admin, Some(&login))
         .await
         .unwrap();
-    assert_eq!(op.role, "admin");
+    assert_eq!(op.role, Role::Admin);
     assert_eq!(op.db_login.as_deref(), Some(login.as_str()));
     let (action, target, target_id, details) = last_audit(pool).await;
     assert_eq!(
@@ -716,7 +716,7 @@ async fn a_worker_login_touches_jobs_and_wallets_but_not_the_audit_or_tokens() {
         "SELECT * FROM api_tokens",
         "DELETE FROM transfers",
         "DELETE FROM user_wallets",
-        // The attack of issue 11: point a wallet at the attacker, or add one.
+        // Changes made outside walletops: point a wallet at an attacker, or add one.
         "UPDATE user_wallets SET address = 'TAttacker'",
         "UPDATE user_wallets SET role = 'deposit'",
         "UPDATE user_wallets SET user_id = NULL",

@@ -170,5 +170,5 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 
 pub(crate) fn parse_role(s: &str) -> Result<Role, AdminError> {
     s.parse()
-        .map_err(|e: String| AdminError::Corrupt(format!("stored role: {e}")))
+        .map_err(|e: crate::db::ParseError| AdminError::Corrupt(format!("stored role: {e}")))
 }

@@ -21,7 +21,7 @@ const MANAGE: &str = "managing operators";
 pub struct OperatorEntry {
     pub user_id: Uuid,
     pub email: Option<String>,
-    pub role: String,
+    pub role: Role,
     /// The database login that acts as this operator.
     pub db_login: Option<String>,
     pub created_at: DateTime<Utc>,

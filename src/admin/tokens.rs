@@ -30,7 +30,7 @@ pub struct CreatedToken {
 pub struct TokenEntry {
     pub id: Uuid,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub created_by_email: Option<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::AdminError;
 use crate::tron::Address;
+use crate::wallets::WalletRole;
 
 /// How an operator names a wallet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +37,7 @@ pub struct WalletInfo {
     pub id: Uuid,
     pub address: String,
     pub user_id: Option<Uuid>,
-    pub role: String,
+    pub role: WalletRole,
 }
 
 /// The one wallet `wallet_ref` names. A user with several wallets must be

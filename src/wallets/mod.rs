@@ -4,12 +4,10 @@
 
 pub mod custody;
 
-use std::fmt;
-use std::str::FromStr;
-
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::db::text_enum;
 use crate::tron::{Address, PrivateKey};
 pub use custody::{CustodyError, MasterKey, SealedKey};
 
@@ -24,36 +22,11 @@ pub enum WalletRole {
     Treasury,
 }
 
-impl WalletRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WalletRole::Deposit => "deposit",
-            WalletRole::Gas => "gas",
-            WalletRole::Treasury => "treasury",
-        }
-    }
-}
-
-impl FromStr for WalletRole {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "deposit" => Ok(Self::Deposit),
-            "gas" => Ok(Self::Gas),
-            "treasury" => Ok(Self::Treasury),
-            other => Err(format!(
-                "unknown wallet role {other:?}; expected deposit, gas or treasury"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for WalletRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+text_enum!(WalletRole, "wallet role", {
+    Deposit => "deposit",
+    Gas => "gas",
+    Treasury => "treasury",
+});
 
 /// Whether a stored key may sign at once (`user_wallets.active`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
