@@ -13,6 +13,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use uuid::Uuid;
+use walletops::admin::health::Status;
 use walletops::tui::model::*;
 use walletops::tui::run::{RefreshPolicy, event_loop};
 use walletops::tui::{
@@ -45,7 +46,7 @@ fn snapshot() -> Snapshot {
     Snapshot {
         taken_at: at,
         health: Health {
-            level: HealthLevel::Healthy,
+            level: Status::Healthy,
             reasons: Vec::new(),
         },
         paused: false,

@@ -716,7 +716,7 @@ async fn a_worker_login_touches_jobs_and_wallets_but_not_the_audit_or_tokens() {
         "SELECT * FROM api_tokens",
         "DELETE FROM transfers",
         "DELETE FROM user_wallets",
-        // The attack of issue 11: point a wallet at the attacker, or add one.
+        // Changes made outside walletops: point a wallet at an attacker, or add one.
         "UPDATE user_wallets SET address = 'TAttacker'",
         "UPDATE user_wallets SET role = 'deposit'",
         "UPDATE user_wallets SET user_id = NULL",

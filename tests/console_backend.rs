@@ -15,7 +15,7 @@ use walletops::admin::{self, Role, audit, jobs::Dispatch, wallet_lookup::WalletR
 use walletops::queue::{JobFilter, JobType};
 use walletops::tron::{Address, PrivateKey};
 use walletops::tui::keymap::KeyChord;
-use walletops::tui::model::{self, HealthLevel};
+use walletops::tui::model;
 use walletops::tui::{
     AdminBackend, AdminCommand, App, BackendError, ConsoleBackend, Effect, Event, Keymap, Theme,
     ThemeKind, update,
@@ -105,12 +105,7 @@ async fn the_snapshot_shows_what_admin_reports() {
     let snapshot = backend.snapshot(String::new()).await.unwrap();
     let stats = admin::stats::snapshot(&db.pool).await.unwrap();
 
-    let level = match stats.health.health.status {
-        admin::health::Status::Healthy => HealthLevel::Healthy,
-        admin::health::Status::Degraded => HealthLevel::Degraded,
-        admin::health::Status::Down => HealthLevel::Down,
-    };
-    assert_eq!(snapshot.health.level, level);
+    assert_eq!(snapshot.health.level, stats.health.health.status);
     assert_eq!(snapshot.health.reasons, stats.health.health.reasons);
     assert_eq!(snapshot.paused, stats.health.vitals.paused);
     for (job_type, counts) in &stats.counts.by_type {

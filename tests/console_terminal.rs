@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use common::tmux::Tmux;
+use walletops::admin::health::Status;
 use walletops::tui::model::*;
 use walletops::tui::{
     ActionOutcome, App, BackendError, ConfirmedAction, ConsoleBackend, Keymap, RefreshPolicy,
@@ -25,7 +26,7 @@ fn snapshot() -> Snapshot {
     Snapshot {
         taken_at: at,
         health: Health {
-            level: HealthLevel::Degraded,
+            level: Status::Degraded,
             reasons: vec!["1 job stuck in processing".into()],
         },
         paused: false,

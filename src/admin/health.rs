@@ -16,6 +16,15 @@ pub enum Status {
 }
 
 impl Status {
+    /// The word for it, as the console shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Healthy => "Healthy",
+            Status::Degraded => "Degraded",
+            Status::Down => "Down",
+        }
+    }
+
     /// `walletops status`'s exit code (3, "unknown", is the caller's).
     pub fn exit_code(self) -> u8 {
         match self {

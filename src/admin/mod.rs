@@ -30,10 +30,13 @@ pub mod wallets;
 
 pub use identity::{Identity, Source};
 pub use role::{Permission, Role};
-// `api`, `cli` and `tui` reach the queue only through `admin` (DESIGN.md module map).
+// `api`, `cli` and `tui` reach the queue and the wallets only through `admin`
+// (README.md, Architecture).
 pub use crate::queue::{
     CONFIG_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL, JobFilter, JobStatus, JobType, StatusCounts,
+    WorkerState,
 };
+pub use crate::wallets::WalletRole;
 
 use sqlx::PgPool;
 

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{ADMIN_CHANNEL, AdminError, CONTROL_CHANNEL};
 use crate::queue::{CONFIG_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL};
+use crate::wallets::WalletRole;
 
 /// The job types the reads here speak of, so that shells over `admin` need
 /// not reach into `queue`.
@@ -160,7 +161,7 @@ pub struct WalletMatch {
     pub address: String,
     pub user_email: Option<String>,
     pub user_name: Option<String>,
-    pub role: String,
+    pub role: WalletRole,
     pub trx_balance_sun: i64,
     pub usdt_balance: i64,
     /// Pending or processing jobs of this wallet.
@@ -200,7 +201,7 @@ pub async fn search_wallets(pool: &PgPool, query: &str) -> Result<Vec<WalletMatc
                 address: w.address,
                 user_email: w.user_email,
                 user_name: w.user_name,
-                role: w.role.to_string(),
+                role: w.role,
                 trx_balance_sun: w.trx_balance_sun,
                 usdt_balance: w.usdt_balance,
                 active_jobs,

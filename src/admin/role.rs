@@ -1,13 +1,9 @@
 //! Roles and permissions: who may do what, decided in this one place.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
+use crate::db::text_enum;
 
 /// An operator's role, as stored in `operators.role` and `api_tokens.role`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     /// Reads everything, changes nothing.
     Viewer,
@@ -17,15 +13,13 @@ pub enum Role {
     Admin,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-            Role::Viewer => "viewer",
-        }
-    }
+text_enum!(Role, "role", {
+    Viewer => "viewer",
+    Operator => "operator",
+    Admin => "admin",
+});
 
+impl Role {
     /// Whether this role may do `permission`: the single table of rights.
     pub fn allows(self, permission: Permission) -> bool {
         use Permission::*;
@@ -37,29 +31,6 @@ impl Role {
             ControlWorkers | SetConfig | ManageTokens | AcknowledgeSecurity | AcknowledgeAudit => {
                 self == Role::Admin
             }
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-crate::db::text_column!(Role);
-
-impl FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "operator" => Ok(Role::Operator),
-            "viewer" => Ok(Role::Viewer),
-            other => Err(format!(
-                "unknown role {other:?}: expected admin, operator or viewer"
-            )),
         }
     }
 }
@@ -142,8 +113,8 @@ mod tests {
 
     #[test]
     fn roles_parse_and_print() {
-        for r in [Role::Admin, Role::Operator, Role::Viewer] {
-            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(*r));
         }
         assert!("root".parse::<Role>().is_err());
     }

@@ -14,7 +14,7 @@ use super::AdminError;
 use super::audit::{self, AuditEntry};
 use super::audit_chain;
 use super::health::{self, AuditVitals, GasWallet, Health, Thresholds, Vitals};
-use crate::queue::{self, QueueCounts, Throughput};
+use crate::queue::{self, QueueCounts, Throughput, WorkerState};
 use crate::settings::HealthSettings;
 
 /// The failure-rate window of the health rule.
@@ -116,8 +116,8 @@ pub struct WorkerInfo {
     pub host: String,
     pub pid: i32,
     pub version: String,
-    /// active, idle, paused, error or stopped, as the worker last wrote it.
-    pub state: String,
+    /// As the worker last wrote it.
+    pub state: WorkerState,
     /// Whether its heartbeat is fresh; a stale, unstopped worker is dead.
     pub live: bool,
     pub concurrency: i32,

@@ -11,7 +11,7 @@ use super::auth::Caller;
 use super::error::ApiError;
 use crate::admin::health::Status;
 use crate::admin::stats::{self, Stats};
-use crate::admin::{Permission, StatusCounts};
+use crate::admin::{JobStatus, Permission, StatusCounts, WorkerState};
 
 pub async fn metrics(
     State(state): State<AppState>,
@@ -57,7 +57,10 @@ pub fn render(s: &Stats) -> String {
         "Jobs finished within the trailing window, by outcome.",
     );
     for t in &s.throughput {
-        for (outcome, n) in [("completed", t.completed), ("failed", t.failed)] {
+        for (outcome, n) in [
+            (JobStatus::Completed, t.completed),
+            (JobStatus::Failed, t.failed),
+        ] {
             let _ = writeln!(
                 out,
                 "walletops_jobs_finished{{window_seconds=\"{}\",outcome=\"{outcome}\"}} {n}",
@@ -71,7 +74,10 @@ pub fn render(s: &Stats) -> String {
         "gauge",
         "Worker processes with a fresh heartbeat, by state.",
     );
-    for state in ["active", "idle", "paused", "error"] {
+    let running = WorkerState::ALL
+        .iter()
+        .filter(|st| **st != WorkerState::Stopped);
+    for &state in running {
         let n = s
             .workers
             .iter()
@@ -82,7 +88,7 @@ pub fn render(s: &Stats) -> String {
     let dead = s
         .workers
         .iter()
-        .filter(|w| !w.live && w.state != "stopped")
+        .filter(|w| !w.live && w.state != WorkerState::Stopped)
         .count();
     family(
         &mut out,
@@ -185,12 +191,12 @@ pub fn render(s: &Stats) -> String {
     out
 }
 
-fn by_status(c: &StatusCounts) -> [(&'static str, i64); 5] {
+fn by_status(c: &StatusCounts) -> [(JobStatus, i64); 5] {
     [
-        ("pending", c.pending),
-        ("processing", c.processing),
-        ("completed", c.completed),
-        ("failed", c.failed),
-        ("cancelled", c.cancelled),
+        (JobStatus::Pending, c.pending),
+        (JobStatus::Processing, c.processing),
+        (JobStatus::Completed, c.completed),
+        (JobStatus::Failed, c.failed),
+        (JobStatus::Cancelled, c.cancelled),
     ]
 }

@@ -5,9 +5,10 @@
 //! default).
 
 pub mod local;
-mod text_column;
+mod text_enum;
 
-pub(crate) use text_column::text_column;
+pub use text_enum::ParseError;
+pub(crate) use text_enum::text_enum;
 
 use std::time::Duration;
 

@@ -32,7 +32,7 @@ pub use ops::{
 pub use stats::{
     QueueCounts, StatusCounts, Throughput, counts, oldest_pending_age, stuck_count, throughput,
 };
-pub use types::{Job, JobStatus, JobType, NewJob, ParseError};
+pub use types::{Job, JobStatus, JobType, NewJob, ParseError, WorkerState};
 pub use work::{
     Finish, Lease, Outcome, RescueOutcome, claim, finish, heartbeat, hold_lease, next_due,
     rescue_expired,

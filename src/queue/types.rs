@@ -1,101 +1,11 @@
 //! The job model: types and statuses parsed once at the edge, the row.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Postgres;
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArgumentBuffer, PgHasArrayType, PgTypeInfo, PgValueRef};
 use uuid::Uuid;
 
-/// A string that is not one of the known values of an enum.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} {value:?}; valid: {valid}")]
-pub struct ParseError {
-    what: &'static str,
-    value: String,
-    valid: &'static str,
-}
-
-/// Implements the text form (Display, FromStr, serde, PostgreSQL text) of a
-/// fieldless enum from one table of (variant, string).
-macro_rules! text_enum {
-    ($ty:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $ty {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
-
-            /// The form stored in `job_logs` and shown to users.
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $text),+ }
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = ParseError;
-            fn from_str(s: &str) -> Result<Self, ParseError> {
-                match s {
-                    $($text => Ok($ty::$variant),)+
-                    _ => Err(ParseError {
-                        what: $what,
-                        value: s.to_string(),
-                        valid: concat!($($text, " "),+).trim_ascii_end(),
-                    }),
-                }
-            }
-        }
-
-        impl Serialize for $ty {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
-
-        impl sqlx::Type<Postgres> for $ty {
-            fn type_info() -> PgTypeInfo {
-                <str as sqlx::Type<Postgres>>::type_info()
-            }
-            fn compatible(ty: &PgTypeInfo) -> bool {
-                <str as sqlx::Type<Postgres>>::compatible(ty)
-            }
-        }
-
-        impl PgHasArrayType for $ty {
-            fn array_type_info() -> PgTypeInfo {
-                <&str as PgHasArrayType>::array_type_info()
-            }
-        }
-
-        impl sqlx::Encode<'_, Postgres> for $ty {
-            fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-                <&str as sqlx::Encode<Postgres>>::encode(self.as_str(), buf)
-            }
-        }
-
-        impl<'r> sqlx::Decode<'r, Postgres> for $ty {
-            fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-                let s = <&str as sqlx::Decode<Postgres>>::decode(value)?;
-                Ok(s.parse()?)
-            }
-        }
-    };
-}
+pub use crate::db::ParseError;
+use crate::db::text_enum;
 
 /// What a job does; the queue only stores and routes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -111,7 +21,8 @@ text_enum!(JobType, "job type", {
     GasTopup => "gas-topup",
 });
 
-/// Where a job is in its lifecycle (the seed's CHECK values).
+/// Where a job is in its lifecycle (the CHECK values of `job_logs.status`,
+/// migrations/0001_foundation.sql).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum JobStatus {
     Pending,
@@ -129,8 +40,32 @@ text_enum!(JobStatus, "job status", {
     Cancelled => "cancelled",
 });
 
+/// What a worker process reports it is doing (`workers.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkerState {
+    /// Running jobs.
+    Active,
+    /// Running, with nothing to do.
+    Idle,
+    /// Holding off because the workers are paused.
+    Paused,
+    /// Failing; the reason is in `workers.last_error`.
+    Error,
+    /// Shut down; the row stays for a while as history.
+    Stopped,
+}
+
+text_enum!(WorkerState, "worker state", {
+    Active => "active",
+    Idle => "idle",
+    Paused => "paused",
+    Error => "error",
+    Stopped => "stopped",
+});
+
 /// One row of `job_logs`. Type and status are optional only because rows
-/// written by plain SQL may leave them NULL (the seed's columns allow it).
+/// written by plain SQL may leave them NULL (the original admin page's
+/// columns, kept as they were, allow it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Job {
     pub id: Uuid,
@@ -211,5 +146,13 @@ mod tests {
             assert_eq!(s.as_str().parse::<JobStatus>().unwrap(), *s);
         }
         assert!("done".parse::<JobStatus>().is_err());
+    }
+
+    #[test]
+    fn worker_state_round_trips() {
+        for s in WorkerState::ALL {
+            assert_eq!(s.as_str().parse::<WorkerState>().unwrap(), *s);
+        }
+        assert!("busy".parse::<WorkerState>().is_err());
     }
 }

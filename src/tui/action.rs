@@ -8,7 +8,8 @@
 
 use uuid::Uuid;
 
-use super::model::{JobType, Role, WalletHit};
+use super::model::{JobType, WalletHit};
+use crate::admin::Permission;
 
 /// The console's screens, in tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,11 +55,15 @@ pub enum Intent {
 }
 
 impl Intent {
-    /// The least role that may do it (DESIGN.md, Roles).
-    pub fn required_role(self) -> Role {
+    /// The right it needs; which roles have it is `Role::allows`'s to say.
+    pub fn permission(self) -> Permission {
         match self {
-            Intent::PauseWorkers | Intent::StartWorkers => Role::Admin,
-            _ => Role::Operator,
+            Intent::PauseWorkers | Intent::StartWorkers => Permission::ControlWorkers,
+            Intent::ClearFailed => Permission::ClearFailed,
+            Intent::ResetProcessing => Permission::ResetProcessing,
+            Intent::RetryJob => Permission::RetryJob,
+            Intent::CancelJob => Permission::CancelJob,
+            Intent::Dispatch => Permission::Dispatch,
         }
     }
 

@@ -23,16 +23,14 @@ use tokio::task::JoinHandle;
 use super::action::{AdminCommand, ConfirmedAction};
 use super::backend::{ActionOutcome, BackendError, ConsoleBackend};
 use super::model::{
-    Access, AuditView, DepthRow, Health, HealthLevel, JobRef, JobStatus, JobType, JobView,
-    PendingChange, Role, Snapshot, StatusCounts, WalletHit, WorkerState, WorkerView,
+    Access, AuditView, DepthRow, Health, JobRef, JobType, JobView, PendingChange, Role, Snapshot,
+    StatusCounts, WalletHit, WorkerState, WorkerView,
 };
 use crate::admin::console::{self, ConsoleData};
 use crate::admin::jobs::Dispatch;
 use crate::admin::overview::{self, CHANGE_CHANNELS, JobAge};
 use crate::admin::wallet_lookup::WalletRef;
-use crate::admin::{
-    self, AdminError, Identity, audit, control, health, identity, proposals, stats,
-};
+use crate::admin::{self, AdminError, Identity, audit, control, identity, proposals, stats};
 
 /// The console's view of the database, acting as the operator its
 /// database login is linked to (or none: then read-only).
@@ -76,11 +74,7 @@ impl AdminBackend {
             .await
             .map_err(backend_error)?;
         let (operator, role, mut note) = match self.identity().await {
-            Ok(identity) => (
-                identity.email().map(str::to_string),
-                role_of(&identity),
-                None,
-            ),
+            Ok(identity) => (identity.email().map(str::to_string), identity.role, None),
             Err(BackendError::Unavailable(e)) => return Err(BackendError::Unavailable(e)),
             Err(e) => (None, Role::Viewer, Some(reason(&e))),
         };
@@ -155,7 +149,7 @@ impl ConsoleBackend for AdminBackend {
                     &Dispatch {
                         wallet: WalletRef::Id(wallet.wallet_id),
                         user_id: None,
-                        job_type: admin_job_type(*job_type),
+                        job_type: *job_type,
                     },
                 )
                 .await
@@ -291,11 +285,7 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
     Snapshot {
         taken_at: now,
         health: Health {
-            level: match data.health.status {
-                health::Status::Healthy => HealthLevel::Healthy,
-                health::Status::Degraded => HealthLevel::Degraded,
-                health::Status::Down => HealthLevel::Down,
-            },
+            level: data.health.status,
             reasons: data.health.reasons,
         },
         paused: data.paused,
@@ -309,7 +299,7 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
             .depth
             .iter()
             .map(|(t, c)| DepthRow {
-                job_type: job_type(*t),
+                job_type: *t,
                 counts: StatusCounts {
                     pending: count(c.pending),
                     processing: count(c.processing),
@@ -382,49 +372,7 @@ pub(super) fn wallet_hit(w: overview::WalletMatch) -> WalletHit {
         role: w.role,
         trx_balance_sun: w.trx_balance_sun,
         usdt_balance: w.usdt_balance,
-        active_jobs: w
-            .active_jobs
-            .into_iter()
-            .map(|(t, id)| (job_type(t), id))
-            .collect(),
-    }
-}
-
-fn role_of(identity: &Identity) -> Role {
-    console_role(identity.role)
-}
-
-pub(super) fn console_role(role: admin::Role) -> Role {
-    match role {
-        admin::Role::Admin => Role::Admin,
-        admin::Role::Operator => Role::Operator,
-        admin::Role::Viewer => Role::Viewer,
-    }
-}
-
-fn job_type(t: overview::JobType) -> JobType {
-    match t {
-        overview::JobType::Sync => JobType::Sync,
-        overview::JobType::Consolidation => JobType::Consolidation,
-        overview::JobType::GasTopup => JobType::GasTopup,
-    }
-}
-
-fn admin_job_type(t: JobType) -> overview::JobType {
-    match t {
-        JobType::Sync => overview::JobType::Sync,
-        JobType::Consolidation => overview::JobType::Consolidation,
-        JobType::GasTopup => overview::JobType::GasTopup,
-    }
-}
-
-fn job_status(s: overview::JobStatus) -> JobStatus {
-    match s {
-        overview::JobStatus::Pending => JobStatus::Pending,
-        overview::JobStatus::Processing => JobStatus::Processing,
-        overview::JobStatus::Completed => JobStatus::Completed,
-        overview::JobStatus::Failed => JobStatus::Failed,
-        overview::JobStatus::Cancelled => JobStatus::Cancelled,
+        active_jobs: w.active_jobs,
     }
 }
 
@@ -444,16 +392,13 @@ fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
 /// whose heartbeat went stale shows as an error, since it is probably dead.
 fn worker_view(w: &stats::WorkerInfo, now: DateTime<Utc>, stale: i64) -> Option<WorkerView> {
     let mut last_error = w.last_error.clone();
-    let state = match w.state.as_str() {
-        "stopped" => return None,
+    let state = match w.state {
+        WorkerState::Stopped => return None,
         _ if !w.live => {
             last_error = Some(format!("no heartbeat for over {stale} s"));
             WorkerState::Error
         }
-        "active" => WorkerState::Active,
-        "paused" => WorkerState::Paused,
-        "error" => WorkerState::Error,
-        _ => WorkerState::Idle,
+        state => state,
     };
     Some(WorkerView {
         id: w.id,
@@ -471,7 +416,7 @@ fn worker_view(w: &stats::WorkerInfo, now: DateTime<Utc>, stale: i64) -> Option<
 fn job_ref(j: JobAge) -> Option<JobRef> {
     Some(JobRef {
         id: j.id,
-        job_type: job_type(j.job_type?),
+        job_type: j.job_type?,
         wallet_address: j.wallet_address.unwrap_or_default(),
         age: j.age,
     })
@@ -483,8 +428,8 @@ fn job_view(j: overview::Job, labels: &HashMap<uuid::Uuid, String>) -> Option<Jo
     let created_at = j.created_at.unwrap_or(j.run_at);
     Some(JobView {
         id: j.id,
-        job_type: job_type(j.job_type?),
-        status: job_status(j.status?),
+        job_type: j.job_type?,
+        status: j.status?,
         wallet_address: j.wallet_address.unwrap_or_default(),
         user: j.user_id.and_then(|u| labels.get(&u).cloned()),
         retry_count: u32::try_from(j.retry_count.unwrap_or(0)).unwrap_or(0),

@@ -21,8 +21,8 @@ use uuid::Uuid;
 
 use super::action::{AdminCommand, ConfirmedAction};
 use super::admin_backend::{
-    cancelled_outcome, cleared_outcome, console_role, dispatched_outcome, paused_outcome,
-    reset_outcome, retried_outcome, snapshot_from, wallet_hit,
+    cancelled_outcome, cleared_outcome, dispatched_outcome, paused_outcome, reset_outcome,
+    retried_outcome, snapshot_from, wallet_hit,
 };
 use super::backend::{ActionOutcome, BackendError, ConsoleBackend};
 use super::model::{Access, Role, Snapshot, WalletHit};
@@ -215,7 +215,7 @@ fn success(status: StatusCode, value: Value) -> Result<Value, BackendError> {
 }
 
 fn access(caller: &Whoami) -> Access {
-    let role = console_role(caller.role);
+    let role = caller.role;
     Access {
         operator: Some(format!("token {}", caller.name)),
         role,

@@ -13,38 +13,18 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// The system's overall state, as `admin::health` judges it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HealthLevel {
-    Healthy,
-    Degraded,
-    Down,
-}
+use crate::admin::health::Status;
+pub use crate::admin::{JobStatus, JobType, Role, WalletRole, WorkerState};
 
-impl HealthLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HealthLevel::Healthy => "Healthy",
-            HealthLevel::Degraded => "Degraded",
-            HealthLevel::Down => "Down",
-        }
-    }
-}
+/// Job types in the order the console offers them (the dispatch wizard and
+/// the Jobs screen's type filter).
+pub const JOB_TYPES: [JobType; 3] = [JobType::Consolidation, JobType::GasTopup, JobType::Sync];
 
 /// The health badge and the reasons behind it, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
-    pub level: HealthLevel,
+    pub level: Status,
     pub reasons: Vec<String>,
-}
-
-/// What a worker is doing, as it last reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WorkerState {
-    Active,
-    Idle,
-    Paused,
-    Error,
 }
 
 /// One worker process.
@@ -59,68 +39,6 @@ pub struct WorkerView {
     pub jobs_done: u64,
     pub jobs_failed: u64,
     pub last_error: Option<String>,
-}
-
-/// A job's status; the seed's CHECK values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum JobStatus {
-    Pending,
-    Processing,
-    Completed,
-    Failed,
-    Cancelled,
-}
-
-impl JobStatus {
-    pub const ALL: [JobStatus; 5] = [
-        JobStatus::Pending,
-        JobStatus::Processing,
-        JobStatus::Completed,
-        JobStatus::Failed,
-        JobStatus::Cancelled,
-    ];
-
-    /// The database spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Pending => "pending",
-            JobStatus::Processing => "processing",
-            JobStatus::Completed => "completed",
-            JobStatus::Failed => "failed",
-            JobStatus::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// A job's type; the seed's CHECK values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum JobType {
-    Consolidation,
-    GasTopup,
-    Sync,
-}
-
-impl JobType {
-    /// In the order the dispatch wizard offers them.
-    pub const ALL: [JobType; 3] = [JobType::Consolidation, JobType::GasTopup, JobType::Sync];
-
-    /// The database spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobType::Consolidation => "consolidation",
-            JobType::GasTopup => "gas-topup",
-            JobType::Sync => "sync",
-        }
-    }
-
-    /// What the job does, for the wizard.
-    pub fn describe(self) -> &'static str {
-        match self {
-            JobType::Consolidation => "move the wallet's USDT and spare TRX to the treasury",
-            JobType::GasTopup => "send TRX from the gas wallet to pay this wallet's fees",
-            JobType::Sync => "read balances and transactions from the chain",
-        }
-    }
 }
 
 /// Jobs of one type, counted by status.
@@ -214,8 +132,7 @@ pub struct WalletHit {
     pub address: String,
     pub user_email: Option<String>,
     pub user_name: Option<String>,
-    /// deposit, gas or treasury.
-    pub role: String,
+    pub role: WalletRole,
     pub trx_balance_sun: i64,
     pub usdt_balance: i64,
     /// Jobs already pending or processing for this wallet: dispatching the
@@ -223,29 +140,12 @@ pub struct WalletHit {
     pub active_jobs: Vec<(JobType, Uuid)>,
 }
 
-/// What the operator may do, as `admin` decides from their role and the
-/// database role the console connects as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Viewer,
-    Operator,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-}
-
 /// The operator's standing, with a note when it limits them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
     pub operator: Option<String>,
+    /// What the operator may do, as `admin` decides from their role and the
+    /// database role the console connects as.
     pub role: Role,
     /// Why the role is lower than asked, e.g. a viewer database role.
     pub note: Option<String>,

@@ -174,17 +174,13 @@ fn light_theme_and_ascii_glyphs() {
 
 #[test]
 fn badges_carry_a_word_and_a_symbol_in_every_theme() {
-    use super::model::HealthLevel;
+    use crate::admin::health::Status;
     for kind in [ThemeKind::Color, ThemeKind::Mono, ThemeKind::Light] {
         for ascii in [false, true] {
             let theme = Theme::new(kind, ascii);
-            let words: Vec<String> = [
-                HealthLevel::Healthy,
-                HealthLevel::Degraded,
-                HealthLevel::Down,
-            ]
-            .map(|l| theme.health(l).text)
-            .to_vec();
+            let words: Vec<String> = [Status::Healthy, Status::Degraded, Status::Down]
+                .map(|l| theme.health(l).text)
+                .to_vec();
             let expected = if ascii {
                 [" + OK ", " ! WARN ", " x CRIT "]
             } else {
@@ -192,7 +188,7 @@ fn badges_carry_a_word_and_a_symbol_in_every_theme() {
             };
             assert_eq!(words, expected);
             if kind == ThemeKind::Mono {
-                let style = theme.health(HealthLevel::Down).style;
+                let style = theme.health(Status::Down).style;
                 assert!(style.add_modifier.contains(Modifier::REVERSED));
             }
         }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::action::{Action, AdminCommand, ConfirmedAction, Intent, Screen};
 use super::backend::{ActionOutcome, BackendError};
 use super::keymap::{Context, KeyChord, Keymap};
-use super::model::{JobStatus, JobType, JobView, Role, Snapshot, WalletHit};
+use super::model::{JOB_TYPES, JobStatus, JobType, JobView, Role, Snapshot, WalletHit};
 use super::theme::Theme;
 
 /// Something that happened, for [`update`].
@@ -140,7 +140,7 @@ impl Wizard {
     }
 
     pub fn job_type(&self) -> JobType {
-        JobType::ALL[self.type_index]
+        JOB_TYPES[self.type_index]
     }
 
     pub fn picked(&self) -> Option<&WalletHit> {
@@ -345,7 +345,7 @@ impl App {
     /// Whether the flag and the role allow this change at all: the help
     /// offers only the keys that pass.
     pub fn may(&self, intent: Intent) -> bool {
-        !self.read_only && self.role().is_some_and(|r| r >= intent.required_role())
+        !self.read_only && self.role().is_some_and(|r| r.allows(intent.permission()))
     }
 
     /// Why the role limits the console, for the footer.
@@ -376,7 +376,7 @@ impl App {
             return Err(format!("not connected yet: cannot {verb}"));
         };
         let access = &snapshot.access;
-        if access.role < intent.required_role() {
+        if !access.role.allows(intent.permission()) {
             let who = access.operator.as_deref().unwrap_or("this console");
             let note = access
                 .note
@@ -817,7 +817,7 @@ fn on_wizard(app: &mut App, mut w: Wizard, action: Action) -> Vec<Effect> {
             true
         }
         (WizardStep::JobType, Action::Down) => {
-            w.type_index = (w.type_index + 1).min(JobType::ALL.len() - 1);
+            w.type_index = (w.type_index + 1).min(JOB_TYPES.len() - 1);
             true
         }
         (WizardStep::JobType, Action::Press) => {
@@ -926,11 +926,11 @@ fn on_screen(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Open => app.jobs.detail = !app.jobs.detail,
         Action::Filter => app.editing = true,
         Action::CycleStatus => {
-            app.jobs.status = cycle(&JobStatus::ALL, app.jobs.status);
+            app.jobs.status = cycle(JobStatus::ALL, app.jobs.status);
             app.refilter();
         }
         Action::CycleType => {
-            app.jobs.job_type = cycle(&JobType::ALL, app.jobs.job_type);
+            app.jobs.job_type = cycle(&JOB_TYPES, app.jobs.job_type);
             app.refilter();
         }
         Action::SwitchFocus | Action::Press | Action::Request(_) => {}

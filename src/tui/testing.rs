@@ -10,6 +10,7 @@ use super::keymap::{KeyChord, Keymap};
 use super::model::*;
 use super::state::{App, Effect, Event, update};
 use super::theme::{Theme, ThemeKind};
+use crate::admin::health::Status;
 
 pub fn id(n: u128) -> Uuid {
     Uuid::from_u128(0x1000_0000_0000_4000_8000_0000_0000_0000 + (n << 96))
@@ -59,7 +60,7 @@ pub fn jobs(n: usize) -> Vec<JobView> {
         .map(|i| {
             job(
                 i,
-                JobType::ALL[(i % 3) as usize],
+                JOB_TYPES[(i % 3) as usize],
                 JobStatus::ALL[(i % 5) as usize],
             )
         })
@@ -72,7 +73,7 @@ pub fn hit(n: usize, active: Vec<(JobType, Uuid)>) -> WalletHit {
         address: ADDRESSES[n].to_string(),
         user_email: Some(format!("alice{n}@example.com")),
         user_name: Some(format!("Alice {n}")),
-        role: "deposit".into(),
+        role: WalletRole::Deposit,
         trx_balance_sun: 12_500_000,
         usdt_balance: 250_000_000 + n as i64,
         active_jobs: active,
@@ -83,7 +84,7 @@ pub fn snapshot() -> Snapshot {
     Snapshot {
         taken_at: at(14, 30, 0),
         health: Health {
-            level: HealthLevel::Degraded,
+            level: Status::Degraded,
             reasons: vec![
                 "failure rate 12% over 15 min (threshold 10%)".into(),
                 "1 job stuck in processing".into(),

@@ -6,7 +6,8 @@
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::symbols::{bar, border};
 
-use super::model::{HealthLevel, WorkerState};
+use super::model::WorkerState;
+use crate::admin::health::Status;
 
 /// Which palette.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,11 +158,11 @@ impl Theme {
     }
 
     /// The health badge: `✔ OK`, `▲ WARN`, `✖ CRIT`.
-    pub fn health(&self, level: HealthLevel) -> Badge {
+    pub fn health(&self, level: Status) -> Badge {
         let (glyph, ascii, word, color) = match level {
-            HealthLevel::Healthy => ("✔", "+", "OK", Color::Green),
-            HealthLevel::Degraded => ("▲", "!", "WARN", Color::Yellow),
-            HealthLevel::Down => ("✖", "x", "CRIT", Color::Red),
+            Status::Healthy => ("✔", "+", "OK", Color::Green),
+            Status::Degraded => ("▲", "!", "WARN", Color::Yellow),
+            Status::Down => ("✖", "x", "CRIT", Color::Red),
         };
         self.badge(glyph, ascii, word, color)
     }
@@ -172,6 +173,7 @@ impl Theme {
             WorkerState::Idle => ("○", "o", "IDLE", Color::Cyan),
             WorkerState::Paused => ("‖", "=", "PAUSED", Color::Yellow),
             WorkerState::Error => ("✖", "x", "ERROR", Color::Red),
+            WorkerState::Stopped => ("■", "-", "STOPPED", Color::DarkGray),
         };
         self.badge(glyph, ascii, word, color)
     }

@@ -14,20 +14,16 @@ pub mod state;
 pub mod transactions;
 pub mod users;
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::db::text_enum;
 use crate::tron::{Address, PrivateKey};
 pub use custody::{CustodyError, MasterKey, SealedKey};
 pub use lookup::{WalletInfo, WalletRef};
 
 /// What a wallet is for (`user_wallets.role`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WalletRole {
     /// A user's deposit address, swept by consolidation.
     Deposit,
@@ -37,38 +33,12 @@ pub enum WalletRole {
     Treasury,
 }
 
-impl WalletRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WalletRole::Deposit => "deposit",
-            WalletRole::Gas => "gas",
-            WalletRole::Treasury => "treasury",
-        }
-    }
-}
+text_enum!(WalletRole, "wallet role", {
+    Deposit => "deposit",
+    Gas => "gas",
+    Treasury => "treasury",
+});
 
-impl FromStr for WalletRole {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "deposit" => Ok(Self::Deposit),
-            "gas" => Ok(Self::Gas),
-            "treasury" => Ok(Self::Treasury),
-            other => Err(format!(
-                "unknown wallet role {other:?}; expected deposit, gas or treasury"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for WalletRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-crate::db::text_column!(WalletRole);
 
 /// Whether a stored key may sign at once (`user_wallets.active`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

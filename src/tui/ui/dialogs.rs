@@ -11,7 +11,7 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 use super::{amount, centered, fit, panel};
 use crate::tui::action::{AdminCommand, short_id};
 use crate::tui::keymap::Context;
-use crate::tui::model::JobType;
+use crate::tui::model::{JOB_TYPES, JobType};
 use crate::tui::state::{App, Choice, Confirmation, Wizard, WizardStep, address_problem};
 use crate::tui::theme::Theme;
 
@@ -144,7 +144,7 @@ pub fn wizard(frame: &mut Frame, body: Rect, app: &App, w: &Wizard) {
 
 fn job_type_step(lines: &mut Vec<Line>, w: &Wizard, theme: &Theme) {
     lines.push(Line::raw("Which job?"));
-    for (i, t) in JobType::ALL.iter().enumerate() {
+    for (i, t) in JOB_TYPES.iter().enumerate() {
         let selected = i == w.type_index;
         let marker = if selected { theme.cursor() } else { " " };
         let style = if selected {
@@ -154,8 +154,17 @@ fn job_type_step(lines: &mut Vec<Line>, w: &Wizard, theme: &Theme) {
         };
         lines.push(Line::from(vec![
             Span::styled(format!("{marker} {:<14}", t.as_str()), style),
-            Span::styled(format!(" {}", t.describe()), theme.dim()),
+            Span::styled(format!(" {}", describe(*t)), theme.dim()),
         ]));
+    }
+}
+
+/// What the job does, for the wizard.
+fn describe(job_type: JobType) -> &'static str {
+    match job_type {
+        JobType::Consolidation => "move the wallet's USDT and spare TRX to the treasury",
+        JobType::GasTopup => "send TRX from the gas wallet to pay this wallet's fees",
+        JobType::Sync => "read balances and transactions from the chain",
     }
 }
 
