@@ -158,6 +158,7 @@ pub async fn verify(
     // One snapshot for every read: a row committed between reading the head
     // and reading the rows would look like a row beyond the head.
     let mut tx = pool.begin().await?;
+    // A transaction mode, no table: nothing for the query macros to check.
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;

@@ -117,5 +117,7 @@ mod tests {
             assert_eq!(r.as_str().parse::<Role>(), Ok(*r));
         }
         assert!("root".parse::<Role>().is_err());
+        // Column-aligned listings (`operators list`, `tokens list`) pad it.
+        assert_eq!(format!("{:<9}|", Role::Admin), "admin    |");
     }
 }

@@ -283,3 +283,21 @@ pub async fn stored_key(
         _ => Err(WalletError::NoKey(wallet_id)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::WalletRole;
+
+    #[test]
+    fn wallet_roles_read_as_they_print() {
+        for role in [WalletRole::Deposit, WalletRole::Gas, WalletRole::Treasury] {
+            assert_eq!(role.as_str().parse::<WalletRole>(), Ok(role));
+            assert_eq!(
+                serde_json::to_value(role).unwrap(),
+                serde_json::Value::from(role.as_str())
+            );
+        }
+        assert!("cold".parse::<WalletRole>().is_err());
+        assert_eq!(format!("{:>8}", WalletRole::Gas), "     gas");
+    }
+}
