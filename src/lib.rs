@@ -5,7 +5,8 @@
 //! health); `config` resolves settings; `db` owns connections, migrations
 //! and the local PostgreSQL cluster; `queue` and `engine` run the jobs, and
 //! `jobs` holds the wallet jobs and their transfer records; `tron` is pure
-//! chain code (keys, transactions, the HTTP client and the simulator);
+//! chain code (keys, transactions, the HTTP client); `sim` is the TRON
+//! simulator for tests and the demo, built on `tron`;
 //! `wallets` keeps users, wallets and their sealed keys; `tui` is the
 //! operations console.
 
@@ -19,6 +20,7 @@ pub mod jobs;
 pub mod policy;
 pub mod queue;
 pub mod signer;
+pub mod sim;
 pub mod tron;
 pub mod tui;
 pub mod wallets;

@@ -24,7 +24,7 @@ use walletops::policy::Policy;
 use walletops::queue::{self, JobType, NewJob};
 use walletops::signer::{Core, Signer};
 use walletops::tron::client::{ClientConfig, TronClient, View};
-use walletops::tron::sim::{MAINNET_USDT, SimConfig, SimHandle, Simulator};
+use walletops::sim::{MAINNET_USDT, SimConfig, SimHandle, Simulator};
 use walletops::tron::tx::{Contract, RawTransaction};
 use walletops::tron::{Address, PrivateKey, Sun, TokenUnits};
 use walletops::wallets::{self, MasterKey, WalletRole};

@@ -28,7 +28,7 @@ use crate::db::{self, PoolOptions, local};
 use crate::policy::Policy;
 use crate::signer::{Core, Signer};
 use crate::tron::client::{ClientConfig, TronClient};
-use crate::tron::sim::{MAINNET_USDT, SimConfig, SimHandle, Simulator};
+use crate::sim::{MAINNET_USDT, SimConfig, SimHandle, Simulator};
 use crate::tron::{Address, PrivateKey};
 use crate::wallets::{MasterKey, WalletRole};
 

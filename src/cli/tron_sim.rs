@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::tron::Address;
-use crate::tron::sim::{SimConfig, Simulator};
+use crate::sim::{SimConfig, Simulator};
 
 #[derive(Debug, Args)]
 pub struct TronSimArgs {

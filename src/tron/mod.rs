@@ -1,5 +1,6 @@
-//! Pure TRON chain code: addresses, keys and signing, transactions, the
-//! full-node HTTP client and the simulator. Nothing here touches the
+//! Pure TRON chain code: addresses, keys and signing, transactions and the
+//! full-node HTTP client, used by the jobs and by the simulator
+//! (`crate::sim`). Nothing here touches the
 //! database (DESIGN.md module map); `wallets` and `jobs` build on it.
 //!
 //! Facts about the real network, with sources, are in `tron-facts.md`.
@@ -8,7 +9,6 @@ pub mod address;
 pub mod amount;
 pub mod client;
 pub mod keys;
-pub mod sim;
 pub mod tx;
 
 pub use address::{Address, AddressError};
