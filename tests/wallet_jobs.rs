@@ -23,10 +23,10 @@ use walletops::jobs::Context;
 use walletops::policy::Policy;
 use walletops::queue::{self, JobType, NewJob};
 use walletops::signer::{Core, Signer};
+use walletops::sim::{SimConfig, SimHandle, Simulator};
 use walletops::tron::client::{ClientConfig, TronClient, View};
-use walletops::sim::{MAINNET_USDT, SimConfig, SimHandle, Simulator};
 use walletops::tron::tx::{Contract, RawTransaction};
-use walletops::tron::{Address, PrivateKey, Sun, TokenUnits};
+use walletops::tron::{Address, MAINNET_USDT, PrivateKey, Sun, TokenUnits};
 use walletops::wallets::{self, MasterKey, WalletRole};
 
 const TRX: u64 = 1_000_000;

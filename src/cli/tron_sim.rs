@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use crate::tron::Address;
 use crate::sim::{SimConfig, Simulator};
+use crate::tron::Address;
 
 #[derive(Debug, Args)]
 pub struct TronSimArgs {

@@ -15,3 +15,6 @@ pub use address::{Address, AddressError};
 pub use amount::{Sun, TokenUnits};
 pub use keys::{KeyError, PrivateKey, SignatureError, TxSignature};
 pub use tx::{Contract, DecodeError, RawTransaction, RefBlock, SignedTransaction, TxId};
+
+/// Mainnet USDT (Tether), `TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t`.
+pub const MAINNET_USDT: &str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t";
