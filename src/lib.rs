@@ -1,6 +1,6 @@
 //! walletops: the back office of a custodial TRON wallet service.
 //!
-//! The module map follows `DESIGN.md`: `cli`, `api` and `tui` are thin
+//! The module map (README.md, Architecture): `cli`, `api` and `tui` are thin
 //! shells over `admin` (every operator action, its audit row, roles,
 //! health); `config` resolves settings; `db` owns connections, migrations
 //! and the local PostgreSQL cluster; `queue` and `engine` run the jobs, and

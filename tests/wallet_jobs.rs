@@ -1322,7 +1322,7 @@ async fn a_rescued_top_up_whose_transfer_landed_sends_nothing_more() {
     assert_ledger_adds_up(&ledger);
 }
 
-// ---- The funds policy at the moment of signing (issue 12) -----------------
+// ---- The funds policy at the moment of signing ----------------------------
 
 /// Every transaction in the simulator's ledger sent by `from`, whatever its
 /// result or destination.

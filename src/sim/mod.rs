@@ -22,7 +22,7 @@ use url::Url;
 use crate::tron::MAINNET_USDT;
 use crate::tron::address::Address;
 
-/// How the simulated chain behaves. Defaults follow mainnet (tron-facts.md §4).
+/// How the simulated chain behaves. Defaults follow mainnet (docs/tron.md §4).
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub listen: SocketAddr,
