@@ -1,14 +1,15 @@
 //! walletops: the back office of a custodial TRON wallet service.
 //!
-//! The module map follows `DESIGN.md`: `cli`, `api` and `tui` are thin
+//! The module map (README.md, Architecture): `cli`, `api` and `tui` are thin
 //! shells over `admin` (every operator action, its audit row, roles,
 //! health); `config` resolves settings; `db` owns connections, migrations
 //! and the local PostgreSQL cluster; `queue` and `engine` run the jobs, and
 //! `jobs` holds the wallet jobs and their transfer records; `tron` is pure
-//! chain code (keys, transactions, the HTTP client and the simulator);
-//! `wallets` keeps users, wallets and their sealed keys; `audit` holds the
-//! audit trail's and the security events' tables (used by `admin` and
-//! `jobs`); `tui` is the operations console.
+//! chain code (keys, transactions, the HTTP client); `sim` is the TRON
+//! simulator for tests and the demo, built on `tron`; `wallets` keeps
+//! users, wallets and their sealed keys; `audit` holds the audit trail's
+//! and the security events' tables (used by `admin` and `jobs`); `tui` is
+//! the operations console.
 
 pub mod admin;
 pub mod api;
@@ -22,6 +23,7 @@ pub mod policy;
 pub mod queue;
 pub mod settings;
 pub mod signer;
+pub mod sim;
 pub mod tron;
 pub mod tui;
 pub mod wallets;

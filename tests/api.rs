@@ -1,5 +1,5 @@
 //! The HTTP API on a real server and a real database: auth, roles, input
-//! validation that changes nothing, the seed's endpoints, metrics, events,
+//! validation that changes nothing, the original admin page's endpoints, metrics, events,
 //! and the OpenAPI document checked against the router.
 
 mod common;
@@ -484,7 +484,7 @@ async fn the_openapi_document_describes_exactly_the_routes_that_answer() {
             "{method} {path}: {status}"
         );
     }
-    // And the seed's five endpoints are among them.
+    // And the original admin page's five endpoints are among them.
     for (m, p) in [
         ("POST", "/api/admin/workers/control"),
         ("POST", "/api/admin/dispatch-job"),

@@ -1,4 +1,4 @@
-//! Issue 11's attacks on identity, the database's own role checks and the
+//! Attacks on identity, the database's own role checks and the
 //! audit trail, each played against one database login per role (as the
 //! README's production setup has it) and the real binary where it matters.
 //! Each fails without migration 0007 and the code that uses it.
@@ -93,7 +93,7 @@ async fn a_plain_sql_config_change_by_the_owner_is_audited_and_flagged_until_an_
     live_worker(&db).await;
     assert_eq!(health_status(&db).await, Status::Healthy);
 
-    // The attack of issue 11: the treasury redirected by plain SQL.
+    // The treasury redirected by plain SQL, outside walletops.
     let attacker = address(666);
     sqlx::query(
         "UPDATE system_config SET value = to_jsonb($1::text)

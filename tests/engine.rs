@@ -654,7 +654,7 @@ async fn periodic_sync_runs_only_when_switched_on() {
     );
 }
 
-/// `walletops bench` runs the real path and prints the design's JSON line,
+/// `walletops bench` runs the real path and prints its one-line JSON report,
 /// cleans up after itself, and refuses a database with jobs of its own.
 #[tokio::test]
 async fn bench_prints_one_json_line_and_refuses_a_busy_database() {

@@ -1,4 +1,4 @@
-//! The schema: the seed's tables and CHECK values exactly, migrations on an
+//! The schema: the original admin page's tables and CHECK values exactly, migrations on an
 //! empty database and on an existing deployment, and concurrent migrations
 //! of several databases in one cluster.
 
@@ -7,7 +7,7 @@ mod common;
 use sqlx::PgPool;
 use walletops::db;
 
-/// The seed's columns, table by table, as `information_schema` names them.
+/// The original admin page's columns, table by table, as `information_schema` names them.
 const SEED_COLUMNS: &[(&str, &[(&str, &str)])] = &[
     (
         "job_logs",
@@ -108,7 +108,7 @@ async fn empty_database_gets_the_seed_schema_and_its_checks() {
     let t = common::fresh_db().await;
     assert_seed_schema(&t.pool).await;
 
-    // The seed's CHECK values, exactly: each allowed value is accepted...
+    // The original CHECK values, exactly: each allowed value is accepted...
     for ty in ["sync", "consolidation", "gas-topup"] {
         for status in ["pending", "processing", "completed", "failed", "cancelled"] {
             sqlx::query("INSERT INTO job_logs (job_type, status) VALUES ($1, $2)")
@@ -133,7 +133,7 @@ async fn empty_database_gets_the_seed_schema_and_its_checks() {
         "23514"
     );
 
-    // job_id stays unique where it is set, as the seed's UNIQUE says.
+    // job_id stays unique where it is set, as the original UNIQUE says.
     sqlx::query("INSERT INTO job_logs (job_id, job_type) VALUES ('ext-1', 'sync')")
         .execute(&t.pool)
         .await
@@ -147,7 +147,7 @@ async fn empty_database_gets_the_seed_schema_and_its_checks() {
         "23505"
     );
 
-    // Plain SQL inserts of the seed's shape still work (defaults fill the rest).
+    // Plain SQL inserts of the original shape still work (defaults fill the rest).
     sqlx::query("INSERT INTO system_config (key, value) VALUES ('custom.key', '1')")
         .execute(&t.pool)
         .await

@@ -50,7 +50,7 @@ fn policy_init_writes_a_policy_that_check_describes_and_never_overwrites() {
     let out = common::walletops()
         .args(["policy", "init", "--gas", GAS, "--out"])
         .arg(dir.path().join("token.toml"))
-        .args(["--treasury", walletops::tron::sim::MAINNET_USDT])
+        .args(["--treasury", walletops::tron::MAINNET_USDT])
         .output()
         .unwrap();
     assert!(!out.status.success());

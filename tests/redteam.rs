@@ -1,5 +1,5 @@
-//! The red team's attacks on issues 11 and 12 after migrations 0007-0009,
-//! each played with the login the README hands out (one per role, as
+//! A red team's attacks on identity and the funds policy after migrations
+//! 0007-0009, each played with the login the README hands out (one per role, as
 //! `tests/dbsec.rs` does) against the real database. Each failed before
 //! migration 0011 (the signing lock: before 0012).
 

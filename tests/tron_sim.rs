@@ -7,11 +7,11 @@ use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
+use walletops::sim::{SimConfig, SimHandle, Simulator};
 use walletops::tron::client::{
     BroadcastCode, BroadcastOutcome, ClientConfig, ClientError, ErrorClass, ListQuery,
     TransactionInfo, TronClient, View,
 };
-use walletops::tron::sim::{SimConfig, SimHandle, Simulator};
 use walletops::tron::tx::{Contract, RawTransaction, SignedTransaction};
 use walletops::tron::{Address, PrivateKey, Sun, TokenUnits};
 
@@ -44,7 +44,7 @@ async fn fixture() -> Fixture {
         sim,
         client,
         http: reqwest::Client::new(),
-        usdt: walletops::tron::sim::MAINNET_USDT.parse().unwrap(),
+        usdt: walletops::tron::MAINNET_USDT.parse().unwrap(),
     }
 }
 

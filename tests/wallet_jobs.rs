@@ -23,10 +23,10 @@ use walletops::jobs::Context;
 use walletops::policy::Policy;
 use walletops::queue::{self, JobType, NewJob};
 use walletops::signer::{Core, Signer};
+use walletops::sim::{SimConfig, SimHandle, Simulator};
 use walletops::tron::client::{ClientConfig, TronClient, View};
-use walletops::tron::sim::{MAINNET_USDT, SimConfig, SimHandle, Simulator};
 use walletops::tron::tx::{Contract, RawTransaction};
-use walletops::tron::{Address, PrivateKey, Sun, TokenUnits};
+use walletops::tron::{Address, MAINNET_USDT, PrivateKey, Sun, TokenUnits};
 use walletops::wallets::{self, MasterKey, WalletRole};
 
 const TRX: u64 = 1_000_000;
@@ -1322,7 +1322,7 @@ async fn a_rescued_top_up_whose_transfer_landed_sends_nothing_more() {
     assert_ledger_adds_up(&ledger);
 }
 
-// ---- The funds policy at the moment of signing (issue 12) -----------------
+// ---- The funds policy at the moment of signing ----------------------------
 
 /// Every transaction in the simulator's ledger sent by `from`, whatever its
 /// result or destination.

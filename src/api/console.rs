@@ -1,7 +1,7 @@
 //! The routes behind `walletops console --api`: who the token is, one
 //! snapshot of everything the console shows, wallet search, and retry and
-//! cancel of one job. With the seed's endpoints these are every screen and
-//! action of the console, so a jump box or a wall screen needs a token
+//! cancel of one job. With the endpoints of the admin page walletops replaced
+//! (`handlers`), these are every screen and action of the console, so a jump box or a wall screen needs a token
 //! only, never database credentials.
 
 use axum::Json;

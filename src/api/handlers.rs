@@ -1,5 +1,6 @@
-//! The seed's endpoints: each parses and validates its input, then calls the
-//! same `admin` action as the console and the CLI.
+//! The endpoints of the admin page walletops replaced, kept for its
+//! clients: each parses and validates its input, then calls the same
+//! `admin` action as the console and the CLI.
 
 use axum::Json;
 use axum::extract::State;

@@ -1,5 +1,5 @@
-//! The HTTP admin API (`walletops serve`): the seed's endpoints over the
-//! `admin` module, plus health, metrics, live events and an OpenAPI
+//! The HTTP admin API (`walletops serve`): the endpoints of the admin page
+//! walletops replaced, over the `admin` module, plus health, metrics, live events and an OpenAPI
 //! description. Every route but `/healthz` needs `Authorization: Bearer`.
 
 mod auth;

@@ -27,9 +27,9 @@ use crate::config::{MasterKeySource, Settings};
 use crate::db::{self, PoolOptions, local};
 use crate::policy::Policy;
 use crate::signer::{Core, Signer};
+use crate::sim::{SimConfig, SimHandle, Simulator};
 use crate::tron::client::{ClientConfig, TronClient};
-use crate::tron::sim::{MAINNET_USDT, SimConfig, SimHandle, Simulator};
-use crate::tron::{Address, PrivateKey};
+use crate::tron::{Address, MAINNET_USDT, PrivateKey};
 use crate::wallets::{MasterKey, WalletRole};
 
 /// The demo's own database in the local cluster.

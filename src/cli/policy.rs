@@ -11,7 +11,7 @@ use clap::Subcommand;
 
 use crate::policy::{self, Policy};
 use crate::tron::Address;
-use crate::tron::sim::MAINNET_USDT;
+use crate::tron::MAINNET_USDT;
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyAction {

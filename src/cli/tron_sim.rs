@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
+use crate::sim::{SimConfig, Simulator};
 use crate::tron::Address;
-use crate::tron::sim::{SimConfig, Simulator};
 
 #[derive(Debug, Args)]
 pub struct TronSimArgs {

@@ -627,7 +627,7 @@ mod tests {
     }
 
     fn usdt() -> Address {
-        crate::tron::sim::MAINNET_USDT.parse().unwrap()
+        crate::tron::MAINNET_USDT.parse().unwrap()
     }
 
     fn policy() -> Policy {

@@ -301,7 +301,7 @@ mod tests {
     }
 
     fn fixture() -> Fixture {
-        let usdt: Address = crate::tron::sim::MAINNET_USDT.parse().unwrap();
+        let usdt: Address = crate::tron::MAINNET_USDT.parse().unwrap();
         let policy = Policy::starting(key(1).address(), key(2).address(), usdt).unwrap();
         Fixture {
             core: Core::new(MasterKey::from_hex(MASTER, "test").unwrap(), policy),

@@ -156,7 +156,7 @@ mod tests {
     /// `tests/chains/Tron/AddressTests.cpp` (first two); trezor-firmware
     /// `test_privkey_to_address` (third); trustwallet/trust-core
     /// `Tests/Tron/TronAddressTests.swift` (fourth); mah454/tron4j
-    /// `Base58CheckTest.java` (fifth). All recomputed in tron-facts.md.
+    /// `Base58CheckTest.java` (fifth). All recomputed; see docs/tron.md §1.
     const PAIRS: &[(&str, &str)] = &[
         (
             "THRF3GuPnvvPzKoaT8pJex5XHmo8NNbCb3",

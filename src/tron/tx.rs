@@ -6,7 +6,7 @@
 //! The txID is the SHA-256 of the `Transaction.raw` bytes. Canonical proto3
 //! matters: fields in ascending tag order, default values (0, empty) left
 //! out; other bytes mean another txID. Field numbers are java-tron's
-//! `Tron.proto` (see tron-facts.md §2).
+//! `Tron.proto` (see docs/tron.md §2).
 //!
 //! The decoder accepts any valid protobuf of that subset (unknown fields are
 //! skipped, as protobuf requires) and keeps the raw bytes as received, so
@@ -754,7 +754,7 @@ mod tests {
 
     /// Vector 2: a mainnet TRX transfer in block 54393481, as TronGrid v1
     /// `/v1/accounts/{a}/transactions` returned it (captured in a public
-    /// repository; tron-facts.md §2).
+    /// repository; docs/tron.md §2).
     const V2_RAW: &str = "0a02fa7322082b2f6684f998649540d0d4d3f9a5315a68080112640a2d747970652e676f6f676c65617069732e636f6d2f70726f746f636f6c2e5472616e73666572436f6e747261637412330a154179309abcff2cf531070ca9222a1f72c4a5136874121541c6a137bb170cc0dd40fcb83f18b389fa9426ac461880b489137092b9f4f7a531";
     const V2_TXID: &str = "1abdaae882a5bd80bda189e8722705a4b7d110f580da3ad000d0fe53e61b469f";
     const V2_SIG: &str = "1ddad0478c0a1c3c12c970cb90ca09446223d634ea5c315768b4c64cf273545a12c186e5de9884117f4933b4635347a38ff8a26d3ab659520adbe60547e071b600";

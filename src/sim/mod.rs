@@ -19,12 +19,10 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use url::Url;
 
+use crate::tron::MAINNET_USDT;
 use crate::tron::address::Address;
 
-/// Mainnet USDT (Tether), `TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t`.
-pub const MAINNET_USDT: &str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t";
-
-/// How the simulated chain behaves. Defaults follow mainnet (tron-facts.md §4).
+/// How the simulated chain behaves. Defaults follow mainnet (docs/tron.md §4).
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub listen: SocketAddr,
