@@ -220,7 +220,7 @@ async fn typed_readers_use_the_registry() {
     let db = common::fresh_db().await;
     let mut conn = db.pool.acquire().await.unwrap();
     assert_eq!(
-        QueueSettings::load(&mut *conn).await.unwrap(),
+        QueueSettings::load(&mut conn).await.unwrap(),
         QueueSettings::default()
     );
     drop(conn);
@@ -236,7 +236,7 @@ async fn typed_readers_use_the_registry() {
     .await
     .unwrap();
     let mut conn = db.pool.acquire().await.unwrap();
-    match QueueSettings::load(&mut *conn).await {
+    match QueueSettings::load(&mut conn).await {
         Err(SettingsError::Invalid { key, message }) => {
             assert_eq!(key, "queue.lease_seconds");
             assert!(message.contains("from 1 to 3600"), "{message}");

@@ -27,7 +27,13 @@ pub(crate) fn known(key: &str) -> Result<&'static Key, AdminError> {
 /// refused: an unknown key, or a value outside the key's type and bounds
 /// (the refusal names what the key accepts).
 pub(crate) fn validate(key: &str, value: &Value) -> Result<Value, AdminError> {
-    known(key)?.check(value).map_err(AdminError::Invalid)
+    check(known(key)?, value)
+}
+
+/// `value` checked against `key`, refused in words that name the key.
+pub(crate) fn check(key: &Key, value: &Value) -> Result<Value, AdminError> {
+    key.check(value)
+        .map_err(|reason| AdminError::Invalid(format!("{}: {reason}", key.name)))
 }
 
 /// Every switch, by key.
@@ -66,9 +72,7 @@ pub async fn set(
     if known.moves_money {
         return Err(super::proposals::set_refusal(key).refused(identity));
     }
-    let value = known
-        .check(&value)
-        .map_err(|e| AdminError::Invalid(e).refused(identity))?;
+    let value = check(known, &value).map_err(|e| e.refused(identity))?;
     let change = store(pool, identity, key, value).await?;
     tracing::info!(identity = %identity, key, "configuration changed");
     Ok(change)

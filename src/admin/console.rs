@@ -35,7 +35,8 @@ pub struct Whoami {
     pub role: Role,
     /// The token's name (or the operator).
     pub name: String,
-    /// `ui.refresh_seconds`, when set to a whole number of seconds.
+    /// `ui.refresh_seconds` (its default when missing or malformed; `None`
+    /// only from a server that did not send it).
     pub refresh_seconds: Option<u64>,
 }
 

@@ -125,9 +125,7 @@ pub async fn propose(
         ))
         .refused(identity));
     }
-    let value = known
-        .check(&value)
-        .map_err(|e| AdminError::Invalid(e).refused(identity))?;
+    let value = config::check(known, &value).map_err(|e| e.refused(identity))?;
     // The function writes the proposal and its audit row in one transaction.
     let id = store::create(pool, key, &value, identity.token())
         .await

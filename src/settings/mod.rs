@@ -189,12 +189,19 @@ impl Snapshot {
         Ok(self.checked(name)?.as_i64().unwrap_or_default())
     }
 
+    /// A stored address that does not parse is named as stored.
     fn address(&self, name: &'static str) -> Result<Option<Address>, SettingsError> {
-        Ok(match self.checked(name)? {
-            Value::String(s) => Some(s.parse().map_err(|e| SettingsError::Invalid {
+        let parse = |s: &str| {
+            s.parse().map_err(|e| SettingsError::Invalid {
                 key: name,
-                message: format!("{s:?} is not a TRON address: {e}"),
-            })?),
+                message: format!("{s:?} is not a valid TRON address: {e}"),
+            })
+        };
+        if let Some(Value::String(s)) = self.raw(name) {
+            parse(s)?;
+        }
+        Ok(match self.checked(name)? {
+            Value::String(s) => Some(parse(&s)?),
             _ => None,
         })
     }

@@ -331,9 +331,10 @@ impl Key {
     }
 
     /// The value to store (addresses normalised to base58), or why it is
-    /// refused, naming what the key accepts.
+    /// refused, naming what the key accepts ("must be an integer from 1 to
+    /// 3600, not 0"; the caller names the key).
     pub fn check(&self, value: &Value) -> Result<Value, String> {
-        let refused = || format!("{} must be {}, not {value}", self.name, self.accepts());
+        let refused = || format!("must be {}, not {value}", self.accepts());
         match self.kind {
             Kind::Bool { .. } if value.is_boolean() => Ok(value.clone()),
             Kind::Int { min, max, .. } => match value.as_i64() {
@@ -345,7 +346,7 @@ impl Key {
                 Some(s) => s
                     .parse::<Address>()
                     .map(|a| Value::String(a.to_base58()))
-                    .map_err(|e| format!("{}: {s:?} is not a TRON address: {e}", self.name)),
+                    .map_err(|e| format!("{s:?} is not a TRON address: {e}")),
                 None => Err(refused()),
             },
             Kind::Bool { .. } => Err(refused()),
