@@ -242,10 +242,7 @@ async fn refuse_busy_database(pool: &PgPool) -> anyhow::Result<()> {
 
 /// Deletes the benchmark's jobs and its `workers` row.
 async fn clean_up(pool: &PgPool, worker_id: uuid::Uuid) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM job_logs WHERE locked_by = $1 AND data @> '{\"bench\": true}'")
-        .bind(worker_id)
-        .execute(pool)
-        .await?;
+    queue::delete_marked(pool, worker_id, &serde_json::json!({ "bench": true })).await?;
     sqlx::query("DELETE FROM workers WHERE id = $1")
         .bind(worker_id)
         .execute(pool)

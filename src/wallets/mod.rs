@@ -3,6 +3,7 @@
 //! only to sign; `tron` stays free of the database.
 
 pub mod custody;
+pub mod schedule;
 
 use std::fmt;
 use std::str::FromStr;
