@@ -447,7 +447,7 @@ async fn the_reset_confirmation_counts_the_jobs_the_reset_changes() {
                  now() + interval '1 minute', now() - interval '5 minutes'),
                 ('gas-topup', 'processing', now(), now() + interval '30 seconds', now()),
                 ('sync', 'processing', NULL, NULL, now() - interval '5 seconds')
-         RETURNING id, locked_until < now() OR updated_at < now() - interval '30 seconds'",
+         RETURNING id, coalesce(locked_until < now(), updated_at < now() - interval '30 seconds')",
     )
     .fetch_all(&db.pool)
     .await
