@@ -4,10 +4,11 @@
 //! bounded (a time window, a limit or an index range), so a console
 //! refreshing every few seconds stays cheap on millions of jobs.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
-use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::{ADMIN_CHANNEL, AdminError, CONTROL_CHANNEL};

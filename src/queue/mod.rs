@@ -16,8 +16,10 @@
 //!   sync on [`enqueue_many`] and the maintenance leader.
 //!
 //! `job_logs` and its counts (`job_counts`, `job_count_deltas`) are written
-//! and read by SQL in this module only; other modules ask it. Which wallets
-//! or users a job belongs to is its callers' business.
+//! and read by SQL in this module only; other modules ask it. A statement
+//! of another table that must check a job in the same statement (a
+//! wallet's processing flag) lives with its main table and says why. Which
+//! wallets or users a job belongs to is its callers' business.
 //!
 //! Every state change a worker makes names the lease it belongs to
 //! ([`Lease`]: job id, attempt, holder), so a late answer from a worker that
