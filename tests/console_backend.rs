@@ -514,3 +514,33 @@ async fn the_reset_confirmation_counts_the_jobs_the_reset_changes() {
     stuck.sort();
     assert_eq!(changed, stuck, "the reset took back exactly the stuck jobs");
 }
+
+/// A jobs search by a user's email prefix finds that user's jobs: admin
+/// looks the users up (the queue knows none) and the queue lists their jobs
+/// beside the wallet-address matches.
+#[tokio::test]
+async fn a_jobs_search_by_email_finds_the_users_jobs() {
+    let (db, _op) = seeded().await;
+    let search = |text: &str| JobFilter {
+        search: Some(text.into()),
+        ..JobFilter::default()
+    };
+    let bob = admin::jobs::list(&db.pool, &search("BOB@")).await.unwrap();
+    assert_eq!(bob.len(), 1, "{bob:?}");
+    assert_eq!(bob[0].wallet_address, Some(address(2).to_string()));
+    let alice = admin::jobs::list(&db.pool, &search("alice@example"))
+        .await
+        .unwrap();
+    assert_eq!(alice.len(), 2, "{alice:?}");
+    let by_address = admin::jobs::list(&db.pool, &search(&address(1).to_string()[..8]))
+        .await
+        .unwrap();
+    assert_eq!(by_address.len(), 2, "{by_address:?}");
+    assert!(
+        admin::jobs::list(&db.pool, &search("%@example.com"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "wildcards are literal"
+    );
+}
