@@ -62,6 +62,7 @@ fn snapshot() -> Snapshot {
         failure_rate: vec![0; 60],
         oldest_pending: None,
         stuck: Vec::new(),
+        stuck_total: 0,
         jobs,
         audit: Vec::new(),
         pending_changes: Vec::new(),

@@ -287,6 +287,64 @@ async fn dispatch_and_job_maintenance() {
     assert_eq!(out.trim(), "[]");
 }
 
+/// Every job row as text, to prove that an action changed nothing.
+async fn job_rows(db: &TestDb) -> Vec<String> {
+    sqlx::query_scalar("SELECT j::text FROM job_logs j ORDER BY id")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+}
+
+/// Retrying a job whose wallet already has a pending or processing job of
+/// its type is refused with the other job's id and type, and changes
+/// nothing. (It answered "current transaction is aborted": the retry read
+/// the job again inside the transaction its unique violation had aborted.)
+#[tokio::test]
+async fn retry_names_the_active_duplicate_and_changes_nothing() {
+    let db = setup().await;
+    let wallet = address(7);
+    let failed = job(&db.pool, "failed", "consolidation", &wallet).await;
+    let active = job(&db.pool, "processing", "consolidation", &wallet).await;
+    let rows = job_rows(&db).await;
+    let audit = audit_count(&db.pool).await;
+
+    let o = run(
+        &db,
+        Some("ops@example.com"),
+        &["jobs", "retry", &failed.to_string()],
+    );
+    let err = stderr(&o);
+    assert!(!err.contains("transaction is aborted"), "{err}");
+    refused(
+        o,
+        &format!("already has a consolidation job in progress: {active}"),
+    );
+    assert_eq!(job_rows(&db).await, rows, "the refused retry changed a job");
+    assert_eq!(
+        audit_count(&db.pool).await,
+        audit,
+        "a refusal writes no audit row"
+    );
+
+    // Once the other job has ended, the same retry goes through.
+    sqlx::query("UPDATE job_logs SET status = 'completed', finished_at = now() WHERE id = $1")
+        .bind(active)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    ok(run(
+        &db,
+        Some("ops@example.com"),
+        &["jobs", "retry", &failed.to_string()],
+    ));
+    let status: String = sqlx::query_scalar("SELECT status FROM job_logs WHERE id = $1")
+        .bind(failed)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "pending");
+}
+
 #[tokio::test]
 async fn config_and_tokens() {
     let db = setup().await;

@@ -419,3 +419,123 @@ async fn a_jobs_search_finds_jobs_older_than_the_newest_fetched() {
     assert!(shown(&jobs), "found by its wallet address");
     assert!(jobs.len() > 1000, "the newest jobs are still there");
 }
+
+/// The reset confirmation counts exactly the jobs the reset then takes
+/// back, and so do the dashboard's stuck list and the health figure: one
+/// definition of stuck (processing with its lease run out, or with no lease
+/// and untouched for a lease length), whatever mix of processing jobs there
+/// is.
+#[tokio::test]
+async fn the_reset_confirmation_counts_the_jobs_the_reset_changes() {
+    let (db, op) = seeded().await;
+    // Jobs without a wallet: the one-active-job-per-wallet index stays out
+    // of the way. queue.lease_seconds is 30.
+    let processing: Vec<(uuid::Uuid, bool)> = sqlx::query_as(
+        "INSERT INTO job_logs (job_type, status, started_at, locked_until, updated_at)
+         VALUES ('sync', 'processing', now() - interval '5 minutes',
+                 now() - interval '1 minute', now() - interval '5 minutes'),
+                ('sync', 'processing', now() - interval '2 minutes',
+                 now() - interval '1 second', now() - interval '2 minutes'),
+                ('consolidation', 'processing', now() - interval '9 minutes',
+                 NULL, now() - interval '9 minutes'),
+                ('sync', 'processing', now() - interval '5 minutes',
+                 now() + interval '1 minute', now() - interval '5 minutes'),
+                ('gas-topup', 'processing', now(), now() + interval '30 seconds', now()),
+                ('sync', 'processing', NULL, NULL, now() - interval '5 seconds')
+         RETURNING id, coalesce(locked_until < now(), updated_at < now() - interval '30 seconds')",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let stuck: Vec<uuid::Uuid> = processing
+        .iter()
+        .filter(|(_, stuck)| *stuck)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(stuck.len(), 3, "two expired leases and one never leased");
+
+    let backend = AdminBackend::new(op.pool.clone(), Some(ADMIN.into()))
+        .await
+        .unwrap();
+    let snapshot = backend.snapshot(String::new()).await.unwrap();
+    let shown: Vec<_> = snapshot.stuck.iter().map(|j| j.id).collect();
+    assert_eq!(shown.len(), stuck.len());
+    assert!(shown.iter().all(|id| stuck.contains(id)), "{shown:?}");
+    let vitals = admin::stats::snapshot(&db.pool)
+        .await
+        .unwrap()
+        .health
+        .vitals;
+    assert_eq!(vitals.stuck_jobs, stuck.len() as i64);
+
+    let mut app = console(snapshot);
+    press(&mut app, &["U"]);
+    let action = press(&mut app, &["Tab", "Enter"])
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::RunAdminAction(a) => Some(a),
+            _ => None,
+        })
+        .expect("the confirmation yields the action");
+    let AdminCommand::ResetProcessing { count } = *action.command() else {
+        panic!("{:?}", action.command());
+    };
+
+    let before: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT id, j::text FROM job_logs j ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    backend.run(action).await.unwrap();
+    let after: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT id, j::text FROM job_logs j ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let changed: Vec<uuid::Uuid> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b != a)
+        .map(|(b, _)| b.0)
+        .collect();
+    assert_eq!(
+        count,
+        changed.len() as u64,
+        "confirmed {count}, changed {changed:?}"
+    );
+    let mut changed = changed;
+    let mut stuck = stuck;
+    changed.sort();
+    stuck.sort();
+    assert_eq!(changed, stuck, "the reset took back exactly the stuck jobs");
+}
+
+/// A jobs search by a user's email prefix finds that user's jobs: admin
+/// looks the users up (the queue knows none) and the queue lists their jobs
+/// beside the wallet-address matches.
+#[tokio::test]
+async fn a_jobs_search_by_email_finds_the_users_jobs() {
+    let (db, _op) = seeded().await;
+    let search = |text: &str| JobFilter {
+        search: Some(text.into()),
+        ..JobFilter::default()
+    };
+    let bob = admin::jobs::list(&db.pool, &search("BOB@")).await.unwrap();
+    assert_eq!(bob.len(), 1, "{bob:?}");
+    assert_eq!(bob[0].wallet_address, Some(address(2).to_string()));
+    let alice = admin::jobs::list(&db.pool, &search("alice@example"))
+        .await
+        .unwrap();
+    assert_eq!(alice.len(), 2, "{alice:?}");
+    let by_address = admin::jobs::list(&db.pool, &search(&address(1).to_string()[..8]))
+        .await
+        .unwrap();
+    assert_eq!(by_address.len(), 2, "{by_address:?}");
+    assert!(
+        admin::jobs::list(&db.pool, &search("%@example.com"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "wildcards are literal"
+    );
+}

@@ -42,6 +42,7 @@ fn snapshot() -> Snapshot {
         failure_rate: vec![0, 0, 1],
         oldest_pending: None,
         stuck: Vec::new(),
+        stuck_total: 0,
         jobs: (0..50u128)
             .map(|i| JobView {
                 id: uuid::Uuid::from_u128(i + 1),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::PgPool;
 use uuid::Uuid;
+use walletops::jobs::schedule;
 use walletops::queue::{
     self, Finish, JobFilter, JobStatus, JobType, NewJob, Outcome, QueueError, maintenance,
 };
@@ -807,7 +808,7 @@ async fn retention_deletes_old_finished_jobs_in_batches_and_keeps_the_rest() {
 #[tokio::test]
 async fn periodic_sync_queues_every_stale_wallet_once_in_batches() {
     let db = common::fresh_db().await;
-    let stale = 2 * maintenance::SYNC_BATCH + 123;
+    let stale = 2 * schedule::SYNC_BATCH + 123;
     sqlx::query(
         "INSERT INTO user_wallets (address, last_synced_at)
          SELECT 'TSync' || i, CASE WHEN i % 10 = 0 THEN now() END
@@ -825,8 +826,7 @@ async fn periodic_sync_queues_every_stale_wallet_once_in_batches() {
     .await
     .unwrap();
     let mut leader = maintenance::try_lead(&db.pool).await.unwrap().unwrap();
-    let queued = leader
-        .schedule_syncs(Duration::from_secs(600))
+    let queued = schedule::schedule_syncs(&mut leader, Duration::from_secs(600))
         .await
         .unwrap();
     let due = stale - stale / 10;
@@ -836,8 +836,7 @@ async fn periodic_sync_queues_every_stale_wallet_once_in_batches() {
         "every stale wallet without a queued sync"
     );
     assert_eq!(
-        leader
-            .schedule_syncs(Duration::from_secs(600))
+        schedule::schedule_syncs(&mut leader, Duration::from_secs(600))
             .await
             .unwrap(),
         0
@@ -943,17 +942,20 @@ async fn list_filters_searches_and_pages() {
     .unwrap();
     assert_eq!(next.len(), 3, "the rest, without repeats");
     assert!(next.iter().all(|j| !by_prefix.iter().any(|p| p.id == j.id)));
-    let by_email = queue::list(
+    // The users a search names come from the caller (admin looks them up
+    // by email): their jobs match whatever their address.
+    let by_user = queue::list(
         &mut conn,
         &JobFilter {
             search: Some("alice@".into()),
+            search_users: vec![user],
             ..Default::default()
         },
     )
     .await
     .unwrap();
-    assert_eq!(by_email.len(), 1);
-    assert_eq!(by_email[0].user_id, Some(user));
+    assert_eq!(by_user.len(), 1);
+    assert_eq!(by_user[0].user_id, Some(user));
     // Wildcards in the search are literal.
     let literal = queue::list(
         &mut conn,

@@ -62,7 +62,10 @@ pub struct ConsoleData {
     /// Finished jobs per minute, oldest first.
     pub minutes: Vec<Minute>,
     pub oldest_pending: Option<JobAge>,
+    /// The longest stuck jobs, at most a few.
     pub stuck: Vec<JobAge>,
+    /// Every stuck job: how many reset-processing takes back.
+    pub stuck_total: i64,
     /// See [`read`]: newest first.
     pub jobs: Vec<Job>,
     /// The email (else the name) of each job's owner.
@@ -102,7 +105,8 @@ pub async fn read(pool: &PgPool, job_search: &str) -> Result<ConsoleData, AdminE
         depth: stats.counts.by_type,
         minutes,
         oldest_pending,
-        stuck,
+        stuck: stuck.longest,
+        stuck_total: stuck.total,
         jobs,
         user_labels,
         audit,

@@ -197,5 +197,15 @@ pub async fn reset_processing(pool: &PgPool, identity: &Identity) -> Result<Rese
 /// Jobs matching the filter, newest first.
 pub async fn list(pool: &PgPool, filter: &JobFilter) -> Result<Vec<Job>, AdminError> {
     let mut conn = pool.acquire().await?;
-    Ok(queue::list(&mut conn, filter).await?)
+    // A search names a wallet address prefix or a user email prefix; the
+    // queue knows no users, so the users it names are looked up here.
+    let search = filter.search.as_deref().map(str::trim).unwrap_or("");
+    if search.is_empty() {
+        return Ok(queue::list(&mut conn, filter).await?);
+    }
+    let filter = JobFilter {
+        search_users: super::overview::users_with_email_prefix(&mut conn, search).await?,
+        ..filter.clone()
+    };
+    Ok(queue::list(&mut conn, &filter).await?)
 }

@@ -5,20 +5,19 @@
 //! refreshing every few seconds stays cheap on millions of jobs.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{ADMIN_CHANNEL, AdminError, CONTROL_CHANNEL};
-use crate::queue::{CONFIG_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL};
+use crate::queue::{self, CONFIG_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL};
 use crate::wallets::WalletRole;
 
 /// The job types the reads here speak of, so that shells over `admin` need
 /// not reach into `queue`.
-pub use crate::queue::{Job, JobFilter, JobStatus, JobType};
+pub use crate::queue::{Job, JobAge, JobFilter, JobStatus, JobType, Minute, Stuck};
 
 /// Every channel whose notifications mean a dashboard may be out of date:
 /// jobs made pending or changing status, runtime switches, audited actions.
@@ -31,91 +30,22 @@ pub const CHANGE_CHANNELS: [&str; 6] = [
     super::proposals::PROPOSALS_CHANNEL,
 ];
 
-/// Jobs finished in one minute.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Minute {
-    pub completed: u64,
-    pub failed: u64,
-}
-
 /// Completed and failed jobs per minute over the last `minutes` minutes,
 /// oldest first (the current, partial minute last).
 pub async fn per_minute(pool: &PgPool, minutes: u32) -> Result<Vec<Minute>, AdminError> {
-    let minutes = minutes.clamp(1, 120);
-    let rows: Vec<(i32, i64, i64)> = sqlx::query_as(
-        "SELECT floor(extract(epoch FROM now() - finished_at) / 60)::int AS ago,
-                count(*) FILTER (WHERE status = 'completed'),
-                count(*) FILTER (WHERE status = 'failed')
-           FROM job_logs
-          WHERE finished_at >= now() - make_interval(mins => $1)
-          GROUP BY 1",
-    )
-    .bind(minutes as i32)
-    .fetch_all(pool)
-    .await?;
-    let mut series = vec![Minute::default(); minutes as usize];
-    for (ago, completed, failed) in rows {
-        // Minute 0 (the current one) is the last entry.
-        if let Some(slot) = usize::try_from(ago)
-            .ok()
-            .and_then(|ago| (minutes as usize).checked_sub(ago + 1))
-        {
-            series[slot] = Minute {
-                completed: completed as u64,
-                failed: failed as u64,
-            };
-        }
-    }
-    Ok(series)
-}
-
-/// A job named on a dashboard: the oldest pending one or a stuck one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobAge {
-    pub id: Uuid,
-    pub job_type: Option<JobType>,
-    pub wallet_address: Option<String>,
-    /// Waiting (pending) or running past its lease (stuck) for this long.
-    pub age: Duration,
-}
-
-type AgeRow = (Uuid, Option<String>, Option<String>, f64);
-
-fn job_age((id, job_type, wallet_address, seconds): AgeRow) -> JobAge {
-    JobAge {
-        id,
-        job_type: job_type.and_then(|t| t.parse::<JobType>().ok()),
-        wallet_address,
-        age: Duration::from_secs_f64(seconds.max(0.0)),
-    }
+    Ok(queue::per_minute(pool, minutes).await?)
 }
 
 /// The due pending job that has waited longest (a few index reads).
 pub async fn oldest_pending(pool: &PgPool) -> Result<Option<JobAge>, AdminError> {
-    let row: Option<AgeRow> = sqlx::query_as(
-        "SELECT id, job_type, wallet_address, extract(epoch FROM now() - run_at)::float8
-           FROM walletops_earliest_pending() WHERE run_at <= now()",
-    )
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(job_age))
+    Ok(queue::oldest_pending(pool).await?)
 }
 
-/// Processing jobs whose lease ran out (their worker stopped renewing it),
-/// longest-running first, at most `limit`. The age is measured from the
-/// attempt's start.
-pub async fn stuck(pool: &PgPool, limit: u32) -> Result<Vec<JobAge>, AdminError> {
-    let rows: Vec<AgeRow> = sqlx::query_as(
-        "SELECT id, job_type, wallet_address,
-                extract(epoch FROM now() - coalesce(started_at, updated_at, now()))::float8
-           FROM job_logs
-          WHERE status = 'processing' AND locked_until < now()
-          ORDER BY locked_until LIMIT $1",
-    )
-    .bind(i64::from(limit.clamp(1, 100)))
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(job_age).collect())
+/// The stuck jobs (processing past their lease: what reset-processing takes
+/// back): how many, and the longest-running first, at most `limit` (1 to
+/// 100) of them. The age is measured from the attempt's start.
+pub async fn stuck(pool: &PgPool, limit: u32) -> Result<Stuck, AdminError> {
+    Ok(queue::stuck(pool, limit.clamp(1, 100)).await?)
 }
 
 /// The email (else the name) of each user, for showing job owners.
@@ -124,6 +54,15 @@ pub async fn user_labels(
     user_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, String>, AdminError> {
     Ok(crate::wallets::users::labels(pool, user_ids).await?)
+}
+
+/// The users whose email starts with `prefix` (case-insensitive, wildcards
+/// literal): whom a job search names besides wallet addresses.
+pub async fn users_with_email_prefix(
+    conn: &mut PgConnection,
+    prefix: &str,
+) -> Result<Vec<Uuid>, AdminError> {
+    Ok(crate::wallets::users::with_email_like(conn, &format!("{}%", escape_like(prefix))).await?)
 }
 
 /// What the connected database role may do, by the database's clock.
@@ -181,20 +120,14 @@ pub async fn search_wallets(pool: &PgPool, query: &str) -> Result<Vec<WalletMatc
     let rows =
         crate::wallets::lookup::search(pool, &escape_like(query), i64::from(SEARCH_LIMIT)).await?;
     let addresses: Vec<&str> = rows.iter().map(|r| r.address.as_str()).collect();
-    let active: Vec<(String, String, Uuid)> = sqlx::query_as(
-        "SELECT wallet_address, job_type, id FROM job_logs
-          WHERE wallet_address = ANY($1) AND status IN ('pending', 'processing')",
-    )
-    .bind(&addresses)
-    .fetch_all(pool)
-    .await?;
+    let active = queue::active_of_wallets(pool, &addresses).await?;
     Ok(rows
         .into_iter()
         .map(|w| {
             let active_jobs = active
                 .iter()
                 .filter(|(a, _, _)| *a == w.address)
-                .filter_map(|(_, t, job)| Some((t.parse().ok()?, *job)))
+                .map(|(_, t, job)| (*t, *job))
                 .collect();
             WalletMatch {
                 id: w.id,

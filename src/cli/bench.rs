@@ -122,6 +122,7 @@ pub async fn run(settings: &Settings, migrate: bool, args: BenchArgs) -> anyhow:
     // 1. Enqueue.
     let started = Instant::now();
     let mut left = args.jobs;
+    let mut conn = pool.acquire().await?;
     while left > 0 {
         let size = left.min(args.enqueue_batch);
         let batch: Vec<NewJob> = (0..size)
@@ -130,7 +131,7 @@ pub async fn run(settings: &Settings, migrate: bool, args: BenchArgs) -> anyhow:
                 ..NewJob::new(JobType::Sync)
             })
             .collect();
-        let inserted = queue::enqueue_many(&pool, &batch).await?;
+        let inserted = queue::enqueue_many(&mut conn, &batch).await?;
         if inserted != u64::from(size) {
             bail!("bulk enqueue inserted {inserted} of {size} jobs");
         }
@@ -241,10 +242,7 @@ async fn refuse_busy_database(pool: &PgPool) -> anyhow::Result<()> {
 
 /// Deletes the benchmark's jobs and its `workers` row.
 async fn clean_up(pool: &PgPool, worker_id: uuid::Uuid) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM job_logs WHERE locked_by = $1 AND data @> '{\"bench\": true}'")
-        .bind(worker_id)
-        .execute(pool)
-        .await?;
+    queue::delete_marked(pool, worker_id, &serde_json::json!({ "bench": true })).await?;
     sqlx::query("DELETE FROM workers WHERE id = $1")
         .bind(worker_id)
         .execute(pool)

@@ -895,7 +895,7 @@ async fn maintainer(
                 && last_sync.is_none_or(|t| t.elapsed() >= interval)
             {
                 last_sync = Some(Instant::now());
-                let queued = l.schedule_syncs(interval).await?;
+                let queued = crate::jobs::schedule::schedule_syncs(l, interval).await?;
                 if queued > 0 {
                     info!(queued, "scheduled periodic wallet syncs");
                 }

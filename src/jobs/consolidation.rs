@@ -10,12 +10,10 @@
 
 use std::time::Duration;
 
-use uuid::Uuid;
-
 use super::transfers::{self, Asset, NewTransfer, Settled, TransferKind};
 use super::{Context, CrashStep, Done, JobError, JobSettings, Wallet, later};
 use crate::policy::Rule;
-use crate::queue::{self, Job, JobType, Lease, NewJob};
+use crate::queue::{self, Job, JobStatus, JobType, Lease, NewJob};
 use crate::tron::client::{AccountResource, ChainParameters, ClientError, EnergyEstimate};
 use crate::tron::{Address, Contract, RawTransaction, RefBlock, Sun, TokenUnits};
 
@@ -246,29 +244,27 @@ async fn wait_for_gas(
     need: Sun,
     have: Sun,
 ) -> Result<Done, JobError> {
-    let topups: Vec<(Uuid, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT id, status, error_message FROM job_logs
-          WHERE job_type = 'gas-topup' AND (wallet_id = $1 OR wallet_address = $2)
-            AND created_at >= coalesce($3, '-infinity'::timestamptz)
-          ORDER BY created_at DESC",
+    let topups = queue::of_wallet_since(
+        &ctx.pool,
+        JobType::GasTopup,
+        wallet.id,
+        &wallet.address,
+        job.created_at,
     )
-    .bind(wallet.id)
-    .bind(&wallet.address)
-    .bind(job.created_at)
-    .fetch_all(&ctx.pool)
     .await?;
-    if let Some((id, Some(status), error)) = topups.first()
-        && (status == "failed" || status == "cancelled")
+    if let Some(last) = topups.first()
+        && let Some(status @ (JobStatus::Failed | JobStatus::Cancelled)) = last.status
     {
         return Err(JobError::Final(format!(
             "the gas top-up this consolidation needs ({need} SUN, the wallet holds {have}) \
-             was {status} (job {id}): {}",
-            error.as_deref().unwrap_or("no message")
+             was {status} (job {}): {}",
+            last.id,
+            last.error_message.as_deref().unwrap_or("no message")
         )));
     }
     let completed = topups
         .iter()
-        .filter(|(_, s, _)| s.as_deref() == Some("completed"))
+        .filter(|t| t.status == Some(JobStatus::Completed))
         .count() as i64;
     if completed >= MAX_TOPUPS {
         return Err(JobError::Final(format!(

@@ -17,6 +17,7 @@
 pub mod consolidation;
 pub mod gas_topup;
 pub mod processing;
+pub mod schedule;
 pub mod sync;
 pub mod transfers;
 

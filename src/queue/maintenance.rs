@@ -1,6 +1,8 @@
 //! Maintenance that runs once per cluster, not once per worker: lease rescue,
-//! folding the count deltas, retention, periodic sync scheduling, and
-//! applying approved configuration changes once due.
+//! folding the count deltas, retention, and applying approved configuration
+//! changes once due. Work of other modules that must run once per cluster
+//! (periodic wallet syncs, in `jobs`) runs as the leader too: see
+//! [`Leader::renew`] and [`Leader::conn`].
 //!
 //! Whoever holds an unexpired lease on the one row of `maintenance_leader`
 //! is the leader ([`Leader`]); it renews the lease before each piece of
@@ -14,7 +16,7 @@ use std::time::Duration;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{QueueConfig, QueueError, RescueOutcome, rescue_expired};
+use super::{JobStatus, QueueConfig, QueueError, RescueOutcome, rescue_expired};
 
 /// How long a leader's lease lasts without renewal: how soon another
 /// process takes over from a leader that died.
@@ -27,8 +29,6 @@ pub const RETENTION_BATCH: i64 = 5000;
 const RETENTION_BATCHES_PER_ROUND: usize = 20;
 /// Most rescue batches per round.
 const RESCUE_BATCHES_PER_ROUND: usize = 20;
-/// Most wallets one periodic-sync statement queues.
-pub const SYNC_BATCH: i64 = 5000;
 
 /// The maintenance leader: the holder of the lease, with a connection of
 /// its own (detached from the pool, for its statement timeout).
@@ -41,13 +41,13 @@ pub struct Leader {
 /// unexpired lease.
 pub async fn try_lead(pool: &PgPool) -> Result<Option<Leader>, QueueError> {
     let holder = Uuid::new_v4();
-    let got = sqlx::query(
+    let got = sqlx::query!(
         "UPDATE maintenance_leader SET holder = $1, renewed_at = now()
           WHERE holder IS NULL OR renewed_at IS NULL
              OR renewed_at < now() - make_interval(secs => $2)",
+        holder,
+        LEADER_LEASE.as_secs_f64(),
     )
-    .bind(holder)
-    .bind(LEADER_LEASE.as_secs_f64())
     .execute(pool)
     .await?
     .rows_affected()
@@ -58,7 +58,8 @@ pub async fn try_lead(pool: &PgPool) -> Result<Option<Leader>, QueueError> {
     let mut conn = pool.acquire().await?.detach();
     // Every maintenance statement is bounded and takes milliseconds. One
     // that runs long holds back the cleanup of dead rows that every claim
-    // then has to step over: cancel it, and the round is retried.
+    // then has to step over: cancel it, and the round is retried. (A
+    // session setting: nothing for the checked macros to check.)
     sqlx::query("SET statement_timeout = '10s'")
         .execute(&mut conn)
         .await?;
@@ -67,14 +68,16 @@ pub async fn try_lead(pool: &PgPool) -> Result<Option<Leader>, QueueError> {
 
 impl Leader {
     /// Renews the lease; an error when it ran out and another process may
-    /// lead now (this one must stop and try to lead again).
-    async fn renew(&mut self) -> Result<(), QueueError> {
-        let renewed =
-            sqlx::query("UPDATE maintenance_leader SET renewed_at = now() WHERE holder = $1")
-                .bind(self.holder)
-                .execute(&mut self.conn)
-                .await?
-                .rows_affected();
+    /// lead now (this one must stop and try to lead again). Leader work
+    /// done in steps renews before each.
+    pub async fn renew(&mut self) -> Result<(), QueueError> {
+        let renewed = sqlx::query!(
+            "UPDATE maintenance_leader SET renewed_at = now() WHERE holder = $1",
+            self.holder,
+        )
+        .execute(&mut self.conn)
+        .await?
+        .rows_affected();
         if renewed == 1 {
             Ok(())
         } else {
@@ -96,8 +99,8 @@ impl Leader {
                 break;
             }
         }
-        sqlx::query("SELECT walletops_roll_up_job_counts()")
-            .execute(&mut self.conn)
+        sqlx::query!("SELECT walletops_roll_up_job_counts()")
+            .fetch_one(&mut self.conn)
             .await?;
         Ok(rescued)
     }
@@ -112,18 +115,27 @@ impl Leader {
             .len() as u64)
     }
 
+    /// The leader's connection, for bounded statements that must run once
+    /// per cluster (under its statement timeout); [`Leader::renew`] first.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+
     /// Deletes completed and cancelled jobs older than `queue.retention_days`
     /// and failed ones older than `queue.failed_retention_days`, in bounded
     /// batches. Returns how many rows went.
     pub async fn retention(&mut self, config: &QueueConfig) -> Result<u64, QueueError> {
         let mut deleted = 0;
         for (statuses, age) in [
-            (&["completed", "cancelled"][..], config.retention),
-            (&["failed"][..], config.failed_retention),
+            (
+                &[JobStatus::Completed, JobStatus::Cancelled][..],
+                config.retention,
+            ),
+            (&[JobStatus::Failed][..], config.failed_retention),
         ] {
             for _ in 0..RETENTION_BATCHES_PER_ROUND {
                 self.renew().await?;
-                let n = sqlx::query(
+                let n = sqlx::query!(
                     "DELETE FROM job_logs WHERE id IN (
                          SELECT id FROM job_logs
                           WHERE status = ANY($1)
@@ -131,10 +143,10 @@ impl Leader {
                                  OR (finished_at IS NULL
                                      AND created_at < now() - make_interval(secs => $2)))
                           LIMIT $3)",
+                    statuses as _,
+                    age.as_secs_f64(),
+                    RETENTION_BATCH,
                 )
-                .bind(statuses)
-                .bind(age.as_secs_f64())
-                .bind(RETENTION_BATCH)
                 .execute(&mut self.conn)
                 .await?
                 .rows_affected();
@@ -147,61 +159,14 @@ impl Leader {
         Ok(deleted)
     }
 
-    /// Enqueues a sync job for every wallet not synced within `interval`
-    /// that has no sync pending or running. Wallets are taken in id order,
-    /// [`SYNC_BATCH`] per statement, so that each statement stays well
-    /// inside the leader's statement timeout however many wallets there are.
-    /// Returns how many were queued.
-    pub async fn schedule_syncs(&mut self, interval: Duration) -> Result<u64, QueueError> {
-        let mut queued = 0;
-        let mut after: Option<Uuid> = None;
-        let max_retries = crate::settings::max_retries(&mut self.conn).await?;
-        loop {
-            self.renew().await?;
-            let (last, n): (Option<Uuid>, i64) = sqlx::query_as(
-                "WITH batch AS (
-                     SELECT id, address, user_id, last_synced_at FROM user_wallets
-                      WHERE $2::uuid IS NULL OR id > $2
-                      ORDER BY id
-                      LIMIT $3
-                 ), queued AS (
-                     INSERT INTO job_logs (job_type, status, wallet_address, wallet_id, user_id,
-                                           data, max_retries, updated_at)
-                     SELECT 'sync', 'pending', w.address, w.id, w.user_id, '{\"scheduled\": true}',
-                            $4, now()
-                       FROM batch w
-                      WHERE w.last_synced_at IS NULL
-                         OR w.last_synced_at < now() - make_interval(secs => $1)
-                     ON CONFLICT (wallet_address, job_type)
-                         WHERE status IN ('pending', 'processing') AND wallet_address IS NOT NULL
-                     DO NOTHING
-                     RETURNING 1
-                 )
-                 SELECT (SELECT id FROM batch ORDER BY id DESC LIMIT 1),
-                        (SELECT count(*) FROM queued)",
-            )
-            .bind(interval.as_secs_f64())
-            .bind(after)
-            .bind(SYNC_BATCH)
-            .bind(max_retries)
-            .fetch_one(&mut self.conn)
-            .await?;
-            queued += n as u64;
-            match last {
-                Some(last) => after = Some(last),
-                None => return Ok(queued),
-            }
-        }
-    }
-
     /// Gives up leadership: frees the lease (so that another process may
     /// lead at once) and closes the session.
     pub async fn resign(mut self) {
         use sqlx::Connection as _;
-        let _ = sqlx::query(
+        let _ = sqlx::query!(
             "UPDATE maintenance_leader SET holder = NULL, renewed_at = NULL WHERE holder = $1",
+            self.holder,
         )
-        .bind(self.holder)
         .execute(&mut self.conn)
         .await;
         let _ = self.conn.close().await;

@@ -9,9 +9,17 @@
 //!   [`clear_failed`], [`reset_stuck`], [`get`], [`list`] take a
 //!   `&mut PgConnection` so that they can run inside the caller's
 //!   transaction (with its audit row); the read-only figures ([`counts`],
-//!   [`throughput`], ...) take a pool.
+//!   [`throughput`], [`stuck`], ...) take a pool.
 //! - workers (through `engine`): [`claim`], [`finish`], [`heartbeat`] and
-//!   [`maintenance`].
+//!   [`maintenance`]; job handlers (`jobs`) enqueue follow-up jobs and read
+//!   a wallet's jobs of a type ([`of_wallet_since`]), and build periodic
+//!   sync on [`enqueue_many`] and the maintenance leader.
+//!
+//! `job_logs` and its counts (`job_counts`, `job_count_deltas`) are written
+//! and read by SQL in this module only; other modules ask it. A statement
+//! of another table that must check a job in the same statement (a
+//! wallet's processing flag) lives with its main table and says why. Which
+//! wallets or users a job belongs to is its callers' business.
 //!
 //! Every state change a worker makes names the lease it belongs to
 //! ([`Lease`]: job id, attempt, holder), so a late answer from a worker that
@@ -26,11 +34,12 @@ mod work;
 
 pub use config::QueueConfig;
 pub use ops::{
-    Enqueued, JobCursor, JobFilter, cancel, clear_failed, enqueue, enqueue_many, get, list,
-    reset_stuck, retry,
+    Enqueued, JobCursor, JobFilter, active_of_wallets, cancel, clear_failed, delete_marked,
+    enqueue, enqueue_many, get, list, of_wallet_since, reset_stuck, retry,
 };
 pub use stats::{
-    QueueCounts, StatusCounts, Throughput, counts, oldest_pending_age, stuck_count, throughput,
+    JobAge, Minute, QueueCounts, StatusCounts, Stuck, Throughput, counts, oldest_pending,
+    oldest_pending_age, per_minute, stuck, stuck_count, throughput,
 };
 pub use types::{Job, JobStatus, JobType, NewJob, ParseError, WorkerState};
 pub use work::{

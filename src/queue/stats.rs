@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
+use uuid::Uuid;
+
 use super::{JobStatus, JobType, QueueError};
 
 /// Jobs by status.
@@ -48,13 +50,15 @@ pub struct QueueCounts {
 /// Cost depends on the number of (status, type) pairs and unfolded deltas,
 /// not on the number of jobs.
 pub async fn counts(pool: &PgPool) -> Result<QueueCounts, QueueError> {
-    let rows: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT status, job_type, sum(n)::bigint FROM (
+    // Status and type stay text here: the triggers count a NULL as '', which
+    // no enum decodes, and such rows are to be left out, not fail the read.
+    let rows = sqlx::query!(
+        r#"SELECT status AS "status!", job_type AS "job_type!", sum(n)::bigint AS "n!" FROM (
              SELECT status, job_type, n FROM job_counts
              UNION ALL
              SELECT status, job_type, n FROM job_count_deltas
          ) c
-         GROUP BY status, job_type",
+         GROUP BY status, job_type"#,
     )
     .fetch_all(pool)
     .await?;
@@ -65,14 +69,16 @@ pub async fn counts(pool: &PgPool) -> Result<QueueCounts, QueueError> {
             .map(|t| (*t, StatusCounts::default()))
             .collect(),
     };
-    for (status, job_type, n) in rows {
-        let (Ok(status), Ok(job_type)) = (status.parse::<JobStatus>(), job_type.parse::<JobType>())
-        else {
+    for row in rows {
+        let (Ok(status), Ok(job_type)) = (
+            row.status.parse::<JobStatus>(),
+            row.job_type.parse::<JobType>(),
+        ) else {
             continue;
         };
-        counts.total.add(status, n);
+        counts.total.add(status, row.n);
         if let Some((_, c)) = counts.by_type.iter_mut().find(|(t, _)| *t == job_type) {
-            c.add(status, n);
+            c.add(status, row.n);
         }
     }
     Ok(counts)
@@ -94,18 +100,18 @@ pub async fn throughput(
 ) -> Result<Vec<Throughput>, QueueError> {
     let seconds: Vec<f64> = windows.iter().map(Duration::as_secs_f64).collect();
     let longest = seconds.iter().copied().fold(0.0, f64::max);
-    let rows: Vec<(f64, i64, i64)> = sqlx::query_as(
-        "SELECT w,
-                count(*) FILTER (WHERE j.status = 'completed'),
-                count(*) FILTER (WHERE j.status = 'failed')
+    let rows = sqlx::query!(
+        r#"SELECT w AS "w!",
+                count(*) FILTER (WHERE j.status = 'completed') AS "completed!",
+                count(*) FILTER (WHERE j.status = 'failed') AS "failed!"
            FROM unnest($1::float8[]) AS w
            LEFT JOIN (SELECT finished_at, status FROM job_logs
                        WHERE finished_at >= now() - make_interval(secs => $2)) j
                   ON j.finished_at >= now() - make_interval(secs => w)
-          GROUP BY w",
+          GROUP BY w"#,
+        &seconds,
+        longest,
     )
-    .bind(&seconds)
-    .bind(longest)
     .fetch_all(pool)
     .await?;
     Ok(windows
@@ -113,8 +119,8 @@ pub async fn throughput(
         .map(|w| {
             let (completed, failed) = rows
                 .iter()
-                .find(|(s, _, _)| *s == w.as_secs_f64())
-                .map_or((0, 0), |(_, c, f)| (*c, *f));
+                .find(|r| r.w == w.as_secs_f64())
+                .map_or((0, 0), |r| (r.completed, r.failed));
             Throughput {
                 window_seconds: w.as_secs(),
                 completed,
@@ -124,32 +130,142 @@ pub async fn throughput(
         .collect())
 }
 
-/// How long the oldest due pending job has waited; `None` when none is due.
-pub async fn oldest_pending_age(pool: &PgPool) -> Result<Option<Duration>, QueueError> {
+/// Jobs finished in one minute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Minute {
+    pub completed: u64,
+    pub failed: u64,
+}
+
+/// Completed and failed jobs per minute over the last `minutes` minutes
+/// (1 to 120), oldest first (the current, partial minute last).
+pub async fn per_minute(pool: &PgPool, minutes: u32) -> Result<Vec<Minute>, QueueError> {
+    let minutes = minutes.clamp(1, 120);
+    let rows = sqlx::query!(
+        r#"SELECT floor(extract(epoch FROM now() - finished_at) / 60)::int AS "ago!",
+                count(*) FILTER (WHERE status = 'completed') AS "completed!",
+                count(*) FILTER (WHERE status = 'failed') AS "failed!"
+           FROM job_logs
+          WHERE finished_at >= now() - make_interval(mins => $1)
+          GROUP BY 1"#,
+        minutes as i32,
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut series = vec![Minute::default(); minutes as usize];
+    for row in rows {
+        // Minute 0 (the current one) is the last entry.
+        if let Some(slot) = usize::try_from(row.ago)
+            .ok()
+            .and_then(|ago| (minutes as usize).checked_sub(ago + 1))
+        {
+            series[slot] = Minute {
+                completed: row.completed as u64,
+                failed: row.failed as u64,
+            };
+        }
+    }
+    Ok(series)
+}
+
+/// A job named on a dashboard: the oldest pending one or a stuck one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobAge {
+    pub id: Uuid,
+    pub job_type: Option<JobType>,
+    pub wallet_address: Option<String>,
+    /// Waiting (pending) or running past its lease (stuck) for this long.
+    pub age: Duration,
+}
+
+fn age(seconds: f64) -> Duration {
+    Duration::from_secs_f64(seconds.max(0.0))
+}
+
+/// The due pending job that has waited longest; `None` when none is due.
+pub async fn oldest_pending(pool: &PgPool) -> Result<Option<JobAge>, QueueError> {
     // The earliest pending job, if it is due: a few index reads (0006).
-    let seconds: Option<f64> = sqlx::query_scalar(
-        "SELECT extract(epoch FROM now() - run_at)::float8
-           FROM walletops_earliest_pending() WHERE run_at <= now()",
+    let row = sqlx::query!(
+        r#"SELECT id AS "id!", job_type AS "job_type: JobType", wallet_address,
+                  extract(epoch FROM now() - run_at)::float8 AS "waited!"
+             FROM walletops_earliest_pending() WHERE run_at <= now()"#,
     )
     .fetch_optional(pool)
     .await?;
-    Ok(seconds.map(|s| Duration::from_secs_f64(s.max(0.0))))
+    Ok(row.map(|r| JobAge {
+        id: r.id,
+        job_type: r.job_type,
+        wallet_address: r.wallet_address,
+        age: age(r.waited),
+    }))
 }
 
-/// Processing jobs whose lease has run out (their worker stopped renewing
-/// it); rescue takes them back.
-pub async fn stuck_count(pool: &PgPool) -> Result<i64, QueueError> {
+/// How long the oldest due pending job has waited; `None` when none is due.
+pub async fn oldest_pending_age(pool: &PgPool) -> Result<Option<Duration>, QueueError> {
+    Ok(oldest_pending(pool).await?.map(|j| j.age))
+}
+
+/// The stuck jobs: how many, and the longest stuck.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stuck {
+    pub total: i64,
+    /// Longest past its lease first; the age is measured from the attempt's
+    /// start.
+    pub longest: Vec<JobAge>,
+}
+
+/// The one definition of a stuck job: processing, and its lease ran out
+/// (its worker stopped renewing it), or it has no lease and was not touched
+/// for a lease length (rows from plain SQL). These are exactly the jobs
+/// [`super::rescue_expired`] (and so [`super::reset_stuck`]) takes back,
+/// which is why the health figure, the dashboards and the console's reset
+/// confirmation all count them here. `shown` caps the jobs listed, not the
+/// total.
+pub async fn stuck(pool: &PgPool, shown: u32) -> Result<Stuck, QueueError> {
     let lease = crate::settings::lease(pool).await?;
-    // Two range scans of job_logs_lease, as in the rescue (see there).
-    let n = sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM job_logs
-                  WHERE status = 'processing' AND locked_until < now())
-              + (SELECT count(*) FROM job_logs
-                  WHERE status = 'processing' AND locked_until IS NULL
-                    AND updated_at < now() - make_interval(secs => $1))",
+    // Two range scans of job_logs_lease, as in the rescue (see there); the
+    // count comes back on every row, and on the one row of a LEFT JOIN that
+    // matched nothing when no job is listed.
+    let rows = sqlx::query!(
+        r#"WITH stuck AS (
+             SELECT id, job_type, wallet_address, locked_until, updated_at, started_at
+               FROM job_logs
+              WHERE status = 'processing' AND locked_until < now()
+             UNION ALL
+             SELECT id, job_type, wallet_address, locked_until, updated_at, started_at
+               FROM job_logs
+              WHERE status = 'processing' AND locked_until IS NULL
+                AND updated_at < now() - make_interval(secs => $2)
+         )
+         SELECT n.total AS "total!", s.id AS "id?", s.job_type AS "job_type?: JobType",
+                s.wallet_address AS "wallet_address?",
+                extract(epoch FROM now() - coalesce(s.started_at, s.updated_at, now()))::float8
+                    AS "running?"
+           FROM (SELECT count(*) AS total FROM stuck) n
+           LEFT JOIN LATERAL (SELECT * FROM stuck
+                               ORDER BY coalesce(locked_until, updated_at), id
+                               LIMIT $1) s ON true"#,
+        i64::from(shown),
+        lease.as_secs_f64(),
     )
-    .bind(lease.as_secs_f64())
-    .fetch_one(pool)
+    .fetch_all(pool)
     .await?;
-    Ok(n)
+    let total = rows.first().map_or(0, |r| r.total);
+    let longest = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(JobAge {
+                id: r.id?,
+                job_type: r.job_type,
+                wallet_address: r.wallet_address,
+                age: age(r.running.unwrap_or(0.0)),
+            })
+        })
+        .collect();
+    Ok(Stuck { total, longest })
+}
+
+/// How many jobs are stuck (see [`stuck`]).
+pub async fn stuck_count(pool: &PgPool) -> Result<i64, QueueError> {
+    Ok(stuck(pool, 0).await?.total)
 }

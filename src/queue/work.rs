@@ -134,33 +134,37 @@ pub async fn finish(
     // walletops_finish (migration 0002): one UPDATE guarded by
     // (id, attempt, holder, status = processing), with a plan that stays
     // linear in the batch whatever the statistics say.
-    let rows: Vec<(Uuid, JobStatus)> =
-        sqlx::query_as("SELECT * FROM walletops_finish($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(holder)
-            .bind(&ids)
-            .bind(&attempts)
-            .bind(&kinds)
-            .bind(&errors)
-            .bind(&untils)
-            .bind(backoff_base.as_secs_f64())
-            .bind(backoff_cap.as_secs_f64())
-            .fetch_all(pool)
-            .await?;
-    Ok(rows)
+    // The error and snooze arrays hold NULLs, which the macro's array types
+    // cannot say: their checks are skipped (`as _`).
+    let rows = sqlx::query!(
+        r#"SELECT id AS "id!", status AS "status!: JobStatus"
+             FROM walletops_finish($1, $2, $3, $4, $5, $6, $7, $8)"#,
+        holder,
+        &ids,
+        &attempts,
+        &kinds as _,
+        &errors as _,
+        &untils as _,
+        backoff_base.as_secs_f64(),
+        backoff_cap.as_secs_f64(),
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.status)).collect())
 }
 
 /// Locks the job row of `lease` (FOR SHARE) inside the caller's transaction
 /// while the lease still holds, so that a rescue cannot take the job until
 /// that transaction ends. `false` when the lease is lost.
 pub async fn hold_lease(conn: &mut sqlx::PgConnection, lease: &Lease) -> Result<bool, sqlx::Error> {
-    let held: Option<i32> = sqlx::query_scalar(
+    let held = sqlx::query_scalar!(
         "SELECT attempt FROM job_logs
           WHERE id = $1 AND attempt = $2 AND locked_by = $3 AND status = 'processing'
           FOR SHARE",
+        lease.job_id,
+        lease.attempt,
+        lease.holder,
     )
-    .bind(lease.job_id)
-    .bind(lease.attempt)
-    .bind(lease.holder)
     .fetch_optional(conn)
     .await?;
     Ok(held.is_some())
@@ -179,13 +183,15 @@ pub async fn heartbeat(
         return Ok(Vec::new());
     }
     let (ids, attempts): (Vec<Uuid>, Vec<i32>) = held.iter().copied().unzip();
-    let renewed = sqlx::query_scalar("SELECT * FROM walletops_renew($1, $2, $3, $4)")
-        .bind(holder)
-        .bind(&ids)
-        .bind(&attempts)
-        .bind(lease.as_secs_f64())
-        .fetch_all(pool)
-        .await?;
+    let renewed = sqlx::query_scalar!(
+        r#"SELECT id AS "id!" FROM walletops_renew($1, $2, $3, $4) AS id"#,
+        holder,
+        &ids,
+        &attempts,
+        lease.as_secs_f64(),
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(renewed)
 }
 
@@ -194,9 +200,10 @@ pub async fn heartbeat(
 pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, QueueError> {
     // walletops_earliest_pending (migration 0006): the first claim-index
     // entry of each priority present, not a scan of the pending jobs.
-    let due = sqlx::query_scalar("SELECT run_at FROM walletops_earliest_pending()")
-        .fetch_optional(pool)
-        .await?;
+    let due =
+        sqlx::query_scalar!(r#"SELECT run_at AS "run_at!" FROM walletops_earliest_pending()"#)
+            .fetch_optional(pool)
+            .await?;
     Ok(due)
 }
 

@@ -171,7 +171,8 @@ pub enum AdminCommand {
     ClearFailed {
         count: u64,
     },
-    /// Put every processing job back to pending; `count` as shown.
+    /// Put every stuck job (processing past its lease) back to pending;
+    /// `count` as shown.
     ResetProcessing {
         count: u64,
     },
@@ -217,7 +218,7 @@ impl AdminCommand {
                 format!("Clear {count} failed job{}?", plural(*count))
             }
             AdminCommand::ResetProcessing { count } => {
-                format!("Reset {count} processing job{}?", plural(*count))
+                format!("Reset {count} stuck job{}?", plural(*count))
             }
             AdminCommand::RetryJob { job, job_type, .. } => {
                 format!("Retry {} job {}?", job_type.as_str(), short_id(job))
@@ -247,8 +248,9 @@ impl AdminCommand {
             ],
             AdminCommand::ResetProcessing { count } => vec![
                 format!(
-                    "{count} job{} in processing go back to pending.",
-                    plural(*count)
+                    "{count} processing job{} past {} lease go back to pending.",
+                    plural(*count),
+                    if *count == 1 { "its" } else { "their" }
                 ),
                 "Wallet processing flags are cleared; a worker may pick them up at once.".into(),
             ],

@@ -169,6 +169,8 @@ pub struct Snapshot {
     pub failure_rate: Vec<u64>,
     pub oldest_pending: Option<JobRef>,
     pub stuck: Vec<JobRef>,
+    /// Every stuck job (processing past its lease): what a reset takes back.
+    pub stuck_total: u64,
     /// Jobs, newest first.
     pub jobs: Vec<JobView>,
     /// Admin actions, newest first.

@@ -754,7 +754,7 @@ fn request(app: &mut App, intent: Intent) -> Vec<Effect> {
             count: s.count(JobStatus::Failed),
         },
         Intent::ResetProcessing => AdminCommand::ResetProcessing {
-            count: s.count(JobStatus::Processing),
+            count: s.stuck_total,
         },
         Intent::RetryJob | Intent::CancelJob => {
             let Some(job) = app.selected_job().filter(|_| app.screen == Screen::Jobs) else {
@@ -782,7 +782,7 @@ fn request(app: &mut App, intent: Intent) -> Vec<Effect> {
     };
     let nothing = match &command {
         AdminCommand::ClearFailed { count: 0 } => Some("there are no failed jobs to clear"),
-        AdminCommand::ResetProcessing { count: 0 } => Some("no job is processing"),
+        AdminCommand::ResetProcessing { count: 0 } => Some("no processing job is past its lease"),
         AdminCommand::PauseWorkers { .. } if s.paused => Some("the workers are already paused"),
         AdminCommand::StartWorkers { .. } if !s.paused => Some("the workers are already running"),
         _ => None,

@@ -238,7 +238,7 @@ fn confirmations_name_the_selected_job_and_the_counts() {
     assert_eq!(
         confirmation(&app).command,
         AdminCommand::ResetProcessing {
-            count: snapshot().count(JobStatus::Processing)
+            count: snapshot().stuck_total
         }
     );
     press(&mut app, &["Esc", "P"]);

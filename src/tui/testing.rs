@@ -178,6 +178,7 @@ pub fn snapshot() -> Snapshot {
             wallet_address: ADDRESSES[3].into(),
             age: Duration::from_secs(1900),
         }],
+        stuck_total: 1,
         jobs: jobs(40),
         audit: (0..12u128)
             .map(|i| AuditView {

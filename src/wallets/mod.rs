@@ -10,6 +10,7 @@
 pub mod custody;
 pub mod lookup;
 pub mod processing;
+pub mod schedule;
 pub mod state;
 pub mod transactions;
 pub mod users;

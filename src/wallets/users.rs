@@ -8,6 +8,19 @@ use std::collections::HashMap;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+/// The users whose email matches the LIKE `pattern`, case-insensitive.
+pub async fn with_email_like(
+    conn: &mut PgConnection,
+    pattern: &str,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT id FROM auth.users WHERE lower(email) LIKE lower($1)",
+        pattern
+    )
+    .fetch_all(conn)
+    .await
+}
+
 /// The user with `email` (case-insensitive; the oldest if several), created
 /// when there is none; and whether it was created. Call it inside a
 /// transaction: a lock on the email until its end makes two callers create
