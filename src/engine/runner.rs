@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
@@ -26,6 +26,9 @@ const MAX_CLAIMS_IN_FLIGHT: usize = 2;
 const MAX_FINISHES_IN_FLIGHT: usize = 2;
 /// Most outcomes recorded by one statement.
 const MAX_FINISH_BATCH: usize = 2000;
+/// Start marks running at once in one process, and most jobs in one.
+const MAX_STARTS_IN_FLIGHT: usize = 2;
+const MAX_START_BATCH: usize = 2000;
 /// How often the `workers` row is updated (and leases checked for renewal).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// How often maintenance runs in the leader, and a non-leader tries to lead.
@@ -157,24 +160,19 @@ impl Engine {
         };
         let (config_tx, mut config_rx) = watch::channel(config);
         let (outcome_tx, outcome_rx) = mpsc::unbounded_channel();
-        let claim_pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_lazy_with(
-                (*pool.connect_options())
-                    .clone()
-                    .options([("synchronous_commit", "off")]),
-            );
+        let (start_tx, start_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             pool: pool.clone(),
-            claim_pool,
+            claim_pool: async_commit_pool(&pool, 1),
+            start_pool: async_commit_pool(&pool, MAX_STARTS_IN_FLIGHT as u32),
             worker_id,
             registry,
             held: Mutex::new(HashMap::new()),
             room: Notify::new(),
             wake: Notify::new(),
             config_changed: Notify::new(),
-            permits: Semaphore::new(options.concurrency),
+            permits: Arc::new(Semaphore::new(options.concurrency)),
+            starts: start_tx,
             outcomes: outcome_tx,
             stop: stop.clone(),
             config: config_rx.clone(),
@@ -188,6 +186,7 @@ impl Engine {
 
         let mut background: Vec<JoinHandle<()>> = vec![
             tokio::spawn(completer(shared.clone(), outcome_rx)),
+            tokio::spawn(starter(shared.clone(), start_rx)),
             tokio::spawn(heartbeat(shared.clone())),
             tokio::spawn(listener(shared.clone())),
             tokio::spawn(config_watcher(shared.clone(), config_tx)),
@@ -234,6 +233,9 @@ struct Shared {
     /// commit (the job's outcome) flushes it anyway. Saves a WAL flush wait
     /// per claim.
     claim_pool: PgPool,
+    /// Connections for start marks, asynchronous for the same reason: the
+    /// handler's first durable write flushes its start mark.
+    start_pool: PgPool,
     worker_id: Uuid,
     registry: Registry,
     held: Mutex<HashMap<Uuid, Held>>,
@@ -243,7 +245,10 @@ struct Shared {
     wake: Notify,
     /// `system_config` may have changed.
     config_changed: Notify,
-    permits: Semaphore,
+    /// Slots: one per job running (or starting) at once.
+    permits: Arc<Semaphore>,
+    /// Jobs held ahead of a slot that got one, to be marked started.
+    starts: mpsc::UnboundedSender<StartRequest>,
     outcomes: mpsc::UnboundedSender<Finish>,
     stop: watch::Receiver<bool>,
     config: watch::Receiver<QueueConfig>,
@@ -335,6 +340,18 @@ impl Backoff {
         self.0 = (self.0 * 2).min(Duration::from_secs(5));
         d
     }
+}
+
+/// A pool on `pool`'s database whose commits do not wait for the WAL flush.
+fn async_commit_pool(pool: &PgPool, connections: u32) -> PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(
+            (*pool.connect_options())
+                .clone()
+                .options([("synchronous_commit", "off")]),
+        )
 }
 
 /// Sleeps for `d`; false if a stop came first.
@@ -450,21 +467,35 @@ async fn dispatch(
             }
             let want = room.min(options.claim_batch as usize);
             reserved += want;
+            // Free slots go to this claim's first jobs, which start in the
+            // claim itself; the rest wait for a slot and a start mark.
+            // (Slots freed while jobs wait for them go to those first.)
+            let mut slots: Vec<OwnedSemaphorePermit> =
+                std::iter::from_fn(|| shared.permits.clone().try_acquire_owned().ok())
+                    .take(want)
+                    .collect();
             let shared = shared.clone();
             let lease = config.lease;
             let poll = options.poll_interval;
             claims.spawn(async move {
                 // Claimed jobs start here, before the next-due lookup below:
                 // a job picked up from idle must not wait for it.
-                let result = queue::claim(&shared.claim_pool, shared.worker_id, want as u32, lease)
-                    .await
-                    .map(|jobs| {
-                        let claimed = jobs.len();
-                        for job in jobs {
-                            hold(&shared, job);
-                        }
-                        claimed
-                    });
+                let result = queue::claim_ahead(
+                    &shared.claim_pool,
+                    shared.worker_id,
+                    want as u32,
+                    slots.len() as u32,
+                    lease,
+                )
+                .await
+                .map(|jobs| {
+                    let claimed = jobs.len();
+                    for job in jobs {
+                        let slot = job.started_at.and_then(|_| slots.pop());
+                        hold(&shared, job, slot);
+                    }
+                    claimed
+                });
                 let retry_in = match &result {
                     Ok(claimed) if *claimed < want => {
                         Some(match queue::next_due(&shared.pool).await {
@@ -522,9 +553,10 @@ async fn sleep_until_opt(t: Option<tokio::time::Instant>) {
     }
 }
 
-/// Registers a claimed job as held and starts its task. A job claimed while
-/// the engine stops is released by its task at once.
-fn hold(shared: &Arc<Shared>, job: Job) {
+/// Registers a claimed job as held and starts its task, with its slot if
+/// the claim started it. A job claimed while the engine stops is released
+/// by its task at once.
+fn hold(shared: &Arc<Shared>, job: Job, slot: Option<OwnedSemaphorePermit>) {
     let id = job.id;
     let attempt = job.attempt;
     shared.held.lock().expect("held lock").insert(
@@ -535,7 +567,7 @@ fn hold(shared: &Arc<Shared>, job: Job) {
             finishing: false,
         },
     );
-    let task = tokio::spawn(run_job(shared.clone(), Arc::new(job)));
+    let task = tokio::spawn(run_job(shared.clone(), Arc::new(job), slot));
     if let Some(h) = shared.held.lock().expect("held lock").get_mut(&id)
         && h.attempt == attempt
     {
@@ -564,18 +596,36 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// Waits for a slot, runs the job's handler, hands over the outcome. A job
-/// still waiting for a slot when the engine stops is released unrun.
-async fn run_job(shared: Arc<Shared>, job: Arc<Job>) {
-    let mut stop = shared.stop.clone();
-    let permit = tokio::select! {
-        biased;
-        _ = stop.wait_for(|s| *s) => None,
-        permit = shared.permits.acquire() => permit.ok(),
-    };
-    let Some(_permit) = permit else {
-        shared.send_outcome(job.id, job.attempt, Outcome::Snooze(Utc::now()));
-        return;
+/// Waits for a slot and the start mark unless the claim started the job,
+/// runs the job's handler, hands over the outcome. A job still waiting for
+/// a slot when the engine stops is released unrun; one whose start mark
+/// finds the lease gone is abandoned unrun.
+async fn run_job(shared: Arc<Shared>, job: Arc<Job>, slot: Option<OwnedSemaphorePermit>) {
+    let _permit = match slot {
+        Some(slot) => slot,
+        None => {
+            let mut stop = shared.stop.clone();
+            let permit = tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => None,
+                permit = shared.permits.clone().acquire_owned() => permit.ok(),
+            };
+            let Some(permit) = permit else {
+                shared.send_outcome(job.id, job.attempt, Outcome::Snooze(Utc::now()));
+                return;
+            };
+            let (tx, rx) = oneshot::channel();
+            let _ = shared.starts.send(StartRequest {
+                job_id: job.id,
+                attempt: job.attempt,
+                started: tx,
+            });
+            if rx.await != Ok(true) {
+                abandon(&shared, job.id, job.attempt);
+                return;
+            }
+            permit
+        }
     };
     shared.running.fetch_add(1, Ordering::Relaxed);
     *shared.current.lock().expect("current lock") = Some(job.id);
@@ -682,6 +732,59 @@ async fn record(shared: Arc<Shared>, batch: Vec<Finish>) {
             warn!(job_id = %f.job_id, attempt = f.attempt, "outcome discarded: the lease was lost before it was recorded");
         }
         shared.release_held(f.job_id, f.attempt);
+    }
+}
+
+/// A held job that got a slot and waits for its start mark.
+struct StartRequest {
+    job_id: Uuid,
+    attempt: i32,
+    /// True once started; false if its lease is gone (it must not run).
+    started: oneshot::Sender<bool>,
+}
+
+/// Marks jobs started in batches, like the completer records outcomes:
+/// everything waiting when a statement can start goes into it.
+async fn starter(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<StartRequest>) {
+    let mut in_flight: JoinSet<()> = JoinSet::new();
+    loop {
+        while in_flight.len() >= MAX_STARTS_IN_FLIGHT {
+            in_flight.join_next().await;
+        }
+        let first = tokio::select! {
+            r = rx.recv() => match r {
+                Some(r) => r,
+                None => break,
+            },
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => continue,
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_START_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        in_flight.spawn(mark_started(shared.clone(), batch));
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// Writes one batch of start marks, retrying until the database answers.
+async fn mark_started(shared: Arc<Shared>, batch: Vec<StartRequest>) {
+    let attempts: Vec<(Uuid, i32)> = batch.iter().map(|r| (r.job_id, r.attempt)).collect();
+    let mut backoff = Backoff::new();
+    let started: HashSet<Uuid> = loop {
+        match queue::start(&shared.start_pool, shared.worker_id, &attempts).await {
+            Ok(started) => break started.into_iter().collect(),
+            Err(e) => {
+                shared.set_error("marking jobs started failed", &e);
+                tokio::time::sleep(backoff.next()).await;
+            }
+        }
+    };
+    for r in batch {
+        let _ = r.started.send(started.contains(&r.job_id));
     }
 }
 

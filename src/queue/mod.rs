@@ -34,8 +34,8 @@ pub use stats::{
 };
 pub use types::{Job, JobStatus, JobType, NewJob, ParseError};
 pub use work::{
-    Finish, Lease, Outcome, RescueOutcome, claim, finish, heartbeat, hold_lease, next_due,
-    rescue_expired,
+    Finish, Lease, Outcome, RescueOutcome, claim, claim_ahead, finish, heartbeat, hold_lease,
+    next_due, rescue_expired, start,
 };
 
 /// Channel on which the database announces new or newly pending jobs
