@@ -10,7 +10,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::admin::health::Status;
-use crate::admin::stats::{self, Stats};
+use crate::admin::stats::{self, Stats, WorkerState};
 use crate::admin::{Permission, StatusCounts};
 
 pub async fn metrics(
@@ -71,7 +71,12 @@ pub fn render(s: &Stats) -> String {
         "gauge",
         "Worker processes with a fresh heartbeat, by state.",
     );
-    for state in ["active", "idle", "paused", "error"] {
+    for state in [
+        WorkerState::Active,
+        WorkerState::Idle,
+        WorkerState::Paused,
+        WorkerState::Error,
+    ] {
         let n = s
             .workers
             .iter()
@@ -82,7 +87,7 @@ pub fn render(s: &Stats) -> String {
     let dead = s
         .workers
         .iter()
-        .filter(|w| !w.live && w.state != "stopped")
+        .filter(|w| !w.live && w.state != WorkerState::Stopped)
         .count();
     family(
         &mut out,

@@ -214,10 +214,9 @@ pub async fn run(settings: &Settings, migrate: bool, args: BenchArgs) -> anyhow:
 /// live worker.
 async fn refuse_busy_database(pool: &PgPool) -> anyhow::Result<()> {
     let active = active_jobs(pool).await?;
-    let (workers, paused): (i64, bool) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM workers
-                  WHERE stopped_at IS NULL AND last_heartbeat_at > now() - interval '30 seconds'),
-                coalesce((SELECT value = 'true'::jsonb FROM system_config
+    let workers = queue::workers::live_count(pool, Duration::from_secs(30)).await?;
+    let paused: bool = sqlx::query_scalar(
+        "SELECT coalesce((SELECT value = 'true'::jsonb FROM system_config
                            WHERE key = 'workers.paused'), false)",
     )
     .fetch_one(pool)
@@ -246,10 +245,7 @@ async fn clean_up(pool: &PgPool, worker_id: uuid::Uuid) -> anyhow::Result<()> {
         .bind(worker_id)
         .execute(pool)
         .await?;
-    sqlx::query("DELETE FROM workers WHERE id = $1")
-        .bind(worker_id)
-        .execute(pool)
-        .await?;
+    queue::workers::delete(pool, worker_id).await?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::held::Holdings;
 use super::status::Status;
-use crate::queue::{self, QueueConfig, QueueError};
+use crate::queue::{self, QueueConfig, workers};
 
 /// How often the `workers` row is updated (and leases checked for renewal).
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
@@ -50,48 +50,28 @@ impl Heartbeat {
 
     async fn update_worker_row(&self) {
         let now = self.status.read();
-        let result = sqlx::query(
-            "UPDATE workers
-                SET state = $2, current_job_id = (SELECT id FROM job_logs WHERE id = $3),
-                    jobs_in_flight = $4, jobs_done = $5, jobs_failed = $6,
-                    last_error = coalesce($7, last_error), last_heartbeat_at = now()
-              WHERE id = $1",
-        )
-        .bind(self.status.worker_id())
-        .bind(now.state.as_str())
-        .bind(now.current)
-        .bind(now.running as i32)
-        .bind(now.done as i64)
-        .bind(now.failed as i64)
-        .bind(now.last_error)
-        .execute(&self.pool)
-        .await;
-        match result {
+        let beat = workers::Beat {
+            state: now.state,
+            current_job_id: now.current,
+            jobs_in_flight: now.running as i32,
+            jobs_done: now.done as i64,
+            jobs_failed: now.failed as i64,
+            last_error: now.last_error,
+        };
+        match workers::beat(&self.pool, self.status.worker_id(), &beat).await {
             // A paused worker claims nothing, so this is its proof that the
             // database answers again.
-            Ok(_) if self.status.is_paused() => self.status.clear_error(),
-            Ok(_) => {}
-            Err(e) => self
-                .status
-                .set_error("worker heartbeat failed", &QueueError::from(e)),
+            Ok(()) if self.status.is_paused() => self.status.clear_error(),
+            Ok(()) => {}
+            Err(e) => self.status.set_error("worker heartbeat failed", &e),
         }
     }
 }
 
 /// Marks the process's `workers` row stopped, with its final counts.
 pub(super) async fn mark_stopped(pool: &PgPool, status: &Status) {
-    let result = sqlx::query(
-        "UPDATE workers
-            SET state = 'stopped', stopped_at = now(), current_job_id = NULL,
-                jobs_in_flight = 0, jobs_done = $2, jobs_failed = $3, last_heartbeat_at = now()
-          WHERE id = $1",
-    )
-    .bind(status.worker_id())
-    .bind(status.done() as i64)
-    .bind(status.failed() as i64)
-    .execute(pool)
-    .await;
-    if let Err(e) = result {
+    let (done, failed) = (status.done() as i64, status.failed() as i64);
+    if let Err(e) = workers::mark_stopped(pool, status.worker_id(), done, failed).await {
         tracing::warn!(
             "could not mark the worker stopped: {}",
             crate::db::one_line(&e)

@@ -54,7 +54,7 @@ use uuid::Uuid;
 pub use handler::{Handler, HandlerFuture, Registry};
 pub use wallet_jobs::register_wallet_jobs;
 
-use crate::queue::{QueueConfig, QueueError};
+use crate::queue::{QueueConfig, QueueError, workers};
 use completer::Completer;
 use executor::Executor;
 use heartbeat::Heartbeat;
@@ -98,28 +98,6 @@ impl EngineOptions {
             grace: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             maintenance: true,
-        }
-    }
-}
-
-/// A worker's state as shown in `workers.state`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorkerState {
-    Active,
-    Idle,
-    Paused,
-    Error,
-    Stopped,
-}
-
-impl WorkerState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WorkerState::Active => "active",
-            WorkerState::Idle => "idle",
-            WorkerState::Paused => "paused",
-            WorkerState::Error => "error",
-            WorkerState::Stopped => "stopped",
         }
     }
 }
@@ -329,18 +307,17 @@ async fn start_up(
     let mut backoff = Backoff::new();
     loop {
         let attempt = async {
-            sqlx::query(
-                "INSERT INTO workers (id, host, pid, version, state, concurrency)
-                 VALUES ($1, $2, $3, $4, 'idle', $5)",
+            workers::register(
+                pool,
+                &workers::NewWorker {
+                    id: worker_id,
+                    host: &host,
+                    pid: std::process::id() as i32,
+                    version: env!("CARGO_PKG_VERSION"),
+                    concurrency: options.concurrency as i32,
+                },
             )
-            .bind(worker_id)
-            .bind(&host)
-            .bind(std::process::id() as i32)
-            .bind(env!("CARGO_PKG_VERSION"))
-            .bind(options.concurrency as i32)
-            .execute(pool)
-            .await
-            .map_err(QueueError::from)?;
+            .await?;
             QueueConfig::load(&mut *pool.acquire().await?).await
         }
         .await;

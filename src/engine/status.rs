@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use tracing::warn;
 use uuid::Uuid;
 
-use super::WorkerState;
+use crate::queue::WorkerState;
 
 /// The process's own figures, written by its tasks, read by the heartbeat.
 pub(super) struct Status {

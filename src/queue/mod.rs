@@ -23,7 +23,9 @@ mod ops;
 mod stats;
 mod types;
 mod work;
+pub mod workers;
 
+use crate::db::listen::Channel;
 pub use config::QueueConfig;
 pub use ops::{
     Enqueued, JobCursor, JobFilter, cancel, clear_failed, enqueue, enqueue_many, get, list,
@@ -32,7 +34,8 @@ pub use ops::{
 pub use stats::{
     QueueCounts, StatusCounts, Throughput, counts, oldest_pending_age, stuck_count, throughput,
 };
-pub use types::{Job, JobStatus, JobType, NewJob, ParseError};
+pub use types::{Job, JobStatus, JobType, NewJob, ParseError, WorkerState};
+
 pub use work::{
     Finish, Lease, Outcome, RescueOutcome, claim, claim_ahead, finish, heartbeat, hold_lease,
     next_due, rescue_expired, start,

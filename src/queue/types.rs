@@ -129,6 +129,24 @@ text_enum!(JobStatus, "job status", {
     Cancelled => "cancelled",
 });
 
+/// A worker process's state as its `workers` row shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WorkerState {
+    Active,
+    Idle,
+    Paused,
+    Error,
+    Stopped,
+}
+
+text_enum!(WorkerState, "worker state", {
+    Active => "active",
+    Idle => "idle",
+    Paused => "paused",
+    Error => "error",
+    Stopped => "stopped",
+});
+
 /// One row of `job_logs`. Type and status are optional only because rows
 /// written by plain SQL may leave them NULL (the seed's columns allow it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
