@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{ADMIN_CHANNEL, AdminError, CONTROL_CHANNEL};
-use crate::queue::{CONFIG_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL};
+use super::AdminError;
+use crate::db::listen::Channel;
 
 /// The job types the reads here speak of, so that shells over `admin` need
 /// not reach into `queue`.
@@ -21,14 +21,7 @@ pub use crate::queue::{Job, JobFilter, JobStatus, JobType};
 
 /// Every channel whose notifications mean a dashboard may be out of date:
 /// jobs made pending or changing status, runtime switches, audited actions.
-pub const CHANGE_CHANNELS: [&str; 6] = [
-    JOBS_CHANNEL,
-    JOB_STATES_CHANNEL,
-    CONFIG_CHANNEL,
-    CONTROL_CHANNEL,
-    ADMIN_CHANNEL,
-    super::proposals::PROPOSALS_CHANNEL,
-];
+pub const CHANGE_CHANNELS: [Channel; 6] = Channel::ALL;
 
 /// Jobs finished in one minute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -29,7 +29,7 @@ use super::{AdminError, CONTROL_CHANNEL, Identity, Permission, config};
 
 /// Channel on which every step of a proposal is announced (`/api/events`
 /// calls it `proposal`).
-pub const PROPOSALS_CHANNEL: &str = "walletops_proposals";
+pub const PROPOSALS_CHANNEL: &str = crate::db::listen::Channel::Proposals.name();
 
 /// Where a proposal stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

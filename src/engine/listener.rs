@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::{Notify, watch};
-use tracing::{error, warn};
+use tracing::error;
 
-use super::Backoff;
 use super::status::Status;
-use crate::queue::{CONFIG_CHANNEL, JOBS_CHANNEL, QueueConfig, QueueError};
+use crate::db::listen::{Channel, ListenEvent, Listener};
+use crate::queue::{QueueConfig, QueueError};
 
 /// What the listener wakes.
 pub(super) struct Wakeups {
@@ -22,49 +21,23 @@ pub(super) struct Wakeups {
     pub config: Notify,
 }
 
-/// LISTENs for new jobs and config changes. After a lost connection the
+/// LISTENs for new jobs and config changes. After a (re)connect the
 /// producer and the config watcher are woken anyway, since notifications
 /// sent meanwhile are gone.
 pub(super) async fn listener(pool: PgPool, status: Arc<Status>, wake: Arc<Wakeups>) {
-    let mut backoff = Backoff::new();
+    let mut listener = Listener::new(pool, &[Channel::Jobs, Channel::Config]);
     loop {
-        let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(l) => l,
-            Err(e) => {
+        match listener.next().await {
+            ListenEvent::Connected => {
+                wake.jobs.notify_one();
+                wake.config.notify_one();
+            }
+            ListenEvent::Notified(Channel::Jobs) => wake.jobs.notify_one(),
+            ListenEvent::Notified(_) => wake.config.notify_one(),
+            ListenEvent::Lost(e) => {
                 status.set_error("LISTEN connection failed", &QueueError::from(e));
-                tokio::time::sleep(backoff.next()).await;
-                continue;
-            }
-        };
-        if let Err(e) = listener.listen_all([JOBS_CHANNEL, CONFIG_CHANNEL]).await {
-            status.set_error("LISTEN failed", &QueueError::from(e));
-            tokio::time::sleep(backoff.next()).await;
-            continue;
-        }
-        wake.jobs.notify_one();
-        wake.config.notify_one();
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(n)) => {
-                    backoff = Backoff::new();
-                    if n.channel() == JOBS_CHANNEL {
-                        wake.jobs.notify_one();
-                    } else {
-                        wake.config.notify_one();
-                    }
-                }
-                Ok(None) => {
-                    warn!("LISTEN connection lost; reconnecting");
-                    wake.jobs.notify_one();
-                    wake.config.notify_one();
-                }
-                Err(e) => {
-                    status.set_error("LISTEN connection failed", &QueueError::from(e));
-                    break;
-                }
             }
         }
-        tokio::time::sleep(backoff.next()).await;
     }
 }
 

@@ -43,14 +43,14 @@ pub use work::{
 
 /// Channel on which the database announces new or newly pending jobs
 /// (once per statement).
-pub const JOBS_CHANNEL: &str = "walletops_jobs";
+pub const JOBS_CHANNEL: &str = Channel::Jobs.name();
 /// Channel on which the database announces `system_config` changes; the
 /// payload is the key, or `*` when one statement changed several.
-pub const CONFIG_CHANNEL: &str = "walletops_config";
+pub const CONFIG_CHANNEL: &str = Channel::Config.name();
 /// Channel on which the database announces that jobs changed status or were
 /// deleted (once per statement), for consoles and event streams; workers do
 /// not listen to it.
-pub const JOB_STATES_CHANNEL: &str = "walletops_job_states";
+pub const JOB_STATES_CHANNEL: &str = Channel::JobStates.name();
 
 /// What can go wrong in a queue operation.
 #[derive(Debug, thiserror::Error)]
