@@ -704,3 +704,169 @@ async fn bench_prints_one_json_line_and_refuses_a_busy_database() {
     let after = queue::get(&mut conn, waiting.id).await.unwrap();
     assert_eq!((after.status, after.attempt), (waiting.status, 0));
 }
+
+/// Registers a `workers` row for a test that claims by hand.
+async fn register_worker(pool: &PgPool) -> Uuid {
+    let id = Uuid::new_v4();
+    sqlx::query("INSERT INTO workers (id, host, pid, version) VALUES ($1, 'test', 1, 'test')")
+        .bind(id)
+        .execute(pool)
+        .await
+        .unwrap();
+    id
+}
+
+async fn retries_and_status(pool: &PgPool, id: Uuid) -> (i32, String) {
+    sqlx::query_as("SELECT retry_count, status FROM job_logs WHERE id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_lease_lost_before_the_job_started_costs_no_retry() {
+    let db = common::fresh_db().await;
+    let holder = register_worker(&db.pool).await;
+    enqueue_n(&db.pool, 4).await;
+    // The last retry: a started job out of retries fails, an unstarted one must not.
+    sqlx::query("UPDATE job_logs SET retry_count = 2")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(2);
+    let held = queue::claim_ahead(&db.pool, holder, 4, 1, lease)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 4);
+    // One took a free slot and started in the claim; three wait for a slot.
+    let (mut started, ahead): (Vec<Job>, Vec<Job>) =
+        held.into_iter().partition(|j| j.started_at.is_some());
+    assert_eq!((started.len(), ahead.len()), (1, 3));
+    // One of those gets its slot and starts.
+    let marked = queue::start(&db.pool, holder, &[(ahead[0].id, ahead[0].attempt)])
+        .await
+        .unwrap();
+    assert_eq!(marked, vec![ahead[0].id]);
+    started.push(ahead[0].clone());
+    let ahead = &ahead[1..];
+    // A start under someone else's name or attempt starts nothing.
+    let other = register_worker(&db.pool).await;
+    assert!(
+        queue::start(&db.pool, other, &[(ahead[0].id, ahead[0].attempt)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        queue::start(&db.pool, holder, &[(ahead[0].id, ahead[0].attempt + 1)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    // Its lease ran out: it may be rescued any moment, so it must not start.
+    assert!(
+        queue::start(&db.pool, holder, &[(ahead[1].id, ahead[1].attempt)])
+            .await
+            .unwrap()
+            .is_empty(),
+        "a lapsed lease does not start"
+    );
+    let mut conn = db.pool.acquire().await.unwrap();
+    let out = queue::rescue_expired(&mut conn).await.unwrap();
+    assert_eq!((out.requeued, out.released, out.failed), (0, 2, 2));
+    for job in &started {
+        let (retries, status) = retries_and_status(&db.pool, job.id).await;
+        assert_eq!(
+            (retries, status.as_str()),
+            (3, "failed"),
+            "{} started",
+            job.id
+        );
+    }
+    for job in ahead {
+        let (retries, status) = retries_and_status(&db.pool, job.id).await;
+        assert_eq!(
+            (retries, status.as_str()),
+            (2, "pending"),
+            "{} never started",
+            job.id
+        );
+    }
+    // Released jobs are claimed again as a new attempt.
+    let again = queue::claim(&db.pool, holder, 10, LEASE_FOR_TESTS)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 2);
+    assert!(
+        again
+            .iter()
+            .all(|j| j.attempt == 2 && j.started_at.is_some())
+    );
+}
+
+const LEASE_FOR_TESTS: Duration = Duration::from_secs(30);
+
+/// The crash churn of the issue: a worker killed again and again, each time
+/// holding one running job and several claimed ahead of a slot. Each kill
+/// costs a retry to the one job that ran, never to those that waited, so
+/// no job is dead-lettered although the kills outnumber the retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_worker_kills_cost_retries_only_to_jobs_that_started() {
+    let db = common::fresh_db().await;
+    set_config(&db.pool, "queue.lease_seconds", "1").await;
+    set_config(&db.pool, "queue.max_retries", "3").await;
+    enqueue_n(&db.pool, 6).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = temp_log(&dir);
+    let url = db.url.expose().to_string();
+    let mut conn = db.pool.acquire().await.unwrap();
+
+    for round in 1..=4 {
+        let mut w = WorkerProcess::start(&url, 1, "sleep-ms=60000", &log, &["--prefetch", "4"]);
+        let before = starts(&log);
+        wait_until(Duration::from_secs(30), "a run started", || async {
+            starts(&log) > before
+        })
+        .await;
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM job_logs WHERE status = 'processing' AND started_at IS NULL",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(held, 3, "round {round}: three jobs held ahead of the slot");
+        w.signal(Signal::SIGKILL);
+        w.wait(Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let out = queue::rescue_expired(&mut conn).await.unwrap();
+        assert_eq!(out.requeued + out.released, 4, "round {round}: {out:?}");
+        assert_eq!(
+            out.requeued, 1,
+            "round {round}: only the running job used a retry"
+        );
+    }
+
+    let all = runs(&log);
+    let jobs: Vec<(Uuid, i32, String)> =
+        sqlx::query_as("SELECT id, retry_count, status FROM job_logs")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    for (id, retries, status) in &jobs {
+        let killed_runs = all.iter().filter(|r| r.job == *id && r.start).count() as i32;
+        assert_eq!(*retries, killed_runs, "{id}: one retry per run killed");
+        assert_eq!(status, "pending", "{id}");
+    }
+    assert!(jobs.iter().all(|(_, r, _)| *r < 3));
+
+    let _w = WorkerProcess::start(&url, 2, "noop", &log, &[]);
+    let pool = db.pool.clone();
+    wait_until(Duration::from_secs(30), "all six completed", || {
+        let pool = pool.clone();
+        async move { count_status(&pool, "completed").await == 6 }
+    })
+    .await;
+}

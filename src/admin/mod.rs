@@ -42,9 +42,9 @@ use sqlx::PgPool;
 
 /// Channel on which runtime switches (pause/start, config changes) are
 /// announced; workers LISTEN to it.
-pub const CONTROL_CHANNEL: &str = "walletops_control";
+pub const CONTROL_CHANNEL: &str = crate::db::listen::Channel::Control.name();
 /// Channel on which every audited action is announced (for live dashboards).
-pub const ADMIN_CHANNEL: &str = "walletops_admin";
+pub const ADMIN_CHANNEL: &str = crate::db::listen::Channel::Admin.name();
 
 /// Why an action did not happen. Nothing has changed in any of these cases.
 #[derive(Debug, thiserror::Error)]

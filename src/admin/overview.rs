@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{ADMIN_CHANNEL, AdminError, CONTROL_CHANNEL};
-use crate::queue::{self, CONFIG_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL};
+use super::AdminError;
+use crate::db::listen::Channel;
+use crate::queue;
 use crate::wallets::WalletRole;
 
 /// The job types the reads here speak of, so that shells over `admin` need
@@ -21,14 +22,7 @@ pub use crate::queue::{Job, JobAge, JobFilter, JobStatus, JobType, Minute, Stuck
 
 /// Every channel whose notifications mean a dashboard may be out of date:
 /// jobs made pending or changing status, runtime switches, audited actions.
-pub const CHANGE_CHANNELS: [&str; 6] = [
-    JOBS_CHANNEL,
-    JOB_STATES_CHANNEL,
-    CONFIG_CHANNEL,
-    CONTROL_CHANNEL,
-    ADMIN_CHANNEL,
-    super::proposals::PROPOSALS_CHANNEL,
-];
+pub const CHANGE_CHANNELS: [Channel; 6] = Channel::ALL;
 
 /// Completed and failed jobs per minute over the last `minutes` minutes,
 /// oldest first (the current, partial minute last).

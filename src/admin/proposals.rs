@@ -29,7 +29,7 @@ use crate::settings::{self, proposals as store};
 
 /// Channel on which every step of a proposal is announced (`/api/events`
 /// calls it `proposal`).
-pub const PROPOSALS_CHANNEL: &str = "walletops_proposals";
+pub const PROPOSALS_CHANNEL: &str = crate::db::listen::Channel::Proposals.name();
 
 /// One proposal.
 pub async fn get(pool: &PgPool, id: Uuid) -> Result<Proposal, AdminError> {

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::AdminError;
 use super::audit::{self, AuditEntry};
@@ -51,12 +51,10 @@ async fn health_with(
         paused,
         gas_wallet: gas_address,
     } = HealthSettings::load(pool).await?;
-    let live_workers: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM workers
-          WHERE state <> 'stopped' AND last_heartbeat_at > now() - make_interval(secs => $1)",
+    let live_workers = queue::workers::live_count(
+        pool,
+        Duration::from_secs(thresholds.heartbeat_stale_seconds.max(0) as u64),
     )
-    .bind(thresholds.heartbeat_stale_seconds as f64)
-    .fetch_one(pool)
     .await?;
     let (completed, failed) = window.map_or((0, 0), |w| (w.completed, w.failed));
     let oldest = queue::oldest_pending_age(pool).await?;
@@ -109,26 +107,8 @@ async fn audit_vitals(pool: &PgPool) -> Result<AuditVitals, AdminError> {
     })
 }
 
-/// One worker process as the stats show it.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
-pub struct WorkerInfo {
-    pub id: Uuid,
-    pub host: String,
-    pub pid: i32,
-    pub version: String,
-    /// As the worker last wrote it.
-    pub state: WorkerState,
-    /// Whether its heartbeat is fresh; a stale, unstopped worker is dead.
-    pub live: bool,
-    pub concurrency: i32,
-    pub current_job_id: Option<Uuid>,
-    pub jobs_in_flight: i32,
-    pub jobs_done: i64,
-    pub jobs_failed: i64,
-    pub last_error: Option<String>,
-    pub started_at: DateTime<Utc>,
-    pub last_heartbeat_at: DateTime<Utc>,
-}
+pub use crate::queue::WorkerState;
+pub use crate::queue::workers::WorkerInfo;
 
 /// Everything the dashboards show.
 #[derive(Debug, Clone, Serialize)]
@@ -143,18 +123,8 @@ pub struct Stats {
 
 /// Workers that run, or stopped within the last hour.
 pub async fn workers(pool: &PgPool, stale_seconds: i64) -> Result<Vec<WorkerInfo>, AdminError> {
-    Ok(sqlx::query_as(
-        "SELECT id, host, pid, version, state,
-                state <> 'stopped' AND last_heartbeat_at > now() - make_interval(secs => $1) AS live,
-                concurrency, current_job_id, jobs_in_flight, jobs_done, jobs_failed, last_error,
-                started_at, last_heartbeat_at
-           FROM workers
-          WHERE stopped_at IS NULL OR stopped_at > now() - interval '1 hour'
-          ORDER BY host, started_at",
-    )
-    .bind(stale_seconds as f64)
-    .fetch_all(pool)
-    .await?)
+    let stale = Duration::from_secs(stale_seconds.max(0) as u64);
+    Ok(queue::workers::list(pool, stale).await?)
 }
 
 /// Health, queue depth by status and type, throughput over recent windows,

@@ -19,16 +19,13 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde_json::json;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::admin::{
-    ADMIN_CHANNEL, AdminError, CONFIG_CHANNEL, CONTROL_CHANNEL, JOB_STATES_CHANNEL, JOBS_CHANNEL,
-    Permission, audit, control,
-};
+use crate::admin::{AdminError, Permission, audit, control};
+use crate::db::listen::{Channel, ListenEvent, Listener};
 
 /// Audit rows an `admin` event carries: the newest, as read.
 const RECENT_ACTIONS: i64 = 10;
@@ -40,66 +37,43 @@ pub struct Notice {
     pub data: String,
 }
 
-/// (channel, event name) pairs the stream carries.
-const CHANNELS: [(&str, &str); 6] = [
-    (JOBS_CHANNEL, "jobs"),
-    (JOB_STATES_CHANNEL, "job-states"),
-    (CONTROL_CHANNEL, "control"),
-    (CONFIG_CHANNEL, "config"),
-    (ADMIN_CHANNEL, "admin"),
-    (crate::admin::proposals::PROPOSALS_CHANNEL, "proposal"),
-];
-
-/// Listens to the database and broadcasts each notification until the
-/// sender has no more subscribers and the server stops. A lost connection
-/// is retried with backoff (sqlx's listener reconnects by itself; this
-/// covers a failed first connect).
-pub async fn pump(pool: PgPool, tx: broadcast::Sender<Notice>) {
-    let mut backoff = Duration::from_millis(250);
-    loop {
-        let listener = async {
-            let mut l = PgListener::connect_with(&pool).await?;
-            l.listen_all(CHANNELS.iter().map(|(c, _)| *c)).await?;
-            Ok::<_, sqlx::Error>(l)
-        }
-        .await;
-        let mut listener = match listener {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "events: cannot listen; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(250);
-        loop {
-            match listener.recv().await {
-                Ok(first) => {
-                    // One read per channel per burst, however many notifications came.
-                    let mut woken = BTreeSet::from([event_name(first.channel())]);
-                    while let Some(n) = listener.next_buffered() {
-                        woken.insert(event_name(n.channel()));
-                    }
-                    for event in woken {
-                        // No subscriber is fine: nobody is watching.
-                        let _ = tx.send(reread(&pool, event).await);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "events: listener failed; reconnecting");
-                    break;
-                }
-            }
-        }
+/// The event name the stream gives a channel's notifications.
+fn event_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Jobs => "jobs",
+        Channel::JobStates => "job-states",
+        Channel::Control => "control",
+        Channel::Config => "config",
+        Channel::Admin => "admin",
+        Channel::Proposals => "proposal",
     }
 }
 
-fn event_name(channel: &str) -> &'static str {
-    CHANNELS
-        .iter()
-        .find(|(c, _)| *c == channel)
-        .map_or("other", |(_, e)| *e)
+/// Listens to the database on every channel and broadcasts each
+/// notification until the server stops; a lost connection is retried with
+/// backoff.
+pub async fn pump(pool: PgPool, tx: broadcast::Sender<Notice>) {
+    let mut listener = Listener::new(pool.clone(), &Channel::ALL);
+    loop {
+        match listener.next().await {
+            // Nothing to tell until something changes.
+            ListenEvent::Connected => {}
+            ListenEvent::Notified(first) => {
+                // One read per channel per burst, however many notifications came.
+                let mut woken = BTreeSet::from([event_name(first)]);
+                while let Some(channel) = listener.next_buffered() {
+                    woken.insert(event_name(channel));
+                }
+                for event in woken {
+                    // No subscriber is fine: nobody is watching.
+                    let _ = tx.send(reread(&pool, event).await);
+                }
+            }
+            ListenEvent::Lost(e) => {
+                tracing::warn!(error = %e, "events: listener lost; reconnecting");
+            }
+        }
+    }
 }
 
 /// What the clients are told after a notification on `event`'s channel.

@@ -215,12 +215,7 @@ pub async fn run(settings: &Settings, migrate: bool, args: BenchArgs) -> anyhow:
 /// live worker.
 async fn refuse_busy_database(pool: &PgPool) -> anyhow::Result<()> {
     let active = active_jobs(pool).await?;
-    let workers: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM workers
-          WHERE stopped_at IS NULL AND last_heartbeat_at > now() - interval '30 seconds'",
-    )
-    .fetch_one(pool)
-    .await?;
+    let workers = queue::workers::live_count(pool, Duration::from_secs(30)).await?;
     let paused = crate::settings::paused(pool).await?;
     if active {
         bail!(
@@ -243,10 +238,7 @@ async fn refuse_busy_database(pool: &PgPool) -> anyhow::Result<()> {
 /// Deletes the benchmark's jobs and its `workers` row.
 async fn clean_up(pool: &PgPool, worker_id: uuid::Uuid) -> anyhow::Result<()> {
     queue::delete_marked(pool, worker_id, &serde_json::json!({ "bench": true })).await?;
-    sqlx::query("DELETE FROM workers WHERE id = $1")
-        .bind(worker_id)
-        .execute(pool)
-        .await?;
+    queue::workers::delete(pool, worker_id).await?;
     Ok(())
 }
 

@@ -11,17 +11,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Args;
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::wiring::{self, ChainArgs, WalletJobs};
 use crate::config::Settings;
-use crate::engine::{Engine, EngineOptions, Registry, register_wallet_jobs};
-use crate::jobs::Context;
-use crate::signer::Signer;
-use crate::tron::client::{ClientConfig, TronClient};
+use crate::engine::EngineOptions;
 use crate::tui::{self, AdminBackend, ConsoleOptions};
 
 #[derive(Debug, Clone, Default, Args)]
@@ -41,6 +38,10 @@ pub struct ConsoleArgs {
 
     #[command(flatten)]
     pub signing: super::signing::SigningArgs,
+
+    /// How embedded workers use the chain (as `walletops worker`)
+    #[command(flatten)]
+    pub chain: ChainArgs,
 
     /// Run over the HTTP API at URL (walletops serve) with a personal token: no database credentials needed
     #[arg(long, value_name = "URL", conflicts_with = "embedded_workers")]
@@ -66,7 +67,11 @@ pub async fn run(
         pool,
         operator: settings.operator.clone(),
         embedded: match args.embedded_workers {
-            Some(n) => Some((n, wallet_jobs(settings, &args.signing).await?)),
+            Some(n) => Some((
+                n,
+                wiring::wallet_jobs(settings, &args.chain, &args.signing, "--embedded-workers")
+                    .await?,
+            )),
             None => None,
         },
         demo: false,
@@ -125,43 +130,12 @@ async fn refresh_setting(pool: &PgPool) -> Duration {
     crate::settings::UiSettings::load(pool).await.refresh
 }
 
-/// What the wallet jobs need: a TRON node and a signer.
-pub(crate) struct WalletJobs {
-    pub tron: TronClient,
-    pub signer: Signer,
-    /// How often a job waiting for its transfer looks at the chain.
-    pub poll: Duration,
-}
-
-/// The node and the signer from the settings; missing either is an error
-/// now, before the terminal is taken.
-pub(crate) async fn wallet_jobs(
-    settings: &Settings,
-    signing: &super::signing::SigningArgs,
-) -> anyhow::Result<WalletJobs> {
-    let config = ClientConfig::from_settings(settings).context(
-        "--embedded-workers needs a TRON node: set TRON_API_URL (and TRON_API_KEY for TronGrid) \
-         or [tron] api_url in the config file",
-    )?;
-    let tron = TronClient::new(config).context("cannot build the TRON client")?;
-    let signer = super::signing::signer(settings, signing, "--embedded-workers").await?;
-    Ok(WalletJobs {
-        tron,
-        signer,
-        poll: Duration::from_secs(3),
-    })
-}
-
 /// Starts the engine with `n` concurrent jobs in this process; sending on
 /// the returned channel stops it (jobs in flight get their grace period).
 fn spawn_workers(pool: PgPool, n: u32, jobs: WalletJobs) -> (oneshot::Sender<()>, JoinHandle<()>) {
-    let mut ctx = Context::new(pool.clone(), jobs.tron, jobs.signer);
-    ctx.poll = jobs.poll;
-    let mut registry = Registry::new();
-    register_wallet_jobs(&mut registry, Arc::new(ctx));
     let mut options = EngineOptions::new(n as usize);
     options.grace = Duration::from_secs(10);
-    let engine = Engine::new(pool, registry, options);
+    let engine = jobs.engine(pool, options);
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(async move {
         let report = engine

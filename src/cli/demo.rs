@@ -21,7 +21,8 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
-use super::console::{ConsoleArgs, Session, WalletJobs};
+use super::console::{ConsoleArgs, Session};
+use super::wiring::WalletJobs;
 use crate::admin::{self, Identity, Role};
 use crate::config::{MasterKeySource, Settings};
 use crate::db::{self, PoolOptions, local};
@@ -125,6 +126,7 @@ pub async fn run(
                 signer: Signer::Local(Core::new(master, policy)),
                 // A block is short here: look at the chain every block.
                 poll: Duration::from_millis(args.block_ms),
+                crash_at: None,
             },
         )),
         demo: true,

@@ -41,6 +41,7 @@ mod status;
 mod tokens;
 mod tron_sim;
 mod wallet;
+mod wiring;
 mod worker;
 mod workers;
 

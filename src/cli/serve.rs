@@ -84,14 +84,7 @@ pub async fn run(settings: &Settings, migrate: bool, args: ServeArgs) -> anyhow:
         "walletops API listening on http://{}",
         listener.local_addr()?
     );
-    crate::api::serve(listener, pool, args.limits(), shutdown_signal()).await?;
+    let stop = super::wiring::shutdown_signal(super::wiring::SecondSignal::Wait)?;
+    crate::api::serve(listener, pool, args.limits(), stop).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-    }
 }

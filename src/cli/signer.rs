@@ -65,18 +65,9 @@ pub async fn run(settings: &Settings, args: SignerArgs) -> anyhow::Result<ExitCo
         path.display()
     );
     tracing::info!(%url, policy = %path.display(), ledger = %args.ledger.display(), "signer started");
-    let stop = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot handle SIGTERM")?;
+    let stop = super::wiring::shutdown_signal(super::wiring::SecondSignal::Wait)?;
     bound
-        .serve(state, async move {
-            tokio::select! {
-                _ = stop => {}
-                _ = term.recv() => {}
-            }
-        })
+        .serve(state, stop)
         .await
         .context("the signer's server failed")?;
     Ok(ExitCode::SUCCESS)

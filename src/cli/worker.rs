@@ -11,17 +11,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use clap::Args;
-use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
+use super::wiring::{self, SecondSignal};
 use crate::config::Settings;
 use crate::db::{self, PoolOptions};
-use crate::engine::{
-    Engine, EngineOptions, Handler, HandlerFuture, Registry, register_wallet_jobs,
-};
-use crate::jobs::{Context, CrashStep};
+use crate::engine::{Engine, EngineOptions, Handler, HandlerFuture, Registry};
+use crate::jobs::CrashStep;
 use crate::queue::{Job, Outcome};
-use crate::tron::client::{ClientConfig, TronClient};
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
@@ -51,15 +48,8 @@ pub struct WorkerArgs {
     #[arg(long, hide = true, value_name = "FILE", requires = "test_handler")]
     pub test_handler_log: Option<PathBuf>,
 
-    /// Most requests per second to the TRON node (0: no client-side limit)
-    #[arg(long, default_value_t = 10.0, value_name = "N")]
-    pub tron_requests_per_second: f64,
-
-    /// How often a job waiting for its transfer looks at the chain again, in
-    /// milliseconds (a block takes 3000 on mainnet)
-    #[arg(long, default_value_t = 3000, value_name = "MS",
-          value_parser = clap::value_parser!(u64).range(10..=60_000))]
-    pub chain_poll_ms: u64,
+    #[command(flatten)]
+    pub chain: super::wiring::ChainArgs,
 
     /// Tests only: kill this process with SIGKILL when a wallet job reaches
     /// this step: `after-sign`, `after-broadcast` or `before-done`
@@ -108,8 +98,10 @@ pub async fn run(settings: &Settings, migrate: bool, args: WorkerArgs) -> anyhow
         .connect_lazy_with(db::connect_options(&url)?);
 
     if args.test_handler.is_none() {
-        let ctx = wallet_jobs_context(settings, &pool, &args).await?;
-        register_wallet_jobs(&mut registry, std::sync::Arc::new(ctx));
+        let mut jobs =
+            wiring::wallet_jobs(settings, &args.chain, &args.signing, "walletops worker").await?;
+        jobs.crash_at = args.test_crash_at;
+        jobs.register(&pool, &mut registry);
     }
 
     let mut options = EngineOptions::new(args.concurrency as usize);
@@ -118,60 +110,11 @@ pub async fn run(settings: &Settings, migrate: bool, args: WorkerArgs) -> anyhow
         options.prefetch = (prefetch as usize).max(options.concurrency);
     }
     let engine = Engine::new(pool, registry, options);
-    let report = engine.run(stop_on_signal()?).await;
+    let report = engine
+        .run(wiring::shutdown_signal(SecondSignal::Exit)?)
+        .await;
     info!(done = report.done, failed = report.failed, "exiting");
     Ok(ExitCode::SUCCESS)
-}
-
-/// What the wallet jobs need: the TRON node and a signer (the funds policy
-/// and the master key, or `walletops signer`). Missing any is a start-up
-/// error, before any job is claimed.
-async fn wallet_jobs_context(
-    settings: &Settings,
-    pool: &sqlx::PgPool,
-    args: &WorkerArgs,
-) -> anyhow::Result<Context> {
-    let mut config = ClientConfig::from_settings(settings).context(
-        "no TRON node configured: set TRON_API_URL (and TRON_API_KEY for TronGrid) \
-         or [tron] api_url in the config file",
-    )?;
-    if !(args.tron_requests_per_second >= 0.0 && args.tron_requests_per_second.is_finite()) {
-        anyhow::bail!("--tron-requests-per-second must be a number of at least 0");
-    }
-    config.requests_per_second =
-        (args.tron_requests_per_second > 0.0).then_some(args.tron_requests_per_second);
-    let tron = TronClient::new(config).context("cannot build the TRON client")?;
-    let signer = super::signing::signer(settings, &args.signing, "walletops worker").await?;
-    let mut ctx = Context::new(pool.clone(), tron, signer);
-    ctx.poll = Duration::from_millis(args.chain_poll_ms);
-    ctx.crash_at = args.test_crash_at;
-    if let Some(step) = ctx.crash_at {
-        warn!(
-            step = step.as_str(),
-            "test crash step set: this worker kills itself there"
-        );
-    }
-    Ok(ctx)
-}
-
-/// Resolves at the first SIGTERM or SIGINT; a second one exits at once.
-fn stop_on_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
-    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => info!("SIGTERM: stopping (a second signal exits at once)"),
-            _ = int.recv() => info!("SIGINT: stopping (a second signal exits at once)"),
-        }
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-            eprintln!("second signal: exiting at once; unfinished jobs return after their lease");
-            std::process::exit(130);
-        });
-    })
 }
 
 /// What the hidden test handler does with every job.

@@ -4,6 +4,7 @@
 //! configured one, or else the private [`local`] cluster (the embedded
 //! default).
 
+pub mod listen;
 pub mod local;
 mod text_enum;
 

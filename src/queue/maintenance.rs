@@ -94,6 +94,7 @@ impl Leader {
         for _ in 0..RESCUE_BATCHES_PER_ROUND {
             let r = rescue_expired(&mut self.conn).await?;
             rescued.requeued += r.requeued;
+            rescued.released += r.released;
             rescued.failed += r.failed;
             if r.total() < super::work::RESCUE_BATCH as u64 {
                 break;

@@ -31,7 +31,9 @@ mod ops;
 mod stats;
 mod types;
 mod work;
+pub mod workers;
 
+use crate::db::listen::Channel;
 pub use config::QueueConfig;
 pub use ops::{
     Enqueued, JobCursor, JobFilter, active_of_wallets, cancel, clear_failed, delete_marked,
@@ -43,20 +45,20 @@ pub use stats::{
 };
 pub use types::{Job, JobStatus, JobType, NewJob, ParseError, WorkerState};
 pub use work::{
-    Finish, Lease, Outcome, RescueOutcome, claim, finish, heartbeat, hold_lease, next_due,
-    rescue_expired,
+    Finish, Lease, Outcome, RescueOutcome, claim, claim_ahead, finish, heartbeat, hold_lease,
+    next_due, rescue_expired, start,
 };
 
 /// Channel on which the database announces new or newly pending jobs
 /// (once per statement).
-pub const JOBS_CHANNEL: &str = "walletops_jobs";
+pub const JOBS_CHANNEL: &str = Channel::Jobs.name();
 /// Channel on which the database announces `system_config` changes; the
 /// payload is the key, or `*` when one statement changed several.
-pub const CONFIG_CHANNEL: &str = "walletops_config";
+pub const CONFIG_CHANNEL: &str = Channel::Config.name();
 /// Channel on which the database announces that jobs changed status or were
 /// deleted (once per statement), for consoles and event streams; workers do
 /// not listen to it.
-pub const JOB_STATES_CHANNEL: &str = "walletops_job_states";
+pub const JOB_STATES_CHANNEL: &str = Channel::JobStates.name();
 
 /// What can go wrong in a queue operation.
 #[derive(Debug, thiserror::Error)]

@@ -41,7 +41,7 @@ text_enum!(JobStatus, "job status", {
 });
 
 /// What a worker process reports it is doing (`workers.state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WorkerState {
     /// Running jobs.
     Active,

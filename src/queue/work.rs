@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{Job, JobStatus, QueueError};
+use super::{Job, JobStatus, JobType, QueueError};
 
 /// Most expired leases one rescue statement takes back.
 pub(crate) const RESCUE_BATCH: i64 = 1000;
@@ -70,29 +70,80 @@ pub struct Finish {
 }
 
 /// Claims up to `limit` due pending jobs for `holder`, highest priority then
-/// earliest due first, skipping rows other claimers have locked. The lease
-/// (holder, expiry, attempt + 1, start time) is set in the same statement.
-/// `holder` must be a row of `workers`.
-///
-/// A claim need not be durable (the engine commits it asynchronously): if
-/// the server loses it in a crash, the job is simply pending again, as if
-/// its lease had run out.
+/// earliest due first, skipping rows other claimers have locked, and starts
+/// them all: [`claim_ahead`] with every job starting at once.
 pub async fn claim<'c>(
     executor: impl sqlx::PgExecutor<'c>,
     holder: Uuid,
     limit: u32,
     lease: Duration,
 ) -> Result<Vec<Job>, QueueError> {
-    // walletops_claim (migration 0002): one UPDATE of the rows picked with
+    claim_ahead(executor, holder, limit, limit, lease).await
+}
+
+/// Claims up to `limit` due pending jobs for `holder`, highest priority then
+/// earliest due first, skipping rows other claimers have locked. The lease
+/// (holder, expiry, attempt + 1) is set in the same statement. The first
+/// `start` of them are started at once (`started_at` set: they have a free
+/// slot); the others are held ahead of a slot and must be [`start`]ed
+/// before they run. A holder that dies before starting a job costs that
+/// job no retry ([`rescue_expired`]). `holder` must be a row of `workers`.
+///
+/// A claim need not be durable (the engine commits it asynchronously): if
+/// the server loses it in a crash, the job is simply pending again, as if
+/// its lease had run out.
+pub async fn claim_ahead<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    holder: Uuid,
+    limit: u32,
+    start: u32,
+    lease: Duration,
+) -> Result<Vec<Job>, QueueError> {
+    // walletops_claim (migration 0016): one UPDATE of the rows picked with
     // FOR UPDATE SKIP LOCKED, pinned to the ordered scan of the claim index.
-    let mut jobs: Vec<Job> = sqlx::query_as("SELECT * FROM walletops_claim($1, $2, $3)")
-        .bind(holder)
-        .bind(i32::try_from(limit).unwrap_or(i32::MAX))
-        .bind(lease.as_secs_f64())
-        .fetch_all(executor)
-        .await?;
+    let mut jobs = sqlx::query_as!(
+        Job,
+        r#"SELECT id AS "id!", job_type AS "job_type: JobType", status AS "status: JobStatus",
+                  wallet_address, wallet_id, user_id, data, retry_count, max_retries,
+                  error_message, priority AS "priority!", run_at AS "run_at!", locked_by,
+                  locked_until, attempt AS "attempt!", started_at, finished_at, created_at,
+                  updated_at
+             FROM walletops_claim($1, $2, $3, $4)"#,
+        holder,
+        i32::try_from(limit).unwrap_or(i32::MAX),
+        lease.as_secs_f64(),
+        i32::try_from(start).unwrap_or(i32::MAX),
+    )
+    .fetch_all(executor)
+    .await?;
     jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.run_at.cmp(&b.run_at)));
     Ok(jobs)
+}
+
+/// Starts attempts that [`claim_ahead`] held ahead of a slot: sets their
+/// `started_at`, from which on a lost lease costs a retry. Returns the ids
+/// started; an attempt missing from the answer lost its lease (or let it
+/// run out) and must not run. Like a claim, it need not be durable: the
+/// handler's first durable write flushes it, and a start lost with its
+/// claim leaves the job pending.
+pub async fn start<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
+    holder: Uuid,
+    attempts: &[(Uuid, i32)],
+) -> Result<Vec<Uuid>, QueueError> {
+    if attempts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (ids, attempts): (Vec<Uuid>, Vec<i32>) = attempts.iter().copied().unzip();
+    let started = sqlx::query_scalar!(
+        r#"SELECT id AS "id!" FROM walletops_start($1, $2, $3) AS s(id)"#,
+        holder,
+        &ids,
+        &attempts,
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(started)
 }
 
 /// [`finish`] and [`heartbeat`] call functions of migration 0002 that pin
@@ -210,22 +261,27 @@ pub async fn next_due(pool: &PgPool) -> Result<Option<DateTime<Utc>>, QueueError
 /// What one rescue took back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RescueOutcome {
-    /// Back to pending, due now (a crash counts as a retry).
+    /// Back to pending, due now (a crash during a run counts as a retry).
     pub requeued: u64,
+    /// Held but never started (claimed ahead of a slot): back to pending,
+    /// due now, using up no retry.
+    pub released: u64,
     /// Out of retries: failed, with a message saying the lease ran out.
     pub failed: u64,
 }
 
 impl RescueOutcome {
     pub fn total(&self) -> u64 {
-        self.requeued + self.failed
+        self.requeued + self.released + self.failed
     }
 }
 
 /// Takes back up to [`RESCUE_BATCH`] processing jobs whose lease ran out
 /// (or that have none and were not touched for a lease length: rows from
 /// plain SQL). Rows are locked and their state re-checked, so a job whose
-/// worker completed it a moment before is left as it is.
+/// worker completed it a moment before is left as it is. A leased job that
+/// never started (`started_at` unset, see [`claim_ahead`]) is only given
+/// back: its holder's death is not its failure.
 pub async fn rescue_expired(conn: &mut PgConnection) -> Result<RescueOutcome, QueueError> {
     // Each CTE is an index range scan of job_logs_lease that stops at the
     // first live lease (`locked_until < now()`, `locked_until IS NULL`).
@@ -234,8 +290,8 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<RescueOutcome, Qu
     // under a fast drain it ran for minutes, and its snapshot kept every
     // claimed job's dead index entry in the claims' way (claims took 1.5 s).
     let lease = crate::settings::lease(&mut *conn).await?;
-    let statuses: Vec<JobStatus> = sqlx::query_scalar(
-        "WITH lapsed AS (
+    let rows = sqlx::query!(
+        r#"WITH lapsed AS (
              SELECT id FROM job_logs
               WHERE status = 'processing' AND locked_until < now()
               ORDER BY locked_until
@@ -250,31 +306,40 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<RescueOutcome, Qu
          ), expired AS (
              SELECT id FROM lapsed UNION ALL SELECT id FROM unleased
          ), decided AS (
-             SELECT j.id, coalesce(j.retry_count, 0) + 1 >= coalesce(j.max_retries, 3) AS out_of_retries
+             SELECT j.id,
+                    j.locked_until IS NOT NULL AND j.started_at IS NULL AS unstarted,
+                    coalesce(j.retry_count, 0) + 1 >= coalesce(j.max_retries, 3) AS out_of_retries
                FROM job_logs j JOIN expired e ON e.id = j.id
          )
          UPDATE job_logs j
-            SET status = CASE WHEN d.out_of_retries THEN 'failed' ELSE 'pending' END,
-                retry_count = coalesce(j.retry_count, 0) + 1,
-                error_message = format('lease expired on attempt %s: worker %s stopped renewing it; %s',
-                                       j.attempt, coalesce(j.locked_by::text, 'unknown'),
-                                       CASE WHEN d.out_of_retries THEN 'out of retries'
-                                            ELSE 'retrying' END),
+            SET status = CASE WHEN d.out_of_retries AND NOT d.unstarted THEN 'failed'
+                              ELSE 'pending' END,
+                retry_count = CASE WHEN d.unstarted THEN j.retry_count
+                                   ELSE coalesce(j.retry_count, 0) + 1 END,
+                error_message = CASE WHEN d.unstarted THEN j.error_message
+                    ELSE format('lease expired on attempt %s: worker %s stopped renewing it; %s',
+                                j.attempt, coalesce(j.locked_by::text, 'unknown'),
+                                CASE WHEN d.out_of_retries THEN 'out of retries'
+                                     ELSE 'retrying' END) END,
                 run_at = now(),
-                finished_at = CASE WHEN d.out_of_retries THEN now() END,
+                finished_at = CASE WHEN d.out_of_retries AND NOT d.unstarted THEN now() END,
                 locked_until = NULL,
                 updated_at = now()
            FROM decided d
           WHERE j.id = d.id
-         RETURNING j.status",
+         RETURNING j.status AS "status!: JobStatus", d.unstarted AS "unstarted!""#,
+        RESCUE_BATCH,
+        lease.as_secs_f64(),
     )
-    .bind(RESCUE_BATCH)
-    .bind(lease.as_secs_f64())
     .fetch_all(conn)
     .await?;
-    let failed = statuses.iter().filter(|s| **s == JobStatus::Failed).count() as u64;
-    Ok(RescueOutcome {
-        requeued: statuses.len() as u64 - failed,
-        failed,
-    })
+    let mut out = RescueOutcome::default();
+    for row in rows {
+        match (row.status, row.unstarted) {
+            (JobStatus::Failed, _) => out.failed += 1,
+            (_, true) => out.released += 1,
+            _ => out.requeued += 1,
+        }
+    }
+    Ok(out)
 }

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -30,7 +29,10 @@ use crate::admin::console::{self, ConsoleData};
 use crate::admin::jobs::Dispatch;
 use crate::admin::overview::{self, CHANGE_CHANNELS, JobAge};
 use crate::admin::wallet_lookup::WalletRef;
-use crate::admin::{self, AdminError, Identity, audit, control, identity, proposals, stats};
+use crate::admin::{
+    self, AdminError, Identity, audit, control, health, identity, proposals, stats,
+};
+use crate::db::listen::{ListenEvent, Listener};
 
 /// The console's view of the database, acting as the operator its
 /// database login is linked to (or none: then read-only).
@@ -240,38 +242,19 @@ pub(super) fn dispatched_outcome(
 /// Listens on [`CHANGE_CHANNELS`] for as long as the backend lives. A burst of
 /// notifications wakes the console once: everything already received is
 /// drained before the one wake-up, and a wake-up nobody has taken yet is
-/// not stored twice. A lost connection is retried with backoff, and a
-/// reconnect counts as a change (notifications may have been missed).
+/// not stored twice. A (re)connect counts as a change (notifications may
+/// have been missed).
 async fn listen(pool: PgPool, changes: Arc<Notify>) {
-    let mut backoff = Duration::from_millis(250);
+    let mut listener = Listener::new(pool, &CHANGE_CHANNELS);
     loop {
-        let connected = async {
-            let mut l = PgListener::connect_with(&pool).await?;
-            l.listen_all(CHANGE_CHANNELS).await?;
-            Ok::<_, sqlx::Error>(l)
-        }
-        .await;
-        let mut listener = match connected {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "console: cannot listen for changes; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-                continue;
+        match listener.next().await {
+            ListenEvent::Connected => changes.notify_one(),
+            ListenEvent::Notified(_) => {
+                while listener.next_buffered().is_some() {}
+                changes.notify_one();
             }
-        };
-        backoff = Duration::from_millis(250);
-        changes.notify_one();
-        loop {
-            match listener.recv().await {
-                Ok(_) => {
-                    while listener.next_buffered().is_some() {}
-                    changes.notify_one();
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "console: change listener lost; reconnecting");
-                    break;
-                }
+            ListenEvent::Lost(e) => {
+                tracing::warn!(error = %e, "console: change listener lost; reconnecting");
             }
         }
     }
