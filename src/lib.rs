@@ -4,7 +4,8 @@
 //! shells over `admin` (every operator action, its audit row, roles,
 //! health); `config` resolves settings; `db` owns connections, migrations
 //! and the local PostgreSQL cluster; `queue` and `engine` run the jobs, and
-//! `jobs` holds the wallet jobs and their transfer records; `tron` is pure
+//! `jobs` holds the wallet jobs and the transfer-record protocol, whose
+//! records `transfers` stores; `tron` is pure
 //! chain code (keys, transactions, the HTTP client and the simulator);
 //! `wallets` keeps users, wallets and their sealed keys; `tui` is the
 //! operations console.
@@ -19,6 +20,7 @@ pub mod jobs;
 pub mod policy;
 pub mod queue;
 pub mod signer;
+pub mod transfers;
 pub mod tron;
 pub mod tui;
 pub mod wallets;

@@ -1210,7 +1210,7 @@ async fn only_the_lease_holder_records_a_transfer_and_one_per_wallet_and_kind() 
     let first = transfers::create(&ctx, &lease, &settings, transfer())
         .await
         .unwrap();
-    assert_eq!(first.status, "signed");
+    assert_eq!(first.status, transfers::TransferStatus::Signed);
     // A second transfer of the same kind while the first is unresolved:
     // refused by the database, nothing written.
     let err = transfers::create(&ctx, &lease, &settings, transfer())

@@ -5,6 +5,10 @@
 //! default).
 
 pub mod local;
+mod text_enum;
+
+pub use text_enum::ParseError;
+pub(crate) use text_enum::text_enum;
 
 use std::time::Duration;
 

@@ -26,40 +26,21 @@ use super::{Context, CrashStep, JobError, JobSettings};
 use crate::policy::{Refusal, Rule, Usage};
 use crate::queue::Lease;
 use crate::signer::{SealedWallet, SignError, SignRequest, Signer};
+use crate::transfers::{self as store, NewRecord};
 use crate::tron::client::{BroadcastCode, ClientError, TransactionInfo, View};
 use crate::tron::{Address, Contract, RawTransaction, SignedTransaction, Sun};
 use crate::wallets;
 
-pub use crate::policy::{Asset, TransferKind};
+pub use crate::transfers::{Asset, TransferKind, TransferRecord, TransferStatus};
 
-/// A row of `transfers`.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct TransferRecord {
-    pub id: Uuid,
-    pub wallet_id: Uuid,
-    pub job_id: Option<Uuid>,
-    pub kind: String,
-    pub asset: String,
-    pub from_address: String,
-    pub to_address: String,
-    pub amount: i64,
-    pub tx_id: String,
-    pub signed_tx: Vec<u8>,
-    pub expires_at: DateTime<Utc>,
-    pub status: String,
-    pub broadcast_count: i32,
-    pub last_error: Option<String>,
-}
-
-impl TransferRecord {
-    fn signed(&self) -> Result<SignedTransaction, JobError> {
-        SignedTransaction::decode(&self.signed_tx).map_err(|e| {
-            JobError::Final(format!(
-                "stored transfer {} cannot be decoded: {e}",
-                self.tx_id
-            ))
-        })
-    }
+/// The record's signed transaction, as stored.
+fn signed(rec: &TransferRecord) -> Result<SignedTransaction, JobError> {
+    SignedTransaction::decode(&rec.signed_tx).map_err(|e| {
+        JobError::Final(format!(
+            "stored transfer {} cannot be decoded: {e}",
+            rec.tx_id
+        ))
+    })
 }
 
 /// A transfer to sign: the contract and what the record says about it.
@@ -185,19 +166,15 @@ pub async fn create(
         return Err(JobError::LeaseLost);
     }
     // One signature of a kind at a time, so that two workers cannot both
-    // fit under a daily cap that only one fits under. A row lock, not an
-    // advisory one: locking the row needs UPDATE rights, which only workers
-    // hold, so a viewer's login cannot take it and stall signing.
-    sqlx::query(
-        "INSERT INTO signing_locks (kind) VALUES ($1)
-         ON CONFLICT (kind) DO UPDATE SET kind = EXCLUDED.kind",
-    )
-    .bind(t.kind.as_str())
-    .execute(&mut *tx)
-    .await?;
+    // fit under a daily cap that only one fits under.
+    store::lock_signing(&mut tx, t.kind).await?;
     let signed = match &ctx.signer {
         Signer::Local(core) => {
-            let usage = usage_today(&mut tx, t.kind, t.wallet_id).await?;
+            let today = store::signed_today(&mut *tx, t.kind, t.wallet_id).await?;
+            let usage = Usage {
+                wallet: today.wallet,
+                total: today.total,
+            };
             core.sign(&request, usage).map_err(SignError::Refused)
         }
         Signer::Remote(remote) => remote.sign(&request).await,
@@ -210,35 +187,25 @@ pub async fn create(
         }
         Err(SignError::Unavailable(message)) => return Err(JobError::Retry(message)),
     };
-    let record: Result<TransferRecord, sqlx::Error> = sqlx::query_as(
-        "INSERT INTO transfers (wallet_id, job_id, kind, asset, from_address, to_address,
-                                amount, tx_id, signed_tx, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         RETURNING id, wallet_id, job_id, kind, asset, from_address, to_address, amount,
-                   tx_id, signed_tx, expires_at, status, broadcast_count, last_error",
-    )
-    .bind(t.wallet_id)
-    .bind(lease.job_id)
-    .bind(t.kind.as_str())
-    .bind(t.asset.as_str())
-    .bind(t.from.to_base58())
-    .bind(t.to.to_base58())
-    .bind(amount)
-    .bind(signed.txid().to_hex())
-    .bind(signed.encode())
-    .bind(expires_at)
-    .fetch_one(&mut *tx)
-    .await;
-    let record = match record {
-        Ok(r) => r,
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(JobError::Retry(format!(
-                "wallet {} already has an unresolved {} transfer",
-                t.from,
-                t.kind.as_str()
-            )));
-        }
-        Err(e) => return Err(e.into()),
+    let (from, to, tx_id) = (t.from.to_base58(), t.to.to_base58(), signed.txid().to_hex());
+    let bytes = signed.encode();
+    let new = NewRecord {
+        wallet_id: t.wallet_id,
+        job_id: lease.job_id,
+        kind: t.kind,
+        asset: t.asset,
+        from_address: &from,
+        to_address: &to,
+        amount,
+        tx_id: &tx_id,
+        signed_tx: &bytes,
+        expires_at,
+    };
+    let Some(record) = store::insert(&mut tx, &new).await? else {
+        return Err(JobError::Retry(format!(
+            "wallet {} already has an unresolved {} transfer",
+            t.from, t.kind
+        )));
     };
     tx.commit().await?;
     tracing::info!(
@@ -249,38 +216,11 @@ pub async fn create(
     Ok(record)
 }
 
-/// What the transfer records show as signed today (UTC) of `kind`, for the
-/// wallet and in total: every signature, whatever became of it, as
-/// `walletops signer`'s log counts them. A status is the worker's word (its
-/// login writes it), so one marked expired or failed still counts; the
-/// records' amounts and times are fixed by the database (migration 0011).
-async fn usage_today(
-    conn: &mut sqlx::PgConnection,
-    kind: TransferKind,
-    wallet_id: Uuid,
-) -> Result<Usage, JobError> {
-    let (wallet, total): (i64, i64) = sqlx::query_as(
-        "SELECT coalesce(sum(amount) FILTER (WHERE wallet_id = $2), 0)::bigint,
-                coalesce(sum(amount), 0)::bigint
-           FROM transfers
-          WHERE kind = $1
-            AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
-    )
-    .bind(kind.as_str())
-    .bind(wallet_id)
-    .fetch_one(conn)
-    .await?;
-    Ok(Usage {
-        wallet: wallet.max(0) as u64,
-        total: total.max(0) as u64,
-    })
-}
-
 /// Broadcasts the stored bytes. `Ok(Some(reason))` when the node refused
 /// them for a reason other than expiry; an unknown outcome is `Ok(None)`:
 /// the lookups decide.
 pub async fn broadcast(ctx: &Context, rec: &TransferRecord) -> Result<Option<String>, JobError> {
-    let signed = rec.signed()?;
+    let signed = signed(rec)?;
     let (note, refused) = match ctx.tron.broadcast(&signed).await {
         Ok(_) => (None, None),
         Err(e @ (ClientError::Ambiguous { .. } | ClientError::Unavailable { .. })) => {
@@ -293,15 +233,7 @@ pub async fn broadcast(ctx: &Context, rec: &TransferRecord) -> Result<Option<Str
         }
         Err(e) => return Err(e.into()),
     };
-    sqlx::query(
-        "UPDATE transfers
-            SET status = 'broadcast', broadcast_count = broadcast_count + 1, last_error = $2
-          WHERE id = $1 AND status IN ('signed', 'broadcast')",
-    )
-    .bind(rec.id)
-    .bind(note.as_deref())
-    .execute(&ctx.pool)
-    .await?;
+    store::mark_broadcast(&ctx.pool, rec.id, note.as_deref()).await?;
     if note.is_none() {
         ctx.crash_point(CrashStep::AfterBroadcast);
     }
@@ -311,23 +243,11 @@ pub async fn broadcast(ctx: &Context, rec: &TransferRecord) -> Result<Option<Str
 async fn mark(
     ctx: &Context,
     rec: &TransferRecord,
-    status: &str,
+    status: TransferStatus,
     error: Option<&str>,
     block: Option<u64>,
 ) -> Result<(), JobError> {
-    sqlx::query(
-        "UPDATE transfers
-            SET status = $2, last_error = coalesce($3, last_error), block_number = $4,
-                resolved_at = now()
-          WHERE id = $1 AND status IN ('signed', 'broadcast')",
-    )
-    .bind(rec.id)
-    .bind(status)
-    .bind(error)
-    .bind(block.and_then(|b| i64::try_from(b).ok()))
-    .execute(&ctx.pool)
-    .await?;
-    Ok(())
+    Ok(store::mark_resolved(&ctx.pool, rec.id, status, error, block).await?)
 }
 
 /// Whether a mined receipt shows the recorded transfer done; the reason
@@ -343,7 +263,7 @@ fn judge(rec: &TransferRecord, info: &TransactionInfo, usdt: &Address) -> Result
         .trim_end()
         .to_string());
     }
-    if rec.asset == Asset::Usdt.as_str() {
+    if rec.asset == Asset::Usdt {
         let moved = info.trc20_transfers(usdt).iter().any(|l| {
             l.from.to_base58() == rec.from_address
                 && l.to.to_base58() == rec.to_address
@@ -366,7 +286,7 @@ pub async fn resolve(
     rec: &TransferRecord,
     usdt: &Address,
 ) -> Result<Resolution, JobError> {
-    let signed = rec.signed()?;
+    let signed = signed(rec)?;
     let txid = signed.txid();
     let expiration_ms = signed.raw().expiration_ms;
     // The solidified head first: a transaction absent from the solidified
@@ -375,12 +295,12 @@ pub async fn resolve(
     if let Some(info) = ctx.tron.transaction_info(&txid, View::Solidified).await? {
         return match judge(rec, &info, usdt) {
             Ok(()) => {
-                mark(ctx, rec, "confirmed", None, Some(info.block_number)).await?;
+                mark(ctx, rec, TransferStatus::Confirmed, None, Some(info.block_number)).await?;
                 tracing::info!(tx_id = %rec.tx_id, kind = %rec.kind, "transfer confirmed");
                 Ok(Resolution::Confirmed)
             }
             Err(reason) => {
-                mark(ctx, rec, "failed", Some(&reason), Some(info.block_number)).await?;
+                mark(ctx, rec, TransferStatus::Failed, Some(&reason), Some(info.block_number)).await?;
                 tracing::warn!(tx_id = %rec.tx_id, "{reason}");
                 Ok(Resolution::Failed(reason))
             }
@@ -399,7 +319,7 @@ pub async fn resolve(
         mark(
             ctx,
             rec,
-            "expired",
+            TransferStatus::Expired,
             Some("expired without landing: not in any block up to a solidified block past its expiration"),
             None,
         )
@@ -418,28 +338,12 @@ pub async fn resolve(
 
 /// The wallet's unresolved transfers, oldest first.
 pub async fn unresolved(ctx: &Context, wallet_id: Uuid) -> Result<Vec<TransferRecord>, JobError> {
-    Ok(sqlx::query_as(
-        "SELECT id, wallet_id, job_id, kind, asset, from_address, to_address, amount,
-                tx_id, signed_tx, expires_at, status, broadcast_count, last_error
-           FROM transfers
-          WHERE wallet_id = $1 AND status IN ('signed', 'broadcast')
-          ORDER BY created_at, id",
-    )
-    .bind(wallet_id)
-    .fetch_all(&ctx.pool)
-    .await?)
+    Ok(store::unresolved(&ctx.pool, wallet_id).await?)
 }
 
 /// Whether a transfer of this kind made by `job_id` has landed.
 pub async fn landed(ctx: &Context, job_id: Uuid, kind: TransferKind) -> Result<bool, JobError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM transfers
-                         WHERE job_id = $1 AND kind = $2 AND status = 'confirmed')",
-    )
-    .bind(job_id)
-    .bind(kind.as_str())
-    .fetch_one(&ctx.pool)
-    .await?)
+    Ok(store::landed(&ctx.pool, job_id, kind).await?)
 }
 
 /// The outcome of [`settle`].
@@ -522,11 +426,8 @@ pub async fn send(
     match settle(ctx, wallet_id, lease.job_id, &settings.usdt_contract).await? {
         Settled::Pending => Ok(None),
         Settled::Clear => {
-            let status: String = sqlx::query_scalar("SELECT status FROM transfers WHERE id = $1")
-                .bind(rec.id)
-                .fetch_one(&ctx.pool)
-                .await?;
-            Ok(Some(status == "confirmed"))
+            let status = store::status(&ctx.pool, rec.id).await?;
+            Ok(Some(status == TransferStatus::Confirmed))
         }
     }
 }

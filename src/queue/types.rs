@@ -1,101 +1,11 @@
 //! The job model: types and statuses parsed once at the edge, the row.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::Postgres;
-use sqlx::encode::IsNull;
-use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgArgumentBuffer, PgHasArrayType, PgTypeInfo, PgValueRef};
 use uuid::Uuid;
 
-/// A string that is not one of the known values of an enum.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {what} {value:?}; valid: {valid}")]
-pub struct ParseError {
-    what: &'static str,
-    value: String,
-    valid: &'static str,
-}
-
-/// Implements the text form (Display, FromStr, serde, PostgreSQL text) of a
-/// fieldless enum from one table of (variant, string).
-macro_rules! text_enum {
-    ($ty:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
-        impl $ty {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
-
-            /// The form stored in `job_logs` and shown to users.
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $text),+ }
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = ParseError;
-            fn from_str(s: &str) -> Result<Self, ParseError> {
-                match s {
-                    $($text => Ok($ty::$variant),)+
-                    _ => Err(ParseError {
-                        what: $what,
-                        value: s.to_string(),
-                        valid: concat!($($text, " "),+).trim_ascii_end(),
-                    }),
-                }
-            }
-        }
-
-        impl Serialize for $ty {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
-
-        impl sqlx::Type<Postgres> for $ty {
-            fn type_info() -> PgTypeInfo {
-                <str as sqlx::Type<Postgres>>::type_info()
-            }
-            fn compatible(ty: &PgTypeInfo) -> bool {
-                <str as sqlx::Type<Postgres>>::compatible(ty)
-            }
-        }
-
-        impl PgHasArrayType for $ty {
-            fn array_type_info() -> PgTypeInfo {
-                <&str as PgHasArrayType>::array_type_info()
-            }
-        }
-
-        impl sqlx::Encode<'_, Postgres> for $ty {
-            fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-                <&str as sqlx::Encode<Postgres>>::encode(self.as_str(), buf)
-            }
-        }
-
-        impl<'r> sqlx::Decode<'r, Postgres> for $ty {
-            fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-                let s = <&str as sqlx::Decode<Postgres>>::decode(value)?;
-                Ok(s.parse()?)
-            }
-        }
-    };
-}
+pub use crate::db::ParseError;
+use crate::db::text_enum;
 
 /// What a job does; the queue only stores and routes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
