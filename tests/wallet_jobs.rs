@@ -548,6 +548,47 @@ async fn consolidation_tops_up_gas_then_sweeps_usdt_and_trx_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_transfer_of_an_attempt_is_broadcast_once() {
+    let env = Env::new().await;
+    // Enough TRX for the USDT transfer: one attempt, no top-up.
+    let w = env.deposit(100 * TRX, 50 * USDT).await;
+    let engine = env.engine();
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(60)).await;
+    assert_eq!(status, "completed", "{error:?}");
+    engine.stop().await;
+
+    let attempts: i32 = sqlx::query_scalar("SELECT attempt FROM job_logs WHERE id = $1")
+        .bind(job)
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 1);
+    // The node saw each txID once, though the worker looked it up until it
+    // was solidified.
+    let ledger = env.ledger().await;
+    let usdt = moves(&ledger, "USDT", &w.address, &env.treasury);
+    let trx = moves(&ledger, "TRX", &w.address, &env.treasury);
+    assert_eq!((usdt.len(), trx.len()), (1, 1));
+    assert_eq!(usdt[0]["broadcasts"], 1, "{}", usdt[0]);
+    assert_eq!(trx[0]["broadcasts"], 1, "{}", trx[0]);
+    let counts: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT kind, broadcast_count FROM transfers WHERE wallet_id = $1 ORDER BY kind",
+    )
+    .bind(w.id)
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        counts,
+        [
+            ("consolidation-trx".to_string(), 1),
+            ("consolidation-usdt".to_string(), 1)
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn gas_topup_sends_what_the_usdt_transfer_needs_and_skips_when_enough() {
     let env = Env::new().await;
     let w = env.deposit(0, 20 * USDT).await;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::transfers::{self, Asset, NewTransfer, Settled, TransferKind};
+use super::transfers::{self, Asset, Attempt, NewTransfer, Sent, Settled, TransferKind};
 use super::{Context, CrashStep, Done, JobError, JobSettings, Wallet, later};
 use crate::policy::Rule;
 use crate::queue::{self, Job, JobType, Lease, NewJob};
@@ -53,8 +53,11 @@ pub async fn run(
         )));
     }
     let usdt = settings.usdt_contract;
+    let mut attempt = Attempt::default();
     for _ in 0..ROUNDS {
-        if transfers::settle(ctx, wallet.id, lease.job_id, &usdt).await? == Settled::Pending {
+        if transfers::settle(ctx, &mut attempt, wallet.id, lease.job_id, &usdt).await?
+            == Settled::Pending
+        {
             return Ok(later(transfers::soon(ctx)));
         }
 
@@ -90,17 +93,17 @@ pub async fn run(
                 contract,
                 topup_need: None,
             };
-            match transfers::send(ctx, lease, &settings, t).await? {
-                None => return Ok(later(transfers::soon(ctx))),
-                Some(false) => continue,
-                Some(true) => {}
+            match transfers::send(ctx, &mut attempt, lease, &settings, t).await? {
+                Sent::Pending => return Ok(later(transfers::soon(ctx))),
+                Sent::Expired => continue,
+                Sent::Landed => {}
             }
         }
 
-        match sweep_trx(ctx, lease, &settings, wallet, owner, treasury).await? {
-            None => return Ok(later(transfers::soon(ctx))),
-            Some(false) => continue,
-            Some(true) => {}
+        match sweep_trx(ctx, &mut attempt, lease, &settings, wallet, owner, treasury).await? {
+            Sent::Pending => return Ok(later(transfers::soon(ctx))),
+            Sent::Expired => continue,
+            Sent::Landed => {}
         }
         ctx.crash_point(CrashStep::BeforeDone);
         return Ok(Done::Complete);
@@ -110,17 +113,19 @@ pub async fn run(
 
 /// Sends the TRX above the reserve, keeping what the transfer's own
 /// bandwidth (and the treasury's activation, if needed) burns. The same
-/// answers as [`transfers::send`]; `Some(true)` when there was nothing to do.
+/// answers as [`transfers::send`]; [`Sent::Landed`] when there was nothing
+/// to do.
 async fn sweep_trx(
     ctx: &Context,
+    attempt: &mut Attempt,
     lease: &Lease,
     settings: &JobSettings,
     wallet: &Wallet,
     owner: Address,
     treasury: Address,
-) -> Result<Option<bool>, JobError> {
+) -> Result<Sent, JobError> {
     let Some(account) = ctx.tron.get_account(&owner).await? else {
-        return Ok(Some(true));
+        return Ok(Sent::Landed);
     };
     let params = ctx.tron.chain_parameters().await?;
     let resource = ctx.tron.get_account_resource(&owner).await?;
@@ -136,7 +141,7 @@ async fn sweep_trx(
         .checked_add(fees)
         .ok_or_else(|| overflow("TRX reserve"))?;
     let Some(amount) = account.balance.checked_sub(keep).filter(|a| *a > Sun::ZERO) else {
-        return Ok(Some(true));
+        return Ok(Sent::Landed);
     };
     let t = NewTransfer {
         wallet_id: wallet.id,
@@ -153,7 +158,7 @@ async fn sweep_trx(
         },
         topup_need: None,
     };
-    transfers::send(ctx, lease, settings, t).await
+    transfers::send(ctx, attempt, lease, settings, t).await
 }
 
 fn overflow(what: &str) -> JobError {

@@ -17,7 +17,7 @@
 //! transfer-record protocol as a sweep: the record is per deposit wallet.
 
 use super::consolidation::{bandwidth_bytes, usdt_transfer_cost};
-use super::transfers::{self, Asset, NewTransfer, Settled, TransferKind};
+use super::transfers::{self, Asset, Attempt, NewTransfer, Sent, Settled, TransferKind};
 use super::{Context, CrashStep, Done, JobError, JobSettings, Wallet, later};
 use crate::policy::{Refusal, Rule};
 use crate::queue::Lease;
@@ -62,8 +62,11 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
     };
     let usdt = settings.usdt_contract;
     let gas_wallet = active_gas_wallet(ctx, &gas).await?;
+    let mut attempt = Attempt::default();
     for _ in 0..ROUNDS {
-        if transfers::settle(ctx, wallet.id, lease.job_id, &usdt).await? == Settled::Pending {
+        if transfers::settle(ctx, &mut attempt, wallet.id, lease.job_id, &usdt).await?
+            == Settled::Pending
+        {
             return Ok(later(transfers::soon(ctx)));
         }
         // A job whose top-up already landed (it died before it was marked
@@ -166,10 +169,10 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
             contract,
             topup_need: Some(topup_need),
         };
-        match transfers::send(ctx, lease, &settings, t).await? {
-            None => return Ok(later(transfers::soon(ctx))),
-            Some(false) => continue,
-            Some(true) => {
+        match transfers::send(ctx, &mut attempt, lease, &settings, t).await? {
+            Sent::Pending => return Ok(later(transfers::soon(ctx))),
+            Sent::Expired => continue,
+            Sent::Landed => {
                 ctx.crash_point(CrashStep::BeforeDone);
                 return Ok(Done::Complete);
             }

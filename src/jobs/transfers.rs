@@ -17,6 +17,7 @@
 //!     expiration, the same signed bytes are broadcast again (a
 //!     `DUP_TRANSACTION_ERROR` proves nothing, so the lookups go on).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -216,28 +217,63 @@ pub async fn create(
     Ok(record)
 }
 
-/// Broadcasts the stored bytes. `Ok(Some(reason))` when the node refused
-/// them for a reason other than expiry; an unknown outcome is `Ok(None)`:
-/// the lookups decide.
-pub async fn broadcast(ctx: &Context, rec: &TransferRecord) -> Result<Option<String>, JobError> {
+/// What the node answered a broadcast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Broadcast {
+    /// It took the bytes, or already had them.
+    Taken,
+    /// The answer was lost or the node did not take them: the bytes may not
+    /// have reached it, and may be sent again.
+    Unknown,
+    /// It refused them for a reason other than expiry: the reason.
+    Refused(String),
+    /// It refused them as expired or built on an unknown block: they can
+    /// never land, which the lookups will prove.
+    CannotLand,
+}
+
+/// What one attempt has broadcast. A record the node answered for in this
+/// attempt is only looked up afterwards: sending the same bytes again
+/// cannot move funds twice (one txID lands once), but each repeat is
+/// another request and another `broadcast_count`, and a refusal would only
+/// be repeated. A record left by an earlier attempt, or whose broadcast
+/// the node may not have received, is sent (again).
+#[derive(Debug, Default)]
+pub struct Attempt {
+    answered: HashSet<Uuid>,
+}
+
+/// Broadcasts the stored bytes and records that it did.
+pub async fn broadcast(
+    ctx: &Context,
+    attempt: &mut Attempt,
+    rec: &TransferRecord,
+) -> Result<Broadcast, JobError> {
     let signed = signed(rec)?;
-    let (note, refused) = match ctx.tron.broadcast(&signed).await {
-        Ok(_) => (None, None),
+    let (note, answer) = match ctx.tron.broadcast(&signed).await {
+        Ok(_) => (None, Broadcast::Taken),
         Err(e @ (ClientError::Ambiguous { .. } | ClientError::Unavailable { .. })) => {
-            (Some(e.to_string()), None)
+            (Some(e.to_string()), Broadcast::Unknown)
         }
         Err(ClientError::Rejected { code, message }) => {
             let text = format!("node refused transfer {}: {code}: {message}", rec.tx_id);
-            let can_never_land = matches!(code, BroadcastCode::Tapos | BroadcastCode::Expiration);
-            (Some(text.clone()), (!can_never_land).then_some(text))
+            let answer = if matches!(code, BroadcastCode::Tapos | BroadcastCode::Expiration) {
+                Broadcast::CannotLand
+            } else {
+                Broadcast::Refused(text.clone())
+            };
+            (Some(text), answer)
         }
         Err(e) => return Err(e.into()),
     };
     store::mark_broadcast(&ctx.pool, rec.id, note.as_deref()).await?;
-    if note.is_none() {
+    if answer != Broadcast::Unknown {
+        attempt.answered.insert(rec.id);
+    }
+    if answer == Broadcast::Taken {
         ctx.crash_point(CrashStep::AfterBroadcast);
     }
-    Ok(refused)
+    Ok(answer)
 }
 
 async fn mark(
@@ -280,9 +316,11 @@ fn judge(rec: &TransferRecord, info: &TransactionInfo, usdt: &Address) -> Result
 }
 
 /// Asks the chain about a recorded transfer and records what it learnt
-/// (see the module documentation).
+/// (see the module documentation); broadcasts it only when this attempt
+/// has not had the node's answer for it yet.
 pub async fn resolve(
     ctx: &Context,
+    attempt: &mut Attempt,
     rec: &TransferRecord,
     usdt: &Address,
 ) -> Result<Resolution, JobError> {
@@ -295,12 +333,26 @@ pub async fn resolve(
     if let Some(info) = ctx.tron.transaction_info(&txid, View::Solidified).await? {
         return match judge(rec, &info, usdt) {
             Ok(()) => {
-                mark(ctx, rec, TransferStatus::Confirmed, None, Some(info.block_number)).await?;
+                mark(
+                    ctx,
+                    rec,
+                    TransferStatus::Confirmed,
+                    None,
+                    Some(info.block_number),
+                )
+                .await?;
                 tracing::info!(tx_id = %rec.tx_id, kind = %rec.kind, "transfer confirmed");
                 Ok(Resolution::Confirmed)
             }
             Err(reason) => {
-                mark(ctx, rec, TransferStatus::Failed, Some(&reason), Some(info.block_number)).await?;
+                mark(
+                    ctx,
+                    rec,
+                    TransferStatus::Failed,
+                    Some(&reason),
+                    Some(info.block_number),
+                )
+                .await?;
                 tracing::warn!(tx_id = %rec.tx_id, "{reason}");
                 Ok(Resolution::Failed(reason))
             }
@@ -327,9 +379,15 @@ pub async fn resolve(
         tracing::info!(tx_id = %rec.tx_id, kind = %rec.kind, "transfer expired without landing");
         return Ok(Resolution::Expired);
     }
+    if attempt.answered.contains(&rec.id) {
+        return Ok(Resolution::Pending { refused: None });
+    }
     let head = ctx.tron.now_block().await?;
     if head.timestamp_ms < expiration_ms {
-        let refused = broadcast(ctx, rec).await?;
+        let refused = match broadcast(ctx, attempt, rec).await? {
+            Broadcast::Refused(reason) => Some(reason),
+            Broadcast::Taken | Broadcast::Unknown | Broadcast::CannotLand => None,
+        };
         return Ok(Resolution::Pending { refused });
     }
     // Expired by the head, not yet provably absent: wait for solidification.
@@ -355,13 +413,25 @@ pub enum Settled {
     Pending,
 }
 
-/// One pass over the wallet's unresolved transfers: each is resolved once
-/// (and re-broadcast if it may still land). Returns how many may still land.
-/// A transfer of `job_id` that failed on chain fails the job
-/// ([`JobError::Final`]); a refused re-broadcast is a retry, reported after
-/// the pass.
+/// One look at the wallet's unresolved transfers, as an attempt of its own
+/// (a sync's: it does not wait). See [`settle`].
 pub async fn pass(
     ctx: &Context,
+    wallet_id: Uuid,
+    job_id: Uuid,
+    usdt: &Address,
+) -> Result<usize, JobError> {
+    pass_in(ctx, &mut Attempt::default(), wallet_id, job_id, usdt).await
+}
+
+/// One pass over the wallet's unresolved transfers: each is resolved once
+/// (and broadcast if it may still land and `attempt` has not yet). Returns
+/// how many may still land. A transfer of `job_id` that failed on chain
+/// fails the job ([`JobError::Final`]); a refused broadcast is a retry,
+/// reported after the pass.
+async fn pass_in(
+    ctx: &Context,
+    attempt: &mut Attempt,
     wallet_id: Uuid,
     job_id: Uuid,
     usdt: &Address,
@@ -369,7 +439,7 @@ pub async fn pass(
     let mut pending = 0;
     let mut refusal = None;
     for rec in unresolved(ctx, wallet_id).await? {
-        match resolve(ctx, &rec, usdt).await? {
+        match resolve(ctx, attempt, &rec, usdt).await? {
             Resolution::Confirmed | Resolution::Expired => {}
             Resolution::Failed(reason) if rec.job_id == Some(job_id) => {
                 return Err(JobError::Final(reason));
@@ -390,16 +460,17 @@ pub async fn pass(
 }
 
 /// Resolves every unresolved transfer of the wallet, waiting up to
-/// `ctx.wait` for those that may still land (see [`pass`]).
+/// `ctx.wait` for those that may still land.
 pub async fn settle(
     ctx: &Context,
+    attempt: &mut Attempt,
     wallet_id: Uuid,
     job_id: Uuid,
     usdt: &Address,
 ) -> Result<Settled, JobError> {
     let deadline = tokio::time::Instant::now() + ctx.wait;
     loop {
-        if pass(ctx, wallet_id, job_id, usdt).await? == 0 {
+        if pass_in(ctx, attempt, wallet_id, job_id, usdt).await? == 0 {
             return Ok(Settled::Clear);
         }
         if tokio::time::Instant::now() >= deadline {
@@ -409,26 +480,53 @@ pub async fn settle(
     }
 }
 
-/// Signs, records and broadcasts `t`, then waits for it like any leftover:
-/// `Some(true)` when it landed, `Some(false)` when it expired without
-/// landing (the caller may build anew), `None` when it may still land after
-/// `ctx.wait`. A failure on chain is a [`JobError::Final`].
+/// How a [`send`] ended, short of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// The transfer is confirmed.
+    Landed,
+    /// It expired without landing: the caller may build anew.
+    Expired,
+    /// It may still land after `ctx.wait`: come back later (no retry used).
+    Pending,
+}
+
+/// Signs, records and broadcasts `t`, then waits for it like any leftover.
+/// A failure on chain is a [`JobError::Final`], a refused broadcast a
+/// [`JobError::Retry`].
 pub async fn send(
     ctx: &Context,
+    attempt: &mut Attempt,
     lease: &Lease,
     settings: &JobSettings,
     t: NewTransfer,
-) -> Result<Option<bool>, JobError> {
+) -> Result<Sent, JobError> {
     let wallet_id = t.wallet_id;
     let rec = create(ctx, lease, settings, t).await?;
-    // A refusal here is looked at again by `settle`, which re-broadcasts.
-    broadcast(ctx, &rec).await?;
-    match settle(ctx, wallet_id, lease.job_id, &settings.usdt_contract).await? {
-        Settled::Pending => Ok(None),
-        Settled::Clear => {
-            let status = store::status(&ctx.pool, rec.id).await?;
-            Ok(Some(status == TransferStatus::Confirmed))
-        }
+    if let Broadcast::Refused(reason) = broadcast(ctx, attempt, &rec).await? {
+        return Err(JobError::Retry(reason));
+    }
+    match settle(
+        ctx,
+        attempt,
+        wallet_id,
+        lease.job_id,
+        &settings.usdt_contract,
+    )
+    .await?
+    {
+        Settled::Pending => Ok(Sent::Pending),
+        Settled::Clear => match store::status(&ctx.pool, rec.id).await? {
+            TransferStatus::Confirmed => Ok(Sent::Landed),
+            TransferStatus::Expired => Ok(Sent::Expired),
+            // Resolved by another process meanwhile (this pass fails the
+            // job on a failure it finds itself).
+            TransferStatus::Failed => Err(JobError::Final(format!(
+                "{} transfer {} failed on chain",
+                rec.kind, rec.tx_id
+            ))),
+            TransferStatus::Signed | TransferStatus::Broadcast => Ok(Sent::Pending),
+        },
     }
 }
 
