@@ -8,16 +8,15 @@
 //! the top-up has landed; a failed top-up fails the consolidation with its
 //! reason.
 
-use std::time::Duration;
-
 use uuid::Uuid;
 
+use super::fees;
 use super::transfers::{self, Asset, Attempt, NewTransfer, Sent, Settled, TransferKind};
 use super::{Context, CrashStep, Done, JobError, JobSettings, Wallet, later};
 use crate::policy::Rule;
 use crate::queue::{self, Job, JobType, Lease, NewJob};
-use crate::tron::client::{AccountResource, ChainParameters, ClientError, EnergyEstimate};
-use crate::tron::{Address, Contract, RawTransaction, RefBlock, Sun, TokenUnits};
+use crate::tron::client::ClientError;
+use crate::tron::{Address, Contract, Sun, TokenUnits};
 
 /// Rebuilds after an expired transfer within one attempt before snoozing.
 const ROUNDS: usize = 3;
@@ -77,7 +76,7 @@ pub async fn run(
                 other => other?,
             };
             let contract = Contract::trc20_transfer(owner, usdt, treasury, balance);
-            let need = usdt_transfer_cost(&estimate, &params, &contract, &settings)?;
+            let need = fees::usdt_transfer_cost(&estimate, &params, &contract, &settings)?;
             let trx = ctx.tron.trx_balance(&owner).await?;
             if trx < need {
                 return wait_for_gas(ctx, job, wallet, need, trx).await;
@@ -135,11 +134,17 @@ async fn sweep_trx(
         to: treasury,
         amount: account.balance,
     };
-    let fees = trx_transfer_fees(&draft, &params, &resource, treasury_active, settings)?;
+    let fees = fees::trx_transfer_fees(
+        &draft,
+        &params,
+        resource.free_net_available(),
+        treasury_active,
+        settings,
+    )?;
     let keep = settings
         .trx_reserve
         .checked_add(fees)
-        .ok_or_else(|| overflow("TRX reserve"))?;
+        .ok_or_else(|| fees::overflow("TRX reserve"))?;
     let Some(amount) = account.balance.checked_sub(keep).filter(|a| *a > Sun::ZERO) else {
         return Ok(Sent::Landed);
     };
@@ -159,86 +164,6 @@ async fn sweep_trx(
         topup_need: None,
     };
     transfers::send(ctx, attempt, lease, settings, t).await
-}
-
-fn overflow(what: &str) -> JobError {
-    JobError::Final(format!("{what}: amount overflows"))
-}
-
-/// Bytes of bandwidth a signed transaction with this contract uses, as the
-/// node counts them: the signed protobuf plus the result it stores. A draft
-/// with the longest varints stands in for the real one, so this is an upper
-/// bound.
-pub fn bandwidth_bytes(contract: &Contract, settings: &JobSettings) -> u64 {
-    bandwidth_upper_bound(contract, transfers::fee_limit(contract, settings))
-}
-
-fn bandwidth_upper_bound(contract: &Contract, fee_limit: Sun) -> u64 {
-    // One signature (tag, length, 65 bytes), the raw_data field header, and
-    // java-tron's MAX_RESULT_SIZE_IN_TX.
-    const SIGNED_OVERHEAD: u64 = 2 + 65 + 3;
-    const RESULT_BYTES: u64 = 64;
-    let reference = RefBlock {
-        number: u64::MAX,
-        id: [0xff; 32],
-        timestamp_ms: i64::MAX / 4,
-    };
-    let raw = RawTransaction::new(
-        contract.clone(),
-        &reference,
-        i64::MAX / 4,
-        Duration::from_secs(86_400),
-        fee_limit,
-    );
-    raw.encode().len() as u64 + SIGNED_OVERHEAD + RESULT_BYTES
-}
-
-/// TRX a USDT transfer burns when the sender has no staked resources: its
-/// energy at the current price plus its bandwidth bought with TRX (free
-/// bandwidth is not counted on: it may be spent by then).
-pub fn usdt_transfer_cost(
-    estimate: &EnergyEstimate,
-    params: &ChainParameters,
-    contract: &Contract,
-    settings: &JobSettings,
-) -> Result<Sun, JobError> {
-    let energy = estimate
-        .total()
-        .checked_mul(params.energy_fee.0)
-        .ok_or_else(|| overflow("energy cost"))?;
-    let bandwidth = bandwidth_bytes(contract, settings)
-        .checked_mul(params.transaction_fee.0)
-        .ok_or_else(|| overflow("bandwidth cost"))?;
-    energy
-        .checked_add(bandwidth)
-        .map(Sun)
-        .ok_or_else(|| overflow("USDT transfer cost"))
-}
-
-/// TRX a TRX transfer burns besides its amount: bandwidth unless the free
-/// bandwidth covers it, or the account-creation fees when the recipient is
-/// new.
-fn trx_transfer_fees(
-    contract: &Contract,
-    params: &ChainParameters,
-    resource: &AccountResource,
-    recipient_active: bool,
-    settings: &JobSettings,
-) -> Result<Sun, JobError> {
-    if !recipient_active {
-        return params
-            .create_account_fee
-            .checked_add(params.create_new_account_fee_in_system_contract)
-            .ok_or_else(|| overflow("activation fee"));
-    }
-    let bytes = bandwidth_bytes(contract, settings);
-    if resource.free_net_available() >= bytes {
-        return Ok(Sun::ZERO);
-    }
-    bytes
-        .checked_mul(params.transaction_fee.0)
-        .map(Sun)
-        .ok_or_else(|| overflow("bandwidth cost"))
 }
 
 /// Queues a gas top-up for the wallet and snoozes until it has landed; fails
@@ -300,58 +225,4 @@ async fn wait_for_gas(
         "waiting for a gas top-up"
     );
     Ok(later(std::time::Duration::from_secs(2)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tron::PrivateKey;
-
-    #[test]
-    fn the_bandwidth_bound_covers_the_signed_transaction_and_stays_close() {
-        let key = PrivateKey::from_bytes(&[7u8; 32]).unwrap();
-        let owner = key.address();
-        let to = PrivateKey::from_bytes(&[9u8; 32]).unwrap().address();
-        let usdt: Address = crate::tron::sim::MAINNET_USDT.parse().unwrap();
-        let reference = RefBlock {
-            number: 66_987_627,
-            id: [0x3c; 32],
-            timestamp_ms: 1_764_000_000_000,
-        };
-        for (contract, fee_limit) in [
-            (
-                Contract::Transfer {
-                    owner,
-                    to,
-                    amount: Sun(1),
-                },
-                Sun::ZERO,
-            ),
-            (
-                Contract::Transfer {
-                    owner,
-                    to,
-                    amount: Sun(u64::MAX / 2),
-                },
-                Sun::ZERO,
-            ),
-            (
-                Contract::trc20_transfer(owner, usdt, to, TokenUnits(123_456_789)),
-                Sun(100_000_000),
-            ),
-        ] {
-            let signed = RawTransaction::new(
-                contract.clone(),
-                &reference,
-                1_764_000_000_500,
-                Duration::from_secs(60),
-                fee_limit,
-            )
-            .sign(&key);
-            let actual = signed.encode().len() as u64 + 64;
-            let bound = bandwidth_upper_bound(&contract, fee_limit);
-            assert!(bound >= actual, "{bound} < {actual}");
-            assert!(bound <= actual + 40, "{bound} is far above {actual}");
-        }
-    }
 }

@@ -16,7 +16,7 @@
 //! A duplicate top-up would succeed silently, so it follows the same
 //! transfer-record protocol as a sweep: the record is per deposit wallet.
 
-use super::consolidation::{bandwidth_bytes, usdt_transfer_cost};
+use super::fees;
 use super::transfers::{self, Asset, Attempt, NewTransfer, Sent, Settled, TransferKind};
 use super::{Context, CrashStep, Done, JobError, JobSettings, Wallet, later};
 use crate::policy::{Refusal, Rule};
@@ -93,7 +93,7 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
             other => other?,
         };
         let usdt_contract = Contract::trc20_transfer(target, usdt, to, usdt_balance);
-        let need = usdt_transfer_cost(&estimate, &params, &usdt_contract, &settings)?;
+        let need = fees::usdt_transfer_cost(&estimate, &params, &usdt_contract, &settings)?;
         if balance >= need {
             tracing::info!(wallet = %target, balance = balance.0, need = need.0,
                 "gas top-up skipped: the wallet already holds enough");
@@ -123,17 +123,9 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
             amount,
         };
         // What the gas wallet pays besides the amount: the account creation
-        // when the target is new, else the transfer's bandwidth.
-        let fees = if account.is_none() {
-            params
-                .create_account_fee
-                .checked_add(params.create_new_account_fee_in_system_contract)
-        } else {
-            bandwidth_bytes(&contract, &settings)
-                .checked_mul(params.transaction_fee.0)
-                .map(Sun)
-        }
-        .ok_or_else(|| JobError::Final("top-up fees overflow".into()))?;
+        // when the target is new, else the transfer's bandwidth (its free
+        // bandwidth is not counted on: every top-up draws on it).
+        let fees = fees::trx_transfer_fees(&contract, &params, 0, account.is_some(), &settings)?;
         let cost = amount
             .checked_add(fees)
             .ok_or_else(|| JobError::Final("top-up cost overflows".into()))?;

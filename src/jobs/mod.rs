@@ -15,6 +15,7 @@
 //! queue only to read a job and to enqueue follow-up jobs.
 
 pub mod consolidation;
+pub mod fees;
 pub mod gas_topup;
 pub mod processing;
 pub mod settings;

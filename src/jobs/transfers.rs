@@ -79,15 +79,6 @@ pub enum Resolution {
     },
 }
 
-/// The most TRX a transaction may burn for energy: `tron.fee_limit_sun` for
-/// contract calls, none for plain transfers (they use no energy).
-pub fn fee_limit(contract: &Contract, settings: &JobSettings) -> Sun {
-    match contract {
-        Contract::TriggerSmartContract { .. } => settings.fee_limit,
-        _ => Sun::ZERO,
-    }
-}
-
 /// Signs `t` once, through the signer and its policy, and commits its
 /// record, guarded by `lease`: an attempt that lost its job creates nothing.
 /// Fails with [`JobError::Retry`] when the wallet already has an unresolved
@@ -101,7 +92,7 @@ pub async fn create(
 ) -> Result<TransferRecord, JobError> {
     let amount = i64::try_from(t.amount)
         .map_err(|_| JobError::Final(format!("amount {} does not fit the record", t.amount)))?;
-    let fee_limit = fee_limit(&t.contract, settings);
+    let fee_limit = super::fees::fee_limit(&t.contract, settings);
     let reference = ctx.tron.now_block().await?;
     let raw = RawTransaction::new(
         t.contract,
