@@ -908,6 +908,83 @@ async fn a_transfer_that_reverts_after_a_crash_fails_the_job_with_the_reason() {
     assert_eq!(processing_flag(&env.db.pool, w.id).await, (false, None));
 }
 
+async fn usdt_sweep_status(pool: &PgPool, wallet: Uuid) -> String {
+    sqlx::query_scalar(
+        "SELECT status FROM transfers WHERE wallet_id = $1 AND kind = 'consolidation-usdt'",
+    )
+    .bind(wallet)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn maintenance_resolves_the_transfer_of_a_job_that_died_out_of_retries() {
+    let env = Env::new().await;
+    set_config(&env.db.pool, "queue.max_retries", json!(1)).await;
+    let w = env.deposit(100 * TRX, 50 * USDT).await;
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    crash_at(&env, "after-broadcast");
+    assert_eq!(usdt_sweep_status(&env.db.pool, w.id).await, "broadcast");
+
+    // The lease runs out with no retry left: dead-lettered. Nothing else
+    // touches the wallet, yet its sweep's record follows the chain.
+    let engine = env.engine();
+    let (status, error) = env.finished(job, Duration::from_secs(60)).await;
+    assert_eq!(status, "failed", "{error:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while usdt_sweep_status(&env.db.pool, w.id).await != "confirmed" {
+        assert!(
+            Instant::now() < deadline,
+            "the dead job's sweep was never resolved"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    engine.stop().await;
+    let ledger = env.ledger().await;
+    let swept = moves(&ledger, "USDT", &w.address, &env.treasury);
+    assert_eq!(swept.len(), 1);
+    // Maintenance only looked: the dead job's transfer was not pushed again.
+    assert_eq!(swept[0]["broadcasts"], 1, "{}", swept[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_attempt_failing_while_its_own_transfer_may_land_spends_no_retry() {
+    let env = Env::new().await;
+    set_config(&env.db.pool, "queue.max_retries", json!(2)).await;
+    let w = env.deposit(100 * TRX, 50 * USDT).await;
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    crash_at(&env, "after-broadcast");
+    // The node turns unavailable: the next attempts cannot look the sweep
+    // up, and each would have spent the last retry and failed the job.
+    env.faults(json!({"rate_429": 1.0})).await;
+    let engine = env.engine();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, attempt, retries): (String, i32, i32) =
+            sqlx::query_as("SELECT status, attempt, retry_count FROM job_logs WHERE id = $1")
+                .bind(job)
+                .fetch_one(&env.db.pool)
+                .await
+                .unwrap();
+        assert_ne!(status, "failed");
+        if attempt >= 4 {
+            // One retry for the crash (the lease ran out), none since.
+            assert_eq!(retries, 1);
+            break;
+        }
+        assert!(Instant::now() < deadline, "job stuck at attempt {attempt}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    env.faults(json!({})).await;
+    let (status, error) = env.finished(job, Duration::from_secs(60)).await;
+    engine.stop().await;
+    assert_eq!(status, "completed", "{error:?}");
+    assert_eq!(usdt_sweep_status(&env.db.pool, w.id).await, "confirmed");
+    let ledger = env.ledger().await;
+    assert_eq!(moves(&ledger, "USDT", &w.address, &env.treasury).len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_at_every_step_of_a_consolidation_sweeps_each_wallet_exactly_once() {
     let env = Env::new().await;

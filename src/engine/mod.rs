@@ -24,6 +24,6 @@ mod handler;
 mod runner;
 mod wallet_jobs;
 
-pub use handler::{Handler, HandlerFuture, Registry};
+pub use handler::{Handler, HandlerFuture, Maintenance, MaintenanceFuture, Registry};
 pub use runner::{Engine, EngineOptions, EngineReport, WorkerState};
 pub use wallet_jobs::register_wallet_jobs;

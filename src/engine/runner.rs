@@ -875,6 +875,7 @@ async fn maintainer(
                     "took back jobs whose lease ran out"
                 );
             }
+            shared.registry.maintain().await;
             // A change that cannot be applied must not stop lease rescue:
             // it is logged and tried again next round.
             match l.apply_due_config_changes().await {

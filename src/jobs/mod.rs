@@ -37,6 +37,7 @@ use crate::tron::client::{ClientError, TronClient};
 use crate::wallets::WalletError;
 
 pub use settings::JobSettings;
+pub use transfers::resolve_dead_letters;
 
 /// What the handlers share: the database, the node, the signer (which
 /// holds the funds policy, and the master key when it is local).
@@ -216,11 +217,38 @@ pub async fn run(ctx: &Context, job: &Job) -> Outcome {
         done
     }
     .await;
-    match result {
+    let outcome = match result {
         Ok(Done::Complete) => Outcome::Complete,
         Ok(Done::Later(at)) => Outcome::Snooze(at),
         Err(JobError::Final(message)) => Outcome::Fail(message),
         Err(e) => Outcome::Retry(e.to_string()),
+    };
+    hold_while_own_transfer_unresolved(ctx, &lease, outcome).await
+}
+
+/// A job whose own transfer may still land, or has landed unseen, is
+/// neither failed nor charged a retry (which could fail it): it comes back
+/// soon, and its next attempt settles that transfer first.
+async fn hold_while_own_transfer_unresolved(
+    ctx: &Context,
+    lease: &Lease,
+    outcome: Outcome,
+) -> Outcome {
+    let (Outcome::Fail(error) | Outcome::Retry(error)) = &outcome else {
+        return outcome;
+    };
+    match crate::transfers::job_has_unresolved(&ctx.pool, lease.job_id).await {
+        Ok(true) => {
+            tracing::warn!(job_id = %lease.job_id, %error,
+                "attempt ended in error while a transfer of the job may still land: \
+                 it runs again once that transfer can be settled");
+            Outcome::Snooze(
+                Utc::now() + chrono::Duration::from_std(transfers::soon(ctx)).unwrap_or_default(),
+            )
+        }
+        Ok(false) => outcome,
+        // Unknown: a retry, as any database failure.
+        Err(e) => Outcome::Retry(format!("{error}; and checking its transfers failed: {e}")),
     }
 }
 

@@ -232,6 +232,9 @@ pub enum Broadcast {
 #[derive(Debug, Default)]
 pub struct Attempt {
     answered: HashSet<Uuid>,
+    /// Never broadcast: maintenance only asks the chain about the records
+    /// of dead jobs, it does not push them.
+    look_only: bool,
 }
 
 /// Broadcasts the stored bytes and records that it did.
@@ -370,7 +373,7 @@ pub async fn resolve(
         tracing::info!(tx_id = %rec.tx_id, kind = %rec.kind, "transfer expired without landing");
         return Ok(Resolution::Expired);
     }
-    if attempt.answered.contains(&rec.id) {
+    if attempt.look_only || attempt.answered.contains(&rec.id) {
         return Ok(Resolution::Pending { refused: None });
     }
     let head = ctx.tron.now_block().await?;
@@ -519,6 +522,39 @@ pub async fn send(
             TransferStatus::Signed | TransferStatus::Broadcast => Ok(Sent::Pending),
         },
     }
+}
+
+/// Records resolved per maintenance round, at most.
+const DEAD_BATCH: i64 = 50;
+
+/// Resolves, against the chain by txID, the transfer records that no live
+/// job will settle (their job failed, was cancelled or was deleted), so
+/// that the ledger matches the chain without anyone retrying the job. Only
+/// looks: a dead job's transfer is not broadcast again. Leader-only
+/// maintenance (the engine's maintainer runs it); returns how many it
+/// resolved.
+pub async fn resolve_dead_letters(ctx: &Context) -> Result<usize, JobError> {
+    let records = store::left_by_dead_jobs(&ctx.pool, DEAD_BATCH).await?;
+    if records.is_empty() {
+        return Ok(0);
+    }
+    let usdt = JobSettings::load(&ctx.pool).await?.usdt_contract;
+    let mut attempt = Attempt {
+        look_only: true,
+        ..Attempt::default()
+    };
+    let mut resolved = 0;
+    for rec in &records {
+        match resolve(ctx, &mut attempt, rec, &usdt).await? {
+            Resolution::Pending { .. } => {}
+            outcome => {
+                resolved += 1;
+                tracing::info!(tx_id = %rec.tx_id, job_id = ?rec.job_id, ?outcome,
+                    "resolved a transfer left by a dead job");
+            }
+        }
+    }
+    Ok(resolved)
 }
 
 /// A short wait before looking at the chain again.

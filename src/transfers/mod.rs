@@ -282,6 +282,47 @@ pub async fn status(db: impl PgExecutor<'_>, id: Uuid) -> Result<TransferStatus,
     .await
 }
 
+/// Whether `job_id` has a record that may still land (or has landed
+/// unseen): its job must not fail or spend a retry before it is resolved.
+pub async fn job_has_unresolved(
+    db: impl PgExecutor<'_>,
+    job_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM transfers
+                           WHERE job_id = $1 AND status IN ('signed', 'broadcast')) AS "unresolved!""#,
+        job_id,
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Up to `limit` unresolved records that no live job will settle: their
+/// job failed, was cancelled or was deleted. Oldest first. The statement
+/// reads `job_logs` too, for the job's status; its main table is
+/// `transfers`, so it lives here.
+pub async fn left_by_dead_jobs(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<TransferRecord>, sqlx::Error> {
+    sqlx::query_as!(
+        TransferRecord,
+        r#"SELECT t.id, t.wallet_id, t.job_id, t.kind AS "kind: TransferKind",
+                  t.asset AS "asset: Asset", t.from_address, t.to_address, t.amount, t.tx_id,
+                  t.signed_tx, t.expires_at, t.status AS "status: TransferStatus",
+                  t.broadcast_count, t.last_error
+             FROM transfers t
+             LEFT JOIN job_logs j ON j.id = t.job_id
+            WHERE t.status IN ('signed', 'broadcast')
+              AND (t.job_id IS NULL OR j.id IS NULL OR j.status IN ('failed', 'cancelled'))
+            ORDER BY t.created_at, t.id
+            LIMIT $1"#,
+        limit,
+    )
+    .fetch_all(db)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
