@@ -227,11 +227,16 @@ impl Env {
 
     /// An in-process engine running the wallet jobs.
     fn engine(&self) -> RunningEngine {
+        self.engine_with(client_for(&self.sim))
+    }
+
+    /// An in-process engine running the wallet jobs against `tron`.
+    fn engine_with(&self, tron: TronClient) -> RunningEngine {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(10)
             .connect_lazy(self.worker_login.url.expose())
             .unwrap();
-        let mut ctx = Context::new(pool.clone(), client_for(&self.sim), self.signer());
+        let mut ctx = Context::new(pool.clone(), tron, self.signer());
         ctx.poll = Duration::from_millis(100);
         ctx.wait = Duration::from_secs(20);
         let mut registry = Registry::new();
@@ -2202,4 +2207,92 @@ async fn a_payout_address_applied_sooner_than_the_policys_change_delay_signs_not
     assert_eq!(status, "completed", "{error:?}");
     assert_eq!(env.usdt_of(&env.treasury).await, 50 * USDT);
     assert_eq!(security_events(pool).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_refusing_the_api_key_fails_the_job_at_once_and_turns_health_down() {
+    let env = Env::new().await;
+    // A node that wants an API key the workers do not send.
+    let keyed = Simulator::spawn(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        block_interval: Duration::from_millis(100),
+        api_key: Some("the-right-key".into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let w = env.deposit(TRX, 0).await;
+    let engine = env.engine_with(client_for(&keyed));
+    let job = env.enqueue(JobType::Sync, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "failed");
+    let error = error.unwrap();
+    assert!(
+        error.contains("denied access") && error.contains("TRON_API_KEY"),
+        "{error}"
+    );
+    let attempts: i32 = sqlx::query_scalar("SELECT attempt FROM job_logs WHERE id = $1")
+        .bind(job)
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        attempts, 1,
+        "failed on its first attempt, no retry with backoff"
+    );
+    let h = health(&env.db.pool).await;
+    assert_eq!(h.status, walletops::admin::health::Status::Down, "{h:?}");
+    assert!(
+        h.reasons
+            .iter()
+            .any(|r| r.contains("refuses the workers' credentials")),
+        "{h:?}"
+    );
+
+    // With a node that takes the workers' requests, the next job completes
+    // and health forgets the refusal.
+    let engine = env.engine();
+    let job = env.enqueue(JobType::Sync, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "completed", "{error:?}");
+    let h = health(&env.db.pool).await;
+    assert!(
+        !h.reasons.iter().any(|r| r.contains("credentials")),
+        "{h:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_is_only_unavailable_retries_the_job() {
+    let env = Env::new().await;
+    let w = env.deposit(TRX, 0).await;
+    env.faults(json!({"rate_429": 1.0})).await;
+    let engine = env.engine();
+    let job = env.enqueue(JobType::Sync, &w).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, retries): (String, i32) =
+            sqlx::query_as("SELECT status, retry_count FROM job_logs WHERE id = $1")
+                .bind(job)
+                .fetch_one(&env.db.pool)
+                .await
+                .unwrap();
+        assert_ne!(status, "failed");
+        if retries >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job never retried");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    env.faults(json!({})).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "completed", "{error:?}");
+    let h = health(&env.db.pool).await;
+    assert!(
+        !h.reasons.iter().any(|r| r.contains("credentials")),
+        "{h:?}"
+    );
 }

@@ -32,8 +32,9 @@ use uuid::Uuid;
 use crate::policy::{Refusal, Rule};
 use crate::queue::{Job, JobType, Lease, Outcome};
 use crate::signer::Signer;
+use crate::transfers::access;
 use crate::tron::Address;
-use crate::tron::client::{ClientError, TronClient};
+use crate::tron::client::{ClientError, ErrorClass, TronClient};
 use crate::wallets::WalletError;
 
 pub use settings::JobSettings;
@@ -218,12 +219,34 @@ pub async fn run(ctx: &Context, job: &Job) -> Outcome {
     }
     .await;
     let outcome = match result {
-        Ok(Done::Complete) => Outcome::Complete,
+        Ok(Done::Complete) => {
+            if let Err(e) = access::clear_denial(&ctx.pool).await {
+                tracing::warn!(error = %e, "cannot record that the TRON node answers again");
+            }
+            Outcome::Complete
+        }
         Ok(Done::Later(at)) => Outcome::Snooze(at),
         Err(JobError::Final(message)) => Outcome::Fail(message),
+        Err(JobError::Tron(e)) if e.class() == ErrorClass::Denied => {
+            denied(ctx, lease.job_id, &e).await
+        }
         Err(e) => Outcome::Retry(e.to_string()),
     };
     hold_while_own_transfer_unresolved(ctx, &lease, outcome).await
+}
+
+/// The node refused our credentials: every retry would be refused too, so
+/// the job fails at once, and health is Down until a job completes again.
+async fn denied(ctx: &Context, job_id: Uuid, e: &ClientError) -> Outcome {
+    let message = format!(
+        "{e}; this job fails without retrying: fix the workers' TRON_API_KEY (or the node's \
+         access rules), then retry it"
+    );
+    tracing::error!(%job_id, "{message}");
+    if let Err(db) = access::record_denial(&ctx.pool, job_id, &message).await {
+        tracing::error!(error = %db, "cannot record the TRON node's refusal for health");
+    }
+    Outcome::Fail(message)
 }
 
 /// A job whose own transfer may still land, or has landed unseen, is

@@ -5,6 +5,9 @@
 //! outlives the job that made it (the protocol around it is in
 //! `src/jobs/transfers.rs`). The kind, asset and status of a record are the
 //! enums below, stored as the text the table's CHECK constraints allow.
+//! [`access`] keeps whether the node refuses the workers' credentials.
+
+pub mod access;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
