@@ -236,7 +236,9 @@ pub async fn run(ctx: &Context, job: &Job) -> Outcome {
 }
 
 /// The node refused our credentials: every retry would be refused too, so
-/// the job fails at once, and health is Down until a job completes again.
+/// the job fails at once (unless a transfer of its own may still land, see
+/// [`hold_while_own_transfer_unresolved`]), and health is Down until a job
+/// completes again.
 async fn denied(ctx: &Context, job_id: Uuid, e: &ClientError) -> Outcome {
     let message = format!(
         "{e}; this job fails without retrying: fix the workers' TRON_API_KEY (or the node's \
