@@ -842,7 +842,7 @@ async fn the_api_key_goes_in_the_tron_pro_api_key_header() {
 
     let keyless = TronClient::new(ClientConfig::new(sim.url().clone())).unwrap();
     let err = keyless.now_block().await.unwrap_err();
-    assert_eq!(err.class(), ErrorClass::Final);
+    assert_eq!(err.class(), ErrorClass::Denied);
     assert!(err.to_string().contains("TRON_API_KEY"), "{err}");
 }
 

@@ -227,11 +227,16 @@ impl Env {
 
     /// An in-process engine running the wallet jobs.
     fn engine(&self) -> RunningEngine {
+        self.engine_with(client_for(&self.sim))
+    }
+
+    /// An in-process engine running the wallet jobs against `tron`.
+    fn engine_with(&self, tron: TronClient) -> RunningEngine {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(10)
             .connect_lazy(self.worker_login.url.expose())
             .unwrap();
-        let mut ctx = Context::new(pool.clone(), client_for(&self.sim), self.signer());
+        let mut ctx = Context::new(pool.clone(), tron, self.signer());
         ctx.poll = Duration::from_millis(100);
         ctx.wait = Duration::from_secs(20);
         let mut registry = Registry::new();
@@ -545,6 +550,47 @@ async fn consolidation_tops_up_gas_then_sweeps_usdt_and_trx_once() {
     .unwrap();
     assert_eq!((retries, topups), (0, 1));
     assert_eq!(processing_flag(&env.db.pool, w.id).await, (false, None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_transfer_of_an_attempt_is_broadcast_once() {
+    let env = Env::new().await;
+    // Enough TRX for the USDT transfer: one attempt, no top-up.
+    let w = env.deposit(100 * TRX, 50 * USDT).await;
+    let engine = env.engine();
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(60)).await;
+    assert_eq!(status, "completed", "{error:?}");
+    engine.stop().await;
+
+    let attempts: i32 = sqlx::query_scalar("SELECT attempt FROM job_logs WHERE id = $1")
+        .bind(job)
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 1);
+    // The node saw each txID once, though the worker looked it up until it
+    // was solidified.
+    let ledger = env.ledger().await;
+    let usdt = moves(&ledger, "USDT", &w.address, &env.treasury);
+    let trx = moves(&ledger, "TRX", &w.address, &env.treasury);
+    assert_eq!((usdt.len(), trx.len()), (1, 1));
+    assert_eq!(usdt[0]["broadcasts"], 1, "{}", usdt[0]);
+    assert_eq!(trx[0]["broadcasts"], 1, "{}", trx[0]);
+    let counts: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT kind, broadcast_count FROM transfers WHERE wallet_id = $1 ORDER BY kind",
+    )
+    .bind(w.id)
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        counts,
+        [
+            ("consolidation-trx".to_string(), 1),
+            ("consolidation-usdt".to_string(), 1)
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -865,6 +911,83 @@ async fn a_transfer_that_reverts_after_a_crash_fails_the_job_with_the_reason() {
     assert!(moves(&ledger, "USDT", &w.address, &env.treasury).is_empty());
     assert_ledger_adds_up(&ledger);
     assert_eq!(processing_flag(&env.db.pool, w.id).await, (false, None));
+}
+
+async fn usdt_sweep_status(pool: &PgPool, wallet: Uuid) -> String {
+    sqlx::query_scalar(
+        "SELECT status FROM transfers WHERE wallet_id = $1 AND kind = 'consolidation-usdt'",
+    )
+    .bind(wallet)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn maintenance_resolves_the_transfer_of_a_job_that_died_out_of_retries() {
+    let env = Env::new().await;
+    set_config(&env.db.pool, "queue.max_retries", json!(1)).await;
+    let w = env.deposit(100 * TRX, 50 * USDT).await;
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    crash_at(&env, "after-broadcast");
+    assert_eq!(usdt_sweep_status(&env.db.pool, w.id).await, "broadcast");
+
+    // The lease runs out with no retry left: dead-lettered. Nothing else
+    // touches the wallet, yet its sweep's record follows the chain.
+    let engine = env.engine();
+    let (status, error) = env.finished(job, Duration::from_secs(60)).await;
+    assert_eq!(status, "failed", "{error:?}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while usdt_sweep_status(&env.db.pool, w.id).await != "confirmed" {
+        assert!(
+            Instant::now() < deadline,
+            "the dead job's sweep was never resolved"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    engine.stop().await;
+    let ledger = env.ledger().await;
+    let swept = moves(&ledger, "USDT", &w.address, &env.treasury);
+    assert_eq!(swept.len(), 1);
+    // Maintenance only looked: the dead job's transfer was not pushed again.
+    assert_eq!(swept[0]["broadcasts"], 1, "{}", swept[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_attempt_failing_while_its_own_transfer_may_land_spends_no_retry() {
+    let env = Env::new().await;
+    set_config(&env.db.pool, "queue.max_retries", json!(2)).await;
+    let w = env.deposit(100 * TRX, 50 * USDT).await;
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    crash_at(&env, "after-broadcast");
+    // The node turns unavailable: the next attempts cannot look the sweep
+    // up, and each would have spent the last retry and failed the job.
+    env.faults(json!({"rate_429": 1.0})).await;
+    let engine = env.engine();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, attempt, retries): (String, i32, i32) =
+            sqlx::query_as("SELECT status, attempt, retry_count FROM job_logs WHERE id = $1")
+                .bind(job)
+                .fetch_one(&env.db.pool)
+                .await
+                .unwrap();
+        assert_ne!(status, "failed");
+        if attempt >= 4 {
+            // One retry for the crash (the lease ran out), none since.
+            assert_eq!(retries, 1);
+            break;
+        }
+        assert!(Instant::now() < deadline, "job stuck at attempt {attempt}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    env.faults(json!({})).await;
+    let (status, error) = env.finished(job, Duration::from_secs(60)).await;
+    engine.stop().await;
+    assert_eq!(status, "completed", "{error:?}");
+    assert_eq!(usdt_sweep_status(&env.db.pool, w.id).await, "confirmed");
+    let ledger = env.ledger().await;
+    assert_eq!(moves(&ledger, "USDT", &w.address, &env.treasury).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1210,7 +1333,7 @@ async fn only_the_lease_holder_records_a_transfer_and_one_per_wallet_and_kind() 
     let first = transfers::create(&ctx, &lease, &settings, transfer())
         .await
         .unwrap();
-    assert_eq!(first.status, "signed");
+    assert_eq!(first.status, transfers::TransferStatus::Signed);
     // A second transfer of the same kind while the first is unresolved:
     // refused by the database, nothing written.
     let err = transfers::create(&ctx, &lease, &settings, transfer())
@@ -2084,4 +2207,92 @@ async fn a_payout_address_applied_sooner_than_the_policys_change_delay_signs_not
     assert_eq!(status, "completed", "{error:?}");
     assert_eq!(env.usdt_of(&env.treasury).await, 50 * USDT);
     assert_eq!(security_events(pool).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_refusing_the_api_key_fails_the_job_at_once_and_turns_health_down() {
+    let env = Env::new().await;
+    // A node that wants an API key the workers do not send.
+    let keyed = Simulator::spawn(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        block_interval: Duration::from_millis(100),
+        api_key: Some("the-right-key".into()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let w = env.deposit(TRX, 0).await;
+    let engine = env.engine_with(client_for(&keyed));
+    let job = env.enqueue(JobType::Sync, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "failed");
+    let error = error.unwrap();
+    assert!(
+        error.contains("denied access") && error.contains("TRON_API_KEY"),
+        "{error}"
+    );
+    let attempts: i32 = sqlx::query_scalar("SELECT attempt FROM job_logs WHERE id = $1")
+        .bind(job)
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        attempts, 1,
+        "failed on its first attempt, no retry with backoff"
+    );
+    let h = health(&env.db.pool).await;
+    assert_eq!(h.status, walletops::admin::health::Status::Down, "{h:?}");
+    assert!(
+        h.reasons
+            .iter()
+            .any(|r| r.contains("refuses the workers' credentials")),
+        "{h:?}"
+    );
+
+    // With a node that takes the workers' requests, the next job completes
+    // and health forgets the refusal.
+    let engine = env.engine();
+    let job = env.enqueue(JobType::Sync, &w).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "completed", "{error:?}");
+    let h = health(&env.db.pool).await;
+    assert!(
+        !h.reasons.iter().any(|r| r.contains("credentials")),
+        "{h:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_is_only_unavailable_retries_the_job() {
+    let env = Env::new().await;
+    let w = env.deposit(TRX, 0).await;
+    env.faults(json!({"rate_429": 1.0})).await;
+    let engine = env.engine();
+    let job = env.enqueue(JobType::Sync, &w).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, retries): (String, i32) =
+            sqlx::query_as("SELECT status, retry_count FROM job_logs WHERE id = $1")
+                .bind(job)
+                .fetch_one(&env.db.pool)
+                .await
+                .unwrap();
+        assert_ne!(status, "failed");
+        if retries >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job never retried");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    env.faults(json!({})).await;
+    let (status, error) = env.finished(job, Duration::from_secs(30)).await;
+    engine.stop().await;
+    assert_eq!(status, "completed", "{error:?}");
+    let h = health(&env.db.pool).await;
+    assert!(
+        !h.reasons.iter().any(|r| r.contains("credentials")),
+        "{h:?}"
+    );
 }

@@ -83,6 +83,16 @@ pub struct Vitals {
     pub unacknowledged_security_events: i64,
     pub latest_security_event: Option<String>,
     pub audit: AuditVitals,
+    /// The TRON node refuses the workers' credentials: since when, and what
+    /// the failed job said. Cleared when a job next completes.
+    pub tron_denied: Option<TronDenied>,
+}
+
+/// A refusal of the workers' credentials by the TRON node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TronDenied {
+    pub since: chrono::DateTime<chrono::Utc>,
+    pub message: String,
 }
 
 /// The verdict with its reasons (empty when Healthy).
@@ -184,6 +194,17 @@ pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
             ),
         );
     }
+    if let Some(denied) = &v.tron_denied {
+        // No job that needs the node can succeed until someone fixes the key.
+        flag(
+            Status::Down,
+            format!(
+                "the TRON node refuses the workers' credentials since {}: {}",
+                denied.since.format("%Y-%m-%d %H:%M:%S UTC"),
+                denied.message
+            ),
+        );
+    }
     if let Some(problem) = &v.audit.broken {
         flag(
             Status::Down,
@@ -243,6 +264,7 @@ mod tests {
             unacknowledged_security_events: 0,
             latest_security_event: None,
             audit: AuditVitals::default(),
+            tron_denied: None,
         }
     }
 
@@ -408,5 +430,21 @@ mod tests {
         );
         assert_eq!(h.reasons.len(), 2, "{:?}", h.reasons);
         assert_eq!(Status::Down.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_node_refusing_the_credentials_is_down() {
+        let mut v = fine();
+        v.tron_denied = Some(TronDenied {
+            since: chrono::DateTime::from_timestamp(1_764_000_000, 0).unwrap(),
+            message: "TRON node denied access (check TRON_API_KEY): HTTP 401".into(),
+        });
+        let h = assess(&v, &Thresholds::default());
+        assert_eq!(h.status, Status::Down);
+        assert!(
+            h.reasons[0].contains("refuses the workers' credentials since 2025-11-24")
+                && h.reasons[0].contains("TRON_API_KEY"),
+            "{h:?}"
+        );
     }
 }

@@ -13,8 +13,8 @@ use sqlx::PgPool;
 use super::AdminError;
 use super::audit::{self, AuditEntry};
 use super::audit_chain;
-use super::health::{self, AuditVitals, GasWallet, Health, Thresholds, Vitals};
-use crate::queue::{self, QueueCounts, Throughput, WorkerState};
+use super::health::{self, AuditVitals, GasWallet, Health, Thresholds, TronDenied, Vitals};
+use crate::queue::{self, QueueCounts, Throughput};
 use crate::settings::HealthSettings;
 
 /// The failure-rate window of the health rule.
@@ -71,7 +71,14 @@ async fn health_with(
     };
     let (unacknowledged_security_events, latest_security_event) =
         super::security::unacknowledged(pool).await?;
+    let tron_denied = crate::transfers::access::denial(pool)
+        .await?
+        .map(|d| TronDenied {
+            since: d.denied_at,
+            message: d.message,
+        });
     let vitals = Vitals {
+        tron_denied,
         unacknowledged_security_events,
         latest_security_event,
         audit: audit_vitals(pool).await?,

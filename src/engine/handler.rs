@@ -24,11 +24,22 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// The future of a [`Maintenance`] round.
+pub type MaintenanceFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Work the handlers' domain needs done in the background, once per
+/// maintenance round, in the process that leads maintenance only. It logs
+/// its own failures.
+pub trait Maintenance: Send + Sync + 'static {
+    fn run(&self) -> MaintenanceFuture<'_>;
+}
+
 /// Handlers by job type. A type without one fails its attempts with
 /// "no handler registered for ...".
 #[derive(Clone, Default)]
 pub struct Registry {
     handlers: HashMap<JobType, Arc<dyn Handler>>,
+    maintenance: Vec<Arc<dyn Maintenance>>,
 }
 
 impl Registry {
@@ -48,6 +59,19 @@ impl Registry {
             self.handlers.insert(*t, handler.clone());
         }
         self
+    }
+
+    /// Adds work to every maintenance round of the leader.
+    pub fn add_maintenance(&mut self, m: impl Maintenance) -> &mut Self {
+        self.maintenance.push(Arc::new(m));
+        self
+    }
+
+    /// Runs one round of every registered maintenance task.
+    pub async fn maintain(&self) {
+        for m in &self.maintenance {
+            m.run().await;
+        }
     }
 
     pub fn get(&self, job_type: JobType) -> Option<&Arc<dyn Handler>> {

@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use super::Registry;
 use super::status::Status;
 use crate::queue::{QueueConfig, QueueError, maintenance};
 
@@ -21,6 +22,8 @@ pub(super) struct Maintainer {
     pub pool: PgPool,
     pub status: Arc<Status>,
     pub config: watch::Receiver<QueueConfig>,
+    /// The handlers' own maintenance (the transfers of dead jobs).
+    registry: Registry,
     leader: Option<maintenance::Leader>,
     last_try: Option<Instant>,
     last_retention: Option<Instant>,
@@ -28,11 +31,17 @@ pub(super) struct Maintainer {
 }
 
 impl Maintainer {
-    pub fn new(pool: PgPool, status: Arc<Status>, config: watch::Receiver<QueueConfig>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        status: Arc<Status>,
+        config: watch::Receiver<QueueConfig>,
+        registry: Registry,
+    ) -> Self {
         Self {
             pool,
             status,
             config,
+            registry,
             leader: None,
             last_try: None,
             last_retention: None,
@@ -97,6 +106,7 @@ impl Maintainer {
                 "took back jobs whose lease ran out"
             );
         }
+        self.registry.maintain().await;
         // A change that cannot be applied must not stop lease rescue: it is
         // logged and tried again next round.
         match l.apply_due_config_changes().await {

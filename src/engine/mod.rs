@@ -51,7 +51,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-pub use handler::{Handler, HandlerFuture, Registry};
+pub use handler::{Handler, HandlerFuture, Maintenance, MaintenanceFuture, Registry};
 pub use wallet_jobs::register_wallet_jobs;
 
 use crate::queue::{QueueConfig, QueueError, workers};
@@ -173,6 +173,7 @@ impl Engine {
             jobs: Default::default(),
             config: Default::default(),
         });
+        let maintenance = registry.clone();
         let (executor, start_rx) = Executor::new(
             registry,
             options.concurrency,
@@ -219,7 +220,8 @@ impl Engine {
         ];
         let maintainer = options.maintenance.then(|| {
             tokio::spawn(
-                Maintainer::new(pool.clone(), status.clone(), config_rx.clone()).run(stop.clone()),
+                Maintainer::new(pool.clone(), status.clone(), config_rx.clone(), maintenance)
+                    .run(stop.clone()),
             )
         });
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Handler, HandlerFuture, Registry};
+use super::{Handler, HandlerFuture, Maintenance, MaintenanceFuture, Registry};
 use crate::jobs::{self, Context};
 use crate::queue::{Job, JobType};
 
@@ -22,9 +22,30 @@ impl Handler for WalletJobs {
     }
 }
 
-/// Registers the three wallet jobs.
+/// How long one maintenance round may spend on the transfers of dead jobs.
+const DEAD_LETTERS_LIMIT: Duration = Duration::from_secs(5);
+
+/// The transfers dead jobs left unresolved, resolved by the leader.
+impl Maintenance for WalletJobs {
+    fn run(&self) -> MaintenanceFuture<'_> {
+        // Bounded: a slow node must not hold up the round's lease rescue.
+        Box::pin(async {
+            match tokio::time::timeout(DEAD_LETTERS_LIMIT, jobs::resolve_dead_letters(&self.0))
+                .await
+            {
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot resolve the transfers of dead jobs")
+                }
+            }
+        })
+    }
+}
+
+/// Registers the three wallet jobs and their maintenance.
 pub fn register_wallet_jobs(registry: &mut Registry, ctx: Arc<Context>) {
     for job_type in [JobType::Sync, JobType::GasTopup, JobType::Consolidation] {
         registry.register(job_type, WalletJobs(ctx.clone()));
     }
+    registry.add_maintenance(WalletJobs(ctx));
 }

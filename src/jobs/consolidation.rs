@@ -8,14 +8,15 @@
 //! the top-up has landed; a failed top-up fails the consolidation with its
 //! reason.
 
-use std::time::Duration;
+use uuid::Uuid;
 
-use super::transfers::{self, Asset, NewTransfer, Settled, TransferKind};
+use super::fees;
+use super::transfers::{self, Asset, Attempt, NewTransfer, Sent, Settled, TransferKind};
 use super::{Context, CrashStep, Done, JobError, JobSettings, Wallet, later};
 use crate::policy::Rule;
 use crate::queue::{self, Job, JobStatus, JobType, Lease, NewJob};
-use crate::tron::client::{AccountResource, ChainParameters, ClientError, EnergyEstimate};
-use crate::tron::{Address, Contract, RawTransaction, RefBlock, Sun, TokenUnits};
+use crate::tron::client::ClientError;
+use crate::tron::{Address, Contract, Sun, TokenUnits};
 
 /// Rebuilds after an expired transfer within one attempt before snoozing.
 const ROUNDS: usize = 3;
@@ -51,8 +52,11 @@ pub async fn run(
         )));
     }
     let usdt = settings.usdt_contract;
+    let mut attempt = Attempt::default();
     for _ in 0..ROUNDS {
-        if transfers::settle(ctx, wallet.id, lease.job_id, &usdt).await? == Settled::Pending {
+        if transfers::settle(ctx, &mut attempt, wallet.id, lease.job_id, &usdt).await?
+            == Settled::Pending
+        {
             return Ok(later(transfers::soon(ctx)));
         }
 
@@ -72,7 +76,7 @@ pub async fn run(
                 other => other?,
             };
             let contract = Contract::trc20_transfer(owner, usdt, treasury, balance);
-            let need = usdt_transfer_cost(&estimate, &params, &contract, &settings)?;
+            let need = fees::usdt_transfer_cost(&estimate, &params, &contract, &settings)?;
             let trx = ctx.tron.trx_balance(&owner).await?;
             if trx < need {
                 return wait_for_gas(ctx, job, wallet, need, trx).await;
@@ -88,17 +92,17 @@ pub async fn run(
                 contract,
                 topup_need: None,
             };
-            match transfers::send(ctx, lease, &settings, t).await? {
-                None => return Ok(later(transfers::soon(ctx))),
-                Some(false) => continue,
-                Some(true) => {}
+            match transfers::send(ctx, &mut attempt, lease, &settings, t).await? {
+                Sent::Pending => return Ok(later(transfers::soon(ctx))),
+                Sent::Expired => continue,
+                Sent::Landed => {}
             }
         }
 
-        match sweep_trx(ctx, lease, &settings, wallet, owner, treasury).await? {
-            None => return Ok(later(transfers::soon(ctx))),
-            Some(false) => continue,
-            Some(true) => {}
+        match sweep_trx(ctx, &mut attempt, lease, &settings, wallet, owner, treasury).await? {
+            Sent::Pending => return Ok(later(transfers::soon(ctx))),
+            Sent::Expired => continue,
+            Sent::Landed => {}
         }
         ctx.crash_point(CrashStep::BeforeDone);
         return Ok(Done::Complete);
@@ -108,17 +112,19 @@ pub async fn run(
 
 /// Sends the TRX above the reserve, keeping what the transfer's own
 /// bandwidth (and the treasury's activation, if needed) burns. The same
-/// answers as [`transfers::send`]; `Some(true)` when there was nothing to do.
+/// answers as [`transfers::send`]; [`Sent::Landed`] when there was nothing
+/// to do.
 async fn sweep_trx(
     ctx: &Context,
+    attempt: &mut Attempt,
     lease: &Lease,
     settings: &JobSettings,
     wallet: &Wallet,
     owner: Address,
     treasury: Address,
-) -> Result<Option<bool>, JobError> {
+) -> Result<Sent, JobError> {
     let Some(account) = ctx.tron.get_account(&owner).await? else {
-        return Ok(Some(true));
+        return Ok(Sent::Landed);
     };
     let params = ctx.tron.chain_parameters().await?;
     let resource = ctx.tron.get_account_resource(&owner).await?;
@@ -128,13 +134,19 @@ async fn sweep_trx(
         to: treasury,
         amount: account.balance,
     };
-    let fees = trx_transfer_fees(&draft, &params, &resource, treasury_active, settings)?;
+    let fees = fees::trx_transfer_fees(
+        &draft,
+        &params,
+        resource.free_net_available(),
+        treasury_active,
+        settings,
+    )?;
     let keep = settings
         .trx_reserve
         .checked_add(fees)
-        .ok_or_else(|| overflow("TRX reserve"))?;
+        .ok_or_else(|| fees::overflow("TRX reserve"))?;
     let Some(amount) = account.balance.checked_sub(keep).filter(|a| *a > Sun::ZERO) else {
-        return Ok(Some(true));
+        return Ok(Sent::Landed);
     };
     let t = NewTransfer {
         wallet_id: wallet.id,
@@ -151,87 +163,7 @@ async fn sweep_trx(
         },
         topup_need: None,
     };
-    transfers::send(ctx, lease, settings, t).await
-}
-
-fn overflow(what: &str) -> JobError {
-    JobError::Final(format!("{what}: amount overflows"))
-}
-
-/// Bytes of bandwidth a signed transaction with this contract uses, as the
-/// node counts them: the signed protobuf plus the result it stores. A draft
-/// with the longest varints stands in for the real one, so this is an upper
-/// bound.
-pub fn bandwidth_bytes(contract: &Contract, settings: &JobSettings) -> u64 {
-    bandwidth_upper_bound(contract, transfers::fee_limit(contract, settings))
-}
-
-fn bandwidth_upper_bound(contract: &Contract, fee_limit: Sun) -> u64 {
-    // One signature (tag, length, 65 bytes), the raw_data field header, and
-    // java-tron's MAX_RESULT_SIZE_IN_TX.
-    const SIGNED_OVERHEAD: u64 = 2 + 65 + 3;
-    const RESULT_BYTES: u64 = 64;
-    let reference = RefBlock {
-        number: u64::MAX,
-        id: [0xff; 32],
-        timestamp_ms: i64::MAX / 4,
-    };
-    let raw = RawTransaction::new(
-        contract.clone(),
-        &reference,
-        i64::MAX / 4,
-        Duration::from_secs(86_400),
-        fee_limit,
-    );
-    raw.encode().len() as u64 + SIGNED_OVERHEAD + RESULT_BYTES
-}
-
-/// TRX a USDT transfer burns when the sender has no staked resources: its
-/// energy at the current price plus its bandwidth bought with TRX (free
-/// bandwidth is not counted on: it may be spent by then).
-pub fn usdt_transfer_cost(
-    estimate: &EnergyEstimate,
-    params: &ChainParameters,
-    contract: &Contract,
-    settings: &JobSettings,
-) -> Result<Sun, JobError> {
-    let energy = estimate
-        .total()
-        .checked_mul(params.energy_fee.0)
-        .ok_or_else(|| overflow("energy cost"))?;
-    let bandwidth = bandwidth_bytes(contract, settings)
-        .checked_mul(params.transaction_fee.0)
-        .ok_or_else(|| overflow("bandwidth cost"))?;
-    energy
-        .checked_add(bandwidth)
-        .map(Sun)
-        .ok_or_else(|| overflow("USDT transfer cost"))
-}
-
-/// TRX a TRX transfer burns besides its amount: bandwidth unless the free
-/// bandwidth covers it, or the account-creation fees when the recipient is
-/// new.
-fn trx_transfer_fees(
-    contract: &Contract,
-    params: &ChainParameters,
-    resource: &AccountResource,
-    recipient_active: bool,
-    settings: &JobSettings,
-) -> Result<Sun, JobError> {
-    if !recipient_active {
-        return params
-            .create_account_fee
-            .checked_add(params.create_new_account_fee_in_system_contract)
-            .ok_or_else(|| overflow("activation fee"));
-    }
-    let bytes = bandwidth_bytes(contract, settings);
-    if resource.free_net_available() >= bytes {
-        return Ok(Sun::ZERO);
-    }
-    bytes
-        .checked_mul(params.transaction_fee.0)
-        .map(Sun)
-        .ok_or_else(|| overflow("bandwidth cost"))
+    transfers::send(ctx, attempt, lease, settings, t).await
 }
 
 /// Queues a gas top-up for the wallet and snoozes until it has landed; fails
@@ -291,58 +223,4 @@ async fn wait_for_gas(
         "waiting for a gas top-up"
     );
     Ok(later(std::time::Duration::from_secs(2)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tron::PrivateKey;
-
-    #[test]
-    fn the_bandwidth_bound_covers_the_signed_transaction_and_stays_close() {
-        let key = PrivateKey::from_bytes(&[7u8; 32]).unwrap();
-        let owner = key.address();
-        let to = PrivateKey::from_bytes(&[9u8; 32]).unwrap().address();
-        let usdt: Address = crate::tron::MAINNET_USDT.parse().unwrap();
-        let reference = RefBlock {
-            number: 66_987_627,
-            id: [0x3c; 32],
-            timestamp_ms: 1_764_000_000_000,
-        };
-        for (contract, fee_limit) in [
-            (
-                Contract::Transfer {
-                    owner,
-                    to,
-                    amount: Sun(1),
-                },
-                Sun::ZERO,
-            ),
-            (
-                Contract::Transfer {
-                    owner,
-                    to,
-                    amount: Sun(u64::MAX / 2),
-                },
-                Sun::ZERO,
-            ),
-            (
-                Contract::trc20_transfer(owner, usdt, to, TokenUnits(123_456_789)),
-                Sun(100_000_000),
-            ),
-        ] {
-            let signed = RawTransaction::new(
-                contract.clone(),
-                &reference,
-                1_764_000_000_500,
-                Duration::from_secs(60),
-                fee_limit,
-            )
-            .sign(&key);
-            let actual = signed.encode().len() as u64 + 64;
-            let bound = bandwidth_upper_bound(&contract, fee_limit);
-            assert!(bound >= actual, "{bound} < {actual}");
-            assert!(bound <= actual + 40, "{bound} is far above {actual}");
-        }
-    }
 }

@@ -16,8 +16,8 @@
 //! A duplicate top-up would succeed silently, so it follows the same
 //! transfer-record protocol as a sweep: the record is per deposit wallet.
 
-use super::consolidation::{bandwidth_bytes, usdt_transfer_cost};
-use super::transfers::{self, Asset, NewTransfer, Settled, TransferKind};
+use super::fees;
+use super::transfers::{self, Asset, Attempt, NewTransfer, Sent, Settled, TransferKind};
 use super::{Context, CrashStep, Done, JobError, JobSettings, Wallet, later};
 use crate::policy::{Refusal, Rule};
 use crate::queue::Lease;
@@ -62,8 +62,11 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
     };
     let usdt = settings.usdt_contract;
     let gas_wallet = active_gas_wallet(ctx, &gas).await?;
+    let mut attempt = Attempt::default();
     for _ in 0..ROUNDS {
-        if transfers::settle(ctx, wallet.id, lease.job_id, &usdt).await? == Settled::Pending {
+        if transfers::settle(ctx, &mut attempt, wallet.id, lease.job_id, &usdt).await?
+            == Settled::Pending
+        {
             return Ok(later(transfers::soon(ctx)));
         }
         // A job whose top-up already landed (it died before it was marked
@@ -90,7 +93,7 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
             other => other?,
         };
         let usdt_contract = Contract::trc20_transfer(target, usdt, to, usdt_balance);
-        let need = usdt_transfer_cost(&estimate, &params, &usdt_contract, &settings)?;
+        let need = fees::usdt_transfer_cost(&estimate, &params, &usdt_contract, &settings)?;
         if balance >= need {
             tracing::info!(wallet = %target, balance = balance.0, need = need.0,
                 "gas top-up skipped: the wallet already holds enough");
@@ -120,17 +123,9 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
             amount,
         };
         // What the gas wallet pays besides the amount: the account creation
-        // when the target is new, else the transfer's bandwidth.
-        let fees = if account.is_none() {
-            params
-                .create_account_fee
-                .checked_add(params.create_new_account_fee_in_system_contract)
-        } else {
-            bandwidth_bytes(&contract, &settings)
-                .checked_mul(params.transaction_fee.0)
-                .map(Sun)
-        }
-        .ok_or_else(|| JobError::Final("top-up fees overflow".into()))?;
+        // when the target is new, else the transfer's bandwidth (its free
+        // bandwidth is not counted on: every top-up draws on it).
+        let fees = fees::trx_transfer_fees(&contract, &params, 0, account.is_some(), &settings)?;
         let cost = amount
             .checked_add(fees)
             .ok_or_else(|| JobError::Final("top-up cost overflows".into()))?;
@@ -166,10 +161,10 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
             contract,
             topup_need: Some(topup_need),
         };
-        match transfers::send(ctx, lease, &settings, t).await? {
-            None => return Ok(later(transfers::soon(ctx))),
-            Some(false) => continue,
-            Some(true) => {
+        match transfers::send(ctx, &mut attempt, lease, &settings, t).await? {
+            Sent::Pending => return Ok(later(transfers::soon(ctx))),
+            Sent::Expired => continue,
+            Sent::Landed => {
                 ctx.crash_point(CrashStep::BeforeDone);
                 return Ok(Done::Complete);
             }

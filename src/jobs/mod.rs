@@ -15,6 +15,7 @@
 //! queue only to read a job and to enqueue follow-up jobs.
 
 pub mod consolidation;
+pub mod fees;
 pub mod gas_topup;
 pub mod processing;
 pub mod schedule;
@@ -32,11 +33,13 @@ use crate::audit;
 use crate::policy::{Refusal, Rule};
 use crate::queue::{Job, JobType, Lease, Outcome};
 use crate::signer::Signer;
+use crate::transfers::access;
 use crate::tron::Address;
-use crate::tron::client::{ClientError, TronClient};
+use crate::tron::client::{ClientError, ErrorClass, TronClient};
 use crate::wallets::{self, WalletError, WalletInfo, WalletRole};
 
 pub use crate::settings::JobSettings;
+pub use transfers::resolve_dead_letters;
 
 /// What the handlers share: the database, the node, the signer (which
 /// holds the funds policy, and the master key when it is local).
@@ -216,11 +219,62 @@ pub async fn run(ctx: &Context, job: &Job) -> Outcome {
         done
     }
     .await;
-    match result {
-        Ok(Done::Complete) => Outcome::Complete,
+    let outcome = match result {
+        Ok(Done::Complete) => {
+            if let Err(e) = access::clear_denial(&ctx.pool).await {
+                tracing::warn!(error = %e, "cannot record that the TRON node answers again");
+            }
+            Outcome::Complete
+        }
         Ok(Done::Later(at)) => Outcome::Snooze(at),
         Err(JobError::Final(message)) => Outcome::Fail(message),
+        Err(JobError::Tron(e)) if e.class() == ErrorClass::Denied => {
+            denied(ctx, lease.job_id, &e).await
+        }
         Err(e) => Outcome::Retry(e.to_string()),
+    };
+    hold_while_own_transfer_unresolved(ctx, &lease, outcome).await
+}
+
+/// The node refused our credentials: every retry would be refused too, so
+/// the job fails at once (unless a transfer of its own may still land, see
+/// [`hold_while_own_transfer_unresolved`]), and health is Down until a job
+/// completes again.
+async fn denied(ctx: &Context, job_id: Uuid, e: &ClientError) -> Outcome {
+    let message = format!(
+        "{e}; this job fails without retrying: fix the workers' TRON_API_KEY (or the node's \
+         access rules), then retry it"
+    );
+    tracing::error!(%job_id, "{message}");
+    if let Err(db) = access::record_denial(&ctx.pool, job_id, &message).await {
+        tracing::error!(error = %db, "cannot record the TRON node's refusal for health");
+    }
+    Outcome::Fail(message)
+}
+
+/// A job whose own transfer may still land, or has landed unseen, is
+/// neither failed nor charged a retry (which could fail it): it comes back
+/// soon, and its next attempt settles that transfer first.
+async fn hold_while_own_transfer_unresolved(
+    ctx: &Context,
+    lease: &Lease,
+    outcome: Outcome,
+) -> Outcome {
+    let (Outcome::Fail(error) | Outcome::Retry(error)) = &outcome else {
+        return outcome;
+    };
+    match crate::transfers::job_has_unresolved(&ctx.pool, lease.job_id).await {
+        Ok(true) => {
+            tracing::warn!(job_id = %lease.job_id, %error,
+                "attempt ended in error while a transfer of the job may still land: \
+                 it runs again once that transfer can be settled");
+            Outcome::Snooze(
+                Utc::now() + chrono::Duration::from_std(transfers::soon(ctx)).unwrap_or_default(),
+            )
+        }
+        Ok(false) => outcome,
+        // Unknown: a retry, as any database failure.
+        Err(e) => Outcome::Retry(format!("{error}; and checking its transfers failed: {e}")),
     }
 }
 

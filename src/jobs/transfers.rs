@@ -17,6 +17,7 @@
 //!     expiration, the same signed bytes are broadcast again (a
 //!     `DUP_TRANSACTION_ERROR` proves nothing, so the lookups go on).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -26,40 +27,21 @@ use super::{Context, CrashStep, JobError, JobSettings};
 use crate::policy::{Refusal, Rule, Usage};
 use crate::queue::Lease;
 use crate::signer::{SealedWallet, SignError, SignRequest, Signer};
+use crate::transfers::{self as store, NewRecord};
 use crate::tron::client::{BroadcastCode, ClientError, TransactionInfo, View};
 use crate::tron::{Address, Contract, RawTransaction, SignedTransaction, Sun};
 use crate::wallets;
 
-pub use crate::policy::{Asset, TransferKind};
+pub use crate::transfers::{Asset, TransferKind, TransferRecord, TransferStatus};
 
-/// A row of `transfers`.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct TransferRecord {
-    pub id: Uuid,
-    pub wallet_id: Uuid,
-    pub job_id: Option<Uuid>,
-    pub kind: String,
-    pub asset: String,
-    pub from_address: String,
-    pub to_address: String,
-    pub amount: i64,
-    pub tx_id: String,
-    pub signed_tx: Vec<u8>,
-    pub expires_at: DateTime<Utc>,
-    pub status: String,
-    pub broadcast_count: i32,
-    pub last_error: Option<String>,
-}
-
-impl TransferRecord {
-    fn signed(&self) -> Result<SignedTransaction, JobError> {
-        SignedTransaction::decode(&self.signed_tx).map_err(|e| {
-            JobError::Final(format!(
-                "stored transfer {} cannot be decoded: {e}",
-                self.tx_id
-            ))
-        })
-    }
+/// The record's signed transaction, as stored.
+fn signed(rec: &TransferRecord) -> Result<SignedTransaction, JobError> {
+    SignedTransaction::decode(&rec.signed_tx).map_err(|e| {
+        JobError::Final(format!(
+            "stored transfer {} cannot be decoded: {e}",
+            rec.tx_id
+        ))
+    })
 }
 
 /// A transfer to sign: the contract and what the record says about it.
@@ -97,15 +79,6 @@ pub enum Resolution {
     },
 }
 
-/// The most TRX a transaction may burn for energy: `tron.fee_limit_sun` for
-/// contract calls, none for plain transfers (they use no energy).
-pub fn fee_limit(contract: &Contract, settings: &JobSettings) -> Sun {
-    match contract {
-        Contract::TriggerSmartContract { .. } => settings.fee_limit,
-        _ => Sun::ZERO,
-    }
-}
-
 /// Signs `t` once, through the signer and its policy, and commits its
 /// record, guarded by `lease`: an attempt that lost its job creates nothing.
 /// Fails with [`JobError::Retry`] when the wallet already has an unresolved
@@ -119,7 +92,7 @@ pub async fn create(
 ) -> Result<TransferRecord, JobError> {
     let amount = i64::try_from(t.amount)
         .map_err(|_| JobError::Final(format!("amount {} does not fit the record", t.amount)))?;
-    let fee_limit = fee_limit(&t.contract, settings);
+    let fee_limit = super::fees::fee_limit(&t.contract, settings);
     let reference = ctx.tron.now_block().await?;
     let raw = RawTransaction::new(
         t.contract,
@@ -185,19 +158,15 @@ pub async fn create(
         return Err(JobError::LeaseLost);
     }
     // One signature of a kind at a time, so that two workers cannot both
-    // fit under a daily cap that only one fits under. A row lock, not an
-    // advisory one: locking the row needs UPDATE rights, which only workers
-    // hold, so a viewer's login cannot take it and stall signing.
-    sqlx::query(
-        "INSERT INTO signing_locks (kind) VALUES ($1)
-         ON CONFLICT (kind) DO UPDATE SET kind = EXCLUDED.kind",
-    )
-    .bind(t.kind.as_str())
-    .execute(&mut *tx)
-    .await?;
+    // fit under a daily cap that only one fits under.
+    store::lock_signing(&mut tx, t.kind).await?;
     let signed = match &ctx.signer {
         Signer::Local(core) => {
-            let usage = usage_today(&mut tx, t.kind, t.wallet_id).await?;
+            let today = store::signed_today(&mut *tx, t.kind, t.wallet_id).await?;
+            let usage = Usage {
+                wallet: today.wallet,
+                total: today.total,
+            };
             core.sign(&request, usage).map_err(SignError::Refused)
         }
         Signer::Remote(remote) => remote.sign(&request).await,
@@ -210,35 +179,25 @@ pub async fn create(
         }
         Err(SignError::Unavailable(message)) => return Err(JobError::Retry(message)),
     };
-    let record: Result<TransferRecord, sqlx::Error> = sqlx::query_as(
-        "INSERT INTO transfers (wallet_id, job_id, kind, asset, from_address, to_address,
-                                amount, tx_id, signed_tx, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         RETURNING id, wallet_id, job_id, kind, asset, from_address, to_address, amount,
-                   tx_id, signed_tx, expires_at, status, broadcast_count, last_error",
-    )
-    .bind(t.wallet_id)
-    .bind(lease.job_id)
-    .bind(t.kind.as_str())
-    .bind(t.asset.as_str())
-    .bind(t.from.to_base58())
-    .bind(t.to.to_base58())
-    .bind(amount)
-    .bind(signed.txid().to_hex())
-    .bind(signed.encode())
-    .bind(expires_at)
-    .fetch_one(&mut *tx)
-    .await;
-    let record = match record {
-        Ok(r) => r,
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(JobError::Retry(format!(
-                "wallet {} already has an unresolved {} transfer",
-                t.from,
-                t.kind.as_str()
-            )));
-        }
-        Err(e) => return Err(e.into()),
+    let (from, to, tx_id) = (t.from.to_base58(), t.to.to_base58(), signed.txid().to_hex());
+    let bytes = signed.encode();
+    let new = NewRecord {
+        wallet_id: t.wallet_id,
+        job_id: lease.job_id,
+        kind: t.kind,
+        asset: t.asset,
+        from_address: &from,
+        to_address: &to,
+        amount,
+        tx_id: &tx_id,
+        signed_tx: &bytes,
+        expires_at,
+    };
+    let Some(record) = store::insert(&mut tx, &new).await? else {
+        return Err(JobError::Retry(format!(
+            "wallet {} already has an unresolved {} transfer",
+            t.from, t.kind
+        )));
     };
     tx.commit().await?;
     tracing::info!(
@@ -249,85 +208,76 @@ pub async fn create(
     Ok(record)
 }
 
-/// What the transfer records show as signed today (UTC) of `kind`, for the
-/// wallet and in total: every signature, whatever became of it, as
-/// `walletops signer`'s log counts them. A status is the worker's word (its
-/// login writes it), so one marked expired or failed still counts; the
-/// records' amounts and times are fixed by the database (migration 0011).
-async fn usage_today(
-    conn: &mut sqlx::PgConnection,
-    kind: TransferKind,
-    wallet_id: Uuid,
-) -> Result<Usage, JobError> {
-    let (wallet, total): (i64, i64) = sqlx::query_as(
-        "SELECT coalesce(sum(amount) FILTER (WHERE wallet_id = $2), 0)::bigint,
-                coalesce(sum(amount), 0)::bigint
-           FROM transfers
-          WHERE kind = $1
-            AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
-    )
-    .bind(kind.as_str())
-    .bind(wallet_id)
-    .fetch_one(conn)
-    .await?;
-    Ok(Usage {
-        wallet: wallet.max(0) as u64,
-        total: total.max(0) as u64,
-    })
+/// What the node answered a broadcast.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Broadcast {
+    /// It took the bytes, or already had them.
+    Taken,
+    /// The answer was lost or the node did not take them: the bytes may not
+    /// have reached it, and may be sent again.
+    Unknown,
+    /// It refused them for a reason other than expiry: the reason.
+    Refused(String),
+    /// It refused them as expired or built on an unknown block: they can
+    /// never land, which the lookups will prove.
+    CannotLand,
 }
 
-/// Broadcasts the stored bytes. `Ok(Some(reason))` when the node refused
-/// them for a reason other than expiry; an unknown outcome is `Ok(None)`:
-/// the lookups decide.
-pub async fn broadcast(ctx: &Context, rec: &TransferRecord) -> Result<Option<String>, JobError> {
-    let signed = rec.signed()?;
-    let (note, refused) = match ctx.tron.broadcast(&signed).await {
-        Ok(_) => (None, None),
+/// What one attempt has broadcast. A record the node answered for in this
+/// attempt is only looked up afterwards: sending the same bytes again
+/// cannot move funds twice (one txID lands once), but each repeat is
+/// another request and another `broadcast_count`, and a refusal would only
+/// be repeated. A record left by an earlier attempt, or whose broadcast
+/// the node may not have received, is sent (again).
+#[derive(Debug, Default)]
+pub struct Attempt {
+    answered: HashSet<Uuid>,
+    /// Never broadcast: maintenance only asks the chain about the records
+    /// of dead jobs, it does not push them.
+    look_only: bool,
+}
+
+/// Broadcasts the stored bytes and records that it did.
+pub async fn broadcast(
+    ctx: &Context,
+    attempt: &mut Attempt,
+    rec: &TransferRecord,
+) -> Result<Broadcast, JobError> {
+    let signed = signed(rec)?;
+    let (note, answer) = match ctx.tron.broadcast(&signed).await {
+        Ok(_) => (None, Broadcast::Taken),
         Err(e @ (ClientError::Ambiguous { .. } | ClientError::Unavailable { .. })) => {
-            (Some(e.to_string()), None)
+            (Some(e.to_string()), Broadcast::Unknown)
         }
         Err(ClientError::Rejected { code, message }) => {
             let text = format!("node refused transfer {}: {code}: {message}", rec.tx_id);
-            let can_never_land = matches!(code, BroadcastCode::Tapos | BroadcastCode::Expiration);
-            (Some(text.clone()), (!can_never_land).then_some(text))
+            let answer = if matches!(code, BroadcastCode::Tapos | BroadcastCode::Expiration) {
+                Broadcast::CannotLand
+            } else {
+                Broadcast::Refused(text.clone())
+            };
+            (Some(text), answer)
         }
         Err(e) => return Err(e.into()),
     };
-    sqlx::query(
-        "UPDATE transfers
-            SET status = 'broadcast', broadcast_count = broadcast_count + 1, last_error = $2
-          WHERE id = $1 AND status IN ('signed', 'broadcast')",
-    )
-    .bind(rec.id)
-    .bind(note.as_deref())
-    .execute(&ctx.pool)
-    .await?;
-    if note.is_none() {
+    store::mark_broadcast(&ctx.pool, rec.id, note.as_deref()).await?;
+    if answer != Broadcast::Unknown {
+        attempt.answered.insert(rec.id);
+    }
+    if answer == Broadcast::Taken {
         ctx.crash_point(CrashStep::AfterBroadcast);
     }
-    Ok(refused)
+    Ok(answer)
 }
 
 async fn mark(
     ctx: &Context,
     rec: &TransferRecord,
-    status: &str,
+    status: TransferStatus,
     error: Option<&str>,
     block: Option<u64>,
 ) -> Result<(), JobError> {
-    sqlx::query(
-        "UPDATE transfers
-            SET status = $2, last_error = coalesce($3, last_error), block_number = $4,
-                resolved_at = now()
-          WHERE id = $1 AND status IN ('signed', 'broadcast')",
-    )
-    .bind(rec.id)
-    .bind(status)
-    .bind(error)
-    .bind(block.and_then(|b| i64::try_from(b).ok()))
-    .execute(&ctx.pool)
-    .await?;
-    Ok(())
+    Ok(store::mark_resolved(&ctx.pool, rec.id, status, error, block).await?)
 }
 
 /// Whether a mined receipt shows the recorded transfer done; the reason
@@ -343,7 +293,7 @@ fn judge(rec: &TransferRecord, info: &TransactionInfo, usdt: &Address) -> Result
         .trim_end()
         .to_string());
     }
-    if rec.asset == Asset::Usdt.as_str() {
+    if rec.asset == Asset::Usdt {
         let moved = info.trc20_transfers(usdt).iter().any(|l| {
             l.from.to_base58() == rec.from_address
                 && l.to.to_base58() == rec.to_address
@@ -360,13 +310,15 @@ fn judge(rec: &TransferRecord, info: &TransactionInfo, usdt: &Address) -> Result
 }
 
 /// Asks the chain about a recorded transfer and records what it learnt
-/// (see the module documentation).
+/// (see the module documentation); broadcasts it only when this attempt
+/// has not had the node's answer for it yet.
 pub async fn resolve(
     ctx: &Context,
+    attempt: &mut Attempt,
     rec: &TransferRecord,
     usdt: &Address,
 ) -> Result<Resolution, JobError> {
-    let signed = rec.signed()?;
+    let signed = signed(rec)?;
     let txid = signed.txid();
     let expiration_ms = signed.raw().expiration_ms;
     // The solidified head first: a transaction absent from the solidified
@@ -375,12 +327,26 @@ pub async fn resolve(
     if let Some(info) = ctx.tron.transaction_info(&txid, View::Solidified).await? {
         return match judge(rec, &info, usdt) {
             Ok(()) => {
-                mark(ctx, rec, "confirmed", None, Some(info.block_number)).await?;
+                mark(
+                    ctx,
+                    rec,
+                    TransferStatus::Confirmed,
+                    None,
+                    Some(info.block_number),
+                )
+                .await?;
                 tracing::info!(tx_id = %rec.tx_id, kind = %rec.kind, "transfer confirmed");
                 Ok(Resolution::Confirmed)
             }
             Err(reason) => {
-                mark(ctx, rec, "failed", Some(&reason), Some(info.block_number)).await?;
+                mark(
+                    ctx,
+                    rec,
+                    TransferStatus::Failed,
+                    Some(&reason),
+                    Some(info.block_number),
+                )
+                .await?;
                 tracing::warn!(tx_id = %rec.tx_id, "{reason}");
                 Ok(Resolution::Failed(reason))
             }
@@ -399,7 +365,7 @@ pub async fn resolve(
         mark(
             ctx,
             rec,
-            "expired",
+            TransferStatus::Expired,
             Some("expired without landing: not in any block up to a solidified block past its expiration"),
             None,
         )
@@ -407,9 +373,15 @@ pub async fn resolve(
         tracing::info!(tx_id = %rec.tx_id, kind = %rec.kind, "transfer expired without landing");
         return Ok(Resolution::Expired);
     }
+    if attempt.look_only || attempt.answered.contains(&rec.id) {
+        return Ok(Resolution::Pending { refused: None });
+    }
     let head = ctx.tron.now_block().await?;
     if head.timestamp_ms < expiration_ms {
-        let refused = broadcast(ctx, rec).await?;
+        let refused = match broadcast(ctx, attempt, rec).await? {
+            Broadcast::Refused(reason) => Some(reason),
+            Broadcast::Taken | Broadcast::Unknown | Broadcast::CannotLand => None,
+        };
         return Ok(Resolution::Pending { refused });
     }
     // Expired by the head, not yet provably absent: wait for solidification.
@@ -418,28 +390,12 @@ pub async fn resolve(
 
 /// The wallet's unresolved transfers, oldest first.
 pub async fn unresolved(ctx: &Context, wallet_id: Uuid) -> Result<Vec<TransferRecord>, JobError> {
-    Ok(sqlx::query_as(
-        "SELECT id, wallet_id, job_id, kind, asset, from_address, to_address, amount,
-                tx_id, signed_tx, expires_at, status, broadcast_count, last_error
-           FROM transfers
-          WHERE wallet_id = $1 AND status IN ('signed', 'broadcast')
-          ORDER BY created_at, id",
-    )
-    .bind(wallet_id)
-    .fetch_all(&ctx.pool)
-    .await?)
+    Ok(store::unresolved(&ctx.pool, wallet_id).await?)
 }
 
 /// Whether a transfer of this kind made by `job_id` has landed.
 pub async fn landed(ctx: &Context, job_id: Uuid, kind: TransferKind) -> Result<bool, JobError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM transfers
-                         WHERE job_id = $1 AND kind = $2 AND status = 'confirmed')",
-    )
-    .bind(job_id)
-    .bind(kind.as_str())
-    .fetch_one(&ctx.pool)
-    .await?)
+    Ok(store::landed(&ctx.pool, job_id, kind).await?)
 }
 
 /// The outcome of [`settle`].
@@ -451,13 +407,25 @@ pub enum Settled {
     Pending,
 }
 
-/// One pass over the wallet's unresolved transfers: each is resolved once
-/// (and re-broadcast if it may still land). Returns how many may still land.
-/// A transfer of `job_id` that failed on chain fails the job
-/// ([`JobError::Final`]); a refused re-broadcast is a retry, reported after
-/// the pass.
+/// One look at the wallet's unresolved transfers, as an attempt of its own
+/// (a sync's: it does not wait). See [`settle`].
 pub async fn pass(
     ctx: &Context,
+    wallet_id: Uuid,
+    job_id: Uuid,
+    usdt: &Address,
+) -> Result<usize, JobError> {
+    pass_in(ctx, &mut Attempt::default(), wallet_id, job_id, usdt).await
+}
+
+/// One pass over the wallet's unresolved transfers: each is resolved once
+/// (and broadcast if it may still land and `attempt` has not yet). Returns
+/// how many may still land. A transfer of `job_id` that failed on chain
+/// fails the job ([`JobError::Final`]); a refused broadcast is a retry,
+/// reported after the pass.
+async fn pass_in(
+    ctx: &Context,
+    attempt: &mut Attempt,
     wallet_id: Uuid,
     job_id: Uuid,
     usdt: &Address,
@@ -465,7 +433,7 @@ pub async fn pass(
     let mut pending = 0;
     let mut refusal = None;
     for rec in unresolved(ctx, wallet_id).await? {
-        match resolve(ctx, &rec, usdt).await? {
+        match resolve(ctx, attempt, &rec, usdt).await? {
             Resolution::Confirmed | Resolution::Expired => {}
             Resolution::Failed(reason) if rec.job_id == Some(job_id) => {
                 return Err(JobError::Final(reason));
@@ -486,16 +454,17 @@ pub async fn pass(
 }
 
 /// Resolves every unresolved transfer of the wallet, waiting up to
-/// `ctx.wait` for those that may still land (see [`pass`]).
+/// `ctx.wait` for those that may still land.
 pub async fn settle(
     ctx: &Context,
+    attempt: &mut Attempt,
     wallet_id: Uuid,
     job_id: Uuid,
     usdt: &Address,
 ) -> Result<Settled, JobError> {
     let deadline = tokio::time::Instant::now() + ctx.wait;
     loop {
-        if pass(ctx, wallet_id, job_id, usdt).await? == 0 {
+        if pass_in(ctx, attempt, wallet_id, job_id, usdt).await? == 0 {
             return Ok(Settled::Clear);
         }
         if tokio::time::Instant::now() >= deadline {
@@ -505,30 +474,87 @@ pub async fn settle(
     }
 }
 
-/// Signs, records and broadcasts `t`, then waits for it like any leftover:
-/// `Some(true)` when it landed, `Some(false)` when it expired without
-/// landing (the caller may build anew), `None` when it may still land after
-/// `ctx.wait`. A failure on chain is a [`JobError::Final`].
+/// How a [`send`] ended, short of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// The transfer is confirmed.
+    Landed,
+    /// It expired without landing: the caller may build anew.
+    Expired,
+    /// It may still land after `ctx.wait`: come back later (no retry used).
+    Pending,
+}
+
+/// Signs, records and broadcasts `t`, then waits for it like any leftover.
+/// A failure on chain is a [`JobError::Final`], a refused broadcast a
+/// [`JobError::Retry`].
 pub async fn send(
     ctx: &Context,
+    attempt: &mut Attempt,
     lease: &Lease,
     settings: &JobSettings,
     t: NewTransfer,
-) -> Result<Option<bool>, JobError> {
+) -> Result<Sent, JobError> {
     let wallet_id = t.wallet_id;
     let rec = create(ctx, lease, settings, t).await?;
-    // A refusal here is looked at again by `settle`, which re-broadcasts.
-    broadcast(ctx, &rec).await?;
-    match settle(ctx, wallet_id, lease.job_id, &settings.usdt_contract).await? {
-        Settled::Pending => Ok(None),
-        Settled::Clear => {
-            let status: String = sqlx::query_scalar("SELECT status FROM transfers WHERE id = $1")
-                .bind(rec.id)
-                .fetch_one(&ctx.pool)
-                .await?;
-            Ok(Some(status == "confirmed"))
+    if let Broadcast::Refused(reason) = broadcast(ctx, attempt, &rec).await? {
+        return Err(JobError::Retry(reason));
+    }
+    match settle(
+        ctx,
+        attempt,
+        wallet_id,
+        lease.job_id,
+        &settings.usdt_contract,
+    )
+    .await?
+    {
+        Settled::Pending => Ok(Sent::Pending),
+        Settled::Clear => match store::status(&ctx.pool, rec.id).await? {
+            TransferStatus::Confirmed => Ok(Sent::Landed),
+            TransferStatus::Expired => Ok(Sent::Expired),
+            // Resolved by another process meanwhile (this pass fails the
+            // job on a failure it finds itself).
+            TransferStatus::Failed => Err(JobError::Final(format!(
+                "{} transfer {} failed on chain",
+                rec.kind, rec.tx_id
+            ))),
+            TransferStatus::Signed | TransferStatus::Broadcast => Ok(Sent::Pending),
+        },
+    }
+}
+
+/// Records resolved per maintenance round, at most.
+const DEAD_BATCH: i64 = 50;
+
+/// Resolves, against the chain by txID, the transfer records that no live
+/// job will settle (their job failed, was cancelled or was deleted), so
+/// that the ledger matches the chain without anyone retrying the job. Only
+/// looks: a dead job's transfer is not broadcast again. Leader-only
+/// maintenance (the engine's maintainer runs it); returns how many it
+/// resolved.
+pub async fn resolve_dead_letters(ctx: &Context) -> Result<usize, JobError> {
+    let records = store::left_by_dead_jobs(&ctx.pool, DEAD_BATCH).await?;
+    if records.is_empty() {
+        return Ok(0);
+    }
+    let usdt = JobSettings::load(&ctx.pool).await?.usdt_contract;
+    let mut attempt = Attempt {
+        look_only: true,
+        ..Attempt::default()
+    };
+    let mut resolved = 0;
+    for rec in &records {
+        match resolve(ctx, &mut attempt, rec, &usdt).await? {
+            Resolution::Pending { .. } => {}
+            outcome => {
+                resolved += 1;
+                tracing::info!(tx_id = %rec.tx_id, job_id = ?rec.job_id, ?outcome,
+                    "resolved a transfer left by a dead job");
+            }
         }
     }
+    Ok(resolved)
 }
 
 /// A short wait before looking at the chain again.

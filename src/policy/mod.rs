@@ -7,84 +7,16 @@
 //! `walletops signer` apply exactly the same one.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::tron::{Address, Sun};
 
-/// What a transfer is for (`transfers.kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TransferKind {
-    ConsolidationUsdt,
-    ConsolidationTrx,
-    GasTopup,
-}
-
-impl TransferKind {
-    pub const ALL: [TransferKind; 3] = [
-        TransferKind::ConsolidationUsdt,
-        TransferKind::ConsolidationTrx,
-        TransferKind::GasTopup,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransferKind::ConsolidationUsdt => "consolidation-usdt",
-            TransferKind::ConsolidationTrx => "consolidation-trx",
-            TransferKind::GasTopup => "gas-topup",
-        }
-    }
-
-    /// The asset this kind moves.
-    pub fn asset(self) -> Asset {
-        match self {
-            TransferKind::ConsolidationUsdt => Asset::Usdt,
-            TransferKind::ConsolidationTrx | TransferKind::GasTopup => Asset::Trx,
-        }
-    }
-}
-
-impl fmt::Display for TransferKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TransferKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        TransferKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown transfer kind {s:?}; valid: consolidation-usdt, consolidation-trx, gas-topup"
-                )
-            })
-    }
-}
-
-/// Which asset a transfer moves (`transfers.asset`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Asset {
-    Trx,
-    Usdt,
-}
+pub use crate::transfers::{Asset, TransferKind};
 
 impl Asset {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Asset::Trx => "trx",
-            Asset::Usdt => "usdt",
-        }
-    }
-
     /// The unit its amounts are counted in.
     fn unit(self) -> &'static str {
         match self {
@@ -408,7 +340,7 @@ total_per_day = 100000000000     # 100,000 TRX
             self.usdt_contract,
             Asset::Trx.amount(self.max_fee_limit.0)
         ));
-        for kind in TransferKind::ALL {
+        for &kind in TransferKind::ALL {
             if !self.allowed_kinds.contains(&kind) {
                 s.push_str(&format!("{kind}: not allowed.\n"));
                 continue;

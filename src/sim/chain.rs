@@ -126,6 +126,8 @@ pub struct Chain {
     /// Mined transactions in execution order.
     pub applied: Vec<TxId>,
     pub dropped: Vec<Dropped>,
+    /// How many times each txID was broadcast, duplicates and refusals included.
+    pub broadcasts: HashMap<TxId, u32>,
     pub funded_trx: u64,
     pub funded_usdt: u64,
     pub burned: u64,
@@ -142,6 +144,7 @@ impl Chain {
             txs: HashMap::new(),
             applied: Vec::new(),
             dropped: Vec::new(),
+            broadcasts: HashMap::new(),
             funded_trx: 0,
             funded_usdt: 0,
             burned: 0,
@@ -221,6 +224,7 @@ impl Chain {
         let tx = SignedTransaction::decode(bytes)
             .map_err(|e| reject("OTHER_ERROR", format!("cannot parse transaction: {e}")))?;
         let txid = tx.txid();
+        *self.broadcasts.entry(txid).or_default() += 1;
         if self.txs.contains_key(&txid) {
             return Err(reject(
                 "DUP_TRANSACTION_ERROR",

@@ -878,6 +878,7 @@ async fn ledger(State(s): Shr) -> Json<Value> {
         .map(|(tx, ex)| {
             json!({
                 "txid": tx.txid(),
+                "broadcasts": chain.broadcasts.get(&tx.txid()).copied().unwrap_or(0),
                 "block": ex.block,
                 "block_timestamp": ex.block_timestamp_ms,
                 "asset": ex.asset,

@@ -85,6 +85,10 @@ pub enum ErrorClass {
     /// A broadcast may or may not have reached the node: re-broadcast the
     /// same bytes or look the txID up; never build a new transaction.
     Ambiguous,
+    /// The node refused our credentials (HTTP 401, or a 403 that is no rate
+    /// limit): nothing works until someone fixes the API key or the node's
+    /// access rules, so retrying only burns time.
+    Denied,
 }
 
 /// A broadcast refusal code, as java-tron names them.
@@ -191,9 +195,13 @@ pub enum ClientError {
     #[error("contract call reverted: {0}")]
     Reverted(String),
     /// The node answered a query with an error that retrying will not fix
-    /// (HTTP 200 `{"Error": ...}`, a 4xx, a wrong API key).
+    /// (HTTP 200 `{"Error": ...}`, a 4xx).
     #[error("TRON API error: {0}")]
     Api(String),
+    /// The node refused the credentials (HTTP 401 or 403): a wrong, missing
+    /// or revoked API key, or an address the node does not serve.
+    #[error("TRON node denied access (check TRON_API_KEY): {0}")]
+    Denied(String),
     /// An answer this client does not understand.
     #[error("unexpected answer from the TRON API: {0}")]
     Protocol(String),
@@ -205,6 +213,7 @@ impl ClientError {
             Self::Unavailable { .. } => ErrorClass::Retryable,
             Self::Rejected { code, .. } if code.is_transient() => ErrorClass::Retryable,
             Self::Ambiguous { .. } => ErrorClass::Ambiguous,
+            Self::Denied(_) => ErrorClass::Denied,
             Self::Rejected { .. } | Self::Reverted(_) | Self::Api(_) | Self::Protocol(_) => {
                 ErrorClass::Final
             }
@@ -1031,8 +1040,8 @@ fn classify(status: u16, retry_after: Option<Duration>, text: &str) -> Result<Va
             });
         }
         401 | 403 => {
-            return Err(Failure::Final(ClientError::Api(format!(
-                "HTTP {status} (check TRON_API_KEY): {short}"
+            return Err(Failure::Final(ClientError::Denied(format!(
+                "HTTP {status}: {short}"
             ))));
         }
         _ => {
@@ -1247,8 +1256,13 @@ mod tests {
         ));
         assert!(matches!(
             classify(403, None, "forbidden"),
-            Err(Failure::Final(_))
+            Err(Failure::Final(ClientError::Denied(_)))
         ));
+        let Err(Failure::Final(denied)) = classify(401, None, r#"{"Error":"ApiKey not exists"}"#)
+        else {
+            panic!("401 must be final");
+        };
+        assert_eq!(denied.class(), ErrorClass::Denied);
         assert!(matches!(
             classify(502, None, ""),
             Err(Failure::Unknown { .. })

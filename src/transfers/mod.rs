@@ -1,0 +1,350 @@
+//! The transfer records (`transfers`) and the signing locks
+//! (`signing_locks`): the only module that writes SQL for either table.
+//!
+//! A record is committed before its transaction's first broadcast and
+//! outlives the job that made it (the protocol around it is in
+//! `src/jobs/transfers.rs`). The kind, asset and status of a record are the
+//! enums below, stored as the text the table's CHECK constraints allow.
+//! [`access`] keeps whether the node refuses the workers' credentials.
+
+pub mod access;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::db::text_enum;
+
+/// What a transfer is for (`transfers.kind`, `signing_locks.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TransferKind {
+    ConsolidationUsdt,
+    ConsolidationTrx,
+    GasTopup,
+}
+
+text_enum!(TransferKind, "transfer kind", {
+    ConsolidationUsdt => "consolidation-usdt",
+    ConsolidationTrx => "consolidation-trx",
+    GasTopup => "gas-topup",
+});
+
+impl TransferKind {
+    /// The asset this kind moves.
+    pub fn asset(self) -> Asset {
+        match self {
+            TransferKind::ConsolidationUsdt => Asset::Usdt,
+            TransferKind::ConsolidationTrx | TransferKind::GasTopup => Asset::Trx,
+        }
+    }
+}
+
+/// Which asset a transfer moves (`transfers.asset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Asset {
+    Trx,
+    Usdt,
+}
+
+text_enum!(Asset, "asset", {
+    Trx => "trx",
+    Usdt => "usdt",
+});
+
+/// Where a record is (`transfers.status`): `signed` and `broadcast` are
+/// unresolved (the transaction may still land), the others are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransferStatus {
+    Signed,
+    Broadcast,
+    Confirmed,
+    Failed,
+    Expired,
+}
+
+text_enum!(TransferStatus, "transfer status", {
+    Signed => "signed",
+    Broadcast => "broadcast",
+    Confirmed => "confirmed",
+    Failed => "failed",
+    Expired => "expired",
+});
+
+impl TransferStatus {
+    /// What the chain may still change: the transaction may yet land.
+    pub fn is_unresolved(self) -> bool {
+        matches!(self, TransferStatus::Signed | TransferStatus::Broadcast)
+    }
+}
+
+/// A row of `transfers`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferRecord {
+    pub id: Uuid,
+    pub wallet_id: Uuid,
+    pub job_id: Option<Uuid>,
+    pub kind: TransferKind,
+    pub asset: Asset,
+    pub from_address: String,
+    pub to_address: String,
+    pub amount: i64,
+    pub tx_id: String,
+    pub signed_tx: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+    pub status: TransferStatus,
+    pub broadcast_count: i32,
+    pub last_error: Option<String>,
+}
+
+/// A record to insert: a transaction signed and not yet broadcast.
+#[derive(Debug, Clone)]
+pub struct NewRecord<'a> {
+    pub wallet_id: Uuid,
+    pub job_id: Uuid,
+    pub kind: TransferKind,
+    pub asset: Asset,
+    pub from_address: &'a str,
+    pub to_address: &'a str,
+    pub amount: i64,
+    pub tx_id: &'a str,
+    pub signed_tx: &'a [u8],
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What the records show as signed today (UTC) of one kind: for one wallet
+/// and in total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedToday {
+    pub wallet: u64,
+    pub total: u64,
+}
+
+/// Locks the kind's signing row for the rest of the transaction `conn` is
+/// in: one signature of a kind at a time. A row lock, not an advisory one:
+/// locking the row needs UPDATE rights, which only workers hold, so a
+/// viewer's login cannot take it and stall signing.
+pub async fn lock_signing(conn: &mut PgConnection, kind: TransferKind) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO signing_locks (kind) VALUES ($1)
+         ON CONFLICT (kind) DO UPDATE SET kind = EXCLUDED.kind",
+        kind as TransferKind,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every signature of `kind` today, whatever became of it, as
+/// `walletops signer`'s log counts them. A status is the worker's word (its
+/// login writes it), so one marked expired or failed still counts; the
+/// records' amounts and times are fixed by the database (migration 0011).
+pub async fn signed_today(
+    db: impl PgExecutor<'_>,
+    kind: TransferKind,
+    wallet_id: Uuid,
+) -> Result<SignedToday, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"SELECT coalesce(sum(amount) FILTER (WHERE wallet_id = $2), 0)::bigint AS "wallet!",
+                  coalesce(sum(amount), 0)::bigint AS "total!"
+             FROM transfers
+            WHERE kind = $1
+              AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"#,
+        kind as TransferKind,
+        wallet_id,
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(SignedToday {
+        wallet: row.wallet.max(0) as u64,
+        total: row.total.max(0) as u64,
+    })
+}
+
+/// Inserts a signed transfer's record. `None` when the wallet already has
+/// an unresolved transfer of this kind (at most one may exist: a partial
+/// unique index).
+pub async fn insert(
+    conn: &mut PgConnection,
+    r: &NewRecord<'_>,
+) -> Result<Option<TransferRecord>, sqlx::Error> {
+    let inserted = sqlx::query_as!(
+        TransferRecord,
+        r#"INSERT INTO transfers (wallet_id, job_id, kind, asset, from_address, to_address,
+                                  amount, tx_id, signed_tx, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           RETURNING id, wallet_id, job_id, kind AS "kind: TransferKind",
+                     asset AS "asset: Asset", from_address, to_address, amount, tx_id,
+                     signed_tx, expires_at, status AS "status: TransferStatus",
+                     broadcast_count, last_error"#,
+        r.wallet_id,
+        r.job_id,
+        r.kind as TransferKind,
+        r.asset as Asset,
+        r.from_address,
+        r.to_address,
+        r.amount,
+        r.tx_id,
+        r.signed_tx,
+        r.expires_at,
+    )
+    .fetch_one(conn)
+    .await;
+    match inserted {
+        Ok(record) => Ok(Some(record)),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records one more broadcast of an unresolved record, with the node's
+/// answer when it was not a plain acceptance.
+pub async fn mark_broadcast(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    note: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE transfers
+            SET status = 'broadcast', broadcast_count = broadcast_count + 1, last_error = $2
+          WHERE id = $1 AND status IN ('signed', 'broadcast')",
+        id,
+        note,
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Resolves an unresolved record as `status` (confirmed, failed or
+/// expired), with the reason and the block it was mined in, if any.
+pub async fn mark_resolved(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    status: TransferStatus,
+    error: Option<&str>,
+    block: Option<u64>,
+) -> Result<(), sqlx::Error> {
+    debug_assert!(!status.is_unresolved(), "{status} is not a resolution");
+    sqlx::query!(
+        "UPDATE transfers
+            SET status = $2, last_error = coalesce($3, last_error), block_number = $4,
+                resolved_at = now()
+          WHERE id = $1 AND status IN ('signed', 'broadcast')",
+        id,
+        status as TransferStatus,
+        error,
+        block.and_then(|b| i64::try_from(b).ok()),
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The wallet's unresolved records, oldest first.
+pub async fn unresolved(
+    db: impl PgExecutor<'_>,
+    wallet_id: Uuid,
+) -> Result<Vec<TransferRecord>, sqlx::Error> {
+    sqlx::query_as!(
+        TransferRecord,
+        r#"SELECT id, wallet_id, job_id, kind AS "kind: TransferKind", asset AS "asset: Asset",
+                  from_address, to_address, amount, tx_id, signed_tx, expires_at,
+                  status AS "status: TransferStatus", broadcast_count, last_error
+             FROM transfers
+            WHERE wallet_id = $1 AND status IN ('signed', 'broadcast')
+            ORDER BY created_at, id"#,
+        wallet_id,
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Whether a transfer of this kind made by `job_id` is confirmed.
+pub async fn landed(
+    db: impl PgExecutor<'_>,
+    job_id: Uuid,
+    kind: TransferKind,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM transfers
+                           WHERE job_id = $1 AND kind = $2 AND status = 'confirmed') AS "landed!""#,
+        job_id,
+        kind as TransferKind,
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// A record's status now.
+pub async fn status(db: impl PgExecutor<'_>, id: Uuid) -> Result<TransferStatus, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT status AS "status: TransferStatus" FROM transfers WHERE id = $1"#,
+        id,
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Whether `job_id` has a record that may still land (or has landed
+/// unseen): its job must not fail or spend a retry before it is resolved.
+pub async fn job_has_unresolved(
+    db: impl PgExecutor<'_>,
+    job_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM transfers
+                           WHERE job_id = $1 AND status IN ('signed', 'broadcast')) AS "unresolved!""#,
+        job_id,
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Up to `limit` unresolved records that no live job will settle: their
+/// job failed, was cancelled or was deleted. Oldest first. The statement
+/// reads `job_logs` too, for the job's status; its main table is
+/// `transfers`, so it lives here.
+pub async fn left_by_dead_jobs(
+    db: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<TransferRecord>, sqlx::Error> {
+    sqlx::query_as!(
+        TransferRecord,
+        r#"SELECT t.id, t.wallet_id, t.job_id, t.kind AS "kind: TransferKind",
+                  t.asset AS "asset: Asset", t.from_address, t.to_address, t.amount, t.tx_id,
+                  t.signed_tx, t.expires_at, t.status AS "status: TransferStatus",
+                  t.broadcast_count, t.last_error
+             FROM transfers t
+             LEFT JOIN job_logs j ON j.id = t.job_id
+            WHERE t.status IN ('signed', 'broadcast')
+              AND (t.job_id IS NULL OR j.id IS NULL OR j.status IN ('failed', 'cancelled'))
+            ORDER BY t.created_at, t.id
+            LIMIT $1"#,
+        limit,
+    )
+    .fetch_all(db)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_enums_round_trip_their_stored_text() {
+        for k in TransferKind::ALL {
+            assert_eq!(k.as_str().parse::<TransferKind>().unwrap(), *k);
+        }
+        for a in Asset::ALL {
+            assert_eq!(a.as_str().parse::<Asset>().unwrap(), *a);
+        }
+        for s in TransferStatus::ALL {
+            assert_eq!(s.as_str().parse::<TransferStatus>().unwrap(), *s);
+        }
+        assert_eq!(
+            "gas_topup".parse::<TransferKind>().unwrap_err().to_string(),
+            "unknown transfer kind \"gas_topup\"; valid: consolidation-usdt consolidation-trx gas-topup"
+        );
+        assert_eq!(TransferKind::ConsolidationUsdt.asset(), Asset::Usdt);
+    }
+}
