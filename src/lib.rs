@@ -24,13 +24,8 @@ pub mod policy;
 pub mod queue;
 pub mod settings;
 pub mod signer;
-//! `jobs` holds the wallet jobs and the transfer-record protocol, whose
-//! records `transfers` stores; `tron` is pure chain code (keys,
-//! transactions, the HTTP client); `sim` is the TRON simulator for tests
-//! and the demo, built on `tron`; `wallets` keeps users, wallets and their
-//! sealed keys; `audit` holds the audit trail's and the security events'
-//! tables (used by `admin` and `jobs`); `settings` is the registry of
-//! runtime settings; `tui` is the operations console.
+pub mod sim;
+pub mod transfers;
 pub mod tron;
 pub mod tui;
 pub mod wallets;

@@ -172,8 +172,3 @@ pub async fn resolve_token(pool: &PgPool, token: &Secret) -> Result<Identity, Ad
 pub fn hash_token(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
-
-pub(crate) fn parse_role(s: &str) -> Result<Role, AdminError> {
-    s.parse()
-        .map_err(|e: crate::db::ParseError| AdminError::Corrupt(format!("stored role: {e}")))
-}

@@ -122,7 +122,6 @@ pub async fn run(settings: &Settings, migrate: bool, args: BenchArgs) -> anyhow:
     // 1. Enqueue.
     let started = Instant::now();
     let mut left = args.jobs;
-    let mut conn = pool.acquire().await?;
     while left > 0 {
         let size = left.min(args.enqueue_batch);
         let batch: Vec<NewJob> = (0..size)
@@ -131,7 +130,7 @@ pub async fn run(settings: &Settings, migrate: bool, args: BenchArgs) -> anyhow:
                 ..NewJob::new(JobType::Sync)
             })
             .collect();
-        let inserted = queue::enqueue_many(&mut conn, &batch).await?;
+        let inserted = queue::enqueue_many(&pool, &batch).await?;
         if inserted != u64::from(size) {
             bail!("bulk enqueue inserted {inserted} of {size} jobs");
         }

@@ -54,7 +54,7 @@ pub(super) async fn config_watcher(
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
         let loaded = match pool.acquire().await {
-            Ok(mut conn) => QueueConfig::load(&mut conn).await,
+            Ok(mut conn) => QueueConfig::load(&mut conn).await.map_err(QueueError::from),
             Err(e) => Err(e.into()),
         };
         match loaded {

@@ -320,7 +320,9 @@ async fn start_up(
                 },
             )
             .await?;
-            QueueConfig::load(&mut *pool.acquire().await?).await
+            QueueConfig::load(&mut *pool.acquire().await?)
+                .await
+                .map_err(QueueError::from)
         }
         .await;
         match attempt {

@@ -8,8 +8,6 @@
 //! the top-up has landed; a failed top-up fails the consolidation with its
 //! reason.
 
-use uuid::Uuid;
-
 use super::fees;
 use super::transfers::{self, Asset, Attempt, NewTransfer, Sent, Settled, TransferKind};
 use super::{Context, CrashStep, Done, JobError, JobSettings, Wallet, later};

@@ -113,7 +113,7 @@ mod tests {
         let key = PrivateKey::from_bytes(&[7u8; 32]).unwrap();
         let owner = key.address();
         let to = PrivateKey::from_bytes(&[9u8; 32]).unwrap().address();
-        let usdt: Address = crate::tron::sim::MAINNET_USDT.parse().unwrap();
+        let usdt: Address = crate::tron::MAINNET_USDT.parse().unwrap();
         let reference = RefBlock {
             number: 66_987_627,
             id: [0x3c; 32],

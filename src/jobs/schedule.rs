@@ -34,7 +34,7 @@ pub async fn schedule_syncs(leader: &mut Leader, interval: Duration) -> Result<u
                 ..NewJob::new(JobType::Sync)
             })
             .collect();
-        queued += queue::enqueue_many(leader.conn(), &jobs).await?;
+        queued += queue::enqueue_many_in(leader.conn(), &jobs).await?;
         match batch.last {
             Some(last) => after = Some(last),
             None => return Ok(queued),

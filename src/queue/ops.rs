@@ -103,10 +103,12 @@ async fn active_of_wallet(
 /// Enqueues many jobs in one statement. Jobs whose (wallet, type) already
 /// has a pending or processing job are skipped; returns how many were
 /// inserted.
-pub async fn enqueue_many(
-    conn: &mut PgConnection,
-    jobs: &[NewJob],
-) -> Result<u64, QueueError> {
+pub async fn enqueue_many(pool: &PgPool, jobs: &[NewJob]) -> Result<u64, QueueError> {
+    enqueue_many_in(&mut *pool.acquire().await?, jobs).await
+}
+
+/// [`enqueue_many`] on a given connection (the maintenance leader's).
+pub async fn enqueue_many_in(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<u64, QueueError> {
     if jobs.is_empty() {
         return Ok(0);
     }

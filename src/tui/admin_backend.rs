@@ -29,9 +29,7 @@ use crate::admin::console::{self, ConsoleData};
 use crate::admin::jobs::Dispatch;
 use crate::admin::overview::{self, CHANGE_CHANNELS, JobAge};
 use crate::admin::wallet_lookup::WalletRef;
-use crate::admin::{
-    self, AdminError, Identity, audit, control, health, identity, proposals, stats,
-};
+use crate::admin::{self, AdminError, Identity, audit, control, identity, proposals, stats};
 use crate::db::listen::{ListenEvent, Listener};
 
 /// The console's view of the database, acting as the operator its

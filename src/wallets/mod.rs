@@ -40,7 +40,6 @@ text_enum!(WalletRole, "wallet role", {
     Treasury => "treasury",
 });
 
-
 /// Whether a stored key may sign at once (`user_wallets.active`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
