@@ -633,6 +633,66 @@ async fn rescue_fails_a_job_out_of_retries_with_a_message_saying_so() {
     assert_eq!(queue::stuck_count(&db.pool).await.unwrap(), 0);
 }
 
+#[tokio::test]
+async fn rescue_never_fails_a_job_whose_own_transfer_may_still_land() {
+    let db = common::fresh_db().await;
+    let holder = worker(&db.pool).await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let wallet: Uuid = sqlx::query_scalar(
+        "INSERT INTO user_wallets (address) VALUES ('TEffectsOpen') RETURNING id",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let mut jobs = Vec::new();
+    // The first job's transfer is broadcast and unresolved; the second's expired.
+    for (n, status) in ["broadcast", "expired"].into_iter().enumerate() {
+        let id = queue::enqueue(&mut conn, &NewJob::new(JobType::Consolidation))
+            .await
+            .unwrap()
+            .job
+            .id;
+        sqlx::query("UPDATE job_logs SET retry_count = 2 WHERE id = $1")
+            .bind(id)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO transfers (wallet_id, job_id, kind, asset, from_address, to_address,
+                                    amount, tx_id, signed_tx, expires_at, status)
+             VALUES ($1, $2, 'consolidation-usdt', 'usdt', 'TEffectsOpen', 'TTreasury', 5,
+                     $3, '\\x00', now() + interval '1 minute', $4)",
+        )
+        .bind(wallet)
+        .bind(id)
+        .bind(format!("{n:064}"))
+        .bind(status)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        jobs.push(id);
+    }
+    queue::claim(&db.pool, holder, 2, Duration::from_millis(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let out = queue::rescue_expired(&mut conn).await.unwrap();
+    assert_eq!((out.requeued, out.failed), (1, 1));
+    let open = status_of(&db.pool, jobs[0]).await;
+    assert_eq!(
+        open.status,
+        Some(JobStatus::Pending),
+        "its transfer may still land"
+    );
+    let msg = open.error_message.unwrap();
+    assert!(msg.contains("may still land"), "{msg}");
+    assert_eq!(
+        status_of(&db.pool, jobs[1]).await.status,
+        Some(JobStatus::Failed),
+        "nothing of its own can land any more"
+    );
+}
+
 /// Entries of `index` that scans have returned so far, as seen after this
 /// session's statistics are flushed.
 async fn index_entries_read(conn: &mut sqlx::PgConnection, index: &str) -> i64 {

@@ -281,7 +281,10 @@ impl RescueOutcome {
 /// plain SQL). Rows are locked and their state re-checked, so a job whose
 /// worker completed it a moment before is left as it is. A leased job that
 /// never started (`started_at` unset, see [`claim_ahead`]) is only given
-/// back: its holder's death is not its failure.
+/// back: its holder's death is not its failure. A job out of retries whose
+/// own effects may still happen (`walletops_job_effects_open`, migration
+/// 0018: a transfer signed or broadcast, not yet resolved) is not failed
+/// but given one more attempt, which resolves them.
 pub async fn rescue_expired(conn: &mut PgConnection) -> Result<RescueOutcome, QueueError> {
     // Each CTE is an index range scan of job_logs_lease that stops at the
     // first live lease (`locked_until < now()`, `locked_until IS NULL`).
@@ -306,23 +309,28 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<RescueOutcome, Qu
          ), expired AS (
              SELECT id FROM lapsed UNION ALL SELECT id FROM unleased
          ), decided AS (
-             SELECT j.id,
-                    j.locked_until IS NOT NULL AND j.started_at IS NULL AS unstarted,
-                    coalesce(j.retry_count, 0) + 1 >= coalesce(j.max_retries, 3) AS out_of_retries
-               FROM job_logs j JOIN expired e ON e.id = j.id
+             SELECT j.id, x.unstarted, x.out_of_retries,
+                    x.out_of_retries AND NOT x.unstarted
+                        AND NOT walletops_job_effects_open(j.id) AS dead
+               FROM job_logs j JOIN expired e ON e.id = j.id,
+                    LATERAL (SELECT j.locked_until IS NOT NULL AND j.started_at IS NULL,
+                                    coalesce(j.retry_count, 0) + 1 >= coalesce(j.max_retries, 3))
+                        AS x(unstarted, out_of_retries)
          )
          UPDATE job_logs j
-            SET status = CASE WHEN d.out_of_retries AND NOT d.unstarted THEN 'failed'
-                              ELSE 'pending' END,
+            SET status = CASE WHEN d.dead THEN 'failed' ELSE 'pending' END,
                 retry_count = CASE WHEN d.unstarted THEN j.retry_count
                                    ELSE coalesce(j.retry_count, 0) + 1 END,
                 error_message = CASE WHEN d.unstarted THEN j.error_message
                     ELSE format('lease expired on attempt %s: worker %s stopped renewing it; %s',
                                 j.attempt, coalesce(j.locked_by::text, 'unknown'),
-                                CASE WHEN d.out_of_retries THEN 'out of retries'
+                                CASE WHEN d.dead THEN 'out of retries'
+                                     WHEN d.out_of_retries
+                                     THEN 'out of retries, but a transfer of its own may still '
+                                          'land: one more attempt resolves it'
                                      ELSE 'retrying' END) END,
                 run_at = now(),
-                finished_at = CASE WHEN d.out_of_retries AND NOT d.unstarted THEN now() END,
+                finished_at = CASE WHEN d.dead THEN now() END,
                 locked_until = NULL,
                 updated_at = now()
            FROM decided d
