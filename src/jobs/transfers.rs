@@ -1,4 +1,5 @@
-//! The transfer-record protocol (DESIGN.md invariant 6).
+//! The transfer-record protocol: a transfer moves funds at most once, and
+//! its record says what became of it.
 //!
 //! - A transfer is built and signed once; its record (txID, signed bytes,
 //!   expiry, amount, parties, kind, wallet, job) is committed to `transfers`
