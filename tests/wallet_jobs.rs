@@ -924,7 +924,7 @@ async fn usdt_sweep_status(pool: &PgPool, wallet: Uuid) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn maintenance_resolves_the_transfer_of_a_job_that_died_out_of_retries() {
+async fn a_job_that_died_out_of_retries_with_its_transfer_in_flight_is_not_dead_lettered() {
     let env = Env::new().await;
     set_config(&env.db.pool, "queue.max_retries", json!(1)).await;
     let w = env.deposit(100 * TRX, 50 * USDT).await;
@@ -932,11 +932,38 @@ async fn maintenance_resolves_the_transfer_of_a_job_that_died_out_of_retries() {
     crash_at(&env, "after-broadcast");
     assert_eq!(usdt_sweep_status(&env.db.pool, w.id).await, "broadcast");
 
-    // The lease runs out with no retry left: dead-lettered. Nothing else
-    // touches the wallet, yet its sweep's record follows the chain.
+    // The lease runs out with no retry left, but the sweep may still land:
+    // the job gets the attempt that resolves it, instead of failing.
     let engine = env.engine();
     let (status, error) = env.finished(job, Duration::from_secs(60)).await;
-    assert_eq!(status, "failed", "{error:?}");
+    engine.stop().await;
+    assert_eq!(status, "completed", "{error:?}");
+    assert_eq!(usdt_sweep_status(&env.db.pool, w.id).await, "confirmed");
+    let ledger = env.ledger().await;
+    let swept = moves(&ledger, "USDT", &w.address, &env.treasury);
+    assert_eq!(swept.len(), 1);
+    assert_eq!(swept[0]["broadcasts"], 1, "{}", swept[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn maintenance_resolves_the_transfer_of_a_job_cancelled_while_it_was_in_flight() {
+    let env = Env::new().await;
+    let w = env.deposit(100 * TRX, 50 * USDT).await;
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    crash_at(&env, "after-broadcast");
+    assert_eq!(usdt_sweep_status(&env.db.pool, w.id).await, "broadcast");
+    // An operator ends the job while its sweep is in flight: no job will
+    // settle the record, yet it must follow the chain.
+    sqlx::query(
+        "UPDATE job_logs SET status = 'cancelled', locked_until = NULL, finished_at = now()
+          WHERE id = $1",
+    )
+    .bind(job)
+    .execute(&env.db.pool)
+    .await
+    .unwrap();
+
+    let engine = env.engine();
     let deadline = Instant::now() + Duration::from_secs(60);
     while usdt_sweep_status(&env.db.pool, w.id).await != "confirmed" {
         assert!(
