@@ -51,6 +51,18 @@ text_enum!(Asset, "asset", {
     Usdt => "usdt",
 });
 
+impl Asset {
+    /// `units` (SUN or USDT's smallest unit) for people, e.g.
+    /// `1,250.000000 USDT`: see [`crate::tron::format_units`].
+    pub fn format(self, units: i64) -> String {
+        let (decimals, symbol) = match self {
+            Asset::Trx => (6, "TRX"),
+            Asset::Usdt => (crate::tron::amount::USDT_DECIMALS, "USDT"),
+        };
+        crate::tron::format_units(i128::from(units), decimals, symbol)
+    }
+}
+
 /// Where a record is (`transfers.status`): `signed` and `broadcast` are
 /// unresolved (the transaction may still land), the others are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -58,19 +58,66 @@ impl Sun {
     }
 }
 
+/// The one way amounts are written for people, everywhere (console, CLI,
+/// health reasons, policy refusals): `units` of a currency with `decimals`
+/// decimals, every decimal shown, thousands grouped with commas, then the
+/// symbol: `format_units(19_984_549_000, 6, "TRX")` is `19,984.549000 TRX`.
+/// Exact, from the integer; negative amounts (a balance change) get a `-`.
+pub fn format_units(units: i128, decimals: u32, symbol: &str) -> String {
+    let sign = if units < 0 { "-" } else { "" };
+    let u = units.unsigned_abs();
+    let scale = 10u128.pow(decimals);
+    let whole = group_thousands(u / scale);
+    let mut out = format!("{sign}{whole}");
+    if decimals > 0 {
+        let frac = u % scale;
+        out.push_str(&format!(".{frac:0width$}", width = decimals as usize));
+    }
+    if !symbol.is_empty() {
+        out.push(' ');
+        out.push_str(symbol);
+    }
+    out
+}
+
+/// `1234567` as `1,234,567`.
+pub fn group_thousands(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// USDT's decimals on TRON.
+pub const USDT_DECIMALS: u32 = 6;
+
 impl fmt::Display for Sun {
-    /// `12.500000 TRX`: exact, from the integer.
+    /// `1,012.500000 TRX`: see [`format_units`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{:06} TRX",
-            self.0 / SUN_PER_TRX,
-            self.0 % SUN_PER_TRX
-        )
+        f.write_str(&format_units(i128::from(self.0), 6, "TRX"))
+    }
+}
+
+impl TokenUnits {
+    /// The amount with the token's decimals and symbol: see [`format_units`].
+    pub fn format(self, decimals: u32, symbol: &str) -> String {
+        format_units(i128::from(self.0), decimals, symbol)
+    }
+
+    /// The amount as USDT: `1,250.000000 USDT`.
+    pub fn usdt(self) -> String {
+        self.format(USDT_DECIMALS, "USDT")
     }
 }
 
 impl fmt::Display for TokenUnits {
+    /// The bare integer: a token's symbol and decimals are not known here
+    /// (use [`TokenUnits::format`] or [`TokenUnits::usdt`] for people).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
     }
@@ -90,5 +137,19 @@ mod tests {
         assert_eq!(Sun(u64::MAX).to_i64(), None);
         assert_eq!(Sun::from_i64(-1), None);
         assert_eq!(TokenUnits::from_i64(7), Some(TokenUnits(7)));
+    }
+
+    #[test]
+    fn amounts_for_people_group_thousands_and_keep_every_decimal() {
+        assert_eq!(Sun(19_984_549_000).to_string(), "19,984.549000 TRX");
+        assert_eq!(Sun(900_000_000).to_string(), "900.000000 TRX");
+        assert_eq!(Sun(0).to_string(), "0.000000 TRX");
+        assert_eq!(Sun(u64::MAX).to_string(), "18,446,744,073,709.551615 TRX");
+        assert_eq!(TokenUnits(1_250_000_000).usdt(), "1,250.000000 USDT");
+        assert_eq!(format_units(-1_500_000, 6, "TRX"), "-1.500000 TRX");
+        assert_eq!(format_units(123_456_789, 2, "EUR"), "1,234,567.89 EUR");
+        assert_eq!(format_units(1_000, 0, ""), "1,000");
+        assert_eq!(group_thousands(999), "999");
+        assert_eq!(group_thousands(100_000), "100,000");
     }
 }

@@ -12,7 +12,7 @@ pub mod keys;
 pub mod tx;
 
 pub use address::{Address, AddressError};
-pub use amount::{Sun, TokenUnits};
+pub use amount::{Sun, TokenUnits, format_units};
 pub use keys::{KeyError, PrivateKey, SignatureError, TxSignature};
 pub use tx::{Contract, DecodeError, RawTransaction, RefBlock, SignedTransaction, TxId};
 

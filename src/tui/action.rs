@@ -292,7 +292,6 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// The first block of a UUID: enough to tell jobs apart on screen.
-pub fn short_id(id: &Uuid) -> String {
-    id.simple().to_string()[..8].to_string()
-}
+/// A job's short id on screen: the random tail of its UUIDv7 (see
+/// `queue::id`), never the time-ordered head that jobs of one minute share.
+pub use crate::admin::short_id;

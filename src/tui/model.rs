@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::admin::health::Status;
-pub use crate::admin::{JobStatus, JobType, Role, WalletRole, WorkerState};
+pub use crate::admin::{Asset, JobStatus, JobType, Role, WalletRole, WorkerState};
 
 /// Job types in the order the console offers them (the dispatch wizard and
 /// the Jobs screen's type filter).

@@ -477,7 +477,9 @@ impl App {
                     || j.user
                         .as_deref()
                         .is_some_and(|u| u.to_lowercase().contains(&text))
-                    || j.id.simple().to_string().starts_with(&text)
+                    || text
+                        .parse::<crate::admin::IdFragment>()
+                        .is_ok_and(|f| f.matches(&j.id))
             })
             .map(|(i, _)| i)
             .collect();

@@ -12,8 +12,11 @@ use super::state::{App, Effect, Event, update};
 use super::theme::{Theme, ThemeKind};
 use crate::admin::health::Status;
 
+/// A UUIDv7 as the database makes them: every fixture job shares the
+/// creation millisecond (the head), and the tail differs, as random bits do.
 pub fn id(n: u128) -> Uuid {
-    Uuid::from_u128(0x1000_0000_0000_4000_8000_0000_0000_0000 + (n << 96))
+    let tail = (n + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) & 0x3fff_ffff_ffff_ffff;
+    Uuid::from_u128(0x0193_2a4b_5c6d_7000_8000_0000_0000_0000 | tail)
 }
 
 pub fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
@@ -192,7 +195,7 @@ pub fn snapshot() -> Snapshot {
                 action: ["dispatch_job", "clear_failed", "workers_pause", "retry_job"]
                     [i as usize % 4]
                     .into(),
-                target: format!("job {}", &id(i).simple().to_string()[..8]),
+                target: format!("job {}", crate::admin::short_id(&id(i))),
                 details: format!("{{\"rows\": {i}}}"),
             })
             .collect(),

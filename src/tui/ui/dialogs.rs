@@ -8,10 +8,10 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use super::{amount, centered, fit, panel};
+use super::{centered, fit, panel};
 use crate::tui::action::{AdminCommand, short_id};
 use crate::tui::keymap::Context;
-use crate::tui::model::{JOB_TYPES, JobType};
+use crate::tui::model::{Asset, JOB_TYPES, JobType};
 use crate::tui::state::{App, Choice, Confirmation, Wizard, WizardStep, address_problem};
 use crate::tui::theme::Theme;
 
@@ -242,8 +242,8 @@ fn review_step(lines: &mut Vec<Line>, w: &Wizard, theme: &Theme) {
     lines.push(Line::raw(format!("owner    {owner}  ({})", hit.role)));
     lines.push(Line::raw(format!(
         "balances {}   {}",
-        amount(hit.trx_balance_sun, "TRX"),
-        amount(hit.usdt_balance, "USDT")
+        Asset::Trx.format(hit.trx_balance_sun),
+        Asset::Usdt.format(hit.usdt_balance)
     )));
     lines.push(Line::raw(""));
     match w.duplicate() {

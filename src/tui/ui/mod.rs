@@ -275,14 +275,6 @@ pub fn age(d: Duration) -> String {
     }
 }
 
-/// An amount in the token's smallest unit (6 decimals for TRX in SUN and
-/// for USDT), shown exactly, without floats.
-pub fn amount(units: i64, symbol: &str) -> String {
-    let sign = if units < 0 { "-" } else { "" };
-    let u = units.unsigned_abs();
-    format!("{sign}{}.{:06} {symbol}", u / 1_000_000, u % 1_000_000)
-}
-
 /// Cuts `s` to `width` characters, marking the cut.
 fn fit(s: &str, width: usize, theme: &Theme) -> String {
     if s.chars().count() <= width {
