@@ -57,7 +57,7 @@ pub async fn pump(pool: PgPool, tx: broadcast::Sender<Notice>) {
     loop {
         match listener.next().await {
             // Nothing to tell until something changes.
-            ListenEvent::Connected => {}
+            ListenEvent::Connected | ListenEvent::Closed => {}
             ListenEvent::Notified(first) => {
                 // One read per channel per burst, however many notifications came.
                 let mut woken = BTreeSet::from([event_name(first)]);

@@ -12,12 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection as _, PgConnection, PgPool};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::wiring::{self, ChainArgs, WalletJobs};
 use crate::config::Settings;
+use crate::db::{self, PoolOptions};
 use crate::engine::EngineOptions;
 use crate::tui::{self, AdminBackend, ConsoleOptions};
 
@@ -62,9 +64,17 @@ pub async fn run(
     if let Some(api) = &args.api {
         return super::console_api::run(settings, api, &args, log_filter).await;
     }
-    let pool = super::db::connect(settings, migrate).await?;
+    // A wall screen is started by a kiosk script with nobody there to
+    // start it again: read-only, it waits for a database it cannot reach.
+    let may_wait = args.read_only && !migrate && settings.operator.is_none();
+    let (pool, waiting) = if may_wait {
+        connect_or_wait(settings).await?
+    } else {
+        (super::db::connect(settings, migrate).await?, false)
+    };
     let session = Session {
         pool,
+        waiting,
         operator: settings.operator.clone(),
         embedded: match args.embedded_workers {
             Some(n) => Some((
@@ -82,6 +92,9 @@ pub async fn run(
 /// One console run: the database, who acts, and the workers to embed.
 pub(crate) struct Session {
     pub pool: PgPool,
+    /// The database could not be reached at start: the console shows that
+    /// it waits, and retries (read-only consoles only).
+    pub waiting: bool,
     /// The operator asserted by `--operator` (never chosen by it).
     pub operator: Option<String>,
     /// Workers to run in this process, with what their jobs need.
@@ -96,16 +109,24 @@ impl Session {
         args: &ConsoleArgs,
         log_filter: &str,
     ) -> anyhow::Result<ExitCode> {
-        let configured = refresh_setting(&self.pool).await;
+        let configured = if self.waiting {
+            crate::settings::UiSettings::default().refresh
+        } else {
+            refresh_setting(&self.pool).await
+        };
         let options = ConsoleOptions {
             read_only: args.read_only,
             refresh: args.refresh.map(Duration::from_secs),
         };
         let (mut app, policy) = tui::prepare(&settings.console, &options, configured)?;
         app.demo = self.demo;
-        let backend = AdminBackend::new(self.pool.clone(), self.operator.clone()).await?;
+        let backend = if self.waiting {
+            AdminBackend::waiting(self.pool.clone())
+        } else {
+            AdminBackend::new(self.pool.clone(), self.operator.clone()).await?
+        };
         let log = tui::log::to_file(log_filter)?;
-        tracing::info!(operator = ?self.operator, read_only = args.read_only, "console starting");
+        tracing::info!(operator = ?self.operator, read_only = args.read_only, waiting = self.waiting, "console starting");
 
         let workers = self
             .embedded
@@ -121,6 +142,46 @@ impl Session {
         println!("console log: {}", log.pattern.display());
         result?;
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The pool, and whether the database could not be reached: then the pool
+/// connects when the database answers, and the console waits for it.
+/// Anything but an unreachable server (a wrong password, no such database)
+/// is still an error before the terminal is taken.
+async fn connect_or_wait(settings: &Settings) -> anyhow::Result<(PgPool, bool)> {
+    let url = db::resolve_url(settings).await?;
+    let options = db::connect_options(&url)?;
+    // One plain connection, so an unreachable server is told at once, not
+    // after the pool's retries.
+    match PgConnection::connect_with(&options).await {
+        Ok(conn) => {
+            let _ = conn.close().await;
+            Ok((db::connect(&url, PoolOptions::default()).await?, false))
+        }
+        Err(e) if unreachable(&e) => {
+            let defaults = PoolOptions::default();
+            let pool = PgPoolOptions::new()
+                .max_connections(defaults.max_connections)
+                .acquire_timeout(defaults.acquire_timeout)
+                .connect_lazy_with(options);
+            Ok((pool, true))
+        }
+        Err(e) => Err(db::DbError::Connect {
+            url: url.redacted(),
+            message: db::one_line(&e),
+        }
+        .into()),
+    }
+}
+
+/// Whether `e` says the server is not there (yet): refused, no socket, or
+/// starting up or shutting down.
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| c == "57P03"),
+        _ => false,
     }
 }
 

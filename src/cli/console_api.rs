@@ -15,7 +15,7 @@ use anyhow::{Context as _, bail};
 
 use super::console::ConsoleArgs;
 use crate::config::{Secret, Settings};
-use crate::tui::{self, ApiBackend, ConsoleOptions};
+use crate::tui::{self, ApiBackend, ApiConnectError, BackendError, ConsoleOptions};
 
 /// The environment variable holding the token when no file is named.
 pub const TOKEN_ENV: &str = "WALLETOPS_TOKEN";
@@ -35,8 +35,20 @@ pub async fn run(
         );
     }
     let token = read_token(args.token_file.as_deref())?;
-    let (backend, whoami) = ApiBackend::connect(api, token).await?;
-    let configured = whoami.refresh_seconds.map_or_else(
+    let (backend, whoami) = if args.read_only {
+        // A wall screen waits for an API it cannot reach yet (nobody is
+        // there to start it again); a refused token is still an error.
+        let backend = ApiBackend::new(api, token)?;
+        match backend.whoami().await {
+            Ok(whoami) => (backend, Some(whoami)),
+            Err(BackendError::Unavailable(_)) => (backend, None),
+            Err(e) => return Err(ApiConnectError::Refused(e).into()),
+        }
+    } else {
+        let (backend, whoami) = ApiBackend::connect(api, token).await?;
+        (backend, Some(whoami))
+    };
+    let configured = whoami.as_ref().and_then(|w| w.refresh_seconds).map_or_else(
         || crate::settings::UiSettings::default().refresh,
         Duration::from_secs,
     );
@@ -47,7 +59,15 @@ pub async fn run(
     let (mut app, policy) = tui::prepare(&settings.console, &options, configured)?;
     app.over_api = true;
     let log = tui::log::to_file(log_filter)?;
-    tracing::info!(api, token = %whoami.name, role = %whoami.role, read_only = args.read_only, "console starting over the API");
+    match &whoami {
+        Some(w) => {
+            tracing::info!(api, token = %w.name, role = %w.role, read_only = args.read_only, "console starting over the API")
+        }
+        None => tracing::info!(
+            api,
+            "console starting over the API, which cannot be reached yet"
+        ),
+    }
     let result = tui::run(Arc::new(backend), app, policy).await;
     println!("console log: {}", log.pattern.display());
     result?;

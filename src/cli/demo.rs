@@ -118,6 +118,7 @@ pub async fn run(
     tron.requests_per_second = None;
     let session = Session {
         pool,
+        waiting: false,
         operator: Some(DEMO_ADMIN.to_string()),
         embedded: Some((
             args.workers,

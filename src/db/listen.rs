@@ -70,6 +70,10 @@ pub enum ListenEvent {
     Connected,
     /// A notification on this channel.
     Notified(Channel),
+    /// The server closed the connection (a restart, a shutdown, a killed
+    /// session); the next call reconnects. Said at once, before the
+    /// reconnection, which may wait out a database that is gone.
+    Closed,
     /// The connection failed or was lost; the next call reconnects after a
     /// backoff.
     Lost(sqlx::Error),
@@ -123,8 +127,11 @@ impl Listener {
                         return ListenEvent::Notified(channel);
                     }
                 }
-                // Lost: reconnect at once (anything may have been missed).
-                Ok(None) => self.conn = None,
+                // Lost: reconnect at the next call (anything may have been missed).
+                Ok(None) => {
+                    self.conn = None;
+                    return ListenEvent::Closed;
+                }
                 Err(e) => {
                     self.conn = None;
                     return self.lost(e);
@@ -147,6 +154,9 @@ impl Listener {
 
     async fn connect(&self) -> Result<PgListener, sqlx::Error> {
         let mut conn = PgListener::connect_with(&self.pool).await?;
+        // Reconnecting inside `try_recv` would hide the drop for as long as
+        // the pool waits for a server that is gone: this type reconnects.
+        conn.eager_reconnect(false);
         conn.listen_all(self.channels.iter().map(|c| c.name()))
             .await?;
         Ok(conn)

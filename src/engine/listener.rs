@@ -34,6 +34,8 @@ pub(super) async fn listener(pool: PgPool, status: Arc<Status>, wake: Arc<Wakeup
             }
             ListenEvent::Notified(Channel::Jobs) => wake.jobs.notify_one(),
             ListenEvent::Notified(_) => wake.config.notify_one(),
+            // Reconnecting follows; its failure, if any, is the error.
+            ListenEvent::Closed => {}
             ListenEvent::Lost(e) => {
                 status.set_error("LISTEN connection failed", &QueueError::from(e));
             }

@@ -16,11 +16,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::action::{AdminCommand, ConfirmedAction};
-use super::backend::{ActionOutcome, BackendError, ConsoleBackend};
+use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
 use super::model::{
     Access, AuditView, DepthRow, Health, JobRef, JobType, JobView, PendingChange, Role, Snapshot,
     StatusCounts, WalletHit, WorkerState, WorkerView,
@@ -36,7 +35,7 @@ use crate::db::listen::{ListenEvent, Listener};
 /// database login is linked to (or none: then read-only).
 pub struct AdminBackend {
     pool: PgPool,
-    changes: Arc<Notify>,
+    changes: Arc<ChangeFeed>,
     listener: JoinHandle<()>,
 }
 
@@ -53,13 +52,25 @@ impl AdminBackend {
             Err(AdminError::UnknownIdentity(_)) => {}
             Err(e) => return Err(e),
         }
-        let changes = Arc::new(Notify::new());
+        Ok(Self::unchecked(pool))
+    }
+
+    /// A backend for a read-only console started while the database cannot
+    /// be reached: nothing to check yet (who the login is, and so what it
+    /// may do, is read at every refresh); it shows that it waits, and
+    /// retries, until the database answers.
+    pub fn waiting(pool: PgPool) -> Self {
+        Self::unchecked(pool)
+    }
+
+    fn unchecked(pool: PgPool) -> Self {
+        let changes = Arc::new(ChangeFeed::default());
         let listener = tokio::spawn(listen(pool.clone(), changes.clone()));
-        Ok(Self {
+        Self {
             pool,
             changes,
             listener,
-        })
+        }
     }
 
     /// The login's operator as the database knows them now.
@@ -167,8 +178,8 @@ impl ConsoleBackend for AdminBackend {
         Ok(found.into_iter().map(wallet_hit).collect())
     }
 
-    async fn changed(&self) {
-        self.changes.notified().await;
+    async fn changed(&self) -> Change {
+        self.changes.next().await
     }
 }
 
@@ -241,18 +252,26 @@ pub(super) fn dispatched_outcome(
 /// notifications wakes the console once: everything already received is
 /// drained before the one wake-up, and a wake-up nobody has taken yet is
 /// not stored twice. A (re)connect counts as a change (notifications may
-/// have been missed).
-async fn listen(pool: PgPool, changes: Arc<Notify>) {
+/// have been missed); a drop is reported at once, so the console stops
+/// vouching for what it shows.
+async fn listen(pool: PgPool, changes: Arc<ChangeFeed>) {
     let mut listener = Listener::new(pool, &CHANGE_CHANNELS);
     loop {
         match listener.next().await {
-            ListenEvent::Connected => changes.notify_one(),
+            ListenEvent::Connected => changes.link(Change::LinkUp),
             ListenEvent::Notified(_) => {
                 while listener.next_buffered().is_some() {}
-                changes.notify_one();
+                changes.data();
+            }
+            ListenEvent::Closed => {
+                tracing::warn!("console: the database closed the change listener; reconnecting");
+                changes.link(Change::LinkDown(
+                    "the database closed the listening connection".into(),
+                ));
             }
             ListenEvent::Lost(e) => {
                 tracing::warn!(error = %e, "console: change listener lost; reconnecting");
+                changes.link(Change::LinkDown(crate::db::one_line(&e)));
             }
         }
     }

@@ -14,7 +14,6 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use url::Url;
 use uuid::Uuid;
@@ -24,7 +23,7 @@ use super::admin_backend::{
     cancelled_outcome, cleared_outcome, dispatched_outcome, paused_outcome, reset_outcome,
     retried_outcome, snapshot_from, wallet_hit,
 };
-use super::backend::{ActionOutcome, BackendError, ConsoleBackend};
+use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
 use super::model::{Access, Role, Snapshot, WalletHit};
 use crate::admin::console::{ConsoleSnapshot, Whoami};
 use crate::admin::overview::WalletMatch;
@@ -64,7 +63,7 @@ pub struct ApiBackend {
     /// The API's root, ending in `/`.
     base: Url,
     token: Secret,
-    changes: Arc<Notify>,
+    changes: Arc<ChangeFeed>,
     follower: JoinHandle<()>,
 }
 
@@ -72,6 +71,19 @@ impl ApiBackend {
     /// Checks the URL and the token now (`GET /api/whoami`), before the
     /// terminal is taken, and starts following the event stream.
     pub async fn connect(api: &str, token: Secret) -> Result<(Self, Whoami), ApiConnectError> {
+        let backend = Self::new(api, token)?;
+        let whoami = backend.whoami().await.map_err(ApiConnectError::Refused)?;
+        Ok((backend, whoami))
+    }
+
+    /// Who the token is, as the server says now.
+    pub async fn whoami(&self) -> Result<Whoami, BackendError> {
+        self.get::<Whoami>("api/whoami", &[]).await
+    }
+
+    /// Checks the URL (nothing is sent yet) and starts following the event
+    /// stream, which retries until the API answers.
+    pub fn new(api: &str, token: Secret) -> Result<Self, ApiConnectError> {
         let mut base = Url::parse(api)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
@@ -93,8 +105,8 @@ impl ApiBackend {
             .read_timeout(EVENTS_SILENCE)
             .build()
             .map_err(|e| ApiConnectError::Client(crate::db::one_line(&e)))?;
-        let changes = Arc::new(Notify::new());
-        let backend = Self {
+        let changes = Arc::new(ChangeFeed::default());
+        Ok(Self {
             follower: tokio::spawn(follow_events(
                 events,
                 base.clone(),
@@ -105,12 +117,7 @@ impl ApiBackend {
             base,
             token,
             changes,
-        };
-        let whoami = backend
-            .get::<Whoami>("api/whoami", &[])
-            .await
-            .map_err(ApiConnectError::Refused)?;
-        Ok((backend, whoami))
+        })
     }
 
     fn url(&self, path: &str, query: &[(&str, &str)]) -> Url {
@@ -295,16 +302,16 @@ impl ConsoleBackend for ApiBackend {
         Ok(found.into_iter().map(wallet_hit).collect())
     }
 
-    async fn changed(&self) {
-        self.changes.notified().await;
+    async fn changed(&self) -> Change {
+        self.changes.next().await
     }
 }
 
 /// Follows `GET /api/events` for as long as the backend lives: every event
 /// wakes the console once (it then re-reads everything; an event's data is
-/// not used). A lost stream is reopened with backoff, and a reopened one
-/// counts as a change (events may have been missed).
-async fn follow_events(http: reqwest::Client, base: Url, token: Secret, changes: Arc<Notify>) {
+/// not used). A lost stream is reported at once and reopened with backoff,
+/// and a reopened one counts as a change (events may have been missed).
+async fn follow_events(http: reqwest::Client, base: Url, token: Secret, changes: Arc<ChangeFeed>) {
     let url = base.join("api/events").expect("a relative path joins");
     let mut backoff = Duration::from_millis(500);
     loop {
@@ -316,7 +323,7 @@ async fn follow_events(http: reqwest::Client, base: Url, token: Secret, changes:
         {
             Ok(mut response) if response.status().is_success() => {
                 backoff = Duration::from_millis(500);
-                changes.notify_one();
+                changes.link(Change::LinkUp);
                 loop {
                     match response.chunk().await {
                         Ok(Some(chunk)) => {
@@ -325,22 +332,34 @@ async fn follow_events(http: reqwest::Client, base: Url, token: Secret, changes:
                                 .split(|b| *b == b'\n')
                                 .any(|l| l.starts_with(b"event:"))
                             {
-                                changes.notify_one();
+                                changes.data();
                             }
                         }
-                        Ok(None) => break,
+                        Ok(None) => {
+                            changes
+                                .link(Change::LinkDown("the API closed the event stream".into()));
+                            break;
+                        }
                         Err(e) => {
-                            tracing::warn!(error = %crate::db::one_line(&e), "console: event stream lost; reopening");
+                            let e = crate::db::one_line(&e);
+                            tracing::warn!(error = %e, "console: event stream lost; reopening");
+                            changes.link(Change::LinkDown(format!("the API's event stream: {e}")));
                             break;
                         }
                     }
                 }
             }
             Ok(response) => {
-                tracing::warn!(status = %response.status(), "console: the API refused the event stream; retrying")
+                tracing::warn!(status = %response.status(), "console: the API refused the event stream; retrying");
+                changes.link(Change::LinkDown(format!(
+                    "the API refused the event stream ({})",
+                    response.status()
+                )));
             }
             Err(e) => {
-                tracing::warn!(error = %crate::db::one_line(&e), "console: cannot open the event stream; retrying")
+                let e = crate::db::one_line(&e);
+                tracing::warn!(error = %e, "console: cannot open the event stream; retrying");
+                changes.link(Change::LinkDown(format!("the API at {base}: {e}")));
             }
         }
         tokio::time::sleep(backoff).await;

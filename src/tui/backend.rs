@@ -5,6 +5,9 @@
 //! tested without a terminal or a database.
 
 use std::future::Future;
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
 
 use super::action::ConfirmedAction;
 use super::model::{Snapshot, WalletHit};
@@ -62,10 +65,55 @@ pub trait ConsoleBackend: Send + Sync + 'static {
         query: &str,
     ) -> impl Future<Output = Result<Vec<WalletHit>, BackendError>> + Send;
 
-    /// Resolves when the data has changed (a database notification), so the
-    /// console can refresh before its timer. The default never resolves:
-    /// the timer alone drives refreshes.
-    fn changed(&self) -> impl Future<Output = ()> + Send {
+    /// Resolves when the data has changed (a database notification) or the
+    /// live link to it went down or came back, so the console can refresh
+    /// before its timer and say at once that what it shows may be old. The
+    /// default never resolves: the timer alone drives refreshes.
+    fn changed(&self) -> impl Future<Output = Change> + Send {
         std::future::pending()
+    }
+}
+
+/// What [`ConsoleBackend::changed`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The data may have changed.
+    Data,
+    /// The live link (the LISTEN connection, the API's event stream) is up
+    /// (again); anything may have changed meanwhile.
+    LinkUp,
+    /// The live link dropped: changes are no longer seen as they happen,
+    /// and the database or the API may be gone. The text says why.
+    LinkDown(String),
+}
+
+/// The queue between a backend's listening task and
+/// [`ConsoleBackend::changed`]: data changes coalesce into one wake-up, and
+/// the link's newest state is never dropped behind them.
+#[derive(Debug, Default)]
+pub struct ChangeFeed {
+    wake: Notify,
+    link: Mutex<Option<Change>>,
+}
+
+impl ChangeFeed {
+    pub fn data(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The link went up or down; a later state replaces one not yet taken.
+    pub fn link(&self, change: Change) {
+        *self.link.lock().unwrap_or_else(|e| e.into_inner()) = Some(change);
+        self.wake.notify_one();
+    }
+
+    /// The next change: the link's, if it changed, else data.
+    pub async fn next(&self) -> Change {
+        self.wake.notified().await;
+        self.link
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or(Change::Data)
     }
 }

@@ -48,7 +48,8 @@ pub fn prepare(
         .transpose()
         .map_err(LaunchError::Theme)?;
     let policy = RefreshPolicy::new(options.refresh.unwrap_or(configured_refresh))?;
-    let app = App::new(keymap, Theme::from_env(kind), options.read_only);
+    let mut app = App::new(keymap, Theme::from_env(kind), options.read_only);
+    app.refresh_every = policy.every;
     Ok((app, policy))
 }
 
@@ -72,8 +73,13 @@ mod tests {
             read_only: false,
             refresh: Some(Duration::from_secs(5)),
         };
-        let (_, policy) = prepare(&ConsoleFile::default(), &flag, Duration::from_secs(15)).unwrap();
+        let (app, policy) =
+            prepare(&ConsoleFile::default(), &flag, Duration::from_secs(15)).unwrap();
         assert_eq!(policy.every, Duration::from_secs(5), "--refresh wins");
+        assert_eq!(
+            app.refresh_every, policy.every,
+            "staleness follows the timer"
+        );
 
         let too_fast = ConsoleOptions {
             refresh: Some(Duration::ZERO),

@@ -13,7 +13,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, sleep};
 
 use super::action::{ConfirmedAction, Screen};
-use super::backend::{ActionOutcome, BackendError, ConsoleBackend};
+use super::backend::{ActionOutcome, BackendError, Change, ConsoleBackend};
 use super::keymap::{KeyChord, Keymap};
 use super::model::{Snapshot, WalletHit};
 use super::run::{LoopStats, RefreshGate, RefreshPolicy, event_loop};
@@ -67,8 +67,9 @@ impl ConsoleBackend for ScriptedBackend {
         Ok(Vec::new())
     }
 
-    async fn changed(&self) {
+    async fn changed(&self) -> Change {
         self.changes.notified().await;
+        Change::Data
     }
 }
 

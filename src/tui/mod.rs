@@ -37,6 +37,8 @@ mod loop_tests;
 #[cfg(test)]
 mod render_tests;
 #[cfg(test)]
+mod stale_tests;
+#[cfg(test)]
 mod state_tests;
 #[cfg(test)]
 mod testing;
@@ -44,7 +46,7 @@ mod testing;
 pub use action::{Action, AdminCommand, ConfirmedAction, Intent, Screen};
 pub use admin_backend::AdminBackend;
 pub use api_backend::{ApiBackend, ApiConnectError};
-pub use backend::{ActionOutcome, BackendError, ConsoleBackend};
+pub use backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
 pub use keymap::{Keymap, KeymapError};
 pub use launch::{ConsoleOptions, LaunchError, prepare};
 pub use run::{ConsoleError, RefreshPolicy, run};

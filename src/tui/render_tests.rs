@@ -16,13 +16,13 @@ use super::testing::{app, app_with, hit, id, press, snapshot, type_text};
 use super::theme::{Theme, ThemeKind};
 use super::ui::{self, help_entries};
 
-fn render(app: &App, width: u16, height: u16) -> Buffer {
+pub(super) fn render(app: &App, width: u16, height: u16) -> Buffer {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal.draw(|frame| ui::draw(frame, app)).unwrap();
     terminal.backend().buffer().clone()
 }
 
-fn text(buffer: &Buffer) -> String {
+pub(super) fn text(buffer: &Buffer) -> String {
     let width = usize::from(buffer.area.width);
     buffer
         .content

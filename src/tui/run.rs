@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::backend::ConsoleBackend;
+use super::backend::{Change, ConsoleBackend};
 use super::state::{App, Effect, Event, update};
 use super::ui;
 
@@ -241,7 +241,7 @@ where
 {
     let mut stats = LoopStats::default();
     let (tx, mut results) = mpsc::unbounded_channel::<Event>();
-    let (change_tx, mut changes) = mpsc::channel::<()>(1);
+    let (change_tx, mut changes) = mpsc::channel::<Change>(4);
     let mut fetches = JoinSet::new();
     let mut actions = JoinSet::new();
     let mut searches = JoinSet::new();
@@ -249,9 +249,16 @@ where
         let backend = backend.clone();
         tokio::spawn(async move {
             loop {
-                backend.changed().await;
-                // A full channel already holds a wake-up: that is the coalescing.
-                if let Err(mpsc::error::TrySendError::Closed(())) = change_tx.try_send(()) {
+                let sent = match backend.changed().await {
+                    // A full channel already holds a wake-up: that is the coalescing.
+                    Change::Data => !matches!(
+                        change_tx.try_send(Change::Data),
+                        Err(mpsc::error::TrySendError::Closed(_))
+                    ),
+                    // The link's state is never dropped.
+                    link => change_tx.send(link).await.is_ok(),
+                };
+                if !sent {
                     break;
                 }
             }
@@ -279,7 +286,14 @@ where
                 let _ = tx.send(Event::Snapshot(backend.snapshot(job_search).await));
             });
         }
-        let wake = gate.wake_at().map_or(timer, |t| t.min(timer));
+        // The state asks for the clock when its data is about to turn stale.
+        let tick = app
+            .next_tick()
+            .map(|at| Instant::now() + (at - chrono::Utc::now()).to_std().unwrap_or_default());
+        let wake = [gate.wake_at(), tick]
+            .into_iter()
+            .flatten()
+            .fold(timer, Instant::min);
         let effects = tokio::select! {
             input = events.next() => match input {
                 Some(Ok(TermEvent::Key(key))) => update(app, Event::Key(key)),
@@ -291,22 +305,35 @@ where
             },
             Some(event) = results.recv() => {
                 match &event {
-                    Event::Snapshot(result) => gate.finished(result.is_ok()),
+                    Event::Snapshot(result) => {
+                        gate.finished(result.is_ok());
+                        // Stamps the data's arrival on the console's clock.
+                        update(app, Event::Tick(chrono::Utc::now()));
+                    }
                     Event::SearchDone { .. } => search_running = false,
                     _ => {}
                 }
                 update(app, event)
             }
-            Some(()) = changes.recv() => {
+            Some(change) = changes.recv() => {
                 gate.request();
-                Vec::new()
+                match change {
+                    Change::Data => Vec::new(),
+                    Change::LinkUp => update(app, Event::LinkUp),
+                    Change::LinkDown(why) => update(app, Event::LinkDown(why)),
+                }
             }
             () = tokio::time::sleep_until(wake) => {
-                if Instant::now() >= timer {
+                let now = Instant::now();
+                if now >= timer {
                     gate.request();
-                    timer = Instant::now() + policy.every;
+                    timer = now + policy.every;
                 }
-                Vec::new()
+                if tick.is_some_and(|t| now >= t) {
+                    update(app, Event::Tick(chrono::Utc::now()))
+                } else {
+                    Vec::new()
+                }
             }
         };
         let mut quit = false;

@@ -6,6 +6,8 @@
 //! Permission to act is checked in one function, [`App::authorize`], on the
 //! way into a confirmation and again on the way out of it.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use crossterm::event::{Event as TermEvent, KeyEvent, KeyEventKind};
 use tui_input::backend::crossterm::EventHandler;
@@ -29,6 +31,15 @@ pub enum Event {
     Resize(u16, u16),
     /// A refresh finished.
     Snapshot(Result<Snapshot, BackendError>),
+    /// The console's clock: the loop sends it when [`App::next_tick`] asks,
+    /// and before each refresh's result, so that the state knows how old
+    /// its data is without reading a clock itself.
+    Tick(DateTime<Utc>),
+    /// The live link (LISTEN, the API's event stream) dropped: changes are
+    /// no longer seen, and the source may be gone. The text says why.
+    LinkDown(String),
+    /// The live link is back; a refresh follows.
+    LinkUp,
     /// A confirmed action finished.
     ActionDone {
         command: AdminCommand,
@@ -289,8 +300,20 @@ pub struct App {
     pub held: Option<Snapshot>,
     pub frozen: bool,
     pub connection: Connection,
-    /// When the newest data was read (also while frozen).
+    /// When the newest data was read (also while frozen), by the database's clock.
     pub last_refresh: Option<DateTime<Utc>>,
+    /// The console's clock at the latest [`Event::Tick`].
+    pub clock: Option<DateTime<Utc>>,
+    /// The console's clock when the newest data arrived.
+    pub received_at: Option<DateTime<Utc>>,
+    /// The console's clock when the data shown arrived (older while frozen).
+    pub shown_received_at: Option<DateTime<Utc>>,
+    /// Why the live link is down, while it is.
+    pub link_down: Option<String>,
+    /// The live link dropped and no refresh has succeeded since.
+    pub link_stale: bool,
+    /// The refresh timer: data older than two of these is stale.
+    pub refresh_every: Duration,
     /// Typing into the current screen's filter.
     pub editing: bool,
     pub jobs: JobsPane,
@@ -320,6 +343,12 @@ impl App {
             frozen: false,
             connection: Connection::Connecting,
             last_refresh: None,
+            clock: None,
+            received_at: None,
+            shown_received_at: None,
+            link_down: None,
+            link_stale: false,
+            refresh_every: Duration::from_secs(15),
             editing: false,
             jobs: JobsPane::default(),
             workers: ListCursor::default(),
@@ -361,8 +390,43 @@ impl App {
         }
     }
 
+    /// When the newest data was read, if the console can no longer vouch
+    /// for it: a refresh failed, the live link dropped and no refresh has
+    /// succeeded since, or it is older than two refresh intervals.
+    pub fn stale_since(&self) -> Option<DateTime<Utc>> {
+        let since = self.last_refresh?;
+        let old = match (self.clock, self.received_at) {
+            (Some(now), Some(at)) => {
+                (now - at).to_std().unwrap_or_default() >= 2 * self.refresh_every
+            }
+            _ => false,
+        };
+        let lost = matches!(self.connection, Connection::Lost(_));
+        (old || lost || self.link_stale).then_some(since)
+    }
+
+    /// When the loop must send the next [`Event::Tick`]: when the data turns
+    /// stale, then every second while it is (its ages keep growing).
+    pub fn next_tick(&self) -> Option<DateTime<Utc>> {
+        let received = self.received_at?;
+        if self.stale_since().is_some() {
+            let now = self.clock.unwrap_or(received);
+            return Some(now + chrono::Duration::seconds(1));
+        }
+        Some(received + chrono::Duration::from_std(2 * self.refresh_every).ok()?)
+    }
+
+    /// An age read with the data shown, as of now: it keeps growing while
+    /// no new data comes (a dead worker's heartbeat does not stay at 0s).
+    pub fn aged(&self, age: Duration) -> Duration {
+        match (self.clock, self.shown_received_at) {
+            (Some(now), Some(at)) => age + (now - at).to_std().unwrap_or_default(),
+            _ => age,
+        }
+    }
+
     /// The newest data, frozen or not: permissions follow the truth.
-    fn newest(&self) -> Option<&Snapshot> {
+    pub fn newest(&self) -> Option<&Snapshot> {
         self.held.as_ref().or(self.snapshot.as_ref())
     }
 
@@ -524,11 +588,32 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
         Event::Snapshot(Ok(snapshot)) => {
             app.connection = Connection::Connected;
             app.last_refresh = Some(snapshot.taken_at);
+            app.received_at = app.clock;
+            app.link_stale = false;
             if app.frozen {
                 app.held = Some(snapshot);
             } else {
+                app.shown_received_at = app.clock;
                 app.show(snapshot);
             }
+            Vec::new()
+        }
+        Event::Tick(now) => {
+            let was_stale = app.stale_since().is_some();
+            app.clock = Some(now);
+            // Time alone changes the screen only when the data turns stale,
+            // and while it is (its ages grow): an idle console stays asleep.
+            app.dirty = was_stale || app.stale_since().is_some();
+            Vec::new()
+        }
+        Event::LinkDown(reason) => {
+            app.dirty = app.link_down.as_ref() != Some(&reason) || !app.link_stale;
+            app.link_down = Some(reason);
+            app.link_stale = true;
+            Vec::new()
+        }
+        Event::LinkUp => {
+            app.dirty = app.link_down.take().is_some();
             Vec::new()
         }
         Event::Snapshot(Err(err)) => {
@@ -900,6 +985,7 @@ fn on_screen(app: &mut App, action: Action) -> Vec<Effect> {
             if !app.frozen
                 && let Some(held) = app.held.take()
             {
+                app.shown_received_at = app.received_at;
                 app.show(held);
             }
         }

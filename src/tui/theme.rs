@@ -187,6 +187,23 @@ impl Theme {
         }
     }
 
+    /// The alarm that replaces the health badge when the data cannot be
+    /// vouched for: `✖ NO DATA since 14:03:22` (UTC, as the footer says).
+    pub fn no_data(&self, since: &str) -> Badge {
+        self.badge("✖", "x", &format!("NO DATA since {since}"), Color::Red)
+    }
+
+    /// Figures the console can no longer vouch for: dimmed, whatever their
+    /// own colour.
+    pub fn stale(&self) -> Style {
+        match self.kind {
+            ThemeKind::Mono => Style::new().add_modifier(Modifier::DIM),
+            ThemeKind::Color | ThemeKind::Light => {
+                Style::new().fg(Color::DarkGray).add_modifier(Modifier::DIM)
+            }
+        }
+    }
+
     pub fn read_only(&self) -> Badge {
         self.badge("◉", "o", "READ-ONLY", Color::Magenta)
     }

@@ -43,13 +43,18 @@ fn draw_health(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
     let badge = theme.health(s.health.level);
     let run = theme.run_state(s.paused);
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled(badge.text, badge.style),
-            Span::styled(format!("{} ", s.health.level.as_str()), badge.style),
-        ]),
-        Line::from(Span::styled(run.text, run.style)),
+    let mut lines = Vec::new();
+    let mut level = vec![
+        Span::styled(badge.text, badge.style),
+        Span::styled(format!("{} ", s.health.level.as_str()), badge.style),
     ];
+    if let Some(since) = app.stale_since() {
+        let alarm = theme.no_data(&since.format("%H:%M:%S").to_string());
+        lines.push(Line::styled(alarm.text, alarm.style));
+        level.insert(0, Span::styled("was ", theme.dim()));
+    }
+    lines.push(Line::from(level));
+    lines.push(Line::from(Span::styled(run.text, run.style)));
     if s.health.reasons.is_empty() {
         lines.push(Line::styled("all checks pass", theme.dim()));
     }
@@ -143,7 +148,13 @@ fn draw_workers(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             .current_job
             .map(|j| format!(" job {}", short_id(&j)))
             .unwrap_or_default();
-        let rest = format!(" {}:{} {}{}", w.host, w.pid, age(w.heartbeat_age), job);
+        let rest = format!(
+            " {}:{} {}{}",
+            w.host,
+            w.pid,
+            age(app.aged(w.heartbeat_age)),
+            job
+        );
         let rest = fit(
             &rest,
             width.saturating_sub(badge.text.chars().count()),
@@ -168,7 +179,7 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
                 "Oldest pending: {} {} waiting {}",
                 j.job_type.as_str(),
                 short_id(&j.id),
-                age(j.age)
+                age(app.aged(j.age))
             ),
             width,
             theme,
@@ -188,7 +199,7 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
                     "  {} {} for {}",
                     j.job_type.as_str(),
                     short_id(&j.id),
-                    age(j.age)
+                    age(app.aged(j.age))
                 ),
                 width,
                 theme,

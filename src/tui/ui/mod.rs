@@ -50,6 +50,10 @@ pub fn draw(frame: &mut Frame, app: &App) {
             Screen::Audit => audit::draw(frame, body, app, snapshot),
         },
     }
+    if app.snapshot.is_some() && app.stale_since().is_some() {
+        // Figures nobody can vouch for must not look live.
+        frame.buffer_mut().set_style(body, app.theme.stale());
+    }
     draw_footer(frame, footer, app);
     match &app.overlay {
         Some(Overlay::Help { scroll }) => help::draw(frame, body, app, *scroll),
@@ -101,18 +105,56 @@ fn waiting(frame: &mut Frame, area: Rect, app: &App) {
     );
 }
 
-fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
-    let theme = &app.theme;
-    let mut spans = vec![Span::styled(" walletops ", theme.title())];
-    for screen in Screen::ALL {
-        let label = format!(" {} {} ", screen.index() + 1, screen.title());
-        let style = if screen == app.screen {
-            theme.tab_active()
+/// The header's left part: the name (when there is room) and the tabs,
+/// each with the columns it takes. Drawing and the mouse both use it.
+pub struct HeaderTabs {
+    pub name: bool,
+    pub tabs: Vec<(Screen, String, std::ops::Range<u16>)>,
+}
+
+const NAME: &str = " walletops ";
+
+/// Lays the header out in `width` columns: the badges (right) matter more
+/// than the name, and the name more than the other tabs' words, which
+/// shrink to their numbers on a narrow screen.
+pub fn header_tabs(app: &App, width: u16) -> HeaderTabs {
+    let badges: usize = header_badges(app).iter().map(Span::width).sum();
+    let label = |screen: Screen, compact: bool| {
+        if compact && screen != app.screen {
+            format!(" {} ", screen.index() + 1)
         } else {
-            theme.dim()
-        };
-        spans.push(Span::styled(label, style));
-    }
+            format!(" {} {} ", screen.index() + 1, screen.title())
+        }
+    };
+    let fits = |name: bool, compact: bool| {
+        let tabs: usize = Screen::ALL
+            .iter()
+            .map(|s| label(*s, compact).chars().count())
+            .sum();
+        usize::from(name) * NAME.len() + tabs + badges <= usize::from(width)
+    };
+    let (name, compact) = [(true, false), (false, false), (false, true)]
+        .into_iter()
+        .find(|(n, c)| fits(*n, *c))
+        .unwrap_or((false, true));
+    let mut x = if name { NAME.len() as u16 } else { 0 };
+    let tabs = Screen::ALL
+        .iter()
+        .map(|screen| {
+            let text = label(*screen, compact);
+            let w = text.chars().count() as u16;
+            let range = x..x + w;
+            x += w;
+            (*screen, text, range)
+        })
+        .collect();
+    HeaderTabs { name, tabs }
+}
+
+/// The header's right part: DEMO, READ-ONLY, the run state and the health
+/// (or, when the data cannot be vouched for, NO DATA since when).
+fn header_badges(app: &App) -> Vec<Span<'static>> {
+    let theme = &app.theme;
     let mut right: Vec<Span> = Vec::new();
     if app.demo {
         right.push(Span::styled(
@@ -126,19 +168,43 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
         right.push(Span::styled(badge.text, badge.style));
         right.push(Span::raw(" "));
     }
-    if let Some(s) = &app.snapshot {
+    // The newest data even while the view is frozen: an alarm is never held back.
+    if let Some(s) = app.newest() {
         let run = theme.run_state(s.paused);
-        right.push(Span::styled(run.text, run.style));
+        let health = match app.stale_since() {
+            Some(since) => {
+                right.push(Span::styled(run.text, theme.stale()));
+                theme.no_data(&since.format("%H:%M:%S").to_string())
+            }
+            None => {
+                right.push(Span::styled(run.text, run.style));
+                theme.health(s.health.level)
+            }
+        };
         right.push(Span::raw(" "));
-        let health = theme.health(s.health.level);
         right.push(Span::styled(health.text, health.style));
     }
-    let mut left_width: usize = spans.iter().map(|s| s.width()).sum();
-    let right_width: usize = right.iter().map(|s| s.width()).sum();
-    if left_width + right_width > usize::from(area.width) {
-        // The badges matter more than the name: drop it on narrow screens.
-        left_width -= spans.remove(0).width();
+    right
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
+    let theme = &app.theme;
+    let layout = header_tabs(app, area.width);
+    let mut spans = Vec::new();
+    if layout.name {
+        spans.push(Span::styled(NAME, theme.title()));
     }
+    for (screen, label, _) in layout.tabs {
+        let style = if screen == app.screen {
+            theme.tab_active()
+        } else {
+            theme.dim()
+        };
+        spans.push(Span::styled(label, style));
+    }
+    let right = header_badges(app);
+    let left_width: usize = spans.iter().map(|s| s.width()).sum();
+    let right_width: usize = right.iter().map(|s| s.width()).sum();
     let gap = usize::from(area.width).saturating_sub(left_width + right_width);
     spans.push(Span::raw(" ".repeat(gap)));
     spans.extend(right);
@@ -148,12 +214,17 @@ fn draw_header(frame: &mut Frame, area: Rect, app: &App) {
 fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let sep = Span::styled(format!(" {} ", theme.separator()), theme.dim());
-    let refreshed = match app.last_refresh {
-        Some(at) => format!("refreshed {}", at.format("%H:%M:%S UTC")),
-        None => "not refreshed yet".to_string(),
+    let refreshed = match (app.frozen, &app.snapshot, app.last_refresh) {
+        // The time of the data on screen, never the newest one's.
+        (true, Some(shown), _) => format!("data of {}", clock_time(shown.taken_at)),
+        (_, _, Some(at)) => format!("refreshed {}", clock_time(at)),
+        _ => "not refreshed yet".to_string(),
     };
     let connection = match &app.connection {
         Connection::Connecting => Span::styled("connecting", theme.dim()),
+        Connection::Connected if app.link_down.is_some() => {
+            Span::styled("live updates lost, retrying", theme.error())
+        }
         Connection::Connected => Span::styled("connected", theme.good()),
         Connection::Lost(_) if app.over_api => Span::styled("API LOST, retrying", theme.error()),
         Connection::Lost(_) => Span::styled("DATABASE LOST, retrying", theme.error()),
@@ -165,10 +236,11 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
     }
     if app.frozen {
         spans.push(sep.clone());
-        let held = if app.held.is_some() {
-            "FROZEN (newer data held)"
-        } else {
-            "FROZEN"
+        let held = match (&app.held, app.last_refresh) {
+            (Some(_), Some(newest)) => {
+                format!("FROZEN (newer data of {} held)", clock_time(newest))
+            }
+            _ => "FROZEN".to_string(),
         };
         spans.push(Span::styled(held, theme.warning()));
     }
@@ -262,6 +334,11 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
         width,
         height,
     )
+}
+
+/// A time of day as the footer and the badges show it: `14:03:22 UTC`.
+pub fn clock_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%H:%M:%S UTC").to_string()
 }
 
 /// `4s`, `3m05s`, `2h13m`, `3d04h`.

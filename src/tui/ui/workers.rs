@@ -28,7 +28,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
                 Span::raw(marker),
                 Span::styled(badge.text, badge.style),
                 Span::raw(format!("{}:{}", w.host, w.pid)),
-                Span::raw(age(w.heartbeat_age)),
+                Span::raw(age(app.aged(w.heartbeat_age))),
                 Span::raw(
                     w.current_job
                         .map(|j| short_id(&j))
