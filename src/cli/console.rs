@@ -29,6 +29,10 @@ pub struct ConsoleArgs {
     #[arg(long)]
     pub read_only: bool,
 
+    /// Leave the mouse to the terminal (its own text selection, e.g. in tmux) instead of clicks and the wheel
+    #[arg(long)]
+    pub no_mouse: bool,
+
     /// Refresh at least this often [default: system_config ui.refresh_seconds]
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub refresh: Option<u64>,
@@ -117,6 +121,7 @@ impl Session {
         let options = ConsoleOptions {
             read_only: args.read_only,
             refresh: args.refresh.map(Duration::from_secs),
+            no_mouse: args.no_mouse,
         };
         let (mut app, policy) = tui::prepare(&settings.console, &options, configured)?;
         app.demo = self.demo;

@@ -55,6 +55,7 @@ pub async fn run(
     let options = ConsoleOptions {
         read_only: args.read_only,
         refresh: args.refresh.map(Duration::from_secs),
+        no_mouse: args.no_mouse,
     };
     let (mut app, policy) = tui::prepare(&settings.console, &options, configured)?;
     app.over_api = true;

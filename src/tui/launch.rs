@@ -17,6 +17,8 @@ pub struct ConsoleOptions {
     pub read_only: bool,
     /// `--refresh SECS`; otherwise `ui.refresh_seconds`.
     pub refresh: Option<Duration>,
+    /// `--no-mouse`: leave clicks and the wheel to the terminal.
+    pub no_mouse: bool,
 }
 
 /// Why the console cannot start.
@@ -50,6 +52,7 @@ pub fn prepare(
     let policy = RefreshPolicy::new(options.refresh.unwrap_or(configured_refresh))?;
     let mut app = App::new(keymap, Theme::from_env(kind), options.read_only);
     app.refresh_every = policy.every;
+    app.mouse = !options.no_mouse;
     Ok((app, policy))
 }
 
@@ -62,16 +65,18 @@ mod tests {
     fn settings_are_checked_before_the_terminal_is_taken() {
         let options = ConsoleOptions {
             read_only: true,
-            refresh: None,
+            ..Default::default()
         };
         let (app, policy) =
             prepare(&ConsoleFile::default(), &options, Duration::from_secs(15)).unwrap();
         assert!(app.read_only && app.acts_read_only());
+        assert!(app.mouse, "the mouse is on unless --no-mouse");
         assert_eq!(policy.every, Duration::from_secs(15));
 
         let flag = ConsoleOptions {
             read_only: false,
             refresh: Some(Duration::from_secs(5)),
+            no_mouse: true,
         };
         let (app, policy) =
             prepare(&ConsoleFile::default(), &flag, Duration::from_secs(15)).unwrap();
@@ -80,6 +85,7 @@ mod tests {
             app.refresh_every, policy.every,
             "staleness follows the timer"
         );
+        assert!(!app.mouse, "--no-mouse");
 
         let too_fast = ConsoleOptions {
             refresh: Some(Duration::ZERO),

@@ -35,6 +35,8 @@ pub mod ui;
 #[cfg(test)]
 mod loop_tests;
 #[cfg(test)]
+mod mouse_tests;
+#[cfg(test)]
 mod render_tests;
 #[cfg(test)]
 mod stale_tests;

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crossterm::event::{
-    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, Event as TermEvent,
-    EventStream,
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event as TermEvent, EventStream,
 };
 use crossterm::terminal::{
     BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
@@ -167,7 +167,9 @@ impl Drop for TerminalGuard {
     }
 }
 
-fn take_terminal() -> Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>), io::Error> {
+fn take_terminal(
+    mouse: bool,
+) -> Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>), io::Error> {
     let hook = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
         let console_up = TERMINAL_TAKEN.load(Ordering::SeqCst);
@@ -189,6 +191,9 @@ fn take_terminal() -> Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>)
         EnableBracketedPaste,
         cursor::Hide
     )?;
+    if mouse {
+        execute!(io::stdout(), EnableMouseCapture)?;
+    }
     let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     Ok((guard, terminal))
 }
@@ -210,7 +215,7 @@ pub async fn run<B: ConsoleBackend>(
     mut app: App,
     policy: RefreshPolicy,
 ) -> Result<LoopStats, ConsoleError> {
-    let (_guard, mut terminal) = take_terminal()?;
+    let (_guard, mut terminal) = take_terminal(app.mouse)?;
     let size = terminal.size()?;
     update(&mut app, Event::Resize(size.width, size.height));
     let stats = event_loop(backend, &mut app, policy, EventStream::new(), |app| {
@@ -299,6 +304,7 @@ where
                 Some(Ok(TermEvent::Key(key))) => update(app, Event::Key(key)),
                 Some(Ok(TermEvent::Resize(w, h))) => update(app, Event::Resize(w, h)),
                 Some(Ok(TermEvent::Paste(text))) => update(app, Event::Paste(text)),
+                Some(Ok(TermEvent::Mouse(mouse))) if app.mouse => update(app, Event::Mouse(mouse)),
                 Some(Ok(_)) => Vec::new(),
                 Some(Err(err)) => break Err(ConsoleError::Terminal(err)),
                 None => break Ok(()),

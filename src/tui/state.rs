@@ -9,7 +9,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use crossterm::event::{Event as TermEvent, KeyEvent, KeyEventKind};
+use crossterm::event::{
+    Event as TermEvent, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind,
+};
 use tui_input::backend::crossterm::EventHandler;
 use tui_input::{Input, InputRequest};
 use uuid::Uuid;
@@ -19,11 +21,14 @@ use super::backend::{ActionOutcome, BackendError};
 use super::keymap::{Context, KeyChord, Keymap};
 use super::model::{JOB_TYPES, JobStatus, JobType, JobView, Role, Snapshot, WalletHit};
 use super::theme::Theme;
+use super::ui::layout::{self, Target};
 
 /// Something that happened, for [`update`].
 #[derive(Debug, Clone)]
 pub enum Event {
     Key(KeyEvent),
+    /// A click or a wheel turn (unless the mouse is off).
+    Mouse(MouseEvent),
     /// Text pasted into the terminal (bracketed paste): typed into the
     /// focused text field at once, never read as keys.
     Paste(String),
@@ -288,6 +293,9 @@ pub struct App {
     pub theme: Theme,
     /// `--read-only`: no mutating action is offered or accepted.
     pub read_only: bool,
+    /// Clicks and the wheel are read (`--no-mouse` turns it off, leaving
+    /// the terminal's own selection alone).
+    pub mouse: bool,
     /// `walletops demo`: the header says DEMO, so nobody takes it for production.
     pub demo: bool,
     /// `console --api`: a lost connection is the API's, not the database's.
@@ -334,6 +342,7 @@ impl App {
             keymap,
             theme,
             read_only,
+            mouse: true,
             demo: false,
             over_api: false,
             screen: Screen::Dashboard,
@@ -579,6 +588,7 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
     app.dirty = true;
     match event {
         Event::Key(key) => on_key(app, key),
+        Event::Mouse(mouse) => on_mouse(app, mouse),
         Event::Paste(text) => on_paste(app, &text),
         Event::Resize(width, height) => {
             app.viewport = (width, height);
@@ -707,6 +717,64 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         return Vec::new();
     }
     text_changed(app)
+}
+
+/// Rows one wheel notch moves a list.
+const WHEEL_ROWS: usize = 3;
+
+/// A click acts on what the screen shows under it (a tab, a list row, a
+/// dialog's button), found through the same layout the screen was drawn
+/// with; the wheel moves the list or the help as the arrow keys do.
+fn on_mouse(app: &mut App, mouse: MouseEvent) -> Vec<Effect> {
+    match mouse.kind {
+        MouseEventKind::ScrollDown | MouseEventKind::ScrollUp
+            if !app.editing && !matches!(app.overlay, Some(Overlay::Confirm(_))) =>
+        {
+            let action = if mouse.kind == MouseEventKind::ScrollDown {
+                Action::Down
+            } else {
+                Action::Up
+            };
+            (0..WHEEL_ROWS)
+                .flat_map(|_| dispatch(app, action))
+                .collect()
+        }
+        MouseEventKind::Down(MouseButton::Left) => {
+            match layout::target(app, mouse.column, mouse.row) {
+                Some(Target::Tab(screen)) if !app.editing => on_screen(app, Action::GoTo(screen)),
+                Some(Target::Row(index)) if !app.editing => {
+                    let page = app.page();
+                    let (ids, cursor) = match app.screen {
+                        Screen::Jobs => (app.job_ids(), &mut app.jobs.cursor),
+                        Screen::Audit => (app.audit_ids(), &mut app.audit.cursor),
+                        Screen::Workers => (app.worker_ids(), &mut app.workers),
+                        Screen::Dashboard => return Vec::new(),
+                    };
+                    // A click on the selected job opens it, as Enter does.
+                    let again = cursor.selected.is_some() && cursor.index == index;
+                    cursor.move_to(index, &ids, page);
+                    if again && app.screen == Screen::Jobs {
+                        return on_screen(app, Action::Open);
+                    }
+                    Vec::new()
+                }
+                Some(Target::Button(choice)) => {
+                    if let Some(Overlay::Confirm(c)) = &mut app.overlay {
+                        c.focus = choice;
+                    }
+                    dispatch(app, Action::Press)
+                }
+                _ => {
+                    app.dirty = false;
+                    Vec::new()
+                }
+            }
+        }
+        _ => {
+            app.dirty = false;
+            Vec::new()
+        }
+    }
 }
 
 fn in_text_field(app: &App) -> bool {

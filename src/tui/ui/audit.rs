@@ -5,13 +5,20 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
+use super::layout::table_rows;
 use super::{editing_hint, panel, row_marker, window};
 use crate::tui::model::Snapshot;
 use crate::tui::state::App;
 
+/// The filter bar and the table in `area`.
+pub fn areas(area: Rect) -> (Rect, Rect) {
+    let [bar, table] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    (bar, table)
+}
+
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
-    let [bar, table] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let (bar, table) = areas(area);
     let search = app.audit.search.value();
     let mut spans = vec![Span::styled(" filter ", theme.dim())];
     if app.editing {
@@ -24,7 +31,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), bar);
 
-    let height = usize::from(table.height.saturating_sub(3));
+    let height = usize::from(table_rows(table).height);
     let cursor = &app.audit.cursor;
     let len = app.audit.rows.len();
     let first = window(cursor.offset, cursor.index, len, height);

@@ -58,7 +58,15 @@ fn rows(line: &Line, width: u16) -> u16 {
     (line.width().max(1)).div_ceil(usize::from(width.max(1))) as u16
 }
 
-pub fn confirm(frame: &mut Frame, body: Rect, app: &App, c: &Confirmation) {
+/// A confirmation's box, its lines, and where its two buttons are.
+pub struct ConfirmLayout {
+    pub rect: Rect,
+    pub lines: Vec<Line<'static>>,
+    /// Cancel, then Confirm.
+    pub buttons: [Rect; 2],
+}
+
+pub fn confirm_layout(app: &App, body: Rect, c: &Confirmation) -> ConfirmLayout {
     let theme = &app.theme;
     let mut lines = vec![
         Line::styled(c.command.title(), severity(&c.command, theme)),
@@ -66,12 +74,39 @@ pub fn confirm(frame: &mut Frame, body: Rect, app: &App, c: &Confirmation) {
     ];
     lines.extend(c.command.consequences().into_iter().map(Line::raw));
     lines.push(Line::raw(""));
+    let buttons_at = lines.len();
     lines.push(buttons(c.focus, "Confirm", theme));
     lines.push(Line::raw(""));
     lines.push(hints(app, Context::Confirm));
     let width = 70.min(body.width);
     let height = lines.iter().map(|l| rows(l, width - 2)).sum::<u16>() + 2;
     let rect = centered(body, width, height);
+    let y = rect.y
+        + 1
+        + lines[..buttons_at]
+            .iter()
+            .map(|l| rows(l, width - 2))
+            .sum::<u16>();
+    // The buttons' spans: first button, gap, second button; the wrap trims
+    // the line's leading space.
+    let spans = &lines[buttons_at].spans;
+    let first = Span::raw(spans[0].content.trim_start()).width() as u16;
+    let (gap, second) = (spans[1].width() as u16, spans[2].width() as u16);
+    let x = rect.x + 1;
+    let buttons = [
+        Rect::new(x, y, first, 1),
+        Rect::new(x + first + gap, y, second, 1),
+    ];
+    ConfirmLayout {
+        rect,
+        lines,
+        buttons,
+    }
+}
+
+pub fn confirm(frame: &mut Frame, body: Rect, app: &App, c: &Confirmation) {
+    let theme = &app.theme;
+    let ConfirmLayout { rect, lines, .. } = confirm_layout(app, body, c);
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines)

@@ -7,6 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
+use super::layout::table_rows;
 use super::{age, editing_hint, fit, panel, row_marker, window};
 use crate::tui::action::{Action, short_id};
 use crate::tui::keymap::Context;
@@ -14,23 +15,27 @@ use crate::tui::model::{JobStatus, JobView, Snapshot};
 use crate::tui::state::App;
 use crate::tui::theme::Theme;
 
-pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
+/// The filter bar, the table and the detail pane (when open) in `area`.
+pub fn areas(app: &App, area: Rect) -> (Rect, Rect, Option<Rect>) {
     let [bar, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
-    draw_filter_bar(frame, bar, app);
-    let selected = app.selected_job().filter(|_| app.jobs.detail);
-    let Some(job) = selected else {
-        draw_table(frame, rest, app, s);
-        return;
-    };
-    let (table, detail) = if rest.width >= 140 {
-        let [t, d] = Layout::horizontal([Constraint::Min(80), Constraint::Length(60)]).areas(rest);
-        (t, d)
+    if app.selected_job().filter(|_| app.jobs.detail).is_none() {
+        return (bar, rest, None);
+    }
+    let [table, detail] = if rest.width >= 140 {
+        Layout::horizontal([Constraint::Min(80), Constraint::Length(60)]).areas(rest)
     } else {
-        let [t, d] = Layout::vertical([Constraint::Min(5), Constraint::Length(10)]).areas(rest);
-        (t, d)
+        Layout::vertical([Constraint::Min(5), Constraint::Length(10)]).areas(rest)
     };
+    (bar, table, Some(detail))
+}
+
+pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
+    let (bar, table, detail) = areas(app, area);
+    draw_filter_bar(frame, bar, app);
     draw_table(frame, table, app, s);
-    draw_detail(frame, detail, app, job);
+    if let (Some(detail), Some(job)) = (detail, app.selected_job()) {
+        draw_detail(frame, detail, app, job);
+    }
 }
 
 fn draw_filter_bar(frame: &mut Frame, area: Rect, app: &App) {
@@ -68,7 +73,7 @@ pub fn status_style(status: JobStatus, theme: &Theme) -> Style {
 
 fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
-    let height = usize::from(area.height.saturating_sub(3));
+    let height = usize::from(table_rows(area).height);
     // Whole addresses when there is room; they are what operators copy.
     let wallet_width: u16 = if area.width >= 120 { 34 } else { 20 };
     let len = app.jobs.rows.len();

@@ -6,12 +6,13 @@ mod dashboard;
 mod dialogs;
 pub mod help;
 mod jobs;
+pub mod layout;
 mod workers;
 
 use std::time::Duration;
 
 use ratatui::Frame;
-use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::layout::{Alignment, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
@@ -30,16 +31,11 @@ pub const MIN_HEIGHT: u16 = 24;
 /// Draws the whole console.
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
-    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+    if !layout::fits(area) {
         too_small(frame, area, &app.theme);
         return;
     }
-    let [header, body, footer] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(0),
-        Constraint::Length(1),
-    ])
-    .areas(area);
+    let [header, body, footer] = layout::frame(area);
     draw_header(frame, header, app);
     match app.snapshot.as_ref() {
         None => waiting(frame, body, app),

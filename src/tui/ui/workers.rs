@@ -5,6 +5,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Row, Table};
 
+use super::layout::table_rows;
 use super::{age, panel, row_marker, window};
 use crate::tui::action::short_id;
 use crate::tui::model::Snapshot;
@@ -12,7 +13,7 @@ use crate::tui::state::App;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
-    let height = usize::from(area.height.saturating_sub(3));
+    let height = usize::from(table_rows(area).height);
     let cursor = &app.workers;
     let first = window(cursor.offset, cursor.index, s.workers.len(), height);
     let rows: Vec<Row> = s
