@@ -5,7 +5,7 @@
 //! running console turns its badge into NO DATA within two seconds, and
 //! starting it again brings the console back; a console started while the
 //! cluster is down waits on its "cannot reach" screen and connects once the
-//! cluster is up.
+//! cluster is up, and so does one over an API that is not up yet.
 
 mod common;
 
@@ -155,4 +155,50 @@ async fn a_read_only_console_started_without_its_database_waits_for_it() {
     tmux.keys(&["q"]);
     let (_, status) = tmux.output(20);
     assert_eq!(status, "0");
+}
+
+/// Over the API too: a read-only console started before the API is up
+/// waits for it, then shows the dashboard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_console_over_an_api_not_up_yet_waits_for_it() {
+    let db = common::fresh_db().await;
+    let oncall =
+        common::admin::operator(&db, "wall@example.com", walletops::admin::Role::Admin).await;
+    let token = common::api::token(&oncall, walletops::admin::Role::Viewer).await;
+    // A free port, closed again: nothing listens there until the server starts.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "env -u DATABASE_URL NO_COLOR=1 LANG=C.UTF-8 WALLETOPS_TOKEN={token} \
+         XDG_STATE_HOME={state} XDG_CONFIG_HOME=/nonexistent-walletops-test-config \
+         {exe} console --api http://{addr} --read-only",
+        state = dir.path().display(),
+        exe = env!("CARGO_BIN_EXE_walletops"),
+    );
+    let tmux = tokio::task::spawn_blocking(move || {
+        let tmux = Tmux::start("stale-api", 100, 30, &command);
+        time_until(
+            &tmux,
+            "the cannot-reach screen",
+            Duration::from_secs(30),
+            |s| s.contains("Cannot reach the API, retrying"),
+        );
+        tmux
+    })
+    .await
+    .unwrap();
+
+    let (_, _stop) = common::api::serve(&db, addr, walletops::api::Limits::default()).await;
+    tokio::task::spawn_blocking(move || {
+        let back = time_until(&tmux, "the dashboard", Duration::from_secs(60), live);
+        eprintln!("connected {back:?} after the API came up");
+        tmux.keys(&["q"]);
+        let (_, status) = tmux.output(20);
+        assert_eq!(status, "0");
+    })
+    .await
+    .unwrap();
 }
