@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::action::{Action, AdminCommand, ConfirmedAction, Intent, Screen};
 use super::backend::{ActionOutcome, BackendError};
+use super::history::History;
 use super::keymap::{Context, KeyChord, Keymap};
 use super::model::{JOB_TYPES, JobStatus, JobType, JobView, Role, Snapshot, WalletHit};
 use super::theme::Theme;
@@ -291,6 +292,9 @@ pub struct App {
     pub connection: Connection,
     /// When the newest data was read (also while frozen).
     pub last_refresh: Option<DateTime<Utc>>,
+    /// What the charts plot: every refresh's minutes, frozen or not (a
+    /// frozen view plots up to its own time).
+    pub history: History,
     /// Typing into the current screen's filter.
     pub editing: bool,
     pub jobs: JobsPane,
@@ -320,6 +324,7 @@ impl App {
             frozen: false,
             connection: Connection::Connecting,
             last_refresh: None,
+            history: History::default(),
             editing: false,
             jobs: JobsPane::default(),
             workers: ListCursor::default(),
@@ -524,6 +529,7 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
         Event::Snapshot(Ok(snapshot)) => {
             app.connection = Connection::Connected;
             app.last_refresh = Some(snapshot.taken_at);
+            app.history.record(&snapshot.history);
             if app.frozen {
                 app.held = Some(snapshot);
             } else {
