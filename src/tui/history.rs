@@ -127,6 +127,8 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::tui::state::{Event, update};
+    use crate::tui::testing::{app, press, snapshot};
 
     fn sample(minute: DateTime<Utc>, job_type: JobType, completed: u64) -> HistoryMinute {
         HistoryMinute {
@@ -173,5 +175,34 @@ mod tests {
         assert_eq!(sync(&h, at(1), 2), vec![Some(3), Some(9)]);
         h.record(&[sample(at(40), JobType::Sync, 5)]);
         assert_eq!(h.minutes.len(), 1, "minutes beyond the chart are dropped");
+    }
+
+    #[test]
+    fn every_refresh_extends_the_history_and_a_frozen_view_plots_up_to_its_time() {
+        let mut app = app();
+        press(&mut app, &["f"]);
+        let mut later = snapshot();
+        later.taken_at += chrono::Duration::minutes(1);
+        let minute = later
+            .taken_at
+            .duration_trunc(chrono::Duration::minutes(1))
+            .unwrap();
+        later.history = vec![sample(minute, JobType::Sync, 99)];
+        update(&mut app, Event::Snapshot(Ok(later)));
+        let shown = app.snapshot.as_ref().unwrap().taken_at;
+        let sync = |end| {
+            app.history
+                .series(end, 1, Metric::Completed)
+                .into_iter()
+                .find(|(t, _)| *t == JobType::Sync)
+                .unwrap()
+                .1
+        };
+        assert_eq!(sync(minute), vec![Some(99)], "recorded while frozen");
+        assert_ne!(
+            sync(shown),
+            vec![Some(99)],
+            "the frozen view ends at its own minute"
+        );
     }
 }
