@@ -12,6 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::{MIN_HEIGHT, MIN_WIDTH, age, chart, fit, panel};
+use crate::admin::health::Status;
 use crate::tui::history::Metric;
 use crate::tui::model::{JobStatus, Snapshot, WorkerState};
 use crate::tui::state::{App, Connection};
@@ -63,20 +64,38 @@ fn bullet(app: &App) -> &'static str {
 /// The status in large letters across a band of its colour.
 fn draw_band(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
-    let style = theme.health(s.health.level).style;
+    // A lost connection outranks the last health read: the figures below
+    // are old, and a green band would say otherwise.
+    let (word, style, detail) = match &app.connection {
+        Connection::Lost(err) => (
+            "NO DATA".to_string(),
+            theme.health(Status::Down).style,
+            format!(
+                "since {}{}{err}",
+                s.taken_at.format("%H:%M:%S UTC"),
+                theme.dot()
+            ),
+        ),
+        _ => {
+            let run = if s.paused { "PAUSED" } else { "RUNNING" };
+            (
+                s.health.level.as_str().to_uppercase(),
+                theme.health(s.health.level).style,
+                format!(
+                    "{run}{}{} of {} workers live{}data of {}",
+                    theme.dot(),
+                    live_workers(s),
+                    s.workers.len(),
+                    theme.dot(),
+                    s.taken_at.format("%H:%M:%S UTC"),
+                ),
+            )
+        }
+    };
     frame.render_widget(Block::new().style(style), area);
-    let word = s.health.level.as_str().to_uppercase();
     let mut lines = vec![Line::raw("")];
     lines.extend(big(&word, area.width, app.theme.ascii));
-    let run = if s.paused { "PAUSED" } else { "RUNNING" };
-    let live = live_workers(s);
-    lines.push(Line::raw(format!(
-        "{run}{}{live} of {} workers live{}data of {}",
-        theme.dot(),
-        s.workers.len(),
-        theme.dot(),
-        s.taken_at.format("%H:%M:%S UTC"),
-    )));
+    lines.push(Line::raw(fit(&detail, usize::from(area.width), theme)));
     frame.render_widget(
         Paragraph::new(lines)
             .style(style)
@@ -254,6 +273,18 @@ pub fn tiny(frame: &mut Frame, area: Rect, app: &App) {
             };
             lines.push(Line::styled(fit(&text, width, theme), theme.error()));
         }
+        Some(s) if matches!(app.connection, Connection::Lost(_)) => {
+            let badge = theme.health(Status::Down);
+            let since = fit(
+                &format!(" NO DATA since {}", s.taken_at.format("%H:%M:%S")),
+                width.saturating_sub(badge.text.chars().count()),
+                theme,
+            );
+            lines.push(Line::from(vec![
+                Span::styled(badge.text, badge.style),
+                Span::styled(since, theme.error()),
+            ]));
+        }
         Some(s) => {
             let badge = theme.health(s.health.level);
             let mut summary = vec![
@@ -307,6 +338,8 @@ mod tests {
     use ratatui::buffer::Buffer;
 
     use crate::admin::health::Status;
+    use crate::tui::backend::BackendError;
+    use crate::tui::state::{Event, update};
     use crate::tui::testing::{app_with, snapshot};
     use crate::tui::ui;
 
@@ -354,6 +387,31 @@ mod tests {
         assert!(
             first.starts_with(" ✖ CRIT  Down · PAUSED · 55 waiting"),
             "{first}"
+        );
+    }
+
+    #[test]
+    fn a_lost_connection_turns_the_band_to_no_data() {
+        let mut wall = app_with(snapshot(), true);
+        update(
+            &mut wall,
+            Event::Snapshot(Err(BackendError::Unavailable("connection refused".into()))),
+        );
+        let big = text(&wall, 120, 40);
+        insta::assert_snapshot!("wall_no_data_120x40", big);
+        assert!(
+            big.contains("since 14:30:00 UTC · connection refused"),
+            "{big}"
+        );
+        assert_eq!(
+            big.lines().nth(2).unwrap().trim(),
+            "██    ██  ██████        ████    ██████  ██████  ██████",
+            "NO DATA in large letters, in place of the last health"
+        );
+        let tiny = text(&wall, 40, 10);
+        assert!(
+            tiny.starts_with(" ✖ CRIT  NO DATA since 14:30:00"),
+            "{tiny}"
         );
     }
 
