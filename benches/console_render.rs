@@ -58,8 +58,19 @@ fn snapshot() -> Snapshot {
         workers: Vec::new(),
         depth: Vec::new(),
         depth_estimated: false,
-        throughput: vec![1; 60],
-        failure_rate: vec![0; 60],
+        // The charts' half hour, as a console's first read brings it.
+        history: (0..30)
+            .flat_map(|i| {
+                JobType::ALL.iter().map(move |job_type| HistoryMinute {
+                    minute: at - chrono::Duration::minutes(29 - i),
+                    job_type: *job_type,
+                    completed: i as u64,
+                    failed: 1,
+                    pending: 100,
+                    processing: 3,
+                })
+            })
+            .collect(),
         oldest_pending: None,
         stuck: Vec::new(),
         stuck_total: 0,

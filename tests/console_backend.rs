@@ -152,12 +152,27 @@ async fn the_snapshot_shows_what_admin_reports() {
     );
     assert_eq!(snapshot.access.role, model::Role::Admin);
     assert_eq!(snapshot.access.note, None);
-    assert_eq!(snapshot.throughput.len(), snapshot.failure_rate.len());
+    // The first read brings the charts' whole half hour; the next only the
+    // minutes since (and the one before).
+    assert_eq!(snapshot.history.len(), 30 * model::JOB_TYPES.len());
+    let newest = snapshot.history.last().unwrap().minute;
+    let now: Vec<_> = snapshot
+        .history
+        .iter()
+        .filter(|m| m.minute == newest)
+        .collect();
     assert_eq!(
-        snapshot.failure_rate.last(),
-        Some(&100),
+        now.iter().map(|m| m.failed).sum::<u64>(),
+        1,
         "the one job finished this minute failed"
     );
+    assert_eq!(
+        now.iter().map(|m| m.pending).sum::<u64>(),
+        2,
+        "depth now is the counts'"
+    );
+    let again = backend.snapshot(String::new()).await.unwrap();
+    assert_eq!(again.history.len(), 2 * model::JOB_TYPES.len());
 
     // The wizard's search: by email, with the wallet's active jobs.
     let hits = backend.search_wallets("ALICE@").await.unwrap();

@@ -1165,3 +1165,52 @@ async fn quiet(listener: &mut sqlx::postgres::PgListener) -> bool {
         .await
         .is_err()
 }
+
+/// The charts' history: finished jobs per minute and the queue depth at each
+/// minute's end, worked back from the counts of now and the timestamps of
+/// the jobs that changed in the window.
+#[tokio::test]
+async fn history_per_minute_and_type_from_counts_and_timestamps() {
+    let db = common::fresh_db().await;
+    // Times relative to the current minute's start (m0), so that a minute
+    // that turns during the test moves no job to another minute.
+    let m0: chrono::DateTime<Utc> = sqlx::query_scalar(
+        "WITH m AS (SELECT date_trunc('minute', now()) AS m0)
+         INSERT INTO job_logs (job_type, status, wallet_address, created_at, started_at, finished_at)
+         SELECT t, s, a, m0 + c::interval, m0 + st::interval, m0 + f::interval
+           FROM m, (VALUES
+             ('sync', 'completed', 'A', '-5 min 50 s', '-4 min 50 s', '-3 min 50 s'),
+             ('gas-topup', 'failed', 'B', '-2 min 55 s', '-2 min 54 s', '-1 min 55 s'),
+             ('sync', 'pending', 'C', '-3 min 59 s', NULL, NULL),
+             ('sync', 'processing', 'D', '-20 min', '-2 min 59 s', NULL),
+             ('sync', 'pending', 'E', '-1 hour', NULL, NULL)
+           ) AS j(t, s, a, c, st, f)
+         RETURNING date_trunc('minute', now())",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let history = queue::history(&db.pool, 10).await.unwrap();
+    assert_eq!(history.len(), 10 * JobType::ALL.len());
+    let at = |ago: i64, job_type: JobType| {
+        let m = history
+            .iter()
+            .find(|h| h.minute == m0 - chrono::Duration::minutes(ago) && h.job_type == job_type)
+            .unwrap_or_else(|| panic!("no minute -{ago} of {job_type:?}"));
+        (m.completed, m.failed, m.pending, m.processing)
+    };
+    // (completed, failed, waiting at the minute's end, running at its end)
+    assert_eq!(at(6, JobType::Sync), (0, 0, 2, 0), "D and E wait");
+    assert_eq!(at(5, JobType::Sync), (0, 0, 3, 0), "A created");
+    assert_eq!(at(4, JobType::Sync), (0, 0, 2, 1), "A running");
+    assert_eq!(at(3, JobType::Sync), (1, 0, 3, 0), "A done, C created");
+    assert_eq!(at(2, JobType::Sync), (0, 0, 2, 1), "D running");
+    assert_eq!(at(2, JobType::GasTopup), (0, 0, 0, 1), "B running");
+    assert_eq!(at(1, JobType::GasTopup), (0, 1, 0, 0), "B failed");
+    assert_eq!(
+        at(0, JobType::Sync),
+        (0, 0, 2, 1),
+        "depth now is the counts'"
+    );
+    assert_eq!(at(0, JobType::Consolidation), (0, 0, 0, 0));
+}

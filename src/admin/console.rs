@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::overview::{self, Job, JobAge, JobFilter, JobStatus, JobType, Minute};
+use super::overview::{self, HistoryMinute, Job, JobAge, JobFilter, JobStatus, JobType};
 use super::{AdminError, Role, StatusCounts, audit, health, proposals, stats};
 
 /// Jobs fetched per refresh, newest first: the Jobs screen filters these.
@@ -21,8 +21,9 @@ const JOBS_SHOWN: u32 = JobFilter::MAX_LIMIT;
 const JOBS_PER_ACTIVE_STATUS: u32 = 300;
 /// Audit rows fetched per refresh.
 const AUDIT_SHOWN: i64 = 200;
-/// Minutes of the throughput and failure sparklines.
-const SPARK_MINUTES: u32 = 30;
+/// The most minutes of history one read returns: what the console's
+/// charts show.
+pub const HISTORY_MINUTES: u32 = 30;
 /// Stuck jobs named on the dashboard.
 const STUCK_SHOWN: u32 = 10;
 /// Open proposals the dashboard lists (there is at most one per money key).
@@ -59,8 +60,10 @@ pub struct ConsoleData {
     pub workers: Vec<stats::WorkerInfo>,
     /// Queue depth per job type.
     pub depth: Vec<(JobType, StatusCounts)>,
-    /// Finished jobs per minute, oldest first.
-    pub minutes: Vec<Minute>,
+    /// Per minute and job type, oldest first: jobs finished and the queue
+    /// depth, over the minutes asked for (the console asks the whole chart
+    /// once, then only the minutes since its last read).
+    pub history: Vec<HistoryMinute>,
     pub oldest_pending: Option<JobAge>,
     /// The longest stuck jobs, at most a few.
     pub stuck: Vec<JobAge>,
@@ -79,11 +82,16 @@ pub struct ConsoleData {
 /// Reads what the console shows. `job_search` is the Jobs screen's search
 /// text: besides the newest jobs, the jobs whose wallet address or user
 /// email starts with it are read from the whole table, so that a search
-/// finds old jobs too.
-pub async fn read(pool: &PgPool, job_search: &str) -> Result<ConsoleData, AdminError> {
+/// finds old jobs too. `history_minutes` (1 to [`HISTORY_MINUTES`]) is how
+/// far back the per-minute history goes.
+pub async fn read(
+    pool: &PgPool,
+    job_search: &str,
+    history_minutes: u32,
+) -> Result<ConsoleData, AdminError> {
     let taken_at: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(pool).await?;
     let stats = stats::snapshot(pool).await?;
-    let minutes = overview::per_minute(pool, SPARK_MINUTES).await?;
+    let history = overview::history(pool, history_minutes.clamp(1, HISTORY_MINUTES)).await?;
     let oldest_pending = overview::oldest_pending(pool).await?;
     let stuck = overview::stuck(pool, STUCK_SHOWN).await?;
     let jobs = jobs_in_view(pool, job_search).await?;
@@ -103,7 +111,7 @@ pub async fn read(pool: &PgPool, job_search: &str) -> Result<ConsoleData, AdminE
         heartbeat_stale_seconds: stats.health.thresholds.heartbeat_stale_seconds,
         workers: stats.workers,
         depth: stats.counts.by_type,
-        minutes,
+        history,
         oldest_pending,
         stuck: stuck.longest,
         stuck_total: stuck.total,

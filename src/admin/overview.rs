@@ -1,5 +1,5 @@
 //! Reads the live dashboards need beyond [`super::stats`]: per-minute
-//! throughput, the jobs behind the health figures, job owners, wallet
+//! history, the jobs behind the health figures, job owners, wallet
 //! search, and what the connected database role may do. Every query here is
 //! bounded (a time window, a limit or an index range), so a console
 //! refreshing every few seconds stays cheap on millions of jobs.
@@ -18,16 +18,18 @@ use crate::wallets::WalletRole;
 
 /// The job types the reads here speak of, so that shells over `admin` need
 /// not reach into `queue`.
-pub use crate::queue::{Job, JobAge, JobFilter, JobStatus, JobType, Minute, Stuck};
+pub use crate::queue::{HistoryMinute, Job, JobAge, JobFilter, JobStatus, JobType, Stuck};
 
 /// Every channel whose notifications mean a dashboard may be out of date:
 /// jobs made pending or changing status, runtime switches, audited actions.
 pub const CHANGE_CHANNELS: [Channel; 6] = Channel::ALL;
 
-/// Completed and failed jobs per minute over the last `minutes` minutes,
-/// oldest first (the current, partial minute last).
-pub async fn per_minute(pool: &PgPool, minutes: u32) -> Result<Vec<Minute>, AdminError> {
-    Ok(queue::per_minute(pool, minutes).await?)
+/// Jobs finished and queue depth per minute and job type over the last
+/// `minutes` minutes (1 to 120), oldest first, the current partial minute
+/// last. Its cost follows the jobs of the window, not the table: see
+/// [`queue::history`].
+pub async fn history(pool: &PgPool, minutes: u32) -> Result<Vec<HistoryMinute>, AdminError> {
+    Ok(queue::history(pool, minutes).await?)
 }
 
 /// The due pending job that has waited longest (a few index reads).

@@ -68,9 +68,10 @@ fn bounded(name: &str, text: String) -> Result<String, ApiError> {
 pub struct SnapshotQuery {
     #[serde(default)]
     job_search: String,
+    history_minutes: Option<u32>,
 }
 
-/// `GET /api/console/snapshot?jobSearch=TEXT`
+/// `GET /api/console/snapshot?jobSearch=TEXT&historyMinutes=N`
 pub async fn snapshot(
     State(state): State<AppState>,
     Caller(identity): Caller,
@@ -80,7 +81,14 @@ pub async fn snapshot(
     let q = query(q)?;
     let search = bounded("jobSearch", q.job_search)?;
     let caller = whoami_of(&state, &identity).await;
-    let data = console::read(&state.pool, &search).await?;
+    let minutes = q.history_minutes.unwrap_or(console::HISTORY_MINUTES);
+    if !(1..=console::HISTORY_MINUTES).contains(&minutes) {
+        return Err(ApiError::unprocessable(format!(
+            "historyMinutes must be 1 to {}",
+            console::HISTORY_MINUTES
+        )));
+    }
+    let data = console::read(&state.pool, &search, minutes).await?;
     Ok(Json(ConsoleSnapshot { caller, data }).into_response())
 }
 

@@ -178,10 +178,16 @@ pub const ROUTES: &[Route] = &[
         summary: "Everything the console shows, in one answer: health, workers, depth, jobs, audit (walletops console --api)",
         auth: true,
         body_schema: None,
-        params: &[(
-            "jobSearch",
-            "also the newest jobs whose wallet address or user email starts with this",
-        )],
+        params: &[
+            (
+                "jobSearch",
+                "also the newest jobs whose wallet address or user email starts with this",
+            ),
+            (
+                "historyMinutes",
+                "minutes of per-minute history (jobs finished, queue depth), 1 to 30; 30 when absent",
+            ),
+        ],
     },
     Route {
         method: "GET",

@@ -42,8 +42,8 @@ pub use ops::{
     enqueue, enqueue_many, enqueue_many_in, get, list, of_wallet_since, reset_stuck, retry,
 };
 pub use stats::{
-    JobAge, Minute, QueueCounts, StatusCounts, Stuck, Throughput, counts, oldest_pending,
-    oldest_pending_age, per_minute, stuck, stuck_count, throughput,
+    HistoryMinute, JobAge, QueueCounts, StatusCounts, Stuck, Throughput, counts, history,
+    oldest_pending, oldest_pending_age, stuck, stuck_count, throughput,
 };
 pub use types::{Job, JobStatus, JobType, NewJob, ParseError, WorkerState};
 pub use work::{

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
@@ -130,39 +131,93 @@ pub async fn throughput(
         .collect())
 }
 
-/// Jobs finished in one minute.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Minute {
+/// One job type's figures for one minute of the recent past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryMinute {
+    /// The minute's start, by the database clock.
+    pub minute: DateTime<Utc>,
+    pub job_type: JobType,
+    /// Jobs that finished in the minute.
     pub completed: u64,
     pub failed: u64,
+    /// Jobs waiting and running at the minute's end (now, for the current
+    /// minute).
+    pub pending: u64,
+    pub processing: u64,
 }
 
-/// Completed and failed jobs per minute over the last `minutes` minutes
-/// (1 to 120), oldest first (the current, partial minute last).
-pub async fn per_minute(pool: &PgPool, minutes: u32) -> Result<Vec<Minute>, QueueError> {
+/// Per minute and job type over the last `minutes` minutes (1 to 120),
+/// oldest first, the current partial minute last: jobs finished, and the
+/// queue depth at each minute's end.
+///
+/// The database keeps no depth history, so it is worked back from the
+/// maintained counts of now: only jobs whose state changed in the window
+/// (created or finished in it: two index ranges; or running now: a partial
+/// index) can have been in another state then, and their timestamps say
+/// which. A retried job counts as waiting until its last attempt started.
+/// Nothing scans the table: the cost follows the jobs of the window.
+pub async fn history(pool: &PgPool, minutes: u32) -> Result<Vec<HistoryMinute>, QueueError> {
     let minutes = minutes.clamp(1, 120);
+    let now = counts(pool).await?;
     let rows = sqlx::query!(
-        r#"SELECT floor(extract(epoch FROM now() - finished_at) / 60)::int AS "ago!",
-                count(*) FILTER (WHERE status = 'completed') AS "completed!",
-                count(*) FILTER (WHERE status = 'failed') AS "failed!"
-           FROM job_logs
-          WHERE finished_at >= now() - make_interval(mins => $1)
-          GROUP BY 1"#,
+        r#"WITH b AS (
+               SELECT m, least(m + interval '1 minute', now()) AS t
+                 FROM generate_series(date_trunc('minute', now()) - make_interval(mins => $1 - 1),
+                                      date_trunc('minute', now()), interval '1 minute') AS m
+           ), changed AS (
+               SELECT id, job_type, status, created_at, started_at, finished_at FROM job_logs
+                WHERE created_at >= date_trunc('minute', now()) - make_interval(mins => $1 - 1)
+               UNION
+               SELECT id, job_type, status, created_at, started_at, finished_at FROM job_logs
+                WHERE finished_at >= date_trunc('minute', now()) - make_interval(mins => $1 - 1)
+               UNION
+               SELECT id, job_type, status, created_at, started_at, finished_at FROM job_logs
+                WHERE status = 'processing'
+           )
+           SELECT b.m AS "minute!", c.job_type,
+                  count(*) FILTER (WHERE c.status = 'completed' AND c.finished_at >= b.m
+                                     AND c.finished_at < b.m + interval '1 minute') AS "completed!",
+                  count(*) FILTER (WHERE c.status = 'failed' AND c.finished_at >= b.m
+                                     AND c.finished_at < b.m + interval '1 minute') AS "failed!",
+                  count(*) FILTER (WHERE c.created_at <= b.t AND CASE c.status
+                                       WHEN 'pending' THEN true
+                                       WHEN 'processing' THEN coalesce(c.started_at > b.t, true)
+                                       ELSE coalesce(c.started_at, c.finished_at) > b.t END)
+                    - count(*) FILTER (WHERE c.status = 'pending') AS "pending_shift!",
+                  count(*) FILTER (WHERE c.started_at <= b.t AND CASE c.status
+                                       WHEN 'processing' THEN true
+                                       WHEN 'pending' THEN false
+                                       ELSE c.finished_at > b.t END)
+                    - count(*) FILTER (WHERE c.status = 'processing') AS "processing_shift!"
+             FROM b LEFT JOIN changed c ON c.job_type IS NOT NULL
+            GROUP BY b.m, c.job_type
+            ORDER BY b.m"#,
         minutes as i32,
     )
     .fetch_all(pool)
     .await?;
-    let mut series = vec![Minute::default(); minutes as usize];
-    for row in rows {
-        // Minute 0 (the current one) is the last entry.
-        if let Some(slot) = usize::try_from(row.ago)
-            .ok()
-            .and_then(|ago| (minutes as usize).checked_sub(ago + 1))
-        {
-            series[slot] = Minute {
-                completed: row.completed as u64,
-                failed: row.failed as u64,
-            };
+    // Every minute has a row (with no type when no job changed in it).
+    let mut minutes_seen: Vec<DateTime<Utc>> = rows.iter().map(|r| r.minute).collect();
+    minutes_seen.dedup();
+    let mut series = Vec::with_capacity(minutes_seen.len() * JobType::ALL.len());
+    for minute in minutes_seen {
+        for (job_type, depth) in &now.by_type {
+            let row = rows.iter().find(|r| {
+                r.minute == minute && r.job_type.as_deref().map(str::parse) == Some(Ok(*job_type))
+            });
+            let (completed, failed, pending_shift, processing_shift) = row
+                .map_or((0, 0, 0, 0), |r| {
+                    (r.completed, r.failed, r.pending_shift, r.processing_shift)
+                });
+            let clamp = |n: i64| u64::try_from(n).unwrap_or(0);
+            series.push(HistoryMinute {
+                minute,
+                job_type: *job_type,
+                completed: clamp(completed),
+                failed: clamp(failed),
+                pending: clamp(depth.pending + pending_shift),
+                processing: clamp(depth.processing + processing_shift),
+            });
         }
     }
     Ok(series)

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use super::action::{AdminCommand, ConfirmedAction};
 use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
+use super::history::ReadClock;
 use super::model::{
     Access, AuditView, DepthRow, Health, JobRef, JobType, JobView, PendingChange, Role, Snapshot,
     StatusCounts, WalletHit, WorkerState, WorkerView,
@@ -37,6 +38,7 @@ pub struct AdminBackend {
     pool: PgPool,
     changes: Arc<ChangeFeed>,
     listener: JoinHandle<()>,
+    history_read: ReadClock,
 }
 
 impl AdminBackend {
@@ -70,6 +72,7 @@ impl AdminBackend {
             pool,
             changes,
             listener,
+            history_read: ReadClock::default(),
         }
     }
 
@@ -112,9 +115,10 @@ impl Drop for AdminBackend {
 impl ConsoleBackend for AdminBackend {
     async fn snapshot(&self, job_search: String) -> Result<Snapshot, BackendError> {
         let access = self.access().await?;
-        let data = console::read(&self.pool, &job_search)
+        let data = console::read(&self.pool, &job_search, self.history_read.minutes())
             .await
             .map_err(backend_error)?;
+        self.history_read.mark();
         Ok(snapshot_from(data, access))
     }
 
@@ -311,15 +315,7 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
             .collect(),
         // The counts are maintained by triggers: exact at any size.
         depth_estimated: false,
-        throughput: data.minutes.iter().map(|m| m.completed).collect(),
-        failure_rate: data
-            .minutes
-            .iter()
-            .map(|m| {
-                let finished = m.completed + m.failed;
-                (m.failed * 100).checked_div(finished).unwrap_or(0)
-            })
-            .collect(),
+        history: data.history,
         oldest_pending: data.oldest_pending.and_then(job_ref),
         stuck: data.stuck.into_iter().filter_map(job_ref).collect(),
         stuck_total: count(data.stuck_total),

@@ -24,6 +24,7 @@ use super::admin_backend::{
     retried_outcome, snapshot_from, wallet_hit,
 };
 use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
+use super::history::ReadClock;
 use super::model::{Access, Role, Snapshot, WalletHit};
 use crate::admin::console::{ConsoleSnapshot, Whoami};
 use crate::admin::overview::WalletMatch;
@@ -65,6 +66,7 @@ pub struct ApiBackend {
     token: Secret,
     changes: Arc<ChangeFeed>,
     follower: JoinHandle<()>,
+    history_read: ReadClock,
 }
 
 impl ApiBackend {
@@ -117,6 +119,7 @@ impl ApiBackend {
             base,
             token,
             changes,
+            history_read: ReadClock::default(),
         })
     }
 
@@ -237,9 +240,14 @@ fn field<T: DeserializeOwned>(value: &Value, name: &str) -> Result<T, BackendErr
 
 impl ConsoleBackend for ApiBackend {
     async fn snapshot(&self, job_search: String) -> Result<Snapshot, BackendError> {
+        let minutes = self.history_read.minutes().to_string();
         let answer: ConsoleSnapshot = self
-            .get("api/console/snapshot", &[("jobSearch", &job_search)])
+            .get(
+                "api/console/snapshot",
+                &[("jobSearch", &job_search), ("historyMinutes", &minutes)],
+            )
             .await?;
+        self.history_read.mark();
         Ok(snapshot_from(answer.data, access(&answer.caller)))
     }
 

@@ -7,7 +7,8 @@
 //!   README's key table are generated from it.
 //! - [`state`]: the [`App`] and its one [`update`] path, returning
 //!   [`Effect`]s; no I/O, so tests need no terminal.
-//! - [`model`]: the plain data the screens show.
+//! - [`model`]: the plain data the screens show; [`history`]: the charts'
+//!   per-minute memory.
 //! - [`ui`]: pure drawing, one file per screen.
 //! - [`backend`]: [`ConsoleBackend`], the seam to `admin`;
 //!   [`admin_backend`]: its implementation over the database;
@@ -23,6 +24,7 @@ pub mod action;
 pub mod admin_backend;
 pub mod api_backend;
 pub mod backend;
+pub mod history;
 pub mod keymap;
 pub mod launch;
 pub mod log;

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::admin::health::Status;
+pub use crate::admin::overview::HistoryMinute;
 pub use crate::admin::{Asset, JobStatus, JobType, Role, WalletRole, WorkerState};
 
 /// Job types in the order the console offers them (the dispatch wizard and
@@ -163,10 +164,9 @@ pub struct Snapshot {
     pub depth: Vec<DepthRow>,
     /// True when large counts are planner estimates rather than exact.
     pub depth_estimated: bool,
-    /// Jobs completed per minute, oldest minute first.
-    pub throughput: Vec<u64>,
-    /// Failed jobs per hundred finished, per minute, oldest first.
-    pub failure_rate: Vec<u64>,
+    /// Jobs finished and queue depth per minute and job type, for the
+    /// minutes this refresh read (see [`super::history`]).
+    pub history: Vec<HistoryMinute>,
     pub oldest_pending: Option<JobRef>,
     pub stuck: Vec<JobRef>,
     /// Every stuck job (processing past its lease): what a reset takes back.

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::action::{Action, AdminCommand, ConfirmedAction, Intent, Screen};
 use super::backend::{ActionOutcome, BackendError};
+use super::history::History;
 use super::keymap::{Context, KeyChord, Keymap};
 use super::model::{JOB_TYPES, JobStatus, JobType, JobView, Role, Snapshot, WalletHit};
 use super::theme::Theme;
@@ -322,6 +323,9 @@ pub struct App {
     pub link_stale: bool,
     /// The refresh timer: data older than two of these is stale.
     pub refresh_every: Duration,
+    /// What the charts plot: every refresh's minutes, frozen or not (a
+    /// frozen view plots up to its own time).
+    pub history: History,
     /// Typing into the current screen's filter.
     pub editing: bool,
     pub jobs: JobsPane,
@@ -358,6 +362,7 @@ impl App {
             link_down: None,
             link_stale: false,
             refresh_every: Duration::from_secs(15),
+            history: History::default(),
             editing: false,
             jobs: JobsPane::default(),
             workers: ListCursor::default(),
@@ -600,6 +605,7 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
             app.last_refresh = Some(snapshot.taken_at);
             app.received_at = app.clock;
             app.link_stale = false;
+            app.history.record(&snapshot.history);
             if app.frozen {
                 app.held = Some(snapshot);
             } else {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, DurationRound, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::keymap::{KeyChord, Keymap};
@@ -167,8 +167,7 @@ pub fn snapshot() -> Snapshot {
             },
         ],
         depth_estimated: false,
-        throughput: vec![3, 5, 8, 13, 9, 12, 20, 18, 25, 22, 30, 28, 24, 26, 31, 35],
-        failure_rate: vec![0, 0, 2, 5, 3, 0, 1, 8, 12, 10, 6, 4, 12, 9, 11, 12],
+        history: history(at(14, 30, 0), 30),
         oldest_pending: Some(JobRef {
             id: id(7),
             job_type: JobType::Consolidation,
@@ -201,6 +200,35 @@ pub fn snapshot() -> Snapshot {
             .collect(),
         pending_changes: Vec::new(),
     }
+}
+
+/// `minutes` minutes of made-up history ending in the minute of `end`:
+/// sync busiest, a burst of failed gas top-ups ten minutes ago, a backlog
+/// of consolidations building up.
+pub fn history(end: DateTime<Utc>, minutes: i64) -> Vec<HistoryMinute> {
+    let last = end.duration_trunc(chrono::Duration::minutes(1)).unwrap();
+    (0..minutes)
+        .flat_map(|i| {
+            let minute = last - chrono::Duration::minutes(minutes - 1 - i);
+            let wave = [3u64, 5, 8, 6, 4, 7, 9, 12][i as usize % 8];
+            let ago = minutes - 1 - i;
+            JOB_TYPES.map(|job_type| {
+                let (completed, failed, pending, processing) = match job_type {
+                    JobType::Sync => (wave * 2, 0, wave, 2),
+                    JobType::GasTopup => (wave / 2, u64::from((9..=11).contains(&ago)) * 4, 1, 1),
+                    JobType::Consolidation => (1, 0, i as u64, u64::from(i % 3 == 0)),
+                };
+                HistoryMinute {
+                    minute,
+                    job_type,
+                    completed,
+                    failed,
+                    pending,
+                    processing,
+                }
+            })
+        })
+        .collect()
 }
 
 pub fn theme() -> Theme {

@@ -4,7 +4,7 @@
 //! for terminals and fonts without them.
 
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::symbols::{bar, border};
+use ratatui::symbols::border;
 
 use super::model::WorkerState;
 use crate::admin::health::Status;
@@ -149,14 +149,6 @@ impl Theme {
         self.fg(Color::Green, Color::Green)
     }
 
-    pub fn sparkline(&self) -> Style {
-        self.fg(Color::Cyan, Color::Blue)
-    }
-
-    pub fn sparkline_bad(&self) -> Style {
-        self.fg(Color::Red, Color::Red)
-    }
-
     /// The health badge: `✔ OK`, `▲ WARN`, `✖ CRIT`.
     pub fn health(&self, level: Status) -> Badge {
         let (glyph, ascii, word, color) = match level {
@@ -241,25 +233,6 @@ impl Theme {
             }
         } else {
             border::PLAIN
-        }
-    }
-
-    /// Sparkline bars: eighth blocks, or `.`, `:` and `#`.
-    pub fn bar_set(&self) -> bar::Set<'static> {
-        if self.ascii {
-            bar::Set {
-                full: "#",
-                seven_eighths: "#",
-                three_quarters: "#",
-                five_eighths: ":",
-                half: ":",
-                three_eighths: ":",
-                one_quarter: ".",
-                one_eighth: ".",
-                empty: " ",
-            }
-        } else {
-            bar::NINE_LEVELS
         }
     }
 

@@ -1,22 +1,29 @@
-//! The dashboard: health, run state, queue depth, throughput, workers, and
+//! The dashboard: health, run state, queue depth, charts of the last half
+//! hour, workers, and
 //! what needs attention (pending changes to keys that move money among it).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Sparkline, Table, Wrap};
+use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
-use super::{age, fit, panel};
+use super::{age, chart, fit, panel};
 use crate::admin::proposals::countdown;
 use crate::tui::action::short_id;
 use crate::tui::model::{JobStatus, Snapshot};
 use crate::tui::state::App;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
-    let spark_height = (area.height / 6).max(4);
+    // Spare height goes to the charts: a second row of them, taller.
+    let (chart_rows, chart_height) = if area.height >= 34 {
+        (2, area.height.saturating_sub(8 + 12) / 2)
+    } else {
+        (1, (area.height / 4).max(5))
+    };
+    let chart_height = chart_height.min(16);
     let [top, middle, bottom] = Layout::vertical([
         Constraint::Length(8),
-        Constraint::Length(spark_height),
+        Constraint::Length(1 + chart_rows * chart_height),
         Constraint::Min(0),
     ])
     .areas(area);
@@ -28,13 +35,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     };
     let [health, depth] =
         Layout::horizontal([Constraint::Length(health_width), Constraint::Min(52)]).areas(top);
-    let [throughput, failures] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(middle);
     let [workers, attention] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
     draw_health(frame, health, app, s);
     draw_depth(frame, depth, app, s);
-    draw_sparklines(frame, throughput, failures, app, s);
+    chart::panels(frame, middle, app, s, chart_rows);
     draw_workers(frame, workers, app, s);
     draw_attention(frame, attention, app, s);
 }
@@ -108,30 +113,6 @@ fn draw_depth(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             .column_spacing(1)
             .block(panel(title, theme)),
         area,
-    );
-}
-
-fn draw_sparklines(frame: &mut Frame, left: Rect, right: Rect, app: &App, s: &Snapshot) {
-    let theme = &app.theme;
-    let last = |v: &[u64]| v.last().copied().unwrap_or(0);
-    let title = format!("Throughput {}/min", last(&s.throughput));
-    frame.render_widget(
-        Sparkline::default()
-            .data(&s.throughput)
-            .bar_set(theme.bar_set())
-            .style(theme.sparkline())
-            .block(panel(&title, theme)),
-        left,
-    );
-    let title = format!("Failure rate {}%", last(&s.failure_rate));
-    frame.render_widget(
-        Sparkline::default()
-            .data(&s.failure_rate)
-            .bar_set(theme.bar_set())
-            .max(100)
-            .style(theme.sparkline_bad())
-            .block(panel(&title, theme)),
-        right,
     );
 }
 

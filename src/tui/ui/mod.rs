@@ -2,11 +2,13 @@
 //! here changes state or asks the backend for anything.
 
 mod audit;
+mod chart;
 mod dashboard;
 mod dialogs;
 pub mod help;
 mod jobs;
 pub mod layout;
+mod wall;
 mod workers;
 
 use std::time::Duration;
@@ -32,7 +34,7 @@ pub const MIN_HEIGHT: u16 = 24;
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
     if !layout::fits(area) {
-        too_small(frame, area, &app.theme);
+        wall::tiny(frame, area, app);
         return;
     }
     let [header, body, footer] = layout::frame(area);
@@ -40,6 +42,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     match app.snapshot.as_ref() {
         None => waiting(frame, body, app),
         Some(snapshot) => match app.screen {
+            Screen::Dashboard if app.read_only && wall::fits(body) => {
+                wall::draw(frame, body, app, snapshot)
+            }
             Screen::Dashboard => dashboard::draw(frame, body, app, snapshot),
             Screen::Jobs => jobs::draw(frame, body, app, snapshot),
             Screen::Workers => workers::draw(frame, body, app, snapshot),
@@ -58,25 +63,6 @@ pub fn draw(frame: &mut Frame, app: &App) {
         None => {}
     }
     draw_toast(frame, body, app);
-}
-
-fn too_small(frame: &mut Frame, area: Rect, theme: &Theme) {
-    let text = vec![
-        Line::styled("Terminal too small", theme.warning()),
-        Line::raw(format!(
-            "{}x{}, the console needs {MIN_WIDTH}x{MIN_HEIGHT}",
-            area.width, area.height
-        )),
-        Line::raw("Enlarge the window, or press q to quit"),
-    ];
-    let y = area.height.saturating_sub(3) / 2;
-    let rect = Rect::new(area.x, area.y + y, area.width, area.height.min(3));
-    frame.render_widget(
-        Paragraph::new(text)
-            .alignment(Alignment::Center)
-            .wrap(Wrap { trim: true }),
-        rect,
-    );
 }
 
 fn waiting(frame: &mut Frame, area: Rect, app: &App) {
