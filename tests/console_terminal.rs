@@ -50,6 +50,7 @@ fn snapshot() -> Snapshot {
                 status: JobStatus::Pending,
                 wallet_address: format!("TJRabPrwbZy45sbavfcjinPJC18kj{i:05}"),
                 user: None,
+                attempts: 0,
                 retry_count: 0,
                 max_retries: 3,
                 error_message: None,
