@@ -232,6 +232,21 @@ impl AdminCommand {
         }
     }
 
+    /// The dialog's buttons, each named by its effect: the one that leaves
+    /// everything as it is, then the one that acts. Never "Cancel" for
+    /// leaving: cancelling a job is an action.
+    pub fn buttons(&self) -> (&'static str, &'static str) {
+        match self {
+            AdminCommand::PauseWorkers { .. } => ("Keep running", "Pause workers"),
+            AdminCommand::StartWorkers { .. } => ("Keep paused", "Start workers"),
+            AdminCommand::ClearFailed { .. } => ("Keep them", "Delete failed jobs"),
+            AdminCommand::ResetProcessing { .. } => ("Leave them", "Reset to pending"),
+            AdminCommand::RetryJob { .. } => ("Back", "Retry job"),
+            AdminCommand::CancelJob { .. } => ("Keep job", "Cancel job"),
+            AdminCommand::Dispatch { .. } => ("Back", "Dispatch"),
+        }
+    }
+
     /// What will happen, in words, for the confirmation dialog.
     pub fn consequences(&self) -> Vec<String> {
         match self {

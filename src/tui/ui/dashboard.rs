@@ -8,7 +8,6 @@ use ratatui::widgets::{Paragraph, Row, Sparkline, Table, Wrap};
 
 use super::{age, fit, panel};
 use crate::admin::proposals::countdown;
-use crate::tui::action::short_id;
 use crate::tui::model::{JobStatus, Snapshot};
 use crate::tui::state::App;
 
@@ -141,7 +140,7 @@ fn draw_workers(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         let badge = theme.worker(w.state);
         let job = w
             .current_job
-            .map(|j| format!(" job {}", short_id(&j)))
+            .map(|j| format!(" job {}", app.short(&j)))
             .unwrap_or_default();
         let rest = format!(" {}:{} {}{}", w.host, w.pid, age(w.heartbeat_age), job);
         let rest = fit(
@@ -167,7 +166,7 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             &format!(
                 "Oldest pending: {} {} waiting {}",
                 j.job_type.as_str(),
-                short_id(&j.id),
+                app.short(&j.id),
                 age(j.age)
             ),
             width,
@@ -187,7 +186,7 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
                 &format!(
                     "  {} {} for {}",
                     j.job_type.as_str(),
-                    short_id(&j.id),
+                    app.short(&j.id),
                     age(j.age)
                 ),
                 width,

@@ -1,6 +1,6 @@
 //! The confirmation dialog and the dispatch wizard. Both name the target
-//! and the count, start with Cancel focused, and take their key hints from
-//! the keymap.
+//! and the count, start with the button that changes nothing focused, and
+//! take their key hints from the keymap.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -27,7 +27,7 @@ fn severity(command: &AdminCommand, theme: &Theme) -> Style {
     }
 }
 
-fn buttons<'a>(focus: Choice, confirm: &'a str, theme: &Theme) -> Line<'a> {
+fn buttons<'a>(focus: Choice, (keep, act): (&'a str, &'a str), theme: &Theme) -> Line<'a> {
     let button = |label: &'a str, focused: bool| {
         if focused {
             Span::styled(format!("{}[ {label} ]", theme.cursor()), theme.selected())
@@ -36,9 +36,9 @@ fn buttons<'a>(focus: Choice, confirm: &'a str, theme: &Theme) -> Line<'a> {
         }
     };
     Line::from(vec![
-        button("Cancel", focus == Choice::Cancel),
+        button(keep, focus == Choice::Cancel),
         Span::raw("   "),
-        button(confirm, focus == Choice::Confirm),
+        button(act, focus == Choice::Confirm),
     ])
 }
 
@@ -66,7 +66,7 @@ pub fn confirm(frame: &mut Frame, body: Rect, app: &App, c: &Confirmation) {
     ];
     lines.extend(c.command.consequences().into_iter().map(Line::raw));
     lines.push(Line::raw(""));
-    lines.push(buttons(c.focus, "Confirm", theme));
+    lines.push(buttons(c.focus, c.command.buttons(), theme));
     lines.push(Line::raw(""));
     lines.push(hints(app, Context::Confirm));
     let width = 70.min(body.width);
@@ -266,5 +266,5 @@ fn review_step(lines: &mut Vec<Line>, w: &Wizard, theme: &Theme) {
         ))),
     }
     lines.push(Line::raw(""));
-    lines.push(buttons(w.focus, "Dispatch", theme));
+    lines.push(buttons(w.focus, ("Back", "Dispatch"), theme));
 }
