@@ -124,6 +124,14 @@ fn scenarios() -> Vec<(&'static str, App)> {
     );
     out.push(("jobs_search_long", long));
 
+    let mut wizard_long = app();
+    press(&mut wizard_long, &["d"]);
+    type_text(
+        &mut wizard_long,
+        "alice.liddell.wonderland.rabbit-hole.tea-party@looking-glass.example.com",
+    );
+    out.push(("wizard_search_long", wizard_long));
+
     let mut lost = app();
     press(&mut lost, &["f"]);
     update(

@@ -178,7 +178,11 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         lines.push(Line::styled("No job is stuck", theme.dim()));
     } else {
         lines.push(Line::styled(
-            format!("Stuck in processing: {}", s.stuck.len()),
+            // Every stuck job, not only the few named below.
+            format!(
+                "Stuck in processing: {}",
+                s.stuck_total.max(s.stuck.len() as u64)
+            ),
             theme.warning(),
         ));
         for j in s.stuck.iter().take(3) {

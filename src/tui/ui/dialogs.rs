@@ -8,7 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use super::{centered, fit, panel};
+use super::{centered, field_window, fit, panel};
 use crate::tui::action::{AdminCommand, short_id};
 use crate::tui::keymap::Context;
 use crate::tui::model::{Asset, JOB_TYPES, JobType};
@@ -168,14 +168,18 @@ fn describe(job_type: JobType) -> &'static str {
     }
 }
 
+/// Columns the wallet search field may use inside the wizard's box.
+const FIELD_WIDTH: usize = 70;
+
 fn wallet_step(lines: &mut Vec<Line>, w: &Wizard, theme: &Theme) {
+    let width = FIELD_WIDTH;
     lines.push(Line::raw(format!(
         "{}: search wallets by address, user email or name",
         w.job_type().as_str()
     )));
     lines.push(Line::from(vec![
         Span::styled("> ", theme.title()),
-        Span::styled(format!("{}_", w.input.value()), theme.selected()),
+        Span::styled(field_window(&w.input, width, theme), theme.selected()),
     ]));
     let query = w.input.value().trim();
     if let Some(problem) = address_problem(query) {
