@@ -205,8 +205,10 @@ impl AdminCommand {
         }
     }
 
-    /// A one-line title naming the target and the count.
-    pub fn title(&self) -> String {
+    /// A one-line title naming the target and the count, a job by its tail
+    /// of `id_len` digits: as long as the screen behind shows it.
+    pub fn title(&self, id_len: usize) -> String {
+        let short_id = |id: &Uuid| crate::admin::short_id_len(id, id_len);
         match self {
             AdminCommand::PauseWorkers { workers } => {
                 format!("Pause {workers} worker{}?", plural(*workers as u64))

@@ -61,7 +61,7 @@ fn rows(line: &Line, width: u16) -> u16 {
 pub fn confirm(frame: &mut Frame, body: Rect, app: &App, c: &Confirmation) {
     let theme = &app.theme;
     let mut lines = vec![
-        Line::styled(c.command.title(), severity(&c.command, theme)),
+        Line::styled(c.command.title(app.id_len), severity(&c.command, theme)),
         Line::raw(""),
     ];
     lines.extend(c.command.consequences().into_iter().map(Line::raw));
