@@ -85,7 +85,7 @@ impl ConsoleBackend for Fixed {
 
     async fn run(&self, action: ConfirmedAction) -> Result<ActionOutcome, BackendError> {
         Ok(ActionOutcome {
-            message: action.command().title(),
+            message: action.command().title(8),
             affected: 1,
         })
     }
