@@ -30,7 +30,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             Row::new(vec![
                 Span::raw(marker),
                 Span::styled(badge.text, badge.style),
-                Span::raw(format!("{}:{}", w.host, w.pid)),
+                Span::raw(fit(&format!("{}:{}", w.host, w.pid), 22, theme)),
                 Span::raw(age(w.heartbeat_age)),
                 Span::raw(
                     w.current_job
