@@ -65,7 +65,7 @@ pub const NOTICE_FOR: Duration = Duration::from_secs(5);
 
 /// A short message in the footer, gone by itself after [`NOTICE_FOR`]: a
 /// refusal or a note on a key just pressed. Unlike a [`Toast`] it needs no
-/// Esc, so on a wall screen nobody tends they never pile up.
+/// Esc, so on a wall screen, which nobody tends, they never pile up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     pub id: u64,
@@ -324,6 +324,9 @@ pub struct App {
     pub toasts: Vec<Toast>,
     /// The footer's brief message, if one is showing.
     pub notice: Option<Notice>,
+    /// Notices shown so far: each one's number, so that only its own timer
+    /// clears it.
+    pub notices_shown: u64,
     /// Hex digits of the short job ids on screen: enough that no two of the
     /// jobs the console holds look the same.
     pub id_len: usize,
@@ -356,6 +359,7 @@ impl App {
             audit: AuditPane::default(),
             toasts: Vec::new(),
             notice: None,
+            notices_shown: 0,
             id_len: short_len(&[] as &[Uuid]),
             busy: None,
             viewport: (80, 24),
@@ -560,8 +564,12 @@ impl App {
     /// A footer notice that goes away by itself; a newer one replaces it.
     pub fn note(&mut self, kind: ToastKind, text: impl Into<String>) -> Vec<Effect> {
         let text = text.into();
-        tracing::info!("{text}");
-        let id = self.notice.as_ref().map_or(1, |n| n.id + 1);
+        match kind {
+            ToastKind::Error | ToastKind::Refusal => tracing::warn!("{text}"),
+            _ => tracing::info!("{text}"),
+        }
+        self.notices_shown += 1;
+        let id = self.notices_shown;
         self.notice = Some(Notice { id, kind, text });
         vec![Effect::ExpireNotice {
             id,
@@ -979,7 +987,10 @@ fn on_wizard(app: &mut App, mut w: Wizard, action: Action) -> Vec<Effect> {
                     wallet,
                 };
                 effects = confirm(app, command);
-                if !effects.is_empty() {
+                if effects
+                    .iter()
+                    .any(|e| matches!(e, Effect::RunAdminAction(_)))
+                {
                     w.step = WizardStep::Sending;
                 }
             }

@@ -836,3 +836,26 @@ fn searches_take_a_job_ids_tail_or_prefix() {
             .ends_with(&target.to_string())
     );
 }
+
+#[test]
+fn a_dispatch_refused_on_confirm_stays_on_the_review() {
+    let mut app = app();
+    press(&mut app, &["d"]);
+    type_text(&mut app, "al");
+    update(
+        &mut app,
+        Event::SearchDone {
+            query: "al".into(),
+            result: Ok(vec![hit(0, vec![])]),
+        },
+    );
+    press(&mut app, &["Enter", "Tab"]);
+    let mut viewer = snapshot();
+    viewer.access.role = Role::Viewer;
+    update(&mut app, Event::Snapshot(Ok(viewer)));
+    let effects = press(&mut app, &["Enter"]);
+    assert!(only_notice(&effects));
+    assert_eq!(wizard(&app).step, WizardStep::Review, "not stuck sending");
+    assert!(app.busy.is_none());
+    assert!(notice(&app).contains("viewer"), "{}", notice(&app));
+}
