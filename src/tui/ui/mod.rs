@@ -180,12 +180,11 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
             theme.warning(),
         ));
     }
-    let help = app
+    let mut help = app
         .keymap
         .key_for(Context::Global, Action::Help)
         .map(|k| format!("{k} help "))
         .unwrap_or_default();
-    let mut help = help;
     if let Some(notice) = &app.notice {
         // The notice before the help hint: it is what the operator just did.
         spans.push(sep.clone());
@@ -261,9 +260,10 @@ fn editing_hint(app: &App) -> String {
     }
 }
 
-/// The filter bar's search field at `area`'s right of `spans`: while
-/// editing, the text scrolls to keep the cursor (`_`) in view, a cut marked
-/// with `…`, and the key hint is dropped before the text is.
+/// `spans` (a filter bar's labels) followed by its search field, in
+/// `width` columns: while editing, the text scrolls to keep the cursor in
+/// view, a cut is marked with `…`, and the key hint goes before the text
+/// is squeezed.
 fn search_field<'a>(app: &App, input: &Input, mut spans: Vec<Span<'a>>, width: u16) -> Line<'a> {
     let theme = &app.theme;
     let value = input.value();
@@ -293,8 +293,9 @@ fn search_field<'a>(app: &App, input: &Input, mut spans: Vec<Span<'a>>, width: u
     Line::from(spans)
 }
 
-/// `input`'s text in at most `width` columns with the cursor shown as `_`
-/// at its place, scrolled so the cursor is in view; cut ends show `…`.
+/// `input`'s text in at most `width` columns, `_` after it while the
+/// cursor is at its end, scrolled so the cursor is in view; a cut end shows
+/// `…`.
 fn field_window(input: &Input, width: usize, theme: &Theme) -> String {
     let mut chars: Vec<char> = input.value().chars().collect();
     let cursor = input.cursor().min(chars.len());
