@@ -32,6 +32,7 @@ fn snapshot() -> Snapshot {
             status: JobStatus::ALL[i % 5],
             wallet_address: format!("TJRabPrwbZy45sbavfcjinPJC18kj{i:05}"),
             user: Some(format!("user{}@example.com", i % 500)),
+            attempts: 1,
             retry_count: 0,
             max_retries: 3,
             error_message: None,

@@ -360,8 +360,9 @@ async fn an_operator_tokens_actions_are_audited_as_the_token_and_wake_the_consol
         let action = confirm(&mut app, command);
         messages.push(operator.run(action).await.unwrap().message);
     }
-    assert_eq!(messages[0], format!("job {} cancelled", pending.id));
-    assert_eq!(messages[1], format!("job {} is pending again", pending.id));
+    let short = admin::short_id(&pending.id);
+    assert_eq!(messages[0], format!("job {short} cancelled"));
+    assert_eq!(messages[1], format!("job {short} is pending again"));
     assert!(messages[2].starts_with("gas-topup job "), "{messages:?}");
     assert!(messages[3].contains("nothing new queued"), "{messages:?}");
     let tokens: Vec<String> = sqlx::query_scalar(

@@ -554,3 +554,101 @@ async fn a_jobs_search_by_email_finds_the_users_jobs() {
         "wildcards are literal"
     );
 }
+
+/// The screen as text, one line per row.
+fn screen(app: &App, width: u16, height: u16) -> String {
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| walletops::tui::ui::draw(frame, app))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    buffer
+        .content
+        .chunks(usize::from(width))
+        .map(|row| row.iter().map(|c| c.symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn jobs_made_in_one_statement_show_distinct_ids_the_true_total_and_their_worker() {
+    let (db, op) = seeded().await;
+    // One statement: `walletops_uuid_v7()` stamps many of these with the
+    // same millisecond, the head their old short ids were cut from.
+    sqlx::query(
+        "INSERT INTO job_logs (job_type, status, finished_at)
+         SELECT 'sync', 'completed', now() FROM generate_series(1, 1500)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let worker = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO workers (id, host, pid, version, state, concurrency)
+         VALUES ($1, 'wall-7', 4242, 'test', 'idle', 1)",
+    )
+    .bind(worker)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE job_logs SET locked_by = $1
+          WHERE id = (SELECT id FROM job_logs ORDER BY created_at DESC, id DESC LIMIT 1)",
+    )
+    .bind(worker)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+
+    let backend = AdminBackend::new(op.pool.clone(), Some(ADMIN.into()))
+        .await
+        .unwrap();
+    let snapshot = backend.snapshot(String::new()).await.unwrap();
+    let mut per_ms: std::collections::HashMap<String, usize> = Default::default();
+    for job in &snapshot.jobs {
+        *per_ms
+            .entry(job.id.simple().to_string()[..12].into())
+            .or_default() += 1;
+    }
+    assert!(
+        per_ms.values().any(|n| *n > 1),
+        "some jobs share a millisecond"
+    );
+    assert_eq!(snapshot.jobs[0].locked_by.as_deref(), Some("wall-7:4242"));
+    let held = snapshot.jobs.len();
+    assert!(held < 1503, "the console holds the newest, not all: {held}");
+
+    let mut app = console(snapshot.clone());
+    press(&mut app, &["2"]);
+    update(&mut app, Event::Resize(160, 48));
+    let shown = screen(&app, 160, 48);
+    let title = shown.lines().nth(2).unwrap();
+    assert!(
+        title.contains(&format!(
+            "Jobs 1 of {}, the newest of 1,503",
+            walletops::tron::format_units(held as i128, 0, "")
+        )),
+        "{title}"
+    );
+    // Every short id the console may show differs, and so do those drawn.
+    let shorts: std::collections::HashSet<String> =
+        snapshot.jobs.iter().map(|j| app.short(&j.id)).collect();
+    assert_eq!(shorts.len(), held);
+    let drawn: Vec<&str> = shown
+        .lines()
+        .skip(4)
+        .take(40)
+        .map(|l| l.split_whitespace().nth(1).unwrap().trim_start_matches('›'))
+        .collect();
+    let distinct: std::collections::HashSet<&&str> = drawn.iter().collect();
+    assert_eq!(distinct.len(), drawn.len(), "{shown}");
+    assert!(drawn.iter().all(|id| shorts.contains(*id)), "{shown}");
+
+    // The detail names the worker by host:pid, not its id.
+    press(&mut app, &["Enter"]);
+    let detail = screen(&app, 160, 48);
+    assert!(detail.contains("worker wall-7:4242"), "{detail}");
+    assert!(!detail.contains(&worker.to_string()), "{detail}");
+}

@@ -90,19 +90,19 @@ fn the_demo_runs_a_consolidation_dispatched_through_the_wizard() {
     tmux.wait("the demo console", 180, |s| s.contains("DEMO"));
     tmux.wait("the healthy badge", 90, |s| s.contains("OK Healthy"));
 
-    // d: the wizard; consolidation is the first type; search by owner.
+    // As the README walks it: d, the wizard; consolidation is the first
+    // type, and typing takes it and searches wallets by owner.
     tmux.keys(&["d"]);
     tmux.wait("the wizard", 10, |s| s.contains("Which job?"));
-    tmux.keys(&["Enter"]);
     tmux.type_text("alice");
     tmux.wait("alice's wallet", 20, |s| s.contains("alice@example.com"));
     tmux.keys(&["Enter"]);
     tmux.wait("the review", 10, |s| s.contains("will be queued"));
     tmux.keys(&["Tab", "Enter"]);
     tmux.wait("the dispatch", 20, |s| s.contains("Dispatched"));
-    tmux.keys(&["Escape", "Escape"]);
 
-    // The Jobs screen, consolidations only (t cycles the type filter).
+    // `2` closes the result and opens the Jobs screen; consolidations only
+    // (t cycles the type filter).
     tmux.keys(&["2", "t"]);
     let done = tmux.wait("the consolidation to complete", 120, |s| {
         s.lines()

@@ -49,6 +49,7 @@ fn snapshot() -> Snapshot {
                 status: JobStatus::Pending,
                 wallet_address: format!("TJRabPrwbZy45sbavfcjinPJC18kj{i:05}"),
                 user: None,
+                attempts: 0,
                 retry_count: 0,
                 max_retries: 3,
                 error_message: None,
@@ -83,7 +84,7 @@ impl ConsoleBackend for Fixed {
 
     async fn run(&self, action: ConfirmedAction) -> Result<ActionOutcome, BackendError> {
         Ok(ActionOutcome {
-            message: action.command().title(),
+            message: action.command().title(8),
             affected: 1,
         })
     }

@@ -68,7 +68,7 @@ fn policy_init_writes_a_policy_that_check_describes_and_never_overwrites() {
         "{words}"
     );
     assert!(
-        words.contains("gas-topup: at most 50000000 SUN (50 TRX) per transfer"),
+        words.contains("gas-topup: at most 50.000000 TRX per transfer"),
         "{words}"
     );
 

@@ -320,13 +320,11 @@ async fn outcomes_are_batched_and_a_late_answer_after_a_lost_lease_changes_nothi
         Some(1),
         "a crash counts as a retry"
     );
-    assert!(
-        rescued_job
-            .error_message
-            .as_deref()
-            .unwrap()
-            .contains("lease expired")
-    );
+    // The worker is named as people know it (host:pid), not by its id.
+    let message = rescued_job.error_message.as_deref().unwrap();
+    assert!(message.contains("lease expired"), "{message}");
+    assert!(message.contains("worker test:1 stopped"), "{message}");
+    assert!(!message.contains(&a.to_string()), "{message}");
     let by_b = queue::claim(&db.pool, b, 10, LEASE).await.unwrap();
     assert_eq!(by_b.len(), 1);
     assert_eq!(by_b[0].attempt, 2);

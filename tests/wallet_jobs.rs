@@ -810,6 +810,12 @@ async fn a_gas_wallet_running_low_fails_the_top_up_and_the_consolidation_waiting
             .unwrap();
     assert_eq!(topup_status, "failed");
     assert!(topup_error.contains("refill it"), "{topup_error}");
+    // Amounts in TRX, written the one way: never a raw SUN figure.
+    assert!(
+        topup_error.contains("below gas.min_balance_sun 20,000.000000 TRX"),
+        "{topup_error}"
+    );
+    assert!(!topup_error.contains("SUN"), "{topup_error}");
     env.assert_untouched(&w, 50 * USDT).await;
 }
 

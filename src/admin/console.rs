@@ -73,6 +73,10 @@ pub struct ConsoleData {
     pub jobs: Vec<Job>,
     /// The email (else the name) of each job's owner.
     pub user_labels: HashMap<Uuid, String>,
+    /// `host:pid` of the workers the jobs name (`locked_by`), when still
+    /// registered.
+    #[serde(default)]
+    pub worker_labels: HashMap<Uuid, String>,
     /// Audit rows, newest first.
     pub audit: Vec<audit::AuditEntry>,
     /// Open proposals to change keys that move money, newest first.
@@ -99,6 +103,10 @@ pub async fn read(
     owners.sort_unstable();
     owners.dedup();
     let user_labels = overview::user_labels(pool, &owners).await?;
+    let mut holders: Vec<Uuid> = jobs.iter().filter_map(|j| j.locked_by).collect();
+    holders.sort_unstable();
+    holders.dedup();
+    let worker_labels = stats::worker_labels(pool, &holders).await?;
     let audit = audit::list(pool, None, AUDIT_SHOWN).await?;
     // A console is an admin's read: it carries out what is due first, so
     // the countdowns it shows are of changes still to come.
@@ -117,6 +125,7 @@ pub async fn read(
         stuck_total: stuck.total,
         jobs,
         user_labels,
+        worker_labels,
         audit,
         pending_changes,
     })

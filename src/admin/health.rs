@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Asset;
 use super::audit::ExternalChange;
 use super::audit_chain::Head;
 
@@ -175,8 +176,9 @@ pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
         } if *trx_balance_sun < t.gas_min_balance_sun => flag(
             Status::Degraded,
             format!(
-                "gas wallet {address} holds {trx_balance_sun} SUN, below {} SUN",
-                t.gas_min_balance_sun
+                "gas wallet {address} holds {}, below gas.min_balance_sun {}",
+                Asset::Trx.format(*trx_balance_sun),
+                Asset::Trx.format(t.gas_min_balance_sun)
             ),
         ),
         GasWallet::Balance { .. } => {}
@@ -270,6 +272,25 @@ mod tests {
 
     fn status(v: Vitals) -> Status {
         assess(&v, &Thresholds::default()).status
+    }
+
+    #[test]
+    fn a_low_gas_wallet_is_said_in_trx() {
+        let t = Thresholds {
+            gas_min_balance_sun: 900_000_000,
+            ..Thresholds::default()
+        };
+        let v = Vitals {
+            gas_wallet: GasWallet::Balance {
+                address: "TGas".into(),
+                trx_balance_sun: 19_984_549_000 / 100,
+            },
+            ..fine()
+        };
+        assert_eq!(
+            assess(&v, &t).reasons,
+            ["gas wallet TGas holds 199.845490 TRX, below gas.min_balance_sun 900.000000 TRX"]
+        );
     }
 
     #[test]

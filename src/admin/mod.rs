@@ -34,7 +34,7 @@ pub use role::{Permission, Role};
 // (README.md, Architecture).
 pub use crate::queue::{
     CONFIG_CHANNEL, IdFragment, IdFragmentError, JOB_STATES_CHANNEL, JOBS_CHANNEL, JobFilter,
-    JobStatus, JobType, StatusCounts, WorkerState, short_id, short_len,
+    JobStatus, JobType, StatusCounts, WorkerState, short_id, short_id_len, short_len,
 };
 pub use crate::transfers::Asset;
 pub use crate::wallets::WalletRole;

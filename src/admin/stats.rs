@@ -133,6 +133,14 @@ pub async fn workers(pool: &PgPool, stale_seconds: i64) -> Result<Vec<WorkerInfo
     Ok(queue::workers::list(pool, stale).await?)
 }
 
+/// `host:pid` of each of these workers still registered.
+pub async fn worker_labels(
+    pool: &PgPool,
+    ids: &[uuid::Uuid],
+) -> Result<std::collections::HashMap<uuid::Uuid, String>, AdminError> {
+    Ok(queue::workers::labels(pool, ids).await?)
+}
+
 /// Health, queue depth by status and type, throughput over recent windows,
 /// workers and the last admin actions.
 pub async fn snapshot(pool: &PgPool) -> Result<Stats, AdminError> {

@@ -68,7 +68,8 @@ pub async fn run(
             {
                 Err(ClientError::Reverted(reason)) => {
                     return Err(JobError::Final(format!(
-                        "a USDT transfer of {balance} units from {owner} to {treasury} would revert: {reason}"
+                        "a USDT transfer of {} from {owner} to {treasury} would revert: {reason}",
+                        balance.usdt()
                     )));
                 }
                 other => other?,
@@ -186,7 +187,7 @@ async fn wait_for_gas(
         && let Some(status @ (JobStatus::Failed | JobStatus::Cancelled)) = last.status
     {
         return Err(JobError::Final(format!(
-            "the gas top-up this consolidation needs ({need} SUN, the wallet holds {have}) \
+            "the gas top-up this consolidation needs ({need}, the wallet holds {have}) \
              was {status} (job {}): {}",
             last.id,
             last.error_message.as_deref().unwrap_or("no message")
@@ -199,7 +200,7 @@ async fn wait_for_gas(
     if completed >= MAX_TOPUPS {
         return Err(JobError::Final(format!(
             "still short of TRX for the USDT transfer after {completed} gas top-ups: \
-             needs {need} SUN, holds {have}"
+             needs {need}, holds {have}"
         )));
     }
     let mut conn = ctx.pool.acquire().await?;

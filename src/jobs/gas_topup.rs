@@ -132,15 +132,15 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
         let gas_balance = ctx.tron.trx_balance(&gas).await?;
         if gas_balance < settings.gas_min_balance {
             return Err(JobError::Final(format!(
-                "gas wallet {gas} holds {gas_balance} SUN, below gas.min_balance_sun \
+                "gas wallet {gas} holds {gas_balance}, below gas.min_balance_sun \
                  {}: refill it before top-ups can run",
                 settings.gas_min_balance
             )));
         }
         if gas_balance < cost {
             return Err(JobError::Final(format!(
-                "gas wallet {gas} holds {gas_balance} SUN, less than the top-up of {amount} \
-                 SUN plus {fees} SUN of fees: refill it"
+                "gas wallet {gas} holds {gas_balance}, less than the top-up of {amount} \
+                 plus {fees} of fees: refill it"
             )));
         }
 

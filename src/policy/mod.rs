@@ -16,34 +16,6 @@ use crate::tron::{Address, Sun};
 
 pub use crate::transfers::{Asset, TransferKind};
 
-impl Asset {
-    /// The unit its amounts are counted in.
-    fn unit(self) -> &'static str {
-        match self {
-            Asset::Trx => "SUN",
-            Asset::Usdt => "USDT units",
-        }
-    }
-
-    /// `units` in words: "50000000 SUN (50 TRX)". Both assets have 6 decimals.
-    fn amount(self, units: u64) -> String {
-        let whole = units / 1_000_000;
-        let frac = units % 1_000_000;
-        let human = if frac == 0 {
-            whole.to_string()
-        } else {
-            format!("{whole}.{frac:06}")
-                .trim_end_matches('0')
-                .to_string()
-        };
-        let symbol = match self {
-            Asset::Trx => "TRX",
-            Asset::Usdt => "USDT",
-        };
-        format!("{units} {} ({human} {symbol})", self.unit())
-    }
-}
-
 /// Caps of one transfer kind, in the kind's smallest unit (SUN or USDT
 /// units). A day is a UTC calendar day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,7 +310,7 @@ total_per_day = 100000000000     # 100,000 TRX
         s.push_str(&format!(
             "USDT sweeps call the token {}; a contract call may burn at most {}.\n",
             self.usdt_contract,
-            Asset::Trx.amount(self.max_fee_limit.0)
+            Asset::Trx.format(self.max_fee_limit.0)
         ));
         for &kind in TransferKind::ALL {
             if !self.allowed_kinds.contains(&kind) {
@@ -346,7 +318,7 @@ total_per_day = 100000000000     # 100,000 TRX
                 continue;
             }
             let c = self.caps(kind);
-            let a = |units| kind.asset().amount(units);
+            let a = |units: u64| kind.asset().format(units);
             s.push_str(&format!(
                 "{kind}: at most {} per transfer, {} per wallet per UTC day, {} in total per UTC day",
                 a(c.per_transfer),
@@ -424,21 +396,25 @@ total_per_day = 100000000000     # 100,000 TRX
                     return refuse(
                         Rule::TopupAboveNeed,
                         format!(
-                            "gas top-up of {} SUN is more than the estimated need of {need} SUN plus {}%",
-                            t.amount, self.gas_topup.margin_pct
+                            "gas top-up of {} is more than the estimated need of {} plus {}%",
+                            Asset::Trx.format(t.amount),
+                            Asset::Trx.format(need),
+                            self.gas_topup.margin_pct
                         ),
                     );
                 }
             }
         }
         let caps = self.caps(t.kind);
-        let unit = t.kind.asset().unit();
+        let a = |units: u64| t.kind.asset().format(units);
         if t.amount > caps.per_transfer {
             return refuse(
                 Rule::PerTransferCap,
                 format!(
-                    "{} of {} {unit} is above the per-transfer cap of {} {unit}",
-                    t.kind, t.amount, caps.per_transfer
+                    "{} of {} is above the per-transfer cap of {}",
+                    t.kind,
+                    a(t.amount),
+                    a(caps.per_transfer)
                 ),
             );
         }
@@ -446,11 +422,11 @@ total_per_day = 100000000000     # 100,000 TRX
             return refuse(
                 Rule::WalletDailyCap,
                 format!(
-                    "{} of {} {unit} would bring this wallet's total today to {} {unit}, above its daily cap of {} {unit}",
+                    "{} of {} would bring this wallet's total today to {}, above its daily cap of {}",
                     t.kind,
-                    t.amount,
-                    usage.wallet.saturating_add(t.amount),
-                    caps.per_wallet_per_day
+                    a(t.amount),
+                    a(usage.wallet.saturating_add(t.amount)),
+                    a(caps.per_wallet_per_day)
                 ),
             );
         }
@@ -458,11 +434,11 @@ total_per_day = 100000000000     # 100,000 TRX
             return refuse(
                 Rule::TotalDailyCap,
                 format!(
-                    "{} of {} {unit} would bring today's total to {} {unit}, above the daily cap of {} {unit}",
+                    "{} of {} would bring today's total to {}, above the daily cap of {}",
                     t.kind,
-                    t.amount,
-                    usage.total.saturating_add(t.amount),
-                    caps.total_per_day
+                    a(t.amount),
+                    a(usage.total.saturating_add(t.amount)),
+                    a(caps.total_per_day)
                 ),
             );
         }
@@ -577,13 +553,11 @@ mod tests {
             "{words}"
         );
         assert!(
-            words.contains("gas-topup: at most 50000000 SUN (50 TRX) per transfer"),
+            words.contains("gas-topup: at most 50.000000 TRX per transfer"),
             "{words}"
         );
-        assert_eq!(
-            Asset::Usdt.amount(1_500_000),
-            "1500000 USDT units (1.5 USDT)"
-        );
+        assert_eq!(Asset::Usdt.format(1_500_000), "1.500000 USDT");
+        assert_eq!(Asset::Trx.format(1_234_500_000), "1,234.500000 TRX");
     }
 
     #[test]

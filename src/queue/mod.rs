@@ -36,7 +36,7 @@ pub mod workers;
 
 use crate::db::listen::Channel;
 pub use config::QueueConfig;
-pub use id::{IdFragment, IdFragmentError, short_id, short_len};
+pub use id::{IdFragment, IdFragmentError, short_id, short_id_len, short_len};
 pub use ops::{
     Enqueued, JobCursor, JobFilter, active_of_wallets, cancel, clear_failed, delete_marked,
     enqueue, enqueue_many, enqueue_many_in, get, list, of_wallet_since, reset_stuck, retry,

@@ -311,8 +311,11 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<RescueOutcome, Qu
          ), decided AS (
              SELECT j.id, x.unstarted, x.out_of_retries,
                     x.out_of_retries AND NOT x.unstarted
-                        AND NOT walletops_job_effects_open(j.id) AS dead
-               FROM job_logs j JOIN expired e ON e.id = j.id,
+                        AND NOT walletops_job_effects_open(j.id) AS dead,
+                    -- The worker as people know it; its id if it is gone.
+                    coalesce(w.host || ':' || w.pid, j.locked_by::text, 'unknown') AS holder
+               FROM job_logs j JOIN expired e ON e.id = j.id
+                    LEFT JOIN workers w ON w.id = j.locked_by,
                     LATERAL (SELECT j.locked_until IS NOT NULL AND j.started_at IS NULL,
                                     coalesce(j.retry_count, 0) + 1 >= coalesce(j.max_retries, 3))
                         AS x(unstarted, out_of_retries)
@@ -323,7 +326,7 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<RescueOutcome, Qu
                                    ELSE coalesce(j.retry_count, 0) + 1 END,
                 error_message = CASE WHEN d.unstarted THEN j.error_message
                     ELSE format('lease expired on attempt %s: worker %s stopped renewing it; %s',
-                                j.attempt, coalesce(j.locked_by::text, 'unknown'),
+                                j.attempt, d.holder,
                                 CASE WHEN d.dead THEN 'out of retries'
                                      WHEN d.out_of_retries
                                      THEN 'out of retries, but a transfer of its own may still '

@@ -156,3 +156,21 @@ pub async fn delete(pool: &PgPool, id: Uuid) -> Result<(), QueueError> {
         .await?;
     Ok(())
 }
+
+/// `host:pid` of each of these workers still registered, for people: a job
+/// names its worker by id, which nobody reads.
+pub async fn labels(
+    pool: &PgPool,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>, QueueError> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows = sqlx::query!(
+        r#"SELECT id, host || ':' || pid AS "label!" FROM workers WHERE id = ANY($1)"#,
+        ids,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.label)).collect())
+}

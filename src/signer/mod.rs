@@ -178,8 +178,10 @@ impl Core {
             (Contract::Transfer { owner, to, amount }, Asset::Trx) => {
                 if (*owner, *to, amount.0) != (req.from, req.to, req.amount) {
                     return Err(mismatch(format!(
-                        "it sends {amount} SUN from {owner} to {to}; described: {} SUN from {} to {}",
-                        req.amount, req.from, req.to
+                        "it sends {amount} from {owner} to {to}; described: {} from {} to {}",
+                        Sun(req.amount),
+                        req.from,
+                        req.to
                     )));
                 }
                 if raw.fee_limit != Sun::ZERO {
@@ -216,7 +218,7 @@ impl Core {
                     return Err(refusal(
                         Rule::FeeLimit,
                         format!(
-                            "fee limit {} SUN is above the policy's max_fee_limit_sun {}",
+                            "fee limit {} is above the policy's max_fee_limit_sun {}",
                             raw.fee_limit, self.policy.max_fee_limit
                         ),
                     ));

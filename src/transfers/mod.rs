@@ -54,12 +54,12 @@ text_enum!(Asset, "asset", {
 impl Asset {
     /// `units` (SUN or USDT's smallest unit) for people, e.g.
     /// `1,250.000000 USDT`: see [`crate::tron::format_units`].
-    pub fn format(self, units: i64) -> String {
+    pub fn format(self, units: impl Into<i128>) -> String {
         let (decimals, symbol) = match self {
             Asset::Trx => (6, "TRX"),
             Asset::Usdt => (crate::tron::amount::USDT_DECIMALS, "USDT"),
         };
-        crate::tron::format_units(i128::from(units), decimals, symbol)
+        crate::tron::format_units(units.into(), decimals, symbol)
     }
 }
 

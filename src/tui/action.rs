@@ -205,8 +205,10 @@ impl AdminCommand {
         }
     }
 
-    /// A one-line title naming the target and the count.
-    pub fn title(&self) -> String {
+    /// A one-line title naming the target and the count, a job by its tail
+    /// of `id_len` digits: as long as the screen behind shows it.
+    pub fn title(&self, id_len: usize) -> String {
+        let short_id = |id: &Uuid| crate::admin::short_id_len(id, id_len);
         match self {
             AdminCommand::PauseWorkers { workers } => {
                 format!("Pause {workers} worker{}?", plural(*workers as u64))
@@ -229,6 +231,21 @@ impl AdminCommand {
             AdminCommand::Dispatch { job_type, wallet } => {
                 format!("Dispatch {} for {}?", job_type.as_str(), wallet.address)
             }
+        }
+    }
+
+    /// The dialog's buttons, each named by its effect: the one that leaves
+    /// everything as it is, then the one that acts. Never "Cancel" for
+    /// leaving: cancelling a job is an action.
+    pub fn buttons(&self) -> (&'static str, &'static str) {
+        match self {
+            AdminCommand::PauseWorkers { .. } => ("Keep running", "Pause workers"),
+            AdminCommand::StartWorkers { .. } => ("Keep paused", "Start workers"),
+            AdminCommand::ClearFailed { .. } => ("Keep them", "Delete failed jobs"),
+            AdminCommand::ResetProcessing { .. } => ("Leave them", "Reset to pending"),
+            AdminCommand::RetryJob { .. } => ("Back", "Retry job"),
+            AdminCommand::CancelJob { .. } => ("Keep job", "Cancel job"),
+            AdminCommand::Dispatch { .. } => ("Back", "Dispatch"),
         }
     }
 

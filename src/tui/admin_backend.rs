@@ -29,7 +29,9 @@ use crate::admin::console::{self, ConsoleData};
 use crate::admin::jobs::Dispatch;
 use crate::admin::overview::{self, CHANGE_CHANNELS, JobAge};
 use crate::admin::wallet_lookup::WalletRef;
-use crate::admin::{self, AdminError, Identity, audit, control, identity, proposals, stats};
+use crate::admin::{
+    self, AdminError, Identity, audit, control, identity, proposals, short_id, stats,
+};
 use crate::db::listen::{ListenEvent, Listener};
 
 /// The console's view of the database, acting as the operator its
@@ -221,14 +223,14 @@ pub(super) fn reset_outcome(jobs: u64, wallets: u64) -> ActionOutcome {
 
 pub(super) fn retried_outcome(job: uuid::Uuid) -> ActionOutcome {
     ActionOutcome {
-        message: format!("job {job} is pending again"),
+        message: format!("job {} is pending again", short_id(&job)),
         affected: 1,
     }
 }
 
 pub(super) fn cancelled_outcome(job: uuid::Uuid) -> ActionOutcome {
     ActionOutcome {
-        message: format!("job {job} cancelled"),
+        message: format!("job {} cancelled", short_id(&job)),
         affected: 1,
     }
 }
@@ -241,11 +243,16 @@ pub(super) fn dispatched_outcome(
 ) -> ActionOutcome {
     ActionOutcome {
         message: if created {
-            format!("{} job {job} queued for {address}", job_type.as_str())
+            format!(
+                "{} job {} queued for {address}",
+                job_type.as_str(),
+                short_id(&job)
+            )
         } else {
             format!(
-                "{address} already had {} job {job}: nothing new queued",
-                job_type.as_str()
+                "{address} already had {} job {}: nothing new queued",
+                job_type.as_str(),
+                short_id(&job)
             )
         },
         affected: u64::from(created),
@@ -322,7 +329,7 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
         jobs: data
             .jobs
             .into_iter()
-            .filter_map(|j| job_view(j, &data.user_labels))
+            .filter_map(|j| job_view(j, &data.user_labels, &data.worker_labels))
             .collect(),
         audit: data.audit.into_iter().map(audit_view).collect(),
         pending_changes: data
@@ -421,7 +428,11 @@ fn job_ref(j: JobAge) -> Option<JobRef> {
 
 /// A job row; rows written by plain SQL without a type or status are not
 /// shown (the console cannot act on them).
-fn job_view(j: overview::Job, labels: &HashMap<uuid::Uuid, String>) -> Option<JobView> {
+fn job_view(
+    j: overview::Job,
+    labels: &HashMap<uuid::Uuid, String>,
+    workers: &HashMap<uuid::Uuid, String>,
+) -> Option<JobView> {
     let created_at = j.created_at.unwrap_or(j.run_at);
     Some(JobView {
         id: j.id,
@@ -429,6 +440,7 @@ fn job_view(j: overview::Job, labels: &HashMap<uuid::Uuid, String>) -> Option<Jo
         status: j.status?,
         wallet_address: j.wallet_address.unwrap_or_default(),
         user: j.user_id.and_then(|u| labels.get(&u).cloned()),
+        attempts: u32::try_from(j.attempt).unwrap_or(0),
         retry_count: u32::try_from(j.retry_count.unwrap_or(0)).unwrap_or(0),
         max_retries: u32::try_from(j.max_retries.unwrap_or(0)).unwrap_or(0),
         error_message: j.error_message,
@@ -440,7 +452,10 @@ fn job_view(j: overview::Job, labels: &HashMap<uuid::Uuid, String>) -> Option<Jo
         updated_at: j.updated_at.unwrap_or(created_at),
         started_at: j.started_at,
         finished_at: j.finished_at,
-        locked_by: j.locked_by.map(|id| id.to_string()),
+        locked_by: j.locked_by.map(|id| match workers.get(&id) {
+            Some(label) => label.clone(),
+            None => format!("worker {id} (no longer registered)"),
+        }),
     })
 }
 

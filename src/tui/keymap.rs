@@ -462,7 +462,7 @@ impl Default for Keymap {
                     c('h'),
                     c('l'),
                 ],
-                "move between Cancel and Confirm",
+                "move between the buttons",
             ),
             b(
                 X::Confirm,
@@ -470,7 +470,12 @@ impl Default for Keymap {
                 vec![k(KeyCode::Enter)],
                 "press the focused button",
             ),
-            b(X::Confirm, A::Back, vec![k(KeyCode::Esc), c('n')], "cancel"),
+            b(
+                X::Confirm,
+                A::Back,
+                vec![k(KeyCode::Esc), c('n')],
+                "close, changing nothing",
+            ),
             b(
                 X::TextInput,
                 A::Back,
@@ -489,7 +494,7 @@ impl Default for Keymap {
                 X::Wizard,
                 A::SwitchFocus,
                 vec![k(KeyCode::Tab)],
-                "move between Cancel and Dispatch",
+                "move between Back and Dispatch",
             ),
             b(
                 X::Wizard,

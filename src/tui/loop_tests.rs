@@ -58,7 +58,7 @@ impl ConsoleBackend for ScriptedBackend {
 
     async fn run(&self, action: ConfirmedAction) -> Result<ActionOutcome, BackendError> {
         Ok(ActionOutcome {
-            message: action.command().title(),
+            message: action.command().title(8),
             affected: 1,
         })
     }
@@ -266,4 +266,29 @@ async fn quitting_waits_for_a_confirmed_action_to_report() {
     }
     task.await.unwrap();
     assert_eq!(backend.0.load(Ordering::SeqCst), 1, "the action completed");
+}
+
+/// A footer notice (here: starting workers that already run) goes away by
+/// itself after a few seconds, with no key pressed.
+#[tokio::test(start_paused = true)]
+async fn a_footer_notice_clears_itself() {
+    for (wait, shown) in [
+        (Duration::from_secs(1), true),
+        (Duration::from_secs(6), false),
+    ] {
+        let backend = ScriptedBackend::new(0);
+        let (keys, task) = start(backend.clone(), Duration::from_secs(3600));
+        sleep(Duration::from_millis(100)).await;
+        key(&keys, "S");
+        sleep(wait).await;
+        key(&keys, "q");
+        let (_, app) = task.await.unwrap();
+        assert!(app.toasts.is_empty());
+        assert_eq!(
+            app.notice.is_some(),
+            shown,
+            "after {wait:?}: {:?}",
+            app.notice
+        );
+    }
 }

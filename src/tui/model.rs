@@ -90,6 +90,10 @@ pub struct JobView {
     pub wallet_address: String,
     /// The owner's email or name, when known.
     pub user: Option<String>,
+    /// Times a worker took the job up (every claim, a manual retry's too).
+    pub attempts: u32,
+    /// Failed attempts since the job was queued or last retried by hand;
+    /// at `max_retries` it fails for good.
     pub retry_count: u32,
     pub max_retries: u32,
     pub error_message: Option<String>,
@@ -99,6 +103,8 @@ pub struct JobView {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The worker that last took the job up, as `host:pid` (its id when the
+    /// worker is no longer registered).
     pub locked_by: Option<String>,
 }
 

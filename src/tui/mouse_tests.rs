@@ -85,15 +85,15 @@ fn the_wheel_moves_the_list_three_rows_a_notch() {
 fn dialog_buttons_are_clicked_where_they_are_drawn() {
     let mut app = app();
     press(&mut app, &["F"]);
-    let cancel = find(&app, "[ Cancel ]");
+    let cancel = find(&app, "[ Keep them ]");
     assert!(click(&mut app, cancel).is_empty());
-    assert!(app.overlay.is_none(), "Cancel closes the dialog");
+    assert!(app.overlay.is_none(), "Keep them closes the dialog");
 
     press(&mut app, &["F"]);
     // The wheel does not close a confirmation.
     mouse(&mut app, MouseEventKind::ScrollDown, 40, 12);
     assert!(matches!(app.overlay, Some(Overlay::Confirm(_))));
-    let (x, y) = find(&app, "[ Confirm ]");
+    let (x, y) = find(&app, "[ Delete failed jobs ]");
     let effects = click(&mut app, (x + 10, y));
     assert!(
         matches!(effects.as_slice(), [Effect::RunAdminAction(_)]),

@@ -69,7 +69,8 @@ fn scenarios() -> Vec<(&'static str, App)> {
     out.push(("confirm_clear_failed", confirm));
 
     let mut cancel = app();
-    press(&mut cancel, &["2", "j", "x", "Tab"]);
+    // The first pending job: only those can be cancelled.
+    press(&mut cancel, &["2", "j", "j", "j", "j", "x", "Tab"]);
     out.push(("confirm_cancel_job_focus_confirm", cancel));
 
     let mut wizard = app();
@@ -113,7 +114,23 @@ fn scenarios() -> Vec<(&'static str, App)> {
 
     let mut refused = app_with(snapshot(), true);
     press(&mut refused, &["F"]);
-    out.push(("read_only_refusal_toast", refused));
+    out.push(("read_only_refusal_footer", refused));
+
+    let mut long = app();
+    press(&mut long, &["2", "/"]);
+    type_text(
+        &mut long,
+        "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8-alice.liddell.wonderland@example.com-and-more",
+    );
+    out.push(("jobs_search_long", long));
+
+    let mut wizard_long = app();
+    press(&mut wizard_long, &["d"]);
+    type_text(
+        &mut wizard_long,
+        "alice.liddell.wonderland.rabbit-hole.tea-party@looking-glass.example.com",
+    );
+    out.push(("wizard_search_long", wizard_long));
 
     let mut lost = app();
     press(&mut lost, &["f"]);
@@ -160,6 +177,53 @@ fn every_screen_and_dialog_at_both_sizes_in_colour_and_monochrome() {
             insta::assert_snapshot!(format!("{name}_{width}x{height}_mono"), text(&mono));
         }
     }
+}
+
+/// Ids as `walletops_uuid_v7()` makes them in one millisecond (one head),
+/// at their unluckiest: all share their last 8 digits too.
+fn same_millisecond(n: u32) -> Vec<uuid::Uuid> {
+    (0..n)
+        .map(|i| {
+            // An odd multiplier is a bijection: every id differs.
+            let high = u128::from((i + 1).wrapping_mul(0x9e37_79b9));
+            uuid::Uuid::from_u128(0x0193_2a4b_5c6d_7000_8000_0000_dead_beef | high << 32)
+        })
+        .collect()
+}
+
+#[test]
+fn jobs_of_one_millisecond_all_show_different_short_ids() {
+    let mut s = snapshot();
+    let ids = same_millisecond(40);
+    for (job, id) in s.jobs.iter_mut().zip(&ids) {
+        job.id = *id;
+    }
+    s.workers[0].current_job = Some(ids[1]);
+    let mut app = app_with(s, false);
+    press(&mut app, &["2"]);
+    update(&mut app, Event::Resize(160, 48));
+    let screen = text(&render(&app, 160, 48));
+    let shown: Vec<&str> = screen
+        .lines()
+        .skip(4)
+        .take(40)
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .map(|id| id.trim_start_matches('›'))
+        .collect();
+    assert_eq!(shown.len(), 40);
+    let distinct: std::collections::HashSet<&&str> = shown.iter().collect();
+    assert_eq!(distinct.len(), 40, "{screen}");
+    // The tails collide at 8 digits, so the console shows more.
+    assert!(
+        shown
+            .iter()
+            .all(|id| id.len() == app.id_len && app.id_len > 8)
+    );
+    insta::assert_snapshot!("jobs_same_millisecond_160x48", screen);
+    // The Workers screen names the job the same way.
+    press(&mut app, &["3"]);
+    let workers = text(&render(&app, 160, 48));
+    assert!(workers.contains(&app.short(&ids[1])), "{workers}");
 }
 
 #[test]

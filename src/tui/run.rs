@@ -250,6 +250,7 @@ where
     let mut fetches = JoinSet::new();
     let mut actions = JoinSet::new();
     let mut searches = JoinSet::new();
+    let mut notices = JoinSet::new();
     let watcher = {
         let backend = backend.clone();
         tokio::spawn(async move {
@@ -356,6 +357,13 @@ where
                     });
                 }
                 Effect::SearchWallets(query) => search_next = Some(query),
+                Effect::ExpireNotice { id, after } => {
+                    let tx = tx.clone();
+                    notices.spawn(async move {
+                        tokio::time::sleep(after).await;
+                        let _ = tx.send(Event::NoticeExpired(id));
+                    });
+                }
             }
         }
         if !search_running && let Some(query) = search_next.take() {
@@ -374,6 +382,7 @@ where
     watcher.abort();
     fetches.abort_all();
     searches.abort_all();
+    notices.abort_all();
     if !actions.is_empty() {
         // An action already confirmed is let finish, so its result and
         // audit row are not cut off halfway; it is logged either way.

@@ -23,6 +23,7 @@ use super::keymap::{Context, KeyChord, Keymap};
 use super::model::{JOB_TYPES, JobStatus, JobType, JobView, Role, Snapshot, WalletHit};
 use super::theme::Theme;
 use super::ui::layout::{self, Target};
+use crate::admin::{IdFragment, short_id_len, short_len};
 
 /// Something that happened, for [`update`].
 #[derive(Debug, Clone)]
@@ -56,6 +57,8 @@ pub enum Event {
         query: String,
         result: Result<Vec<WalletHit>, BackendError>,
     },
+    /// The footer notice with this number has been shown long enough.
+    NoticeExpired(u64),
 }
 
 /// What the event loop must do after an update.
@@ -64,7 +67,25 @@ pub enum Effect {
     Refresh,
     RunAdminAction(ConfirmedAction),
     SearchWallets(String),
+    /// Send [`Event::NoticeExpired`] with this number after this long.
+    ExpireNotice {
+        id: u64,
+        after: Duration,
+    },
     Quit,
+}
+
+/// How long a footer notice stays.
+pub const NOTICE_FOR: Duration = Duration::from_secs(5);
+
+/// A short message in the footer, gone by itself after [`NOTICE_FOR`]: a
+/// refusal or a note on a key just pressed. Unlike a [`Toast`] it needs no
+/// Esc, so on a wall screen, which nobody tends, they never pile up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub id: u64,
+    pub kind: ToastKind,
+    pub text: String,
 }
 
 /// The link to the backend, for the footer.
@@ -92,7 +113,9 @@ pub struct Toast {
     pub text: String,
 }
 
-/// A dialog's two buttons; Cancel is where the focus starts.
+/// A dialog's two buttons: the one that leaves things as they are, where
+/// the focus starts, and the one that acts. Their labels name their effect
+/// (`AdminCommand::buttons`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Choice {
     #[default]
@@ -332,6 +355,14 @@ pub struct App {
     pub workers: ListCursor,
     pub audit: AuditPane,
     pub toasts: Vec<Toast>,
+    /// The footer's brief message, if one is showing.
+    pub notice: Option<Notice>,
+    /// Notices shown so far: each one's number, so that only its own timer
+    /// clears it.
+    pub notices_shown: u64,
+    /// Hex digits of the short job ids on screen: enough that no two of the
+    /// jobs the console holds look the same.
+    pub id_len: usize,
     /// The action in flight, if any: one at a time.
     pub busy: Option<AdminCommand>,
     pub viewport: (u16, u16),
@@ -368,6 +399,9 @@ impl App {
             workers: ListCursor::default(),
             audit: AuditPane::default(),
             toasts: Vec::new(),
+            notice: None,
+            notices_shown: 0,
+            id_len: short_len(&[] as &[Uuid]),
             busy: None,
             viewport: (80, 24),
             dirty: true,
@@ -480,6 +514,12 @@ impl App {
         match &self.overlay {
             Some(Overlay::Help { .. }) => vec![Context::Help],
             Some(Overlay::Confirm(_)) => vec![Context::Confirm],
+            // The result page closes with any screen key, which then acts.
+            Some(Overlay::Wizard(w)) if w.step == WizardStep::Done => {
+                let mut chain = vec![Context::Wizard];
+                chain.extend_from_slice(Context::chain(self.screen));
+                chain
+            }
             Some(Overlay::Wizard(_)) => vec![Context::Wizard],
             None if self.editing => vec![Context::TextInput],
             None => Context::chain(self.screen).to_vec(),
@@ -543,6 +583,7 @@ impl App {
             return;
         };
         let text = self.jobs.search.value().trim().to_lowercase();
+        let fragment = text.parse::<IdFragment>().ok();
         self.jobs.rows = s
             .jobs
             .iter()
@@ -555,13 +596,12 @@ impl App {
                     || j.user
                         .as_deref()
                         .is_some_and(|u| u.to_lowercase().contains(&text))
-                    || text
-                        .parse::<crate::admin::IdFragment>()
-                        .is_ok_and(|f| f.matches(&j.id))
+                    || fragment.as_ref().is_some_and(|f| f.matches(&j.id))
             })
             .map(|(i, _)| i)
             .collect();
         let text = self.audit.search.value().trim().to_lowercase();
+        let fragment = text.parse::<IdFragment>().ok();
         self.audit.rows = s
             .audit
             .iter()
@@ -571,6 +611,10 @@ impl App {
                     || [&a.actor, &a.action, &a.target]
                         .iter()
                         .any(|f| f.to_lowercase().contains(&text))
+                    || fragment
+                        .as_ref()
+                        .zip(target_id(&a.target))
+                        .is_some_and(|(f, id)| f.matches(&id))
             })
             .map(|(i, _)| i)
             .collect();
@@ -583,9 +627,52 @@ impl App {
     }
 
     fn show(&mut self, snapshot: Snapshot) {
+        self.id_len = short_len(&ids_on_screen(&snapshot));
         self.snapshot = Some(snapshot);
         self.refilter();
     }
+
+    /// A job id as the screens show it: its tail, [`App::id_len`] digits.
+    pub fn short(&self, id: &Uuid) -> String {
+        short_id_len(id, self.id_len)
+    }
+
+    /// A footer notice that goes away by itself; a newer one replaces it.
+    pub fn note(&mut self, kind: ToastKind, text: impl Into<String>) -> Vec<Effect> {
+        let text = text.into();
+        match kind {
+            ToastKind::Error | ToastKind::Refusal => tracing::warn!("{text}"),
+            _ => tracing::info!("{text}"),
+        }
+        self.notices_shown += 1;
+        let id = self.notices_shown;
+        self.notice = Some(Notice { id, kind, text });
+        vec![Effect::ExpireNotice {
+            id,
+            after: NOTICE_FOR,
+        }]
+    }
+}
+
+/// Every job id the screens may show at once, so that their short forms
+/// all differ: the jobs, the workers' current jobs, the dashboard's, and
+/// the jobs the audit trail names.
+fn ids_on_screen(s: &Snapshot) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = s.jobs.iter().map(|j| j.id).collect();
+    ids.extend(s.workers.iter().filter_map(|w| w.current_job));
+    ids.extend(s.oldest_pending.iter().chain(&s.stuck).map(|j| j.id));
+    ids.extend(s.audit.iter().filter_map(|a| target_id(&a.target)));
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The id an audit target names (`job 0193…`), if it names one.
+pub fn target_id(target: &str) -> Option<Uuid> {
+    target
+        .rsplit(' ')
+        .next()
+        .and_then(|word| Uuid::parse_str(word).ok())
 }
 
 /// The one update path: every event goes through here.
@@ -637,6 +724,14 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
             Vec::new()
         }
         Event::ActionDone { command, result } => on_action_done(app, command, result),
+        Event::NoticeExpired(id) => {
+            if app.notice.as_ref().is_some_and(|n| n.id == id) {
+                app.notice = None;
+            } else {
+                app.dirty = false;
+            }
+            Vec::new()
+        }
         Event::SearchDone { query, result } => {
             // Only the search for the text now in the field counts: results
             // for what the operator typed before are dropped.
@@ -678,8 +773,10 @@ fn on_action_done(
     if let Some(Overlay::Wizard(w)) = &mut app.overlay
         && w.step == WizardStep::Sending
     {
+        // Shown in place: a toast as well would take a second Esc.
         w.step = WizardStep::Done;
-        w.result = Some(shown.clone());
+        w.result = Some(shown);
+        return vec![Effect::Refresh];
     }
     match shown {
         Ok(message) => app.toast(ToastKind::Success, message),
@@ -704,6 +801,13 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         return dispatch(app, action);
     }
     let chord = KeyChord::from_event(&key);
+    if starts_wallet_search(app, &key) {
+        // Typing on the wizard's first step takes the highlighted job type
+        // and begins the wallet search with what was typed.
+        if let Some(Overlay::Wizard(w)) = &mut app.overlay {
+            w.step = WizardStep::Wallet;
+        }
+    }
     if !in_text_field(app) {
         app.dirty = false;
         return Vec::new();
@@ -711,11 +815,10 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     let quit_key = app.keymap.lookup(&[Context::Global], &key) == Some(Action::Quit);
     if quit_key && chord.is_ctrl() {
         // Ctrl-C in a text field quits by accident (k9s#1599): explain instead.
-        app.toast(
+        return app.note(
             ToastKind::Info,
             format!("{chord} does not quit from a text field: Esc leaves it, then q quits"),
         );
-        return Vec::new();
     }
     let input = text_field(app);
     if input.handle_event(&TermEvent::Key(key)).is_none() {
@@ -783,6 +886,16 @@ fn on_mouse(app: &mut App, mouse: MouseEvent) -> Vec<Effect> {
     }
 }
 
+/// A printable key, without Ctrl or Alt, on the wizard's job type step.
+fn starts_wallet_search(app: &App, key: &KeyEvent) -> bool {
+    use crossterm::event::{KeyCode, KeyModifiers};
+    matches!(&app.overlay, Some(Overlay::Wizard(w)) if w.step == WizardStep::JobType)
+        && matches!(key.code, KeyCode::Char(c) if !c.is_control())
+        && !key
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+}
+
 fn in_text_field(app: &App) -> bool {
     match &app.overlay {
         Some(Overlay::Wizard(w)) => w.step == WizardStep::Wallet,
@@ -803,11 +916,10 @@ fn text_field(app: &mut App) -> &mut Input {
 fn on_paste(app: &mut App, text: &str) -> Vec<Effect> {
     if !in_text_field(app) {
         // A pasted address must not run as keys (its q would quit).
-        app.toast(
+        return app.note(
             ToastKind::Info,
             "paste ignored: open a search first (/ or the dispatch wizard)",
         );
-        return Vec::new();
     }
     let input = text_field(app);
     let mut changed = false;
@@ -846,8 +958,7 @@ fn text_changed(app: &mut App) -> Vec<Effect> {
 fn dispatch(app: &mut App, action: Action) -> Vec<Effect> {
     if let Some(intent) = action.intent() {
         if let Err(why) = app.authorize(intent) {
-            app.toast(ToastKind::Refusal, why);
-            return Vec::new();
+            return app.note(ToastKind::Refusal, why);
         }
         return request(app, intent);
     }
@@ -919,12 +1030,31 @@ fn request(app: &mut App, intent: Intent) -> Vec<Effect> {
         },
         Intent::RetryJob | Intent::CancelJob => {
             let Some(job) = app.selected_job().filter(|_| app.screen == Screen::Jobs) else {
-                app.toast(
+                return app.note(
                     ToastKind::Info,
                     format!("cannot {}: select a job first", intent.verb()),
                 );
-                return Vec::new();
             };
+            // Refused at once, as `admin` would refuse it, instead of after
+            // a confirmation.
+            let (may, only) = match intent {
+                Intent::RetryJob => (
+                    matches!(job.status, JobStatus::Failed | JobStatus::Cancelled),
+                    "only failed or cancelled jobs can be retried",
+                ),
+                _ => (
+                    job.status == JobStatus::Pending,
+                    "only pending jobs can be cancelled",
+                ),
+            };
+            if !may {
+                let why = format!(
+                    "job {} is {}: {only}",
+                    app.short(&job.id),
+                    job.status.as_str()
+                );
+                return app.note(ToastKind::Refusal, why);
+            }
             let (job, job_type, wallet) = (job.id, job.job_type, job.wallet_address.clone());
             if intent == Intent::RetryJob {
                 AdminCommand::RetryJob {
@@ -949,8 +1079,7 @@ fn request(app: &mut App, intent: Intent) -> Vec<Effect> {
         _ => None,
     };
     if let Some(why) = nothing {
-        app.toast(ToastKind::Info, format!("nothing to do: {why}"));
-        return Vec::new();
+        return app.note(ToastKind::Info, format!("nothing to do: {why}"));
     }
     app.overlay = Some(Overlay::Confirm(Confirmation {
         command,
@@ -963,8 +1092,7 @@ fn request(app: &mut App, intent: Intent) -> Vec<Effect> {
 /// changed while the dialog was open) and hand the action to the loop.
 fn confirm(app: &mut App, command: AdminCommand) -> Vec<Effect> {
     if let Err(why) = app.authorize(command.intent()) {
-        app.toast(ToastKind::Refusal, why);
-        return Vec::new();
+        return app.note(ToastKind::Refusal, why);
     }
     app.busy = Some(command.clone());
     vec![Effect::RunAdminAction(ConfirmedAction::new(command))]
@@ -1016,7 +1144,10 @@ fn on_wizard(app: &mut App, mut w: Wizard, action: Action) -> Vec<Effect> {
                     wallet,
                 };
                 effects = confirm(app, command);
-                if !effects.is_empty() {
+                if effects
+                    .iter()
+                    .any(|e| matches!(e, Effect::RunAdminAction(_)))
+                {
                     w.step = WizardStep::Sending;
                 }
             }
@@ -1028,6 +1159,7 @@ fn on_wizard(app: &mut App, mut w: Wizard, action: Action) -> Vec<Effect> {
         }
         (WizardStep::Sending, _) => true,
         (WizardStep::Done, Action::Press | Action::Back) => false,
+        (WizardStep::Done, other) => return on_screen(app, other),
         _ => true,
     };
     if keep {

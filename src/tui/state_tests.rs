@@ -26,6 +26,18 @@ fn confirmation(app: &App) -> &super::state::Confirmation {
     }
 }
 
+/// The footer notice's text; panics when none shows.
+fn notice(app: &App) -> &str {
+    &app.notice.as_ref().expect("a footer notice").text
+}
+
+/// Whether `effects` do nothing but time out a footer notice.
+fn only_notice(effects: &[Effect]) -> bool {
+    effects
+        .iter()
+        .all(|e| matches!(e, Effect::ExpireNotice { .. }))
+}
+
 fn admin_effects(effects: &[Effect]) -> Vec<AdminCommand> {
     effects
         .iter()
@@ -119,10 +131,51 @@ fn the_wizard_walks_type_wallet_review_and_dispatches_only_on_confirm() {
         wizard(&app).result,
         Some(Ok("queued gas-topup job 1234abcd".into()))
     );
-    assert_eq!(app.toasts.last().unwrap().kind, ToastKind::Success);
+    assert!(
+        app.toasts.is_empty(),
+        "shown in place, not again as a toast"
+    );
     assert!(app.busy.is_none());
-    press(&mut app, &["Enter"]);
+    press(&mut app, &["Esc"]);
+    assert!(app.overlay.is_none(), "one Esc closes the result");
+    assert!(app.toasts.is_empty());
+}
+
+#[test]
+fn typing_on_the_first_step_searches_and_the_result_page_lets_screen_keys_through() {
+    let mut app = app();
+    press(&mut app, &["d"]);
+    // As the README walks it: pick the type with the arrows, then type.
+    let effects = type_text(&mut app, "al");
+    assert_eq!(wizard(&app).step, WizardStep::Wallet);
+    assert_eq!(wizard(&app).job_type(), JobType::Consolidation);
+    assert_eq!(wizard(&app).input.value(), "al");
+    assert_eq!(effects, [Effect::SearchWallets("al".into())]);
+    update(
+        &mut app,
+        Event::SearchDone {
+            query: "al".into(),
+            result: Ok(vec![hit(0, vec![])]),
+        },
+    );
+    let effects = press(&mut app, &["Enter", "Tab", "Enter"]);
+    let command = admin_effects(&effects).pop().unwrap();
+    update(
+        &mut app,
+        Event::ActionDone {
+            command,
+            result: Ok(ActionOutcome {
+                message: "consolidation job 7f4a7c15 queued".into(),
+                affected: 1,
+            }),
+        },
+    );
+    assert_eq!(wizard(&app).step, WizardStep::Done);
+    // `2` on the result page closes it and goes to the Jobs screen at once.
+    press(&mut app, &["2"]);
     assert!(app.overlay.is_none());
+    assert_eq!(app.screen, Screen::Jobs);
+    assert!(app.toasts.is_empty());
 }
 
 #[test]
@@ -152,7 +205,7 @@ fn the_wizard_explains_refusals_duplicates_and_bad_addresses_in_place() {
     assert_eq!(w.step, WizardStep::Done);
     let reason = w.result.clone().unwrap().unwrap_err();
     assert!(reason.contains("wallet has no key in custody"), "{reason}");
-    assert_eq!(app.toasts.last().unwrap().kind, ToastKind::Refusal);
+    assert!(app.toasts.is_empty(), "said once, in place");
 
     assert_eq!(address_problem("alice@example.com"), None);
     assert_eq!(address_problem("TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"), None);
@@ -212,14 +265,14 @@ fn confirmation_starts_on_cancel_and_only_confirm_runs_the_action() {
     // One action at a time: the next request waits for the first.
     press(&mut app, &["U"]);
     assert!(app.overlay.is_none());
-    assert!(app.toasts.last().unwrap().text.contains("still running"));
+    assert!(notice(&app).contains("still running"));
 }
 
 #[test]
 fn confirmations_name_the_selected_job_and_the_counts() {
     let mut app = app();
-    press(&mut app, &["2", "j", "j"]);
-    let job = app.selected_job().unwrap().clone();
+    press(&mut app, &["2"]);
+    let job = select(&mut app, JobStatus::Failed);
     press(&mut app, &["R"]);
     assert_eq!(
         confirmation(&app).command,
@@ -229,7 +282,9 @@ fn confirmations_name_the_selected_job_and_the_counts() {
             wallet: job.wallet_address.clone()
         }
     );
-    press(&mut app, &["Esc", "x"]);
+    press(&mut app, &["Esc"]);
+    let job = select(&mut app, JobStatus::Pending);
+    press(&mut app, &["x"]);
     assert!(matches!(
         confirmation(&app).command,
         AdminCommand::CancelJob { job: j, .. } if j == job.id
@@ -249,7 +304,51 @@ fn confirmations_name_the_selected_job_and_the_counts() {
     // Starting running workers has nothing to confirm: said, not offered.
     press(&mut app, &["Esc", "S"]);
     assert!(app.overlay.is_none());
-    assert!(app.toasts.last().unwrap().text.contains("already running"));
+    assert!(notice(&app).contains("already running"));
+}
+
+/// Moves the Jobs cursor to the first job of `status` and returns it.
+fn select(app: &mut App, status: JobStatus) -> super::model::JobView {
+    let at = app
+        .visible_jobs()
+        .position(|j| j.status == status)
+        .expect("a job of that status");
+    update(app, Event::Resize(160, 48));
+    press(app, &["g"]);
+    for _ in 0..at {
+        press(app, &["j"]);
+    }
+    app.selected_job().unwrap().clone()
+}
+
+#[test]
+fn retry_and_cancel_refuse_at_once_a_job_they_cannot_change() {
+    let mut app = app();
+    press(&mut app, &["2"]);
+    let done = select(&mut app, JobStatus::Completed);
+    let effects = press(&mut app, &["R"]);
+    assert!(only_notice(&effects));
+    assert!(app.overlay.is_none(), "no confirmation before the refusal");
+    assert_eq!(
+        notice(&app),
+        format!(
+            "job {} is completed: only failed or cancelled jobs can be retried",
+            app.short(&done.id)
+        )
+    );
+    let failed = select(&mut app, JobStatus::Failed);
+    press(&mut app, &["x"]);
+    assert!(app.overlay.is_none());
+    assert!(notice(&app).contains(&format!(
+        "job {} is failed: only pending jobs can be cancelled",
+        app.short(&failed.id)
+    )));
+    // A notice goes by itself; an older timer does not clear a newer one.
+    let id = app.notice.as_ref().unwrap().id;
+    update(&mut app, Event::NoticeExpired(id - 1));
+    assert!(app.notice.is_some());
+    update(&mut app, Event::NoticeExpired(id));
+    assert!(app.notice.is_none());
 }
 
 /// Every mutating key of the default keymap, with the screen it lives on.
@@ -274,12 +373,14 @@ fn read_only_refuses_every_mutating_action_in_one_place() {
         let mut app = app_with(snapshot(), true);
         app.screen = screen;
         let effects = press(&mut app, &[&key]);
-        assert!(effects.is_empty(), "{intent:?}");
+        assert!(only_notice(&effects), "{intent:?}");
         assert!(app.overlay.is_none(), "{intent:?} opened {:?}", app.overlay);
-        let toast = app.toasts.last().expect("the refusal is shown");
-        assert_eq!(toast.kind, ToastKind::Refusal);
-        assert!(toast.text.contains("read-only"), "{}", toast.text);
-        assert_eq!(app.authorize(intent), Err(toast.text.clone()));
+        // Said briefly in the footer: a wall screen collects no boxes.
+        assert!(app.toasts.is_empty());
+        let shown = app.notice.clone().expect("the refusal is shown");
+        assert_eq!(shown.kind, ToastKind::Refusal);
+        assert!(shown.text.contains("read-only"), "{}", shown.text);
+        assert_eq!(app.authorize(intent), Err(shown.text.clone()));
     }
 }
 
@@ -292,9 +393,9 @@ fn roles_limit_actions_and_a_viewer_console_becomes_read_only() {
         let mut app = app_with(viewer.clone(), false);
         app.screen = screen;
         assert!(app.acts_read_only());
-        assert!(press(&mut app, &[&key]).is_empty(), "{intent:?}");
+        assert!(only_notice(&press(&mut app, &[&key])), "{intent:?}");
         assert!(app.overlay.is_none());
-        let text = &app.toasts.last().unwrap().text;
+        let text = notice(&app);
         assert!(text.contains("viewer role"), "{text}");
         assert!(text.contains("walletops_viewer"), "{text}");
     }
@@ -319,16 +420,16 @@ fn a_role_lost_while_the_dialog_is_open_is_checked_again_on_confirm() {
     let mut viewer = snapshot();
     viewer.access.role = Role::Viewer;
     update(&mut app, Event::Snapshot(Ok(viewer)));
-    assert!(press(&mut app, &["Enter"]).is_empty());
-    assert_eq!(app.toasts.last().unwrap().kind, ToastKind::Refusal);
+    assert!(only_notice(&press(&mut app, &["Enter"])));
+    assert_eq!(app.notice.as_ref().unwrap().kind, ToastKind::Refusal);
 }
 
 #[test]
 fn nothing_is_allowed_before_the_first_snapshot() {
     let mut app = App::new(Keymap::default(), testing::theme(), false);
-    assert!(press(&mut app, &["F", "d"]).is_empty());
+    assert!(only_notice(&press(&mut app, &["F", "d"])));
     assert!(app.overlay.is_none());
-    assert!(app.toasts.last().unwrap().text.contains("not connected"));
+    assert!(notice(&app).contains("not connected"));
 }
 
 #[test]
@@ -393,13 +494,13 @@ fn filters_by_status_type_and_text() {
 fn ctrl_c_quits_but_never_from_a_text_field() {
     let mut app = app();
     press(&mut app, &["2", "/"]);
-    assert!(press(&mut app, &["Ctrl-C"]).is_empty());
+    assert!(only_notice(&press(&mut app, &["Ctrl-C"])));
     assert!(!app.quit);
     assert!(app.editing, "still typing");
-    assert!(app.toasts.last().unwrap().text.contains("Esc leaves it"));
+    assert!(notice(&app).contains("Esc leaves it"));
 
     press(&mut app, &["Esc", "d", "Enter"]);
-    assert!(press(&mut app, &["Ctrl-C"]).is_empty());
+    assert!(only_notice(&press(&mut app, &["Ctrl-C"])));
     assert!(!app.quit, "nor from the wizard's search");
 
     press(&mut app, &["Esc", "Esc"]);
@@ -507,16 +608,14 @@ fn esc_dismisses_messages_before_anything_else() {
     let mut app = app();
     press(&mut app, &["2", "Enter"]);
     assert!(app.jobs.detail);
-    let mut ro = app_with(snapshot(), true);
-    press(&mut ro, &["F", "P"]);
-    assert_eq!(ro.toasts.len(), 2, "two refusals, both kept");
-    press(&mut ro, &["Esc"]);
-    assert_eq!(ro.toasts.len(), 1);
-
+    app.toast(ToastKind::Error, "bang");
     app.toast(ToastKind::Error, "boom");
+    assert_eq!(app.toasts.len(), 2, "two results, both kept");
+    press(&mut app, &["Esc"]);
+    assert_eq!(app.toasts.len(), 1);
     press(&mut app, &["Esc"]);
     assert!(app.toasts.is_empty());
-    assert!(app.jobs.detail, "the first Esc only dismissed the message");
+    assert!(app.jobs.detail, "the Escs only dismissed the messages");
     press(&mut app, &["Esc"]);
     assert!(!app.jobs.detail);
 }
@@ -691,9 +790,9 @@ fn pasted_text_goes_into_the_field_whole_and_never_runs_as_keys() {
     let mut app = app();
     // On a screen, a pasted address (with its q and d) does nothing.
     let address = "TQn9Y2khEsLJW1ChVWFMSMeRDow5KcbLSE";
-    assert!(update(&mut app, Event::Paste(address.into())).is_empty());
+    assert!(only_notice(&update(&mut app, Event::Paste(address.into()))));
     assert!(!app.quit && app.overlay.is_none());
-    assert!(app.toasts.last().unwrap().text.contains("paste ignored"));
+    assert!(notice(&app).contains("paste ignored"));
 
     // Into the wizard's search, one paste is one search.
     press(&mut app, &["Esc", "d", "Enter"]);
@@ -709,4 +808,54 @@ fn pasted_text_goes_into_the_field_whole_and_never_runs_as_keys() {
     press(&mut app, &["Esc", "Esc", "2", "/"]);
     update(&mut app, Event::Paste("user3".into()));
     assert_eq!(app.visible_jobs().len(), 8);
+}
+
+#[test]
+fn searches_take_a_job_ids_tail_or_prefix() {
+    let mut app = app();
+    let target = id(3);
+    let tail = app.short(&target);
+    press(&mut app, &["2", "/"]);
+    type_text(&mut app, &tail);
+    let found: Vec<_> = app.visible_jobs().map(|j| j.id).collect();
+    assert_eq!(found, [target]);
+    // Every fixture job shares the head (one millisecond): a prefix
+    // matches them all, as it should.
+    press(&mut app, &["Esc", "/"]);
+    type_text(&mut app, "01932a4b");
+    assert_eq!(app.visible_jobs().len(), 40);
+
+    // The audit trail finds the rows naming that job by its tail too.
+    press(&mut app, &["Esc", "4", "/"]);
+    type_text(&mut app, &tail);
+    let s = app.snapshot.as_ref().unwrap();
+    assert_eq!(app.audit.rows.len(), 1);
+    assert!(
+        s.audit[app.audit.rows[0]]
+            .target
+            .ends_with(&target.to_string())
+    );
+}
+
+#[test]
+fn a_dispatch_refused_on_confirm_stays_on_the_review() {
+    let mut app = app();
+    press(&mut app, &["d"]);
+    type_text(&mut app, "al");
+    update(
+        &mut app,
+        Event::SearchDone {
+            query: "al".into(),
+            result: Ok(vec![hit(0, vec![])]),
+        },
+    );
+    press(&mut app, &["Enter", "Tab"]);
+    let mut viewer = snapshot();
+    viewer.access.role = Role::Viewer;
+    update(&mut app, Event::Snapshot(Ok(viewer)));
+    let effects = press(&mut app, &["Enter"]);
+    assert!(only_notice(&effects));
+    assert_eq!(wizard(&app).step, WizardStep::Review, "not stuck sending");
+    assert!(app.busy.is_none());
+    assert!(notice(&app).contains("viewer"), "{}", notice(&app));
 }

@@ -41,6 +41,13 @@ pub fn job(n: u128, job_type: JobType, status: JobStatus) -> JobView {
         status,
         wallet_address: ADDRESSES[(n as usize) % ADDRESSES.len()].to_string(),
         user: Some(format!("user{}@example.com", n % 5)),
+        // A failed fixture job ran three times and failed each; a pending
+        // one never ran.
+        attempts: match status {
+            JobStatus::Pending => 0,
+            JobStatus::Failed => 3,
+            _ => 1,
+        },
         retry_count: u32::from(status == JobStatus::Failed) * 3,
         max_retries: 3,
         error_message: (status == JobStatus::Failed)
@@ -194,7 +201,8 @@ pub fn snapshot() -> Snapshot {
                 action: ["dispatch_job", "clear_failed", "workers_pause", "retry_job"]
                     [i as usize % 4]
                     .into(),
-                target: format!("job {}", crate::admin::short_id(&id(i))),
+                // As the backend gives it: the full id; the table shortens it.
+                target: format!("job {}", id(i)),
                 details: format!("{{\"rows\": {i}}}"),
             })
             .collect(),

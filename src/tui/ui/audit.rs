@@ -2,13 +2,22 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::{Line, Span};
+use ratatui::text::Span;
 use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::layout::table_rows;
-use super::{editing_hint, panel, row_marker, window};
+use super::{fit, panel, row_marker, search_field, window};
 use crate::tui::model::Snapshot;
-use crate::tui::state::App;
+use crate::tui::state::{App, target_id};
+
+/// A target as the table shows it: a job by its short id, like every
+/// other screen (the detail shows it in full).
+fn short_target(app: &App, target: &str) -> String {
+    match (target_id(target), target.rsplit_once(' ')) {
+        (Some(id), Some((kind, _))) => format!("{kind} {}", app.short(&id)),
+        _ => target.to_string(),
+    }
+}
 
 /// The filter bar and the table in `area`.
 pub fn areas(area: Rect) -> (Rect, Rect) {
@@ -19,22 +28,20 @@ pub fn areas(area: Rect) -> (Rect, Rect) {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
     let (bar, table) = areas(area);
-    let search = app.audit.search.value();
-    let mut spans = vec![Span::styled(" filter ", theme.dim())];
-    if app.editing {
-        spans.push(Span::styled(format!("{search}_"), theme.selected()));
-        spans.push(Span::styled(editing_hint(app), theme.dim()));
-    } else if search.is_empty() {
-        spans.push(Span::styled("(none)", theme.dim()));
-    } else {
-        spans.push(Span::raw(format!("\"{search}\"")));
-    }
-    frame.render_widget(Paragraph::new(Line::from(spans)), bar);
+    let spans = vec![Span::styled(" filter ", theme.dim())];
+    let line = search_field(app, &app.audit.search, spans, bar.width);
+    frame.render_widget(Paragraph::new(line), bar);
 
     let height = usize::from(table_rows(table).height);
     let cursor = &app.audit.cursor;
     let len = app.audit.rows.len();
     let first = window(cursor.offset, cursor.index, len, height);
+    // Room for `job ` and a short id; what the fixed columns and their
+    // gaps leave goes to the details.
+    let target_width = (4 + app.id_len).max(12);
+    let details_width = usize::from(table.width.saturating_sub(2))
+        .saturating_sub(1 + 14 + 18 + 16 + target_width + 5)
+        .max(8);
     let rows: Vec<Row> = app
         .audit
         .rows
@@ -48,10 +55,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             Row::new(vec![
                 marker.to_string(),
                 a.at.format("%m-%d %H:%M:%S").to_string(),
-                a.actor.clone(),
-                a.action.clone(),
-                a.target.clone(),
-                a.details.clone(),
+                fit(&a.actor, 18, theme),
+                fit(&a.action, 16, theme),
+                fit(&short_target(app, &a.target), target_width, theme),
+                fit(&a.details, details_width, theme),
             ])
             .style(style)
         })
@@ -63,7 +70,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         Constraint::Length(14),
         Constraint::Length(18),
         Constraint::Length(16),
-        Constraint::Length(12),
+        Constraint::Length(target_width as u16),
         Constraint::Min(8),
     ];
     let title = format!("Audit trail, newest first ({len} shown)");

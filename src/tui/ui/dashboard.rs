@@ -9,7 +9,6 @@ use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
 use super::{age, chart, fit, panel};
 use crate::admin::proposals::countdown;
-use crate::tui::action::short_id;
 use crate::tui::model::{JobStatus, Snapshot};
 use crate::tui::state::App;
 
@@ -127,7 +126,7 @@ fn draw_workers(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         let badge = theme.worker(w.state);
         let job = w
             .current_job
-            .map(|j| format!(" job {}", short_id(&j)))
+            .map(|j| format!(" job {}", app.short(&j)))
             .unwrap_or_default();
         let rest = format!(
             " {}:{} {}{}",
@@ -159,7 +158,7 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             &format!(
                 "Oldest pending: {} {} waiting {}",
                 j.job_type.as_str(),
-                short_id(&j.id),
+                app.short(&j.id),
                 age(app.aged(j.age))
             ),
             width,
@@ -171,7 +170,11 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         lines.push(Line::styled("No job is stuck", theme.dim()));
     } else {
         lines.push(Line::styled(
-            format!("Stuck in processing: {}", s.stuck.len()),
+            // Every stuck job, not only the few named below.
+            format!(
+                "Stuck in processing: {}",
+                s.stuck_total.max(s.stuck.len() as u64)
+            ),
             theme.warning(),
         ));
         for j in s.stuck.iter().take(3) {
@@ -179,7 +182,7 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
                 &format!(
                     "  {} {} for {}",
                     j.job_type.as_str(),
-                    short_id(&j.id),
+                    app.short(&j.id),
                     age(app.aged(j.age))
                 ),
                 width,

@@ -1,6 +1,6 @@
 //! The confirmation dialog and the dispatch wizard. Both name the target
-//! and the count, start with Cancel focused, and take their key hints from
-//! the keymap.
+//! and the count, start with the button that changes nothing focused, and
+//! take their key hints from the keymap.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -8,7 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use super::{centered, fit, panel};
+use super::{centered, field_window, fit, panel};
 use crate::tui::action::{AdminCommand, short_id};
 use crate::tui::keymap::Context;
 use crate::tui::model::{Asset, JOB_TYPES, JobType};
@@ -27,7 +27,7 @@ fn severity(command: &AdminCommand, theme: &Theme) -> Style {
     }
 }
 
-fn buttons<'a>(focus: Choice, confirm: &'a str, theme: &Theme) -> Line<'a> {
+fn buttons<'a>(focus: Choice, (keep, act): (&'a str, &'a str), theme: &Theme) -> Line<'a> {
     let button = |label: &'a str, focused: bool| {
         if focused {
             Span::styled(format!("{}[ {label} ]", theme.cursor()), theme.selected())
@@ -36,9 +36,9 @@ fn buttons<'a>(focus: Choice, confirm: &'a str, theme: &Theme) -> Line<'a> {
         }
     };
     Line::from(vec![
-        button("Cancel", focus == Choice::Cancel),
+        button(keep, focus == Choice::Cancel),
         Span::raw("   "),
-        button(confirm, focus == Choice::Confirm),
+        button(act, focus == Choice::Confirm),
     ])
 }
 
@@ -69,13 +69,13 @@ pub struct ConfirmLayout {
 pub fn confirm_layout(app: &App, body: Rect, c: &Confirmation) -> ConfirmLayout {
     let theme = &app.theme;
     let mut lines = vec![
-        Line::styled(c.command.title(), severity(&c.command, theme)),
+        Line::styled(c.command.title(app.id_len), severity(&c.command, theme)),
         Line::raw(""),
     ];
     lines.extend(c.command.consequences().into_iter().map(Line::raw));
     lines.push(Line::raw(""));
     let buttons_at = lines.len();
-    lines.push(buttons(c.focus, "Confirm", theme));
+    lines.push(buttons(c.focus, c.command.buttons(), theme));
     lines.push(Line::raw(""));
     lines.push(hints(app, Context::Confirm));
     let width = 70.min(body.width);
@@ -203,14 +203,18 @@ fn describe(job_type: JobType) -> &'static str {
     }
 }
 
+/// Columns the wallet search field may use inside the wizard's box.
+const FIELD_WIDTH: usize = 70;
+
 fn wallet_step(lines: &mut Vec<Line>, w: &Wizard, theme: &Theme) {
+    let width = FIELD_WIDTH;
     lines.push(Line::raw(format!(
         "{}: search wallets by address, user email or name",
         w.job_type().as_str()
     )));
     lines.push(Line::from(vec![
         Span::styled("> ", theme.title()),
-        Span::styled(format!("{}_", w.input.value()), theme.selected()),
+        Span::styled(field_window(&w.input, width, theme), theme.selected()),
     ]));
     let query = w.input.value().trim();
     if let Some(problem) = address_problem(query) {
@@ -301,5 +305,5 @@ fn review_step(lines: &mut Vec<Line>, w: &Wizard, theme: &Theme) {
         ))),
     }
     lines.push(Line::raw(""));
-    lines.push(buttons(w.focus, "Dispatch", theme));
+    lines.push(buttons(w.focus, ("Back", "Dispatch"), theme));
 }

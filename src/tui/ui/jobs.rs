@@ -8,8 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
 use super::layout::table_rows;
-use super::{age, editing_hint, fit, panel, row_marker, window};
-use crate::tui::action::{Action, short_id};
+use super::{age, fit, panel, row_marker, search_field, window};
+use crate::tui::action::Action;
 use crate::tui::keymap::Context;
 use crate::tui::model::{JobStatus, JobView, Snapshot};
 use crate::tui::state::App;
@@ -43,23 +43,15 @@ fn draw_filter_bar(frame: &mut Frame, area: Rect, app: &App) {
     let pane = &app.jobs;
     let status = pane.status.map(|s| s.as_str()).unwrap_or("all");
     let job_type = pane.job_type.map(|t| t.as_str()).unwrap_or("all");
-    let search = pane.search.value();
-    let mut spans = vec![
+    let spans = vec![
         Span::styled(" status ", theme.dim()),
         Span::raw(status),
         Span::styled("  type ", theme.dim()),
         Span::raw(job_type),
         Span::styled("  search ", theme.dim()),
     ];
-    if app.editing {
-        spans.push(Span::styled(format!("{search}_"), theme.selected()));
-        spans.push(Span::styled(editing_hint(app), theme.dim()));
-    } else if search.is_empty() {
-        spans.push(Span::styled("(none)", theme.dim()));
-    } else {
-        spans.push(Span::raw(format!("\"{search}\"")));
-    }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    let line = search_field(app, &pane.search, spans, area.width);
+    frame.render_widget(Paragraph::new(line), area);
 }
 
 pub fn status_style(status: JobStatus, theme: &Theme) -> Style {
@@ -77,6 +69,11 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     // Whole addresses when there is room; they are what operators copy.
     let wallet_width: u16 = if area.width >= 120 { 34 } else { 20 };
     let len = app.jobs.rows.len();
+    let id_width = app.id_len as u16;
+    // What the fixed columns and their gaps leave the user column.
+    let user_width = usize::from(area.width.saturating_sub(2))
+        .saturating_sub(1 + usize::from(id_width) + 13 + 10 + usize::from(wallet_width) + 5 + 7 + 7)
+        .max(6);
     let cursor = &app.jobs.cursor;
     let first = window(cursor.offset, cursor.index, len, height);
     let rows: Vec<Row> = app
@@ -91,13 +88,17 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             let (style, marker) = row_marker(i == cursor.index, theme);
             Row::new(vec![
                 Span::raw(marker),
-                Span::raw(short_id(&job.id)),
+                Span::raw(app.short(&job.id)),
                 Span::raw(job.job_type.as_str()),
                 Span::styled(job.status.as_str(), status_style(job.status, theme)),
                 Span::raw(fit(&job.wallet_address, usize::from(wallet_width), theme)),
-                Span::raw(format!("{}/{}", job.retry_count, job.max_retries)),
+                Span::raw(job.attempts.to_string()),
                 Span::raw(age(since(s, job.updated_at))),
-                Span::raw(job.user.clone().unwrap_or_default()),
+                Span::raw(fit(
+                    job.user.as_deref().unwrap_or_default(),
+                    user_width,
+                    theme,
+                )),
             ])
             .style(style)
         })
@@ -108,7 +109,7 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     .style(theme.dim());
     let widths = [
         Constraint::Length(1),
-        Constraint::Length(8),
+        Constraint::Length(id_width),
         Constraint::Length(13),
         Constraint::Length(10),
         Constraint::Length(wallet_width),
@@ -116,12 +117,7 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         Constraint::Length(7),
         Constraint::Min(6),
     ];
-    let position = if len == 0 {
-        "no job matches".to_string()
-    } else {
-        format!("{} of {len}", cursor.index + 1)
-    };
-    let title = format!("Jobs {position}");
+    let title = title(app, s, len);
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)
@@ -131,8 +127,54 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     );
 }
 
+/// `Jobs 5 of 1,000, the newest of 3,046`: the row, the rows held, and
+/// (when the console holds fewer) how many jobs match in all, from the
+/// maintained counts. A search has no such count: its rows are all shown.
+fn title(app: &App, s: &Snapshot, len: usize) -> String {
+    let n = |n: u64| crate::tron::format_units(i128::from(n), 0, "");
+    if len == 0 {
+        return "Jobs: no job matches".into();
+    }
+    let position = format!(
+        "Jobs {} of {}",
+        n(app.jobs.cursor.index as u64 + 1),
+        n(len as u64)
+    );
+    if !app.job_search().is_empty() {
+        return position;
+    }
+    let total: u64 = s
+        .depth
+        .iter()
+        .filter(|d| app.jobs.job_type.is_none_or(|t| d.job_type == t))
+        .map(|d| match app.jobs.status {
+            Some(status) => d.counts.get(status),
+            None => JobStatus::ALL.iter().map(|st| d.counts.get(*st)).sum(),
+        })
+        .sum();
+    if total > len as u64 {
+        format!("{position}, the newest of {}", n(total))
+    } else {
+        position
+    }
+}
+
 fn since(s: &Snapshot, at: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
     (s.taken_at - at).to_std().unwrap_or_default()
+}
+
+/// `ran 2 times, 1 failed of 3 allowed`: attempts made, and how close the
+/// job is to failing for good.
+fn attempts(job: &JobView) -> String {
+    let ran = match job.attempts {
+        0 => "not run yet".to_string(),
+        1 => "ran once".to_string(),
+        n => format!("ran {n} times"),
+    };
+    format!(
+        "{ran}, {} failed of {} allowed",
+        job.retry_count, job.max_retries
+    )
 }
 
 fn draw_detail(frame: &mut Frame, area: Rect, app: &App, job: &JobView) {
@@ -148,12 +190,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, app: &App, job: &JobView) {
         ]),
         Line::from(vec![
             Span::styled(job.status.as_str(), status_style(job.status, theme)),
-            Span::raw(format!(
-                "  {}  attempts {}/{}",
-                job.job_type.as_str(),
-                job.retry_count,
-                job.max_retries
-            )),
+            Span::raw(format!("  {}  {}", job.job_type.as_str(), attempts(job))),
         ]),
         Line::raw(format!("wallet {}", job.wallet_address)),
         Line::raw(format!(

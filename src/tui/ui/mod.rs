@@ -18,6 +18,7 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use tui_input::Input;
 
 use super::action::{Action, Screen};
 use super::keymap::Context;
@@ -233,11 +234,27 @@ fn draw_footer(frame: &mut Frame, area: Rect, app: &App) {
             theme.warning(),
         ));
     }
-    let help = app
+    let mut help = app
         .keymap
         .key_for(Context::Global, Action::Help)
         .map(|k| format!("{k} help "))
         .unwrap_or_default();
+    if let Some(notice) = &app.notice {
+        // The notice before the help hint: it is what the operator just did.
+        spans.push(sep.clone());
+        let used: usize = spans.iter().map(|s| s.width()).sum();
+        let room = usize::from(area.width).saturating_sub(used + 1);
+        if notice.text.chars().count() + help.len() > room {
+            help.clear();
+        }
+        let style = match notice.kind {
+            ToastKind::Refusal => theme.warning(),
+            ToastKind::Error => theme.error(),
+            ToastKind::Success => theme.good(),
+            ToastKind::Info => theme.text(),
+        };
+        spans.push(Span::styled(fit(&notice.text, room, theme), style));
+    }
     let left_width: usize = spans.iter().map(|s| s.width()).sum();
     let gap = usize::from(area.width).saturating_sub(left_width + help.len());
     spans.push(Span::raw(" ".repeat(gap)));
@@ -295,6 +312,66 @@ fn editing_hint(app: &App) -> String {
         (Some(keep), Some(clear)) => format!("  {keep} keeps, {clear} clears"),
         _ => String::new(),
     }
+}
+
+/// `spans` (a filter bar's labels) followed by its search field, in
+/// `width` columns: while editing, the text scrolls to keep the cursor in
+/// view, a cut is marked with `…`, and the key hint goes before the text
+/// is squeezed.
+fn search_field<'a>(app: &App, input: &Input, mut spans: Vec<Span<'a>>, width: u16) -> Line<'a> {
+    let theme = &app.theme;
+    let value = input.value();
+    if !app.editing {
+        if value.is_empty() {
+            spans.push(Span::styled("(none)", theme.dim()));
+        } else {
+            let used: usize = spans.iter().map(|s| s.width()).sum();
+            let room = usize::from(width).saturating_sub(used + 2);
+            spans.push(Span::raw(format!("\"{}\"", fit(value, room, theme))));
+        }
+        return Line::from(spans);
+    }
+    let used: usize = spans.iter().map(|s| s.width()).sum();
+    let hint = editing_hint(app);
+    let room = usize::from(width).saturating_sub(used);
+    let (room, hint) = if room >= 24 + hint.chars().count() {
+        (room - hint.chars().count(), hint)
+    } else {
+        (room, String::new())
+    };
+    spans.push(Span::styled(
+        field_window(input, room, theme),
+        theme.selected(),
+    ));
+    spans.push(Span::styled(hint, theme.dim()));
+    Line::from(spans)
+}
+
+/// `input`'s text in at most `width` columns, `_` after it while the
+/// cursor is at its end, scrolled so the cursor is in view; a cut end shows
+/// `…`.
+fn field_window(input: &Input, width: usize, theme: &Theme) -> String {
+    let mut chars: Vec<char> = input.value().chars().collect();
+    let cursor = input.cursor().min(chars.len());
+    if cursor == chars.len() {
+        chars.push('_');
+    }
+    let width = width.max(3);
+    if chars.len() <= width {
+        return chars.into_iter().collect();
+    }
+    let start = (cursor + 2).saturating_sub(width).min(chars.len() - width);
+    let mut shown: Vec<String> = chars[start..start + width]
+        .iter()
+        .map(char::to_string)
+        .collect();
+    if start > 0 {
+        shown[0] = theme.ellipsis().to_string();
+    }
+    if start + width < chars.len() {
+        shown[width - 1] = theme.ellipsis().to_string();
+    }
+    shown.concat()
 }
 
 /// A block with the theme's border and a title.

@@ -6,8 +6,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Row, Table};
 
 use super::layout::table_rows;
-use super::{age, panel, row_marker, window};
-use crate::tui::action::short_id;
+use super::{age, fit, panel, row_marker, window};
 use crate::tui::model::Snapshot;
 use crate::tui::state::App;
 
@@ -16,6 +15,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let height = usize::from(table_rows(area).height);
     let cursor = &app.workers;
     let first = window(cursor.offset, cursor.index, s.workers.len(), height);
+    // What the fixed columns and their gaps leave the last one.
+    let error_width = usize::from(area.width.saturating_sub(2))
+        .saturating_sub(1 + 10 + 22 + 7 + app.id_len + 7 + 6 + 7)
+        .max(8);
     let rows: Vec<Row> = s
         .workers
         .iter()
@@ -28,16 +31,23 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             Row::new(vec![
                 Span::raw(marker),
                 Span::styled(badge.text, badge.style),
-                Span::raw(format!("{}:{}", w.host, w.pid)),
+                Span::raw(fit(&format!("{}:{}", w.host, w.pid), 22, theme)),
                 Span::raw(age(app.aged(w.heartbeat_age))),
                 Span::raw(
                     w.current_job
-                        .map(|j| short_id(&j))
+                        .map(|j| app.short(&j))
                         .unwrap_or_else(|| "-".into()),
                 ),
                 Span::raw(w.jobs_done.to_string()),
                 Span::raw(w.jobs_failed.to_string()),
-                Span::styled(w.last_error.clone().unwrap_or_default(), theme.error()),
+                Span::styled(
+                    fit(
+                        w.last_error.as_deref().unwrap_or_default(),
+                        error_width,
+                        theme,
+                    ),
+                    theme.error(),
+                ),
             ])
             .style(style)
         })
@@ -58,7 +68,7 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         Constraint::Length(10),
         Constraint::Length(22),
         Constraint::Length(7),
-        Constraint::Length(8),
+        Constraint::Length(app.id_len as u16),
         Constraint::Length(7),
         Constraint::Length(6),
         Constraint::Min(8),
