@@ -63,6 +63,7 @@ fn snapshot() -> Snapshot {
             .collect(),
         audit: Vec::new(),
         pending_changes: Vec::new(),
+        failures: Default::default(),
     }
 }
 

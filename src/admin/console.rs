@@ -74,6 +74,10 @@ pub struct ConsoleData {
     pub audit: Vec<audit::AuditEntry>,
     /// Open proposals to change keys that move money, newest first.
     pub pending_changes: Vec<proposals::Proposal>,
+    /// The failed jobs and their largest groups by error (absent from a
+    /// server older than this field).
+    #[serde(default)]
+    pub failures: super::jobs::Failures,
 }
 
 /// Reads what the console shows. `job_search` is the Jobs screen's search
@@ -96,6 +100,7 @@ pub async fn read(pool: &PgPool, job_search: &str) -> Result<ConsoleData, AdminE
     // the countdowns it shows are of changes still to come.
     proposals::apply_due_quietly(pool).await;
     let pending_changes = proposals::list(pool, false, CHANGES_SHOWN).await?;
+    let failures = super::jobs::failures(pool, super::jobs::FAILURE_GROUPS_SHOWN).await?;
     Ok(ConsoleData {
         taken_at,
         health: stats.health.health,
@@ -111,6 +116,7 @@ pub async fn read(pool: &PgPool, job_search: &str) -> Result<ConsoleData, AdminE
         user_labels,
         audit,
         pending_changes,
+        failures,
     })
 }
 

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::admin::health::Status;
+pub use crate::admin::jobs::{BulkAction, BulkCount, FailureGroup, Failures, JobSelection};
 pub use crate::admin::{Asset, JobStatus, JobType, Role, WalletRole, WorkerState};
 
 /// Job types in the order the console offers them (the dispatch wizard and
@@ -177,6 +178,9 @@ pub struct Snapshot {
     pub audit: Vec<AuditView>,
     /// Open proposals to change keys that move money, newest first.
     pub pending_changes: Vec<PendingChange>,
+    /// The failed jobs: every one (what clear-failed deletes) and the
+    /// largest groups by error.
+    pub failures: Failures,
 }
 
 impl Snapshot {

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::action::AdminCommand;
 use super::backend::ConsoleBackend;
 use super::state::{App, Effect, Event, update};
 use super::ui;
@@ -323,6 +324,18 @@ where
                     });
                 }
                 Effect::SearchWallets(query) => search_next = Some(query),
+                Effect::CountSelection(command) => {
+                    let (backend, tx) = (backend.clone(), tx.clone());
+                    searches.spawn(async move {
+                        let result = match &command {
+                            AdminCommand::Selection {
+                                action, selection, ..
+                            } => backend.count_selection(*action, selection.clone()).await,
+                            _ => return,
+                        };
+                        let _ = tx.send(Event::Counted { command, result });
+                    });
+                }
             }
         }
         if !search_running && let Some(query) = search_next.take() {

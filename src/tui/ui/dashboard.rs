@@ -8,7 +8,7 @@ use ratatui::widgets::{Paragraph, Row, Sparkline, Table, Wrap};
 
 use super::{age, fit, panel};
 use crate::admin::proposals::countdown;
-use crate::tui::action::short_id;
+use crate::tui::action::{Intent, Screen, short_id};
 use crate::tui::model::{JobStatus, Snapshot};
 use crate::tui::state::App;
 
@@ -178,8 +178,9 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     if s.stuck.is_empty() {
         lines.push(Line::styled("No job is stuck", theme.dim()));
     } else {
+        // Every stuck job, not only the few listed: what a reset takes back.
         lines.push(Line::styled(
-            format!("Stuck in processing: {}", s.stuck.len()),
+            format!("Stuck in processing: {}", s.stuck_total),
             theme.warning(),
         ));
         for j in s.stuck.iter().take(3) {
@@ -195,6 +196,10 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             )));
         }
     }
+    // The admin actions below fill what is left; the failures keep at
+    // least three lines for their groups.
+    let room = usize::from(area.height.saturating_sub(2)).saturating_sub(lines.len() + 2);
+    lines.extend(failure_lines(app, s, width, room.max(3)));
     if !s.pending_changes.is_empty() {
         lines.push(Line::styled(
             format!(
@@ -232,4 +237,55 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         )));
     }
     frame.render_widget(Paragraph::new(lines).block(panel("Attention", theme)), area);
+}
+
+/// The failed jobs: how many, and the largest groups by error (count, the
+/// newest's time, types, message), the selected one marked; at most
+/// `room` lines for the groups, scrolled to keep the selection in view.
+fn failure_lines(app: &App, s: &Snapshot, width: usize, room: usize) -> Vec<Line<'static>> {
+    let theme = &app.theme;
+    let f = &s.failures;
+    if f.total == 0 {
+        return vec![Line::styled("No failed jobs", theme.dim())];
+    }
+    let errors = if f.group_count == 1 {
+        "error"
+    } else {
+        "errors"
+    };
+    let mut head = format!("Failed jobs: {} ({} {errors})", f.total, f.group_count);
+    let acts = app.may(Intent::RetryFailures) || app.may(Intent::CancelFailures);
+    // The keys only where they fit whole; `?` lists them anyway.
+    let hint = format!(" {} R retry, x cancel pending", theme.separator());
+    if acts && head.chars().count() + hint.chars().count() <= width {
+        head.push_str(&hint);
+    }
+    let mut lines = vec![Line::styled(fit(&head, width, theme), theme.warning())];
+    let first = (app.failure_group + 1).saturating_sub(room);
+    for (i, g) in f.groups.iter().enumerate().skip(first).take(room) {
+        let selected = acts && i == app.failure_group;
+        let marker = if selected { theme.cursor() } else { " " };
+        let when = g
+            .newest
+            .map(|t| t.format("%H:%M").to_string())
+            .unwrap_or_else(|| "--:--".into());
+        let message = if g.example.is_empty() {
+            "(no error message)".to_string()
+        } else {
+            g.example.replace(['\n', '\r'], " ")
+        };
+        // The message before the types: a narrow panel cuts the types.
+        let text = format!(
+            "{marker}{:>4} {when} {message} ({})",
+            g.count,
+            g.job_types.join(", ")
+        );
+        let style = if selected {
+            theme.selected()
+        } else {
+            theme.text()
+        };
+        lines.push(Line::styled(fit(&text, width, theme), style));
+    }
+    lines
 }
