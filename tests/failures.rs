@@ -321,3 +321,224 @@ async fn a_failure_group_is_retried_and_pending_jobs_are_cancelled_by_wallet() {
     assert_eq!(none.jobs, 0);
     assert_eq!(audit_count(pool).await, before + 1);
 }
+
+/// Runs the real binary as `op`'s own database login.
+fn cli(op: &common::admin::Op, args: &[&str]) -> std::process::Output {
+    common::walletops()
+        .env("DATABASE_URL", op.url.expose())
+        .args(args)
+        .output()
+        .expect("run walletops")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn the_cli_retries_and_cancels_by_filter_only_for_the_count_it_was_shown() {
+    let db = common::fresh_db().await;
+    let pool = &db.pool;
+    let (_, ops, viewer) = staff(&db).await;
+    for i in 0..3u32 {
+        let message = format!("TRON node timed out after {}ms", 5000 + i);
+        job(pool, "failed", "sync", &address(i), Some(&message), 10).await;
+    }
+    job(
+        pool,
+        "failed",
+        "sync",
+        &address(9),
+        Some("contract reverted"),
+        10,
+    )
+    .await;
+    let failed = "SELECT count(*) FROM job_logs WHERE status = 'failed'";
+
+    let out = cli(&viewer, &["jobs", "failures"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    assert!(
+        listed.starts_with("4 failed jobs in 2 groups\n"),
+        "{listed}"
+    );
+    assert!(listed.lines().nth(1).unwrap().contains("3  "), "{listed}");
+
+    let before = audit_count(pool).await;
+    let retry = [
+        "jobs",
+        "retry",
+        "--status",
+        "failed",
+        "--error-like",
+        "TIMED OUT",
+    ];
+    // No terminal to ask on, no --expect or --yes: the count, and no change.
+    let out = cli(&ops, &retry);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("3 failed jobs match; nothing changed: pass --expect 3"),
+        "{err}"
+    );
+    // A count that no longer holds: refused, nothing changed.
+    let out = cli(&ops, &[&retry[..], &["--expect", "2"]].concat());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("3 jobs match now, not the 2 shown"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A viewer may not; a status retry does not take is refused.
+    let out = cli(&viewer, &[&retry[..], &["--yes"]].concat());
+    assert!(
+        text(&out.stderr).contains("may not"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cli(&ops, &["jobs", "retry", "--status", "pending", "--yes"]);
+    assert!(
+        text(&out.stderr).contains("retry takes failed or cancelled jobs"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A job id and a filter at once: clap refuses it.
+    let id = Uuid::new_v4().to_string();
+    let out = cli(&ops, &["jobs", "retry", &id, "--status", "failed"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(count(pool, failed).await, 4);
+    assert_eq!(audit_count(pool).await, before);
+
+    let out = cli(&ops, &[&retry[..], &["--expect", "3"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "3 failed jobs back to pending\n");
+    assert_eq!(count(pool, failed).await, 1);
+    assert_eq!(audit_count(pool).await, before + 1);
+
+    // Cancel the pending jobs of one wallet, at once with --yes.
+    let wallet = address(1);
+    let out = cli(
+        &ops,
+        &[
+            "jobs", "cancel", "--status", "pending", "--wallet", &wallet, "--yes",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "1 pending job cancelled\n");
+    let (action, _, _, details) = last_audit(pool).await;
+    assert_eq!(action, "job.cancel");
+    assert_eq!(details["filter"]["walletAddress"], wallet.as_str());
+}
+
+#[tokio::test]
+async fn the_api_counts_retries_and_cancels_a_selection_with_the_same_answer() {
+    use common::api::{serve, token};
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+    use walletops::admin::Role;
+
+    let db = common::fresh_db().await;
+    let pool = &db.pool;
+    let (admin_op, _, _) = staff(&db).await;
+    let operator = token(&admin_op, Role::Operator).await;
+    let viewer = token(&admin_op, Role::Viewer).await;
+    let (addr, _stop) = serve(&db, "127.0.0.1:0".parse().unwrap(), Default::default()).await;
+    let http = common::admin::http();
+    let post = |path: &'static str, token: String, body: Value| {
+        let http = http.clone();
+        async move {
+            let resp = http
+                .post(format!("http://{addr}{path}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (resp.status(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    for i in 0..4u32 {
+        job(
+            pool,
+            "failed",
+            "gas-topup",
+            &address(i),
+            Some("gas wallet is empty"),
+            10,
+        )
+        .await;
+    }
+    job(
+        pool,
+        "failed",
+        "sync",
+        &address(8),
+        Some("gas wallet is empty"),
+        10,
+    )
+    .await;
+
+    let groups: Value = http
+        .get(format!("http://{addr}/api/admin/jobs/failures?limit=5"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(groups["total"], 5);
+    assert_eq!(groups["groups"][0]["count"], 5);
+    let class = groups["groups"][0]["class"].clone();
+
+    let selection = json!({"status": "failed", "jobType": "gas-topup", "errorClass": class});
+    let (status, counted) = post(
+        "/api/admin/jobs/selection/count",
+        viewer.clone(),
+        json!({"action": "retry", "selection": selection}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{counted}");
+    assert_eq!(counted, json!({"jobs": 4, "skipped": 0}));
+
+    let before = audit_count(pool).await;
+    let body = json!({"selection": selection, "expect": 4});
+    let (status, v) = post(
+        "/api/admin/jobs/selection/retry",
+        viewer.clone(),
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let (status, v) = post(
+        "/api/admin/jobs/selection/retry",
+        operator.clone(),
+        json!({"selection": selection, "expect": 5}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    let (status, v) = post(
+        "/api/admin/jobs/selection/cancel",
+        operator.clone(),
+        json!({"selection": selection}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (status, v) = post(
+        "/api/admin/jobs/selection/retry",
+        operator.clone(),
+        json!({"selection": {"status": "failed", "where": "1=1"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(audit_count(pool).await, before);
+
+    let (status, v) = post("/api/admin/jobs/selection/retry", operator.clone(), body).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["jobs"], 4);
+    assert_eq!(audit_count(pool).await, before + 1);
+    let (_, _, _, details) = last_audit(pool).await;
+    assert_eq!(details["actor"]["token_name"], "operator-token");
+    assert_eq!(details["rows"], 4);
+}
