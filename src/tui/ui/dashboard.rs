@@ -8,7 +8,7 @@ use ratatui::widgets::{Paragraph, Row, Sparkline, Table, Wrap};
 
 use super::{age, fit, panel};
 use crate::admin::proposals::countdown;
-use crate::tui::action::{Intent, Screen, short_id};
+use crate::tui::action::{Intent, short_id};
 use crate::tui::model::{JobStatus, Snapshot};
 use crate::tui::state::App;
 
