@@ -66,6 +66,7 @@ fn snapshot() -> Snapshot {
         jobs,
         audit: Vec::new(),
         pending_changes: Vec::new(),
+        failures: Default::default(),
     }
 }
 

@@ -362,7 +362,7 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
             .into_iter()
             .map(pending_change)
             .collect(),
-        failures: data.failures,
+        failures: Box::new(data.failures),
     }
 }
 

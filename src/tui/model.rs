@@ -179,8 +179,9 @@ pub struct Snapshot {
     /// Open proposals to change keys that move money, newest first.
     pub pending_changes: Vec<PendingChange>,
     /// The failed jobs: every one (what clear-failed deletes) and the
-    /// largest groups by error.
-    pub failures: Failures,
+    /// largest groups by error. Boxed: a snapshot travels in an event, which
+    /// is only as small as its largest kind.
+    pub failures: Box<Failures>,
 }
 
 impl Snapshot {

@@ -69,7 +69,7 @@ fn scenarios() -> Vec<(&'static str, App)> {
     out.push(("confirm_clear_failed", confirm));
 
     let mut failing = snapshot();
-    failing.failures = super::testing::failures();
+    *failing.failures = super::testing::failures();
     let mut groups = app_with(failing, false);
     press(&mut groups, &["j"]);
     out.push(("dashboard_failure_groups", groups.clone()));

@@ -714,7 +714,7 @@ fn pasted_text_goes_into_the_field_whole_and_never_runs_as_keys() {
 
 fn with_failures() -> App {
     let mut s = snapshot();
-    s.failures = testing::failures();
+    *s.failures = testing::failures();
     app_with(s, false)
 }
 
@@ -818,7 +818,7 @@ fn an_error_group_is_selected_counted_by_admin_then_confirmed_with_that_count() 
 #[test]
 fn error_groups_are_not_acted_on_read_only_or_off_the_dashboard() {
     let mut s = snapshot();
-    s.failures = testing::failures();
+    *s.failures = testing::failures();
     let mut ro = app_with(s, true);
     assert!(press(&mut ro, &["R"]).is_empty());
     assert_eq!(ro.toasts.last().unwrap().kind, ToastKind::Refusal);

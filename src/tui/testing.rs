@@ -200,7 +200,7 @@ pub fn snapshot() -> Snapshot {
             })
             .collect(),
         pending_changes: Vec::new(),
-        failures: Failures {
+        failures: Box::new(Failures {
             total: 2,
             group_count: 1,
             groups: vec![FailureGroup {
@@ -211,7 +211,7 @@ pub fn snapshot() -> Snapshot {
                 job_types: vec!["consolidation".into()],
                 newest_job: id(5),
             }],
-        },
+        }),
     }
 }
 
