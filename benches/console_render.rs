@@ -63,6 +63,7 @@ fn snapshot() -> Snapshot {
         oldest_pending: None,
         stuck: Vec::new(),
         stuck_total: 0,
+        orphaned_wallets: 0,
         jobs,
         audit: Vec::new(),
         pending_changes: Vec::new(),

@@ -43,6 +43,7 @@ fn snapshot() -> Snapshot {
         oldest_pending: None,
         stuck: Vec::new(),
         stuck_total: 0,
+        orphaned_wallets: 0,
         jobs: (0..50u128)
             .map(|i| JobView {
                 id: uuid::Uuid::from_u128(i + 1),

@@ -542,3 +542,33 @@ async fn the_api_counts_retries_and_cancels_a_selection_with_the_same_answer() {
     assert_eq!(details["actor"]["token_name"], "operator-token");
     assert_eq!(details["rows"], 4);
 }
+
+#[tokio::test]
+async fn the_reset_confirmation_counts_the_wallets_the_reset_releases() {
+    let db = common::fresh_db().await;
+    let pool = &db.pool;
+    let (_, ops, _) = staff(&db).await;
+    let (wallet_id, _, addr) = common::admin::wallet(pool, 1, "a@example.com", "A").await;
+    let (live_wallet, _, live_addr) = common::admin::wallet(pool, 2, "b@example.com", "B").await;
+    // One wallet still flagged by a job that finished, one by a live job.
+    let done = job(pool, "completed", "sync", &addr, None, 5).await;
+    let live = common::admin::job(pool, "processing", "sync", &live_addr).await;
+    for (wallet, job) in [(wallet_id, done), (live_wallet, live)] {
+        sqlx::query(
+            "UPDATE user_wallets SET is_processing = true, processing_job_id = $2,
+                    processing_since = now() WHERE id = $1",
+        )
+        .bind(wallet)
+        .bind(job)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    // No job is stuck, yet the reset has a wallet to release: the console
+    // shows it and offers the reset (it said "nothing to do" before).
+    let data = walletops::admin::console::read(pool, "").await.unwrap();
+    assert_eq!((data.stuck_total, data.orphaned_wallets), (0, 1));
+    let reset = jobs::reset_processing(&ops.pool, &ops).await.unwrap();
+    assert_eq!(reset.wallets, [addr]);
+    assert_eq!(jobs::orphaned_wallets(pool).await.unwrap(), 0);
+}

@@ -66,6 +66,10 @@ pub struct ConsoleData {
     pub stuck: Vec<JobAge>,
     /// Every stuck job: how many reset-processing takes back.
     pub stuck_total: i64,
+    /// Wallets flagged as processing by a job that is not live: how many
+    /// reset-processing releases (absent from an older server).
+    #[serde(default)]
+    pub orphaned_wallets: u64,
     /// See [`read`]: newest first.
     pub jobs: Vec<Job>,
     /// The email (else the name) of each job's owner.
@@ -90,6 +94,7 @@ pub async fn read(pool: &PgPool, job_search: &str) -> Result<ConsoleData, AdminE
     let minutes = overview::per_minute(pool, SPARK_MINUTES).await?;
     let oldest_pending = overview::oldest_pending(pool).await?;
     let stuck = overview::stuck(pool, STUCK_SHOWN).await?;
+    let orphaned_wallets = super::jobs::orphaned_wallets(pool).await?;
     let jobs = jobs_in_view(pool, job_search).await?;
     let mut owners: Vec<Uuid> = jobs.iter().filter_map(|j| j.user_id).collect();
     owners.sort_unstable();
@@ -112,6 +117,7 @@ pub async fn read(pool: &PgPool, job_search: &str) -> Result<ConsoleData, AdminE
         oldest_pending,
         stuck: stuck.longest,
         stuck_total: stuck.total,
+        orphaned_wallets,
         jobs,
         user_labels,
         audit,

@@ -194,6 +194,14 @@ pub async fn reset_processing(pool: &PgPool, identity: &Identity) -> Result<Rese
     Ok(Reset { jobs, wallets })
 }
 
+/// How many wallets a reset-processing would release now (flagged as
+/// processing by a job that is not live), counted with the reset's own
+/// predicate.
+pub async fn orphaned_wallets(pool: &PgPool) -> Result<u64, AdminError> {
+    let n = crate::wallets::processing::count_orphaned(pool).await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Jobs matching the filter, newest first.
 pub async fn list(pool: &PgPool, filter: &JobFilter) -> Result<Vec<Job>, AdminError> {
     let mut conn = pool.acquire().await?;

@@ -179,10 +179,12 @@ pub enum AdminCommand {
     ClearFailed {
         count: u64,
     },
-    /// Put every stuck job (processing past its lease) back to pending;
-    /// `count` as shown.
+    /// Put every stuck job (processing past its lease) back to pending and
+    /// release the wallets flagged by a job that is not live; the counts as
+    /// shown.
     ResetProcessing {
         count: u64,
+        wallets: u64,
     },
     RetryJob {
         job: Uuid,
@@ -240,9 +242,14 @@ impl AdminCommand {
             AdminCommand::ClearFailed { count } => {
                 format!("Clear {count} failed job{}?", plural(*count))
             }
-            AdminCommand::ResetProcessing { count } => {
+            AdminCommand::ResetProcessing { count, wallets: 0 } => {
                 format!("Reset {count} stuck job{}?", plural(*count))
             }
+            AdminCommand::ResetProcessing { count, wallets } => format!(
+                "Reset {count} stuck job{} and {wallets} wallet flag{}?",
+                plural(*count),
+                plural(*wallets)
+            ),
             AdminCommand::RetryJob { job, job_type, .. } => {
                 format!("Retry {} job {}?", job_type.as_str(), short_id(job))
             }
@@ -286,13 +293,18 @@ impl AdminCommand {
                 format!("{count} failed job row{} will be deleted.", plural(*count)),
                 "Transfer records are kept; the audit trail records this.".into(),
             ],
-            AdminCommand::ResetProcessing { count } => vec![
+            AdminCommand::ResetProcessing { count, wallets } => vec![
                 format!(
                     "{count} processing job{} past {} lease go back to pending.",
                     plural(*count),
                     if *count == 1 { "its" } else { "their" }
                 ),
-                "Wallet processing flags are cleared; a worker may pick them up at once.".into(),
+                format!(
+                    "{wallets} wallet processing flag{} of jobs no longer running {} cleared; \
+                     a worker may pick them up at once.",
+                    plural(*wallets),
+                    if *wallets == 1 { "is" } else { "are" }
+                ),
             ],
             AdminCommand::RetryJob { job, wallet, .. } => vec![
                 format!("Job {job} for {wallet} goes back to pending."),

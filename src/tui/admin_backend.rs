@@ -351,6 +351,7 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
         oldest_pending: data.oldest_pending.and_then(job_ref),
         stuck: data.stuck.into_iter().filter_map(job_ref).collect(),
         stuck_total: count(data.stuck_total),
+        orphaned_wallets: data.orphaned_wallets,
         jobs: data
             .jobs
             .into_iter()

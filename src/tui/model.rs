@@ -172,6 +172,9 @@ pub struct Snapshot {
     pub stuck: Vec<JobRef>,
     /// Every stuck job (processing past its lease): what a reset takes back.
     pub stuck_total: u64,
+    /// Wallets flagged as processing by a job that is not live: what a
+    /// reset releases.
+    pub orphaned_wallets: u64,
     /// Jobs, newest first.
     pub jobs: Vec<JobView>,
     /// Admin actions, newest first.

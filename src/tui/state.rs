@@ -860,6 +860,7 @@ fn request(app: &mut App, intent: Intent) -> Vec<Effect> {
         }
         Intent::ResetProcessing => AdminCommand::ResetProcessing {
             count: s.stuck_total,
+            wallets: s.orphaned_wallets,
         },
         Intent::RetryJob | Intent::CancelJob => {
             let Some(job) = app.selected_job().filter(|_| app.screen == Screen::Jobs) else {
@@ -887,7 +888,10 @@ fn request(app: &mut App, intent: Intent) -> Vec<Effect> {
     };
     let nothing = match &command {
         AdminCommand::ClearFailed { count: 0 } => Some("there are no failed jobs to clear"),
-        AdminCommand::ResetProcessing { count: 0 } => Some("no processing job is past its lease"),
+        AdminCommand::ResetProcessing {
+            count: 0,
+            wallets: 0,
+        } => Some("no processing job is past its lease and no wallet is flagged by a finished job"),
         AdminCommand::PauseWorkers { .. } if s.paused => Some("the workers are already paused"),
         AdminCommand::StartWorkers { .. } if !s.paused => Some("the workers are already running"),
         _ => None,

@@ -239,7 +239,8 @@ fn confirmations_name_the_selected_job_and_the_counts() {
     assert_eq!(
         confirmation(&app).command,
         AdminCommand::ResetProcessing {
-            count: snapshot().stuck_total
+            count: snapshot().stuck_total,
+            wallets: 0,
         }
     );
     press(&mut app, &["Esc", "P"]);
@@ -848,4 +849,23 @@ fn error_groups_are_not_acted_on_read_only_or_off_the_dashboard() {
         confirmation(&app).command,
         AdminCommand::RetryJob { .. }
     ));
+}
+
+#[test]
+fn a_reset_with_only_wallets_to_release_is_offered_with_their_count() {
+    let mut s = snapshot();
+    s.stuck.clear();
+    s.stuck_total = 0;
+    s.orphaned_wallets = 2;
+    let mut app = app_with(s, false);
+    press(&mut app, &["U"]);
+    let command = &confirmation(&app).command;
+    assert_eq!(
+        *command,
+        AdminCommand::ResetProcessing {
+            count: 0,
+            wallets: 2
+        }
+    );
+    assert_eq!(command.title(), "Reset 0 stuck jobs and 2 wallet flags?");
 }

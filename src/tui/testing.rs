@@ -182,6 +182,7 @@ pub fn snapshot() -> Snapshot {
             age: Duration::from_secs(1900),
         }],
         stuck_total: 1,
+        orphaned_wallets: 0,
         jobs: jobs(40),
         audit: (0..12u128)
             .map(|i| AuditView {
