@@ -41,6 +41,7 @@ pub enum JobsAction {
     /// Put a failed or cancelled job back to pending; with --status, every
     /// job the filters match
     Retry {
+        /// The job's id (leave out with --status)
         #[arg(required_unless_present = "status", conflicts_with = "status")]
         id: Option<Uuid>,
         #[command(flatten)]
@@ -49,6 +50,7 @@ pub enum JobsAction {
     /// Cancel a pending job; with --status pending, every job the filters
     /// match
     Cancel {
+        /// The job's id (leave out with --status)
         #[arg(required_unless_present = "status", conflicts_with = "status")]
         id: Option<Uuid>,
         #[command(flatten)]
