@@ -85,6 +85,7 @@ async fn failed_jobs_group_by_their_error_with_ids_and_numbers_ignored() {
 
     let failures = jobs::failures(pool, 2).await.unwrap();
     assert_eq!(failures.total, 7);
+    assert_eq!(failures.grouped, 7);
     assert_eq!(failures.group_count, 3);
     assert_eq!(failures.groups.len(), 2, "at most as many as asked");
     let lease = &failures.groups[0];
@@ -571,4 +572,33 @@ async fn the_reset_confirmation_counts_the_wallets_the_reset_releases() {
     let reset = jobs::reset_processing(&ops.pool, &ops).await.unwrap();
     assert_eq!(reset.wallets, [addr]);
     assert_eq!(jobs::orphaned_wallets(pool).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn the_groups_cover_the_newest_failures_and_the_total_counts_them_all() {
+    let db = common::fresh_db().await;
+    let pool = &db.pool;
+    let cap = walletops::admin::jobs::GROUPED_AT_MOST;
+    sqlx::query(
+        "INSERT INTO job_logs (job_type, status, wallet_address, error_message, finished_at)
+         SELECT 'sync', 'failed', 'T' || g, 'node timed out after ' || g || ' ms', now()
+           FROM generate_series(1, $1) g",
+    )
+    .bind(cap + 10)
+    .execute(pool)
+    .await
+    .unwrap();
+    let failures = jobs::failures(pool, 3).await.unwrap();
+    assert_eq!(failures.total, cap as u64 + 10);
+    assert_eq!(failures.grouped, cap as u64);
+    assert_eq!(failures.groups[0].count, cap);
+    // What an action on the group counts is every failed job of it.
+    let selection = JobSelection {
+        error_class: Some(failures.groups[0].class.clone()),
+        ..failed()
+    };
+    let count = jobs::count_selection(pool, BulkAction::Retry, &selection)
+        .await
+        .unwrap();
+    assert_eq!(count.jobs, cap as u64 + 10);
 }

@@ -218,7 +218,9 @@ pub async fn list(pool: &PgPool, filter: &JobFilter) -> Result<Vec<Job>, AdminEr
     Ok(queue::list(&mut conn, &filter).await?)
 }
 
-pub use crate::queue::{BulkAction, BulkCount, FailureGroup, Failures, JobSelection};
+pub use crate::queue::{
+    BulkAction, BulkCount, FailureGroup, Failures, GROUPED_AT_MOST, JobSelection,
+};
 
 /// Failed jobs with one error class: the groups of [`failures`] that the
 /// dashboard lists.

@@ -37,8 +37,8 @@ pub mod workers;
 
 use crate::db::listen::Channel;
 pub use bulk::{
-    BulkAction, BulkCount, FailureGroup, Failures, JobSelection, apply as apply_selected,
-    count as count_selected, failures,
+    BulkAction, BulkCount, FailureGroup, Failures, GROUPED_AT_MOST, JobSelection,
+    apply as apply_selected, count as count_selected, failures,
 };
 pub use config::QueueConfig;
 pub use id::{IdFragment, IdFragmentError, short_id, short_len};

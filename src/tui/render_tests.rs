@@ -444,3 +444,16 @@ fn over_the_api_a_lost_connection_names_the_api() {
     let screen = text(&render(&lost, 80, 24));
     assert!(screen.contains("API LOST, retrying"), "{screen}");
 }
+
+#[test]
+fn failure_groups_say_when_they_cover_only_the_newest_failures() {
+    let mut s = snapshot();
+    *s.failures = super::testing::failures();
+    s.failures.total = 9000;
+    s.failures.grouped = 5000;
+    let screen = text(&render(&app_with(s, false), 160, 48));
+    assert!(
+        screen.contains("Failed jobs: 9000 (newest 5000: 5 errors)"),
+        "{screen}"
+    );
+}

@@ -203,6 +203,7 @@ pub fn snapshot() -> Snapshot {
         pending_changes: Vec::new(),
         failures: Box::new(Failures {
             total: 2,
+            grouped: 2,
             group_count: 1,
             groups: vec![FailureGroup {
                 class: "TRON node answered # after # tries".into(),
@@ -228,6 +229,7 @@ pub fn failures() -> Failures {
     };
     Failures {
         total: 61,
+        grouped: 61,
         group_count: 5,
         groups: vec![
             group(

@@ -253,7 +253,14 @@ fn failure_lines(app: &App, s: &Snapshot, width: usize, room: usize) -> Vec<Line
     } else {
         "errors"
     };
-    let mut head = format!("Failed jobs: {} ({} {errors})", f.total, f.group_count);
+    let mut head = if f.grouped < f.total {
+        format!(
+            "Failed jobs: {} (newest {}: {} {errors})",
+            f.total, f.grouped, f.group_count
+        )
+    } else {
+        format!("Failed jobs: {} ({} {errors})", f.total, f.group_count)
+    };
     let acts = app.may(Intent::RetryFailures) || app.may(Intent::CancelFailures);
     // The keys only where they fit whole; `?` lists them anyway.
     let hint = format!(" {} R retry, x cancel pending", theme.separator());
