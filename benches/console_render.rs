@@ -75,9 +75,11 @@ fn snapshot() -> Snapshot {
         oldest_pending: None,
         stuck: Vec::new(),
         stuck_total: 0,
+        orphaned_wallets: 0,
         jobs,
         audit: Vec::new(),
         pending_changes: Vec::new(),
+        failures: Default::default(),
     }
 }
 

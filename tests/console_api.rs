@@ -247,7 +247,10 @@ async fn a_viewer_token_gives_a_read_only_console_and_the_server_refuses_its_act
     let actions: Vec<ConfirmedAction> = [
         AdminCommand::ClearFailed { count: 1 },
         AdminCommand::PauseWorkers { workers: 0 },
-        AdminCommand::ResetProcessing { count: 0 },
+        AdminCommand::ResetProcessing {
+            count: 0,
+            wallets: 0,
+        },
         AdminCommand::RetryJob {
             job: job.id,
             job_type: job.job_type,

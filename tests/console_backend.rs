@@ -492,7 +492,7 @@ async fn the_reset_confirmation_counts_the_jobs_the_reset_changes() {
             _ => None,
         })
         .expect("the confirmation yields the action");
-    let AdminCommand::ResetProcessing { count } = *action.command() else {
+    let AdminCommand::ResetProcessing { count, .. } = *action.command() else {
         panic!("{:?}", action.command());
     };
 

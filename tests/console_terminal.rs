@@ -42,6 +42,7 @@ fn snapshot() -> Snapshot {
         oldest_pending: None,
         stuck: Vec::new(),
         stuck_total: 0,
+        orphaned_wallets: 0,
         jobs: (0..50u128)
             .map(|i| JobView {
                 id: uuid::Uuid::from_u128(i + 1),
@@ -63,6 +64,7 @@ fn snapshot() -> Snapshot {
             .collect(),
         audit: Vec::new(),
         pending_changes: Vec::new(),
+        failures: Default::default(),
     }
 }
 

@@ -69,6 +69,10 @@ pub struct ConsoleData {
     pub stuck: Vec<JobAge>,
     /// Every stuck job: how many reset-processing takes back.
     pub stuck_total: i64,
+    /// Wallets flagged as processing by a job that is not live: how many
+    /// reset-processing releases (absent from an older server).
+    #[serde(default)]
+    pub orphaned_wallets: u64,
     /// See [`read`]: newest first.
     pub jobs: Vec<Job>,
     /// The email (else the name) of each job's owner.
@@ -81,6 +85,10 @@ pub struct ConsoleData {
     pub audit: Vec<audit::AuditEntry>,
     /// Open proposals to change keys that move money, newest first.
     pub pending_changes: Vec<proposals::Proposal>,
+    /// The failed jobs and their largest groups by error (absent from a
+    /// server older than this field).
+    #[serde(default)]
+    pub failures: super::jobs::Failures,
 }
 
 /// Reads what the console shows. `job_search` is the Jobs screen's search
@@ -98,6 +106,7 @@ pub async fn read(
     let history = overview::history(pool, history_minutes.clamp(1, HISTORY_MINUTES)).await?;
     let oldest_pending = overview::oldest_pending(pool).await?;
     let stuck = overview::stuck(pool, STUCK_SHOWN).await?;
+    let orphaned_wallets = super::jobs::orphaned_wallets(pool).await?;
     let jobs = jobs_in_view(pool, job_search).await?;
     let mut owners: Vec<Uuid> = jobs.iter().filter_map(|j| j.user_id).collect();
     owners.sort_unstable();
@@ -112,6 +121,7 @@ pub async fn read(
     // the countdowns it shows are of changes still to come.
     proposals::apply_due_quietly(pool).await;
     let pending_changes = proposals::list(pool, false, CHANGES_SHOWN).await?;
+    let failures = super::jobs::failures(pool, super::jobs::FAILURE_GROUPS_SHOWN).await?;
     Ok(ConsoleData {
         taken_at,
         health: stats.health.health,
@@ -123,11 +133,13 @@ pub async fn read(
         oldest_pending,
         stuck: stuck.longest,
         stuck_total: stuck.total,
+        orphaned_wallets,
         jobs,
         user_labels,
         worker_labels,
         audit,
         pending_changes,
+        failures,
     })
 }
 

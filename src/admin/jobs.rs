@@ -194,6 +194,14 @@ pub async fn reset_processing(pool: &PgPool, identity: &Identity) -> Result<Rese
     Ok(Reset { jobs, wallets })
 }
 
+/// How many wallets a reset-processing would release now (flagged as
+/// processing by a job that is not live), counted with the reset's own
+/// predicate.
+pub async fn orphaned_wallets(pool: &PgPool) -> Result<u64, AdminError> {
+    let n = crate::wallets::processing::count_orphaned(pool).await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Jobs matching the filter, newest first.
 pub async fn list(pool: &PgPool, filter: &JobFilter) -> Result<Vec<Job>, AdminError> {
     let mut conn = pool.acquire().await?;
@@ -208,4 +216,102 @@ pub async fn list(pool: &PgPool, filter: &JobFilter) -> Result<Vec<Job>, AdminEr
         ..filter.clone()
     };
     Ok(queue::list(&mut conn, &filter).await?)
+}
+
+pub use crate::queue::{
+    BulkAction, BulkCount, FailureGroup, Failures, GROUPED_AT_MOST, JobSelection,
+};
+
+/// Failed jobs with one error class: the groups of [`failures`] that the
+/// dashboard lists.
+pub const FAILURE_GROUPS_SHOWN: u32 = 8;
+
+/// The failed jobs: the total and the largest groups by error class.
+pub async fn failures(pool: &PgPool, shown: u32) -> Result<Failures, AdminError> {
+    Ok(crate::queue::failures(pool, shown).await?)
+}
+
+/// How many jobs [`act_on_selection`] would change now: the confirmation's
+/// count, from the same SQL as the action.
+pub async fn count_selection(
+    pool: &PgPool,
+    action: BulkAction,
+    selection: &JobSelection,
+) -> Result<BulkCount, AdminError> {
+    check_selection(action, selection)?;
+    let mut conn = pool.acquire().await?;
+    Ok(crate::queue::count_selected(&mut conn, action, selection).await?)
+}
+
+/// Retries (failed or cancelled) or cancels (pending) every job the
+/// selection matches, as one audited action with the filter and the count.
+/// With `expect`, the count shown to the operator: when the action would
+/// change a different number of jobs (the set moved since), nothing changes
+/// and the error says both numbers.
+pub async fn act_on_selection(
+    pool: &PgPool,
+    identity: &Identity,
+    action: BulkAction,
+    selection: &JobSelection,
+    expect: Option<u64>,
+) -> Result<BulkCount, AdminError> {
+    let (permission, audited) = match action {
+        BulkAction::Retry => (Permission::RetryJob, ActionType::Retry),
+        BulkAction::Cancel => (Permission::CancelJob, ActionType::Cancel),
+        BulkAction::Clear => {
+            return Err(AdminError::Invalid(
+                "clearing failed jobs is clear-failed, not a filtered action".into(),
+            ));
+        }
+    };
+    identity.authorize(permission)?;
+    check_selection(action, selection).map_err(|e| e.refused(identity))?;
+    let mut tx = pool.begin().await?;
+    let done = crate::queue::apply_selected(&mut tx, action, selection).await?;
+    if let Some(expected) = expect
+        && expected != done.jobs
+    {
+        // Dropping the transaction rolls the change back.
+        return Err(AdminError::Conflict(format!(
+            "{} jobs match now, not the {expected} shown; nothing changed: count again",
+            done.jobs
+        ))
+        .refused(identity));
+    }
+    if done.jobs == 0 {
+        return Ok(done);
+    }
+    audit::record(
+        &mut tx,
+        identity,
+        audited,
+        &Target::kind("jobs"),
+        json!({"filter": selection, "rows": done.jobs, "skipped": done.skipped}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// A selection the action applies to: its status fits the action, and its
+/// texts are not empty.
+fn check_selection(action: BulkAction, selection: &JobSelection) -> Result<(), AdminError> {
+    if !action.applies_to(selection.status) {
+        let which = match action {
+            BulkAction::Retry => "retry takes failed or cancelled jobs",
+            BulkAction::Cancel => "cancel takes pending jobs (a processing job runs to its end)",
+            BulkAction::Clear => "clear takes failed jobs",
+        };
+        return Err(AdminError::Invalid(format!(
+            "cannot select {} jobs: {which}",
+            selection.status
+        )));
+    }
+    let blank = |v: &Option<String>| v.as_deref().is_some_and(|t| t.trim().is_empty());
+    if blank(&selection.error_like) || blank(&selection.wallet_address) {
+        return Err(AdminError::Invalid(
+            "an empty filter text would match everything: leave the filter out instead".into(),
+        ));
+    }
+    Ok(())
 }

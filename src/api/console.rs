@@ -17,6 +17,7 @@ use super::auth::Caller;
 use super::body::{RawBody, parse_object};
 use super::error::ApiError;
 use crate::admin::console::{self, ConsoleSnapshot, Whoami};
+use crate::admin::jobs::{BulkAction, JobSelection};
 use crate::admin::{self, Identity, Permission, Source, overview};
 
 /// The longest search text accepted.
@@ -139,4 +140,88 @@ pub async fn cancel_job(
     let JobBody { job_id } = parse_object(&body)?;
     let job = admin::jobs::cancel(&state.pool, &identity, job_id).await?;
     Ok(Json(json!({"success": true, "job": job})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailuresQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// `GET /api/admin/jobs/failures?limit=N`
+pub async fn job_failures(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    q: Result<Query<FailuresQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    identity.authorize(Permission::Read)?;
+    let limit = query(q)?.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::unprocessable("limit must be 1 to 100"));
+    }
+    let failures = admin::jobs::failures(&state.pool, limit).await?;
+    Ok(Json(failures).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CountBody {
+    action: BulkAction,
+    selection: JobSelection,
+}
+
+/// `POST /api/admin/jobs/selection/count {"action", "selection"}`
+pub async fn count_selection(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    identity.authorize(Permission::Read)?;
+    let CountBody { action, selection } = parse_object(&body)?;
+    if action == BulkAction::Clear {
+        return Err(ApiError::unprocessable("action must be retry or cancel"));
+    }
+    let count = admin::jobs::count_selection(&state.pool, action, &selection).await?;
+    Ok(Json(count).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SelectionBody {
+    selection: JobSelection,
+    #[serde(default)]
+    expect: Option<u64>,
+}
+
+async fn act_on_selection(
+    state: &AppState,
+    identity: &Identity,
+    action: BulkAction,
+    body: &RawBody,
+) -> Result<Response, ApiError> {
+    let SelectionBody { selection, expect } = parse_object(body)?;
+    let done =
+        admin::jobs::act_on_selection(&state.pool, identity, action, &selection, expect).await?;
+    Ok(Json(json!({"success": true, "jobs": done.jobs, "skipped": done.skipped})).into_response())
+}
+
+/// `POST /api/admin/jobs/selection/retry {"selection", "expect"?}`
+pub async fn retry_selection(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    identity.authorize(Permission::RetryJob)?;
+    act_on_selection(&state, &identity, BulkAction::Retry, &body).await
+}
+
+/// `POST /api/admin/jobs/selection/cancel {"selection", "expect"?}`
+pub async fn cancel_selection(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    body: RawBody,
+) -> Result<Response, ApiError> {
+    identity.authorize(Permission::CancelJob)?;
+    act_on_selection(&state, &identity, BulkAction::Cancel, &body).await
 }

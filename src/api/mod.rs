@@ -216,6 +216,42 @@ pub const ROUTES: &[Route] = &[
         body_schema: Some("JobId"),
         params: &[],
     },
+    Route {
+        method: "GET",
+        path: "/api/admin/jobs/failures",
+        operation_id: "jobFailures",
+        summary: "Failed jobs: how many, and the largest groups by error (count, newest time, types)",
+        auth: true,
+        body_schema: None,
+        params: &[("limit", "groups returned, 1 to 100 (default 20)")],
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/jobs/selection/count",
+        operation_id: "countSelection",
+        summary: "How many jobs a retry or cancel of this selection would change now, and how many matching ones it would leave alone",
+        auth: true,
+        body_schema: Some("SelectionCount"),
+        params: &[],
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/jobs/selection/retry",
+        operation_id: "retrySelection",
+        summary: "Put every failed (or cancelled) job of the selection back to pending, one audit row (operator, admin); with expect, only if exactly that many match",
+        auth: true,
+        body_schema: Some("SelectionAction"),
+        params: &[],
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/jobs/selection/cancel",
+        operation_id: "cancelSelection",
+        summary: "Cancel every pending job of the selection, one audit row (operator, admin); with expect, only if exactly that many match",
+        auth: true,
+        body_schema: Some("SelectionAction"),
+        params: &[],
+    },
 ];
 
 fn handler(route: &Route) -> MethodRouter<AppState> {
@@ -236,6 +272,10 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         "searchWallets" => get(console::search_wallets),
         "retryJob" => post(console::retry_job),
         "cancelJob" => post(console::cancel_job),
+        "jobFailures" => get(console::job_failures),
+        "countSelection" => post(console::count_selection),
+        "retrySelection" => post(console::retry_selection),
+        "cancelSelection" => post(console::cancel_selection),
         other => unreachable!("route {other} in ROUTES has no handler"),
     }
 }

@@ -140,6 +140,31 @@ pub fn document() -> Value {
                     "type": "object", "required": ["jobId"], "additionalProperties": false,
                     "properties": {"jobId": {"type": "string", "format": "uuid"}}
                 },
+                "Selection": {
+                    "type": "object", "required": ["status"], "additionalProperties": false,
+                    "description": "Jobs in this status that every other field given matches.",
+                    "properties": {
+                        "status": {"type": "string", "enum": ["pending", "failed", "cancelled"], "description": "retry: failed or cancelled; cancel: pending"},
+                        "jobType": {"type": "string", "enum": ["sync", "consolidation", "gas-topup"]},
+                        "errorLike": {"type": "string", "description": "text the error message contains, any case"},
+                        "errorClass": {"type": "string", "description": "a failure group's class, exactly (GET /api/admin/jobs/failures)"},
+                        "walletAddress": {"type": "string", "description": "the wallet's address, exactly"}
+                    }
+                },
+                "SelectionCount": {
+                    "type": "object", "required": ["action", "selection"], "additionalProperties": false,
+                    "properties": {
+                        "action": {"type": "string", "enum": ["retry", "cancel"]},
+                        "selection": {"$ref": "#/components/schemas/Selection"}
+                    }
+                },
+                "SelectionAction": {
+                    "type": "object", "required": ["selection"], "additionalProperties": false,
+                    "properties": {
+                        "selection": {"$ref": "#/components/schemas/Selection"},
+                        "expect": {"type": "integer", "minimum": 0, "description": "the count shown: when another number of jobs matches, nothing changes (409)"}
+                    }
+                },
                 "Empty": {"type": "object", "additionalProperties": false}
             }
         }

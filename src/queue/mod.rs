@@ -25,6 +25,7 @@
 //! ([`Lease`]: job id, attempt, holder), so a late answer from a worker that
 //! lost its lease, or a rescue racing a completion, changes nothing.
 
+mod bulk;
 mod config;
 pub mod id;
 pub mod maintenance;
@@ -35,6 +36,10 @@ mod work;
 pub mod workers;
 
 use crate::db::listen::Channel;
+pub use bulk::{
+    BulkAction, BulkCount, FailureGroup, Failures, GROUPED_AT_MOST, JobSelection,
+    apply as apply_selected, count as count_selected, failures,
+};
 pub use config::QueueConfig;
 pub use id::{IdFragment, IdFragmentError, short_id, short_id_len, short_len};
 pub use ops::{

@@ -13,7 +13,7 @@ use super::{Job, JobStatus, JobType, NewJob, QueueError};
 
 /// The unique index that allows one pending or processing job per
 /// (wallet address, job type).
-const ONE_ACTIVE_INDEX: &str = "job_logs_one_active_per_wallet";
+pub(super) const ONE_ACTIVE_INDEX: &str = "job_logs_one_active_per_wallet";
 
 /// The result of [`enqueue`]: the job, and whether this call created it
 /// (`false`: the wallet already had a pending or processing job of this type,
@@ -266,11 +266,14 @@ pub async fn cancel(conn: &mut PgConnection, id: Uuid) -> Result<Job, QueueError
 }
 
 /// Deletes every failed job (clears the dead-letter set); returns how many.
+/// [`super::failures`] counts them with the same predicate.
 pub async fn clear_failed(conn: &mut PgConnection) -> Result<u64, QueueError> {
-    let result = sqlx::query!("DELETE FROM job_logs WHERE status = 'failed'")
-        .execute(conn)
-        .await?;
-    Ok(result.rows_affected())
+    let selection = super::JobSelection::status(JobStatus::Failed);
+    Ok(
+        super::bulk::apply(conn, super::BulkAction::Clear, &selection)
+            .await?
+            .jobs,
+    )
 }
 
 /// Takes back every processing job whose lease ran out, exactly as the
@@ -470,7 +473,7 @@ fn push_filters(q: &mut QueryBuilder<Postgres>, filter: &JobFilter) {
 }
 
 /// `s` with LIKE's wildcards taken literally.
-fn escape_like(s: &str) -> String {
+pub(super) fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '\\' | '%' | '_') {

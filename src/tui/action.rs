@@ -8,7 +8,7 @@
 
 use uuid::Uuid;
 
-use super::model::{JobType, WalletHit};
+use super::model::{BulkAction, BulkCount, JobSelection, JobType, WalletHit};
 use crate::admin::Permission;
 
 /// The console's screens, in tab order.
@@ -51,6 +51,10 @@ pub enum Intent {
     ResetProcessing,
     RetryJob,
     CancelJob,
+    /// Retry the failed jobs of the failure group selected on the dashboard.
+    RetryFailures,
+    /// Cancel the pending jobs whose error is the selected group's.
+    CancelFailures,
     Dispatch,
 }
 
@@ -61,8 +65,8 @@ impl Intent {
             Intent::PauseWorkers | Intent::StartWorkers => Permission::ControlWorkers,
             Intent::ClearFailed => Permission::ClearFailed,
             Intent::ResetProcessing => Permission::ResetProcessing,
-            Intent::RetryJob => Permission::RetryJob,
-            Intent::CancelJob => Permission::CancelJob,
+            Intent::RetryJob | Intent::RetryFailures => Permission::RetryJob,
+            Intent::CancelJob | Intent::CancelFailures => Permission::CancelJob,
             Intent::Dispatch => Permission::Dispatch,
         }
     }
@@ -75,6 +79,8 @@ impl Intent {
             Intent::ResetProcessing => "reset processing states",
             Intent::RetryJob => "retry a job",
             Intent::CancelJob => "cancel a job",
+            Intent::RetryFailures => "retry failed jobs",
+            Intent::CancelFailures => "cancel pending jobs",
             Intent::Dispatch => "dispatch a job",
         }
     }
@@ -145,6 +151,8 @@ impl Action {
             Action::Request(Intent::ResetProcessing) => "reset-processing",
             Action::Request(Intent::RetryJob) => "retry-job",
             Action::Request(Intent::CancelJob) => "cancel-job",
+            Action::Request(Intent::RetryFailures) => "retry-failures",
+            Action::Request(Intent::CancelFailures) => "cancel-failures",
             Action::Request(Intent::Dispatch) => "dispatch",
         }
     }
@@ -171,10 +179,12 @@ pub enum AdminCommand {
     ClearFailed {
         count: u64,
     },
-    /// Put every stuck job (processing past its lease) back to pending;
-    /// `count` as shown.
+    /// Put every stuck job (processing past its lease) back to pending and
+    /// release the wallets flagged by a job that is not live; the counts as
+    /// shown.
     ResetProcessing {
         count: u64,
+        wallets: u64,
     },
     RetryJob {
         job: Uuid,
@@ -190,6 +200,16 @@ pub enum AdminCommand {
         job_type: JobType,
         wallet: WalletHit,
     },
+    /// Retry or cancel every job of a selection (a failure group's error).
+    /// `count` is what `admin` counted with the action's own SQL when the
+    /// operator asked; the action changes nothing if another number matches.
+    Selection {
+        action: BulkAction,
+        selection: JobSelection,
+        /// The error as the operator saw it (the group's newest message).
+        label: String,
+        count: BulkCount,
+    },
 }
 
 impl AdminCommand {
@@ -202,6 +222,11 @@ impl AdminCommand {
             AdminCommand::RetryJob { .. } => Intent::RetryJob,
             AdminCommand::CancelJob { .. } => Intent::CancelJob,
             AdminCommand::Dispatch { .. } => Intent::Dispatch,
+            AdminCommand::Selection {
+                action: BulkAction::Retry,
+                ..
+            } => Intent::RetryFailures,
+            AdminCommand::Selection { .. } => Intent::CancelFailures,
         }
     }
 
@@ -219,9 +244,14 @@ impl AdminCommand {
             AdminCommand::ClearFailed { count } => {
                 format!("Clear {count} failed job{}?", plural(*count))
             }
-            AdminCommand::ResetProcessing { count } => {
+            AdminCommand::ResetProcessing { count, wallets: 0 } => {
                 format!("Reset {count} stuck job{}?", plural(*count))
             }
+            AdminCommand::ResetProcessing { count, wallets } => format!(
+                "Reset {count} stuck job{} and {wallets} wallet flag{}?",
+                plural(*count),
+                plural(*wallets)
+            ),
             AdminCommand::RetryJob { job, job_type, .. } => {
                 format!("Retry {} job {}?", job_type.as_str(), short_id(job))
             }
@@ -230,6 +260,23 @@ impl AdminCommand {
             }
             AdminCommand::Dispatch { job_type, wallet } => {
                 format!("Dispatch {} for {}?", job_type.as_str(), wallet.address)
+            }
+            AdminCommand::Selection {
+                action,
+                selection,
+                count,
+                ..
+            } => {
+                let verb = match action {
+                    BulkAction::Retry => "Retry",
+                    _ => "Cancel",
+                };
+                format!(
+                    "{verb} {} {} job{} with this error?",
+                    count.jobs,
+                    selection.status,
+                    plural(count.jobs)
+                )
             }
         }
     }
@@ -246,6 +293,11 @@ impl AdminCommand {
             AdminCommand::RetryJob { .. } => ("Back", "Retry job"),
             AdminCommand::CancelJob { .. } => ("Keep job", "Cancel job"),
             AdminCommand::Dispatch { .. } => ("Back", "Dispatch"),
+            AdminCommand::Selection {
+                action: BulkAction::Retry,
+                ..
+            } => ("Keep them", "Retry jobs"),
+            AdminCommand::Selection { .. } => ("Keep them", "Cancel jobs"),
         }
     }
 
@@ -263,13 +315,18 @@ impl AdminCommand {
                 format!("{count} failed job row{} will be deleted.", plural(*count)),
                 "Transfer records are kept; the audit trail records this.".into(),
             ],
-            AdminCommand::ResetProcessing { count } => vec![
+            AdminCommand::ResetProcessing { count, wallets } => vec![
                 format!(
                     "{count} processing job{} past {} lease go back to pending.",
                     plural(*count),
                     if *count == 1 { "its" } else { "their" }
                 ),
-                "Wallet processing flags are cleared; a worker may pick them up at once.".into(),
+                format!(
+                    "{wallets} wallet processing flag{} of jobs no longer running {} cleared; \
+                     a worker may pick them up at once.",
+                    plural(*wallets),
+                    if *wallets == 1 { "is" } else { "are" }
+                ),
             ],
             AdminCommand::RetryJob { job, wallet, .. } => vec![
                 format!("Job {job} for {wallet} goes back to pending."),
@@ -285,6 +342,35 @@ impl AdminCommand {
                     job_type.as_str(),
                     wallet.address
                 )]
+            }
+            AdminCommand::Selection {
+                action,
+                label,
+                count,
+                ..
+            } => {
+                let mut lines = vec![format!("Error: {label}")];
+                lines.push(match action {
+                    BulkAction::Retry => format!(
+                        "{} job{} go back to pending with fresh retries.",
+                        count.jobs,
+                        plural(count.jobs)
+                    ),
+                    _ => format!(
+                        "{} pending job{} with this error {} cancelled.",
+                        count.jobs,
+                        plural(count.jobs),
+                        if count.jobs == 1 { "is" } else { "are" }
+                    ),
+                });
+                if count.skipped > 0 {
+                    lines.push(format!(
+                        "{} more left alone: one per wallet and type, none beside a job in progress.",
+                        count.skipped
+                    ));
+                }
+                lines.push("If another number matches by then, nothing changes.".into());
+                lines
             }
         }
     }

@@ -22,8 +22,8 @@ use super::action::{AdminCommand, ConfirmedAction};
 use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
 use super::history::ReadClock;
 use super::model::{
-    Access, AuditView, DepthRow, Health, JobRef, JobType, JobView, PendingChange, Role, Snapshot,
-    StatusCounts, WalletHit, WorkerState, WorkerView,
+    Access, AuditView, BulkAction, BulkCount, DepthRow, Health, JobRef, JobSelection, JobType,
+    JobView, PendingChange, Role, Snapshot, StatusCounts, WalletHit, WorkerState, WorkerView,
 };
 use crate::admin::console::{self, ConsoleData};
 use crate::admin::jobs::Dispatch;
@@ -173,8 +173,35 @@ impl ConsoleBackend for AdminBackend {
                 .map_err(backend_error)?;
                 dispatched_outcome(*job_type, done.created, done.job.id, &done.wallet.address)
             }
+            AdminCommand::Selection {
+                action,
+                selection,
+                count,
+                ..
+            } => {
+                let done = admin::jobs::act_on_selection(
+                    pool,
+                    &identity,
+                    *action,
+                    selection,
+                    Some(count.jobs),
+                )
+                .await
+                .map_err(backend_error)?;
+                selection_outcome(*action, selection, done)
+            }
         };
         Ok(outcome)
+    }
+
+    async fn count_selection(
+        &self,
+        action: BulkAction,
+        selection: JobSelection,
+    ) -> Result<BulkCount, BackendError> {
+        admin::jobs::count_selection(&self.pool, action, &selection)
+            .await
+            .map_err(backend_error)
     }
 
     async fn search_wallets(&self, query: &str) -> Result<Vec<WalletHit>, BackendError> {
@@ -190,6 +217,26 @@ impl ConsoleBackend for AdminBackend {
 }
 
 // What each action says it did, the same over the database and the API.
+
+pub(super) fn selection_outcome(
+    action: BulkAction,
+    selection: &JobSelection,
+    done: BulkCount,
+) -> ActionOutcome {
+    let what = match action {
+        BulkAction::Retry => "back to pending",
+        _ => "cancelled",
+    };
+    ActionOutcome {
+        message: format!(
+            "{} {} job{} {what}",
+            done.jobs,
+            selection.status,
+            plural(done.jobs)
+        ),
+        affected: done.jobs,
+    }
+}
 
 pub(super) fn paused_outcome(pause: bool, changed: bool) -> ActionOutcome {
     let word = if pause { "paused" } else { "started" };
@@ -326,6 +373,7 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
         oldest_pending: data.oldest_pending.and_then(job_ref),
         stuck: data.stuck.into_iter().filter_map(job_ref).collect(),
         stuck_total: count(data.stuck_total),
+        orphaned_wallets: data.orphaned_wallets,
         jobs: data
             .jobs
             .into_iter()
@@ -337,6 +385,7 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
             .into_iter()
             .map(pending_change)
             .collect(),
+        failures: Box::new(data.failures),
     }
 }
 

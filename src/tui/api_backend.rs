@@ -21,11 +21,11 @@ use uuid::Uuid;
 use super::action::{AdminCommand, ConfirmedAction};
 use super::admin_backend::{
     cancelled_outcome, cleared_outcome, dispatched_outcome, paused_outcome, reset_outcome,
-    retried_outcome, snapshot_from, wallet_hit,
+    retried_outcome, selection_outcome, snapshot_from, wallet_hit,
 };
 use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
 use super::history::ReadClock;
-use super::model::{Access, Role, Snapshot, WalletHit};
+use super::model::{Access, BulkAction, BulkCount, JobSelection, Role, Snapshot, WalletHit};
 use crate::admin::console::{ConsoleSnapshot, Whoami};
 use crate::admin::overview::WalletMatch;
 use crate::config::Secret;
@@ -301,7 +301,41 @@ impl ConsoleBackend for ApiBackend {
                 let job: Uuid = field::<Value>(&done, "job").and_then(|j| field(&j, "id"))?;
                 dispatched_outcome(*job_type, created, job, &wallet.address)
             }
+            AdminCommand::Selection {
+                action,
+                selection,
+                count,
+                ..
+            } => {
+                let path = match action {
+                    BulkAction::Retry => "api/admin/jobs/selection/retry",
+                    _ => "api/admin/jobs/selection/cancel",
+                };
+                let done = self
+                    .post(path, json!({"selection": selection, "expect": count.jobs}))
+                    .await?;
+                let done = BulkCount {
+                    jobs: field(&done, "jobs")?,
+                    skipped: field(&done, "skipped")?,
+                };
+                selection_outcome(*action, selection, done)
+            }
         })
+    }
+
+    async fn count_selection(
+        &self,
+        action: BulkAction,
+        selection: JobSelection,
+    ) -> Result<BulkCount, BackendError> {
+        let answer = self
+            .post(
+                "api/admin/jobs/selection/count",
+                json!({"action": action, "selection": selection}),
+            )
+            .await?;
+        serde_json::from_value(answer)
+            .map_err(|e| BackendError::Failed(format!("the API's count is not valid: {e}")))
     }
 
     async fn search_wallets(&self, query: &str) -> Result<Vec<WalletHit>, BackendError> {

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 
 use super::action::ConfirmedAction;
-use super::model::{Snapshot, WalletHit};
+use super::model::{BulkAction, BulkCount, JobSelection, Snapshot, WalletHit};
 
 /// Why a backend call did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +58,21 @@ pub trait ConsoleBackend: Send + Sync + 'static {
         &self,
         action: ConfirmedAction,
     ) -> impl Future<Output = Result<ActionOutcome, BackendError>> + Send;
+
+    /// How many jobs `action` on `selection` would change now, counted by
+    /// `admin` with the action's own SQL: what its confirmation shows. The
+    /// default (a backend without the database behind it) cannot count, so
+    /// no confirmation opens.
+    fn count_selection(
+        &self,
+        action: BulkAction,
+        selection: JobSelection,
+    ) -> impl Future<Output = Result<BulkCount, BackendError>> + Send {
+        let _ = (action, selection);
+        std::future::ready(Err(BackendError::Failed(
+            "this console cannot count jobs by filter".into(),
+        )))
+    }
 
     /// Wallets whose address, owner email or owner name matches `query`.
     fn search_wallets(

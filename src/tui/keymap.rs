@@ -19,6 +19,7 @@ use crate::config::KeyList;
 pub enum Context {
     Global,
     Lists,
+    Dashboard,
     Jobs,
     Audit,
     Help,
@@ -33,6 +34,7 @@ impl Context {
         match self {
             Context::Global => "Everywhere",
             Context::Lists => "Lists (jobs, workers, audit)",
+            Context::Dashboard => "Dashboard (failed jobs by error)",
             Context::Jobs => "Jobs",
             Context::Audit => "Audit",
             Context::Help => "Help",
@@ -45,16 +47,17 @@ impl Context {
     /// The contexts consulted on a screen, most specific first.
     pub fn chain(screen: Screen) -> &'static [Context] {
         match screen {
-            Screen::Dashboard => &[Context::Global],
+            Screen::Dashboard => &[Context::Dashboard, Context::Global],
             Screen::Jobs => &[Context::Jobs, Context::Lists, Context::Global],
             Screen::Workers => &[Context::Lists, Context::Global],
             Screen::Audit => &[Context::Audit, Context::Lists, Context::Global],
         }
     }
 
-    const ALL: [Context; 8] = [
+    const ALL: [Context; 9] = [
         Context::Global,
         Context::Lists,
+        Context::Dashboard,
         Context::Jobs,
         Context::Audit,
         Context::Help,
@@ -396,6 +399,30 @@ impl Default for Keymap {
                 A::Bottom,
                 vec![k(KeyCode::End), c('G')],
                 "last row",
+            ),
+            b(
+                X::Dashboard,
+                A::Up,
+                vec![k(KeyCode::Up), c('k')],
+                "select the error above",
+            ),
+            b(
+                X::Dashboard,
+                A::Down,
+                vec![k(KeyCode::Down), c('j')],
+                "select the error below",
+            ),
+            b(
+                X::Dashboard,
+                A::Request(Intent::RetryFailures),
+                vec![c('R')],
+                "retry the selected error's failed jobs",
+            ),
+            b(
+                X::Dashboard,
+                A::Request(Intent::CancelFailures),
+                vec![c('x')],
+                "cancel the selected error's pending jobs",
             ),
             b(
                 X::Jobs,

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::admin::health::Status;
+pub use crate::admin::jobs::{BulkAction, BulkCount, FailureGroup, Failures, JobSelection};
 pub use crate::admin::overview::HistoryMinute;
 pub use crate::admin::{Asset, JobStatus, JobType, Role, WalletRole, WorkerState};
 
@@ -177,12 +178,19 @@ pub struct Snapshot {
     pub stuck: Vec<JobRef>,
     /// Every stuck job (processing past its lease): what a reset takes back.
     pub stuck_total: u64,
+    /// Wallets flagged as processing by a job that is not live: what a
+    /// reset releases.
+    pub orphaned_wallets: u64,
     /// Jobs, newest first.
     pub jobs: Vec<JobView>,
     /// Admin actions, newest first.
     pub audit: Vec<AuditView>,
     /// Open proposals to change keys that move money, newest first.
     pub pending_changes: Vec<PendingChange>,
+    /// The failed jobs: every one (what clear-failed deletes) and the
+    /// largest groups by error. Boxed: a snapshot travels in an event, which
+    /// is only as small as its largest kind.
+    pub failures: Box<Failures>,
 }
 
 impl Snapshot {

@@ -68,6 +68,27 @@ fn scenarios() -> Vec<(&'static str, App)> {
     press(&mut confirm, &["F"]);
     out.push(("confirm_clear_failed", confirm));
 
+    let mut failing = snapshot();
+    *failing.failures = super::testing::failures();
+    let mut groups = app_with(failing, false);
+    press(&mut groups, &["j"]);
+    out.push(("dashboard_failure_groups", groups.clone()));
+    let effects = press(&mut groups, &["R"]);
+    let Some(super::state::Effect::CountSelection(command)) = effects.into_iter().next() else {
+        panic!("R on an error group asks for its count");
+    };
+    update(
+        &mut groups,
+        Event::Counted {
+            command,
+            result: Ok(super::model::BulkCount {
+                jobs: 11,
+                skipped: 1,
+            }),
+        },
+    );
+    out.push(("confirm_retry_failure_group", groups));
+
     let mut cancel = app();
     // The first pending job: only those can be cancelled.
     press(&mut cancel, &["2", "j", "j", "j", "j", "x", "Tab"]);
@@ -349,7 +370,12 @@ fn help_box(screen: &str) -> String {
         .iter()
         .position(|r| r.iter().collect::<String>().contains("Keys: "))
         .expect("the help is shown");
-    let left = rows[top].iter().position(|c| *c == '┌').unwrap();
+    // The corner just before the title: another panel's may share the row.
+    let title = rows[top]
+        .windows(6)
+        .position(|w| w.iter().collect::<String>() == "Keys: ")
+        .unwrap();
+    let left = rows[top][..title].iter().rposition(|c| *c == '┌').unwrap();
     let right = left + rows[top][left..].iter().position(|c| *c == '┐').unwrap();
     rows[top..]
         .iter()
@@ -364,6 +390,7 @@ fn the_help_lists_exactly_the_keymap_keys_of_each_screen() {
     let all = [
         Context::Global,
         Context::Lists,
+        Context::Dashboard,
         Context::Jobs,
         Context::Audit,
         Context::Help,
@@ -483,4 +510,17 @@ fn over_the_api_a_lost_connection_names_the_api() {
     );
     let screen = text(&render(&lost, 80, 24));
     assert!(screen.contains("API LOST, retrying"), "{screen}");
+}
+
+#[test]
+fn failure_groups_say_when_they_cover_only_the_newest_failures() {
+    let mut s = snapshot();
+    *s.failures = super::testing::failures();
+    s.failures.total = 9000;
+    s.failures.grouped = 5000;
+    let screen = text(&render(&app_with(s, false), 160, 48));
+    assert!(
+        screen.contains("Failed jobs: 9000 (newest 5000: 5 errors)"),
+        "{screen}"
+    );
 }

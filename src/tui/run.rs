@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::action::AdminCommand;
 use super::backend::{Change, ConsoleBackend};
 use super::state::{App, Effect, Event, update};
 use super::ui;
@@ -362,6 +363,18 @@ where
                     notices.spawn(async move {
                         tokio::time::sleep(after).await;
                         let _ = tx.send(Event::NoticeExpired(id));
+                    });
+                }
+                Effect::CountSelection(command) => {
+                    let (backend, tx) = (backend.clone(), tx.clone());
+                    searches.spawn(async move {
+                        let result = match &command {
+                            AdminCommand::Selection {
+                                action, selection, ..
+                            } => backend.count_selection(*action, selection.clone()).await,
+                            _ => return,
+                        };
+                        let _ = tx.send(Event::Counted { command, result });
                     });
                 }
             }

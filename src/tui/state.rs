@@ -20,7 +20,10 @@ use super::action::{Action, AdminCommand, ConfirmedAction, Intent, Screen};
 use super::backend::{ActionOutcome, BackendError};
 use super::history::History;
 use super::keymap::{Context, KeyChord, Keymap};
-use super::model::{JOB_TYPES, JobStatus, JobType, JobView, Role, Snapshot, WalletHit};
+use super::model::{
+    BulkAction, BulkCount, JOB_TYPES, JobSelection, JobStatus, JobType, JobView, Role, Snapshot,
+    WalletHit,
+};
 use super::theme::Theme;
 use super::ui::layout::{self, Target};
 use crate::admin::{IdFragment, short_id_len, short_len};
@@ -59,6 +62,12 @@ pub enum Event {
     },
     /// The footer notice with this number has been shown long enough.
     NoticeExpired(u64),
+    /// `admin` counted what a retry or cancel by filter would change: the
+    /// command to confirm, its count not yet filled in.
+    Counted {
+        command: AdminCommand,
+        result: Result<BulkCount, BackendError>,
+    },
 }
 
 /// What the event loop must do after an update.
@@ -72,6 +81,9 @@ pub enum Effect {
         id: u64,
         after: Duration,
     },
+    /// Ask `admin` how many jobs the command's selection holds, for its
+    /// confirmation ([`Event::Counted`]).
+    CountSelection(AdminCommand),
     Quit,
 }
 
@@ -354,6 +366,9 @@ pub struct App {
     pub jobs: JobsPane,
     pub workers: ListCursor,
     pub audit: AuditPane,
+    /// The failure group selected on the dashboard (an index into the
+    /// snapshot's groups).
+    pub failure_group: usize,
     pub toasts: Vec<Toast>,
     /// The footer's brief message, if one is showing.
     pub notice: Option<Notice>,
@@ -398,6 +413,7 @@ impl App {
             jobs: JobsPane::default(),
             workers: ListCursor::default(),
             audit: AuditPane::default(),
+            failure_group: 0,
             toasts: Vec::new(),
             notice: None,
             notices_shown: 0,
@@ -624,6 +640,8 @@ impl App {
         self.audit.cursor.reanchor(&ids, page);
         let ids = self.worker_ids();
         self.workers.reanchor(&ids, page);
+        let groups = s.failures.groups.len();
+        self.failure_group = self.failure_group.min(groups.saturating_sub(1));
     }
 
     fn show(&mut self, snapshot: Snapshot) {
@@ -732,6 +750,7 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
             }
             Vec::new()
         }
+        Event::Counted { command, result } => on_counted(app, command, result),
         Event::SearchDone { query, result } => {
             // Only the search for the text now in the field counts: results
             // for what the operator typed before are dropped.
@@ -756,6 +775,56 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
             Vec::new()
         }
     }
+}
+
+/// The count for a retry or cancel by filter arrived: open its
+/// confirmation with that count, unless the operator moved on meanwhile.
+fn on_counted(
+    app: &mut App,
+    command: AdminCommand,
+    result: Result<BulkCount, BackendError>,
+) -> Vec<Effect> {
+    let verb = command.intent().verb();
+    let AdminCommand::Selection {
+        action,
+        selection,
+        label,
+        ..
+    } = command
+    else {
+        return Vec::new();
+    };
+    match result {
+        Err(err) => app.toast(
+            ToastKind::Error,
+            format!("cannot count the jobs to {verb}: {err}"),
+        ),
+        Ok(count) if app.overlay.is_some() || app.screen != Screen::Dashboard => {
+            app.dirty = false;
+            tracing::info!(?count, "count arrived after the operator moved on");
+        }
+        Ok(count) if count.jobs == 0 => app.toast(
+            ToastKind::Info,
+            match action {
+                BulkAction::Retry => {
+                    "nothing to do: no failed job with this error can be retried now"
+                }
+                _ => "nothing to do: no pending job has this error",
+            },
+        ),
+        Ok(count) => {
+            app.overlay = Some(Overlay::Confirm(Confirmation {
+                command: AdminCommand::Selection {
+                    action,
+                    selection,
+                    label,
+                    count,
+                },
+                focus: Choice::Cancel,
+            }));
+        }
+    }
+    Vec::new()
 }
 
 fn on_action_done(
@@ -1022,11 +1091,46 @@ fn request(app: &mut App, intent: Intent) -> Vec<Effect> {
         Intent::StartWorkers => AdminCommand::StartWorkers {
             workers: s.workers.len(),
         },
+        // The count clear-failed's own predicate gives (not the per-type
+        // counts, which another statement maintains).
         Intent::ClearFailed => AdminCommand::ClearFailed {
-            count: s.count(JobStatus::Failed),
+            count: s.failures.total,
         },
+        Intent::RetryFailures | Intent::CancelFailures => {
+            let group = s
+                .failures
+                .groups
+                .get(app.failure_group)
+                .filter(|_| app.screen == Screen::Dashboard);
+            let Some(group) = group else {
+                app.toast(
+                    ToastKind::Info,
+                    format!(
+                        "cannot {}: select an error under Failed jobs on the dashboard first",
+                        intent.verb()
+                    ),
+                );
+                return Vec::new();
+            };
+            let (action, status) = if intent == Intent::RetryFailures {
+                (BulkAction::Retry, JobStatus::Failed)
+            } else {
+                (BulkAction::Cancel, JobStatus::Pending)
+            };
+            let command = AdminCommand::Selection {
+                action,
+                selection: JobSelection {
+                    error_class: Some(group.class.clone()),
+                    ..JobSelection::status(status)
+                },
+                label: group.example.clone(),
+                count: BulkCount::default(),
+            };
+            return vec![Effect::CountSelection(command)];
+        }
         Intent::ResetProcessing => AdminCommand::ResetProcessing {
             count: s.stuck_total,
+            wallets: s.orphaned_wallets,
         },
         Intent::RetryJob | Intent::CancelJob => {
             let Some(job) = app.selected_job().filter(|_| app.screen == Screen::Jobs) else {
@@ -1073,7 +1177,10 @@ fn request(app: &mut App, intent: Intent) -> Vec<Effect> {
     };
     let nothing = match &command {
         AdminCommand::ClearFailed { count: 0 } => Some("there are no failed jobs to clear"),
-        AdminCommand::ResetProcessing { count: 0 } => Some("no processing job is past its lease"),
+        AdminCommand::ResetProcessing {
+            count: 0,
+            wallets: 0,
+        } => Some("no processing job is past its lease and no wallet is flagged by a finished job"),
         AdminCommand::PauseWorkers { .. } if s.paused => Some("the workers are already paused"),
         AdminCommand::StartWorkers { .. } if !s.paused => Some("the workers are already running"),
         _ => None,
@@ -1207,7 +1314,14 @@ fn on_screen(app: &mut App, action: Action) -> Vec<Effect> {
                 Screen::Jobs => (app.job_ids(), &mut app.jobs.cursor),
                 Screen::Audit => (app.audit_ids(), &mut app.audit.cursor),
                 Screen::Workers => (app.worker_ids(), &mut app.workers),
-                Screen::Dashboard => return Vec::new(),
+                Screen::Dashboard => {
+                    let groups = app.snapshot.as_ref().map_or(0, |s| s.failures.groups.len());
+                    app.failure_group = app
+                        .failure_group
+                        .saturating_add_signed(delta.signum())
+                        .min(groups.saturating_sub(1));
+                    return Vec::new();
+                }
             };
             cursor.move_by(delta, &ids, page);
         }

@@ -234,7 +234,8 @@ fn the_wizard_steps_back_with_esc_and_closes_from_its_first_step() {
 
 #[test]
 fn confirmation_starts_on_cancel_and_only_confirm_runs_the_action() {
-    let failed = snapshot().count(JobStatus::Failed);
+    // The count clear-failed's own predicate gave, not the per-type counts.
+    let failed = snapshot().failures.total;
     assert!(failed > 0);
     let expected = AdminCommand::ClearFailed { count: failed };
 
@@ -293,7 +294,8 @@ fn confirmations_name_the_selected_job_and_the_counts() {
     assert_eq!(
         confirmation(&app).command,
         AdminCommand::ResetProcessing {
-            count: snapshot().stuck_total
+            count: snapshot().stuck_total,
+            wallets: 0,
         }
     );
     press(&mut app, &["Esc", "P"]);
@@ -363,7 +365,7 @@ fn mutating_keys() -> Vec<(Screen, String, Intent)> {
         }
     }
     let intents: std::collections::HashSet<_> = out.iter().map(|(_, _, i)| *i).collect();
-    assert_eq!(intents.len(), 7, "every intent has a key: {out:?}");
+    assert_eq!(intents.len(), 9, "every intent has a key: {out:?}");
     out
 }
 
@@ -858,4 +860,162 @@ fn a_dispatch_refused_on_confirm_stays_on_the_review() {
     assert_eq!(wizard(&app).step, WizardStep::Review, "not stuck sending");
     assert!(app.busy.is_none());
     assert!(notice(&app).contains("viewer"), "{}", notice(&app));
+}
+
+fn with_failures() -> App {
+    let mut s = snapshot();
+    *s.failures = testing::failures();
+    app_with(s, false)
+}
+
+#[test]
+fn an_error_group_is_selected_counted_by_admin_then_confirmed_with_that_count() {
+    use super::model::{BulkAction, BulkCount, JobSelection};
+    let mut app = with_failures();
+    assert_eq!(app.failure_group, 0);
+    press(&mut app, &["j", "j", "j", "j", "j"]);
+    assert_eq!(app.failure_group, 3, "stops at the last group");
+    press(&mut app, &["k", "k"]);
+    assert_eq!(app.failure_group, 1);
+
+    // R asks admin for the count first; no dialog yet, nothing runs.
+    let effects = press(&mut app, &["R"]);
+    let [Effect::CountSelection(command)] = &effects[..] else {
+        panic!("expected a count request, got {effects:?}");
+    };
+    let AdminCommand::Selection {
+        action, selection, ..
+    } = command
+    else {
+        panic!("expected a selection, got {command:?}");
+    };
+    assert_eq!(*action, BulkAction::Retry);
+    assert_eq!(
+        *selection,
+        JobSelection {
+            error_class: Some("TRON node answered # after # tries".into()),
+            ..JobSelection::status(JobStatus::Failed)
+        }
+    );
+    assert!(app.overlay.is_none());
+
+    // The dialog shows the count admin gave (11 of the 12 failed: one left
+    // alone), and confirming runs exactly that command.
+    let count = BulkCount {
+        jobs: 11,
+        skipped: 1,
+    };
+    update(
+        &mut app,
+        Event::Counted {
+            command: command.clone(),
+            result: Ok(count),
+        },
+    );
+    let shown = confirmation(&app).command.clone();
+    assert_eq!(shown.title(8), "Retry 11 failed jobs with this error?");
+    assert!(
+        shown
+            .consequences()
+            .iter()
+            .any(|l| l.starts_with("1 more left alone")),
+        "{:?}",
+        shown.consequences()
+    );
+    let effects = press(&mut app, &["Tab", "Enter"]);
+    let [
+        AdminCommand::Selection {
+            count: ran,
+            selection: ran_selection,
+            ..
+        },
+    ] = &admin_effects(&effects)[..]
+    else {
+        panic!("expected the selection to run, got {effects:?}");
+    };
+    assert_eq!((*ran, ran_selection), (count, selection));
+    update(
+        &mut app,
+        Event::ActionDone {
+            command: shown,
+            result: Ok(ActionOutcome {
+                message: "11 failed jobs back to pending".into(),
+                affected: 11,
+            }),
+        },
+    );
+
+    // x cancels the pending jobs with that error; a count of 0 opens nothing.
+    let effects = press(&mut app, &["x"]);
+    let [Effect::CountSelection(cancel)] = &effects[..] else {
+        panic!("expected a count request, got {effects:?}");
+    };
+    assert!(
+        matches!(cancel, AdminCommand::Selection { action: BulkAction::Cancel, selection, .. }
+        if selection.status == JobStatus::Pending)
+    );
+    update(
+        &mut app,
+        Event::Counted {
+            command: cancel.clone(),
+            result: Ok(BulkCount::default()),
+        },
+    );
+    assert!(app.overlay.is_none());
+    assert!(app.toasts.last().unwrap().text.starts_with("nothing to do"));
+}
+
+#[test]
+fn error_groups_are_not_acted_on_read_only_or_off_the_dashboard() {
+    let mut s = snapshot();
+    *s.failures = testing::failures();
+    let mut ro = app_with(s, true);
+    assert!(only_notice(&press(&mut ro, &["R"])));
+    assert!(ro.overlay.is_none());
+    assert!(notice(&ro).contains("read-only"), "{}", notice(&ro));
+
+    // A count arriving after the operator left the dashboard opens nothing.
+    let mut app = with_failures();
+    let effects = press(&mut app, &["R"]);
+    let [Effect::CountSelection(command)] = &effects[..] else {
+        panic!("expected a count request, got {effects:?}");
+    };
+    press(&mut app, &["2"]);
+    update(
+        &mut app,
+        Event::Counted {
+            command: command.clone(),
+            result: Ok(super::model::BulkCount {
+                jobs: 3,
+                skipped: 0,
+            }),
+        },
+    );
+    assert!(app.overlay.is_none());
+    // On the Jobs screen, R is the selected job's retry, not the group's.
+    let effects = press(&mut app, &["j", "R"]);
+    assert!(effects.is_empty());
+    assert!(matches!(
+        confirmation(&app).command,
+        AdminCommand::RetryJob { .. }
+    ));
+}
+
+#[test]
+fn a_reset_with_only_wallets_to_release_is_offered_with_their_count() {
+    let mut s = snapshot();
+    s.stuck.clear();
+    s.stuck_total = 0;
+    s.orphaned_wallets = 2;
+    let mut app = app_with(s, false);
+    press(&mut app, &["U"]);
+    let command = &confirmation(&app).command;
+    assert_eq!(
+        *command,
+        AdminCommand::ResetProcessing {
+            count: 0,
+            wallets: 2
+        }
+    );
+    assert_eq!(command.title(8), "Reset 0 stuck jobs and 2 wallet flags?");
 }

@@ -188,6 +188,7 @@ pub fn snapshot() -> Snapshot {
             age: Duration::from_secs(1900),
         }],
         stuck_total: 1,
+        orphaned_wallets: 0,
         jobs: jobs(40),
         audit: (0..12u128)
             .map(|i| AuditView {
@@ -207,6 +208,63 @@ pub fn snapshot() -> Snapshot {
             })
             .collect(),
         pending_changes: Vec::new(),
+        failures: Box::new(Failures {
+            total: 2,
+            grouped: 2,
+            group_count: 1,
+            groups: vec![FailureGroup {
+                class: "TRON node answered # after # tries".into(),
+                example: "TRON node answered 503 after 3 tries".into(),
+                count: 2,
+                newest: Some(at(14, 21, 7)),
+                job_types: vec!["consolidation".into()],
+                newest_job: id(5),
+            }],
+        }),
+    }
+}
+
+/// The failed jobs of a bad afternoon: several errors, one selected.
+pub fn failures() -> Failures {
+    let group = |class: &str, example: &str, count, minute, types: &[&str], job| FailureGroup {
+        class: class.into(),
+        example: example.into(),
+        count,
+        newest: Some(at(14, minute, 0)),
+        job_types: types.iter().map(|t| t.to_string()).collect(),
+        newest_job: id(job),
+    };
+    Failures {
+        total: 61,
+        grouped: 61,
+        group_count: 5,
+        groups: vec![
+            group(
+                "lease expired on attempt #: worker … stopped renewing it; out of retries",
+                "lease expired on attempt 3: worker 0193f1a2-7c4e-7b1d-9a2f-3e5d8c7b6a19 stopped renewing it; out of retries",
+                41,
+                28,
+                &["sync", "consolidation"],
+                900,
+            ),
+            group(
+                "TRON node answered # after # tries",
+                "TRON node answered 503 after 3 tries",
+                12,
+                26,
+                &["consolidation"],
+                901,
+            ),
+            group(
+                "gas wallet T… holds # TRX, below gas.min_balance_sun # TRX",
+                "gas wallet TGasWaLLetXXXXXXXXXXXXXXXXXXXXXXXX holds 19,984.549000 TRX, below gas.min_balance_sun 900.000000 TRX",
+                5,
+                11,
+                &["gas-topup"],
+                902,
+            ),
+            group("", "", 2, 2, &["sync"], 903),
+        ],
     }
 }
 

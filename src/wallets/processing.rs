@@ -5,8 +5,17 @@
 //! as good as that job's lease and the two must be judged in one statement.
 //! The lease protocol around it is `jobs::processing`'s.
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
+
+/// A wallet whose processing job is not live (missing, finished, or past
+/// its lease): the one predicate [`count_orphaned`] counts and
+/// [`release_orphaned`] clears, so a confirmation counts what the reset does.
+const ORPHANED: &str = "w.is_processing
+    AND NOT EXISTS (SELECT 1 FROM job_logs j
+                     WHERE j.id = w.processing_job_id
+                       AND j.status = 'processing'
+                       AND j.locked_until > now())";
 
 /// Sets the flag of `wallet_id` to `job_id` when it is free, already names
 /// that job (a new attempt of it takes over), or names a job that is no
@@ -63,17 +72,19 @@ pub async fn clear(
 /// Clears the flag of every wallet whose processing job is not live
 /// (missing, finished, or past its lease); returns their addresses.
 pub async fn release_orphaned(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar!(
+    let mut q = QueryBuilder::<Postgres>::new(
         "UPDATE user_wallets w
             SET is_processing = false, processing_job_id = NULL, processing_since = NULL,
                 updated_at = now()
-          WHERE w.is_processing
-            AND NOT EXISTS (SELECT 1 FROM job_logs j
-                             WHERE j.id = w.processing_job_id
-                               AND j.status = 'processing'
-                               AND j.locked_until > now())
-          RETURNING w.address",
-    )
-    .fetch_all(conn)
-    .await
+          WHERE ",
+    );
+    q.push(ORPHANED).push(" RETURNING w.address");
+    q.build_query_scalar().fetch_all(conn).await
+}
+
+/// How many wallets [`release_orphaned`] would clear now.
+pub async fn count_orphaned<'c>(db: impl PgExecutor<'c>) -> Result<i64, sqlx::Error> {
+    let mut q = QueryBuilder::<Postgres>::new("SELECT count(*) FROM user_wallets w WHERE ");
+    q.push(ORPHANED);
+    q.build_query_scalar().fetch_one(db).await
 }

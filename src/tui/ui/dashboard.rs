@@ -9,6 +9,7 @@ use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
 use super::{age, chart, fit, panel};
 use crate::admin::proposals::countdown;
+use crate::tui::action::Intent;
 use crate::tui::model::{JobStatus, Snapshot};
 use crate::tui::state::App;
 
@@ -153,43 +154,7 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
     let width = usize::from(area.width.saturating_sub(2));
     let mut lines: Vec<Line> = Vec::new();
-    match &s.oldest_pending {
-        Some(j) => lines.push(Line::raw(fit(
-            &format!(
-                "Oldest pending: {} {} waiting {}",
-                j.job_type.as_str(),
-                app.short(&j.id),
-                age(app.aged(j.age))
-            ),
-            width,
-            theme,
-        ))),
-        None => lines.push(Line::styled("No job is waiting", theme.dim())),
-    }
-    if s.stuck.is_empty() {
-        lines.push(Line::styled("No job is stuck", theme.dim()));
-    } else {
-        lines.push(Line::styled(
-            // Every stuck job, not only the few named below.
-            format!(
-                "Stuck in processing: {}",
-                s.stuck_total.max(s.stuck.len() as u64)
-            ),
-            theme.warning(),
-        ));
-        for j in s.stuck.iter().take(3) {
-            lines.push(Line::raw(fit(
-                &format!(
-                    "  {} {} for {}",
-                    j.job_type.as_str(),
-                    app.short(&j.id),
-                    age(app.aged(j.age))
-                ),
-                width,
-                theme,
-            )));
-        }
-    }
+    // Changes that will move money come first: they must not be missed.
     if !s.pending_changes.is_empty() {
         lines.push(Line::styled(
             format!(
@@ -214,6 +179,44 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             theme,
         )));
     }
+    match &s.oldest_pending {
+        Some(j) => lines.push(Line::raw(fit(
+            &format!(
+                "Oldest pending: {} {} waiting {}",
+                j.job_type.as_str(),
+                app.short(&j.id),
+                age(app.aged(j.age))
+            ),
+            width,
+            theme,
+        ))),
+        None => lines.push(Line::styled("No job is waiting", theme.dim())),
+    }
+    if s.stuck.is_empty() {
+        lines.push(Line::styled("No job is stuck", theme.dim()));
+    } else {
+        // Every stuck job, not only the few listed: what a reset takes back.
+        lines.push(Line::styled(
+            format!("Stuck in processing: {}", s.stuck_total),
+            theme.warning(),
+        ));
+        for j in s.stuck.iter().take(3) {
+            lines.push(Line::raw(fit(
+                &format!(
+                    "  {} {} for {}",
+                    j.job_type.as_str(),
+                    app.short(&j.id),
+                    age(app.aged(j.age))
+                ),
+                width,
+                theme,
+            )));
+        }
+    }
+    // The admin actions below fill what is left; the failures keep at
+    // least three lines for their groups.
+    let room = usize::from(area.height.saturating_sub(2)).saturating_sub(lines.len() + 2);
+    lines.extend(failure_lines(app, s, width, room.max(3)));
     lines.push(Line::styled("Latest admin actions", theme.title()));
     let room = usize::from(area.height.saturating_sub(2)).saturating_sub(lines.len());
     if s.audit.is_empty() {
@@ -227,4 +230,62 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         )));
     }
     frame.render_widget(Paragraph::new(lines).block(panel("Attention", theme)), area);
+}
+
+/// The failed jobs: how many, and the largest groups by error (count, the
+/// newest's time, types, message), the selected one marked; at most
+/// `room` lines for the groups, scrolled to keep the selection in view.
+fn failure_lines(app: &App, s: &Snapshot, width: usize, room: usize) -> Vec<Line<'static>> {
+    let theme = &app.theme;
+    let f = &s.failures;
+    if f.total == 0 {
+        return vec![Line::styled("No failed jobs", theme.dim())];
+    }
+    let errors = if f.group_count == 1 {
+        "error"
+    } else {
+        "errors"
+    };
+    let mut head = if f.grouped < f.total {
+        format!(
+            "Failed jobs: {} (newest {}: {} {errors})",
+            f.total, f.grouped, f.group_count
+        )
+    } else {
+        format!("Failed jobs: {} ({} {errors})", f.total, f.group_count)
+    };
+    let acts = app.may(Intent::RetryFailures) || app.may(Intent::CancelFailures);
+    // The keys only where they fit whole; `?` lists them anyway.
+    let hint = format!(" {} R retry, x cancel pending", theme.separator());
+    if acts && head.chars().count() + hint.chars().count() <= width {
+        head.push_str(&hint);
+    }
+    let mut lines = vec![Line::styled(fit(&head, width, theme), theme.warning())];
+    let first = (app.failure_group + 1).saturating_sub(room);
+    for (i, g) in f.groups.iter().enumerate().skip(first).take(room) {
+        let selected = acts && i == app.failure_group;
+        let marker = if selected { theme.cursor() } else { " " };
+        let when = g
+            .newest
+            .map(|t| t.format("%H:%M").to_string())
+            .unwrap_or_else(|| "--:--".into());
+        let message = if g.example.is_empty() {
+            "(no error message)".to_string()
+        } else {
+            g.example.replace(['\n', '\r'], " ")
+        };
+        // The message before the types: a narrow panel cuts the types.
+        let text = format!(
+            "{marker}{:>4} {when} {message} ({})",
+            g.count,
+            g.job_types.join(", ")
+        );
+        let style = if selected {
+            theme.selected()
+        } else {
+            theme.text()
+        };
+        lines.push(Line::styled(fit(&text, width, theme), style));
+    }
+    lines
 }
