@@ -22,8 +22,8 @@ use tokio::task::JoinHandle;
 use super::action::{AdminCommand, ConfirmedAction};
 use super::backend::{ActionOutcome, BackendError, ConsoleBackend};
 use super::model::{
-    Access, AuditView, DepthRow, Health, JobRef, JobType, JobView, PendingChange, Role, Snapshot,
-    StatusCounts, WalletHit, WorkerState, WorkerView,
+    Access, AuditView, DepthRow, Health, JobDetail, JobRef, JobType, JobView, PendingChange, Role,
+    Snapshot, StatusCounts, WalletHit, WorkerState, WorkerView,
 };
 use crate::admin::console::{self, ConsoleData};
 use crate::admin::jobs::Dispatch;
@@ -165,6 +165,13 @@ impl ConsoleBackend for AdminBackend {
             .await
             .map_err(backend_error)?;
         Ok(found.into_iter().map(wallet_hit).collect())
+    }
+
+    async fn job_detail(&self, id: uuid::Uuid) -> Result<JobDetail, BackendError> {
+        let detail = admin::jobs::detail(&self.pool, id)
+            .await
+            .map_err(backend_error)?;
+        job_detail(detail)
     }
 
     async fn changed(&self) {
@@ -426,6 +433,23 @@ fn job_view(j: overview::Job, labels: &HashMap<uuid::Uuid, String>) -> Option<Jo
         started_at: j.started_at,
         finished_at: j.finished_at,
         locked_by: j.locked_by.map(|id| id.to_string()),
+    })
+}
+
+/// The detail view's data; the owner's label is the Jobs row's to show.
+pub(super) fn job_detail(d: admin::jobs::JobDetail) -> Result<JobDetail, BackendError> {
+    let id = d.job.id;
+    let job = job_view(d.job, &HashMap::new()).ok_or_else(|| {
+        BackendError::Failed(format!(
+            "job {id} has no type or status the console can show"
+        ))
+    })?;
+    Ok(JobDetail {
+        taken_at: d.taken_at,
+        job,
+        worker: d.worker,
+        attempts: d.attempts,
+        transfers: d.transfers,
     })
 }
 

@@ -7,7 +7,9 @@
 use std::future::Future;
 
 use super::action::ConfirmedAction;
-use super::model::{Snapshot, WalletHit};
+use uuid::Uuid;
+
+use super::model::{JobDetail, Snapshot, WalletHit};
 
 /// Why a backend call did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +63,15 @@ pub trait ConsoleBackend: Send + Sync + 'static {
         &self,
         query: &str,
     ) -> impl Future<Output = Result<Vec<WalletHit>, BackendError>> + Send;
+
+    /// One job explained: its attempts and transfers (the detail view).
+    /// The default, for backends that serve only snapshots (tests), says
+    /// the detail cannot be read; the view then shows the job's row alone.
+    fn job_detail(&self, id: Uuid) -> impl Future<Output = Result<JobDetail, BackendError>> + Send {
+        std::future::ready(Err(BackendError::Failed(format!(
+            "job {id}: this console cannot read a job's attempts and transfers"
+        ))))
+    }
 
     /// Resolves when the data has changed (a database notification), so the
     /// console can refresh before its timer. The default never resolves:

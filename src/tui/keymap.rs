@@ -21,6 +21,8 @@ pub enum Context {
     Lists,
     Jobs,
     Audit,
+    /// A detail view (a job, an audit entry): movement keys scroll it.
+    Detail,
     Help,
     Confirm,
     /// A text field: printable keys are text, only these keys are actions.
@@ -35,6 +37,7 @@ impl Context {
             Context::Lists => "Lists (jobs, workers, audit)",
             Context::Jobs => "Jobs",
             Context::Audit => "Audit",
+            Context::Detail => "Detail view (job, audit entry)",
             Context::Help => "Help",
             Context::Confirm => "Confirmation",
             Context::TextInput => "Text field (filter, wallet search)",
@@ -52,11 +55,19 @@ impl Context {
         }
     }
 
-    const ALL: [Context; 8] = [
+    /// The contexts consulted while a screen shows a detail view.
+    pub fn detail_chain(screen: Screen) -> Vec<Context> {
+        let mut chain = vec![Context::Detail];
+        chain.extend_from_slice(Context::chain(screen));
+        chain
+    }
+
+    const ALL: [Context; 9] = [
         Context::Global,
         Context::Lists,
         Context::Jobs,
         Context::Audit,
+        Context::Detail,
         Context::Help,
         Context::Confirm,
         Context::TextInput,
@@ -397,6 +408,8 @@ impl Default for Keymap {
                 vec![k(KeyCode::End), c('G')],
                 "last row",
             ),
+            b(X::Lists, A::Sort, vec![c('o')], "sort by the next column"),
+            b(X::Lists, A::SortReverse, vec![c('O')], "reverse the sort"),
             b(
                 X::Jobs,
                 A::Open,
@@ -435,9 +448,41 @@ impl Default for Keymap {
             ),
             b(
                 X::Audit,
+                A::Open,
+                vec![k(KeyCode::Enter)],
+                "show or hide the entry's detail",
+            ),
+            b(
+                X::Audit,
                 A::Filter,
                 vec![c('/')],
                 "filter by actor, action or target",
+            ),
+            b(X::Detail, A::Up, vec![k(KeyCode::Up), c('k')], "scroll up"),
+            b(
+                X::Detail,
+                A::Down,
+                vec![k(KeyCode::Down), c('j')],
+                "scroll down",
+            ),
+            b(
+                X::Detail,
+                A::PageUp,
+                vec![k(KeyCode::PageUp), KeyChord::ctrl('b')],
+                "scroll a page up",
+            ),
+            b(
+                X::Detail,
+                A::PageDown,
+                vec![k(KeyCode::PageDown), KeyChord::ctrl('f')],
+                "scroll a page down",
+            ),
+            b(X::Detail, A::Top, vec![k(KeyCode::Home), c('g')], "top"),
+            b(
+                X::Detail,
+                A::Bottom,
+                vec![k(KeyCode::End), c('G')],
+                "bottom",
             ),
             b(
                 X::Help,
@@ -544,9 +589,14 @@ impl Keymap {
 
     /// No key may mean two actions in contexts consulted together.
     fn check(&self) -> Result<(), KeymapError> {
+        let detail_chains: Vec<Vec<Context>> = [Screen::Jobs, Screen::Audit]
+            .into_iter()
+            .map(Context::detail_chain)
+            .collect();
         let chains: Vec<&[Context]> = Screen::ALL
             .iter()
             .map(|s| Context::chain(*s))
+            .chain(detail_chains.iter().map(Vec::as_slice))
             .chain([
                 &[Context::Help][..],
                 &[Context::Confirm],

@@ -14,7 +14,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::admin::health::Status;
-pub use crate::admin::{Asset, JobStatus, JobType, Role, WalletRole, WorkerState};
+pub use crate::admin::{
+    Asset, AttemptOutcome, AttemptRecord, JobStatus, JobTransfer, JobType, Role, TransferStatus,
+    WalletRole, WorkerState,
+};
 
 /// Job types in the order the console offers them (the dispatch wizard and
 /// the Jobs screen's type filter).
@@ -99,6 +102,22 @@ pub struct JobView {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub locked_by: Option<String>,
+}
+
+/// Everything the detail view explains about one job, read when it opens
+/// and at each refresh while it is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobDetail {
+    /// The database time of the read: relative times are measured from it.
+    pub taken_at: DateTime<Utc>,
+    pub job: JobView,
+    /// host:pid of the worker holding the job, or that held it last, while
+    /// that worker's row exists.
+    pub worker: Option<String>,
+    /// The attempts that did not succeed, oldest first.
+    pub attempts: Vec<AttemptRecord>,
+    /// The transfers the job made, oldest first.
+    pub transfers: Vec<JobTransfer>,
 }
 
 /// One row of the audit trail.

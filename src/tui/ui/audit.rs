@@ -5,7 +5,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Row, Table};
 
-use super::{editing_hint, panel, row_marker, window};
+use super::{editing_hint, panel, row_marker, sort_note, sorted_header, window};
+use crate::tui::keymap::Context;
 use crate::tui::model::Snapshot;
 use crate::tui::state::App;
 
@@ -23,6 +24,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         spans.push(Span::raw(format!("\"{search}\"")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), bar);
+    if app.audit.detail && app.selected_audit().is_some() {
+        let lines = super::detail::audit_detail_lines(app);
+        super::detail::draw(
+            frame,
+            table,
+            app,
+            ("Audit entry", Context::Audit),
+            lines,
+            app.audit.scroll,
+        );
+        return;
+    }
 
     let height = usize::from(table.height.saturating_sub(3));
     let cursor = &app.audit.cursor;
@@ -49,8 +62,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             .style(style)
         })
         .collect();
-    let header =
-        Row::new([" ", "time (UTC)", "actor", "action", "target", "details"]).style(theme.dim());
+    let header = Row::new(sorted_header(
+        &[" ", "time (UTC)", "actor", "action", "target", "details"],
+        app.audit.sort,
+        theme,
+    ))
+    .style(theme.dim());
     let widths = [
         Constraint::Length(1),
         Constraint::Length(14),
@@ -59,7 +76,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         Constraint::Length(12),
         Constraint::Min(8),
     ];
-    let title = format!("Audit trail, newest first ({len} shown)");
+    let title = format!(
+        "Audit trail ({len} shown{})",
+        sort_note(app.audit.sort, theme)
+    );
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)

@@ -5,32 +5,31 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Paragraph, Row, Table};
 
-use super::{age, editing_hint, fit, panel, row_marker, window};
-use crate::tui::action::{Action, short_id};
+use super::{age, editing_hint, fit, panel, row_marker, sort_note, sorted_header, window};
+use crate::tui::action::short_id;
 use crate::tui::keymap::Context;
-use crate::tui::model::{JobStatus, JobView, Snapshot};
+use crate::tui::model::{JobStatus, Snapshot};
 use crate::tui::state::App;
 use crate::tui::theme::Theme;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let [bar, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
     draw_filter_bar(frame, bar, app);
-    let selected = app.selected_job().filter(|_| app.jobs.detail);
-    let Some(job) = selected else {
-        draw_table(frame, rest, app, s);
+    if app.jobs.detail && app.selected_job().is_some() {
+        let lines = super::detail::job_detail_lines(app);
+        super::detail::draw(
+            frame,
+            rest,
+            app,
+            ("Job", Context::Jobs),
+            lines,
+            app.jobs.scroll,
+        );
         return;
-    };
-    let (table, detail) = if rest.width >= 140 {
-        let [t, d] = Layout::horizontal([Constraint::Min(80), Constraint::Length(60)]).areas(rest);
-        (t, d)
-    } else {
-        let [t, d] = Layout::vertical([Constraint::Min(5), Constraint::Length(10)]).areas(rest);
-        (t, d)
-    };
-    draw_table(frame, table, app, s);
-    draw_detail(frame, detail, app, job);
+    }
+    draw_table(frame, rest, app, s);
 }
 
 fn draw_filter_bar(frame: &mut Frame, area: Rect, app: &App) {
@@ -97,9 +96,13 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             .style(style)
         })
         .collect();
-    let header = Row::new([
-        " ", "id", "type", "status", "wallet", "tries", "updated", "user",
-    ])
+    let header = Row::new(sorted_header(
+        &[
+            " ", "id", "type", "status", "wallet", "tries", "updated", "user",
+        ],
+        app.jobs.sort,
+        theme,
+    ))
     .style(theme.dim());
     let widths = [
         Constraint::Length(1),
@@ -116,7 +119,7 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     } else {
         format!("{} of {len}", cursor.index + 1)
     };
-    let title = format!("Jobs {position}");
+    let title = format!("Jobs {position}{}", sort_note(app.jobs.sort, theme));
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)
@@ -128,52 +131,4 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
 
 fn since(s: &Snapshot, at: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
     (s.taken_at - at).to_std().unwrap_or_default()
-}
-
-fn draw_detail(frame: &mut Frame, area: Rect, app: &App, job: &JobView) {
-    let theme = &app.theme;
-    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| t.format("%H:%M:%S").to_string())
-            .unwrap_or_else(|| "-".into())
-    };
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled("job ", theme.dim()),
-            Span::raw(job.id.to_string()),
-        ]),
-        Line::from(vec![
-            Span::styled(job.status.as_str(), status_style(job.status, theme)),
-            Span::raw(format!(
-                "  {}  attempts {}/{}",
-                job.job_type.as_str(),
-                job.retry_count,
-                job.max_retries
-            )),
-        ]),
-        Line::raw(format!("wallet {}", job.wallet_address)),
-        Line::raw(format!(
-            "created {}  started {}  finished {}",
-            job.created_at.format("%Y-%m-%d %H:%M:%S"),
-            when(job.started_at),
-            when(job.finished_at)
-        )),
-    ];
-    if let Some(worker) = &job.locked_by {
-        lines.push(Line::raw(format!("worker {worker}")));
-    }
-    if let Some(err) = &job.error_message {
-        lines.push(Line::styled(format!("error: {err}"), theme.error()));
-    }
-    lines.push(Line::styled("data", theme.dim()));
-    let title = match app.keymap.key_for(Context::Jobs, Action::Open) {
-        Some(key) => format!("Detail ({key} closes)"),
-        None => "Detail".to_string(),
-    };
-    lines.extend(job.data.lines().map(|l| Line::raw(l.to_string())));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(panel(&title, theme)),
-        area,
-    );
 }

@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Row, Table};
 
-use super::{age, panel, row_marker, window};
+use super::{age, panel, row_marker, sort_note, sorted_header, window};
 use crate::tui::action::short_id;
 use crate::tui::model::Snapshot;
 use crate::tui::state::App;
@@ -14,14 +14,15 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
     let height = usize::from(area.height.saturating_sub(3));
     let cursor = &app.workers;
-    let first = window(cursor.offset, cursor.index, s.workers.len(), height);
-    let rows: Vec<Row> = s
-        .workers
+    let first = window(cursor.offset, cursor.index, app.worker_rows.len(), height);
+    let rows: Vec<Row> = app
+        .worker_rows
         .iter()
         .enumerate()
         .skip(first)
         .take(height)
         .map(|(i, w)| {
+            let w = &s.workers[*w];
             let (style, marker) = row_marker(i == cursor.index, theme);
             let badge = theme.worker(w.state);
             Row::new(vec![
@@ -41,16 +42,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             .style(style)
         })
         .collect();
-    let header = Row::new([
-        " ",
-        "state",
-        "host:pid",
-        "beat",
-        "job",
-        "done",
-        "failed",
-        "last error",
-    ])
+    let header = Row::new(sorted_header(
+        &[
+            " ",
+            "state",
+            "host:pid",
+            "beat",
+            "job",
+            "done",
+            "failed",
+            "last error",
+        ],
+        app.worker_sort,
+        theme,
+    ))
     .style(theme.dim());
     let widths = [
         Constraint::Length(1),
@@ -62,7 +67,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         Constraint::Length(6),
         Constraint::Min(8),
     ];
-    let title = format!("Workers ({})", s.workers.len());
+    let title = format!(
+        "Workers ({}{})",
+        s.workers.len(),
+        sort_note(app.worker_sort, theme)
+    );
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)
