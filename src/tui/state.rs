@@ -1049,7 +1049,18 @@ fn on_screen(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::SwitchFocus | Action::Press | Action::Request(_) => {}
     }
-    Vec::new()
+    detail_to_read(app)
+}
+
+/// When the open job detail now shows another job than the one read (a
+/// filter changed the selection, the view was unfrozen), read that one.
+fn detail_to_read(app: &App) -> Vec<Effect> {
+    match app.selected_job().filter(|_| app.jobs.detail) {
+        Some(job) if app.jobs.loaded.as_ref().is_none_or(|l| l.id != job.id) => {
+            vec![Effect::LoadJobDetail(job.id)]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Enter on a list: open or close the selected row's detail view, reading

@@ -872,11 +872,19 @@ fn the_job_detail_reads_its_job_follows_refreshes_and_scrolls_within_bounds() {
     );
     let first = crate::tui::ui::job_detail_lines(&app)[0].to_string();
     assert!(first.contains("connection refused"), "{first}");
+
+    // A filter that moves the selection to another job reads that one.
+    let effects = press(&mut app, &["t"]);
+    let now = app.selected_job().unwrap().id;
+    assert_ne!(now, job.id);
+    assert_eq!(effects, [Effect::LoadJobDetail(now)]);
+
     press(&mut app, &["Esc"]);
     assert!(!app.jobs.detail);
     assert_eq!(app.contexts()[0], Context::Jobs);
+    let index = app.jobs.cursor.index;
     press(&mut app, &["j"]);
-    assert_eq!(app.jobs.cursor.index, 2, "the cursor moves again");
+    assert_eq!(app.jobs.cursor.index, index + 1, "the cursor moves again");
 }
 
 #[test]
