@@ -516,3 +516,75 @@ async fn the_binary_shows_the_dashboard_over_the_api_to_a_wall_screen_token() {
     .unwrap();
     drop(server);
 }
+
+#[tokio::test]
+async fn a_job_detail_reads_the_same_over_the_api_and_the_database() {
+    let f = seeded().await;
+    let (base, _stop) = serve(&f.db, "127.0.0.1:0".parse().unwrap()).await;
+    let api = over_api(&base, &f.viewer).await;
+    let db = AdminBackend::new(f.oncall.pool.clone(), Some(ADMIN.into()))
+        .await
+        .unwrap();
+    let (job, wallet): (uuid::Uuid, uuid::Uuid) =
+        sqlx::query_as("SELECT id, wallet_id FROM job_logs WHERE job_type = 'consolidation'")
+            .fetch_one(&f.db.pool)
+            .await
+            .unwrap();
+    // An attempt that was retried, and a transfer the chain confirmed.
+    sqlx::query(
+        "INSERT INTO job_attempts (job_id, attempt, worker, started_at, ended_at, outcome, error)
+         VALUES ($1, 1, 'host-a:4242', now() - interval '1 minute', now(), 'retry', 'node down')",
+    )
+    .bind(job)
+    .execute(&f.db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO transfers (wallet_id, job_id, kind, asset, from_address, to_address, amount,
+                                tx_id, signed_tx, expires_at, status, block_number, fee_sun,
+                                resolved_at)
+         VALUES ($1, $2, 'consolidation-usdt', 'usdt', $3, $4, 1250500000, repeat('ab', 32),
+                 '\\x00', now(), 'confirmed', 123, 13844000, now())",
+    )
+    .bind(wallet)
+    .bind(job)
+    .bind(common::admin::address(1))
+    .bind(common::admin::address(9))
+    .execute(&f.db.pool)
+    .await
+    .unwrap();
+
+    let from_db = db.job_detail(job).await.unwrap();
+    let mut from_api = api.job_detail(job).await.unwrap();
+    from_api.taken_at = from_db.taken_at;
+    assert_eq!(from_api, from_db);
+    assert_eq!(from_db.job.id, job);
+    let attempt = &from_db.attempts[..];
+    assert_eq!(attempt.len(), 1);
+    assert_eq!(attempt[0].worker.as_deref(), Some("host-a:4242"));
+    assert_eq!(attempt[0].outcome, admin::AttemptOutcome::Retry);
+    let transfer = &from_db.transfers[..];
+    assert_eq!(transfer.len(), 1);
+    assert_eq!(
+        transfer[0].asset.format(transfer[0].amount),
+        "1,250.500000 USDT"
+    );
+    assert_eq!(transfer[0].fee_sun, Some(13_844_000));
+    assert_eq!(transfer[0].block_number, Some(123));
+
+    // An unknown job is a clear refusal, on both.
+    let unknown = uuid::Uuid::new_v4();
+    for err in [
+        api.job_detail(unknown).await.unwrap_err(),
+        db.job_detail(unknown).await.unwrap_err(),
+    ] {
+        assert!(err.to_string().contains("not found"), "{err}");
+    }
+    let bad = common::admin::http()
+        .get(format!("{base}/api/jobs/detail?id=nope"))
+        .bearer_auth(&f.viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+}

@@ -1212,3 +1212,136 @@ async fn history_per_minute_and_type_from_counts_and_timestamps() {
     );
     assert_eq!(at(0, JobType::Consolidation), (0, 0, 0, 0));
 }
+
+/// A `workers` row with a name people read.
+async fn named_worker(pool: &PgPool, host: &str, pid: i32) -> Uuid {
+    let id = Uuid::new_v4();
+    sqlx::query("INSERT INTO workers (id, host, pid, version) VALUES ($1, $2, $3, 'test')")
+        .bind(id)
+        .bind(host)
+        .bind(pid)
+        .execute(pool)
+        .await
+        .unwrap();
+    id
+}
+
+async fn due_now(pool: &PgPool, id: Uuid) {
+    sqlx::query("UPDATE job_logs SET run_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn attempts_that_do_not_succeed_are_kept_with_their_worker_and_successes_add_nothing() {
+    let db = common::fresh_db().await;
+    let alpha = named_worker(&db.pool, "alpha", 11).await;
+    let beta = named_worker(&db.pool, "beta", 22).await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let id = queue::enqueue(&mut conn, &NewJob::new(JobType::Sync))
+        .await
+        .unwrap()
+        .job
+        .id;
+    let other = queue::enqueue(&mut conn, &wallet_job(JobType::Sync, "TOther"))
+        .await
+        .unwrap()
+        .job
+        .id;
+
+    // Attempt 1 on alpha fails and is retried; in the same batch another
+    // job completes, which writes no attempt row.
+    let claimed = queue::claim(&db.pool, alpha, 2, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let outcomes: Vec<Finish> = claimed
+        .iter()
+        .map(|j| Finish {
+            job_id: j.id,
+            attempt: j.attempt,
+            outcome: if j.id == id {
+                Outcome::Retry("node timed out".into())
+            } else {
+                Outcome::Complete
+            },
+        })
+        .collect();
+    queue::finish(&db.pool, alpha, &outcomes, BASE, CAP)
+        .await
+        .unwrap();
+    assert!(queue::attempts(&mut conn, other).await.unwrap().is_empty());
+
+    // Attempt 2 on beta: snoozed first (no row), then its lease runs out.
+    due_now(&db.pool, id).await;
+    let job = &queue::claim(&db.pool, beta, 1, LEASE).await.unwrap()[0];
+    let snooze = Finish {
+        job_id: id,
+        attempt: job.attempt,
+        outcome: Outcome::Snooze(Utc::now()),
+    };
+    queue::finish(&db.pool, beta, &[snooze], BASE, CAP)
+        .await
+        .unwrap();
+    assert_eq!(queue::attempts(&mut conn, id).await.unwrap().len(), 1);
+    queue::claim(&db.pool, beta, 1, Duration::from_millis(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(queue::rescue_expired(&mut conn).await.unwrap().requeued, 1);
+    // The worker's row goes; its name stays in the history.
+    queue::workers::delete(&db.pool, beta).await.unwrap();
+
+    // Claimed ahead of a slot and never started, then let go: no attempt
+    // ran, none is recorded.
+    queue::claim_ahead(&db.pool, alpha, 1, 0, Duration::from_millis(1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(queue::rescue_expired(&mut conn).await.unwrap().released, 1);
+
+    // The last attempt fails for good.
+    let job = &queue::claim(&db.pool, alpha, 1, LEASE).await.unwrap()[0];
+    let fail = Finish {
+        job_id: id,
+        attempt: job.attempt,
+        outcome: Outcome::Fail("wallet key rejected".into()),
+    };
+    queue::finish(&db.pool, alpha, &[fail], BASE, CAP)
+        .await
+        .unwrap();
+
+    let attempts = queue::attempts(&mut conn, id).await.unwrap();
+    let seen: Vec<(i32, Option<&str>, queue::AttemptOutcome)> = attempts
+        .iter()
+        .map(|a| (a.attempt, a.worker.as_deref(), a.outcome))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (1, Some("alpha:11"), queue::AttemptOutcome::Retry),
+            (3, Some("beta:22"), queue::AttemptOutcome::Rescued),
+            (5, Some("alpha:11"), queue::AttemptOutcome::Failed),
+        ]
+    );
+    assert_eq!(attempts[0].error.as_deref(), Some("node timed out"));
+    let rescued = attempts[1].error.as_deref().unwrap();
+    assert!(
+        rescued.contains("lease expired on attempt 3") && rescued.contains("worker beta:22"),
+        "{rescued}"
+    );
+    assert_eq!(attempts[2].error.as_deref(), Some("wallet key rejected"));
+    for a in &attempts {
+        let started = a.started_at.expect("every recorded attempt had started");
+        assert!(started <= a.ended_at, "{a:?}");
+    }
+    assert!(queue::attempts(&mut conn, other).await.unwrap().is_empty());
+
+    // The history goes with its job.
+    queue::clear_failed(&mut conn).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM job_attempts")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 /// (table, the files or folders under src/ that may name it as main table).
 const OWNERS: &[(&str, &[&str])] = &[
     ("job_logs", &["queue/"]),
+    ("job_attempts", &["queue/"]),
     ("job_counts", &["queue/"]),
     ("job_count_deltas", &["queue/"]),
     ("maintenance_leader", &["queue/maintenance.rs"]),

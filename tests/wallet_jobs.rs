@@ -538,6 +538,25 @@ async fn consolidation_tops_up_gas_then_sweeps_usdt_and_trx_once() {
         rows.iter()
             .any(|(k, _, a)| k == "consolidation-usdt" && *a == 50 * USDT as i64)
     );
+    // The job's detail lists its sweep with the chain's answer and fee.
+    let sweep_job: Uuid = sqlx::query_scalar(
+        "SELECT job_id FROM transfers WHERE wallet_id = $1 AND kind = 'consolidation-usdt'",
+    )
+    .bind(w.id)
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    let detail = walletops::admin::jobs::detail(&env.db.pool, sweep_job)
+        .await
+        .unwrap();
+    let sweep = detail
+        .transfers
+        .iter()
+        .find(|t| t.kind == walletops::admin::TransferKind::ConsolidationUsdt)
+        .unwrap();
+    assert_eq!(sweep.status, walletops::admin::TransferStatus::Confirmed);
+    assert!(sweep.block_number.is_some() && sweep.resolved_at.is_some());
+    assert!(sweep.fee_sun.is_some(), "{sweep:?}");
     assert!(rows.iter().any(|(k, _, _)| k == "gas-topup"));
     // The consolidation waited for its top-up without using up a retry.
     let (retries, topups): (i32, i64) = sqlx::query_as(

@@ -2,7 +2,8 @@
 //! The queue does the job work inside the action's transaction; this module
 //! checks the right and writes the audit row beside it.
 
-use serde::Serialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -10,7 +11,8 @@ use uuid::Uuid;
 use super::audit::{self, ActionType, Target};
 use super::wallet_lookup::{self, WalletInfo, WalletRef};
 use super::{AdminError, Identity, Permission};
-use crate::queue::{self, Job, JobFilter, JobType, NewJob, QueueError};
+use crate::queue::{self, AttemptRecord, Job, JobFilter, JobType, NewJob, QueueError};
+use crate::transfers::JobTransfer;
 
 impl From<QueueError> for AdminError {
     fn from(e: QueueError) -> Self {
@@ -314,4 +316,47 @@ fn check_selection(action: BulkAction, selection: &JobSelection) -> Result<(), A
         ));
     }
     Ok(())
+}
+
+/// Everything that explains one job: the row, every attempt that did not
+/// succeed, and the transfers it made with the chain's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobDetail {
+    /// The database's clock at the read: relative times are measured from it.
+    pub taken_at: DateTime<Utc>,
+    pub job: Job,
+    /// host:pid of the worker holding the job, or that held it last, while
+    /// that worker's row exists.
+    pub worker: Option<String>,
+    /// Oldest first.
+    pub attempts: Vec<AttemptRecord>,
+    /// Oldest first.
+    pub transfers: Vec<JobTransfer>,
+}
+
+/// One job explained (any role may read it).
+pub async fn detail(pool: &PgPool, id: Uuid) -> Result<JobDetail, AdminError> {
+    // One snapshot for the row, its attempts and its transfers.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let taken_at: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&mut *tx)
+        .await?;
+    let job = queue::get(&mut tx, id).await?;
+    let worker = match job.locked_by {
+        Some(holder) => queue::workers::label(&mut tx, holder).await?,
+        None => None,
+    };
+    let attempts = queue::attempts(&mut tx, id).await?;
+    let transfers = crate::transfers::of_job(&mut *tx, id).await?;
+    tx.commit().await?;
+    Ok(JobDetail {
+        taken_at,
+        job,
+        worker,
+        attempts,
+        transfers,
+    })
 }

@@ -33,10 +33,11 @@ pub use role::{Permission, Role};
 // `api`, `cli` and `tui` reach the queue and the wallets only through `admin`
 // (README.md, Architecture).
 pub use crate::queue::{
-    CONFIG_CHANNEL, IdFragment, IdFragmentError, JOB_STATES_CHANNEL, JOBS_CHANNEL, JobFilter,
-    JobStatus, JobType, StatusCounts, WorkerState, short_id, short_id_len, short_len,
+    AttemptOutcome, AttemptRecord, CONFIG_CHANNEL, IdFragment, IdFragmentError, JOB_STATES_CHANNEL,
+    JOBS_CHANNEL, JobFilter, JobStatus, JobType, StatusCounts, WorkerState, short_id, short_id_len,
+    short_len,
 };
-pub use crate::transfers::Asset;
+pub use crate::transfers::{Asset, JobTransfer, TransferKind, TransferStatus};
 pub use crate::wallets::WalletRole;
 
 use sqlx::PgPool;

@@ -113,6 +113,24 @@ pub async fn search_wallets(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetailQuery {
+    id: Uuid,
+}
+
+/// `GET /api/jobs/detail?id=UUID`
+pub async fn job_detail(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    q: Result<Query<DetailQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    identity.authorize(Permission::Read)?;
+    let DetailQuery { id } = query(q)?;
+    let detail = admin::jobs::detail(&state.pool, id).await?;
+    Ok(Json(detail).into_response())
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct JobBody {
     job_id: Uuid,

@@ -199,6 +199,15 @@ pub const ROUTES: &[Route] = &[
         params: &[("q", "the search text; none finds nothing")],
     },
     Route {
+        method: "GET",
+        path: "/api/jobs/detail",
+        operation_id: "jobDetail",
+        summary: "One job explained: the row, every attempt that did not succeed (worker host:pid, start, end, error) and its transfers with the chain's answer",
+        auth: true,
+        body_schema: None,
+        params: &[("id", "the job's full id")],
+    },
+    Route {
         method: "POST",
         path: "/api/admin/jobs/retry",
         operation_id: "retryJob",
@@ -270,6 +279,7 @@ fn handler(route: &Route) -> MethodRouter<AppState> {
         "whoami" => get(console::whoami),
         "consoleSnapshot" => get(console::snapshot),
         "searchWallets" => get(console::search_wallets),
+        "jobDetail" => get(console::job_detail),
         "retryJob" => post(console::retry_job),
         "cancelJob" => post(console::cancel_job),
         "jobFailures" => get(console::job_failures),

@@ -276,9 +276,9 @@ async fn mark(
     rec: &TransferRecord,
     status: TransferStatus,
     error: Option<&str>,
-    block: Option<u64>,
+    mined: Option<store::Mined>,
 ) -> Result<(), JobError> {
-    Ok(store::mark_resolved(&ctx.pool, rec.id, status, error, block).await?)
+    Ok(store::mark_resolved(&ctx.pool, rec.id, status, error, mined).await?)
 }
 
 /// Whether a mined receipt shows the recorded transfer done; the reason
@@ -333,7 +333,10 @@ pub async fn resolve(
                     rec,
                     TransferStatus::Confirmed,
                     None,
-                    Some(info.block_number),
+                    Some(store::Mined {
+                        block: info.block_number,
+                        fee: info.fee,
+                    }),
                 )
                 .await?;
                 tracing::info!(tx_id = %rec.tx_id, kind = %rec.kind, "transfer confirmed");
@@ -345,7 +348,10 @@ pub async fn resolve(
                     rec,
                     TransferStatus::Failed,
                     Some(&reason),
-                    Some(info.block_number),
+                    Some(store::Mined {
+                        block: info.block_number,
+                        fee: info.fee,
+                    }),
                 )
                 .await?;
                 tracing::warn!(tx_id = %rec.tx_id, "{reason}");

@@ -43,14 +43,17 @@ pub use bulk::{
 pub use config::QueueConfig;
 pub use id::{IdFragment, IdFragmentError, short_id, short_id_len, short_len};
 pub use ops::{
-    Enqueued, JobCursor, JobFilter, active_of_wallets, cancel, clear_failed, delete_marked,
-    enqueue, enqueue_many, enqueue_many_in, get, list, of_wallet_since, reset_stuck, retry,
+    Enqueued, JobCursor, JobFilter, active_of_wallets, attempts, cancel, clear_failed,
+    delete_marked, enqueue, enqueue_many, enqueue_many_in, get, list, of_wallet_since, reset_stuck,
+    retry,
 };
 pub use stats::{
     HistoryMinute, JobAge, QueueCounts, StatusCounts, Stuck, Throughput, counts, history,
     oldest_pending, oldest_pending_age, stuck, stuck_count, throughput,
 };
-pub use types::{Job, JobStatus, JobType, NewJob, ParseError, WorkerState};
+pub use types::{
+    AttemptOutcome, AttemptRecord, Job, JobStatus, JobType, NewJob, ParseError, WorkerState,
+};
 pub use work::{
     Finish, Lease, Outcome, RescueOutcome, claim, claim_ahead, finish, heartbeat, hold_lease,
     next_due, rescue_expired, start,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::{Job, JobStatus, JobType, NewJob, QueueError};
+use super::{AttemptOutcome, AttemptRecord, Job, JobStatus, JobType, NewJob, QueueError};
 
 /// The unique index that allows one pending or processing job per
 /// (wallet address, job type).
@@ -168,6 +168,22 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Job, QueueError> {
     .fetch_optional(conn)
     .await?
     .ok_or(QueueError::NotFound(id))
+}
+
+/// The attempts of a job that did not succeed, oldest first: the retries,
+/// failures and lease rescues recorded when each ended (a primary key
+/// range of `job_attempts`). The job's current or successful attempt is
+/// the job row itself.
+pub async fn attempts(conn: &mut PgConnection, id: Uuid) -> Result<Vec<AttemptRecord>, QueueError> {
+    Ok(sqlx::query_as!(
+        AttemptRecord,
+        r#"SELECT attempt, worker, started_at, ended_at,
+                  outcome AS "outcome: AttemptOutcome", error
+             FROM job_attempts WHERE job_id = $1 ORDER BY attempt"#,
+        id,
+    )
+    .fetch_all(conn)
+    .await?)
 }
 
 /// Puts a failed or cancelled job back to pending, due now, with its retry

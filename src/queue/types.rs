@@ -89,6 +89,36 @@ pub struct Job {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
+/// How an attempt that did not succeed ended (`job_attempts.outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttemptOutcome {
+    /// Failed; the job went back to pending for another attempt.
+    Retry,
+    /// Failed for good (out of retries, or a failure retrying cannot fix).
+    Failed,
+    /// Its lease ran out (the worker died or hung) and was taken back.
+    Rescued,
+}
+
+text_enum!(AttemptOutcome, "attempt outcome", {
+    Retry => "retry",
+    Failed => "failed",
+    Rescued => "rescued",
+});
+
+/// One attempt of a job that did not succeed (`job_attempts`, migration
+/// 0019). A successful attempt is the job row itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub attempt: i32,
+    /// host:pid of the worker as it was when the attempt ended.
+    pub worker: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: DateTime<Utc>,
+    pub outcome: AttemptOutcome,
+    pub error: Option<String>,
+}
+
 /// A job to enqueue. `max_retries` comes from `queue.max_retries`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewJob {

@@ -309,29 +309,40 @@ pub async fn rescue_expired(conn: &mut PgConnection) -> Result<RescueOutcome, Qu
          ), expired AS (
              SELECT id FROM lapsed UNION ALL SELECT id FROM unleased
          ), decided AS (
-             SELECT j.id, x.unstarted, x.out_of_retries,
-                    x.out_of_retries AND NOT x.unstarted
-                        AND NOT walletops_job_effects_open(j.id) AS dead,
-                    -- The worker as people know it; its id if it is gone.
-                    coalesce(w.host || ':' || w.pid, j.locked_by::text, 'unknown') AS holder
+             SELECT j.id, j.attempt, j.started_at, x.unstarted,
+                    w.host || ':' || w.pid AS worker,
+                    format('lease expired on attempt %s: worker %s stopped renewing it; %s',
+                           j.attempt,
+                           coalesce(w.host || ':' || w.pid, j.locked_by::text, 'unknown'),
+                           CASE WHEN x.dead THEN 'out of retries'
+                                WHEN x.out_of_retries
+                                THEN 'out of retries, but a transfer of its own may still '
+                                     'land: one more attempt resolves it'
+                                ELSE 'retrying' END) AS message,
+                    x.dead
                FROM job_logs j JOIN expired e ON e.id = j.id
                     LEFT JOIN workers w ON w.id = j.locked_by,
                     LATERAL (SELECT j.locked_until IS NOT NULL AND j.started_at IS NULL,
                                     coalesce(j.retry_count, 0) + 1 >= coalesce(j.max_retries, 3))
-                        AS x(unstarted, out_of_retries)
+                        AS y(unstarted, out_of_retries),
+                    LATERAL (SELECT y.unstarted, y.out_of_retries,
+                                    y.out_of_retries AND NOT y.unstarted
+                                        AND NOT walletops_job_effects_open(j.id))
+                        AS x(unstarted, out_of_retries, dead)
+         ), logged AS (
+             -- The attempt history (migration 0019): a rescued attempt
+             -- that had started, with its worker as it was.
+             INSERT INTO job_attempts (job_id, attempt, worker, started_at, outcome, error)
+             SELECT d.id, d.attempt, d.worker, d.started_at, 'rescued', d.message
+               FROM decided d
+              WHERE NOT d.unstarted
+             ON CONFLICT DO NOTHING
          )
          UPDATE job_logs j
             SET status = CASE WHEN d.dead THEN 'failed' ELSE 'pending' END,
                 retry_count = CASE WHEN d.unstarted THEN j.retry_count
                                    ELSE coalesce(j.retry_count, 0) + 1 END,
-                error_message = CASE WHEN d.unstarted THEN j.error_message
-                    ELSE format('lease expired on attempt %s: worker %s stopped renewing it; %s',
-                                j.attempt, d.holder,
-                                CASE WHEN d.dead THEN 'out of retries'
-                                     WHEN d.out_of_retries
-                                     THEN 'out of retries, but a transfer of its own may still '
-                                          'land: one more attempt resolves it'
-                                     ELSE 'retrying' END) END,
+                error_message = CASE WHEN d.unstarted THEN j.error_message ELSE d.message END,
                 run_at = now(),
                 finished_at = CASE WHEN d.dead THEN now() END,
                 locked_until = NULL,

@@ -174,3 +174,13 @@ pub async fn labels(
     .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.label)).collect())
 }
+
+/// A worker as people name it, `host:pid`; `None` once its row is gone.
+pub async fn label(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<String>, QueueError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT host || ':' || pid AS "label!" FROM workers WHERE id = $1"#,
+        id,
+    )
+    .fetch_optional(conn)
+    .await?)
+}

@@ -227,29 +227,79 @@ pub async fn mark_broadcast(
     Ok(())
 }
 
+/// Where and at what cost a transfer was mined: its block and the TRX the
+/// chain burned for it (bandwidth, energy, activation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mined {
+    pub block: u64,
+    pub fee: crate::tron::Sun,
+}
+
 /// Resolves an unresolved record as `status` (confirmed, failed or
-/// expired), with the reason and the block it was mined in, if any.
+/// expired), with the reason and where it was mined, if it was.
 pub async fn mark_resolved(
     db: impl PgExecutor<'_>,
     id: Uuid,
     status: TransferStatus,
     error: Option<&str>,
-    block: Option<u64>,
+    mined: Option<Mined>,
 ) -> Result<(), sqlx::Error> {
     debug_assert!(!status.is_unresolved(), "{status} is not a resolution");
     sqlx::query!(
         "UPDATE transfers
             SET status = $2, last_error = coalesce($3, last_error), block_number = $4,
-                resolved_at = now()
+                fee_sun = $5, resolved_at = now()
           WHERE id = $1 AND status IN ('signed', 'broadcast')",
         id,
         status as TransferStatus,
         error,
-        block.and_then(|b| i64::try_from(b).ok()),
+        mined.and_then(|m| i64::try_from(m.block).ok()),
+        mined.and_then(|m| i64::try_from(m.fee.0).ok()),
     )
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// A job's transfer as an operator reads it: what moved, where it is, and
+/// the chain's answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobTransfer {
+    pub tx_id: String,
+    pub kind: TransferKind,
+    pub asset: Asset,
+    pub from_address: String,
+    pub to_address: String,
+    /// In the asset's smallest unit.
+    pub amount: i64,
+    pub status: TransferStatus,
+    pub broadcast_count: i32,
+    /// The node's or the chain's last word when it was not a plain yes.
+    pub last_error: Option<String>,
+    pub block_number: Option<i64>,
+    /// SUN the chain burned for it, once mined.
+    pub fee_sun: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// The transfers `job_id` made, oldest first.
+pub async fn of_job(
+    db: impl PgExecutor<'_>,
+    job_id: Uuid,
+) -> Result<Vec<JobTransfer>, sqlx::Error> {
+    sqlx::query_as!(
+        JobTransfer,
+        r#"SELECT tx_id, kind AS "kind: TransferKind", asset AS "asset: Asset",
+                  from_address, to_address, amount, status AS "status: TransferStatus",
+                  broadcast_count, last_error, block_number, fee_sun, created_at, resolved_at
+             FROM transfers
+            WHERE job_id = $1
+            ORDER BY created_at, id"#,
+        job_id,
+    )
+    .fetch_all(db)
+    .await
 }
 
 /// The wallet's unresolved records, oldest first.

@@ -111,6 +111,10 @@ pub enum Action {
     Filter,
     CycleStatus,
     CycleType,
+    /// Sort the list by its next column.
+    Sort,
+    /// Reverse the list's sort.
+    SortReverse,
     /// Move the focus between a dialog's buttons.
     SwitchFocus,
     /// Press the focused button of a dialog.
@@ -143,6 +147,8 @@ impl Action {
             Action::Filter => "filter",
             Action::CycleStatus => "filter-status",
             Action::CycleType => "filter-type",
+            Action::Sort => "sort",
+            Action::SortReverse => "sort-reverse",
             Action::SwitchFocus => "switch-focus",
             Action::Press => "press",
             Action::Request(Intent::PauseWorkers) => "pause-workers",

@@ -22,8 +22,9 @@ use super::action::{AdminCommand, ConfirmedAction};
 use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
 use super::history::ReadClock;
 use super::model::{
-    Access, AuditView, BulkAction, BulkCount, DepthRow, Health, JobRef, JobSelection, JobType,
-    JobView, PendingChange, Role, Snapshot, StatusCounts, WalletHit, WorkerState, WorkerView,
+    Access, AuditView, BulkAction, BulkCount, DepthRow, Health, JobDetail, JobRef, JobSelection,
+    JobType, JobView, PendingChange, Role, Snapshot, StatusCounts, WalletHit, WorkerState,
+    WorkerView,
 };
 use crate::admin::console::{self, ConsoleData};
 use crate::admin::jobs::Dispatch;
@@ -209,6 +210,13 @@ impl ConsoleBackend for AdminBackend {
             .await
             .map_err(backend_error)?;
         Ok(found.into_iter().map(wallet_hit).collect())
+    }
+
+    async fn job_detail(&self, id: uuid::Uuid) -> Result<JobDetail, BackendError> {
+        let detail = admin::jobs::detail(&self.pool, id)
+            .await
+            .map_err(backend_error)?;
+        job_detail(detail)
     }
 
     async fn changed(&self) -> Change {
@@ -505,6 +513,26 @@ fn job_view(
             Some(label) => label.clone(),
             None => format!("worker {id} (no longer registered)"),
         }),
+    })
+}
+
+/// The detail view's data; the owner's label is the Jobs row's to show.
+pub(super) fn job_detail(d: admin::jobs::JobDetail) -> Result<JobDetail, BackendError> {
+    let id = d.job.id;
+    // The holder's label as the detail read it, so the row names it too.
+    let workers: HashMap<uuid::Uuid, String> =
+        d.job.locked_by.zip(d.worker.clone()).into_iter().collect();
+    let job = job_view(d.job, &HashMap::new(), &workers).ok_or_else(|| {
+        BackendError::Failed(format!(
+            "job {id} has no type or status the console can show"
+        ))
+    })?;
+    Ok(JobDetail {
+        taken_at: d.taken_at,
+        job,
+        worker: d.worker,
+        attempts: d.attempts,
+        transfers: d.transfers,
     })
 }
 

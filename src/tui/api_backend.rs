@@ -25,7 +25,9 @@ use super::admin_backend::{
 };
 use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
 use super::history::ReadClock;
-use super::model::{Access, BulkAction, BulkCount, JobSelection, Role, Snapshot, WalletHit};
+use super::model::{
+    Access, BulkAction, BulkCount, JobDetail, JobSelection, Role, Snapshot, WalletHit,
+};
 use crate::admin::console::{ConsoleSnapshot, Whoami};
 use crate::admin::overview::WalletMatch;
 use crate::config::Secret;
@@ -342,6 +344,13 @@ impl ConsoleBackend for ApiBackend {
         let answer: Value = self.get("api/wallets/search", &[("q", query)]).await?;
         let found: Vec<WalletMatch> = field(&answer, "wallets")?;
         Ok(found.into_iter().map(wallet_hit).collect())
+    }
+
+    async fn job_detail(&self, id: Uuid) -> Result<JobDetail, BackendError> {
+        let detail: crate::admin::jobs::JobDetail = self
+            .get("api/jobs/detail", &[("id", &id.to_string())])
+            .await?;
+        super::admin_backend::job_detail(detail)
     }
 
     async fn changed(&self) -> Change {

@@ -10,7 +10,9 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 
 use super::action::ConfirmedAction;
-use super::model::{BulkAction, BulkCount, JobSelection, Snapshot, WalletHit};
+use uuid::Uuid;
+
+use super::model::{BulkAction, BulkCount, JobDetail, JobSelection, Snapshot, WalletHit};
 
 /// Why a backend call did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,6 +81,15 @@ pub trait ConsoleBackend: Send + Sync + 'static {
         &self,
         query: &str,
     ) -> impl Future<Output = Result<Vec<WalletHit>, BackendError>> + Send;
+
+    /// One job explained: its attempts and transfers (the detail view).
+    /// The default, for backends that serve only snapshots (tests), says
+    /// the detail cannot be read; the view then shows the job's row alone.
+    fn job_detail(&self, id: Uuid) -> impl Future<Output = Result<JobDetail, BackendError>> + Send {
+        std::future::ready(Err(BackendError::Failed(format!(
+            "job {id}: this console cannot read a job's attempts and transfers"
+        ))))
+    }
 
     /// Resolves when the data has changed (a database notification) or the
     /// live link to it went down or came back, so the console can refresh

@@ -22,6 +22,8 @@ pub enum Context {
     Dashboard,
     Jobs,
     Audit,
+    /// A detail view (a job, an audit entry): movement keys scroll it.
+    Detail,
     Help,
     Confirm,
     /// A text field: printable keys are text, only these keys are actions.
@@ -37,6 +39,7 @@ impl Context {
             Context::Dashboard => "Dashboard (failed jobs by error)",
             Context::Jobs => "Jobs",
             Context::Audit => "Audit",
+            Context::Detail => "Detail view (job, audit entry)",
             Context::Help => "Help",
             Context::Confirm => "Confirmation",
             Context::TextInput => "Text field (filter, wallet search)",
@@ -54,12 +57,20 @@ impl Context {
         }
     }
 
-    const ALL: [Context; 9] = [
+    /// The contexts consulted while a screen shows a detail view.
+    pub fn detail_chain(screen: Screen) -> Vec<Context> {
+        let mut chain = vec![Context::Detail];
+        chain.extend_from_slice(Context::chain(screen));
+        chain
+    }
+
+    const ALL: [Context; 10] = [
         Context::Global,
         Context::Lists,
         Context::Dashboard,
         Context::Jobs,
         Context::Audit,
+        Context::Detail,
         Context::Help,
         Context::Confirm,
         Context::TextInput,
@@ -400,6 +411,8 @@ impl Default for Keymap {
                 vec![k(KeyCode::End), c('G')],
                 "last row",
             ),
+            b(X::Lists, A::Sort, vec![c('o')], "sort by the next column"),
+            b(X::Lists, A::SortReverse, vec![c('O')], "reverse the sort"),
             b(
                 X::Dashboard,
                 A::Up,
@@ -462,9 +475,41 @@ impl Default for Keymap {
             ),
             b(
                 X::Audit,
+                A::Open,
+                vec![k(KeyCode::Enter)],
+                "show or hide the entry's detail",
+            ),
+            b(
+                X::Audit,
                 A::Filter,
                 vec![c('/')],
                 "filter by actor, action or target",
+            ),
+            b(X::Detail, A::Up, vec![k(KeyCode::Up), c('k')], "scroll up"),
+            b(
+                X::Detail,
+                A::Down,
+                vec![k(KeyCode::Down), c('j')],
+                "scroll down",
+            ),
+            b(
+                X::Detail,
+                A::PageUp,
+                vec![k(KeyCode::PageUp), KeyChord::ctrl('b')],
+                "scroll a page up",
+            ),
+            b(
+                X::Detail,
+                A::PageDown,
+                vec![k(KeyCode::PageDown), KeyChord::ctrl('f')],
+                "scroll a page down",
+            ),
+            b(X::Detail, A::Top, vec![k(KeyCode::Home), c('g')], "top"),
+            b(
+                X::Detail,
+                A::Bottom,
+                vec![k(KeyCode::End), c('G')],
+                "bottom",
             ),
             b(
                 X::Help,
@@ -576,9 +621,14 @@ impl Keymap {
 
     /// No key may mean two actions in contexts consulted together.
     fn check(&self) -> Result<(), KeymapError> {
+        let detail_chains: Vec<Vec<Context>> = [Screen::Jobs, Screen::Audit]
+            .into_iter()
+            .map(Context::detail_chain)
+            .collect();
         let chains: Vec<&[Context]> = Screen::ALL
             .iter()
             .map(|s| Context::chain(*s))
+            .chain(detail_chains.iter().map(Vec::as_slice))
             .chain([
                 &[Context::Help][..],
                 &[Context::Confirm],

@@ -30,6 +30,7 @@ pub mod launch;
 pub mod log;
 pub mod model;
 pub mod run;
+pub mod sort;
 pub mod state;
 pub mod theme;
 pub mod ui;

@@ -16,7 +16,10 @@ use uuid::Uuid;
 use crate::admin::health::Status;
 pub use crate::admin::jobs::{BulkAction, BulkCount, FailureGroup, Failures, JobSelection};
 pub use crate::admin::overview::HistoryMinute;
-pub use crate::admin::{Asset, JobStatus, JobType, Role, WalletRole, WorkerState};
+pub use crate::admin::{
+    Asset, AttemptOutcome, AttemptRecord, JobStatus, JobTransfer, JobType, Role, TransferStatus,
+    WalletRole, WorkerState,
+};
 
 /// Job types in the order the console offers them (the dispatch wizard and
 /// the Jobs screen's type filter).
@@ -107,6 +110,22 @@ pub struct JobView {
     /// The worker that last took the job up, as `host:pid` (its id when the
     /// worker is no longer registered).
     pub locked_by: Option<String>,
+}
+
+/// Everything the detail view explains about one job, read when it opens
+/// and at each refresh while it is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobDetail {
+    /// The database time of the read: relative times are measured from it.
+    pub taken_at: DateTime<Utc>,
+    pub job: JobView,
+    /// host:pid of the worker holding the job, or that held it last, while
+    /// that worker's row exists.
+    pub worker: Option<String>,
+    /// The attempts that did not succeed, oldest first.
+    pub attempts: Vec<AttemptRecord>,
+    /// The transfers the job made, oldest first.
+    pub transfers: Vec<JobTransfer>,
 }
 
 /// One row of the audit trail.

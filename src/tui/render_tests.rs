@@ -41,7 +41,30 @@ fn scenarios() -> Vec<(&'static str, App)> {
     press(&mut jobs, &["2", "j", "j"]);
     out.push(("jobs", jobs.clone()));
     press(&mut jobs, &["Enter"]);
-    out.push(("jobs_detail", jobs));
+    out.push(("jobs_detail", jobs.clone()));
+    let row = jobs.selected_job().unwrap().clone();
+    update(
+        &mut jobs,
+        Event::JobDetail {
+            id: row.id,
+            result: Ok(super::testing::job_detail(&row)),
+        },
+    );
+    out.push(("jobs_detail_attempts_transfers", jobs.clone()));
+    press(&mut jobs, &["PgDn"]);
+    out.push(("jobs_detail_scrolled", jobs));
+
+    let mut sorted = app();
+    press(&mut sorted, &["2", "o", "o", "O"]);
+    out.push(("jobs_sorted_by_type_descending", sorted));
+
+    let mut audit_detail = snapshot();
+    audit_detail
+        .audit
+        .insert(0, super::testing::config_change());
+    let mut audit_detail = app_with(audit_detail, false);
+    press(&mut audit_detail, &["4", "Enter"]);
+    out.push(("audit_detail_config_change", audit_detail));
 
     let mut filtered = app();
     press(&mut filtered, &["2", "s", "s", "s", "s", "/"]);
@@ -393,6 +416,7 @@ fn the_help_lists_exactly_the_keymap_keys_of_each_screen() {
         Context::Dashboard,
         Context::Jobs,
         Context::Audit,
+        Context::Detail,
         Context::Help,
         Context::Confirm,
         Context::TextInput,
@@ -405,7 +429,7 @@ fn the_help_lists_exactly_the_keymap_keys_of_each_screen() {
             press(&mut app, &["?"]);
             update(&mut app, Event::Resize(160, 48));
             let shown = help_box(&text(&render(&app, 160, 48)));
-            let contexts = ui::help_contexts(screen);
+            let contexts = ui::help_contexts(screen, false);
             let entries: Vec<(String, &str)> = help_entries(&app)
                 .into_iter()
                 .flat_map(|(_, e)| e)

@@ -252,6 +252,8 @@ where
     let mut actions = JoinSet::new();
     let mut searches = JoinSet::new();
     let mut notices = JoinSet::new();
+    // One detail read at a time: a newer one replaces the one running.
+    let mut detail: Option<tokio::task::JoinHandle<()>> = None;
     let watcher = {
         let backend = backend.clone();
         tokio::spawn(async move {
@@ -377,6 +379,16 @@ where
                         let _ = tx.send(Event::Counted { command, result });
                     });
                 }
+                Effect::LoadJobDetail(id) => {
+                    let (backend, tx) = (backend.clone(), tx.clone());
+                    if let Some(running) = detail.take() {
+                        running.abort();
+                    }
+                    detail = Some(tokio::spawn(async move {
+                        let result = backend.job_detail(id).await;
+                        let _ = tx.send(Event::JobDetail { id, result });
+                    }));
+                }
             }
         }
         if !search_running && let Some(query) = search_next.take() {
@@ -396,6 +408,9 @@ where
     fetches.abort_all();
     searches.abort_all();
     notices.abort_all();
+    if let Some(running) = detail {
+        running.abort();
+    }
     if !actions.is_empty() {
         // An action already confirmed is let finish, so its result and
         // audit row are not cut off halfway; it is logged either way.

@@ -21,9 +21,10 @@ use super::backend::{ActionOutcome, BackendError};
 use super::history::History;
 use super::keymap::{Context, KeyChord, Keymap};
 use super::model::{
-    BulkAction, BulkCount, JOB_TYPES, JobSelection, JobStatus, JobType, JobView, Role, Snapshot,
-    WalletHit,
+    BulkAction, BulkCount, JOB_TYPES, JobDetail, JobSelection, JobStatus, JobType, JobView, Role,
+    Snapshot, WalletHit,
 };
+use super::sort::{self, AuditColumn, JobColumn, Sort, WorkerColumn};
 use super::theme::Theme;
 use super::ui::layout::{self, Target};
 use crate::admin::{IdFragment, short_id_len, short_len};
@@ -68,6 +69,11 @@ pub enum Event {
         command: AdminCommand,
         result: Result<BulkCount, BackendError>,
     },
+    /// A job's detail was read.
+    JobDetail {
+        id: Uuid,
+        result: Result<JobDetail, BackendError>,
+    },
 }
 
 /// What the event loop must do after an update.
@@ -84,6 +90,8 @@ pub enum Effect {
     /// Ask `admin` how many jobs the command's selection holds, for its
     /// confirmation ([`Event::Counted`]).
     CountSelection(AdminCommand),
+    /// Read one job's attempts and transfers for the detail view.
+    LoadJobDetail(Uuid),
     Quit,
 }
 
@@ -304,20 +312,38 @@ impl ListCursor {
     }
 }
 
+/// A job's detail as last read, for the job it was read for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedDetail {
+    pub id: Uuid,
+    /// The detail, or why it could not be read.
+    pub result: Result<JobDetail, String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct JobsPane {
     pub status: Option<JobStatus>,
     pub job_type: Option<JobType>,
     pub search: Input,
+    /// The selected job's detail view is open (in place of the table).
     pub detail: bool,
+    /// The detail view's first line shown.
+    pub scroll: u16,
+    pub loaded: Option<LoadedDetail>,
+    pub sort: Sort<JobColumn>,
     pub cursor: ListCursor,
-    /// Indices into the snapshot's jobs that pass the filters.
+    /// Indices into the snapshot's jobs that pass the filters, in the
+    /// order shown.
     pub rows: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct AuditPane {
     pub search: Input,
+    /// The selected entry's detail view is open (in place of the table).
+    pub detail: bool,
+    pub scroll: u16,
+    pub sort: Sort<AuditColumn>,
     pub cursor: ListCursor,
     pub rows: Vec<usize>,
 }
@@ -365,6 +391,9 @@ pub struct App {
     pub editing: bool,
     pub jobs: JobsPane,
     pub workers: ListCursor,
+    pub worker_sort: Sort<WorkerColumn>,
+    /// Indices into the snapshot's workers, in the order shown.
+    pub worker_rows: Vec<usize>,
     pub audit: AuditPane,
     /// The failure group selected on the dashboard (an index into the
     /// snapshot's groups).
@@ -412,6 +441,8 @@ impl App {
             editing: false,
             jobs: JobsPane::default(),
             workers: ListCursor::default(),
+            worker_sort: Sort::default(),
+            worker_rows: Vec::new(),
             audit: AuditPane::default(),
             failure_group: 0,
             toasts: Vec::new(),
@@ -538,8 +569,41 @@ impl App {
             }
             Some(Overlay::Wizard(_)) => vec![Context::Wizard],
             None if self.editing => vec![Context::TextInput],
+            None if self.detail_open() => Context::detail_chain(self.screen),
             None => Context::chain(self.screen).to_vec(),
         }
+    }
+
+    /// Whether the current screen shows a detail view.
+    pub fn detail_open(&self) -> bool {
+        match self.screen {
+            Screen::Jobs => self.jobs.detail,
+            Screen::Audit => self.audit.detail,
+            _ => false,
+        }
+    }
+
+    /// The selected audit entry.
+    pub fn selected_audit(&self) -> Option<&super::model::AuditView> {
+        let audit = &self.snapshot.as_ref()?.audit;
+        self.audit
+            .rows
+            .get(self.audit.cursor.index)
+            .map(|i| &audit[*i])
+    }
+
+    /// The selected worker.
+    pub fn selected_worker(&self) -> Option<&super::model::WorkerView> {
+        let workers = &self.snapshot.as_ref()?.workers;
+        self.worker_rows
+            .get(self.workers.index)
+            .map(|i| &workers[*i])
+    }
+
+    /// Lines of the detail view that fit on screen (header, footer, the
+    /// filter bar and the panel's borders take five rows).
+    pub fn detail_page(&self) -> usize {
+        usize::from(self.viewport.1.saturating_sub(5)).max(1)
     }
 
     /// Rows of a list that fit on screen: the page for PgUp/PgDn.
@@ -581,10 +645,10 @@ impl App {
     }
 
     fn worker_ids(&self) -> Vec<Uuid> {
-        self.snapshot
-            .as_ref()
-            .map(|s| s.workers.iter().map(|w| w.id).collect())
-            .unwrap_or_default()
+        let Some(s) = &self.snapshot else {
+            return Vec::new();
+        };
+        self.worker_rows.iter().map(|i| s.workers[*i].id).collect()
     }
 
     /// The Jobs screen's search text, as the backend searches it.
@@ -634,6 +698,15 @@ impl App {
             })
             .map(|(i, _)| i)
             .collect();
+        sort::order(&mut self.audit.rows, &s.audit, self.audit.sort, sort::audit);
+        sort::order(&mut self.jobs.rows, &s.jobs, self.jobs.sort, sort::jobs);
+        self.worker_rows = (0..s.workers.len()).collect();
+        sort::order(
+            &mut self.worker_rows,
+            &s.workers,
+            self.worker_sort,
+            sort::workers,
+        );
         let ids = self.job_ids();
         self.jobs.cursor.reanchor(&ids, page);
         let ids = self.audit_ids();
@@ -713,11 +786,15 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
             app.history.record(&snapshot.history);
             if app.frozen {
                 app.held = Some(snapshot);
-            } else {
-                app.shown_received_at = app.clock;
-                app.show(snapshot);
+                return Vec::new();
             }
-            Vec::new()
+            app.shown_received_at = app.clock;
+            app.show(snapshot);
+            // An open detail follows its job as the data does.
+            match app.selected_job().filter(|_| app.jobs.detail) {
+                Some(job) => vec![Effect::LoadJobDetail(job.id)],
+                None => Vec::new(),
+            }
         }
         Event::Tick(now) => {
             let was_stale = app.stale_since().is_some();
@@ -745,6 +822,18 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
         Event::NoticeExpired(id) => {
             if app.notice.as_ref().is_some_and(|n| n.id == id) {
                 app.notice = None;
+            } else {
+                app.dirty = false;
+            }
+            Vec::new()
+        }
+        Event::JobDetail { id, result } => {
+            // Only the detail of the job still shown counts.
+            if app.jobs.detail && app.selected_job().is_some_and(|j| j.id == id) {
+                app.jobs.loaded = Some(LoadedDetail {
+                    id,
+                    result: result.map_err(|e| e.to_string()),
+                });
             } else {
                 app.dirty = false;
             }
@@ -1302,6 +1391,16 @@ fn on_screen(app: &mut App, action: Action) -> Vec<Effect> {
                 app.show(held);
             }
         }
+        Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::Top
+        | Action::Bottom
+            if app.detail_open() =>
+        {
+            scroll_detail(app, action);
+        }
         Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Bottom => {
             let delta = match action {
                 Action::Up => -1,
@@ -1331,7 +1430,20 @@ fn on_screen(app: &mut App, action: Action) -> Vec<Effect> {
             Screen::Workers => app.workers.top(),
             Screen::Dashboard => {}
         },
-        Action::Open => app.jobs.detail = !app.jobs.detail,
+        Action::Open => return open(app),
+        Action::Sort | Action::SortReverse => {
+            match (app.screen, action) {
+                (Screen::Jobs, Action::Sort) => app.jobs.sort.next_column(),
+                (Screen::Jobs, _) => app.jobs.sort.flip(),
+                (Screen::Workers, Action::Sort) => app.worker_sort.next_column(),
+                (Screen::Workers, _) => app.worker_sort.flip(),
+                (Screen::Audit, Action::Sort) => app.audit.sort.next_column(),
+                (Screen::Audit, _) => app.audit.sort.flip(),
+                (Screen::Dashboard, _) => {}
+            }
+            // The selected row stays selected, where it was on screen.
+            app.refilter();
+        }
         Action::Filter => app.editing = true,
         Action::CycleStatus => {
             app.jobs.status = cycle(JobStatus::ALL, app.jobs.status);
@@ -1343,7 +1455,67 @@ fn on_screen(app: &mut App, action: Action) -> Vec<Effect> {
         }
         Action::SwitchFocus | Action::Press | Action::Request(_) => {}
     }
-    Vec::new()
+    detail_to_read(app)
+}
+
+/// When the open job detail now shows another job than the one read (a
+/// filter changed the selection, the view was unfrozen), read that one.
+fn detail_to_read(app: &App) -> Vec<Effect> {
+    match app.selected_job().filter(|_| app.jobs.detail) {
+        Some(job) if app.jobs.loaded.as_ref().is_none_or(|l| l.id != job.id) => {
+            vec![Effect::LoadJobDetail(job.id)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Enter on a list: open or close the selected row's detail view, reading
+/// a job's attempts and transfers when it opens.
+fn open(app: &mut App) -> Vec<Effect> {
+    match app.screen {
+        Screen::Jobs => {
+            app.jobs.detail = !app.jobs.detail;
+            app.jobs.scroll = 0;
+            let Some(id) = app.selected_job().filter(|_| app.jobs.detail).map(|j| j.id) else {
+                app.jobs.detail = false;
+                return Vec::new();
+            };
+            if app.jobs.loaded.as_ref().is_some_and(|l| l.id != id) {
+                app.jobs.loaded = None;
+            }
+            vec![Effect::LoadJobDetail(id)]
+        }
+        Screen::Audit => {
+            app.audit.detail = !app.audit.detail && app.selected_audit().is_some();
+            app.audit.scroll = 0;
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// A movement key in a detail view scrolls it, up to its last page.
+fn scroll_detail(app: &mut App, action: Action) {
+    let page = app.detail_page();
+    let lines = match app.screen {
+        Screen::Jobs => super::ui::job_detail_lines(app).len(),
+        _ => super::ui::audit_detail_lines(app).len(),
+    };
+    let last = u16::try_from(lines.saturating_sub(page)).unwrap_or(u16::MAX);
+    let step = u16::try_from(page).unwrap_or(u16::MAX);
+    let scroll = match app.screen {
+        Screen::Jobs => &mut app.jobs.scroll,
+        _ => &mut app.audit.scroll,
+    };
+    *scroll = match action {
+        Action::Up => scroll.saturating_sub(1),
+        Action::Down => scroll.saturating_add(1),
+        Action::PageUp => scroll.saturating_sub(step),
+        Action::PageDown => scroll.saturating_add(step),
+        Action::Top => 0,
+        _ => last,
+    }
+    .min(last);
 }
 
 /// Esc on a screen: undo the nearest thing, one at a time.
@@ -1353,6 +1525,7 @@ fn back(app: &mut App) {
     }
     match app.screen {
         Screen::Jobs if app.jobs.detail => app.jobs.detail = false,
+        Screen::Audit if app.audit.detail => app.audit.detail = false,
         Screen::Jobs
             if app.jobs.status.is_some()
                 || app.jobs.job_type.is_some()

@@ -751,6 +751,7 @@ fn every_action_a_key_can_name_is_in_the_keymap() {
         Context::Lists,
         Context::Jobs,
         Context::Audit,
+        Context::Detail,
         Context::Help,
         Context::Confirm,
         Context::TextInput,
@@ -1018,4 +1019,206 @@ fn a_reset_with_only_wallets_to_release_is_offered_with_their_count() {
         }
     );
     assert_eq!(command.title(8), "Reset 0 stuck jobs and 2 wallet flags?");
+}
+
+fn shown_jobs(app: &App) -> Vec<uuid::Uuid> {
+    app.visible_jobs().map(|j| j.id).collect()
+}
+
+#[test]
+fn sorting_cycles_columns_flips_direction_and_keeps_the_selected_job() {
+    let mut app = app();
+    press(&mut app, &["2", "j", "j"]);
+    let selected = app.selected_job().unwrap().id;
+    let newest_first = shown_jobs(&app);
+
+    // o: updated, newest first; the selected job stays selected.
+    press(&mut app, &["o"]);
+    assert_eq!(app.jobs.sort.column, crate::tui::sort::JobColumn::Updated);
+    assert!(app.jobs.sort.descending);
+    let s = app.snapshot.clone().unwrap();
+    let updated: Vec<_> = app.visible_jobs().map(|j| j.updated_at).collect();
+    assert!(updated.windows(2).all(|w| w[0] >= w[1]), "{updated:?}");
+    assert_eq!(app.selected_job().unwrap().id, selected);
+
+    // o again: type, A to Z; O flips it.
+    press(&mut app, &["o"]);
+    let types: Vec<&str> = app.visible_jobs().map(|j| j.job_type.as_str()).collect();
+    assert!(types.windows(2).all(|w| w[0] <= w[1]), "{types:?}");
+    press(&mut app, &["O"]);
+    let types: Vec<&str> = app.visible_jobs().map(|j| j.job_type.as_str()).collect();
+    assert!(types.windows(2).all(|w| w[0] >= w[1]), "{types:?}");
+    assert_eq!(app.selected_job().unwrap().id, selected);
+
+    // A refresh keeps the sort; rows that tie keep the snapshot's order.
+    update(&mut app, Event::Snapshot(Ok(s)));
+    let types: Vec<&str> = app.visible_jobs().map(|j| j.job_type.as_str()).collect();
+    assert!(types.windows(2).all(|w| w[0] >= w[1]), "{types:?}");
+    let syncs: Vec<_> = app
+        .visible_jobs()
+        .filter(|j| j.job_type == JobType::Sync)
+        .map(|j| j.id)
+        .collect();
+    let syncs_before: Vec<_> = newest_first
+        .iter()
+        .copied()
+        .filter(|id| syncs.contains(id))
+        .collect();
+    assert_eq!(syncs, syncs_before);
+
+    // Around the cycle (6 columns) back to created, newest first.
+    press(&mut app, &["o", "o", "o", "o"]);
+    assert_eq!(app.jobs.sort.column, crate::tui::sort::JobColumn::Created);
+    assert_eq!(shown_jobs(&app), newest_first);
+}
+
+#[test]
+fn workers_and_audit_sort_by_their_own_columns() {
+    let mut app = app();
+    press(&mut app, &["3"]);
+    let hosts: Vec<String> = app
+        .worker_rows
+        .iter()
+        .map(|i| app.snapshot.as_ref().unwrap().workers[*i].host.clone())
+        .collect();
+    assert_eq!(hosts, ["worker-a", "worker-b", "worker-c"]);
+    // state, then beat: the stalest heartbeat first.
+    press(&mut app, &["o", "o"]);
+    let ages: Vec<u64> = app
+        .worker_rows
+        .iter()
+        .map(|i| {
+            app.snapshot.as_ref().unwrap().workers[*i]
+                .heartbeat_age
+                .as_secs()
+        })
+        .collect();
+    assert_eq!(ages, [95, 4, 2]);
+    press(&mut app, &["G"]);
+    assert_eq!(app.selected_worker().unwrap().host, "worker-a");
+
+    press(&mut app, &["4", "o"]);
+    let s = app.snapshot.as_ref().unwrap();
+    let actors: Vec<&str> = app
+        .audit
+        .rows
+        .iter()
+        .map(|i| s.audit[*i].actor.as_str())
+        .collect();
+    assert!(actors.windows(2).all(|w| w[0] <= w[1]), "{actors:?}");
+    // Within one actor, newest first as before.
+    let times: Vec<_> = app
+        .audit
+        .rows
+        .iter()
+        .filter(|i| s.audit[**i].actor == "lead@example.com")
+        .map(|i| s.audit[*i].at)
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] > w[1]));
+}
+
+#[test]
+fn the_job_detail_reads_its_job_follows_refreshes_and_scrolls_within_bounds() {
+    let mut app = app();
+    update(&mut app, Event::Resize(80, 24));
+    press(&mut app, &["2", "j"]);
+    let job = app.selected_job().unwrap().clone();
+    assert_eq!(press(&mut app, &["Enter"]), [Effect::LoadJobDetail(job.id)]);
+    assert_eq!(app.contexts()[0], Context::Detail);
+
+    // A detail read for another job (the answer to an older request) is dropped.
+    let other = testing::job_detail(&testing::job(0, JobType::Sync, JobStatus::Failed));
+    update(
+        &mut app,
+        Event::JobDetail {
+            id: other.job.id,
+            result: Ok(other),
+        },
+    );
+    assert!(app.jobs.loaded.is_none());
+    let detail = testing::job_detail(&job);
+    update(
+        &mut app,
+        Event::JobDetail {
+            id: job.id,
+            result: Ok(detail.clone()),
+        },
+    );
+    assert_eq!(app.jobs.loaded.as_ref().unwrap().result, Ok(detail));
+
+    // Each refresh reads it again; a frozen view does not.
+    let effects = update(&mut app, Event::Snapshot(Ok(snapshot())));
+    assert_eq!(effects, [Effect::LoadJobDetail(job.id)]);
+    press(&mut app, &["f"]);
+    assert!(update(&mut app, Event::Snapshot(Ok(snapshot()))).is_empty());
+    press(&mut app, &["f"]);
+
+    // Movement keys scroll the detail, never past its last page, and
+    // leave the list's cursor where it was.
+    let lines = crate::tui::ui::job_detail_lines(&app).len();
+    let last = (lines - app.detail_page()) as u16;
+    assert!(last > 0, "the fixture is longer than a 24-row screen");
+    press(&mut app, &["j", "j"]);
+    assert_eq!(app.jobs.scroll, 2);
+    press(&mut app, &["G", "j", "PgDn"]);
+    assert_eq!(app.jobs.scroll, last);
+    press(&mut app, &["PgUp", "k"]);
+    assert_eq!(
+        app.jobs.scroll,
+        last.saturating_sub(app.detail_page() as u16 + 1)
+    );
+    press(&mut app, &["g"]);
+    assert_eq!(app.jobs.scroll, 0);
+    assert_eq!(app.selected_job().unwrap().id, job.id);
+
+    // A failed read is said in the view; Esc closes it.
+    update(
+        &mut app,
+        Event::JobDetail {
+            id: job.id,
+            result: Err(BackendError::Unavailable("connection refused".into())),
+        },
+    );
+    let first = crate::tui::ui::job_detail_lines(&app)[0].to_string();
+    assert!(first.contains("connection refused"), "{first}");
+
+    // A filter that moves the selection to another job reads that one.
+    let effects = press(&mut app, &["t"]);
+    let now = app.selected_job().unwrap().id;
+    assert_ne!(now, job.id);
+    assert_eq!(effects, [Effect::LoadJobDetail(now)]);
+
+    press(&mut app, &["Esc"]);
+    assert!(!app.jobs.detail);
+    assert_eq!(app.contexts()[0], Context::Jobs);
+    let index = app.jobs.cursor.index;
+    press(&mut app, &["j"]);
+    assert_eq!(app.jobs.cursor.index, index + 1, "the cursor moves again");
+}
+
+#[test]
+fn the_audit_detail_opens_on_the_selected_entry_and_closes_with_esc() {
+    let mut s = snapshot();
+    s.audit.insert(0, testing::config_change());
+    let mut app = app_with(s, false);
+    press(&mut app, &["4", "Enter"]);
+    assert!(app.audit.detail);
+    let text: Vec<String> = crate::tui::ui::audit_detail_lines(&app)
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    assert!(
+        text.iter()
+            .any(|l| l.contains("system_config gas.min_balance_sun"))
+    );
+    let old = text
+        .iter()
+        .position(|l| l.contains("old") && l.contains("900000000"));
+    let new = text
+        .iter()
+        .position(|l| l.contains("new") && l.contains("1200000000"));
+    assert!(old.is_some() && new > old, "{text:#?}");
+    press(&mut app, &["Esc"]);
+    assert!(!app.audit.detail);
+    assert!(app.audit.search.value().is_empty());
 }

@@ -328,3 +328,83 @@ pub fn type_text(app: &mut App, text: &str) -> Vec<Effect> {
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     press(app, &keys)
 }
+
+/// The detail of `row` as the backend reads it: two attempts that did not
+/// succeed (a retry on one host, a lease rescue on another) and two
+/// transfers (one mined with its fee, one still waiting for the chain).
+pub fn job_detail(row: &JobView) -> JobDetail {
+    let started = row.created_at + chrono::Duration::seconds(2);
+    JobDetail {
+        taken_at: at(14, 30, 0),
+        job: JobView {
+            retry_count: 2,
+            ..row.clone()
+        },
+        worker: Some("worker-a:4242".into()),
+        attempts: vec![
+            AttemptRecord {
+                attempt: 1,
+                worker: Some("worker-b:4343".into()),
+                started_at: Some(started),
+                ended_at: started + chrono::Duration::seconds(4),
+                outcome: AttemptOutcome::Retry,
+                error: Some("broadcast: node returned 503 Service Unavailable".into()),
+            },
+            AttemptRecord {
+                attempt: 2,
+                worker: Some("worker-c:77".into()),
+                started_at: Some(started + chrono::Duration::seconds(10)),
+                ended_at: started + chrono::Duration::seconds(75),
+                outcome: AttemptOutcome::Rescued,
+                error: Some(
+                    "lease expired on attempt 2: worker worker-c:77 stopped renewing it; retrying"
+                        .into(),
+                ),
+            },
+        ],
+        transfers: vec![
+            JobTransfer {
+                tx_id: "7c1f0e5a9b3d2c4e6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e".into(),
+                kind: crate::admin::TransferKind::ConsolidationUsdt,
+                asset: Asset::Usdt,
+                from_address: row.wallet_address.clone(),
+                to_address: ADDRESSES[5].into(),
+                amount: 1_250_500_000,
+                status: TransferStatus::Confirmed,
+                broadcast_count: 2,
+                last_error: None,
+                block_number: Some(68_123_456),
+                fee_sun: Some(13_844_000),
+                created_at: started + chrono::Duration::seconds(11),
+                resolved_at: Some(started + chrono::Duration::seconds(80)),
+            },
+            JobTransfer {
+                tx_id: "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9".into(),
+                kind: crate::admin::TransferKind::ConsolidationTrx,
+                asset: Asset::Trx,
+                from_address: row.wallet_address.clone(),
+                to_address: ADDRESSES[5].into(),
+                amount: 19_984_549_000,
+                status: TransferStatus::Broadcast,
+                broadcast_count: 1,
+                last_error: Some("node timed out after 10 s; the transfer may have landed".into()),
+                block_number: None,
+                fee_sun: None,
+                created_at: started + chrono::Duration::seconds(81),
+                resolved_at: None,
+            },
+        ],
+    }
+}
+
+/// An audit entry for a changed config key, as the database writes it.
+pub fn config_change() -> AuditView {
+    AuditView {
+        id: id(799),
+        at: at(14, 29, 30),
+        actor: "lead@example.com".into(),
+        action: "config_change".into(),
+        target: "system_config gas.min_balance_sun".into(),
+        details: r#"{"key":"gas.min_balance_sun","old":900000000,"new":1200000000,"actor":{"via":"login","operator":"lead@example.com","role":"admin"}}"#.into(),
+    }
+}

@@ -241,6 +241,16 @@ impl Theme {
         if self.ascii { " - " } else { " · " }
     }
 
+    /// The direction of a sorted column.
+    pub fn sort_arrow(&self, descending: bool) -> &'static str {
+        match (self.ascii, descending) {
+            (true, true) => "v",
+            (true, false) => "^",
+            (false, true) => "▼",
+            (false, false) => "▲",
+        }
+    }
+
     pub fn ellipsis(&self) -> &'static str {
         if self.ascii { "~" } else { "…" }
     }

@@ -6,7 +6,8 @@ use ratatui::text::Span;
 use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::layout::table_rows;
-use super::{fit, panel, row_marker, search_field, window};
+use super::{fit, panel, row_marker, search_field, sort_note, sorted_header, window};
+use crate::tui::keymap::Context;
 use crate::tui::model::Snapshot;
 use crate::tui::state::{App, target_id};
 
@@ -31,6 +32,18 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let spans = vec![Span::styled(" filter ", theme.dim())];
     let line = search_field(app, &app.audit.search, spans, bar.width);
     frame.render_widget(Paragraph::new(line), bar);
+    if app.audit.detail && app.selected_audit().is_some() {
+        let lines = super::detail::audit_detail_lines(app);
+        super::detail::draw(
+            frame,
+            table,
+            app,
+            ("Audit entry", Context::Audit),
+            lines,
+            app.audit.scroll,
+        );
+        return;
+    }
 
     let height = usize::from(table_rows(table).height);
     let cursor = &app.audit.cursor;
@@ -63,8 +76,12 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             .style(style)
         })
         .collect();
-    let header =
-        Row::new([" ", "time (UTC)", "actor", "action", "target", "details"]).style(theme.dim());
+    let header = Row::new(sorted_header(
+        &[" ", "time (UTC)", "actor", "action", "target", "details"],
+        app.audit.sort,
+        theme,
+    ))
+    .style(theme.dim());
     let widths = [
         Constraint::Length(1),
         Constraint::Length(14),
@@ -73,7 +90,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         Constraint::Length(target_width as u16),
         Constraint::Min(8),
     ];
-    let title = format!("Audit trail, newest first ({len} shown)");
+    let title = format!(
+        "Audit trail ({len} shown{})",
+        sort_note(app.audit.sort, theme)
+    );
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)

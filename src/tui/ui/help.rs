@@ -12,10 +12,15 @@ use crate::tui::action::{Action, Screen};
 use crate::tui::keymap::Context;
 use crate::tui::state::App;
 
-/// The contexts the help shows for a screen: its own keys, and the text
-/// field's where the screen has a filter, and how to close the help.
-pub fn help_contexts(screen: Screen) -> Vec<Context> {
-    let mut contexts = Context::chain(screen).to_vec();
+/// The contexts the help shows for a screen: its own keys (with the
+/// detail view's first while one is open), and the text field's where the
+/// screen has a filter, and how to close the help.
+pub fn help_contexts(screen: Screen, detail: bool) -> Vec<Context> {
+    let mut contexts = if detail {
+        Context::detail_chain(screen)
+    } else {
+        Context::chain(screen).to_vec()
+    };
     if matches!(screen, Screen::Jobs | Screen::Audit) {
         contexts.push(Context::TextInput);
     }
@@ -25,7 +30,7 @@ pub fn help_contexts(screen: Screen) -> Vec<Context> {
 
 /// Each section's title and its (keys, description) lines, as shown.
 pub fn help_entries(app: &App) -> Vec<(&'static str, Vec<(String, &'static str)>)> {
-    help_contexts(app.screen)
+    help_contexts(app.screen, app.detail_open())
         .into_iter()
         .map(|context| {
             let entries = app

@@ -4,38 +4,38 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table, Wrap};
+use ratatui::text::Span;
+use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::layout::table_rows;
-use super::{age, fit, panel, row_marker, search_field, window};
-use crate::tui::action::Action;
+use super::{age, fit, panel, row_marker, search_field, sort_note, sorted_header, window};
 use crate::tui::keymap::Context;
-use crate::tui::model::{JobStatus, JobView, Snapshot};
+use crate::tui::model::{JobStatus, Snapshot};
 use crate::tui::state::App;
 use crate::tui::theme::Theme;
 
-/// The filter bar, the table and the detail pane (when open) in `area`.
-pub fn areas(app: &App, area: Rect) -> (Rect, Rect, Option<Rect>) {
+/// The filter bar, and below it the table or, when open, the job's detail.
+pub fn areas(area: Rect) -> (Rect, Rect) {
     let [bar, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
-    if app.selected_job().filter(|_| app.jobs.detail).is_none() {
-        return (bar, rest, None);
-    }
-    let [table, detail] = if rest.width >= 140 {
-        Layout::horizontal([Constraint::Min(80), Constraint::Length(60)]).areas(rest)
-    } else {
-        Layout::vertical([Constraint::Min(5), Constraint::Length(10)]).areas(rest)
-    };
-    (bar, table, Some(detail))
+    (bar, rest)
 }
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
-    let (bar, table, detail) = areas(app, area);
+    let (bar, rest) = areas(area);
     draw_filter_bar(frame, bar, app);
-    draw_table(frame, table, app, s);
-    if let (Some(detail), Some(job)) = (detail, app.selected_job()) {
-        draw_detail(frame, detail, app, job);
+    if app.jobs.detail && app.selected_job().is_some() {
+        let lines = super::detail::job_detail_lines(app);
+        super::detail::draw(
+            frame,
+            rest,
+            app,
+            ("Job", Context::Jobs),
+            lines,
+            app.jobs.scroll,
+        );
+        return;
     }
+    draw_table(frame, rest, app, s);
 }
 
 fn draw_filter_bar(frame: &mut Frame, area: Rect, app: &App) {
@@ -103,9 +103,13 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             .style(style)
         })
         .collect();
-    let header = Row::new([
-        " ", "id", "type", "status", "wallet", "tries", "updated", "user",
-    ])
+    let header = Row::new(sorted_header(
+        &[
+            " ", "id", "type", "status", "wallet", "tries", "updated", "user",
+        ],
+        app.jobs.sort,
+        theme,
+    ))
     .style(theme.dim());
     let widths = [
         Constraint::Length(1),
@@ -117,7 +121,7 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         Constraint::Length(7),
         Constraint::Min(6),
     ];
-    let title = title(app, s, len);
+    let title = format!("{}{}", title(app, s, len), sort_note(app.jobs.sort, theme));
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)
@@ -127,7 +131,7 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     );
 }
 
-/// `Jobs 5 of 1,000, the newest of 3,046`: the row, the rows held, and
+/// `Jobs 5 of the newest 1,000 of 3,046`: the row, the rows held, and
 /// (when the console holds fewer) how many jobs match in all, from the
 /// maintained counts. A search has no such count: its rows are all shown.
 fn title(app: &App, s: &Snapshot, len: usize) -> String {
@@ -153,7 +157,12 @@ fn title(app: &App, s: &Snapshot, len: usize) -> String {
         })
         .sum();
     if total > len as u64 {
-        format!("{position}, the newest of {}", n(total))
+        format!(
+            "Jobs {} of the newest {} of {}",
+            n(app.jobs.cursor.index as u64 + 1),
+            n(len as u64),
+            n(total)
+        )
     } else {
         position
     }
@@ -161,61 +170,4 @@ fn title(app: &App, s: &Snapshot, len: usize) -> String {
 
 fn since(s: &Snapshot, at: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
     (s.taken_at - at).to_std().unwrap_or_default()
-}
-
-/// `ran 2 times, 1 failed of 3 allowed`: attempts made, and how close the
-/// job is to failing for good.
-fn attempts(job: &JobView) -> String {
-    let ran = match job.attempts {
-        0 => "not run yet".to_string(),
-        1 => "ran once".to_string(),
-        n => format!("ran {n} times"),
-    };
-    format!(
-        "{ran}, {} failed of {} allowed",
-        job.retry_count, job.max_retries
-    )
-}
-
-fn draw_detail(frame: &mut Frame, area: Rect, app: &App, job: &JobView) {
-    let theme = &app.theme;
-    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| t.format("%H:%M:%S").to_string())
-            .unwrap_or_else(|| "-".into())
-    };
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled("job ", theme.dim()),
-            Span::raw(job.id.to_string()),
-        ]),
-        Line::from(vec![
-            Span::styled(job.status.as_str(), status_style(job.status, theme)),
-            Span::raw(format!("  {}  {}", job.job_type.as_str(), attempts(job))),
-        ]),
-        Line::raw(format!("wallet {}", job.wallet_address)),
-        Line::raw(format!(
-            "created {}  started {}  finished {}",
-            job.created_at.format("%Y-%m-%d %H:%M:%S"),
-            when(job.started_at),
-            when(job.finished_at)
-        )),
-    ];
-    if let Some(worker) = &job.locked_by {
-        lines.push(Line::raw(format!("worker {worker}")));
-    }
-    if let Some(err) = &job.error_message {
-        lines.push(Line::styled(format!("error: {err}"), theme.error()));
-    }
-    lines.push(Line::styled("data", theme.dim()));
-    let title = match app.keymap.key_for(Context::Jobs, Action::Open) {
-        Some(key) => format!("Detail ({key} closes)"),
-        None => "Detail".to_string(),
-    };
-    lines.extend(job.data.lines().map(|l| Line::raw(l.to_string())));
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(panel(&title, theme)),
-        area,
-    );
 }

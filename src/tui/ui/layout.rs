@@ -36,7 +36,9 @@ pub fn table_rows(table: Rect) -> Rect {
 /// The list table of the screen shown (Jobs, Workers, Audit).
 fn list_table(app: &App, body: Rect) -> Option<Rect> {
     match app.screen {
-        Screen::Jobs => Some(jobs::areas(app, body).1),
+        Screen::Jobs if app.jobs.detail => None,
+        Screen::Jobs => Some(jobs::areas(body).1),
+        Screen::Audit if app.audit.detail => None,
         Screen::Workers => Some(body),
         Screen::Audit => Some(audit::areas(body).1),
         Screen::Dashboard => None,

@@ -4,6 +4,7 @@
 mod audit;
 mod chart;
 mod dashboard;
+mod detail;
 mod dialogs;
 pub mod help;
 mod jobs;
@@ -22,9 +23,11 @@ use tui_input::Input;
 
 use super::action::{Action, Screen};
 use super::keymap::Context;
+use super::sort::{Column, Sort};
 use super::state::{App, Connection, Overlay, ToastKind};
 use super::theme::Theme;
 
+pub use detail::{audit_detail_lines, job_detail_lines};
 pub use help::{help_contexts, help_entries};
 
 /// The smallest terminal the console draws in.
@@ -419,6 +422,29 @@ fn fit(s: &str, width: usize, theme: &Theme) -> String {
     let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
     out.push_str(theme.ellipsis());
     out
+}
+
+/// A table's header cells, the sorted column marked with its direction.
+fn sorted_header<C: Column>(labels: &[&'static str], sort: Sort<C>, theme: &Theme) -> Vec<String> {
+    labels
+        .iter()
+        .map(|l| {
+            if *l == sort.column.label() {
+                format!("{l}{}", theme.sort_arrow(sort.descending))
+            } else {
+                (*l).to_string()
+            }
+        })
+        .collect()
+}
+
+/// `, by created ▼` for a list's title.
+fn sort_note<C: Column>(sort: Sort<C>, theme: &Theme) -> String {
+    format!(
+        ", by {} {}",
+        sort.column.label(),
+        theme.sort_arrow(sort.descending)
+    )
 }
 
 /// The row style and marker for a list row.

@@ -6,7 +6,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Row, Table};
 
 use super::layout::table_rows;
-use super::{age, fit, panel, row_marker, window};
+use super::{age, fit, panel, row_marker, sort_note, sorted_header, window};
 use crate::tui::model::Snapshot;
 use crate::tui::state::App;
 
@@ -14,18 +14,19 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
     let height = usize::from(table_rows(area).height);
     let cursor = &app.workers;
-    let first = window(cursor.offset, cursor.index, s.workers.len(), height);
+    let first = window(cursor.offset, cursor.index, app.worker_rows.len(), height);
     // What the fixed columns and their gaps leave the last one.
     let error_width = usize::from(area.width.saturating_sub(2))
         .saturating_sub(1 + 10 + 22 + 7 + app.id_len + 7 + 6 + 7)
         .max(8);
-    let rows: Vec<Row> = s
-        .workers
+    let rows: Vec<Row> = app
+        .worker_rows
         .iter()
         .enumerate()
         .skip(first)
         .take(height)
         .map(|(i, w)| {
+            let w = &s.workers[*w];
             let (style, marker) = row_marker(i == cursor.index, theme);
             let badge = theme.worker(w.state);
             Row::new(vec![
@@ -52,16 +53,20 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             .style(style)
         })
         .collect();
-    let header = Row::new([
-        " ",
-        "state",
-        "host:pid",
-        "beat",
-        "job",
-        "done",
-        "failed",
-        "last error",
-    ])
+    let header = Row::new(sorted_header(
+        &[
+            " ",
+            "state",
+            "host:pid",
+            "beat",
+            "job",
+            "done",
+            "failed",
+            "last error",
+        ],
+        app.worker_sort,
+        theme,
+    ))
     .style(theme.dim());
     let widths = [
         Constraint::Length(1),
@@ -73,7 +78,11 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         Constraint::Length(6),
         Constraint::Min(8),
     ];
-    let title = format!("Workers ({})", s.workers.len());
+    let title = format!(
+        "Workers ({}{})",
+        s.workers.len(),
+        sort_note(app.worker_sort, theme)
+    );
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)
