@@ -32,8 +32,9 @@ pub use identity::{Identity, Source};
 pub use role::{Permission, Role};
 // `api`, `cli` and `tui` reach the queue and the wallets only through `admin`
 // (README.md, Architecture).
+pub use crate::queue::id::short_id_len;
 pub use crate::queue::{
-    CONFIG_CHANNEL, IdFragment, IdFragmentError, JOB_STATES_CHANNEL, JOBS_CHANNEL, JobFilter,
+    CONFIG_CHANNEL, IdFragment, IdFragmentError, JOB_STATES_CHANNEL, JOBS_CHANNEL, Job, JobFilter,
     JobStatus, JobType, StatusCounts, WorkerState, short_id, short_len,
 };
 pub use crate::transfers::Asset;

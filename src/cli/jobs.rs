@@ -3,11 +3,11 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use uuid::Uuid;
 
 use super::identity::print_json;
+use super::table::{self, Fit, Table};
 use crate::admin::jobs;
-use crate::admin::{JobFilter, JobStatus, JobType};
+use crate::admin::{IdFragment, Job, JobFilter, JobStatus, JobType, short_id_len, short_len};
 use crate::config::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -26,11 +26,20 @@ pub enum JobsAction {
         /// Print JSON (one array)
         #[arg(long)]
         json: bool,
+        /// Every column, full ids and whole texts, whatever the width
+        #[arg(long)]
+        wide: bool,
     },
     /// Put a failed or cancelled job back to pending
-    Retry { id: Uuid },
+    Retry {
+        /// The job: its full id, or at least 4 hex digits from its start or end
+        id: IdFragment,
+    },
     /// Cancel a pending job
-    Cancel { id: Uuid },
+    Cancel {
+        /// The job: its full id, or at least 4 hex digits from its start or end
+        id: IdFragment,
+    },
     /// Delete every failed job
     ClearFailed,
     /// Take back jobs whose lease ran out and release wallets left processing
@@ -48,6 +57,7 @@ pub async fn run(
         job_type,
         limit,
         json,
+        wide,
     } = action
     {
         let found = jobs::list(
@@ -63,18 +73,7 @@ pub async fn run(
         if json {
             print_json(&found)?;
         } else {
-            for job in found {
-                let text = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-                println!(
-                    "{}  {:<13} {:<10} {:<34} retries {}  {}",
-                    job.id,
-                    text(job.job_type.map(|t| t.to_string())),
-                    text(job.status.map(|s| s.to_string())),
-                    text(job.wallet_address),
-                    job.retry_count.unwrap_or(0),
-                    text(job.error_message),
-                );
-            }
+            print_jobs(&found, Fit::detect(wide));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -82,10 +81,12 @@ pub async fn run(
     match action {
         JobsAction::List { .. } => unreachable!("handled above"),
         JobsAction::Retry { id } => {
+            let id = jobs::resolve(&pool, &id).await?;
             let job = jobs::retry(&pool, &identity, id).await?;
             println!("job {} is pending again", job.id);
         }
         JobsAction::Cancel { id } => {
+            let id = jobs::resolve(&pool, &id).await?;
             let job = jobs::cancel(&pool, &identity, id).await?;
             println!("job {} cancelled", job.id);
         }
@@ -103,4 +104,44 @@ pub async fn run(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The jobs as a table: short ids (long enough to tell these jobs apart)
+/// unless `--wide` asks for full ones.
+fn print_jobs(found: &[Job], fit: Fit) {
+    let len = short_len(found.iter().map(|j| &j.id));
+    let now = chrono::Utc::now();
+    let mut t = Table::new(fit)
+        .key("ID")
+        .column("TYPE")
+        .column("STATUS")
+        .column("CREATED")
+        .column_from("UPDATED", 120)
+        .column_from("TRIES", 100)
+        .column("WALLET")
+        .text("ERROR");
+    for job in found {
+        let id = if fit.wide {
+            job.id.to_string()
+        } else {
+            short_id_len(&job.id, len)
+        };
+        t.row([
+            id,
+            table::or_dash(job.job_type),
+            table::or_dash(job.status),
+            table::when(job.created_at, now, fit),
+            table::when(job.updated_at, now, fit),
+            job.attempt.to_string(),
+            job.wallet_address
+                .as_deref()
+                .map_or_else(|| "-".to_string(), |a| table::ends(a, fit)),
+            table::or_dash(job.error_message.as_deref()),
+        ]);
+    }
+    if t.is_empty() {
+        println!("no jobs");
+    } else {
+        t.print();
+    }
 }

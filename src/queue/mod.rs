@@ -39,7 +39,8 @@ pub use config::QueueConfig;
 pub use id::{IdFragment, IdFragmentError, short_id, short_len};
 pub use ops::{
     Enqueued, JobCursor, JobFilter, active_of_wallets, cancel, clear_failed, delete_marked,
-    enqueue, enqueue_many, enqueue_many_in, get, list, of_wallet_since, reset_stuck, retry,
+    enqueue, enqueue_many, enqueue_many_in, find_by_fragment, get, list, of_wallet_since,
+    reset_stuck, retry,
 };
 pub use stats::{
     JobAge, Minute, QueueCounts, StatusCounts, Stuck, Throughput, counts, oldest_pending,
