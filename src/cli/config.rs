@@ -84,7 +84,8 @@ pub async fn run(
                 let mut t = Table::new(fit)
                     .key("KEY")
                     .column("VALUE")
-                    .column_from("UPDATED", 120)
+                    .column("UPDATED")
+                    .from_width(120)
                     .text_below("DESCRIPTION");
                 for e in entries {
                     // The registry's words for keys it knows; a row only the
@@ -145,7 +146,8 @@ fn print_keys(json: bool, fit: Fit) -> anyhow::Result<()> {
     }
     let mut t = Table::new(fit)
         .key("KEY")
-        .column_from("TYPE", 120)
+        .column("TYPE")
+        .from_width(120)
         .column("ACCEPTS")
         .column("DEFAULT")
         .text_below("DESCRIPTION");

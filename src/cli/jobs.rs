@@ -116,8 +116,10 @@ fn print_jobs(found: &[Job], fit: Fit) {
         .column("TYPE")
         .column("STATUS")
         .column("CREATED")
-        .column_from("UPDATED", 120)
-        .column_from("TRIES", 100)
+        .column("UPDATED")
+        .from_width(120)
+        .number("TRIES")
+        .from_width(100)
         .column("WALLET")
         .text("ERROR");
     for job in found {

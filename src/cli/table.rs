@@ -123,9 +123,13 @@ impl Table {
         self
     }
 
-    /// A column shown only on a terminal at least `width` wide, or with `--wide`.
-    pub fn column_from(self, header: &'static str, width: u16) -> Self {
-        self.push(header, width, false, Give::Normal)
+    /// Shows the column just added only on a terminal at least `width`
+    /// wide, or with `--wide`.
+    pub fn from_width(mut self, width: u16) -> Self {
+        if let Some(column) = self.columns.last_mut() {
+            column.from_width = width;
+        }
+        self
     }
 
     fn push(mut self, header: &'static str, from_width: u16, right: bool, give: Give) -> Self {
@@ -396,7 +400,8 @@ mod tests {
         let mut t = Table::new(fit)
             .column("ID")
             .number("N")
-            .column_from("EXTRA", 120)
+            .column("EXTRA")
+            .from_width(120)
             .text("ERROR");
         t.row(["a1b2c3d4", "7", "only when wide", &"word ".repeat(40)]);
         t.row(["e5f6a7b8", "12", "x", "short"]);

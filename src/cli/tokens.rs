@@ -68,7 +68,8 @@ pub async fn run(
                     .column("ROLE")
                     .column("STATE")
                     .column("USED")
-                    .column_from("ID", 120);
+                    .column("ID")
+                    .from_width(120);
                 for token in all {
                     let state = match (token.revoked_at, token.expires_at) {
                         (Some(_), _) => "revoked".to_string(),

@@ -67,12 +67,17 @@ fn print_workers(workers: &[stats::WorkerInfo], fit: Fit) {
         .key("WORKER")
         .column("STATE")
         .column("HEARTBEAT")
-        .number("BUSY")
-        .number("DONE")
-        .number("FAILED")
         .column("JOB")
-        .column_from("STARTED", 120)
-        .column_from("VERSION", 120)
+        .number("BUSY")
+        .from_width(100)
+        .number("DONE")
+        .from_width(100)
+        .number("FAILED")
+        .from_width(100)
+        .column("STARTED")
+        .from_width(120)
+        .column("VERSION")
+        .from_width(120)
         .text("LAST ERROR");
     for w in workers {
         let state = if w.live {
@@ -91,10 +96,10 @@ fn print_workers(workers: &[stats::WorkerInfo], fit: Fit) {
             format!("{}:{}", w.host, w.pid),
             state,
             table::ago(w.last_heartbeat_at, now),
+            table::or_dash(job),
             format!("{}/{}", w.jobs_in_flight, w.concurrency),
             w.jobs_done.to_string(),
             w.jobs_failed.to_string(),
-            table::or_dash(job),
             table::when(Some(w.started_at), now, fit),
             w.version.clone(),
             table::or_dash(w.last_error.as_deref()),

@@ -230,7 +230,9 @@ fn without_code_positions(text: &str) -> String {
     let is_position = |inner: &str| {
         inner.rsplit_once(':').is_some_and(|(path, line)| {
             path.contains("::")
-                && path.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                && path
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
                 && !line.is_empty()
                 && line.chars().all(|c| c.is_ascii_digit())
         })
