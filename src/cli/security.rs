@@ -64,8 +64,9 @@ pub async fn run(
                     .column("TIME")
                     .column("STATE")
                     .column("KIND")
+                    .from_width(100)
                     .column("RULE")
-                    .text("MESSAGE");
+                    .text_below("MESSAGE");
                 for e in events {
                     let state = if e.acknowledged_at.is_some() {
                         "acknowledged"
