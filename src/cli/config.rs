@@ -85,7 +85,7 @@ pub async fn run(
                     .key("KEY")
                     .column("VALUE")
                     .column("UPDATED")
-                    .from_width(120)
+                    .shown_from(120)
                     .text_below("DESCRIPTION");
                 for e in entries {
                     // The registry's words for keys it knows; a row only the
@@ -147,7 +147,7 @@ fn print_keys(json: bool, fit: Fit) -> anyhow::Result<()> {
     let mut t = Table::new(fit)
         .key("KEY")
         .column("TYPE")
-        .from_width(120)
+        .shown_from(120)
         .column("ACCEPTS")
         .column("DEFAULT")
         .text_below("DESCRIPTION");

@@ -117,9 +117,9 @@ fn print_jobs(found: &[Job], fit: Fit) {
         .column("STATUS")
         .column("CREATED")
         .column("UPDATED")
-        .from_width(120)
+        .shown_from(120)
         .number("TRIES")
-        .from_width(100)
+        .shown_from(100)
         .column("WALLET")
         .text("ERROR");
     for job in found {

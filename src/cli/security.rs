@@ -64,7 +64,7 @@ pub async fn run(
                     .column("TIME")
                     .column("STATE")
                     .column("KIND")
-                    .from_width(100)
+                    .shown_from(100)
                     .column("RULE")
                     .text_below("MESSAGE");
                 for e in events {

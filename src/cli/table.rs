@@ -125,7 +125,7 @@ impl Table {
 
     /// Shows the column just added only on a terminal at least `width`
     /// wide, or with `--wide`.
-    pub fn from_width(mut self, width: u16) -> Self {
+    pub fn shown_from(mut self, width: u16) -> Self {
         if let Some(column) = self.columns.last_mut() {
             column.from_width = width;
         }
@@ -401,7 +401,7 @@ mod tests {
             .column("ID")
             .number("N")
             .column("EXTRA")
-            .from_width(120)
+            .shown_from(120)
             .text("ERROR");
         t.row(["a1b2c3d4", "7", "only when wide", &"word ".repeat(40)]);
         t.row(["e5f6a7b8", "12", "x", "short"]);

@@ -69,7 +69,7 @@ pub async fn run(
                     .column("STATE")
                     .column("USED")
                     .column("ID")
-                    .from_width(120);
+                    .shown_from(120);
                 for token in all {
                     let state = match (token.revoked_at, token.expires_at) {
                         (Some(_), _) => "revoked".to_string(),

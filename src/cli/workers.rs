@@ -69,15 +69,15 @@ fn print_workers(workers: &[stats::WorkerInfo], fit: Fit) {
         .column("HEARTBEAT")
         .column("JOB")
         .number("BUSY")
-        .from_width(100)
+        .shown_from(100)
         .number("DONE")
-        .from_width(100)
+        .shown_from(100)
         .number("FAILED")
-        .from_width(100)
+        .shown_from(100)
         .column("STARTED")
-        .from_width(120)
+        .shown_from(120)
         .column("VERSION")
-        .from_width(120)
+        .shown_from(120)
         .text("LAST ERROR");
     for w in workers {
         let state = if w.live {
