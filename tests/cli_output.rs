@@ -315,6 +315,11 @@ async fn errors_are_one_plain_line() {
     let db = common::fresh_db().await;
     one_line_error(&run(&db, &["jobs", "clear-failed"]), "is not an operator");
 
+    // Log lines asked for come without colour codes into a pipe.
+    let o = run(&db, &["--log", "debug", "config", "list"]);
+    assert!(o.status.success() && o.stderr.len() > 100, "{}", text(&o.stderr));
+    assert!(!o.stderr.contains(&0x1b), "{}", text(&o.stderr));
+
     // A database error names no line of the server's C code.
     sqlx::query("DROP TABLE api_tokens CASCADE")
         .execute(&db.pool)

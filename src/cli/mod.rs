@@ -171,7 +171,7 @@ pub enum Command {
     },
     /// Sign for workers: holds the master key and the policy, keeps its own log
     Signer(signer::SignerArgs),
-    /// Print shell completions, e.g. `walletops completions bash > ~/.local/share/bash-completion/completions/walletops`
+    /// Print the shell's completion script, e.g. `walletops completions bash > FILE`
     Completions {
         #[arg(value_enum)]
         shell: Shell,
