@@ -317,7 +317,11 @@ async fn errors_are_one_plain_line() {
 
     // Log lines asked for come without colour codes into a pipe.
     let o = run(&db, &["--log", "debug", "config", "list"]);
-    assert!(o.status.success() && o.stderr.len() > 100, "{}", text(&o.stderr));
+    assert!(
+        o.status.success() && o.stderr.len() > 100,
+        "{}",
+        text(&o.stderr)
+    );
     assert!(!o.stderr.contains(&0x1b), "{}", text(&o.stderr));
 
     // A database error names no line of the server's C code.

@@ -1,6 +1,8 @@
-//! The list commands' tables: a header row, and columns that fit the
-//! terminal (80 columns when stdout is not one), each row on one line with
-//! cut text marked `…`. `--wide` shows every column and every text whole.
+//! The list commands' tables (comfy-table draws them; the widths are
+//! ours): a header row, and columns that fit the terminal (80 columns when
+//! stdout is not one), each row on one line with cut text marked `…`, or
+//! with its description set under it. `--wide` shows every column and
+//! every text whole.
 
 use std::io::IsTerminal as _;
 
@@ -53,7 +55,7 @@ struct Column {
 
 /// In which order columns give up room when a row does not fit: free text
 /// first, then ordinary columns, the column that names the row last.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Give {
     Free,
     Normal,
