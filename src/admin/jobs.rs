@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::audit::{self, ActionType, Target};
 use super::wallet_lookup::{self, WalletInfo, WalletRef};
 use super::{AdminError, Identity, Permission};
-use crate::queue::{self, AttemptRecord, Job, JobFilter, JobType, NewJob, QueueError};
+use crate::queue::{self, AttemptRecord, IdFragment, Job, JobFilter, JobType, NewJob, QueueError};
 use crate::transfers::JobTransfer;
 
 impl From<QueueError> for AdminError {
@@ -202,6 +202,42 @@ pub async fn reset_processing(pool: &PgPool, identity: &Identity) -> Result<Rese
 pub async fn orphaned_wallets(pool: &PgPool) -> Result<u64, AdminError> {
     let n = crate::wallets::processing::count_orphaned(pool).await?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// How many of the jobs a fragment matches are named when it matches more
+/// than one.
+const AMBIGUOUS_SHOWN: i64 = 5;
+
+/// The one job whose id is `fragment` or starts or ends with it; refuses
+/// when none does, or when several do (naming a few, newest first, with
+/// their short ids).
+pub async fn resolve(pool: &PgPool, fragment: &IdFragment) -> Result<Uuid, AdminError> {
+    let mut conn = pool.acquire().await?;
+    let (ids, total) = queue::find_by_fragment(&mut conn, fragment, AMBIGUOUS_SHOWN).await?;
+    match ids.as_slice() {
+        [] => Err(AdminError::NotFound(format!(
+            "no job id starts or ends with {fragment}"
+        ))),
+        [id] => Ok(*id),
+        many => {
+            // Tails, as every screen shows them: each tells its job apart
+            // and can be typed back.
+            let len = queue::short_len(many);
+            let shown: Vec<String> = many
+                .iter()
+                .map(|id| queue::id::short_id_len(id, len))
+                .collect();
+            let more = if total > many.len() as i64 {
+                ", …"
+            } else {
+                ""
+            };
+            Err(AdminError::Invalid(format!(
+                "{total} jobs match {fragment} ({}{more}): give more digits",
+                shown.join(", ")
+            )))
+        }
+    }
 }
 
 /// Jobs matching the filter, newest first.

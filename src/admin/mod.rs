@@ -34,8 +34,8 @@ pub use role::{Permission, Role};
 // (README.md, Architecture).
 pub use crate::queue::{
     AttemptOutcome, AttemptRecord, CONFIG_CHANNEL, IdFragment, IdFragmentError, JOB_STATES_CHANNEL,
-    JOBS_CHANNEL, JobFilter, JobStatus, JobType, StatusCounts, WorkerState, short_id, short_id_len,
-    short_len,
+    JOBS_CHANNEL, Job, JobFilter, JobStatus, JobType, StatusCounts, WorkerState, short_id,
+    short_id_len, short_len,
 };
 pub use crate::transfers::{Asset, JobTransfer, TransferKind, TransferStatus};
 pub use crate::wallets::WalletRole;

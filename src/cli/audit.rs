@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use super::identity::print_json;
-use crate::admin::{audit, audit_chain};
+use super::table::{self, Fit, Table};
+use crate::admin::{audit, audit_chain, short_id};
 use crate::config::Settings;
 
 #[derive(Debug, Args)]
@@ -30,6 +31,9 @@ pub struct AuditArgs {
     /// Only the changes made outside walletops that no admin acknowledged yet
     #[arg(long)]
     unacknowledged: bool,
+    /// Every column, full ids and whole texts, whatever the width
+    #[arg(long)]
+    wide: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,17 +80,24 @@ pub async fn run(settings: &Settings, migrate: bool, args: AuditArgs) -> anyhow:
         if args.json {
             print_json(&changes)?;
         } else {
+            let fit = Fit::detect(args.wide);
+            let now = Utc::now();
+            let mut t = Table::new(fit)
+                .number("SEQ")
+                .column("TIME")
+                .column("LOGIN")
+                .column("ACTION")
+                .column("TARGET");
             for c in &changes {
-                println!(
-                    "{:>6}  {}  login {:<20} {:<16} {}:{}",
-                    c.seq,
-                    c.created_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                    c.db_login.as_deref().unwrap_or("?"),
-                    c.action_type.as_deref().unwrap_or_default(),
-                    c.target_type.as_deref().unwrap_or_default(),
-                    c.target_id.as_deref().unwrap_or_default(),
-                );
+                t.row([
+                    c.seq.to_string(),
+                    table::when(c.created_at, now, fit),
+                    table::or_dash(c.db_login.as_deref()),
+                    table::or_dash(c.action_type.as_deref()),
+                    target(c.target_type.as_deref(), c.target_id.as_deref(), fit),
+                ]);
             }
+            t.print();
             println!("{total} unacknowledged");
         }
         return Ok(ExitCode::SUCCESS);
@@ -96,23 +107,33 @@ pub async fn run(settings: &Settings, migrate: bool, args: AuditArgs) -> anyhow:
         print_json(&entries)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let fit = Fit::detect(args.wide);
+    let now = Utc::now();
+    let mut t = Table::new(fit)
+        .number("SEQ")
+        .column("TIME")
+        .column("WHO")
+        .column("ACTION")
+        .column("TARGET")
+        .text_below("DETAILS");
     for e in entries {
-        let who = e.actor();
-        println!(
-            "{:>6}  {}  {:<24} {:<22} {}:{}{}  {}",
-            e.seq.map(|s| s.to_string()).unwrap_or_else(|| "?".into()),
-            e.created_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-            who,
-            e.action_type.unwrap_or_default(),
-            e.target_type.unwrap_or_default(),
-            e.target_id.unwrap_or_default(),
-            if e.external {
-                "  [outside walletops]"
-            } else {
-                ""
-            },
-            e.details.map(|d| d.to_string()).unwrap_or_default(),
-        );
+        let mut action = e.action_type.clone().unwrap_or_default();
+        if e.external {
+            action.push_str(" [outside walletops]");
+        }
+        t.row([
+            table::or_dash(e.seq),
+            table::when(e.created_at, now, fit),
+            e.actor(),
+            action,
+            target(e.target_type.as_deref(), e.target_id.as_deref(), fit),
+            details(e.details.as_ref()),
+        ]);
+    }
+    if t.is_empty() {
+        println!("no audit rows");
+    } else {
+        t.print();
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -165,4 +186,33 @@ async fn verify(pool: &sqlx::PgPool, json: bool, head: Option<String>) -> anyhow
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `job f3a9c2e1`: a job's id as short as on every screen (whole with
+/// `--wide`), other targets as recorded.
+fn target(kind: Option<&str>, id: Option<&str>, fit: Fit) -> String {
+    let kind = kind.unwrap_or_default();
+    let id = id.unwrap_or_default();
+    match id.parse::<uuid::Uuid>() {
+        Ok(job) if kind == "job" && !fit.wide => format!("{kind} {}", short_id(&job)),
+        _ if id.is_empty() => kind.to_string(),
+        _ => format!("{kind} {id}"),
+    }
+}
+
+/// What the action did, without the actor (the WHO column says it).
+fn details(details: Option<&serde_json::Value>) -> String {
+    match details {
+        Some(serde_json::Value::Object(map)) => {
+            let mut rest = map.clone();
+            rest.remove("actor");
+            if rest.is_empty() {
+                String::new()
+            } else {
+                serde_json::Value::Object(rest).to_string()
+            }
+        }
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
 }

@@ -8,6 +8,7 @@ use clap::Subcommand;
 
 use super::identity::print_json;
 use super::proposals::{self, Step};
+use super::table::{self, Fit, Table};
 use crate::admin::config;
 use crate::config::Settings;
 use crate::settings::{KEYS, Kind};
@@ -18,11 +19,17 @@ pub enum ConfigAction {
     Keys {
         #[arg(long)]
         json: bool,
+        /// Whole descriptions, whatever the width
+        #[arg(long)]
+        wide: bool,
     },
     /// Every switch with its value and description
     List {
         #[arg(long)]
         json: bool,
+        /// Every column and whole descriptions, whatever the width
+        #[arg(long)]
+        wide: bool,
     },
     /// One switch's value (as JSON)
     Get { key: String },
@@ -49,6 +56,9 @@ pub enum ConfigAction {
         json: bool,
         #[arg(long)]
         all: bool,
+        /// Whole values and states, whatever the width
+        #[arg(long)]
+        wide: bool,
     },
 }
 
@@ -57,22 +67,41 @@ pub async fn run(
     migrate: bool,
     action: ConfigAction,
 ) -> anyhow::Result<ExitCode> {
-    if let ConfigAction::Keys { json } = action {
-        print_keys(json)?;
+    if let ConfigAction::Keys { json, wide } = action {
+        print_keys(json, Fit::detect(wide))?;
         return Ok(ExitCode::SUCCESS);
     }
     let pool = super::db::connect(settings, migrate).await?;
     match action {
         ConfigAction::Keys { .. } => unreachable!("answered without a database above"),
-        ConfigAction::List { json } => {
+        ConfigAction::List { json, wide } => {
             let entries = config::list(&pool).await?;
             if json {
                 print_json(&entries)?;
             } else {
+                let fit = Fit::detect(wide);
+                let now = chrono::Utc::now();
+                let mut t = Table::new(fit)
+                    .key("KEY")
+                    .column("VALUE")
+                    .column("UPDATED")
+                    .shown_from(120)
+                    .text_below("DESCRIPTION");
                 for e in entries {
-                    let value = e.value.unwrap_or(serde_json::Value::Null);
-                    println!("{:<36} {}", e.key, value);
+                    // The registry's words for keys it knows; a row only the
+                    // database knows keeps its own.
+                    let description = crate::settings::registry::key(&e.key)
+                        .map(|k| k.description.to_string())
+                        .or(e.description)
+                        .unwrap_or_default();
+                    t.row([
+                        e.key,
+                        table::ends(&e.value.unwrap_or(serde_json::Value::Null).to_string(), fit),
+                        table::when(e.updated_at, now, fit),
+                        description,
+                    ]);
                 }
+                t.print();
             }
         }
         ConfigAction::Get { key } => {
@@ -103,18 +132,25 @@ pub async fn run(
         ConfigAction::Cancel { id } => {
             return proposals::run(settings, &pool, Step::Cancel(id)).await;
         }
-        ConfigAction::Proposals { json, all } => {
-            return proposals::run(settings, &pool, Step::List { json, all }).await;
+        ConfigAction::Proposals { json, all, wide } => {
+            return proposals::run(settings, &pool, Step::List { json, all, wide }).await;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The settings registry, one key a line (or as JSON); needs no database.
-fn print_keys(json: bool) -> anyhow::Result<()> {
+fn print_keys(json: bool, fit: Fit) -> anyhow::Result<()> {
     if json {
         return print_json(&KEYS);
     }
+    let mut t = Table::new(fit)
+        .key("KEY")
+        .column("TYPE")
+        .shown_from(120)
+        .column("ACCEPTS")
+        .column("DEFAULT")
+        .text_below("DESCRIPTION");
     for k in KEYS {
         let (kind, accepts) = match k.kind {
             Kind::Bool { .. } => ("bool", "true|false".to_string()),
@@ -125,12 +161,14 @@ fn print_keys(json: bool) -> anyhow::Result<()> {
             } => ("address", "address".to_string()),
         };
         let by_proposal = if k.moves_money { " (by proposal)" } else { "" };
-        println!(
-            "{:<36} {kind:<8} {:<36} {accepts:<22} {}{by_proposal}",
-            k.name,
-            k.default_value().to_string(),
-            k.description
-        );
+        t.row([
+            k.name.to_string(),
+            kind.to_string(),
+            accepts,
+            table::ends(&k.default_value().to_string(), fit),
+            format!("{}{by_proposal}", k.description),
+        ]);
     }
+    t.print();
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! subcommand uses.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -22,11 +23,27 @@ pub enum DbAction {
     Url,
 }
 
+/// How long a one-shot command waits for the server to answer: a person
+/// (or a script) is waiting, and a server that is up answers in far less.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// Connects to the configured database or the local cluster; applies the
 /// migrations first when asked (`--migrate`).
 pub async fn connect(settings: &Settings, migrate: bool) -> anyhow::Result<PgPool> {
+    connect_with(settings, migrate, PoolOptions::default()).await
+}
+
+/// [`connect`] with the pool's size and timeout of the caller's choice.
+/// Says at once, in words, when the server refuses, does not answer, or the
+/// database has no walletops tables yet.
+pub async fn connect_with(
+    settings: &Settings,
+    migrate: bool,
+    options: PoolOptions,
+) -> anyhow::Result<PgPool> {
     let url = db::resolve_url(settings).await?;
-    let pool = db::connect(&url, PoolOptions::default()).await?;
+    db::probe(&url, CONNECT_TIMEOUT, migrate).await?;
+    let pool = db::connect(&url, options).await?;
     if migrate {
         db::migrate(&pool).await?;
     }

@@ -34,7 +34,7 @@ use crate::tron::{Address, MAINNET_USDT, PrivateKey};
 use crate::wallets::{MasterKey, WalletRole};
 
 /// The demo's own database in the local cluster.
-pub const DEMO_DATABASE: &str = "walletops_demo";
+pub use crate::db::local::DEMO_DATABASE;
 /// The operator the demo console acts as.
 pub const DEMO_ADMIN: &str = "demo-admin@example.com";
 /// Owners of the seeded deposit wallets.

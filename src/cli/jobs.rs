@@ -4,11 +4,13 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use uuid::Uuid;
 
 use super::identity::print_json;
+use super::table::{self, Fit, Table};
 use crate::admin::jobs::{self, BulkAction, BulkCount, JobSelection};
-use crate::admin::{Identity, JobFilter, JobStatus, JobType};
+use crate::admin::{
+    IdFragment, Identity, Job, JobFilter, JobStatus, JobType, short_id_len, short_len,
+};
 use crate::config::Settings;
 use sqlx::PgPool;
 
@@ -28,6 +30,9 @@ pub enum JobsAction {
         /// Print JSON (one array)
         #[arg(long)]
         json: bool,
+        /// Every column, full ids and whole texts, whatever the width
+        #[arg(long)]
+        wide: bool,
     },
     /// The failed jobs grouped by error, largest group first
     Failures {
@@ -37,22 +42,27 @@ pub enum JobsAction {
         /// Print JSON
         #[arg(long)]
         json: bool,
+        /// Every column, texts whole, whatever the terminal's width
+        #[arg(long)]
+        wide: bool,
     },
     /// Put a failed or cancelled job back to pending; with --status, every
     /// job the filters match
     Retry {
-        /// The job's id (leave out with --status)
+        /// The job: its full id, or at least 4 hex digits from its start or
+        /// end (leave out with --status)
         #[arg(required_unless_present = "status", conflicts_with = "status")]
-        id: Option<Uuid>,
+        id: Option<IdFragment>,
         #[command(flatten)]
         selection: SelectionArgs,
     },
     /// Cancel a pending job; with --status pending, every job the filters
     /// match
     Cancel {
-        /// The job's id (leave out with --status)
+        /// The job: its full id, or at least 4 hex digits from its start or
+        /// end (leave out with --status)
         #[arg(required_unless_present = "status", conflicts_with = "status")]
-        id: Option<Uuid>,
+        id: Option<IdFragment>,
         #[command(flatten)]
         selection: SelectionArgs,
     },
@@ -173,6 +183,7 @@ pub async fn run(
         job_type,
         limit,
         json,
+        wide,
     } = action
     {
         let found = jobs::list(
@@ -188,22 +199,11 @@ pub async fn run(
         if json {
             print_json(&found)?;
         } else {
-            for job in found {
-                let text = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-                println!(
-                    "{}  {:<13} {:<10} {:<34} retries {}  {}",
-                    job.id,
-                    text(job.job_type.map(|t| t.to_string())),
-                    text(job.status.map(|s| s.to_string())),
-                    text(job.wallet_address),
-                    job.retry_count.unwrap_or(0),
-                    text(job.error_message),
-                );
-            }
+            print_jobs(&found, Fit::detect(wide));
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if let JobsAction::Failures { limit, json } = action {
+    if let JobsAction::Failures { limit, json, wide } = action {
         let failures = jobs::failures(&pool, limit).await?;
         if json {
             print_json(&failures)?;
@@ -213,18 +213,22 @@ pub async fn run(
             "{} failed jobs in {} groups",
             failures.total, failures.group_count
         );
+        let fit = Fit::detect(wide);
+        let now = chrono::Utc::now();
+        let mut t = Table::new(fit)
+            .number("JOBS")
+            .column("NEWEST")
+            .column("TYPES")
+            .text("ERROR");
         for g in &failures.groups {
-            let newest = g
-                .newest
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                .unwrap_or_else(|| "-".into());
-            println!(
-                "{:>6}  {newest}  {}  {}",
-                g.count,
+            t.row([
+                g.count.to_string(),
+                table::when(g.newest, now, fit),
                 g.job_types.join(","),
-                super::clean(&g.example.replace('\n', " "))
-            );
+                super::clean(&g.example.replace('\n', " ")).into_owned(),
+            ]);
         }
+        t.print();
         return Ok(ExitCode::SUCCESS);
     }
     let identity = super::identity::operator(settings, &pool).await?;
@@ -236,6 +240,7 @@ pub async fn run(
                     .await;
             }
             (Some(id), None) => {
+                let id = jobs::resolve(&pool, &id).await?;
                 let job = jobs::retry(&pool, &identity, id).await?;
                 println!("job {} is pending again", job.id);
             }
@@ -247,6 +252,7 @@ pub async fn run(
                     .await;
             }
             (Some(id), None) => {
+                let id = jobs::resolve(&pool, &id).await?;
                 let job = jobs::cancel(&pool, &identity, id).await?;
                 println!("job {} cancelled", job.id);
             }
@@ -266,4 +272,46 @@ pub async fn run(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The jobs as a table: short ids (long enough to tell these jobs apart)
+/// unless `--wide` asks for full ones.
+fn print_jobs(found: &[Job], fit: Fit) {
+    let len = short_len(found.iter().map(|j| &j.id));
+    let now = chrono::Utc::now();
+    let mut t = Table::new(fit)
+        .key("ID")
+        .column("TYPE")
+        .column("STATUS")
+        .column("CREATED")
+        .column("UPDATED")
+        .shown_from(120)
+        .number("TRIES")
+        .shown_from(100)
+        .column("WALLET")
+        .text("ERROR");
+    for job in found {
+        let id = if fit.wide {
+            job.id.to_string()
+        } else {
+            short_id_len(&job.id, len)
+        };
+        t.row([
+            id,
+            table::or_dash(job.job_type),
+            table::or_dash(job.status),
+            table::when(job.created_at, now, fit),
+            table::when(job.updated_at, now, fit),
+            job.attempt.to_string(),
+            job.wallet_address
+                .as_deref()
+                .map_or_else(|| "-".to_string(), |a| table::ends(a, fit)),
+            table::or_dash(job.error_message.as_deref()),
+        ]);
+    }
+    if t.is_empty() {
+        println!("no jobs");
+    } else {
+        t.print();
+    }
 }

@@ -38,6 +38,7 @@ mod serve;
 mod signer;
 mod signing;
 mod status;
+mod table;
 mod tokens;
 mod tron_sim;
 mod wallet;
@@ -48,7 +49,7 @@ mod workers;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 
 use crate::config::{Overrides, Secret, Settings};
 
@@ -93,15 +94,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "WALLETOPS_OPERATOR", value_name = "EMAIL")]
     pub operator: Option<String>,
 
-    /// Log filter for stderr, e.g. info or walletops=debug
-    #[arg(
-        long,
-        global = true,
-        env = "WALLETOPS_LOG",
-        default_value = "warn",
-        value_name = "FILTER"
-    )]
-    pub log: String,
+    /// Log filter for stderr, e.g. info or walletops=debug [default: warn for
+    /// serve, worker, signer and tron-sim; none for one-shot commands, whose
+    /// error is the one `error:` line]
+    #[arg(long, global = true, env = "WALLETOPS_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +171,21 @@ pub enum Command {
     },
     /// Sign for workers: holds the master key and the policy, keeps its own log
     Signer(signer::SignerArgs),
+    /// Print the shell's completion script, e.g. `walletops completions bash > FILE`
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the manual page (roff), e.g. `walletops man | man -l -`
+    Man,
+}
+
+/// The shells completions are written for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 impl GlobalArgs {
@@ -218,7 +230,14 @@ pub fn main() -> ExitCode {
     let _log_guard = if console {
         None
     } else {
-        match init_logging(&cli.global.log, log_dir) {
+        // A one-shot command's failure is its `error:` line; a log line
+        // saying the same just before it would only repeat it.
+        let long_running = matches!(
+            cli.command,
+            Some(Command::Serve(_) | Command::Worker(_) | Command::Signer(_) | Command::TronSim(_))
+        );
+        let default = if long_running { "warn" } else { "off" };
+        match init_logging(cli.global.log.as_deref().unwrap_or(default), log_dir) {
             Ok(guard) => guard,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -247,33 +266,65 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Generated from the same definitions as `--help`; they need no settings.
+    match cli.command {
+        Some(Command::Completions { shell }) => {
+            let shell = match shell {
+                Shell::Bash => clap_complete::Shell::Bash,
+                Shell::Zsh => clap_complete::Shell::Zsh,
+                Shell::Fish => clap_complete::Shell::Fish,
+            };
+            // Written whole at the end: the generator panics on a write
+            // error, and a reader such as `head` may close the pipe early.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "walletops", &mut script);
+            return write_stdout(&script);
+        }
+        Some(Command::Man) => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            return write_stdout(&page);
+        }
+        _ => {}
+    }
     let settings = Settings::resolve(cli.global.overrides())?;
     match cli.command {
+        Some(Command::Completions { .. } | Command::Man) => unreachable!("answered above"),
         // No command: the console, or the demo when there is no database to watch.
         None if settings.database_url.is_some() => {
             console::run(
                 &settings,
                 cli.global.migrate,
                 console::ConsoleArgs::default(),
-                &console_log_filter(&cli.global.log),
+                &console_log_filter(cli.global.log.as_deref()),
             )
             .await
         }
         None => {
             let args = <demo::DemoArgs as Parser>::parse_from(["demo"]);
-            demo::run(&settings, args, &console_log_filter(&cli.global.log)).await
+            demo::run(
+                &settings,
+                args,
+                &console_log_filter(cli.global.log.as_deref()),
+            )
+            .await
         }
         Some(Command::Console(args)) => {
             console::run(
                 &settings,
                 cli.global.migrate,
                 args,
-                &console_log_filter(&cli.global.log),
+                &console_log_filter(cli.global.log.as_deref()),
             )
             .await
         }
         Some(Command::Demo(args)) => {
-            demo::run(&settings, args, &console_log_filter(&cli.global.log)).await
+            demo::run(
+                &settings,
+                args,
+                &console_log_filter(cli.global.log.as_deref()),
+            )
+            .await
         }
         Some(Command::Migrate) => {
             db::connect(&settings, true).await?;
@@ -312,14 +363,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Writes generated text to stdout; a reader that stops early is not an error.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
 /// The console's log file keeps walletops' own info lines (actions,
 /// refusals, reconnects) unless `--log` asks for something else.
-fn console_log_filter(flag: &str) -> String {
-    if flag == "warn" {
-        "warn,walletops=info".to_string()
-    } else {
-        flag.to_string()
-    }
+fn console_log_filter(flag: Option<&str>) -> String {
+    flag.unwrap_or("warn,walletops=info").to_string()
 }
 
 /// Logs to stderr, or to daily-rotated files `walletops.YYYY-MM-DD.log` in
@@ -348,8 +405,12 @@ fn init_logging(
             Ok(Some(guard))
         }
         None => {
+            use std::io::IsTerminal as _;
+            // Colour only for a person at a terminal: a pipe or a log file
+            // would keep the escape codes as noise.
             tracing_subscriber::fmt()
                 .with_env_filter(filter)
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_writer(std::io::stderr)
                 .init();
             Ok(None)

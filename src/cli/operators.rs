@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use super::identity::print_json;
+use super::table::{self, Fit, Table};
 use crate::admin::{Role, operators};
 use crate::config::Settings;
 
@@ -27,6 +28,9 @@ pub enum OperatorsAction {
     List {
         #[arg(long)]
         json: bool,
+        /// Whole texts, whatever the width
+        #[arg(long)]
+        wide: bool,
     },
     /// Revoke an operator's role, its login's group membership and the API
     /// tokens it made (the user stays: the audit trail names it)
@@ -49,23 +53,31 @@ pub async fn run(
                 op.db_login.unwrap_or_default()
             );
         }
-        OperatorsAction::List { json } => {
+        OperatorsAction::List { json, wide } => {
             let all = operators::list(&pool).await?;
             if json {
                 print_json(&all)?;
             } else {
+                let fit = Fit::detect(wide);
+                let now = chrono::Utc::now();
+                let mut t = Table::new(fit)
+                    .key("EMAIL")
+                    .column("ROLE")
+                    .column("LOGIN")
+                    .column("STATE");
                 for op in all {
                     let state = match op.revoked_at {
-                        Some(t) => format!("removed {}", t.to_rfc3339()),
+                        Some(at) => format!("removed {}", table::when(Some(at), now, fit)),
                         None => "active".into(),
                     };
-                    println!(
-                        "{:<40} {:<9} {:<30} {state}",
+                    t.row([
                         op.email.unwrap_or_default(),
-                        op.role,
-                        op.db_login.unwrap_or_else(|| "-".into())
-                    );
+                        op.role.to_string(),
+                        table::or_dash(op.db_login),
+                        state,
+                    ]);
                 }
+                t.print();
             }
         }
         OperatorsAction::Remove { email } => {

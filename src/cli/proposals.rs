@@ -8,6 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::identity::print_json;
+use super::table::{Fit, Table};
 use crate::admin::proposals::{self, Proposal};
 use crate::config::Settings;
 
@@ -16,12 +17,12 @@ pub enum Step {
     Propose { key: String, value: String },
     Approve(Uuid),
     Cancel(Uuid),
-    List { json: bool, all: bool },
+    List { json: bool, all: bool, wide: bool },
 }
 
 pub async fn run(settings: &Settings, pool: &PgPool, step: Step) -> anyhow::Result<ExitCode> {
     let done = match step {
-        Step::List { json, all } => {
+        Step::List { json, all, wide } => {
             // An admin's read carries out what is due, so that it shows the truth.
             proposals::apply_due_quietly(pool).await;
             let list = proposals::list(pool, all, 100).await?;
@@ -30,9 +31,16 @@ pub async fn run(settings: &Settings, pool: &PgPool, step: Step) -> anyhow::Resu
             } else if list.is_empty() {
                 println!("no open proposals");
             } else {
-                for p in &list {
-                    println!("{}", line(p));
+                let mut t = Table::new(Fit::detect(wide))
+                    .key("ID")
+                    .column("KEY")
+                    .column("VALUE")
+                    .text("STATE");
+                for p in list {
+                    let state = p.describe();
+                    t.row([p.id.to_string(), p.key, p.value.to_string(), state]);
                 }
+                t.print();
             }
             return Ok(ExitCode::SUCCESS);
         }

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use uuid::Uuid;
 
 use super::identity::print_json;
+use super::table::{self, Fit, Table};
 use crate::admin::security;
 use crate::config::Settings;
 
@@ -18,6 +19,9 @@ pub enum SecurityAction {
         all: bool,
         #[arg(long)]
         json: bool,
+        /// Whole messages, whatever the width
+        #[arg(long)]
+        wide: bool,
     },
     /// Acknowledge one event, or every unacknowledged one with --all (admin only, audited)
     Ack {
@@ -39,7 +43,7 @@ pub async fn run(
 ) -> anyhow::Result<ExitCode> {
     let pool = super::db::connect(settings, migrate).await?;
     match action {
-        SecurityAction::List { all, json } => {
+        SecurityAction::List { all, json, wide } => {
             let events = security::list(&pool, all, 200).await?;
             if json {
                 print_json(&events)?;
@@ -53,21 +57,32 @@ pub async fn run(
                     }
                 );
             } else {
+                let fit = Fit::detect(wide);
+                let now = chrono::Utc::now();
+                let mut t = Table::new(fit)
+                    .key("ID")
+                    .column("TIME")
+                    .column("STATE")
+                    .column("KIND")
+                    .shown_from(100)
+                    .column("RULE")
+                    .text_below("MESSAGE");
                 for e in events {
                     let state = if e.acknowledged_at.is_some() {
                         "acknowledged"
                     } else {
                         "OPEN"
                     };
-                    println!(
-                        "{} {} {state} {} {}: {}",
-                        e.id,
-                        e.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    t.row([
+                        e.id.to_string(),
+                        table::when(Some(e.created_at), now, fit),
+                        state.to_string(),
                         e.kind,
                         e.rule,
-                        e.message
-                    );
+                        e.message,
+                    ]);
                 }
+                t.print();
             }
         }
         SecurityAction::Ack { id, all: _, note } => {

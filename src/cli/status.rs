@@ -21,20 +21,17 @@ const UNKNOWN: u8 = 3;
 
 pub async fn run(settings: &Settings, migrate: bool, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let result = async {
-        let url = db::resolve_url(settings).await?;
         // One connection, reused by every query: a one-shot read should not
         // pay for a second connection (and TLS handshake) per query.
-        let pool = db::connect(
-            &url,
+        let pool = super::db::connect_with(
+            settings,
+            migrate,
             PoolOptions {
                 max_connections: 1,
                 ..PoolOptions::default()
             },
         )
         .await?;
-        if migrate {
-            db::migrate(&pool).await?;
-        }
         let stats = stats::snapshot(&pool).await?;
         let changes = proposals::list(&pool, false, 100).await?;
         anyhow::Ok((stats, changes))

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 
 use super::identity::print_json;
+use super::table::{self, Fit, Table};
 use crate::admin::{Role, tokens};
 use crate::config::Settings;
 
@@ -28,6 +29,9 @@ pub enum TokensAction {
     List {
         #[arg(long)]
         json: bool,
+        /// Every column (the ids), whatever the width
+        #[arg(long)]
+        wide: bool,
     },
     /// Revoke a token by id or name (admin only)
     Revoke { token: String },
@@ -52,24 +56,40 @@ pub async fn run(
             // The one place a token is shown; scripts read it from stdout.
             println!("{}", created.token.expose());
         }
-        TokensAction::List { json } => {
+        TokensAction::List { json, wide } => {
             let all = tokens::list(&pool).await?;
             if json {
                 print_json(&all)?;
             } else {
-                for t in all {
-                    let state = match (t.revoked_at, t.expires_at) {
+                let fit = Fit::detect(wide);
+                let now = Utc::now();
+                let mut t = Table::new(fit)
+                    .key("NAME")
+                    .column("ROLE")
+                    .column("STATE")
+                    .column("USED")
+                    .column("ID")
+                    .shown_from(120);
+                for token in all {
+                    let state = match (token.revoked_at, token.expires_at) {
                         (Some(_), _) => "revoked".to_string(),
-                        (None, Some(e)) if e <= Utc::now() => "expired".into(),
-                        (None, Some(e)) => format!("expires {}", e.to_rfc3339()),
+                        (None, Some(e)) if e <= now => "expired".into(),
+                        (None, Some(e)) => format!("expires {}", table::when(Some(e), now, fit)),
                         (None, None) => "active".into(),
                     };
-                    let used = t.last_used_at.map_or_else(
+                    let used = token.last_used_at.map_or_else(
                         || "never used".to_string(),
-                        |u| format!("last used {}", u.to_rfc3339()),
+                        |u| format!("last used {}", table::when(Some(u), now, fit)),
                     );
-                    println!("{}  {:<24} {:<9} {state}; {used}", t.id, t.name, t.role);
+                    t.row([
+                        token.name,
+                        token.role.to_string(),
+                        state,
+                        used,
+                        token.id.to_string(),
+                    ]);
                 }
+                t.print();
             }
         }
         TokensAction::Revoke { token } => {

@@ -18,6 +18,8 @@ use crate::config::{DatabaseUrl, xdg_dir};
 /// The database walletops uses inside the local cluster (spelled out again in
 /// the `CREATE DATABASE` statement, which takes a literal).
 pub const DATABASE: &str = "walletops";
+/// The demo's own database in this cluster, reset at every demo start.
+pub const DEMO_DATABASE: &str = "walletops_demo";
 /// The cluster's superuser.
 const SUPERUSER: &str = "postgres";
 /// Folder used by root when `WALLETOPS_PG_DIR` is not set.

@@ -49,7 +49,7 @@ impl Status {
     }
 
     /// Logs a failure and shows it as the worker's state until cleared.
-    pub fn set_error(&self, what: &str, e: &dyn std::error::Error) {
+    pub fn set_error(&self, what: &str, e: &(dyn std::error::Error + 'static)) {
         let message = format!("{what}: {}", crate::db::one_line(e));
         warn!(worker_id = %self.worker_id, "{message}");
         *self.error.lock().expect("error lock") = Some(message);

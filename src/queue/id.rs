@@ -77,6 +77,16 @@ impl IdFragment {
         &self.hex
     }
 
+    /// The lowest and highest ids that start with these digits.
+    pub fn prefix_range(&self) -> (Uuid, Uuid) {
+        let pad = |digit: char| {
+            let mut hex = self.hex.clone();
+            hex.extend(std::iter::repeat_n(digit, 32 - hex.len()));
+            Uuid::parse_str(&hex).unwrap_or(Uuid::nil())
+        };
+        (pad('0'), pad('f'))
+    }
+
     /// Whether `id` starts or ends with these digits.
     pub fn matches(&self, id: &Uuid) -> bool {
         let hex = id.simple().to_string();
@@ -173,6 +183,10 @@ mod tests {
             Some(id)
         );
         assert_eq!(tail.full(), None);
+        let (low, high) = head.prefix_range();
+        assert!(low <= id && id <= high);
+        assert_eq!(low.to_string(), "01932a4b-5c6d-0000-0000-000000000000");
+        assert_eq!(high.to_string(), "01932a4b-5c6d-ffff-ffff-ffffffffffff");
     }
 
     #[test]

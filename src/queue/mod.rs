@@ -44,8 +44,8 @@ pub use config::QueueConfig;
 pub use id::{IdFragment, IdFragmentError, short_id, short_id_len, short_len};
 pub use ops::{
     Enqueued, JobCursor, JobFilter, active_of_wallets, attempts, cancel, clear_failed,
-    delete_marked, enqueue, enqueue_many, enqueue_many_in, get, list, of_wallet_since, reset_stuck,
-    retry,
+    delete_marked, enqueue, enqueue_many, enqueue_many_in, find_by_fragment, get, list,
+    of_wallet_since, reset_stuck, retry,
 };
 pub use stats::{
     HistoryMinute, JobAge, QueueCounts, StatusCounts, Stuck, Throughput, counts, history,

@@ -9,7 +9,9 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::{AttemptOutcome, AttemptRecord, Job, JobStatus, JobType, NewJob, QueueError};
+use super::{
+    AttemptOutcome, AttemptRecord, IdFragment, Job, JobStatus, JobType, NewJob, QueueError,
+};
 
 /// The unique index that allows one pending or processing job per
 /// (wallet address, job type).
@@ -184,6 +186,46 @@ pub async fn attempts(conn: &mut PgConnection, id: Uuid) -> Result<Vec<AttemptRe
     )
     .fetch_all(conn)
     .await?)
+}
+
+/// Jobs whose id starts or ends with `fragment` (a full id: that job),
+/// newest first, at most `limit` of them, and how many match in all.
+///
+/// A prefix is a range of the primary key (`id BETWEEN head000… AND
+/// headfff…`), read from its index. A tail has no index: it is compared on
+/// every row, one pass over `job_logs` (about 60 ms per hundred thousand
+/// jobs on a small server), which a command typed by a person can afford
+/// and an index of its own (written on every insert) would not repay.
+pub async fn find_by_fragment(
+    conn: &mut PgConnection,
+    fragment: &IdFragment,
+    limit: i64,
+) -> Result<(Vec<Uuid>, i64), QueueError> {
+    if let Some(id) = fragment.full() {
+        let found = sqlx::query_scalar!("SELECT id FROM job_logs WHERE id = $1", id)
+            .fetch_optional(conn)
+            .await?;
+        let n = i64::from(found.is_some());
+        return Ok((found.into_iter().collect(), n));
+    }
+    let (low, high) = fragment.prefix_range();
+    let rows = sqlx::query!(
+        r#"SELECT id, count(*) OVER () AS "total!"
+             FROM job_logs
+            WHERE id BETWEEN $1 AND $2
+               OR right(encode(uuid_send(id), 'hex'), $3) = $4
+            ORDER BY id DESC
+            LIMIT $5"#,
+        low,
+        high,
+        fragment.hex().len() as i32,
+        fragment.hex(),
+        limit,
+    )
+    .fetch_all(conn)
+    .await?;
+    let total = rows.first().map_or(0, |r| r.total);
+    Ok((rows.into_iter().map(|r| r.id).collect(), total))
 }
 
 /// Puts a failed or cancelled job back to pending, due now, with its retry

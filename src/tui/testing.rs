@@ -338,6 +338,7 @@ pub fn job_detail(row: &JobView) -> JobDetail {
         taken_at: at(14, 30, 0),
         job: JobView {
             retry_count: 2,
+            attempts: 3,
             ..row.clone()
         },
         worker: Some("worker-a:4242".into()),
