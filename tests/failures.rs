@@ -363,7 +363,20 @@ async fn the_cli_retries_and_cancels_by_filter_only_for_the_count_it_was_shown()
         listed.starts_with("4 failed jobs in 2 groups\n"),
         "{listed}"
     );
-    assert!(listed.lines().nth(1).unwrap().contains("3  "), "{listed}");
+    // A header row, then the largest group first.
+    assert!(
+        listed.lines().nth(1).unwrap().starts_with("JOBS"),
+        "{listed}"
+    );
+    assert!(
+        listed
+            .lines()
+            .nth(2)
+            .unwrap()
+            .trim_start()
+            .starts_with("3 "),
+        "{listed}"
+    );
 
     let before = audit_count(pool).await;
     let retry = [

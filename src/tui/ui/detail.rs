@@ -113,7 +113,8 @@ fn job_lines(
     let worker = detail.and_then(|d| d.worker.clone());
     match (worker, &job.locked_by) {
         (Some(w), _) => lines.push(field("worker", w, theme)),
-        (None, Some(id)) => lines.push(field("worker", format!("{id} (row gone)"), theme)),
+        // The row's label: host:pid, or the id of a worker since deleted.
+        (None, Some(label)) => lines.push(field("worker", label.clone(), theme)),
         (None, None) => {}
     }
     lines.push(field("created", when(job.created_at, now), theme));
