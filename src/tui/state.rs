@@ -500,6 +500,15 @@ impl App {
         (old || lost || self.link_stale).then_some(since)
     }
 
+    /// Why the data is stale, in words, while [`App::stale_since`] says it is.
+    pub fn stale_reason(&self) -> String {
+        match (&self.connection, &self.link_down) {
+            (Connection::Lost(err), _) => err.clone(),
+            (_, Some(reason)) => format!("live updates lost: {reason}"),
+            _ => "no new data for two refresh intervals".to_string(),
+        }
+    }
+
     /// When the loop must send the next [`Event::Tick`]: when the data turns
     /// stale, then every second while it is (its ages keep growing).
     pub fn next_tick(&self) -> Option<DateTime<Utc>> {

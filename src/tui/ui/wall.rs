@@ -66,17 +66,18 @@ fn draw_band(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
     // A lost connection outranks the last health read: the figures below
     // are old, and a green band would say otherwise.
-    let (word, style, detail) = match &app.connection {
-        Connection::Lost(err) => (
+    let (word, style, detail) = match app.stale_since() {
+        Some(since) => (
             "NO DATA".to_string(),
             theme.health(Status::Down).style,
             format!(
-                "since {}{}{err}",
-                s.taken_at.format("%H:%M:%S UTC"),
-                theme.dot()
+                "since {}{}{}",
+                since.format("%H:%M:%S UTC"),
+                theme.dot(),
+                app.stale_reason()
             ),
         ),
-        _ => {
+        None => {
             let run = if s.paused { "PAUSED" } else { "RUNNING" };
             (
                 s.health.level.as_str().to_uppercase(),
@@ -262,8 +263,8 @@ pub fn tiny(frame: &mut Frame, area: Rect, app: &App) {
     let theme = &app.theme;
     let width = usize::from(area.width);
     let mut lines: Vec<Line> = Vec::new();
-    match app.snapshot.as_ref() {
-        None => {
+    match (app.snapshot.as_ref(), app.stale_since()) {
+        (None, _) => {
             let text = match &app.connection {
                 Connection::Lost(err) => format!(
                     "Cannot reach the {}, retrying: {err}",
@@ -273,10 +274,10 @@ pub fn tiny(frame: &mut Frame, area: Rect, app: &App) {
             };
             lines.push(Line::styled(fit(&text, width, theme), theme.error()));
         }
-        Some(s) if matches!(app.connection, Connection::Lost(_)) => {
+        (Some(_), Some(since)) => {
             let badge = theme.health(Status::Down);
             let since = fit(
-                &format!(" NO DATA since {}", s.taken_at.format("%H:%M:%S")),
+                &format!(" NO DATA since {}", since.format("%H:%M:%S")),
                 width.saturating_sub(badge.text.chars().count()),
                 theme,
             );
@@ -285,7 +286,7 @@ pub fn tiny(frame: &mut Frame, area: Rect, app: &App) {
                 Span::styled(since, theme.error()),
             ]));
         }
-        Some(s) => {
+        (Some(s), None) => {
             let badge = theme.health(s.health.level);
             let mut summary = vec![
                 s.health.level.as_str().to_string(),
