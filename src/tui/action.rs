@@ -277,8 +277,13 @@ impl AdminCommand {
                     BulkAction::Retry => "Retry",
                     _ => "Cancel",
                 };
+                let which = if selection.error_class.is_some() {
+                    "with this error"
+                } else {
+                    "the filters select"
+                };
                 format!(
-                    "{verb} {} {} job{} with this error?",
+                    "{verb} {} {} job{} {which}?",
                     count.jobs,
                     selection.status,
                     plural(count.jobs)
@@ -351,11 +356,16 @@ impl AdminCommand {
             }
             AdminCommand::Selection {
                 action,
+                selection,
                 label,
                 count,
-                ..
             } => {
-                let mut lines = vec![format!("Error: {label}")];
+                let what = if selection.error_class.is_some() {
+                    "Error"
+                } else {
+                    "Filters"
+                };
+                let mut lines = vec![format!("{what}: {label}")];
                 lines.push(match action {
                     BulkAction::Retry => format!(
                         "{} job{} go back to pending with fresh retries.",
@@ -363,7 +373,7 @@ impl AdminCommand {
                         plural(count.jobs)
                     ),
                     _ => format!(
-                        "{} pending job{} with this error {} cancelled.",
+                        "{} pending job{} {} cancelled.",
                         count.jobs,
                         plural(count.jobs),
                         if count.jobs == 1 { "is" } else { "are" }

@@ -439,6 +439,18 @@ impl Default for Keymap {
             ),
             b(
                 X::Jobs,
+                A::Request(Intent::RetryFailures),
+                vec![c('A')],
+                "retry the failed jobs the filters select",
+            ),
+            b(
+                X::Jobs,
+                A::Request(Intent::CancelFailures),
+                vec![c('X')],
+                "cancel the pending jobs the filters select",
+            ),
+            b(
+                X::Jobs,
                 A::Open,
                 vec![k(KeyCode::Enter)],
                 "show or hide the job's detail",

@@ -427,8 +427,8 @@ fn the_help_lists_exactly_the_keymap_keys_of_each_screen() {
             let mut app = app_with(snapshot(), read_only);
             app.screen = screen;
             press(&mut app, &["?"]);
-            update(&mut app, Event::Resize(160, 48));
-            let shown = help_box(&text(&render(&app, 160, 48)));
+            update(&mut app, Event::Resize(160, 60));
+            let shown = help_box(&text(&render(&app, 160, 60)));
             let contexts = ui::help_contexts(screen, false);
             let entries: Vec<(String, &str)> = help_entries(&app)
                 .into_iter()

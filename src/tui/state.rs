@@ -877,6 +877,56 @@ pub fn update(app: &mut App, event: Event) -> Vec<Effect> {
 
 /// The count for a retry or cancel by filter arrived: open its
 /// confirmation with that count, unless the operator moved on meanwhile.
+/// Every job the Jobs screen's filters select, for a retry or cancel of
+/// them all: the status filter (failed or cancelled to retry, pending to
+/// cancel; none means those), the type filter, and the search when it is
+/// one whole wallet address. `admin` counts it before anything is asked.
+fn jobs_selection(app: &App, intent: Intent) -> Result<AdminCommand, String> {
+    let pane = &app.jobs;
+    let (action, status) = match (intent, pane.status) {
+        (Intent::RetryFailures, None) => (BulkAction::Retry, JobStatus::Failed),
+        (Intent::RetryFailures, Some(s @ (JobStatus::Failed | JobStatus::Cancelled))) => {
+            (BulkAction::Retry, s)
+        }
+        (Intent::RetryFailures, Some(_)) => {
+            return Err(
+                "retry takes failed or cancelled jobs: set the status filter to one of them".into(),
+            );
+        }
+        (_, None | Some(JobStatus::Pending)) => (BulkAction::Cancel, JobStatus::Pending),
+        (_, Some(_)) => {
+            return Err("cancel takes pending jobs: set the status filter to pending".into());
+        }
+    };
+    let search = app.job_search();
+    let wallet = if search.is_empty() {
+        None
+    } else if search.starts_with('T') && search.len() == 34 && address_problem(&search).is_none() {
+        Some(search)
+    } else {
+        return Err(
+            "jobs are acted on by status, type and one whole wallet address: search for an address or clear the search".into(),
+        );
+    };
+    let mut label = vec![format!("status {status}")];
+    if let Some(t) = pane.job_type {
+        label.push(format!("type {t}"));
+    }
+    if let Some(w) = &wallet {
+        label.push(format!("wallet {w}"));
+    }
+    Ok(AdminCommand::Selection {
+        action,
+        selection: JobSelection {
+            job_type: pane.job_type,
+            wallet_address: wallet,
+            ..JobSelection::status(status)
+        },
+        label: label.join(", "),
+        count: BulkCount::default(),
+    })
+}
+
 fn on_counted(
     app: &mut App,
     command: AdminCommand,
@@ -897,17 +947,25 @@ fn on_counted(
             ToastKind::Error,
             format!("cannot count the jobs to {verb}: {err}"),
         ),
-        Ok(count) if app.overlay.is_some() || app.screen != Screen::Dashboard => {
+        // Asked from the dashboard (an error group) or the Jobs screen (its
+        // filters): the dialog opens only where it was asked for.
+        Ok(count)
+            if app.overlay.is_some()
+                || app.screen
+                    != if selection.error_class.is_some() {
+                        Screen::Dashboard
+                    } else {
+                        Screen::Jobs
+                    } =>
+        {
             app.dirty = false;
             tracing::info!(?count, "count arrived after the operator moved on");
         }
         Ok(count) if count.jobs == 0 => app.toast(
             ToastKind::Info,
             match action {
-                BulkAction::Retry => {
-                    "nothing to do: no failed job with this error can be retried now"
-                }
-                _ => "nothing to do: no pending job has this error",
+                BulkAction::Retry => "nothing to do: none of these jobs can be retried now",
+                _ => "nothing to do: no pending job matches",
             },
         ),
         Ok(count) => {
@@ -1194,6 +1252,15 @@ fn request(app: &mut App, intent: Intent) -> Vec<Effect> {
         Intent::ClearFailed => AdminCommand::ClearFailed {
             count: s.failures.total,
         },
+        Intent::RetryFailures | Intent::CancelFailures if app.screen == Screen::Jobs => {
+            return match jobs_selection(app, intent) {
+                Ok(command) => vec![Effect::CountSelection(command)],
+                Err(why) => app.note(
+                    ToastKind::Refusal,
+                    format!("cannot {}: {why}", intent.verb()),
+                ),
+            };
+        }
         Intent::RetryFailures | Intent::CancelFailures => {
             let group = s
                 .failures

@@ -1222,3 +1222,81 @@ fn the_audit_detail_opens_on_the_selected_entry_and_closes_with_esc() {
     assert!(!app.audit.detail);
     assert!(app.audit.search.value().is_empty());
 }
+
+#[test]
+fn the_jobs_filters_select_jobs_to_retry_or_cancel_counted_by_admin_first() {
+    use super::model::{BulkAction, BulkCount, JobSelection};
+    let mut app = app();
+    press(&mut app, &["2"]);
+    app.jobs.status = Some(JobStatus::Failed);
+    app.jobs.job_type = Some(JobType::Sync);
+    let effects = press(&mut app, &["A"]);
+    let [Effect::CountSelection(command)] = &effects[..] else {
+        panic!("expected a count request, got {effects:?}");
+    };
+    let AdminCommand::Selection {
+        action, selection, ..
+    } = command
+    else {
+        panic!("expected a selection, got {command:?}");
+    };
+    assert_eq!(*action, BulkAction::Retry);
+    assert_eq!(
+        *selection,
+        JobSelection {
+            job_type: Some(JobType::Sync),
+            ..JobSelection::status(JobStatus::Failed)
+        }
+    );
+    assert!(
+        app.overlay.is_none(),
+        "nothing is asked before admin counts"
+    );
+    update(
+        &mut app,
+        Event::Counted {
+            command: command.clone(),
+            result: Ok(BulkCount {
+                jobs: 4,
+                skipped: 0,
+            }),
+        },
+    );
+    let shown = &confirmation(&app).command;
+    assert_eq!(shown.title(8), "Retry 4 failed jobs the filters select?");
+    assert!(shown.consequences()[0].contains("type sync"));
+    press(&mut app, &["Esc"]);
+
+    // A whole address in the search narrows to that wallet; any other
+    // search text is refused at once, as is a status the action cannot take.
+    let address = "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf";
+    app.jobs.status = None;
+    press(&mut app, &["/"]);
+    type_text(&mut app, address);
+    press(&mut app, &["Enter"]);
+    let effects = press(&mut app, &["X"]);
+    let [
+        Effect::CountSelection(AdminCommand::Selection {
+            action, selection, ..
+        }),
+    ] = &effects[..]
+    else {
+        panic!("expected a count request, got {effects:?}");
+    };
+    assert_eq!(*action, BulkAction::Cancel);
+    assert_eq!(selection.status, JobStatus::Pending);
+    assert_eq!(selection.wallet_address.as_deref(), Some(address));
+
+    press(&mut app, &["/"]);
+    type_text(&mut app, "@example.com");
+    press(&mut app, &["Enter"]);
+    assert!(only_notice(&press(&mut app, &["X"])));
+    assert!(
+        notice(&app).contains("whole wallet address"),
+        "{}",
+        notice(&app)
+    );
+    app.jobs.status = Some(JobStatus::Completed);
+    assert!(only_notice(&press(&mut app, &["A"])));
+    assert!(app.overlay.is_none());
+}
