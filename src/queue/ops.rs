@@ -192,10 +192,11 @@ pub async fn attempts(conn: &mut PgConnection, id: Uuid) -> Result<Vec<AttemptRe
 /// newest first, at most `limit` of them, and how many match in all.
 ///
 /// A prefix is a range of the primary key (`id BETWEEN head000… AND
-/// headfff…`), read from its index. A tail has no index: it is compared on
-/// every row, one pass over `job_logs` (about 60 ms per hundred thousand
-/// jobs on a small server), which a command typed by a person can afford
-/// and an index of its own (written on every insert) would not repay.
+/// headfff…`); a tail has no index, so the one statement that looks for
+/// both reads every row of `job_logs` (about 60 ms per hundred thousand
+/// jobs on a small server): a command typed by a person can afford it, and
+/// an index of the tails (written on every insert) would not repay it. A
+/// full id is one primary-key lookup.
 pub async fn find_by_fragment(
     conn: &mut PgConnection,
     fragment: &IdFragment,
