@@ -571,6 +571,203 @@ async fn consolidation_tops_up_gas_then_sweeps_usdt_and_trx_once() {
     assert_eq!(processing_flag(&env.db.pool, w.id).await, (false, None));
 }
 
+/// The raw receipt the simulator gives for `tx_id` once solidified.
+async fn raw_receipt(env: &Env, tx_id: &str) -> Value {
+    env.http
+        .post(
+            env.sim
+                .url()
+                .join("/walletsolidity/gettransactioninfobyid")
+                .unwrap(),
+        )
+        .json(&json!({"value": tx_id}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_mined_transfer_records_its_receipts_costs_and_the_report_sums_them() {
+    let env = Env::new().await;
+    // Never activated: its top-up pays the activation.
+    let fresh = env.deposit(0, 50 * USDT).await;
+    let funded = env.deposit(40 * TRX, 20 * USDT).await;
+    let engine = env.engine();
+    for w in [&fresh, &funded] {
+        let job = env.enqueue(JobType::Consolidation, w).await;
+        let (status, error) = env.finished(job, Duration::from_secs(60)).await;
+        assert_eq!(status, "completed", "{error:?}");
+    }
+    engine.stop().await;
+
+    type CostRow = (
+        String,
+        String,
+        String,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    );
+    let rows: Vec<CostRow> = sqlx::query_as(
+        "SELECT tx_id, kind, status, fee_sun, energy_total, energy_stake, energy_fee_sun,
+                net_usage, net_fee_sun, activation_fee_sun
+           FROM transfers ORDER BY created_at",
+    )
+    .fetch_all(&env.db.pool)
+    .await
+    .unwrap();
+    assert!(rows.len() >= 3, "{rows:?}");
+    let n = |v: &Value| v.as_i64().unwrap_or(0);
+    let mut activations = 0;
+    for (tx_id, kind, status, fee, total, stake, energy_fee, net, net_fee, activation) in &rows {
+        assert_eq!(status, "confirmed", "{tx_id}");
+        let r = raw_receipt(&env, tx_id).await;
+        let receipt = &r["receipt"];
+        assert_eq!(*fee, Some(n(&r["fee"])), "{kind} {tx_id} fee: {r}");
+        assert_eq!(*total, Some(n(&receipt["energy_usage_total"])), "{r}");
+        assert_eq!(
+            *stake,
+            Some(n(&receipt["energy_usage"]) + n(&receipt["origin_energy_usage"])),
+            "{r}"
+        );
+        assert_eq!(*energy_fee, Some(n(&receipt["energy_fee"])), "{r}");
+        assert_eq!(*net, Some(n(&receipt["net_usage"])), "{r}");
+        assert_eq!(*net_fee, Some(n(&receipt["net_fee"])), "{r}");
+        assert_eq!(
+            *activation,
+            Some(n(&r["fee"]) - n(&receipt["energy_fee"]) - n(&receipt["net_fee"])),
+            "{r}"
+        );
+        if kind == "consolidation-usdt" {
+            // The simulator burns every unit of energy: no stake anywhere.
+            assert!(total.unwrap() > 0 && energy_fee.unwrap() > 0, "{r}");
+        }
+        activations += activation.unwrap();
+    }
+    // Exactly one account was created (the fresh deposit address, by its
+    // top-up), at the chain's system-contract fee.
+    assert_eq!(activations, 1_000_000);
+    let ledger = env.ledger().await;
+    let created: Vec<&Value> = ledger["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["created_account"] == true)
+        .filter(|t| t["to"].as_str() == Some(fresh.address.to_base58().as_str()))
+        .collect();
+    assert_eq!(created.len(), 1);
+
+    // The report, read by a viewer's login, sums the records exactly.
+    let (_, _, viewer) = common::admin::staff(&env.db).await;
+    let today = chrono::Utc::now().date_naive();
+    let report = walletops::admin::stats::cost_report(&viewer.pool, today)
+        .await
+        .unwrap();
+    let sum = |pick: fn(&CostRow) -> Option<i64>, kind: Option<&str>| -> u64 {
+        rows.iter()
+            .filter(|r| kind.is_none_or(|k| r.1 == k))
+            .map(|r| pick(r).unwrap() as u64)
+            .sum()
+    };
+    let total = &report.total;
+    assert_eq!(total.transfers, rows.len() as u64);
+    assert_eq!(total.burned, Sun(sum(|r| r.3, None)));
+    assert_eq!(total.energy_total, sum(|r| r.4, None));
+    assert_eq!(total.energy_stake, sum(|r| r.5, None));
+    assert_eq!(total.energy_burned, sum(|r| r.4, None) - sum(|r| r.5, None));
+    assert_eq!(total.energy_fee, Sun(sum(|r| r.6, None)));
+    assert_eq!(total.net_usage, sum(|r| r.7, None));
+    assert_eq!(total.net_fee, Sun(sum(|r| r.8, None)));
+    assert_eq!(total.activation_fee, Sun(1_000_000));
+    let sweeps = rows
+        .iter()
+        .filter(|r| r.1.starts_with("consolidation-"))
+        .count() as u64;
+    assert_eq!(total.sweeps, sweeps);
+    assert_eq!(
+        report.burned_per_sweep,
+        Some(Sun((total.burned.0 - 1_000_000) / sweeps))
+    );
+    for row in &report.rows {
+        assert_eq!(row.day, today);
+        let kind = row.kind.to_string();
+        assert_eq!(row.totals.burned, Sun(sum(|r| r.3, Some(&kind))), "{kind}");
+        assert_eq!(row.totals.energy_total, sum(|r| r.4, Some(&kind)), "{kind}");
+        assert_eq!(row.totals.net_usage, sum(|r| r.7, Some(&kind)), "{kind}");
+    }
+    assert_eq!(report.days.len(), 1);
+    assert_eq!(report.days[0].totals, *total);
+    // Nothing resolved tomorrow.
+    let tomorrow = walletops::admin::stats::cost_report(&viewer.pool, today.succ_opt().unwrap())
+        .await
+        .unwrap();
+    assert!(tomorrow.rows.is_empty() && tomorrow.total.transfers == 0);
+
+    // The stats (status --json, /api/workers/stats, /metrics) carry today's
+    // and the week's figures, from the same records.
+    let stats = walletops::admin::stats::snapshot(&viewer.pool)
+        .await
+        .unwrap();
+    for w in [&stats.costs.today, &stats.costs.last_7_days] {
+        assert_eq!(w.burned, total.burned);
+        assert_eq!(w.sweeps, sweeps);
+        assert_eq!(w.activation_fee, Sun(1_000_000));
+        assert_eq!(w.burned_per_sweep, report.burned_per_sweep);
+    }
+    assert_eq!(stats.costs.burn_equivalent, None);
+    let metrics = walletops::api::metrics::render(&stats);
+    for line in [
+        format!(
+            "walletops_trx_burned_sun{{window=\"today\"}} {}",
+            total.burned.0
+        ),
+        format!(
+            "walletops_trx_burned_sun{{window=\"7d\"}} {}",
+            total.burned.0
+        ),
+        format!("walletops_sweeps_mined{{window=\"7d\"}} {sweeps}"),
+        format!(
+            "walletops_trx_burned_per_sweep_sun{{window=\"today\"}} {}",
+            report.burned_per_sweep.unwrap().0
+        ),
+        format!(
+            "walletops_energy_used{{window=\"today\",source=\"burned\"}} {}",
+            total.energy_burned
+        ),
+    ] {
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
+
+    // The real binary, as the viewer: `costs --json` is the same report,
+    // `status --json` carries the stats' costs.
+    let run = |args: &[&str]| {
+        let out = common::walletops()
+            .env("DATABASE_URL", viewer.url.expose())
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: Value =
+        serde_json::from_str(&run(&["costs", "--since", &today.to_string(), "--json"])).unwrap();
+    assert_eq!(json, serde_json::to_value(&report).unwrap());
+    let text = run(&["costs", "--wide"]);
+    assert!(text.contains(&total.burned.to_string()), "{text}");
+    let status: Value = serde_json::from_str(&run(&["status", "--json"])).unwrap();
+    assert_eq!(
+        status["costs"]["last_7_days"]["burned"],
+        json!(total.burned.0),
+        "{status}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn each_transfer_of_an_attempt_is_broadcast_once() {
     let env = Env::new().await;

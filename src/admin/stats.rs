@@ -124,7 +124,39 @@ pub struct Stats {
     pub throughput: Vec<Throughput>,
     pub workers: Vec<WorkerInfo>,
     pub recent_actions: Vec<AuditEntry>,
+    pub costs: CostStats,
     pub generated_at: DateTime<Utc>,
+}
+
+pub use crate::transfers::costs::{CostReport, CostWindow};
+
+/// What the chain charged: today (UTC) and over the trailing 7 days.
+#[derive(Debug, Clone, Serialize)]
+pub struct CostStats {
+    pub today: CostWindow,
+    pub last_7_days: CostWindow,
+    /// In delegation mode, what burning the energy the sweeps used would
+    /// have cost at the current energy price, so the saving is a figure:
+    /// `None` until walletops delegates energy.
+    pub burn_equivalent: Option<crate::tron::Sun>,
+}
+
+/// The stats' cost figures.
+pub async fn costs(pool: &PgPool) -> Result<CostStats, AdminError> {
+    let (today, last_7_days) = crate::transfers::costs::recent(pool).await?;
+    Ok(CostStats {
+        today,
+        last_7_days,
+        burn_equivalent: None,
+    })
+}
+
+/// `walletops costs`: per UTC day and transfer kind since `since`.
+pub async fn cost_report(
+    pool: &PgPool,
+    since: chrono::NaiveDate,
+) -> Result<CostReport, AdminError> {
+    Ok(crate::transfers::costs::report(pool, since).await?)
 }
 
 /// Workers that run, or stopped within the last hour.
@@ -155,6 +187,7 @@ pub async fn snapshot(pool: &PgPool) -> Result<Stats, AdminError> {
         throughput,
         workers: workers(pool, health.thresholds.heartbeat_stale_seconds).await?,
         recent_actions: audit::list(pool, None, 10).await?,
+        costs: costs(pool).await?,
         health,
         generated_at: Utc::now(),
     })

@@ -180,6 +180,65 @@ pub fn render(s: &Stats) -> String {
     );
     family(
         &mut out,
+        "walletops_trx_burned_sun",
+        "gauge",
+        "SUN the chain burned for mined transfers (fees, activations included), by window.",
+    );
+    let windows = [("today", &s.costs.today), ("7d", &s.costs.last_7_days)];
+    for (window, c) in windows {
+        let _ = writeln!(
+            out,
+            "walletops_trx_burned_sun{{window=\"{window}\"}} {}",
+            c.burned.0
+        );
+    }
+    family(
+        &mut out,
+        "walletops_sweeps_mined",
+        "gauge",
+        "Consolidations confirmed on chain, by window.",
+    );
+    for (window, c) in windows {
+        let _ = writeln!(
+            out,
+            "walletops_sweeps_mined{{window=\"{window}\"}} {}",
+            c.sweeps
+        );
+    }
+    family(
+        &mut out,
+        "walletops_trx_burned_per_sweep_sun",
+        "gauge",
+        "SUN burned per sweep (its top-ups included, activations not), by window; absent with no sweep.",
+    );
+    for (window, c) in windows {
+        if let Some(per) = c.burned_per_sweep {
+            let _ = writeln!(
+                out,
+                "walletops_trx_burned_per_sweep_sun{{window=\"{window}\"}} {}",
+                per.0
+            );
+        }
+    }
+    family(
+        &mut out,
+        "walletops_energy_used",
+        "gauge",
+        "Energy mined transfers used, by window and source (stake: own or delegated; burned: bought with TRX).",
+    );
+    for (window, c) in windows {
+        for (source, n) in [
+            ("stake", c.energy_stake),
+            ("burned", c.energy_total.saturating_sub(c.energy_stake)),
+        ] {
+            let _ = writeln!(
+                out,
+                "walletops_energy_used{{window=\"{window}\",source=\"{source}\"}} {n}"
+            );
+        }
+    }
+    family(
+        &mut out,
         "walletops_health",
         "gauge",
         "1 for the current health status.",

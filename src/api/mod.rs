@@ -8,7 +8,7 @@ mod console;
 mod error;
 mod events;
 mod handlers;
-mod metrics;
+pub mod metrics;
 mod openapi;
 mod proposals;
 mod server;

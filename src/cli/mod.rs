@@ -25,6 +25,7 @@ mod bench;
 mod config;
 mod console;
 mod console_api;
+mod costs;
 mod db;
 mod demo;
 mod dispatch;
@@ -112,6 +113,8 @@ pub enum Command {
     },
     /// Health: exit 0 Healthy, 1 Degraded, 2 Down, 3 unknown
     Status(status::StatusArgs),
+    /// What the chain charged mined transfers: per day and kind, TRX burned per sweep
+    Costs(costs::CostsArgs),
     /// Start or pause every worker
     Workers {
         #[command(subcommand)]
@@ -333,6 +336,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Db { action }) => db::run(action).await,
         Some(Command::Status(args)) => status::run(&settings, cli.global.migrate, args).await,
+        Some(Command::Costs(args)) => costs::run(&settings, cli.global.migrate, args).await,
         Some(Command::Workers { action }) => {
             workers::run(&settings, cli.global.migrate, action).await
         }

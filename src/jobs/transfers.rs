@@ -335,7 +335,7 @@ pub async fn resolve(
                     None,
                     Some(store::Mined {
                         block: info.block_number,
-                        fee: info.fee,
+                        cost: store::Cost::of(&info),
                     }),
                 )
                 .await?;
@@ -350,7 +350,7 @@ pub async fn resolve(
                     Some(&reason),
                     Some(store::Mined {
                         block: info.block_number,
-                        fee: info.fee,
+                        cost: store::Cost::of(&info),
                     }),
                 )
                 .await?;

@@ -8,12 +8,14 @@
 //! [`access`] keeps whether the node refuses the workers' credentials.
 
 pub mod access;
+pub mod costs;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::db::text_enum;
+use crate::tron::Sun;
 
 /// What a transfer is for (`transfers.kind`, `signing_locks.kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -227,12 +229,60 @@ pub async fn mark_broadcast(
     Ok(())
 }
 
-/// Where and at what cost a transfer was mined: its block and the TRX the
-/// chain burned for it (bandwidth, energy, activation).
+/// What the chain charged a mined transfer, from its receipt (absent
+/// fields are 0: the node omits zeros).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cost {
+    /// All TRX burned (`fee`): energy, bandwidth and activation.
+    pub fee: Sun,
+    /// All energy used (`receipt.energy_usage_total`).
+    pub energy_total: u64,
+    /// Energy from stake: the sender's own or delegated to it, and the
+    /// contract owner's share (`energy_usage + origin_energy_usage`).
+    pub energy_stake: u64,
+    /// TRX burned for the rest of the energy (`receipt.energy_fee`).
+    pub energy_fee: Sun,
+    /// Bandwidth used, in bytes (`receipt.net_usage`).
+    pub net_usage: u64,
+    /// TRX burned for bandwidth (`receipt.net_fee`).
+    pub net_fee: Sun,
+    /// The part of `fee` that is neither energy nor bandwidth: creating
+    /// the receiving account.
+    pub activation_fee: Sun,
+}
+
+impl Cost {
+    /// The cost a receipt shows.
+    pub fn of(info: &crate::tron::client::TransactionInfo) -> Cost {
+        Cost {
+            fee: info.fee,
+            energy_total: info.energy_usage_total,
+            energy_stake: info
+                .energy_usage
+                .saturating_add(info.origin_energy_usage)
+                .min(info.energy_usage_total),
+            energy_fee: info.energy_fee,
+            net_usage: info.net_usage,
+            net_fee: info.net_fee,
+            activation_fee: Sun(info
+                .fee
+                .0
+                .saturating_sub(info.energy_fee.0)
+                .saturating_sub(info.net_fee.0)),
+        }
+    }
+
+    /// Energy bought by burning TRX.
+    pub fn energy_burned(&self) -> u64 {
+        self.energy_total.saturating_sub(self.energy_stake)
+    }
+}
+
+/// Where and at what cost a transfer was mined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mined {
     pub block: u64,
-    pub fee: crate::tron::Sun,
+    pub cost: Cost,
 }
 
 /// Resolves an unresolved record as `status` (confirmed, failed or
@@ -245,16 +295,26 @@ pub async fn mark_resolved(
     mined: Option<Mined>,
 ) -> Result<(), sqlx::Error> {
     debug_assert!(!status.is_unresolved(), "{status} is not a resolution");
+    let cost = mined.map(|m| m.cost);
+    let db_int = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
     sqlx::query!(
         "UPDATE transfers
             SET status = $2, last_error = coalesce($3, last_error), block_number = $4,
-                fee_sun = $5, resolved_at = now()
+                fee_sun = $5, energy_total = $6, energy_stake = $7, energy_fee_sun = $8,
+                net_usage = $9, net_fee_sun = $10, activation_fee_sun = $11,
+                resolved_at = now()
           WHERE id = $1 AND status IN ('signed', 'broadcast')",
         id,
         status as TransferStatus,
         error,
-        mined.and_then(|m| i64::try_from(m.block).ok()),
-        mined.and_then(|m| i64::try_from(m.fee.0).ok()),
+        db_int(mined.map(|m| m.block)),
+        db_int(cost.map(|c| c.fee.0)),
+        db_int(cost.map(|c| c.energy_total)),
+        db_int(cost.map(|c| c.energy_stake)),
+        db_int(cost.map(|c| c.energy_fee.0)),
+        db_int(cost.map(|c| c.net_usage)),
+        db_int(cost.map(|c| c.net_fee.0)),
+        db_int(cost.map(|c| c.activation_fee.0)),
     )
     .execute(db)
     .await?;

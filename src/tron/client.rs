@@ -340,6 +340,12 @@ pub struct TransactionInfo {
     pub block_timestamp_ms: i64,
     /// Total TRX burned (bandwidth, energy, activation).
     pub fee: Sun,
+    /// Energy from the caller's stake, own or delegated to it
+    /// (`receipt.energy_usage`).
+    pub energy_usage: u64,
+    /// Energy the contract's deployer paid (`receipt.origin_energy_usage`).
+    pub origin_energy_usage: u64,
+    /// All energy used, from stake or bought by burning `energy_fee`.
     pub energy_usage_total: u64,
     pub energy_fee: Sun,
     pub net_usage: u64,
@@ -1191,6 +1197,8 @@ fn parse_info(v: &Value) -> Result<TransactionInfo, ClientError> {
         block_number: num(&v["blockNumber"]),
         block_timestamp_ms: v["blockTimeStamp"].as_i64().unwrap_or(0),
         fee: Sun(num(&v["fee"])),
+        energy_usage: num(&receipt["energy_usage"]),
+        origin_energy_usage: num(&receipt["origin_energy_usage"]),
         energy_usage_total: num(&receipt["energy_usage_total"]),
         energy_fee: Sun(num(&receipt["energy_fee"])),
         net_usage: num(&receipt["net_usage"]),

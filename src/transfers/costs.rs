@@ -1,0 +1,248 @@
+//! What mined transfers cost, summed from the receipts stored on their
+//! records (migration 0020): per UTC day and kind for `walletops costs`,
+//! and today and the trailing 7 days for the stats. A record counts on the
+//! day it was resolved; one mined but failed on chain counts too (its TRX
+//! is burned all the same).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::PgExecutor;
+
+use super::TransferKind;
+use crate::tron::Sun;
+
+/// Sums over a set of mined transfers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CostTotals {
+    /// Mined records.
+    pub transfers: u64,
+    /// Mined consolidations that moved their funds: the sweeps.
+    pub sweeps: u64,
+    /// All TRX burned (the receipts' `fee`), activations included.
+    pub burned: Sun,
+    pub energy_fee: Sun,
+    pub net_fee: Sun,
+    pub activation_fee: Sun,
+    pub energy_total: u64,
+    /// Energy from stake (own or delegated) rather than burned.
+    pub energy_stake: u64,
+    pub energy_burned: u64,
+    pub net_usage: u64,
+}
+
+impl CostTotals {
+    fn add(&mut self, o: &CostTotals) {
+        self.transfers += o.transfers;
+        self.sweeps += o.sweeps;
+        self.burned.0 += o.burned.0;
+        self.energy_fee.0 += o.energy_fee.0;
+        self.net_fee.0 += o.net_fee.0;
+        self.activation_fee.0 += o.activation_fee.0;
+        self.energy_total += o.energy_total;
+        self.energy_stake += o.energy_stake;
+        self.energy_burned += o.energy_burned;
+        self.net_usage += o.net_usage;
+    }
+
+    /// TRX burned per sweep, every transfer's burn (top-ups included)
+    /// over the sweeps, without the one-time activations; `None` with no
+    /// sweep. Rounded down to the sun.
+    pub fn burned_per_sweep(&self) -> Option<Sun> {
+        let recurring = self.burned.0.saturating_sub(self.activation_fee.0);
+        (self.sweeps > 0).then(|| Sun(recurring / self.sweeps))
+    }
+}
+
+/// One UTC day's transfers of one kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CostRow {
+    pub day: NaiveDate,
+    pub kind: TransferKind,
+    #[serde(flatten)]
+    pub totals: CostTotals,
+}
+
+/// One UTC day, every kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CostDay {
+    pub day: NaiveDate,
+    #[serde(flatten)]
+    pub totals: CostTotals,
+    pub burned_per_sweep: Option<Sun>,
+}
+
+/// `walletops costs`: rows per day and kind, then per day, then in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CostReport {
+    pub since: NaiveDate,
+    pub rows: Vec<CostRow>,
+    pub days: Vec<CostDay>,
+    pub total: CostTotals,
+    pub burned_per_sweep: Option<Sun>,
+}
+
+impl CostReport {
+    fn from_rows(since: NaiveDate, rows: Vec<CostRow>) -> CostReport {
+        let mut days: Vec<CostDay> = Vec::new();
+        let mut total = CostTotals::default();
+        for r in &rows {
+            total.add(&r.totals);
+            match days.last_mut() {
+                Some(d) if d.day == r.day => d.totals.add(&r.totals),
+                _ => days.push(CostDay {
+                    day: r.day,
+                    totals: r.totals,
+                    burned_per_sweep: None,
+                }),
+            }
+        }
+        for d in &mut days {
+            d.burned_per_sweep = d.totals.burned_per_sweep();
+        }
+        CostReport {
+            since,
+            rows,
+            days,
+            burned_per_sweep: total.burned_per_sweep(),
+            total,
+        }
+    }
+}
+
+fn unsigned(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// The costs of transfers resolved on `since` (UTC) or later, by day then
+/// kind.
+pub async fn report(db: impl PgExecutor<'_>, since: NaiveDate) -> Result<CostReport, sqlx::Error> {
+    let from = since.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let rows = sqlx::query!(
+        r#"SELECT (date_trunc('day', resolved_at AT TIME ZONE 'UTC'))::date AS "day!",
+                  kind AS "kind!: TransferKind",
+                  count(*) AS "transfers!",
+                  count(*) FILTER (WHERE status = 'confirmed'
+                                     AND kind IN ('consolidation-usdt', 'consolidation-trx'))
+                      AS "sweeps!",
+                  coalesce(sum(fee_sun), 0)::bigint AS "burned!",
+                  coalesce(sum(energy_fee_sun), 0)::bigint AS "energy_fee!",
+                  coalesce(sum(net_fee_sun), 0)::bigint AS "net_fee!",
+                  coalesce(sum(activation_fee_sun), 0)::bigint AS "activation_fee!",
+                  coalesce(sum(energy_total), 0)::bigint AS "energy_total!",
+                  coalesce(sum(energy_stake), 0)::bigint AS "energy_stake!",
+                  coalesce(sum(energy_total - energy_stake), 0)::bigint AS "energy_burned!",
+                  coalesce(sum(net_usage), 0)::bigint AS "net_usage!"
+             FROM transfers
+            WHERE fee_sun IS NOT NULL AND resolved_at >= $1
+            GROUP BY 1, 2
+            ORDER BY 1, 2"#,
+        from,
+    )
+    .fetch_all(db)
+    .await?;
+    let rows = rows
+        .into_iter()
+        .map(|r| CostRow {
+            day: r.day,
+            kind: r.kind,
+            totals: CostTotals {
+                transfers: unsigned(r.transfers),
+                sweeps: unsigned(r.sweeps),
+                burned: Sun(unsigned(r.burned)),
+                energy_fee: Sun(unsigned(r.energy_fee)),
+                net_fee: Sun(unsigned(r.net_fee)),
+                activation_fee: Sun(unsigned(r.activation_fee)),
+                energy_total: unsigned(r.energy_total),
+                energy_stake: unsigned(r.energy_stake),
+                energy_burned: unsigned(r.energy_burned),
+                net_usage: unsigned(r.net_usage),
+            },
+        })
+        .collect();
+    Ok(CostReport::from_rows(since, rows))
+}
+
+/// What burning cost over one window of the stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CostWindow {
+    pub since: DateTime<Utc>,
+    pub sweeps: u64,
+    /// All TRX burned, activations included.
+    pub burned: Sun,
+    pub activation_fee: Sun,
+    pub energy_total: u64,
+    pub energy_stake: u64,
+    /// Without activations; `None` with no sweep.
+    pub burned_per_sweep: Option<Sun>,
+}
+
+/// Today (UTC) and the trailing 7 days, in one pass over the index of
+/// resolved costs.
+pub async fn recent(db: impl PgExecutor<'_>) -> Result<(CostWindow, CostWindow), sqlx::Error> {
+    let r = sqlx::query!(
+        r#"WITH bounds AS (
+               SELECT date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS today,
+                      now() - interval '7 days' AS week
+           )
+           SELECT b.today AS "today!", b.week AS "week!",
+                  count(*) FILTER (WHERE t.resolved_at >= b.today AND t.status = 'confirmed'
+                                     AND t.kind IN ('consolidation-usdt', 'consolidation-trx'))
+                      AS "d_sweeps!",
+                  coalesce(sum(t.fee_sun) FILTER (WHERE t.resolved_at >= b.today), 0)::bigint
+                      AS "d_burned!",
+                  coalesce(sum(t.activation_fee_sun) FILTER (WHERE t.resolved_at >= b.today), 0)::bigint
+                      AS "d_activation!",
+                  coalesce(sum(t.energy_total) FILTER (WHERE t.resolved_at >= b.today), 0)::bigint
+                      AS "d_energy!",
+                  coalesce(sum(t.energy_stake) FILTER (WHERE t.resolved_at >= b.today), 0)::bigint
+                      AS "d_stake!",
+                  count(t.id) FILTER (WHERE t.status = 'confirmed'
+                                        AND t.kind IN ('consolidation-usdt', 'consolidation-trx'))
+                      AS "w_sweeps!",
+                  coalesce(sum(t.fee_sun), 0)::bigint AS "w_burned!",
+                  coalesce(sum(t.activation_fee_sun), 0)::bigint AS "w_activation!",
+                  coalesce(sum(t.energy_total), 0)::bigint AS "w_energy!",
+                  coalesce(sum(t.energy_stake), 0)::bigint AS "w_stake!"
+             FROM bounds b
+             LEFT JOIN transfers t
+               ON t.fee_sun IS NOT NULL AND t.resolved_at >= least(b.today, b.week)
+            GROUP BY b.today, b.week"#,
+    )
+    .fetch_one(db)
+    .await?;
+    let window = |since, sweeps, burned, activation, energy, stake| {
+        let totals = CostTotals {
+            sweeps: unsigned(sweeps),
+            burned: Sun(unsigned(burned)),
+            activation_fee: Sun(unsigned(activation)),
+            ..CostTotals::default()
+        };
+        CostWindow {
+            since,
+            sweeps: totals.sweeps,
+            burned: totals.burned,
+            activation_fee: totals.activation_fee,
+            energy_total: unsigned(energy),
+            energy_stake: unsigned(stake),
+            burned_per_sweep: totals.burned_per_sweep(),
+        }
+    };
+    Ok((
+        window(
+            r.today,
+            r.d_sweeps,
+            r.d_burned,
+            r.d_activation,
+            r.d_energy,
+            r.d_stake,
+        ),
+        window(
+            r.week,
+            r.w_sweeps,
+            r.w_burned,
+            r.w_activation,
+            r.w_energy,
+            r.w_stake,
+        ),
+    ))
+}
