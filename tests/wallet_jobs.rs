@@ -686,10 +686,10 @@ async fn each_mined_transfer_records_its_receipts_costs_and_the_report_sums_them
     assert_eq!(total.net_usage, sum(|r| r.7, None));
     assert_eq!(total.net_fee, Sun(sum(|r| r.8, None)));
     assert_eq!(total.activation_fee, Sun(1_000_000));
-    let sweeps = rows
-        .iter()
-        .filter(|r| r.1.starts_with("consolidation-"))
-        .count() as u64;
+    // A sweep is a USDT consolidation; the TRX swept after it and the
+    // top-ups before are its costs.
+    let sweeps = rows.iter().filter(|r| r.1 == "consolidation-usdt").count() as u64;
+    assert_eq!(sweeps, 2);
     assert_eq!(total.sweeps, sweeps);
     assert_eq!(
         report.burned_per_sweep,

@@ -196,7 +196,7 @@ pub fn render(s: &Stats) -> String {
         &mut out,
         "walletops_sweeps_mined",
         "gauge",
-        "Consolidations confirmed on chain, by window.",
+        "USDT consolidations confirmed on chain (sweeps), by window.",
     );
     for (window, c) in windows {
         let _ = writeln!(

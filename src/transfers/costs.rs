@@ -16,7 +16,8 @@ use crate::tron::Sun;
 pub struct CostTotals {
     /// Mined records.
     pub transfers: u64,
-    /// Mined consolidations that moved their funds: the sweeps.
+    /// Confirmed USDT consolidations: the sweeps, what burns energy. A
+    /// wallet's TRX consolidation and its top-ups are costs of its sweep.
     pub sweeps: u64,
     /// All TRX burned (the receipts' `fee`), activations included.
     pub burned: Sun,
@@ -44,8 +45,9 @@ impl CostTotals {
         self.net_usage += o.net_usage;
     }
 
-    /// TRX burned per sweep, every transfer's burn (top-ups included)
-    /// over the sweeps, without the one-time activations; `None` with no
+    /// TRX burned per sweep: every transfer's burn (top-ups and TRX
+    /// consolidations included) over the sweeps, without the one-time
+    /// activations; `None` with no
     /// sweep. Rounded down to the sun.
     pub fn burned_per_sweep(&self) -> Option<Sun> {
         let recurring = self.burned.0.saturating_sub(self.activation_fee.0);
@@ -121,8 +123,7 @@ pub async fn report(db: impl PgExecutor<'_>, since: NaiveDate) -> Result<CostRep
         r#"SELECT (date_trunc('day', resolved_at AT TIME ZONE 'UTC'))::date AS "day!",
                   kind AS "kind!: TransferKind",
                   count(*) AS "transfers!",
-                  count(*) FILTER (WHERE status = 'confirmed'
-                                     AND kind IN ('consolidation-usdt', 'consolidation-trx'))
+                  count(*) FILTER (WHERE status = 'confirmed' AND kind = 'consolidation-usdt')
                       AS "sweeps!",
                   coalesce(sum(fee_sun), 0)::bigint AS "burned!",
                   coalesce(sum(energy_fee_sun), 0)::bigint AS "energy_fee!",
@@ -186,7 +187,7 @@ pub async fn recent(db: impl PgExecutor<'_>) -> Result<(CostWindow, CostWindow),
            )
            SELECT b.today AS "today!", b.week AS "week!",
                   count(*) FILTER (WHERE t.resolved_at >= b.today AND t.status = 'confirmed'
-                                     AND t.kind IN ('consolidation-usdt', 'consolidation-trx'))
+                                     AND t.kind = 'consolidation-usdt')
                       AS "d_sweeps!",
                   coalesce(sum(t.fee_sun) FILTER (WHERE t.resolved_at >= b.today), 0)::bigint
                       AS "d_burned!",
@@ -196,8 +197,7 @@ pub async fn recent(db: impl PgExecutor<'_>) -> Result<(CostWindow, CostWindow),
                       AS "d_energy!",
                   coalesce(sum(t.energy_stake) FILTER (WHERE t.resolved_at >= b.today), 0)::bigint
                       AS "d_stake!",
-                  count(t.id) FILTER (WHERE t.status = 'confirmed'
-                                        AND t.kind IN ('consolidation-usdt', 'consolidation-trx'))
+                  count(t.id) FILTER (WHERE t.status = 'confirmed' AND t.kind = 'consolidation-usdt')
                       AS "w_sweeps!",
                   coalesce(sum(t.fee_sun), 0)::bigint AS "w_burned!",
                   coalesce(sum(t.activation_fee_sun), 0)::bigint AS "w_activation!",
@@ -245,4 +245,54 @@ pub async fn recent(db: impl PgExecutor<'_>) -> Result<(CostWindow, CostWindow),
             r.w_stake,
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        day: u32,
+        kind: TransferKind,
+        transfers: u64,
+        sweeps: u64,
+        burned: u64,
+        activation: u64,
+    ) -> CostRow {
+        CostRow {
+            day: NaiveDate::from_ymd_opt(2026, 12, day).unwrap(),
+            kind,
+            totals: CostTotals {
+                transfers,
+                sweeps,
+                burned: Sun(burned),
+                activation_fee: Sun(activation),
+                energy_total: 64_000 * sweeps,
+                ..CostTotals::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_report_sums_per_day_and_in_all_and_averages_without_activations() {
+        let since = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let r = CostReport::from_rows(
+            since,
+            vec![
+                row(5, TransferKind::ConsolidationUsdt, 2, 2, 13_000_000, 0),
+                row(5, TransferKind::GasTopup, 2, 0, 2_200_000, 1_000_000),
+                row(6, TransferKind::GasTopup, 1, 0, 100_000, 0),
+            ],
+        );
+        assert_eq!(r.days.len(), 2);
+        assert_eq!(r.days[0].totals.transfers, 4);
+        assert_eq!(r.days[0].totals.burned, Sun(15_200_000));
+        // (15.2 - 1 activation) / 2 sweeps.
+        assert_eq!(r.days[0].burned_per_sweep, Some(Sun(7_100_000)));
+        assert_eq!(r.days[1].burned_per_sweep, None);
+        assert_eq!(r.total.transfers, 5);
+        assert_eq!(r.total.burned, Sun(15_300_000));
+        assert_eq!(r.total.energy_total, 128_000);
+        assert_eq!(r.burned_per_sweep, Some(Sun(7_150_000)));
+    }
 }

@@ -469,4 +469,53 @@ mod tests {
         );
         assert_eq!(TransferKind::ConsolidationUsdt.asset(), Asset::Usdt);
     }
+
+    fn info(
+        fee: u64,
+        stake: u64,
+        origin: u64,
+        total: u64,
+        energy_fee: u64,
+        net_fee: u64,
+    ) -> crate::tron::client::TransactionInfo {
+        crate::tron::client::TransactionInfo {
+            txid: crate::tron::TxId::from_bytes([0; 32]),
+            block_number: 1,
+            block_timestamp_ms: 0,
+            fee: Sun(fee),
+            energy_usage: stake,
+            origin_energy_usage: origin,
+            energy_usage_total: total,
+            energy_fee: Sun(energy_fee),
+            net_usage: 345,
+            net_fee: Sun(net_fee),
+            receipt_result: None,
+            failed: false,
+            message: None,
+            logs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_cost_splits_energy_by_source_and_keeps_the_activation_apart() {
+        // Half the energy delegated, the rest burned at 100 SUN.
+        let c = Cost::of(&info(3_200_000, 31_990, 10, 64_000, 3_200_000, 0));
+        assert_eq!(
+            (c.energy_total, c.energy_stake, c.energy_burned()),
+            (64_000, 32_000, 32_000)
+        );
+        assert_eq!(c.activation_fee, Sun::ZERO);
+        // A top-up creating its receiver: 1 TRX system fee, 0.1 TRX bandwidth.
+        let c = Cost::of(&info(1_100_000, 0, 0, 0, 0, 100_000));
+        assert_eq!(
+            (c.fee, c.net_fee, c.activation_fee),
+            (Sun(1_100_000), Sun(100_000), Sun(1_000_000))
+        );
+        // A receipt that does not add up never gives a negative part.
+        let c = Cost::of(&info(5, 70_000, 0, 64_000, 10, 10));
+        assert_eq!(
+            (c.energy_stake, c.energy_burned(), c.activation_fee),
+            (64_000, 0, Sun::ZERO)
+        );
+    }
 }

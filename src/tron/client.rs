@@ -1238,6 +1238,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_receipt_without_zero_fields_parses_them_as_zero() {
+        let id = "ab".repeat(32);
+        // A USDT transfer paid partly with delegated energy, as the node
+        // writes it.
+        let staked = parse_info(&serde_json::json!({
+            "id": id, "fee": 3_428_500, "blockNumber": 7, "blockTimeStamp": 1,
+            "receipt": {"energy_usage": 30_000, "origin_energy_usage": 15,
+                        "energy_fee": 3_428_500, "energy_usage_total": 64_300,
+                        "net_usage": 345, "result": "SUCCESS"}
+        }))
+        .unwrap();
+        assert_eq!(
+            (
+                staked.energy_usage,
+                staked.origin_energy_usage,
+                staked.energy_usage_total
+            ),
+            (30_000, 15, 64_300)
+        );
+        assert_eq!((staked.net_usage, staked.net_fee), (345, Sun::ZERO));
+        // A TRX transfer creating its receiver: no energy fields at all.
+        let bare = parse_info(&serde_json::json!({
+            "id": id, "fee": 1_100_000, "blockNumber": 8,
+            "receipt": {"net_fee": 100_000}
+        }))
+        .unwrap();
+        assert_eq!(
+            (
+                bare.energy_usage,
+                bare.origin_energy_usage,
+                bare.energy_usage_total
+            ),
+            (0, 0, 0)
+        );
+        assert_eq!((bare.energy_fee, bare.net_usage), (Sun::ZERO, 0));
+        assert_eq!((bare.fee, bare.net_fee), (Sun(1_100_000), Sun(100_000)));
+    }
+
+    #[test]
     fn errors_in_http_200_bodies_become_types() {
         let busy = classify(
             200,
