@@ -414,6 +414,18 @@ async fn the_seed_endpoints_act_and_audit() {
     assert_eq!(stats["counts"]["total"]["pending"], 3, "{stats}");
     assert_eq!(stats["health"]["status"], "Down", "no worker runs");
     assert!(stats["recent_actions"].as_array().unwrap().len() >= 6);
+    // Nothing mined yet: zero burned, no per-sweep figure, and the place
+    // for delegation's burn equivalent.
+    for window in ["today", "last_7_days"] {
+        let c = &stats["costs"][window];
+        assert_eq!(
+            (&c["burned"], &c["sweeps"]),
+            (&json!(0), &json!(0)),
+            "{stats}"
+        );
+        assert!(c["burned_per_sweep"].is_null(), "{stats}");
+    }
+    assert!(stats["costs"]["burn_equivalent"].is_null(), "{stats}");
 
     let (status, text) = s.call("GET", "/metrics", Some(&s.viewer), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -426,6 +438,15 @@ async fn the_seed_endpoints_act_and_audit() {
         "{text}"
     );
     assert!(text.contains("# TYPE walletops_workers gauge"));
+    for line in [
+        "walletops_trx_burned_sun{window=\"today\"} 0",
+        "walletops_trx_burned_sun{window=\"7d\"} 0",
+        "walletops_sweeps_mined{window=\"today\"} 0",
+        "# TYPE walletops_trx_burned_per_sweep_sun gauge",
+        "walletops_energy_used{window=\"7d\",source=\"stake\"} 0",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
     // The audit chain's head, to be kept elsewhere, and its state.
     let head = walletops::admin::audit_chain::head(&s.db.pool)
         .await
