@@ -89,6 +89,9 @@ pub struct ConsoleData {
     /// server older than this field).
     #[serde(default)]
     pub failures: super::jobs::Failures,
+    /// TRX burned today and over 7 days (absent from an older server).
+    #[serde(default)]
+    pub costs: Option<stats::CostStats>,
 }
 
 /// Reads what the console shows. `job_search` is the Jobs screen's search
@@ -140,6 +143,7 @@ pub async fn read(
         audit,
         pending_changes,
         failures,
+        costs: Some(stats.costs),
     })
 }
 

@@ -131,7 +131,7 @@ pub struct Stats {
 pub use crate::transfers::costs::{CostReport, CostWindow};
 
 /// What the chain charged: today (UTC) and over the trailing 7 days.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CostStats {
     pub today: CostWindow,
     pub last_7_days: CostWindow,

@@ -5,7 +5,7 @@
 //! is burned all the same).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
 
 use super::TransferKind;
@@ -164,7 +164,7 @@ pub async fn report(db: impl PgExecutor<'_>, since: NaiveDate) -> Result<CostRep
 }
 
 /// What burning cost over one window of the stats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CostWindow {
     pub since: DateTime<Utc>,
     pub sweeps: u64,

@@ -22,9 +22,9 @@ use super::action::{AdminCommand, ConfirmedAction};
 use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
 use super::history::ReadClock;
 use super::model::{
-    Access, AuditView, BulkAction, BulkCount, DepthRow, Health, JobDetail, JobRef, JobSelection,
-    JobType, JobView, PendingChange, Role, Snapshot, StatusCounts, WalletHit, WorkerState,
-    WorkerView,
+    Access, AuditView, BulkAction, BulkCount, Costs, DepthRow, Health, JobDetail, JobRef,
+    JobSelection, JobType, JobView, PendingChange, Role, Snapshot, StatusCounts, WalletHit,
+    WorkerState, WorkerView,
 };
 use crate::admin::console::{self, ConsoleData};
 use crate::admin::jobs::Dispatch;
@@ -394,6 +394,11 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
             .map(pending_change)
             .collect(),
         failures: Box::new(data.failures),
+        costs: data.costs.map(|c| Costs {
+            today: c.today.burned,
+            last_7_days: c.last_7_days.burned,
+            per_sweep: c.last_7_days.burned_per_sweep,
+        }),
     }
 }
 

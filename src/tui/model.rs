@@ -20,6 +20,7 @@ pub use crate::admin::{
     Asset, AttemptOutcome, AttemptRecord, JobStatus, JobTransfer, JobType, Role, TransferStatus,
     WalletRole, WorkerState,
 };
+use crate::tron::Sun;
 
 /// Job types in the order the console offers them (the dispatch wizard and
 /// the Jobs screen's type filter).
@@ -210,6 +211,17 @@ pub struct Snapshot {
     /// largest groups by error. Boxed: a snapshot travels in an event, which
     /// is only as small as its largest kind.
     pub failures: Box<Failures>,
+    /// What the chain burned; `None` from a server that does not say.
+    pub costs: Option<Costs>,
+}
+
+/// TRX burned for mined transfers, as the dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Costs {
+    pub today: Sun,
+    pub last_7_days: Sun,
+    /// Over the 7 days, activations left out; `None` with no sweep.
+    pub per_sweep: Option<Sun>,
 }
 
 impl Snapshot {

@@ -11,6 +11,7 @@ use super::model::*;
 use super::state::{App, Effect, Event, update};
 use super::theme::{Theme, ThemeKind};
 use crate::admin::health::Status;
+use crate::tron::Sun;
 
 /// A UUIDv7 as the database makes them: every fixture job shares the
 /// creation millisecond (the head), and the tail differs, as random bits do.
@@ -220,6 +221,11 @@ pub fn snapshot() -> Snapshot {
                 job_types: vec!["consolidation".into()],
                 newest_job: id(5),
             }],
+        }),
+        costs: Some(Costs {
+            today: Sun(21_135_000),
+            last_7_days: Sun(151_200_000),
+            per_sweep: Some(Sun(5_033_750)),
         }),
     }
 }

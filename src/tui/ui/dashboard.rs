@@ -10,7 +10,7 @@ use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 use super::{age, chart, fit, panel};
 use crate::admin::proposals::countdown;
 use crate::tui::action::Intent;
-use crate::tui::model::{JobStatus, Snapshot};
+use crate::tui::model::{Costs, JobStatus, Snapshot};
 use crate::tui::state::App;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
@@ -107,13 +107,38 @@ fn draw_depth(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         Constraint::Length(6),
         Constraint::Length(6),
     ];
+    let block = panel(title, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [table, burned] = if s.costs.is_some() {
+        Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner)
+    } else {
+        [inner, Rect::default()]
+    };
     frame.render_widget(
-        Table::new(rows, widths)
-            .header(header)
-            .column_spacing(1)
-            .block(panel(title, theme)),
-        area,
+        Table::new(rows, widths).header(header).column_spacing(1),
+        table,
     );
+    if let Some(c) = &s.costs {
+        let line = costs_line(c, burned.width);
+        frame.render_widget(Paragraph::new(Line::styled(line, theme.dim())), burned);
+    }
+}
+
+/// TRX burned: today, the 7 days and per sweep when there is room; today
+/// and per sweep when not.
+fn costs_line(c: &Costs, width: u16) -> String {
+    let per_sweep = c
+        .per_sweep
+        .map_or_else(|| "-".to_string(), |s| s.to_string());
+    if width >= 90 {
+        format!(
+            "TRX burned: today {}, 7 days {}, per sweep {per_sweep} (7 days)",
+            c.today, c.last_7_days
+        )
+    } else {
+        format!("burned today {}, {per_sweep}/sweep", c.today)
+    }
 }
 
 fn draw_workers(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
