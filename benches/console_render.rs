@@ -80,6 +80,7 @@ fn snapshot() -> Snapshot {
         audit: Vec::new(),
         pending_changes: Vec::new(),
         failures: Default::default(),
+        costs: None,
     }
 }
 
