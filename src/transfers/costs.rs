@@ -178,7 +178,8 @@ pub struct CostWindow {
 }
 
 /// Today (UTC) and the trailing 7 days, in one pass over the index of
-/// resolved costs.
+/// resolved costs: today started less than 7 days ago, so the week's rows
+/// hold today's.
 pub async fn recent(db: impl PgExecutor<'_>) -> Result<(CostWindow, CostWindow), sqlx::Error> {
     let r = sqlx::query!(
         r#"WITH bounds AS (
@@ -205,7 +206,7 @@ pub async fn recent(db: impl PgExecutor<'_>) -> Result<(CostWindow, CostWindow),
                   coalesce(sum(t.energy_stake), 0)::bigint AS "w_stake!"
              FROM bounds b
              LEFT JOIN transfers t
-               ON t.fee_sun IS NOT NULL AND t.resolved_at >= least(b.today, b.week)
+               ON t.fee_sun IS NOT NULL AND t.resolved_at >= b.week
             GROUP BY b.today, b.week"#,
     )
     .fetch_one(db)
