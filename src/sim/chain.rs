@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::SimConfig;
 use crate::tron::address::Address;
-use crate::tron::tx::{Contract, Resource, SignedTransaction, TxId, parse_trc20_transfer};
+use crate::tron::tx::{
+    Contract, RawTransaction, RefBlock, Resource, SignedTransaction, TxId, parse_trc20_transfer,
+};
 
 /// java-tron's cap on `fee_limit`: 15,000 TRX (proposal #47).
 const MAX_FEE_LIMIT: u64 = 15_000_000_000;
@@ -24,6 +26,8 @@ const DAY_MS: i64 = 86_400_000;
 /// A transaction may expire at most this long after the head block.
 const MAX_EXPIRATION_MS: i64 = DAY_MS;
 const TRX: u64 = 1_000_000;
+/// What one signature and the envelope add to the raw bytes.
+const SIGNED_OVERHEAD: usize = 70;
 /// A locked delegation without a period is locked for 3 days of blocks.
 const DEFAULT_LOCK_PERIOD_BLOCKS: u64 = 86_400;
 
@@ -393,13 +397,14 @@ impl Chain {
                 ),
             ));
         }
-        // Validate against the state the pending pool will leave, as the
-        // node does with its pending state.
-        let mut pending = self.state.clone();
-        for id in &self.pool {
-            let _ = execute(&self.config, &mut pending, &self.txs[id].tx, head);
-        }
-        execute(&self.config, &mut pending, &tx, head)?;
+        let mut pending = self.pending_state();
+        execute(
+            &self.config,
+            &mut pending,
+            tx.raw(),
+            tx.encode().len(),
+            head,
+        )?;
         if never_mine {
             self.limbo.insert(txid);
         } else {
@@ -407,6 +412,48 @@ impl Chain {
         }
         self.txs.insert(txid, Known { tx, executed: None });
         Ok(txid)
+    }
+
+    /// The state the pending pool will leave: new transactions are
+    /// validated against it, as the node does with its pending state.
+    fn pending_state(&self) -> State {
+        let mut pending = self.state.clone();
+        let head = self.head().timestamp_ms;
+        for id in &self.pool {
+            let known = &self.txs[id].tx;
+            let _ = execute(
+                &self.config,
+                &mut pending,
+                known.raw(),
+                known.encode().len(),
+                head,
+            );
+        }
+        pending
+    }
+
+    /// Builds an unsigned transaction as the node's builder routes do
+    /// (referring to the head block, expiring 60 s after it), validated
+    /// against the pending state.
+    pub fn build(&self, contract: Contract, now_ms: i64) -> Result<RawTransaction, Reject> {
+        let head = self.head();
+        let reference = RefBlock {
+            number: head.number,
+            id: head.id,
+            timestamp_ms: head.timestamp_ms,
+        };
+        let raw = RawTransaction::new(
+            contract,
+            &reference,
+            now_ms,
+            std::time::Duration::from_secs(60),
+            crate::tron::Sun::ZERO,
+        );
+        let mut pending = self.pending_state();
+        // Sized as it will be once signed: one 65-byte signature.
+        let size = raw.encode().len() + SIGNED_OVERHEAD;
+        execute(&self.config, &mut pending, &raw, size, head.timestamp_ms)?;
+        Ok(raw)
     }
 
     fn check_tapos(&self, tx: &SignedTransaction) -> Result<(), Reject> {
@@ -445,7 +492,13 @@ impl Chain {
                 self.forget(txid, "expired before it was mined");
                 continue;
             }
-            match execute(&self.config, &mut self.state, &tx, ts) {
+            match execute(
+                &self.config,
+                &mut self.state,
+                tx.raw(),
+                tx.encode().len(),
+                ts,
+            ) {
                 Ok(mut ex) => {
                     ex.block = number;
                     ex.block_timestamp_ms = ts;
@@ -518,10 +571,10 @@ fn transfer_energy(config: &SimConfig, state: &State, to: &Address) -> u64 {
 fn execute(
     config: &SimConfig,
     state: &mut State,
-    tx: &SignedTransaction,
+    raw: &RawTransaction,
+    size: usize,
     now_ms: i64,
 ) -> Result<Executed, Reject> {
-    let raw = tx.raw();
     let owner = raw.contract.owner();
     let validate = |m: String| reject("CONTRACT_VALIDATE_ERROR", m);
     let Some(owner_acct) = state.accounts.get(&owner) else {
@@ -535,7 +588,7 @@ fn execute(
     // Bandwidth: staked (own or delegated) if it covers the whole
     // transaction, else free bandwidth likewise, else burned TRX. Creating
     // an account uses staked bandwidth or burns its fee, never free.
-    let bytes = tx.encode().len() as u64 + RESULT_BYTES;
+    let bytes = size as u64 + RESULT_BYTES;
     let creates =
         matches!(&raw.contract, Contract::Transfer { to, .. } if !state.accounts.contains_key(to));
     let day = now_ms / DAY_MS;

@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::chain::{Chain, Executed, Outcome, REVERT_ENERGY, res};
 use super::{Faults, Shared, now_ms, roll};
+use crate::tron::Sun;
 use crate::tron::address::Address;
 use crate::tron::tx::{
     Contract, RawTransaction, Resource, SignedTransaction, TRANSFER_EVENT_TOPIC, TxId,
@@ -40,6 +41,22 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             post(delegated_index),
         )
         .route("/wallet/getcandelegatedmaxsize", post(can_delegate_max))
+        .route(
+            "/wallet/freezebalancev2",
+            post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Freeze) }),
+        )
+        .route(
+            "/wallet/unfreezebalancev2",
+            post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Unfreeze) }),
+        )
+        .route(
+            "/wallet/delegateresource",
+            post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Delegate) }),
+        )
+        .route(
+            "/wallet/undelegateresource",
+            post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Undelegate) }),
+        )
         .route(
             "/wallet/getnowblock",
             post(|s: Shr| async move { now_block(&s, false) })
@@ -408,6 +425,91 @@ async fn delegated_index(State(s): Shr, text: String) -> Answer {
     put(&mut m, "fromAccounts", from);
     put(&mut m, "toAccounts", to);
     Json(Value::Object(m))
+}
+
+/// The Stake 2.0 contracts the node builds unsigned transactions for.
+#[derive(Clone, Copy)]
+enum StakeKind {
+    Freeze,
+    Unfreeze,
+    Delegate,
+    Undelegate,
+}
+
+fn resource_field(v: &Value) -> Result<Resource, Answer> {
+    match &v["resource"] {
+        Value::Null => Ok(Resource::Bandwidth),
+        Value::String(r) => r
+            .parse()
+            .map_err(|_| node_error(format!("resource {r} is not BANDWIDTH or ENERGY"))),
+        other => Err(node_error(format!(
+            "resource {other} is not BANDWIDTH or ENERGY"
+        ))),
+    }
+}
+
+fn sun_field(v: &Value, key: &str) -> Result<Sun, Answer> {
+    match &v[key] {
+        Value::Null => Ok(Sun::ZERO),
+        Value::Number(n) => n
+            .as_u64()
+            .map(Sun)
+            .ok_or_else(|| node_error(format!("{key} must be a non-negative integer"))),
+        other => Err(node_error(format!("{key} must be a number, got {other}"))),
+    }
+}
+
+fn stake_contract(v: &Value, kind: StakeKind) -> Result<Contract, Answer> {
+    let owner = address_field(v, "owner_address")?;
+    let resource = resource_field(v)?;
+    Ok(match kind {
+        StakeKind::Freeze => Contract::FreezeBalanceV2 {
+            owner,
+            frozen_balance: sun_field(v, "frozen_balance")?,
+            resource,
+        },
+        StakeKind::Unfreeze => Contract::UnfreezeBalanceV2 {
+            owner,
+            unfreeze_balance: sun_field(v, "unfreeze_balance")?,
+            resource,
+        },
+        StakeKind::Delegate => Contract::DelegateResource {
+            owner,
+            resource,
+            balance: sun_field(v, "balance")?,
+            receiver: address_field(v, "receiver_address")?,
+            lock: v["lock"].as_bool().unwrap_or(false),
+            lock_period: sun_field(v, "lock_period")?.0,
+        },
+        StakeKind::Undelegate => Contract::UnDelegateResource {
+            owner,
+            resource,
+            balance: sun_field(v, "balance")?,
+            receiver: address_field(v, "receiver_address")?,
+        },
+    })
+}
+
+/// `/wallet/freezebalancev2` and its kin: an unsigned transaction, or the
+/// node's validation error, as its builder routes answer.
+fn build(s: &Shared, text: &str, kind: StakeKind) -> Answer {
+    let (v, contract) = match body(text).and_then(|v| stake_contract(&v, kind).map(|c| (v, c))) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let vis = visible(&v);
+    let chain = lock(s);
+    match chain.build(contract, now_ms()) {
+        Ok(raw) => Json(json!({
+            "visible": vis,
+            "txID": raw.txid().to_hex(),
+            "raw_data": raw_json(&raw, vis),
+            "raw_data_hex": hex::encode(raw.encode()),
+        })),
+        Err(r) => Json(json!({
+            "Error": format!("class org.tron.core.exception.ContractValidateException : {}", r.message)
+        })),
+    }
 }
 
 /// `type` is the resource code: 0 BANDWIDTH (the default), 1 ENERGY.
