@@ -657,5 +657,34 @@ async fn the_builder_routes_answer_unsigned_transactions_that_land_once_signed()
                    "balance": 4 * TRX, "resource": "TRON_POWER"}),
         )
         .await;
-    assert!(bad["Error"].as_str().unwrap().contains("TRON_POWER"), "{bad}");
+    assert!(
+        bad["Error"].as_str().unwrap().contains("TRON_POWER"),
+        "{bad}"
+    );
+}
+
+#[tokio::test]
+async fn free_bandwidth_recovers_over_the_same_window() {
+    let f = fixture().await;
+    let (alice, bob) = (key(11), key(12));
+    f.fund(&alice.address(), 10 * TRX, 0).await;
+    f.fund(&bob.address(), TRX, 0).await;
+    let pay = Contract::Transfer {
+        owner: alice.address(),
+        to: bob.address(),
+        amount: Sun(TRX),
+    };
+    let r = f.land(&alice, pay.clone(), Sun::ZERO).await;
+    let bytes = n(&r["receipt"], "net_usage");
+    assert!(bytes > 0 && r.get("fee").is_none(), "free bandwidth: {r}");
+    let used = n(&f.resource(&alice.address()).await, "freeNetUsed");
+    assert!(used > 0 && used <= bytes, "{used} of {bytes}");
+    // A second and third transfer exceed the 600 free bytes: burned.
+    f.land(&alice, pay.clone(), Sun::ZERO).await;
+    let r = f.land(&alice, pay.clone(), Sun::ZERO).await;
+    assert!(n(&r["receipt"], "net_fee") > 0, "{r}");
+    tokio::time::sleep(WINDOW + Duration::from_millis(200)).await;
+    assert_eq!(f.resource(&alice.address()).await.get("freeNetUsed"), None);
+    let r = f.land(&alice, pay, Sun::ZERO).await;
+    assert_eq!(r.get("fee"), None, "recovered: {r}");
 }

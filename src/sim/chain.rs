@@ -58,9 +58,8 @@ pub struct Block {
 pub struct Account {
     pub trx: u64,
     pub create_time_ms: i64,
-    pub free_net_used: u64,
-    /// The UTC day `free_net_used` counts for; free bandwidth renews daily.
-    pub free_net_day: i64,
+    /// Free bandwidth used, recovering over the window like staked usage.
+    pub free_net: Usage,
     /// Own stake not delegated out (`frozenV2`), SUN, by [`res`] index.
     pub frozen: [u64; 2],
     /// Stake whose resource is lent to others.
@@ -542,14 +541,13 @@ impl Chain {
         Some((&known.tx, ex))
     }
 
-    /// Free bandwidth left to `address` today.
+    /// Free bandwidth `address` has used, as of the head block.
     pub fn free_net_used(&self, address: &Address) -> u64 {
-        let day = self.head().timestamp_ms / DAY_MS;
+        let (now, window) = (self.head().timestamp_ms, self.config.resource_window_ms());
         self.state
             .accounts
             .get(address)
-            .filter(|a| a.free_net_day == day)
-            .map_or(0, |a| a.free_net_used)
+            .map_or(0, |a| a.free_net.at(now, window))
     }
 
     /// Energy a USDT transfer to `to` costs now.
@@ -591,12 +589,7 @@ fn execute(
     let bytes = size as u64 + RESULT_BYTES;
     let creates =
         matches!(&raw.contract, Contract::Transfer { to, .. } if !state.accounts.contains_key(to));
-    let day = now_ms / DAY_MS;
-    let free_used = if owner_acct.free_net_day == day {
-        owner_acct.free_net_used
-    } else {
-        0
-    };
+    let free_used = owner_acct.free_net.at(now_ms, config.resource_window_ms());
     let staked_net = state.available(config, &owner, Resource::Bandwidth, now_ms) >= bytes;
     let (net_usage, net_fee, free_net) = if staked_net {
         (bytes, 0, 0)
@@ -656,7 +649,7 @@ fn execute(
             ex.fee += system_fee;
             ex.to = *to;
             ex.amount = amount.0;
-            debit(state, &owner, ex.fee + amount.0, free_net, day);
+            debit(config, state, &owner, ex.fee + amount.0, free_net, now_ms);
             let dest = state.accounts.entry(*to).or_insert_with(|| Account {
                 create_time_ms: now_ms,
                 ..Default::default()
@@ -712,7 +705,7 @@ fn execute(
             ex.energy_usage = used.min(staked);
             ex.energy_fee = (used - ex.energy_usage) * price;
             ex.fee += ex.energy_fee;
-            debit(state, &owner, ex.fee, free_net, day);
+            debit(config, state, &owner, ex.fee, free_net, now_ms);
             state.consume(config, &owner, Resource::Energy, ex.energy_usage, now_ms);
             if ex.outcome == Outcome::Success {
                 *state.usdt.entry(owner).or_default() -= ex.amount;
@@ -744,7 +737,7 @@ fn execute(
                 ));
             }
             stake_receipt(&mut ex, owner, amount);
-            debit(state, &owner, ex.fee + amount, free_net, day);
+            debit(config, state, &owner, ex.fee + amount, free_net, now_ms);
             state.accounts.get_mut(&owner).expect("validated").frozen[res(*resource)] += amount;
             state.staked[res(*resource)] += amount;
         }
@@ -768,7 +761,7 @@ fn execute(
                 )));
             }
             stake_receipt(&mut ex, owner, amount);
-            debit(state, &owner, ex.fee, free_net, day);
+            debit(config, state, &owner, ex.fee, free_net, now_ms);
             let delay = config.resource_window_ms() * config.unfreeze_delay_days as i64;
             let acct = state.accounts.get_mut(&owner).expect("validated");
             // Like java-tron, an unstake first pays out what has waited long enough.
@@ -820,7 +813,7 @@ fn execute(
                 )));
             }
             stake_receipt(&mut ex, *receiver, amount);
-            debit(state, &owner, ex.fee, free_net, day);
+            debit(config, state, &owner, ex.fee, free_net, now_ms);
             let o = state.accounts.get_mut(&owner).expect("validated");
             o.frozen[r] -= amount;
             o.delegated_out[r] += amount;
@@ -873,7 +866,7 @@ fn execute(
                 )));
             }
             stake_receipt(&mut ex, *receiver, amount);
-            debit(state, &owner, ex.fee, free_net, day);
+            debit(config, state, &owner, ex.fee, free_net, now_ms);
             let d = state
                 .delegations
                 .get_mut(&(owner, *receiver))
@@ -921,12 +914,21 @@ fn stake_receipt(ex: &mut Executed, to: Address, amount: u64) {
 }
 
 /// Takes `sun` from the owner and counts `free_net` free bandwidth used.
-fn debit(state: &mut State, owner: &Address, sun: u64, free_net: u64, day: i64) {
-    let acct = state.accounts.get_mut(owner).expect("validated");
-    acct.trx -= sun;
-    if acct.free_net_day != day {
-        acct.free_net_day = day;
-        acct.free_net_used = 0;
+fn debit(
+    config: &SimConfig,
+    state: &mut State,
+    owner: &Address,
+    sun: u64,
+    free_net: u64,
+    now_ms: i64,
+) {
+    state.accounts.get_mut(owner).expect("validated").trx -= sun;
+    if free_net > 0 {
+        let acct = state.accounts.get_mut(owner).expect("validated");
+        let window = config.resource_window_ms();
+        acct.free_net = Usage {
+            used: acct.free_net.at(now_ms, window) + free_net,
+            at_ms: now_ms,
+        };
     }
-    acct.free_net_used += free_net;
 }

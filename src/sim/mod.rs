@@ -38,13 +38,13 @@ pub struct SimConfig {
     pub create_account_fee: u64,
     /// SUN burned when a transfer activates an account.
     pub create_new_account_fee_in_system_contract: u64,
-    /// Free bandwidth per account per day.
+    /// Free bandwidth per account per day (per resource window).
     pub free_net_limit: u64,
     /// Energy of a USDT transfer to an address that already holds USDT...
     pub usdt_energy_to_holder: u64,
     /// ...and to one that holds none.
     pub usdt_energy_to_new_holder: u64,
-    /// Staked energy and bandwidth recover linearly over this many blocks
+    /// Staked energy and all bandwidth recover linearly over this many blocks
     /// (mainnet: 28,800 blocks of 3 s, 24 hours), so a short block interval
     /// shortens the window with it.
     pub resource_window_blocks: u64,
