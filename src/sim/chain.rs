@@ -932,3 +932,47 @@ fn debit(
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_recovers_linearly_and_is_gone_after_the_window() {
+        let u = Usage {
+            used: 65_000,
+            at_ms: 1_000,
+        };
+        assert_eq!(u.at(1_000, 4_000), 65_000);
+        assert_eq!(u.at(2_000, 4_000), 48_750);
+        assert_eq!(u.at(3_000, 4_000), 32_500);
+        assert_eq!(u.at(5_000, 4_000), 0);
+        assert_eq!(u.at(500, 4_000), 65_000, "a clock behind is no recovery");
+    }
+
+    #[test]
+    fn the_energy_limit_is_the_stakes_share_of_the_network() {
+        let config = SimConfig {
+            total_energy_limit: 180_000_000_000,
+            network_energy_weight: 19_000_000_000,
+            ..SimConfig::default()
+        };
+        let owner: Address = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8".parse().unwrap();
+        let mut state = State::default();
+        let acct = state.accounts.entry(owner).or_default();
+        acct.frozen[res(Resource::Energy)] = 10_000 * TRX;
+        // Half a TRX of acquired stake does not count: weight is whole TRX.
+        acct.acquired[res(Resource::Energy)] = TRX / 2;
+        state.staked[res(Resource::Energy)] = 10_000 * TRX;
+        assert_eq!(
+            state.total_weight(&config, Resource::Energy),
+            19_000_010_000
+        );
+        // 10,000 TRX of 19e9 staked, of 180e9 energy a day: about 94,736.
+        assert_eq!(state.limit(&config, &owner, Resource::Energy), 94_736);
+        assert_eq!(
+            state.can_delegate(&config, &owner, Resource::Energy, 0),
+            10_000 * TRX
+        );
+    }
+}
