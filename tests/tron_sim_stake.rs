@@ -36,6 +36,7 @@ async fn fixture() -> Fixture {
         network_energy_weight: 1_000,
         total_net_limit: 2_000_000,
         network_net_weight: 1_000,
+        unfreeze_delay_days: 1,
         ..SimConfig::default()
     })
     .await
@@ -450,6 +451,22 @@ async fn own_staked_energy_recovers_linearly_over_the_window() {
         n(&f.resource(&pool.address()).await, "EnergyLimit"),
         60 * 2_000_000 / 1_060
     );
+    let withdraw = Contract::WithdrawExpireUnfreeze {
+        owner: pool.address(),
+    };
+    let got = f.refused(&pool, withdraw.clone()).await;
+    assert!(got.contains("no unFreeze balance to withdraw"), "{got}");
+    // The delay here is one window (`unfreeze_delay_days: 1`).
+    tokio::time::sleep(WINDOW + Duration::from_millis(200)).await;
+    let balance = n(&f.account(&pool.address()).await, "balance");
+    let r = f.land(&pool, withdraw, Sun::ZERO).await;
+    let acct = f.account(&pool.address()).await;
+    assert_eq!(
+        n(&acct, "balance"),
+        balance + 40 * TRX - n(&r, "fee"),
+        "{r}"
+    );
+    assert_eq!(acct.get("unfrozenV2"), None, "{acct}");
 }
 
 #[tokio::test]

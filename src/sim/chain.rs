@@ -765,13 +765,25 @@ fn execute(
             let delay = config.resource_window_ms() * config.unfreeze_delay_days as i64;
             let acct = state.accounts.get_mut(&owner).expect("validated");
             // Like java-tron, an unstake first pays out what has waited long enough.
-            let (ready, waiting): (Vec<_>, Vec<_>) =
-                acct.unfreezing.drain(..).partition(|u| u.2 <= now_ms);
-            acct.unfreezing = waiting;
-            acct.trx += ready.iter().map(|u| u.1).sum::<u64>();
+            acct.trx += withdraw_expired(acct, now_ms);
             acct.frozen[res(*resource)] -= amount;
             acct.unfreezing.push((*resource, amount, now_ms + delay));
             state.staked[res(*resource)] -= amount;
+        }
+        Contract::WithdrawExpireUnfreeze { .. } => {
+            let ready: u64 = owner_acct
+                .unfreezing
+                .iter()
+                .filter(|u| u.2 <= now_ms)
+                .map(|u| u.1)
+                .sum();
+            if ready == 0 {
+                return Err(validate("no unFreeze balance to withdraw ".into()));
+            }
+            stake_receipt(&mut ex, owner, ready);
+            debit(config, state, &owner, ex.fee, free_net, now_ms);
+            let acct = state.accounts.get_mut(&owner).expect("validated");
+            acct.trx += withdraw_expired(acct, now_ms);
         }
         Contract::DelegateResource {
             resource,
@@ -904,6 +916,13 @@ fn execute(
     }
     state.consume(config, &owner, Resource::Bandwidth, staked_net_used, now_ms);
     Ok(ex)
+}
+
+/// Removes the unstaked entries whose wait is over; returns their SUN.
+fn withdraw_expired(acct: &mut Account, now_ms: i64) -> u64 {
+    let (ready, waiting): (Vec<_>, Vec<_>) = acct.unfreezing.drain(..).partition(|u| u.2 <= now_ms);
+    acct.unfreezing = waiting;
+    ready.iter().map(|u| u.1).sum()
 }
 
 /// A Stake 2.0 contract's receipt: nothing but bandwidth is paid.

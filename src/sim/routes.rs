@@ -50,6 +50,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Unfreeze) }),
         )
         .route(
+            "/wallet/withdrawexpireunfreeze",
+            post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Withdraw) }),
+        )
+        .route(
             "/wallet/delegateresource",
             post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Delegate) }),
         )
@@ -432,6 +436,7 @@ async fn delegated_index(State(s): Shr, text: String) -> Answer {
 enum StakeKind {
     Freeze,
     Unfreeze,
+    Withdraw,
     Delegate,
     Undelegate,
 }
@@ -463,6 +468,7 @@ fn stake_contract(v: &Value, kind: StakeKind) -> Result<Contract, Answer> {
     let owner = address_field(v, "owner_address")?;
     let resource = resource_field(v)?;
     Ok(match kind {
+        StakeKind::Withdraw => Contract::WithdrawExpireUnfreeze { owner },
         StakeKind::Freeze => Contract::FreezeBalanceV2 {
             owner,
             frozen_balance: sun_field(v, "frozen_balance")?,
@@ -806,6 +812,9 @@ fn raw_json(raw: &RawTransaction, vis: bool) -> Value {
             value.insert("owner_address".into(), show(owner, vis));
             put(&mut value, "unfreeze_balance", unfreeze_balance.0);
             put_resource(&mut value, *resource);
+        }
+        Contract::WithdrawExpireUnfreeze { owner } => {
+            value.insert("owner_address".into(), show(owner, vis));
         }
         Contract::DelegateResource {
             owner,

@@ -157,6 +157,8 @@ pub enum Contract {
         unfreeze_balance: Sun,
         resource: Resource,
     },
+    /// Pays out unstaked TRX whose waiting period is over (ContractType 56).
+    WithdrawExpireUnfreeze { owner: Address },
     /// Lends the resource of `balance` staked SUN to `receiver` (ContractType
     /// 57); `lock_period` is in blocks and matters only with `lock`.
     DelegateResource {
@@ -243,6 +245,7 @@ impl Contract {
             | Contract::TriggerSmartContract { owner, .. }
             | Contract::FreezeBalanceV2 { owner, .. }
             | Contract::UnfreezeBalanceV2 { owner, .. }
+            | Contract::WithdrawExpireUnfreeze { owner }
             | Contract::DelegateResource { owner, .. }
             | Contract::UnDelegateResource { owner, .. } => *owner,
         }
@@ -255,6 +258,7 @@ impl Contract {
             Contract::TriggerSmartContract { .. } => 31,
             Contract::FreezeBalanceV2 { .. } => 54,
             Contract::UnfreezeBalanceV2 { .. } => 55,
+            Contract::WithdrawExpireUnfreeze { .. } => 56,
             Contract::DelegateResource { .. } => 57,
             Contract::UnDelegateResource { .. } => 58,
         }
@@ -268,6 +272,7 @@ impl Contract {
             Contract::TriggerSmartContract { .. } => "TriggerSmartContract",
             Contract::FreezeBalanceV2 { .. } => "FreezeBalanceV2Contract",
             Contract::UnfreezeBalanceV2 { .. } => "UnfreezeBalanceV2Contract",
+            Contract::WithdrawExpireUnfreeze { .. } => "WithdrawExpireUnfreezeContract",
             Contract::DelegateResource { .. } => "DelegateResourceContract",
             Contract::UnDelegateResource { .. } => "UnDelegateResourceContract",
         }
@@ -317,6 +322,7 @@ impl Contract {
                 put_varint(&mut b, 2, amount.0);
                 put_varint(&mut b, 3, resource.code());
             }
+            Contract::WithdrawExpireUnfreeze { owner } => put_bytes(&mut b, 1, owner.as_bytes()),
             Contract::DelegateResource {
                 owner,
                 resource,
@@ -435,6 +441,12 @@ impl Contract {
                     owner: fields.address(1)?,
                     unfreeze_balance: Sun(fields.amount(2)?),
                     resource: Resource::from_code(fields.varint(3))?,
+                })
+            }
+            56 => {
+                expect("WithdrawExpireUnfreezeContract")?;
+                Ok(Contract::WithdrawExpireUnfreeze {
+                    owner: fields.address(1)?,
                 })
             }
             57 => {
@@ -1254,8 +1266,9 @@ mod tests {
                 lock: true,
                 lock_period: 86_400,
             },
+            Contract::WithdrawExpireUnfreeze { owner },
         ];
-        for (c, n) in contracts.iter().zip([57, 54, 55, 58, 57]) {
+        for (c, n) in contracts.iter().zip([57, 54, 55, 58, 57, 56]) {
             assert_eq!(c.type_number(), n);
             assert_eq!(&Contract::decode(&c.encode()).unwrap(), c);
         }
