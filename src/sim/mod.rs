@@ -1,7 +1,9 @@
 //! `tron-sim`: a local simulator of the TRON full-node HTTP API, in the
 //! real JSON shapes, for tests and the demo (no chain is reachable here).
 //!
-//! It keeps TRX and USDT balances, bandwidth and energy, blocks on a timer,
+//! It keeps TRX and USDT balances, bandwidth and energy (free, staked and
+//! delegated under Stake 2.0, recovering over a window of
+//! `resource_window_blocks` blocks), blocks on a timer,
 //! solidification, expiry and receipts; it decodes every broadcast
 //! transaction's protobuf and checks its signature against the owner, so
 //! any correct TRON implementation's transactions are accepted and nothing
