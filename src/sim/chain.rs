@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::SimConfig;
 use crate::tron::address::Address;
-use crate::tron::tx::{Contract, SignedTransaction, TxId, parse_trc20_transfer};
+use crate::tron::tx::{
+    Contract, RawTransaction, RefBlock, Resource, SignedTransaction, TxId, parse_trc20_transfer,
+};
 
 /// java-tron's cap on `fee_limit`: 15,000 TRX (proposal #47).
 const MAX_FEE_LIMIT: u64 = 15_000_000_000;
@@ -23,6 +25,11 @@ const TAPOS_WINDOW: u64 = 65_536;
 const DAY_MS: i64 = 86_400_000;
 /// A transaction may expire at most this long after the head block.
 const MAX_EXPIRATION_MS: i64 = DAY_MS;
+const TRX: u64 = 1_000_000;
+/// What one signature and the envelope add to the raw bytes.
+const SIGNED_OVERHEAD: usize = 70;
+/// A locked delegation without a period is locked for 3 days of blocks.
+const DEFAULT_LOCK_PERIOD_BLOCKS: u64 = 86_400;
 
 /// A refusal at broadcast, in the node's codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,9 +58,55 @@ pub struct Block {
 pub struct Account {
     pub trx: u64,
     pub create_time_ms: i64,
-    pub free_net_used: u64,
-    /// The UTC day `free_net_used` counts for; free bandwidth renews daily.
-    pub free_net_day: i64,
+    /// Free bandwidth used, recovering over the window like staked usage.
+    pub free_net: Usage,
+    /// Own stake not delegated out (`frozenV2`), SUN, by [`res`] index.
+    pub frozen: [u64; 2],
+    /// Stake whose resource is lent to others.
+    pub delegated_out: [u64; 2],
+    /// Stake others lend to this account.
+    pub acquired: [u64; 2],
+    /// Staked (own and acquired) resource used, recovering over the window.
+    pub usage: [Usage; 2],
+    /// Unstaked TRX waiting out the delay: (resource, SUN, withdrawable at).
+    pub unfreezing: Vec<(Resource, u64, i64)>,
+}
+
+/// Resource units used as of `at_ms`; they recover linearly over the window.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub used: u64,
+    pub at_ms: i64,
+}
+
+impl Usage {
+    /// What is still used at `now_ms`.
+    pub fn at(self, now_ms: i64, window_ms: i64) -> u64 {
+        let elapsed = now_ms.saturating_sub(self.at_ms).max(0);
+        if elapsed >= window_ms {
+            return 0;
+        }
+        let left = (window_ms - elapsed) as u128;
+        (self.used as u128 * left / window_ms as u128) as u64
+    }
+}
+
+/// Index of a resource in the per-resource arrays.
+pub fn res(r: Resource) -> usize {
+    match r {
+        Resource::Bandwidth => 0,
+        Resource::Energy => 1,
+    }
+}
+
+/// One owner's delegation to one receiver.
+#[derive(Debug, Clone, Default)]
+pub struct Delegation {
+    /// Undelegatable at any time, SUN of stake.
+    pub balance: [u64; 2],
+    /// Locked until `lock_expire_ms`.
+    pub locked: [u64; 2],
+    pub lock_expire_ms: [i64; 2],
 }
 
 /// Balances: activated accounts (TRX) and the USDT contract's ledger, which
@@ -62,6 +115,101 @@ pub struct Account {
 pub struct State {
     pub accounts: BTreeMap<Address, Account>,
     pub usdt: BTreeMap<Address, u64>,
+    /// Stake 2.0 delegations keyed by (owner, receiver).
+    pub delegations: BTreeMap<(Address, Address), Delegation>,
+    /// SUN staked by the simulator's accounts (delegated or not).
+    pub staked: [u64; 2],
+}
+
+impl State {
+    /// `TotalEnergyWeight` / `TotalNetWeight`, in whole TRX.
+    pub fn total_weight(&self, config: &SimConfig, r: Resource) -> u64 {
+        let network = match r {
+            Resource::Energy => config.network_energy_weight,
+            Resource::Bandwidth => config.network_net_weight,
+        };
+        network + self.staked[res(r)] / TRX
+    }
+
+    /// `EnergyLimit` / `NetLimit`: the share of the network's resource that
+    /// the account's own and acquired stake gives, as java-tron computes it.
+    pub fn limit(&self, config: &SimConfig, address: &Address, r: Resource) -> u64 {
+        let Some(a) = self.accounts.get(address) else {
+            return 0;
+        };
+        let weight = (a.frozen[res(r)] + a.acquired[res(r)]) / TRX;
+        let total = match r {
+            Resource::Energy => config.total_energy_limit,
+            Resource::Bandwidth => config.total_net_limit,
+        };
+        (weight as f64 * (total as f64 / self.total_weight(config, r).max(1) as f64)) as u64
+    }
+
+    /// `EnergyUsed` / `NetUsed` at `now_ms`.
+    pub fn used(&self, config: &SimConfig, address: &Address, r: Resource, now_ms: i64) -> u64 {
+        self.accounts.get(address).map_or(0, |a| {
+            a.usage[res(r)].at(now_ms, config.resource_window_ms())
+        })
+    }
+
+    /// Staked resource the account can use now.
+    pub fn available(
+        &self,
+        config: &SimConfig,
+        address: &Address,
+        r: Resource,
+        now_ms: i64,
+    ) -> u64 {
+        self.limit(config, address, r)
+            .saturating_sub(self.used(config, address, r, now_ms))
+    }
+
+    /// `getcandelegatedmaxsize`: own stake minus the part of it that the
+    /// account's current usage occupies.
+    pub fn can_delegate(
+        &self,
+        config: &SimConfig,
+        address: &Address,
+        r: Resource,
+        now_ms: i64,
+    ) -> u64 {
+        let Some(a) = self.accounts.get(address) else {
+            return 0;
+        };
+        let (frozen, acquired) = (a.frozen[res(r)], a.acquired[res(r)]);
+        if frozen == 0 {
+            return 0;
+        }
+        let total = match r {
+            Resource::Energy => config.total_energy_limit,
+            Resource::Bandwidth => config.total_net_limit,
+        };
+        let used = self.used(config, address, r, now_ms) as f64;
+        let usage_sun =
+            used * TRX as f64 * (self.total_weight(config, r) as f64 / total.max(1) as f64);
+        let own_share = (usage_sun * frozen as f64 / (frozen + acquired) as f64).ceil() as u64;
+        frozen.saturating_sub(own_share)
+    }
+
+    fn consume(
+        &mut self,
+        config: &SimConfig,
+        address: &Address,
+        r: Resource,
+        units: u64,
+        now_ms: i64,
+    ) {
+        if units == 0 {
+            return;
+        }
+        let window = config.resource_window_ms();
+        let acct = self.accounts.get_mut(address).expect("validated");
+        let u = &mut acct.usage[res(r)];
+        *u = Usage {
+            used: u.at(now_ms, window) + units,
+            at_ms: now_ms,
+        };
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,10 +241,14 @@ pub struct Executed {
     pub net_usage: u64,
     pub net_fee: u64,
     pub energy_usage_total: u64,
+    /// Energy paid from the caller's own and delegated stake.
+    pub energy_usage: u64,
     pub energy_fee: u64,
     /// A TRX transfer that activated its recipient.
     pub created_account: bool,
-    /// The asset moved: `TRX` or `USDT` (nothing moves unless `Success`).
+    /// The asset moved: `TRX` or `USDT` (nothing moves unless `Success`),
+    /// or `STAKE` for Stake 2.0 contracts (`amount` is the SUN staked,
+    /// unstaked or delegated; `to` the receiver of a delegation).
     pub asset: &'static str,
     pub from: Address,
     pub to: Address,
@@ -244,13 +396,14 @@ impl Chain {
                 ),
             ));
         }
-        // Validate against the state the pending pool will leave, as the
-        // node does with its pending state.
-        let mut pending = self.state.clone();
-        for id in &self.pool {
-            let _ = execute(&self.config, &mut pending, &self.txs[id].tx, head);
-        }
-        execute(&self.config, &mut pending, &tx, head)?;
+        let mut pending = self.pending_state();
+        execute(
+            &self.config,
+            &mut pending,
+            tx.raw(),
+            tx.encode().len(),
+            head,
+        )?;
         if never_mine {
             self.limbo.insert(txid);
         } else {
@@ -258,6 +411,48 @@ impl Chain {
         }
         self.txs.insert(txid, Known { tx, executed: None });
         Ok(txid)
+    }
+
+    /// The state the pending pool will leave: new transactions are
+    /// validated against it, as the node does with its pending state.
+    fn pending_state(&self) -> State {
+        let mut pending = self.state.clone();
+        let head = self.head().timestamp_ms;
+        for id in &self.pool {
+            let known = &self.txs[id].tx;
+            let _ = execute(
+                &self.config,
+                &mut pending,
+                known.raw(),
+                known.encode().len(),
+                head,
+            );
+        }
+        pending
+    }
+
+    /// Builds an unsigned transaction as the node's builder routes do
+    /// (referring to the head block, expiring 60 s after it), validated
+    /// against the pending state.
+    pub fn build(&self, contract: Contract, now_ms: i64) -> Result<RawTransaction, Reject> {
+        let head = self.head();
+        let reference = RefBlock {
+            number: head.number,
+            id: head.id,
+            timestamp_ms: head.timestamp_ms,
+        };
+        let raw = RawTransaction::new(
+            contract,
+            &reference,
+            now_ms,
+            std::time::Duration::from_secs(60),
+            crate::tron::Sun::ZERO,
+        );
+        let mut pending = self.pending_state();
+        // Sized as it will be once signed: one 65-byte signature.
+        let size = raw.encode().len() + SIGNED_OVERHEAD;
+        execute(&self.config, &mut pending, &raw, size, head.timestamp_ms)?;
+        Ok(raw)
     }
 
     fn check_tapos(&self, tx: &SignedTransaction) -> Result<(), Reject> {
@@ -296,7 +491,13 @@ impl Chain {
                 self.forget(txid, "expired before it was mined");
                 continue;
             }
-            match execute(&self.config, &mut self.state, &tx, ts) {
+            match execute(
+                &self.config,
+                &mut self.state,
+                tx.raw(),
+                tx.encode().len(),
+                ts,
+            ) {
                 Ok(mut ex) => {
                     ex.block = number;
                     ex.block_timestamp_ms = ts;
@@ -340,14 +541,13 @@ impl Chain {
         Some((&known.tx, ex))
     }
 
-    /// Free bandwidth left to `address` today.
+    /// Free bandwidth `address` has used, as of the head block.
     pub fn free_net_used(&self, address: &Address) -> u64 {
-        let day = self.head().timestamp_ms / DAY_MS;
+        let (now, window) = (self.head().timestamp_ms, self.config.resource_window_ms());
         self.state
             .accounts
             .get(address)
-            .filter(|a| a.free_net_day == day)
-            .map_or(0, |a| a.free_net_used)
+            .map_or(0, |a| a.free_net.at(now, window))
     }
 
     /// Energy a USDT transfer to `to` costs now.
@@ -369,10 +569,10 @@ fn transfer_energy(config: &SimConfig, state: &State, to: &Address) -> u64 {
 fn execute(
     config: &SimConfig,
     state: &mut State,
-    tx: &SignedTransaction,
+    raw: &RawTransaction,
+    size: usize,
     now_ms: i64,
 ) -> Result<Executed, Reject> {
-    let raw = tx.raw();
     let owner = raw.contract.owner();
     let validate = |m: String| reject("CONTRACT_VALIDATE_ERROR", m);
     let Some(owner_acct) = state.accounts.get(&owner) else {
@@ -383,23 +583,22 @@ fn execute(
     };
     let balance = owner_acct.trx;
 
-    // Bandwidth: free bandwidth if it covers the whole transaction, else
-    // burned TRX. Creating an account never uses free bandwidth.
-    let bytes = tx.encode().len() as u64 + RESULT_BYTES;
+    // Bandwidth: staked (own or delegated) if it covers the whole
+    // transaction, else free bandwidth likewise, else burned TRX. Creating
+    // an account uses staked bandwidth or burns its fee, never free.
+    let bytes = size as u64 + RESULT_BYTES;
     let creates =
         matches!(&raw.contract, Contract::Transfer { to, .. } if !state.accounts.contains_key(to));
-    let day = now_ms / DAY_MS;
-    let free_used = if owner_acct.free_net_day == day {
-        owner_acct.free_net_used
-    } else {
-        0
-    };
-    let (net_usage, net_fee) = if creates {
-        (0, config.create_account_fee)
+    let free_used = owner_acct.free_net.at(now_ms, config.resource_window_ms());
+    let staked_net = state.available(config, &owner, Resource::Bandwidth, now_ms) >= bytes;
+    let (net_usage, net_fee, free_net) = if staked_net {
+        (bytes, 0, 0)
+    } else if creates {
+        (0, config.create_account_fee, 0)
     } else if free_used + bytes <= config.free_net_limit {
-        (bytes, 0)
+        (bytes, 0, bytes)
     } else {
-        (0, bytes * config.transaction_fee)
+        (0, bytes * config.transaction_fee, 0)
     };
     if balance < net_fee {
         return Err(reject(
@@ -407,6 +606,7 @@ fn execute(
             "Account resource insufficient error.",
         ));
     }
+    let staked_net_used = if staked_net { bytes } else { 0 };
 
     let mut ex = Executed {
         block: 0,
@@ -416,6 +616,7 @@ fn execute(
         net_usage,
         net_fee,
         energy_usage_total: 0,
+        energy_usage: 0,
         energy_fee: 0,
         created_account: creates,
         asset: "TRX",
@@ -448,7 +649,7 @@ fn execute(
             ex.fee += system_fee;
             ex.to = *to;
             ex.amount = amount.0;
-            debit(state, &owner, ex.fee + amount.0, net_usage, day);
+            debit(config, state, &owner, ex.fee + amount.0, free_net, now_ms);
             let dest = state.accounts.entry(*to).or_insert_with(|| Account {
                 create_time_ms: now_ms,
                 ..Default::default()
@@ -488,21 +689,24 @@ fn execute(
                 }
                 None => (REVERT_ENERGY, Outcome::Revert),
             };
-            // No staked energy: it is bought with TRX, within the fee limit
-            // and what the account has left after bandwidth.
-            let cost = energy * config.energy_fee;
-            let budget = raw.fee_limit.0.min(balance - net_fee);
-            if budget < cost {
+            // Staked energy (own and delegated) first, then TRX burned for
+            // the rest; `fee_limit` caps the whole, as in java-tron.
+            let price = config.energy_fee.max(1);
+            let staked = state.available(config, &owner, Resource::Energy, now_ms);
+            let max_energy = (staked + (balance - net_fee) / price).min(raw.fee_limit.0 / price);
+            let used = if energy > max_energy {
                 ex.outcome = Outcome::OutOfEnergy;
-                ex.energy_fee = budget;
-                ex.energy_usage_total = budget / config.energy_fee.max(1);
+                max_energy
             } else {
                 ex.outcome = outcome;
-                ex.energy_fee = cost;
-                ex.energy_usage_total = energy;
-            }
+                energy
+            };
+            ex.energy_usage_total = used;
+            ex.energy_usage = used.min(staked);
+            ex.energy_fee = (used - ex.energy_usage) * price;
             ex.fee += ex.energy_fee;
-            debit(state, &owner, ex.fee, net_usage, day);
+            debit(config, state, &owner, ex.fee, free_net, now_ms);
+            state.consume(config, &owner, Resource::Energy, ex.energy_usage, now_ms);
             if ex.outcome == Outcome::Success {
                 *state.usdt.entry(owner).or_default() -= ex.amount;
                 *state.usdt.entry(ex.to).or_default() += ex.amount;
@@ -513,16 +717,281 @@ fn execute(
                 "TRC-10 transfers are not supported by the simulator".into(),
             ));
         }
+        Contract::FreezeBalanceV2 {
+            frozen_balance,
+            resource,
+            ..
+        } => {
+            let amount = frozen_balance.0;
+            if amount == 0 {
+                return Err(validate("frozenBalance must be positive".into()));
+            }
+            if amount < TRX {
+                return Err(validate(
+                    "frozenBalance must be greater than or equal to 1 TRX".into(),
+                ));
+            }
+            if amount.checked_add(net_fee).is_none_or(|n| n > balance) {
+                return Err(validate(
+                    "frozenBalance must be less than or equal to accountBalance".into(),
+                ));
+            }
+            stake_receipt(&mut ex, owner, amount);
+            debit(config, state, &owner, ex.fee + amount, free_net, now_ms);
+            state.accounts.get_mut(&owner).expect("validated").frozen[res(*resource)] += amount;
+            state.staked[res(*resource)] += amount;
+        }
+        Contract::UnfreezeBalanceV2 {
+            unfreeze_balance,
+            resource,
+            ..
+        } => {
+            let amount = unfreeze_balance.0;
+            let frozen = owner_acct.frozen[res(*resource)];
+            if frozen == 0 {
+                let name = match resource {
+                    Resource::Energy => "Energy",
+                    Resource::Bandwidth => "Bandwidth",
+                };
+                return Err(validate(format!("no frozenBalance({name})")));
+            }
+            if amount == 0 || amount > frozen {
+                return Err(validate(format!(
+                    "Invalid unfreeze_balance, [{amount}] is invalid"
+                )));
+            }
+            stake_receipt(&mut ex, owner, amount);
+            debit(config, state, &owner, ex.fee, free_net, now_ms);
+            let delay = config.resource_window_ms() * config.unfreeze_delay_days as i64;
+            let acct = state.accounts.get_mut(&owner).expect("validated");
+            // Like java-tron, an unstake first pays out what has waited long enough.
+            acct.trx += withdraw_expired(acct, now_ms);
+            acct.frozen[res(*resource)] -= amount;
+            acct.unfreezing.push((*resource, amount, now_ms + delay));
+            state.staked[res(*resource)] -= amount;
+        }
+        Contract::WithdrawExpireUnfreeze { .. } => {
+            let ready: u64 = owner_acct
+                .unfreezing
+                .iter()
+                .filter(|u| u.2 <= now_ms)
+                .map(|u| u.1)
+                .sum();
+            if ready == 0 {
+                return Err(validate("no unFreeze balance to withdraw ".into()));
+            }
+            stake_receipt(&mut ex, owner, ready);
+            debit(config, state, &owner, ex.fee, free_net, now_ms);
+            let acct = state.accounts.get_mut(&owner).expect("validated");
+            acct.trx += withdraw_expired(acct, now_ms);
+        }
+        Contract::DelegateResource {
+            resource,
+            balance: amount,
+            receiver,
+            lock,
+            lock_period,
+            ..
+        } => {
+            let (amount, r) = (amount.0, res(*resource));
+            if amount < TRX {
+                return Err(validate(
+                    "delegateBalance must be greater than or equal to 1 TRX".into(),
+                ));
+            }
+            if amount > state.can_delegate(config, &owner, *resource, now_ms) {
+                let name = match resource {
+                    Resource::Energy => "FreezeEnergyV2",
+                    Resource::Bandwidth => "FreezeBandwidthV2",
+                };
+                return Err(validate(format!(
+                    "delegateBalance must be less than or equal to available {name} balance"
+                )));
+            }
+            if *receiver == owner {
+                return Err(validate(
+                    "receiverAddress must not be the same as ownerAddress".into(),
+                ));
+            }
+            if *receiver == config.usdt_contract {
+                return Err(validate(
+                    "Do not allow delegate resources to contract addresses".into(),
+                ));
+            }
+            if !state.accounts.contains_key(receiver) {
+                return Err(validate(format!(
+                    "Account[{}] not exists",
+                    receiver.to_hex()
+                )));
+            }
+            stake_receipt(&mut ex, *receiver, amount);
+            debit(config, state, &owner, ex.fee, free_net, now_ms);
+            let o = state.accounts.get_mut(&owner).expect("validated");
+            o.frozen[r] -= amount;
+            o.delegated_out[r] += amount;
+            state.accounts.get_mut(receiver).expect("checked").acquired[r] += amount;
+            let d = state.delegations.entry((owner, *receiver)).or_default();
+            if *lock {
+                let blocks = if *lock_period == 0 {
+                    DEFAULT_LOCK_PERIOD_BLOCKS
+                } else {
+                    *lock_period
+                };
+                let block_ms = config.block_interval.as_millis().max(1) as i64;
+                d.locked[r] += amount;
+                d.lock_expire_ms[r] = now_ms + blocks as i64 * block_ms;
+            } else {
+                d.balance[r] += amount;
+            }
+        }
+        Contract::UnDelegateResource {
+            resource,
+            balance: amount,
+            receiver,
+            ..
+        } => {
+            let (amount, r) = (amount.0, res(*resource));
+            if *receiver == owner {
+                return Err(validate(
+                    "receiverAddress must not be the same as ownerAddress".into(),
+                ));
+            }
+            let Some(d) = state.delegations.get(&(owner, *receiver)) else {
+                return Err(validate("delegated Resource does not exist".into()));
+            };
+            if amount == 0 {
+                return Err(validate("unDelegateBalance must be more than 0 TRX".into()));
+            }
+            let unlocked_lock = if d.lock_expire_ms[r] < now_ms {
+                d.locked[r]
+            } else {
+                0
+            };
+            let available = d.balance[r] + unlocked_lock;
+            if available < amount {
+                let what = match resource {
+                    Resource::Energy => "delegateFrozenBalance(Energy)",
+                    Resource::Bandwidth => "delegatedFrozenBalance(BANDWIDTH)",
+                };
+                return Err(validate(format!(
+                    "insufficient {what}, request={amount}, unlock_balance={available}"
+                )));
+            }
+            stake_receipt(&mut ex, *receiver, amount);
+            debit(config, state, &owner, ex.fee, free_net, now_ms);
+            let d = state
+                .delegations
+                .get_mut(&(owner, *receiver))
+                .expect("checked");
+            let from_unlocked = amount.min(d.balance[r]);
+            d.balance[r] -= from_unlocked;
+            d.locked[r] -= amount - from_unlocked;
+            if d.balance == [0, 0] && d.locked == [0, 0] {
+                state.delegations.remove(&(owner, *receiver));
+            }
+            // The receiver's usage of the returned stake goes back to the
+            // owner, where it recovers (java-tron's usage transfer).
+            let window = config.resource_window_ms();
+            let mut moved = 0;
+            if let Some(rc) = state.accounts.get_mut(receiver) {
+                let weight = rc.frozen[r] + rc.acquired[r];
+                let used = rc.usage[r].at(now_ms, window);
+                if weight > 0 {
+                    moved = (used as u128 * amount as u128 / weight as u128) as u64;
+                }
+                rc.usage[r] = Usage {
+                    used: used - moved,
+                    at_ms: now_ms,
+                };
+                rc.acquired[r] -= amount;
+            }
+            let o = state.accounts.get_mut(&owner).expect("validated");
+            o.usage[r] = Usage {
+                used: o.usage[r].at(now_ms, window) + moved,
+                at_ms: now_ms,
+            };
+            o.delegated_out[r] -= amount;
+            o.frozen[r] += amount;
+        }
     }
+    state.consume(config, &owner, Resource::Bandwidth, staked_net_used, now_ms);
     Ok(ex)
 }
 
-fn debit(state: &mut State, owner: &Address, sun: u64, net_usage: u64, day: i64) {
-    let acct = state.accounts.get_mut(owner).expect("validated");
-    acct.trx -= sun;
-    if acct.free_net_day != day {
-        acct.free_net_day = day;
-        acct.free_net_used = 0;
+/// Removes the unstaked entries whose wait is over; returns their SUN.
+fn withdraw_expired(acct: &mut Account, now_ms: i64) -> u64 {
+    let (ready, waiting): (Vec<_>, Vec<_>) = acct.unfreezing.drain(..).partition(|u| u.2 <= now_ms);
+    acct.unfreezing = waiting;
+    ready.iter().map(|u| u.1).sum()
+}
+
+/// A Stake 2.0 contract's receipt: nothing but bandwidth is paid.
+fn stake_receipt(ex: &mut Executed, to: Address, amount: u64) {
+    ex.asset = "STAKE";
+    ex.to = to;
+    ex.amount = amount;
+}
+
+/// Takes `sun` from the owner and counts `free_net` free bandwidth used.
+fn debit(
+    config: &SimConfig,
+    state: &mut State,
+    owner: &Address,
+    sun: u64,
+    free_net: u64,
+    now_ms: i64,
+) {
+    state.accounts.get_mut(owner).expect("validated").trx -= sun;
+    if free_net > 0 {
+        let acct = state.accounts.get_mut(owner).expect("validated");
+        let window = config.resource_window_ms();
+        acct.free_net = Usage {
+            used: acct.free_net.at(now_ms, window) + free_net,
+            at_ms: now_ms,
+        };
     }
-    acct.free_net_used += net_usage;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_recovers_linearly_and_is_gone_after_the_window() {
+        let u = Usage {
+            used: 65_000,
+            at_ms: 1_000,
+        };
+        assert_eq!(u.at(1_000, 4_000), 65_000);
+        assert_eq!(u.at(2_000, 4_000), 48_750);
+        assert_eq!(u.at(3_000, 4_000), 32_500);
+        assert_eq!(u.at(5_000, 4_000), 0);
+        assert_eq!(u.at(500, 4_000), 65_000, "a clock behind is no recovery");
+    }
+
+    #[test]
+    fn the_energy_limit_is_the_stakes_share_of_the_network() {
+        let config = SimConfig {
+            total_energy_limit: 180_000_000_000,
+            network_energy_weight: 19_000_000_000,
+            ..SimConfig::default()
+        };
+        let owner: Address = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8".parse().unwrap();
+        let mut state = State::default();
+        let acct = state.accounts.entry(owner).or_default();
+        acct.frozen[res(Resource::Energy)] = 10_000 * TRX;
+        // Half a TRX of acquired stake does not count: weight is whole TRX.
+        acct.acquired[res(Resource::Energy)] = TRX / 2;
+        state.staked[res(Resource::Energy)] = 10_000 * TRX;
+        assert_eq!(
+            state.total_weight(&config, Resource::Energy),
+            19_000_010_000
+        );
+        // 10,000 TRX of 19e9 staked, of 180e9 energy a day: about 94,736.
+        assert_eq!(state.limit(&config, &owner, Resource::Energy), 94_736);
+        assert_eq!(
+            state.can_delegate(&config, &owner, Resource::Energy, 0),
+            10_000 * TRX
+        );
+    }
 }

@@ -1,7 +1,9 @@
 //! `tron-sim`: a local simulator of the TRON full-node HTTP API, in the
 //! real JSON shapes, for tests and the demo (no chain is reachable here).
 //!
-//! It keeps TRX and USDT balances, bandwidth and energy, blocks on a timer,
+//! It keeps TRX and USDT balances, bandwidth and energy (free, staked and
+//! delegated under Stake 2.0, recovering over a window of
+//! `resource_window_blocks` blocks), blocks on a timer,
 //! solidification, expiry and receipts; it decodes every broadcast
 //! transaction's protobuf and checks its signature against the owner, so
 //! any correct TRON implementation's transactions are accepted and nothing
@@ -38,12 +40,27 @@ pub struct SimConfig {
     pub create_account_fee: u64,
     /// SUN burned when a transfer activates an account.
     pub create_new_account_fee_in_system_contract: u64,
-    /// Free bandwidth per account per day.
+    /// Free bandwidth per account per day (per resource window).
     pub free_net_limit: u64,
     /// Energy of a USDT transfer to an address that already holds USDT...
     pub usdt_energy_to_holder: u64,
     /// ...and to one that holds none.
     pub usdt_energy_to_new_holder: u64,
+    /// Staked energy and all bandwidth recover linearly over this many blocks
+    /// (mainnet: 28,800 blocks of 3 s, 24 hours), so a short block interval
+    /// shortens the window with it.
+    pub resource_window_blocks: u64,
+    /// `TotalEnergyLimit`: the network's daily energy, shared by stake.
+    pub total_energy_limit: u64,
+    /// TRX staked for energy by the rest of the network; the simulator's own
+    /// stakes add to it to make `TotalEnergyWeight`.
+    pub network_energy_weight: u64,
+    /// `TotalNetLimit`: the network's daily staked bandwidth.
+    pub total_net_limit: u64,
+    /// TRX staked for bandwidth by the rest of the network.
+    pub network_net_weight: u64,
+    /// Days (in resource windows) before unstaked TRX can be withdrawn.
+    pub unfreeze_delay_days: u64,
     /// When set, node routes answer 401 unless the `TRON-PRO-API-KEY`
     /// header carries it, as TronGrid does for an unknown key.
     pub api_key: Option<String>,
@@ -63,8 +80,22 @@ impl Default for SimConfig {
             free_net_limit: 600,
             usdt_energy_to_holder: 65_000,
             usdt_energy_to_new_holder: 130_000,
+            resource_window_blocks: 28_800,
+            total_energy_limit: 180_000_000_000,
+            network_energy_weight: 19_000_000_000,
+            total_net_limit: 43_200_000_000,
+            network_net_weight: 26_000_000_000,
+            unfreeze_delay_days: 14,
             api_key: None,
         }
+    }
+}
+
+impl SimConfig {
+    /// The resource recovery window in milliseconds of block time.
+    pub fn resource_window_ms(&self) -> i64 {
+        let ms = self.block_interval.as_millis().max(1) as i64;
+        ms.saturating_mul(self.resource_window_blocks.max(1) as i64)
     }
 }
 

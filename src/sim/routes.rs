@@ -18,12 +18,13 @@ use axum::routing::{get, post};
 use axum::{Json, body::Body, body::Bytes};
 use serde_json::{Map, Value, json};
 
-use super::chain::{Chain, Executed, Outcome, REVERT_ENERGY};
+use super::chain::{Chain, Executed, Outcome, REVERT_ENERGY, res};
 use super::{Faults, Shared, now_ms, roll};
+use crate::tron::Sun;
 use crate::tron::address::Address;
 use crate::tron::tx::{
-    Contract, RawTransaction, SignedTransaction, TRANSFER_EVENT_TOPIC, TxId, address_word,
-    parse_trc20_transfer, uint_word,
+    Contract, RawTransaction, Resource, SignedTransaction, TRANSFER_EVENT_TOPIC, TxId,
+    address_word, parse_trc20_transfer, uint_word,
 };
 
 type Shr = State<Arc<Shared>>;
@@ -34,6 +35,32 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/wallet/getcontract", post(get_contract))
         .route("/wallet/getaccountresource", post(get_account_resource))
         .route("/wallet/triggerconstantcontract", post(trigger_constant))
+        .route("/wallet/getdelegatedresourcev2", post(delegated_resource))
+        .route(
+            "/wallet/getdelegatedresourceaccountindexv2",
+            post(delegated_index),
+        )
+        .route("/wallet/getcandelegatedmaxsize", post(can_delegate_max))
+        .route(
+            "/wallet/freezebalancev2",
+            post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Freeze) }),
+        )
+        .route(
+            "/wallet/unfreezebalancev2",
+            post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Unfreeze) }),
+        )
+        .route(
+            "/wallet/withdrawexpireunfreeze",
+            post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Withdraw) }),
+        )
+        .route(
+            "/wallet/delegateresource",
+            post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Delegate) }),
+        )
+        .route(
+            "/wallet/undelegateresource",
+            post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Undelegate) }),
+        )
         .route(
             "/wallet/getnowblock",
             post(|s: Shr| async move { now_block(&s, false) })
@@ -207,7 +234,61 @@ async fn get_account(State(s): Shr, text: String) -> Answer {
     put(&mut m, "balance", acct.trx);
     put(&mut m, "create_time", acct.create_time_ms);
     put(&mut m, "free_net_usage", chain.free_net_used(&addr));
-    m.insert("account_resource".into(), json!({}));
+    let (bw, en) = (res(Resource::Bandwidth), res(Resource::Energy));
+    let mut frozen = Vec::new();
+    for r in [Resource::Bandwidth, Resource::Energy] {
+        let mut f = Map::new();
+        if r == Resource::Energy {
+            f.insert("type".into(), "ENERGY".into());
+        }
+        put(&mut f, "amount", acct.frozen[res(r)]);
+        frozen.push(Value::Object(f));
+    }
+    m.insert("frozenV2".into(), Value::Array(frozen));
+    let unfrozen: Vec<Value> = acct
+        .unfreezing
+        .iter()
+        .map(|(r, amount, expire)| {
+            let mut u = Map::new();
+            if *r == Resource::Energy {
+                u.insert("type".into(), "ENERGY".into());
+            }
+            put(&mut u, "unfreeze_amount", *amount);
+            put(&mut u, "unfreeze_expire_time", *expire);
+            Value::Object(u)
+        })
+        .collect();
+    put(&mut m, "unfrozenV2", unfrozen);
+    put(
+        &mut m,
+        "delegated_frozenV2_balance_for_bandwidth",
+        acct.delegated_out[bw],
+    );
+    put(
+        &mut m,
+        "acquired_delegated_frozenV2_balance_for_bandwidth",
+        acct.acquired[bw],
+    );
+    let mut resource = Map::new();
+    put(&mut resource, "energy_usage", acct.usage[en].used);
+    put(
+        &mut resource,
+        "latest_consume_time_for_energy",
+        acct.usage[en].at_ms,
+    );
+    put(
+        &mut resource,
+        "delegated_frozenV2_balance_for_energy",
+        acct.delegated_out[en],
+    );
+    put(
+        &mut resource,
+        "acquired_delegated_frozenV2_balance_for_energy",
+        acct.acquired[en],
+    );
+    put(&mut m, "net_usage", acct.usage[bw].used);
+    put(&mut m, "latest_consume_time", acct.usage[bw].at_ms);
+    m.insert("account_resource".into(), Value::Object(resource));
     m.insert(
         "owner_permission".into(),
         json!({"permission_name": "owner", "threshold": 1, "keys": [{"address": show(&addr, vis), "weight": 1}]}),
@@ -250,13 +331,225 @@ async fn get_account_resource(State(s): Shr, text: String) -> Answer {
     if !chain.state.accounts.contains_key(&addr) {
         return Json(json!({}));
     }
+    let (c, st, now) = (&chain.config, &chain.state, chain.head().timestamp_ms);
     let mut m = Map::new();
     put(&mut m, "freeNetUsed", chain.free_net_used(&addr));
-    put(&mut m, "freeNetLimit", chain.config.free_net_limit);
-    put(&mut m, "TotalNetLimit", 43_200_000_000u64);
-    put(&mut m, "TotalNetWeight", 26_000_000_000u64);
-    put(&mut m, "TotalEnergyLimit", 180_000_000_000u64);
-    put(&mut m, "TotalEnergyWeight", 19_000_000_000u64);
+    put(&mut m, "freeNetLimit", c.free_net_limit);
+    put(
+        &mut m,
+        "NetUsed",
+        st.used(c, &addr, Resource::Bandwidth, now),
+    );
+    put(&mut m, "NetLimit", st.limit(c, &addr, Resource::Bandwidth));
+    put(&mut m, "TotalNetLimit", c.total_net_limit);
+    put(
+        &mut m,
+        "TotalNetWeight",
+        st.total_weight(c, Resource::Bandwidth),
+    );
+    put(
+        &mut m,
+        "EnergyUsed",
+        st.used(c, &addr, Resource::Energy, now),
+    );
+    put(&mut m, "EnergyLimit", st.limit(c, &addr, Resource::Energy));
+    put(&mut m, "TotalEnergyLimit", c.total_energy_limit);
+    put(
+        &mut m,
+        "TotalEnergyWeight",
+        st.total_weight(c, Resource::Energy),
+    );
+    Json(Value::Object(m))
+}
+
+/// The delegations from `fromAddress` to `toAddress`: one entry for the
+/// unlocked part and one for the locked part, as the node keeps them.
+async fn delegated_resource(State(s): Shr, text: String) -> Answer {
+    let v = match body(&text) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let (from, to) = match (
+        address_field(&v, "fromAddress"),
+        address_field(&v, "toAddress"),
+    ) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    let vis = visible(&v);
+    let chain = lock(&s);
+    let Some(d) = chain.state.delegations.get(&(from, to)) else {
+        return Json(json!({}));
+    };
+    let (bw, en) = (res(Resource::Bandwidth), res(Resource::Energy));
+    let mut list = Vec::new();
+    for (balances, expires) in [(d.balance, [0, 0]), (d.locked, d.lock_expire_ms)] {
+        if balances == [0, 0] {
+            continue;
+        }
+        let mut m = Map::new();
+        m.insert("from".into(), show(&from, vis));
+        m.insert("to".into(), show(&to, vis));
+        put(&mut m, "frozen_balance_for_bandwidth", balances[bw]);
+        put(&mut m, "frozen_balance_for_energy", balances[en]);
+        put(&mut m, "expire_time_for_bandwidth", expires[bw]);
+        put(&mut m, "expire_time_for_energy", expires[en]);
+        list.push(Value::Object(m));
+    }
+    Json(json!({ "delegatedResource": list }))
+}
+
+/// Who `value` delegates to (`toAccounts`) and receives from (`fromAccounts`).
+async fn delegated_index(State(s): Shr, text: String) -> Answer {
+    let v = match body(&text) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let addr = match address_field(&v, "value") {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let vis = visible(&v);
+    let chain = lock(&s);
+    let keys = chain.state.delegations.keys();
+    let to: Vec<Value> = keys
+        .clone()
+        .filter(|(f, _)| *f == addr)
+        .map(|(_, t)| show(t, vis))
+        .collect();
+    let from: Vec<Value> = keys
+        .filter(|(_, t)| *t == addr)
+        .map(|(f, _)| show(f, vis))
+        .collect();
+    if to.is_empty() && from.is_empty() {
+        return Json(json!({}));
+    }
+    let mut m = Map::new();
+    m.insert("account".into(), show(&addr, vis));
+    put(&mut m, "fromAccounts", from);
+    put(&mut m, "toAccounts", to);
+    Json(Value::Object(m))
+}
+
+/// The Stake 2.0 contracts the node builds unsigned transactions for.
+#[derive(Clone, Copy)]
+enum StakeKind {
+    Freeze,
+    Unfreeze,
+    Withdraw,
+    Delegate,
+    Undelegate,
+}
+
+fn resource_field(v: &Value) -> Result<Resource, Answer> {
+    match &v["resource"] {
+        Value::Null => Ok(Resource::Bandwidth),
+        Value::String(r) => r
+            .parse()
+            .map_err(|_| node_error(format!("resource {r} is not BANDWIDTH or ENERGY"))),
+        other => Err(node_error(format!(
+            "resource {other} is not BANDWIDTH or ENERGY"
+        ))),
+    }
+}
+
+fn sun_field(v: &Value, key: &str) -> Result<Sun, Answer> {
+    match &v[key] {
+        Value::Null => Ok(Sun::ZERO),
+        Value::Number(n) => n
+            .as_u64()
+            .map(Sun)
+            .ok_or_else(|| node_error(format!("{key} must be a non-negative integer"))),
+        other => Err(node_error(format!("{key} must be a number, got {other}"))),
+    }
+}
+
+fn stake_contract(v: &Value, kind: StakeKind) -> Result<Contract, Answer> {
+    let owner = address_field(v, "owner_address")?;
+    let resource = resource_field(v)?;
+    Ok(match kind {
+        StakeKind::Withdraw => Contract::WithdrawExpireUnfreeze { owner },
+        StakeKind::Freeze => Contract::FreezeBalanceV2 {
+            owner,
+            frozen_balance: sun_field(v, "frozen_balance")?,
+            resource,
+        },
+        StakeKind::Unfreeze => Contract::UnfreezeBalanceV2 {
+            owner,
+            unfreeze_balance: sun_field(v, "unfreeze_balance")?,
+            resource,
+        },
+        StakeKind::Delegate => Contract::DelegateResource {
+            owner,
+            resource,
+            balance: sun_field(v, "balance")?,
+            receiver: address_field(v, "receiver_address")?,
+            lock: v["lock"].as_bool().unwrap_or(false),
+            lock_period: sun_field(v, "lock_period")?.0,
+        },
+        StakeKind::Undelegate => Contract::UnDelegateResource {
+            owner,
+            resource,
+            balance: sun_field(v, "balance")?,
+            receiver: address_field(v, "receiver_address")?,
+        },
+    })
+}
+
+/// `/wallet/freezebalancev2` and its kin: an unsigned transaction, or the
+/// node's validation error, as its builder routes answer.
+fn build(s: &Shared, text: &str, kind: StakeKind) -> Answer {
+    let (v, contract) = match body(text).and_then(|v| stake_contract(&v, kind).map(|c| (v, c))) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let vis = visible(&v);
+    let chain = lock(s);
+    match chain.build(contract, now_ms()) {
+        Ok(raw) => Json(json!({
+            "visible": vis,
+            "txID": raw.txid().to_hex(),
+            "raw_data": raw_json(&raw, vis),
+            "raw_data_hex": hex::encode(raw.encode()),
+        })),
+        Err(r) => Json(json!({
+            "Error": format!("class org.tron.core.exception.ContractValidateException : {}", r.message)
+        })),
+    }
+}
+
+/// `type` is the resource code: 0 BANDWIDTH (the default), 1 ENERGY.
+async fn can_delegate_max(State(s): Shr, text: String) -> Answer {
+    let v = match body(&text) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let owner = match address_field(&v, "owner_address") {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let resource = match &v["type"] {
+        Value::Null => Resource::Bandwidth,
+        Value::Number(n) => match n.as_u64().map(Resource::from_code) {
+            Some(Ok(r)) => r,
+            _ => return node_error(format!("type {n} is not a resource code (0 or 1)")),
+        },
+        Value::String(t) => match t.parse() {
+            Ok(r) => r,
+            Err(_) => return node_error(format!("type {t} is not BANDWIDTH or ENERGY")),
+        },
+        other => return node_error(format!("type {other} is not a resource code")),
+    };
+    let chain = lock(&s);
+    let now = chain.head().timestamp_ms;
+    let mut m = Map::new();
+    put(
+        &mut m,
+        "max_size",
+        chain
+            .state
+            .can_delegate(&chain.config, &owner, resource, now),
+    );
     Json(Value::Object(m))
 }
 
@@ -502,6 +795,53 @@ fn raw_json(raw: &RawTransaction, vis: bool) -> Value {
             value.insert("contract_address".into(), show(contract, vis));
             put(&mut value, "call_value", call_value.0);
         }
+        Contract::FreezeBalanceV2 {
+            owner,
+            frozen_balance,
+            resource,
+        } => {
+            value.insert("owner_address".into(), show(owner, vis));
+            put(&mut value, "frozen_balance", frozen_balance.0);
+            put_resource(&mut value, *resource);
+        }
+        Contract::UnfreezeBalanceV2 {
+            owner,
+            unfreeze_balance,
+            resource,
+        } => {
+            value.insert("owner_address".into(), show(owner, vis));
+            put(&mut value, "unfreeze_balance", unfreeze_balance.0);
+            put_resource(&mut value, *resource);
+        }
+        Contract::WithdrawExpireUnfreeze { owner } => {
+            value.insert("owner_address".into(), show(owner, vis));
+        }
+        Contract::DelegateResource {
+            owner,
+            resource,
+            balance,
+            receiver,
+            lock,
+            lock_period,
+        } => {
+            value.insert("owner_address".into(), show(owner, vis));
+            value.insert("receiver_address".into(), show(receiver, vis));
+            put(&mut value, "balance", balance.0);
+            put_resource(&mut value, *resource);
+            put(&mut value, "lock", *lock);
+            put(&mut value, "lock_period", *lock_period);
+        }
+        Contract::UnDelegateResource {
+            owner,
+            resource,
+            balance,
+            receiver,
+        } => {
+            value.insert("owner_address".into(), show(owner, vis));
+            value.insert("receiver_address".into(), show(receiver, vis));
+            put(&mut value, "balance", balance.0);
+            put_resource(&mut value, *resource);
+        }
     }
     let name = raw.contract.type_name();
     let mut m = Map::new();
@@ -519,6 +859,13 @@ fn raw_json(raw: &RawTransaction, vis: bool) -> Value {
     put(&mut m, "data", hex::encode(&raw.data));
     put(&mut m, "timestamp", raw.timestamp_ms);
     Value::Object(m)
+}
+
+/// BANDWIDTH is the enum's default, so the node leaves it out.
+fn put_resource(m: &mut Map<String, Value>, r: Resource) {
+    if r != Resource::Bandwidth {
+        m.insert("resource".into(), r.as_str().into());
+    }
 }
 
 fn transaction_json(tx: &SignedTransaction, ex: Option<&Executed>, vis: bool) -> Value {
@@ -546,6 +893,7 @@ fn info_json(chain: &Chain, tx: &SignedTransaction, ex: &Executed) -> Value {
     m.insert("blockNumber".into(), ex.block.into());
     m.insert("blockTimeStamp".into(), ex.block_timestamp_ms.into());
     let mut receipt = Map::new();
+    put(&mut receipt, "energy_usage", ex.energy_usage);
     put(&mut receipt, "energy_usage_total", ex.energy_usage_total);
     put(&mut receipt, "energy_fee", ex.energy_fee);
     put(&mut receipt, "net_usage", ex.net_usage);
@@ -759,7 +1107,7 @@ async fn v1_transactions(
             m.insert("block_timestamp".into(), ex.block_timestamp_ms.into());
             m.insert("net_usage".into(), ex.net_usage.into());
             m.insert("net_fee".into(), ex.net_fee.into());
-            m.insert("energy_usage".into(), 0.into());
+            m.insert("energy_usage".into(), ex.energy_usage.into());
             m.insert("energy_fee".into(), ex.energy_fee.into());
             m.insert("energy_usage_total".into(), ex.energy_usage_total.into());
             m.insert("internal_transactions".into(), json!([]));
@@ -868,6 +1216,11 @@ async fn ledger(State(s): Shr) -> Json<Value> {
                 "trx_sun": acct.map_or(0, |x| x.trx),
                 "usdt": chain.state.usdt.get(a).copied().unwrap_or(0),
                 "free_net_used": chain.free_net_used(a),
+                "staked_sun": acct.map_or(0, |x| {
+                    x.frozen.iter().sum::<u64>()
+                        + x.delegated_out.iter().sum::<u64>()
+                        + x.unfreezing.iter().map(|u| u.1).sum::<u64>()
+                }),
             })
         })
         .collect();
@@ -890,6 +1243,7 @@ async fn ledger(State(s): Shr) -> Json<Value> {
                 "net_usage": ex.net_usage,
                 "net_fee_sun": ex.net_fee,
                 "energy_usage": ex.energy_usage_total,
+                "energy_from_stake": ex.energy_usage,
                 "energy_fee_sun": ex.energy_fee,
                 "created_account": ex.created_account,
             })

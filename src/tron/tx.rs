@@ -1,7 +1,7 @@
 //! TRON transactions: a hand-written canonical proto3 encoder and a decoder
 //! for the subset walletops moves money with (TRX transfers, TRC-20
-//! `transfer(address,uint256)` calls, and TRC-10 transfers for the published
-//! test vector).
+//! `transfer(address,uint256)` calls, Stake 2.0 staking and delegation, and
+//! TRC-10 transfers for the published test vector).
 //!
 //! The txID is the SHA-256 of the `Transaction.raw` bytes. Canonical proto3
 //! matters: fields in ascending tag order, default values (0, empty) left
@@ -145,6 +145,85 @@ pub enum Contract {
         call_value: Sun,
         data: Vec<u8>,
     },
+    /// Stakes TRX for a resource (Stake 2.0, ContractType 54).
+    FreezeBalanceV2 {
+        owner: Address,
+        frozen_balance: Sun,
+        resource: Resource,
+    },
+    /// Starts unstaking (ContractType 55).
+    UnfreezeBalanceV2 {
+        owner: Address,
+        unfreeze_balance: Sun,
+        resource: Resource,
+    },
+    /// Pays out unstaked TRX whose waiting period is over (ContractType 56).
+    WithdrawExpireUnfreeze { owner: Address },
+    /// Lends the resource of `balance` staked SUN to `receiver` (ContractType
+    /// 57); `lock_period` is in blocks and matters only with `lock`.
+    DelegateResource {
+        owner: Address,
+        resource: Resource,
+        balance: Sun,
+        receiver: Address,
+        lock: bool,
+        lock_period: u64,
+    },
+    /// Takes a delegation back (ContractType 58).
+    UnDelegateResource {
+        owner: Address,
+        resource: Resource,
+        balance: Sun,
+        receiver: Address,
+    },
+}
+
+/// java-tron's `ResourceCode` (TRON_POWER is not supported here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Resource {
+    Bandwidth,
+    Energy,
+}
+
+impl Resource {
+    pub fn code(self) -> u64 {
+        match self {
+            Resource::Bandwidth => 0,
+            Resource::Energy => 1,
+        }
+    }
+
+    pub fn from_code(code: u64) -> Result<Self, DecodeError> {
+        match code {
+            0 => Ok(Resource::Bandwidth),
+            1 => Ok(Resource::Energy),
+            _ => Err(DecodeError::Malformed(
+                "resource is neither BANDWIDTH nor ENERGY",
+            )),
+        }
+    }
+
+    /// The name in the node's JSON (`"ENERGY"`); BANDWIDTH is the default.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Bandwidth => "BANDWIDTH",
+            Resource::Energy => "ENERGY",
+        }
+    }
+}
+
+impl FromStr for Resource {
+    type Err = DecodeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "BANDWIDTH" => Ok(Resource::Bandwidth),
+            "ENERGY" => Ok(Resource::Energy),
+            _ => Err(DecodeError::Malformed(
+                "resource is neither BANDWIDTH nor ENERGY",
+            )),
+        }
+    }
 }
 
 impl Contract {
@@ -163,7 +242,12 @@ impl Contract {
         match self {
             Contract::Transfer { owner, .. }
             | Contract::TransferAsset { owner, .. }
-            | Contract::TriggerSmartContract { owner, .. } => *owner,
+            | Contract::TriggerSmartContract { owner, .. }
+            | Contract::FreezeBalanceV2 { owner, .. }
+            | Contract::UnfreezeBalanceV2 { owner, .. }
+            | Contract::WithdrawExpireUnfreeze { owner }
+            | Contract::DelegateResource { owner, .. }
+            | Contract::UnDelegateResource { owner, .. } => *owner,
         }
     }
 
@@ -172,6 +256,11 @@ impl Contract {
             Contract::Transfer { .. } => 1,
             Contract::TransferAsset { .. } => 2,
             Contract::TriggerSmartContract { .. } => 31,
+            Contract::FreezeBalanceV2 { .. } => 54,
+            Contract::UnfreezeBalanceV2 { .. } => 55,
+            Contract::WithdrawExpireUnfreeze { .. } => 56,
+            Contract::DelegateResource { .. } => 57,
+            Contract::UnDelegateResource { .. } => 58,
         }
     }
 
@@ -181,6 +270,11 @@ impl Contract {
             Contract::Transfer { .. } => "TransferContract",
             Contract::TransferAsset { .. } => "TransferAssetContract",
             Contract::TriggerSmartContract { .. } => "TriggerSmartContract",
+            Contract::FreezeBalanceV2 { .. } => "FreezeBalanceV2Contract",
+            Contract::UnfreezeBalanceV2 { .. } => "UnfreezeBalanceV2Contract",
+            Contract::WithdrawExpireUnfreeze { .. } => "WithdrawExpireUnfreezeContract",
+            Contract::DelegateResource { .. } => "DelegateResourceContract",
+            Contract::UnDelegateResource { .. } => "UnDelegateResourceContract",
         }
     }
 
@@ -213,6 +307,47 @@ impl Contract {
                 put_bytes(&mut b, 2, contract.as_bytes());
                 put_varint(&mut b, 3, call_value.0);
                 put_bytes(&mut b, 4, data);
+            }
+            Contract::FreezeBalanceV2 {
+                owner,
+                frozen_balance: amount,
+                resource,
+            }
+            | Contract::UnfreezeBalanceV2 {
+                owner,
+                unfreeze_balance: amount,
+                resource,
+            } => {
+                put_bytes(&mut b, 1, owner.as_bytes());
+                put_varint(&mut b, 2, amount.0);
+                put_varint(&mut b, 3, resource.code());
+            }
+            Contract::WithdrawExpireUnfreeze { owner } => put_bytes(&mut b, 1, owner.as_bytes()),
+            Contract::DelegateResource {
+                owner,
+                resource,
+                balance,
+                receiver,
+                lock,
+                lock_period,
+            } => {
+                put_bytes(&mut b, 1, owner.as_bytes());
+                put_varint(&mut b, 2, resource.code());
+                put_varint(&mut b, 3, balance.0);
+                put_bytes(&mut b, 4, receiver.as_bytes());
+                put_varint(&mut b, 5, u64::from(*lock));
+                put_varint(&mut b, 6, *lock_period);
+            }
+            Contract::UnDelegateResource {
+                owner,
+                resource,
+                balance,
+                receiver,
+            } => {
+                put_bytes(&mut b, 1, owner.as_bytes());
+                put_varint(&mut b, 2, resource.code());
+                put_varint(&mut b, 3, balance.0);
+                put_bytes(&mut b, 4, receiver.as_bytes());
             }
         }
         b
@@ -290,6 +425,48 @@ impl Contract {
                     contract: fields.address(2)?,
                     call_value: Sun(fields.amount(3)?),
                     data: fields.take_bytes(4).to_vec(),
+                })
+            }
+            54 => {
+                expect("FreezeBalanceV2Contract")?;
+                Ok(Contract::FreezeBalanceV2 {
+                    owner: fields.address(1)?,
+                    frozen_balance: Sun(fields.amount(2)?),
+                    resource: Resource::from_code(fields.varint(3))?,
+                })
+            }
+            55 => {
+                expect("UnfreezeBalanceV2Contract")?;
+                Ok(Contract::UnfreezeBalanceV2 {
+                    owner: fields.address(1)?,
+                    unfreeze_balance: Sun(fields.amount(2)?),
+                    resource: Resource::from_code(fields.varint(3))?,
+                })
+            }
+            56 => {
+                expect("WithdrawExpireUnfreezeContract")?;
+                Ok(Contract::WithdrawExpireUnfreeze {
+                    owner: fields.address(1)?,
+                })
+            }
+            57 => {
+                expect("DelegateResourceContract")?;
+                Ok(Contract::DelegateResource {
+                    owner: fields.address(1)?,
+                    resource: Resource::from_code(fields.varint(2))?,
+                    balance: Sun(fields.amount(3)?),
+                    receiver: fields.address(4)?,
+                    lock: fields.varint(5) != 0,
+                    lock_period: fields.amount(6)?,
+                })
+            }
+            58 => {
+                expect("UnDelegateResourceContract")?;
+                Ok(Contract::UnDelegateResource {
+                    owner: fields.address(1)?,
+                    resource: Resource::from_code(fields.varint(2))?,
+                    balance: Sun(fields.amount(3)?),
+                    receiver: fields.address(4)?,
                 })
             }
             other => Err(DecodeError::UnsupportedContract(other)),
@@ -724,15 +901,18 @@ impl<'a> Fields<'a> {
         Ok(Address::from_bytes(self.take_bytes(field))?)
     }
 
-    /// An int64 amount; negative amounts are refused.
-    fn amount(&mut self, field: u32) -> Result<u64, DecodeError> {
-        let v = self
-            .varints
+    /// A varint field's raw value, 0 when absent.
+    fn varint(&self, field: u32) -> u64 {
+        self.varints
             .iter()
             .rev()
             .find(|(f, _)| *f == field)
-            .map(|(_, v)| *v)
-            .unwrap_or(0);
+            .map_or(0, |(_, v)| *v)
+    }
+
+    /// An int64 amount; negative amounts are refused.
+    fn amount(&mut self, field: u32) -> Result<u64, DecodeError> {
+        let v = self.varint(field);
         u64::try_from(v as i64).map_err(|_| DecodeError::Malformed("negative amount"))
     }
 }
@@ -1038,5 +1218,75 @@ mod tests {
         assert_eq!(t.to_string(), V1_TXID);
         assert!("xyz".parse::<TxId>().is_err());
         assert!(V1_TXID[..62].parse::<TxId>().is_err());
+    }
+
+    #[test]
+    fn stake_contracts_use_java_trons_numbers_and_round_trip() {
+        let owner = addr("TJRabPrwbZy45sbavfcjinPJC18kjpRTv8");
+        let receiver = addr("TF17BgPaZYbz8oxbjhriubPDsA7ArKoLX3");
+        let delegate = Contract::DelegateResource {
+            owner,
+            resource: Resource::Energy,
+            balance: Sun(5_000_000),
+            receiver,
+            lock: false,
+            lock_period: 0,
+        };
+        // owner (1), resource ENERGY (2), balance (3), receiver (4); lock
+        // and lock_period left out as proto3 defaults.
+        let mut want = vec![0x0a, 21];
+        want.extend_from_slice(owner.as_bytes());
+        want.extend_from_slice(&[0x10, 0x01, 0x18, 0xc0, 0x96, 0xb1, 0x02, 0x22, 21]);
+        want.extend_from_slice(receiver.as_bytes());
+        assert_eq!(delegate.encode_value(), want);
+        assert_eq!(delegate.type_number(), 57);
+        let contracts = [
+            delegate,
+            Contract::FreezeBalanceV2 {
+                owner,
+                frozen_balance: Sun(7_000_000),
+                resource: Resource::Energy,
+            },
+            Contract::UnfreezeBalanceV2 {
+                owner,
+                unfreeze_balance: Sun(1_000_000),
+                resource: Resource::Bandwidth,
+            },
+            Contract::UnDelegateResource {
+                owner,
+                resource: Resource::Energy,
+                balance: Sun(2_000_000),
+                receiver,
+            },
+            Contract::DelegateResource {
+                owner,
+                resource: Resource::Bandwidth,
+                balance: Sun(3_000_000),
+                receiver,
+                lock: true,
+                lock_period: 86_400,
+            },
+            Contract::WithdrawExpireUnfreeze { owner },
+        ];
+        for (c, n) in contracts.iter().zip([57, 54, 55, 58, 57, 56]) {
+            assert_eq!(c.type_number(), n);
+            assert_eq!(&Contract::decode(&c.encode()).unwrap(), c);
+        }
+        // TRON_POWER (2) is refused rather than misread.
+        let mut bad = Vec::new();
+        put_bytes(&mut bad, 1, owner.as_bytes());
+        put_varint(&mut bad, 2, 1_000_000);
+        put_varint(&mut bad, 3, 2);
+        let mut any = Vec::new();
+        put_bytes(
+            &mut any,
+            1,
+            b"type.googleapis.com/protocol.FreezeBalanceV2Contract",
+        );
+        put_bytes(&mut any, 2, &bad);
+        let mut c = Vec::new();
+        put_varint(&mut c, 1, 54);
+        put_bytes(&mut c, 2, &any);
+        assert!(Contract::decode(&c).is_err());
     }
 }
