@@ -25,7 +25,7 @@ use url::Url;
 use super::address::Address;
 use super::amount::{Sun, TokenUnits};
 use super::tx::{
-    Contract, RawTransaction, RefBlock, SignedTransaction, TRANSFER_EVENT_TOPIC, TxId,
+    Contract, RawTransaction, RefBlock, Resource, SignedTransaction, TRANSFER_EVENT_TOPIC, TxId,
     address_word, trc20_transfer_data, word_to_u64,
 };
 use crate::config::Secret;
@@ -263,6 +263,19 @@ pub struct AccountResource {
     pub energy_used: u64,
     #[serde(rename = "EnergyLimit")]
     pub energy_limit: u64,
+    /// The network's daily bandwidth shared by stake (`TotalNetLimit`).
+    #[serde(rename = "TotalNetLimit")]
+    pub total_net_limit: u64,
+    /// TRX (not SUN) staked for bandwidth network-wide (`TotalNetWeight`).
+    #[serde(rename = "TotalNetWeight")]
+    pub total_net_weight: u64,
+    /// The network's daily energy shared by stake (`TotalEnergyLimit`).
+    #[serde(rename = "TotalEnergyLimit")]
+    pub total_energy_limit: u64,
+    /// TRX (not SUN) staked for energy network-wide (`TotalEnergyWeight`):
+    /// with the limit it prices a delegation in energy.
+    #[serde(rename = "TotalEnergyWeight")]
+    pub total_energy_weight: u64,
 }
 
 impl AccountResource {
@@ -273,6 +286,74 @@ impl AccountResource {
     pub fn energy_available(&self) -> u64 {
         self.energy_limit.saturating_sub(self.energy_used)
     }
+}
+
+/// An amount per resource.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PerResource {
+    pub bandwidth: Sun,
+    pub energy: Sun,
+}
+
+impl PerResource {
+    pub fn get(&self, resource: Resource) -> Sun {
+        match resource {
+            Resource::Bandwidth => self.bandwidth,
+            Resource::Energy => self.energy,
+        }
+    }
+
+    fn add(&mut self, resource: Resource, amount: Sun) {
+        let slot = match resource {
+            Resource::Bandwidth => &mut self.bandwidth,
+            Resource::Energy => &mut self.energy,
+        };
+        *slot = Sun(slot.0.saturating_add(amount.0));
+    }
+}
+
+/// TRX on its way out of stake (`unfrozenV2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unfreezing {
+    pub resource: Resource,
+    pub amount: Sun,
+    /// When it can be withdrawn, ms since the epoch.
+    pub expire_ms: i64,
+}
+
+/// An account's Stake 2.0 amounts as `getaccount` reports them; all zero for
+/// an account that does not exist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StakeV2 {
+    /// Staked by the account, including what it delegates out.
+    pub frozen: PerResource,
+    /// Staked TRX whose resource the account lends to others.
+    pub delegated_out: PerResource,
+    /// Staked TRX others lend to the account.
+    pub acquired: PerResource,
+    pub unfreezing: Vec<Unfreezing>,
+}
+
+/// One delegation from `from` to `to` (`getdelegatedresourcev2`); the node
+/// lists the unlocked and the locked part separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DelegatedResource {
+    pub from: Address,
+    pub to: Address,
+    /// Staked SUN whose resource is lent.
+    pub frozen: PerResource,
+    /// Until when a locked delegation cannot be taken back, ms since the
+    /// epoch; 0 when unlocked.
+    pub expire_bandwidth_ms: i64,
+    pub expire_energy_ms: i64,
+}
+
+/// Whom an account delegates to and receives from
+/// (`getdelegatedresourceaccountindexv2`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DelegationIndex {
+    pub to_accounts: Vec<Address>,
+    pub from_accounts: Vec<Address>,
 }
 
 /// Energy a contract call would use (`triggerconstantcontract`).
@@ -613,6 +694,131 @@ impl TronClient {
             ))
             .await?;
         parse(v)
+    }
+
+    /// The Stake 2.0 amounts of `getaccount`. Staking, delegating and their
+    /// reversal are signed transactions like any other: build a
+    /// [`Contract::FreezeBalanceV2`] (or `UnfreezeBalanceV2`,
+    /// `DelegateResource`, `UnDelegateResource`) into a [`RawTransaction`],
+    /// sign it and [`broadcast`](Self::broadcast) it.
+    pub async fn stake_v2(&self, address: &Address) -> Result<StakeV2, ClientError> {
+        let v = self
+            .read(Call::Post(
+                "/wallet/getaccount",
+                json!({"address": address.to_base58(), "visible": true}),
+            ))
+            .await?;
+        let sun = |v: &Value| Sun(v.as_u64().unwrap_or(0));
+        let mut stake = StakeV2::default();
+        for f in v["frozenV2"].as_array().into_iter().flatten() {
+            // TRON_POWER stake (governance) carries no resource walletops uses.
+            if let Some(r) = resource_of(&f["type"]) {
+                stake.frozen.add(r, sun(&f["amount"]));
+            }
+        }
+        for u in v["unfrozenV2"].as_array().into_iter().flatten() {
+            if let Some(resource) = resource_of(&u["type"]) {
+                stake.unfreezing.push(Unfreezing {
+                    resource,
+                    amount: sun(&u["unfreeze_amount"]),
+                    expire_ms: u["unfreeze_expire_time"].as_i64().unwrap_or(0),
+                });
+            }
+        }
+        // The node keeps the bandwidth amounts at the top level and the
+        // energy ones inside `account_resource`.
+        let ar = &v["account_resource"];
+        stake.delegated_out = PerResource {
+            bandwidth: sun(&v["delegated_frozenV2_balance_for_bandwidth"]),
+            energy: sun(&ar["delegated_frozenV2_balance_for_energy"]),
+        };
+        stake.acquired = PerResource {
+            bandwidth: sun(&v["acquired_delegated_frozenV2_balance_for_bandwidth"]),
+            energy: sun(&ar["acquired_delegated_frozenV2_balance_for_energy"]),
+        };
+        Ok(stake)
+    }
+
+    /// The delegations from `from` to `to`; empty when there are none.
+    pub async fn delegated_resource_v2(
+        &self,
+        from: &Address,
+        to: &Address,
+    ) -> Result<Vec<DelegatedResource>, ClientError> {
+        let v = self
+            .read(Call::Post(
+                "/wallet/getdelegatedresourcev2",
+                json!({"fromAddress": from.to_base58(), "toAddress": to.to_base58(), "visible": true}),
+            ))
+            .await?;
+        let sun = |v: &Value| Sun(v.as_u64().unwrap_or(0));
+        let address = |v: &Value, key: &str| {
+            v.as_str()
+                .and_then(|a| a.parse::<Address>().ok())
+                .ok_or_else(|| ClientError::Protocol(format!("delegation without a valid {key}")))
+        };
+        v["delegatedResource"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| {
+                Ok(DelegatedResource {
+                    from: address(&d["from"], "from")?,
+                    to: address(&d["to"], "to")?,
+                    frozen: PerResource {
+                        bandwidth: sun(&d["frozen_balance_for_bandwidth"]),
+                        energy: sun(&d["frozen_balance_for_energy"]),
+                    },
+                    expire_bandwidth_ms: d["expire_time_for_bandwidth"].as_i64().unwrap_or(0),
+                    expire_energy_ms: d["expire_time_for_energy"].as_i64().unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// Whom `address` delegates to and receives delegations from.
+    pub async fn delegated_resource_index_v2(
+        &self,
+        address: &Address,
+    ) -> Result<DelegationIndex, ClientError> {
+        let v = self
+            .read(Call::Post(
+                "/wallet/getdelegatedresourceaccountindexv2",
+                json!({"value": address.to_base58(), "visible": true}),
+            ))
+            .await?;
+        let list = |key: &str| -> Result<Vec<Address>, ClientError> {
+            v[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| {
+                    a.as_str()
+                        .and_then(|a| a.parse::<Address>().ok())
+                        .ok_or_else(|| ClientError::Protocol(format!("{key} holds a bad address")))
+                })
+                .collect()
+        };
+        Ok(DelegationIndex {
+            to_accounts: list("toAccounts")?,
+            from_accounts: list("fromAccounts")?,
+        })
+    }
+
+    /// The most staked SUN `owner` can delegate for `resource` now
+    /// (`getcandelegatedmaxsize`); 0 when nothing is available.
+    pub async fn can_delegated_max_size(
+        &self,
+        owner: &Address,
+        resource: Resource,
+    ) -> Result<Sun, ClientError> {
+        let v = self
+            .read(Call::Post(
+                "/wallet/getcandelegatedmaxsize",
+                json!({"owner_address": owner.to_base58(), "type": resource.code(), "visible": true}),
+            ))
+            .await?;
+        Ok(Sun(v["max_size"].as_u64().unwrap_or(0)))
     }
 
     /// `balanceOf(holder)` on a TRC-20 token.
@@ -1123,6 +1329,15 @@ fn revert_reason(hex_result: &str) -> String {
         }
     }
     "reverted without a reason".to_string()
+}
+
+/// The resource of a `frozenV2`/`unfrozenV2` entry: absent `type` is
+/// bandwidth (the node omits the default); `None` for TRON_POWER.
+fn resource_of(v: &Value) -> Option<Resource> {
+    match v.as_str() {
+        None => Some(Resource::Bandwidth),
+        Some(t) => t.parse().ok(),
+    }
 }
 
 fn is_empty(v: &Value) -> bool {
