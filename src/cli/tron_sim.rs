@@ -22,6 +22,10 @@ pub struct TronSimArgs {
     /// Blocks on top before a block is solidified (mainnet: 19)
     #[arg(long, default_value_t = 19, value_name = "N")]
     solidify_blocks: u64,
+    /// Blocks over which used energy and bandwidth recover (mainnet: 28800,
+    /// 24 hours); fewer lets tests and demos see recovery in seconds
+    #[arg(long, default_value_t = 28_800, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    resource_window_blocks: u64,
     /// The USDT contract address [default: mainnet TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t]
     #[arg(long, value_name = "ADDRESS")]
     usdt_contract: Option<Address>,
@@ -32,6 +36,7 @@ pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         block_interval: Duration::from_millis(args.block_ms),
         solidify_blocks: args.solidify_blocks,
+        resource_window_blocks: args.resource_window_blocks,
         ..SimConfig::default()
     };
     if let Some(usdt) = args.usdt_contract {
@@ -42,10 +47,11 @@ pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     println!(
-        "tron-sim listening on {} (USDT {usdt}, {} ms blocks, solidified after {} blocks); Ctrl-C stops it",
+        "tron-sim listening on {} (USDT {usdt}, {} ms blocks, solidified after {} blocks, resources recover over {} blocks); Ctrl-C stops it",
         sim.url(),
         args.block_ms,
-        args.solidify_blocks
+        args.solidify_blocks,
+        args.resource_window_blocks
     );
     tokio::signal::ctrl_c()
         .await
