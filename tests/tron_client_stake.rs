@@ -2,51 +2,18 @@
 //! stake, delegations and what can still be delegated, typed, with absent
 //! fields as zero; and `walletops tron-sim --resource-window-blocks`.
 
-use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
+use std::time::Duration;
+
+use common::chain::{client, eventually, key, now_ms};
 use serde_json::json;
 use walletops::sim::{SimConfig, Simulator};
-use walletops::tron::client::{ClientConfig, PerResource, TronClient, View};
+use walletops::tron::client::{PerResource, TronClient, View};
 use walletops::tron::tx::{Contract, RawTransaction, Resource};
 use walletops::tron::{Address, PrivateKey, Sun, TokenUnits};
 
 const TRX: u64 = 1_000_000;
-
-fn key(n: u8) -> PrivateKey {
-    let mut b = [0x33u8; 32];
-    b[31] = n;
-    PrivateKey::from_bytes(&b).unwrap()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-async fn eventually<T, F, Fut>(mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not met in 10 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn client(url: url::Url) -> TronClient {
-    let mut config = ClientConfig::new(url);
-    config.requests_per_second = None;
-    config.timeout = Duration::from_secs(5);
-    TronClient::new(config).unwrap()
-}
 
 async fn fund(url: &url::Url, addr: &Address, trx_sun: u64, usdt: u64) {
     let v: serde_json::Value = reqwest::Client::new()

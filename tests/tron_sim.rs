@@ -3,9 +3,11 @@
 //! balances add up to the unit, duplicates change nothing, and the client
 //! survives injected faults.
 
-use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
+use std::time::Duration;
+
+use common::chain::{eventually, key, now_ms};
 use serde_json::{Value, json};
 use walletops::sim::{SimConfig, SimHandle, Simulator};
 use walletops::tron::client::{
@@ -46,20 +48,6 @@ async fn fixture() -> Fixture {
         http: reqwest::Client::new(),
         usdt: walletops::tron::MAINNET_USDT.parse().unwrap(),
     }
-}
-
-/// A deterministic key per test participant.
-fn key(n: u8) -> PrivateKey {
-    let mut b = [0x11u8; 32];
-    b[31] = n;
-    PrivateKey::from_bytes(&b).unwrap()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 impl Fixture {
@@ -127,25 +115,6 @@ impl Fixture {
     async fn receipt(&self, tx: &SignedTransaction, view: View) -> TransactionInfo {
         let txid = tx.txid();
         eventually(|| async { self.client.transaction_info(&txid, view).await.unwrap() }).await
-    }
-}
-
-/// Polls until `f` gives `Some`, for at most 10 s.
-async fn eventually<T, F, Fut>(mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met in 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -3,12 +3,14 @@
 //! from stake before TRX is burned (and the receipt saying so), recovery
 //! over the scaled 24-hour window, and the node's validation errors.
 
-use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
+use std::time::Duration;
+
+use common::chain::{client, eventually, key, now_ms};
 use serde_json::{Value, json};
 use walletops::sim::{SimConfig, SimHandle, Simulator};
-use walletops::tron::client::{BroadcastCode, ClientConfig, ClientError, TronClient, View};
+use walletops::tron::client::{BroadcastCode, ClientError, TronClient, View};
 use walletops::tron::tx::{Contract, RawTransaction, Resource, SignedTransaction};
 use walletops::tron::{Address, PrivateKey, Sun, TokenUnits};
 
@@ -41,42 +43,11 @@ async fn fixture() -> Fixture {
     })
     .await
     .expect("start the simulator");
-    let mut config = ClientConfig::new(sim.url().clone());
-    config.requests_per_second = None;
-    config.timeout = Duration::from_secs(5);
     Fixture {
+        client: client(sim.url().clone()),
         sim,
-        client: TronClient::new(config).unwrap(),
         http: reqwest::Client::new(),
         usdt: walletops::tron::MAINNET_USDT.parse().unwrap(),
-    }
-}
-
-fn key(n: u8) -> PrivateKey {
-    let mut b = [0x22u8; 32];
-    b[31] = n;
-    PrivateKey::from_bytes(&b).unwrap()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-async fn eventually<T, F, Fut>(mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not met in 10 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -140,4 +140,5 @@ pub fn walletops() -> Command {
 }
 pub mod admin;
 pub mod api;
+pub mod chain;
 pub mod tmux;
