@@ -203,23 +203,29 @@ fn with_theme(mut app: App, theme: Theme) -> App {
 #[test]
 fn every_screen_and_dialog_at_both_sizes_in_colour_and_monochrome() {
     for (name, app) in scenarios() {
-        for (width, height) in [(80, 24), (160, 48)] {
-            let mut app = app.clone();
-            update(&mut app, Event::Resize(width, height));
-            let colour = render(&app, width, height);
-            insta::assert_snapshot!(format!("{name}_{width}x{height}"), text(&colour));
-            // The styles once per situation: the large size adds bulk, not news.
-            if width == 80 {
-                insta::assert_debug_snapshot!(format!("{name}_{width}x{height}_styles"), colour);
-            }
+        snapshot_screens(name, &app);
+    }
+}
 
-            let mono = with_theme(app, Theme::new(ThemeKind::Mono, false));
-            let mono = render(&mono, width, height);
-            for cell in &mono.content {
-                assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset), "{name}");
-            }
-            insta::assert_snapshot!(format!("{name}_{width}x{height}_mono"), text(&mono));
+/// `app` at 80x24 and 160x48, in colour (with its styles once) and in
+/// monochrome (which must use no colour), as snapshots named after `name`.
+pub(super) fn snapshot_screens(name: &str, app: &App) {
+    for (width, height) in [(80, 24), (160, 48)] {
+        let mut app = app.clone();
+        update(&mut app, Event::Resize(width, height));
+        let colour = render(&app, width, height);
+        insta::assert_snapshot!(format!("{name}_{width}x{height}"), text(&colour));
+        // The styles once per situation: the large size adds bulk, not news.
+        if width == 80 {
+            insta::assert_debug_snapshot!(format!("{name}_{width}x{height}_styles"), colour);
         }
+
+        let mono = with_theme(app, Theme::new(ThemeKind::Mono, false));
+        let mono = render(&mono, width, height);
+        for cell in &mono.content {
+            assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset), "{name}");
+        }
+        insta::assert_snapshot!(format!("{name}_{width}x{height}_mono"), text(&mono));
     }
 }
 

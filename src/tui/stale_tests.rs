@@ -11,10 +11,9 @@ use ratatui::style::Modifier;
 
 use super::backend::BackendError;
 use super::keymap::Keymap;
-use super::render_tests::{render, text};
+use super::render_tests::{render, snapshot_screens, text};
 use super::state::{App, Event, update};
 use super::testing::{at, press, snapshot, theme};
-use super::theme::{Theme, ThemeKind};
 
 /// The fixture's data read at 14:30:00 and received then, with a 15 s timer.
 fn fresh() -> App {
@@ -202,17 +201,6 @@ fn stale_screens() {
         ("stale_link_dropped_workers", dropped),
         ("frozen_newer_held", frozen),
     ] {
-        for (width, height) in [(80, 24), (160, 48)] {
-            let mut app = app.clone();
-            update(&mut app, Event::Resize(width, height));
-            let colour = render(&app, width, height);
-            insta::assert_snapshot!(format!("{name}_{width}x{height}"), text(&colour));
-            if width == 80 {
-                insta::assert_debug_snapshot!(format!("{name}_{width}x{height}_styles"), colour);
-            }
-            app.theme = Theme::new(ThemeKind::Mono, false);
-            let mono = render(&app, width, height);
-            insta::assert_snapshot!(format!("{name}_{width}x{height}_mono"), text(&mono));
-        }
+        snapshot_screens(name, &app);
     }
 }

@@ -334,26 +334,14 @@ pub fn tiny(frame: &mut Frame, area: Rect, app: &App) {
 
 #[cfg(test)]
 mod tests {
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
-    use ratatui::buffer::Buffer;
-
     use crate::admin::health::Status;
     use crate::tui::backend::BackendError;
+    use crate::tui::render_tests;
     use crate::tui::state::{Event, update};
     use crate::tui::testing::{app_with, snapshot};
-    use crate::tui::ui;
 
     fn text(app: &crate::tui::state::App, width: u16, height: u16) -> String {
-        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-        terminal.draw(|frame| ui::draw(frame, app)).unwrap();
-        let buffer: &Buffer = terminal.backend().buffer();
-        buffer
-            .content
-            .chunks(usize::from(width))
-            .map(|row| row.iter().map(|c| c.symbol()).collect::<String>())
-            .collect::<Vec<_>>()
-            .join("\n")
+        render_tests::text(&render_tests::render(app, width, height))
     }
 
     #[test]
