@@ -1572,20 +1572,20 @@ async fn only_the_lease_holder_records_a_transfer_and_one_per_wallet_and_kind() 
             ..lease
         },
     ] {
-        let err = transfers::create(&ctx, &stale, &settings, transfer())
+        let err = transfers::create(&ctx, transfers::Maker::Job(&stale), &settings, transfer())
             .await
             .unwrap_err();
         assert!(err.to_string().contains("lease lost"), "{err}");
     }
     assert!(transfer_rows(&env.db.pool, w.id).await.is_empty());
 
-    let first = transfers::create(&ctx, &lease, &settings, transfer())
+    let first = transfers::create(&ctx, transfers::Maker::Job(&lease), &settings, transfer())
         .await
         .unwrap();
     assert_eq!(first.status, transfers::TransferStatus::Signed);
     // A second transfer of the same kind while the first is unresolved:
     // refused by the database, nothing written.
-    let err = transfers::create(&ctx, &lease, &settings, transfer())
+    let err = transfers::create(&ctx, transfers::Maker::Job(&lease), &settings, transfer())
         .await
         .unwrap_err();
     assert!(

@@ -20,7 +20,9 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use crate::tron::Address;
 
 pub use registry::{KEYS, Key, Kind};
-pub use typed::{HealthSettings, HealthThresholds, JobSettings, QueueSettings, UiSettings};
+pub use typed::{
+    GasMode, HealthSettings, HealthThresholds, JobSettings, QueueSettings, UiSettings,
+};
 
 /// What reading or writing a setting can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +185,10 @@ impl Snapshot {
 
     fn bool(&self, name: &'static str) -> Result<bool, SettingsError> {
         Ok(self.checked(name)?.as_bool().unwrap_or_default())
+    }
+
+    fn text(&self, name: &'static str) -> Result<String, SettingsError> {
+        Ok(self.checked(name)?.as_str().unwrap_or_default().to_string())
     }
 
     fn int(&self, name: &'static str) -> Result<i64, SettingsError> {
