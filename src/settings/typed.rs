@@ -231,6 +231,12 @@ impl JobSettings {
         })
     }
 
+    /// `energy` plus `energy.margin_percent`: what a sweep is lent.
+    pub fn energy_with_margin(&self, energy: u64) -> u64 {
+        u64::try_from((u128::from(energy) * u128::from(100 + self.energy_margin_pct)).div_ceil(100))
+            .unwrap_or(u64::MAX)
+    }
+
     /// `energy.wallet_address`, like [`Self::treasury`].
     pub fn energy_wallet(&self) -> Result<Option<Address>, SettingsError> {
         Self::lazy("energy.wallet_address", &self.energy_wallet)
