@@ -3042,3 +3042,142 @@ async fn a_compromised_worker_cannot_lend_the_pools_energy_to_an_attacker() {
     assert_eq!(env.lent_out(&pool).await, 0, "nothing was broadcast");
     reap(signer.child);
 }
+
+impl Env {
+    /// `walletops energy stake ARGS` as the workers' login with `token`;
+    /// (exit code, stdout, stderr). A SIGKILL is exit code `None`.
+    fn stake_cli(&self, token: Option<&str>, args: &[&str]) -> (Option<i32>, String, String) {
+        let mut cmd = common::walletops();
+        cmd.env("DATABASE_URL", self.worker_login.url.expose())
+            .env("TRON_API_URL", self.sim.url().as_str())
+            .env("WALLET_MASTER_KEY", &self.master_hex)
+            .env("WALLETOPS_POLICY", self.policy_file())
+            .env("WALLETOPS_LOG", "walletops=info")
+            .args(["energy", "stake"])
+            .args(args)
+            .args(["--tron-requests-per-second", "0", "--chain-poll-ms", "100"]);
+        if let Some(t) = token {
+            cmd.env("WALLETOPS_TOKEN", t);
+        }
+        let out = cmd.output().expect("run walletops energy stake");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Stake records, stake audit rows, and SUN staked for energy on chain.
+    async fn stakes(&self, pool: &Address) -> (i64, i64, u64) {
+        let records: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM transfers WHERE kind = 'energy-stake'")
+                .fetch_one(&self.db.pool)
+                .await
+                .unwrap();
+        let audited: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM admin_actions WHERE action_type = 'energy.stake'",
+        )
+        .fetch_one(&self.db.pool)
+        .await
+        .unwrap();
+        let staked = self.client.stake_v2(pool).await.unwrap();
+        (
+            records,
+            audited,
+            staked.frozen.energy.0 + staked.delegated_out.energy.0,
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn energy_stake_refuses_bad_input_stakes_once_as_an_audited_admin_and_survives_sigkill() {
+    let env = Env::new().await;
+    let admin =
+        common::admin::operator(&env.db, "admin@example.com", walletops::admin::Role::Admin).await;
+    let token = walletops::admin::tokens::create(
+        &admin.pool,
+        &admin,
+        walletops::admin::Role::Admin,
+        "stake",
+        None,
+    )
+    .await
+    .unwrap()
+    .token;
+    let token = Some(token.expose());
+    // No energy wallet yet.
+    let (code, _, err) = env.stake_cli(token, &["100"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no active energy wallet"), "{err}");
+    let pool = env.energy_pool(0).await;
+    env.fund(&pool.address, 10_000 * TRX, 0).await;
+    for (amount, says) in [
+        ("0", "stake at least 1.000000 TRX"),
+        ("abc", "not an amount of TRX"),
+        ("-5", "unexpected argument"),
+        ("1.0000001", "not an amount of TRX"),
+        ("20000", "less than the 20,000.000000 TRX to stake"),
+    ] {
+        let (code, _, err) = env.stake_cli(token, &[amount]);
+        assert_ne!(code, Some(0), "{amount}");
+        assert!(err.contains(says), "{amount}: {err}");
+    }
+    // The workers' login alone is no admin.
+    let (code, _, err) = env.stake_cli(None, &["100"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("is not an operator"), "{err}");
+    assert_eq!(
+        env.stakes(&pool.address).await,
+        (0, 0, 0),
+        "nothing changed"
+    );
+
+    let (code, out, err) = env.stake_cli(token, &["1000"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("stake of 1,000.000000 TRX") && out.contains("confirmed"),
+        "{out}"
+    );
+    assert_eq!(env.stakes(&pool.address).await, (1, 1, 1_000 * TRX));
+    let details: Value =
+        sqlx::query_scalar("SELECT details FROM admin_actions WHERE action_type = 'energy.stake'")
+            .fetch_one(&env.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(details["actor"]["token_name"], "stake", "{details}");
+    assert_eq!(details["amount_sun"], 1_000 * TRX, "{details}");
+
+    // Killed once signed and recorded: the next command lands that stake
+    // and stakes nothing new.
+    let (code, _, _) = env.stake_cli(token, &["500", "--test-crash-at", "after-sign"]);
+    assert_eq!(code, None, "killed");
+    assert_eq!(env.stakes(&pool.address).await, (2, 2, 1_000 * TRX));
+    let (code, out, err) = env.stake_cli(token, &["500"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("Nothing new was staked") && out.contains("confirmed"),
+        "{out}"
+    );
+    assert_eq!(env.stakes(&pool.address).await, (2, 2, 1_500 * TRX));
+
+    let status = common::walletops()
+        .env("DATABASE_URL", env.db.url.expose())
+        .env("TRON_API_URL", env.sim.url().as_str())
+        .args(["energy", "status", "--json"])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["energy_wallet"], pool.address.to_base58());
+    assert_eq!(status["staked_sun"], 1_500 * TRX);
+    assert!(
+        status["energy_limit"].as_u64().unwrap() > 10_000,
+        "{status}"
+    );
+    // 1,500 TRX gives about 14,000 energy: no whole sweep of the assumed
+    // 65,000 energy plus the 10 % margin.
+    assert_eq!(status["sweep_energy"], 71_500, "{status}");
+    assert_eq!(status["sweeps_covered"], 0, "{status}");
+    assert_eq!(status["delegations"], json!([]));
+    assert_ledger_adds_up(&env.ledger().await);
+}

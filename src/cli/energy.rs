@@ -23,8 +23,8 @@ use super::table::{Fit, Table};
 use super::wiring::{ChainArgs, wallet_jobs};
 use crate::admin::energy::{self, EnergyStatus};
 use crate::config::Settings;
-use crate::jobs::Context;
 use crate::jobs::energy::{Staked, stake};
+use crate::jobs::{Context, CrashStep};
 use crate::transfers::TransferStatus;
 use crate::tron::Sun;
 use crate::tron::client::{ClientConfig, TronClient};
@@ -49,6 +49,9 @@ pub enum EnergyAction {
         signing: SigningArgs,
         #[command(flatten)]
         chain: ChainArgs,
+        /// Tests only: kill this process with SIGKILL at STEP
+        #[arg(long, hide = true, value_name = "STEP")]
+        test_crash_at: Option<CrashStep>,
     },
     /// Staked TRX, energy, what is lent out and since when, and how many
     /// sweeps the energy left covers
@@ -71,6 +74,7 @@ pub async fn run(
             json,
             signing,
             chain,
+            test_crash_at,
         } => {
             let token = match (&token_file, std::env::var(super::console_api::TOKEN_ENV)) {
                 (None, Err(_)) => None,
@@ -81,6 +85,7 @@ pub async fn run(
             let mut ctx = Context::new(pool, jobs.tron, jobs.signer);
             ctx.poll = jobs.poll;
             ctx.wait = Duration::from_secs(90);
+            ctx.crash_at = test_crash_at;
             let staked = stake(&ctx, amount, token.as_ref().map(|t| t.expose()))
                 .await
                 .context("energy stake")?;
