@@ -368,3 +368,22 @@ impl UiSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::GasMode;
+
+    #[test]
+    fn gas_modes_read_as_they_are_stored() {
+        for name in GasMode::NAMES {
+            let mode: GasMode = name.parse().unwrap();
+            assert_eq!(mode.as_str(), *name);
+        }
+        assert!(
+            "stake"
+                .parse::<GasMode>()
+                .unwrap_err()
+                .contains("burn, delegate, auto")
+        );
+    }
+}
