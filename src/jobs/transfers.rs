@@ -191,7 +191,9 @@ pub async fn create(
                     "no longer the maintenance leader: nothing signed".into(),
                 ));
             }
-            if wallets::processing::sweep_in_flight(&mut tx, t.wallet_id).await? {
+            if wallets::processing::sweep_in_flight(&mut tx, t.wallet_id).await?
+                || !store::unresolved(&mut *tx, t.wallet_id).await?.is_empty()
+            {
                 return Err(JobError::Retry(format!(
                     "a sweep of wallet {} is in flight: its job takes the delegation back",
                     t.wallet_id

@@ -70,8 +70,9 @@ pub async fn clear(
 }
 
 /// Whether a sweep of `wallet_id` is in flight: a live job holds its flag,
-/// a consolidation of it is pending or processing, or it has a transfer
-/// that may still land. Locks the wallet's row for the caller's
+/// or a consolidation of it is pending or processing (its transfers that
+/// may still land are the transfer records' to tell). Locks the wallet's
+/// row for the caller's
 /// transaction, so that no job takes the flag until it ends ([`take`]
 /// updates the row): the maintenance leader's reclaim of a delegation is
 /// then either made before the sweep starts (which settles it first) or
@@ -87,8 +88,6 @@ pub async fn sweep_in_flight(
                   OR EXISTS (SELECT 1 FROM job_logs j
                               WHERE j.wallet_id = w.id AND j.job_type = 'consolidation'
                                 AND j.status IN ('pending', 'processing'))
-                  OR EXISTS (SELECT 1 FROM transfers t
-                              WHERE t.wallet_id = w.id AND t.status IN ('signed', 'broadcast'))
                   AS "busy!"
              FROM user_wallets w WHERE w.id = $1 FOR UPDATE OF w"#,
         wallet_id
