@@ -2961,74 +2961,56 @@ async fn a_compromised_worker_cannot_lend_the_pools_energy_to_an_attacker() {
     };
     let pool_key = sealed(pool_id).await;
     let victim_key = sealed(victim.id).await;
-    let refused = |r: Result<_, SignError>| match r {
-        Err(SignError::Refused(refusal)) => refusal,
-        other => panic!("signed: {other:?}"),
-    };
     let with_sender = |mut req: SignRequest| {
         req.sender = pool_key.clone();
         req
     };
-    // To the attacker, claiming the victim's key (or the attacker's row).
-    let r = refused(
-        remote
-            .sign(&with_sender(request(
-                attacker,
-                false,
-                Resource::Energy,
-                victim_key.clone(),
-            )))
-            .await,
-    );
-    assert_eq!(r.rule.as_str(), "recipient", "{r}");
     let mut forged = victim_key.clone();
     forged.address = attacker;
-    let r = refused(
-        remote
-            .sign(&with_sender(request(
-                attacker,
-                false,
-                Resource::Energy,
-                forged,
-            )))
-            .await,
-    );
-    assert_eq!(r.rule.as_str(), "recipient", "{r}");
-    // Locked (it could not be taken back), or bandwidth, to a real deposit wallet.
-    let r = refused(
-        remote
-            .sign(&with_sender(request(
-                victim.address,
-                true,
-                Resource::Energy,
-                victim_key.clone(),
-            )))
-            .await,
-    );
-    assert_eq!(r.rule.as_str(), "delegation", "{r}");
-    let r = refused(
-        remote
-            .sign(&with_sender(request(
-                victim.address,
-                false,
-                Resource::Bandwidth,
-                victim_key.clone(),
-            )))
-            .await,
-    );
-    assert_eq!(r.rule.as_str(), "delegation", "{r}");
-    // To the treasury: no deposit wallet.
-    let r = refused(
-        remote
-            .sign(&with_sender(request(
-                env.treasury,
-                false,
-                Resource::Energy,
-                victim_key.clone(),
-            )))
-            .await,
-    );
-    assert_eq!(r.rule.as_str(), "recipient", "{r}");
+    let cases = [
+        // To the attacker, claiming the victim's key, or the attacker's row.
+        (
+            attacker,
+            false,
+            Resource::Energy,
+            victim_key.clone(),
+            "recipient",
+        ),
+        (attacker, false, Resource::Energy, forged, "recipient"),
+        // Locked (it could not be taken back), or bandwidth, to a real
+        // deposit wallet.
+        (
+            victim.address,
+            true,
+            Resource::Energy,
+            victim_key.clone(),
+            "delegation",
+        ),
+        (
+            victim.address,
+            false,
+            Resource::Bandwidth,
+            victim_key.clone(),
+            "delegation",
+        ),
+        // To the treasury: no deposit wallet.
+        (
+            env.treasury,
+            false,
+            Resource::Energy,
+            victim_key.clone(),
+            "recipient",
+        ),
+    ];
+    for (receiver, lock, resource, recipient, rule) in cases {
+        match remote
+            .sign(&with_sender(request(receiver, lock, resource, recipient)))
+            .await
+        {
+            Err(SignError::Refused(r)) => assert_eq!(r.rule.as_str(), rule, "{r}"),
+            other => panic!("{receiver} {lock} {resource:?} signed: {other:?}"),
+        }
+    }
     // The honest request signs: the refusals were the rules, not a broken signer.
     remote
         .sign(&with_sender(request(
