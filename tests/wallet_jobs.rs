@@ -3141,6 +3141,12 @@ async fn energy_stake_refuses_bad_input_stakes_once_as_an_audited_admin_and_surv
         "{out}"
     );
     assert_eq!(env.stakes(&pool.address).await, (2, 2, 1_500 * TRX));
+    // Bandwidth for the pool's own delegations and reclaims.
+    let (code, out, err) = env.stake_cli(token, &["100", "--resource", "bandwidth"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let staked = env.client.stake_v2(&pool.address).await.unwrap();
+    assert_eq!(staked.frozen.bandwidth, Sun(100 * TRX));
+    assert_eq!(env.stakes(&pool.address).await, (3, 3, 1_500 * TRX));
 
     let status = common::walletops()
         .env("DATABASE_URL", env.db.url.expose())

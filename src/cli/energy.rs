@@ -28,6 +28,7 @@ use crate::jobs::{Context, CrashStep};
 use crate::transfers::TransferStatus;
 use crate::tron::Sun;
 use crate::tron::client::{ClientConfig, TronClient};
+use crate::tron::tx::Resource;
 
 #[derive(Debug, Subcommand)]
 pub enum EnergyAction {
@@ -37,6 +38,12 @@ pub enum EnergyAction {
         /// TRX to stake, e.g. 5000 or 0.5 (at least 1, the node's minimum)
         #[arg(value_parser = |s: &str| Sun::parse_trx(s))]
         amount: Sun,
+        /// What the stake gives: energy to lend to sweeps, or bandwidth for
+        /// the pool's own delegations and reclaims (else they burn TRX once
+        /// its free bandwidth is spent)
+        #[arg(long, default_value = "energy", value_name = "energy|bandwidth",
+              value_parser = |s: &str| s.to_ascii_uppercase().parse::<Resource>().map_err(|_| format!("{s:?} is neither energy nor bandwidth")))]
+        resource: Resource,
         /// The admin's API token file (mode 600) [default: the
         /// WALLETOPS_TOKEN environment variable; none: the database login
         /// must be an admin operator's]
@@ -70,6 +77,7 @@ pub async fn run(
     match action {
         EnergyAction::Stake {
             amount,
+            resource,
             token_file,
             json,
             signing,
@@ -86,7 +94,7 @@ pub async fn run(
             ctx.poll = jobs.poll;
             ctx.wait = Duration::from_secs(90);
             ctx.crash_at = test_crash_at;
-            let staked = stake(&ctx, amount, token.as_ref().map(|t| t.expose()))
+            let staked = stake(&ctx, amount, resource, token.as_ref().map(|t| t.expose()))
                 .await
                 .context("energy stake")?;
             if json {

@@ -381,12 +381,18 @@ pub struct Staked {
     pub earlier: bool,
 }
 
-/// Stakes `amount` of the pool's TRX for energy, as an admin (`token` over
+/// Stakes `amount` of the pool's TRX for `resource` (energy to lend, or
+/// bandwidth for the pool's own delegations and reclaims), as an admin (`token` over
 /// the API; the database checks the right when it writes the audit row,
 /// in the record's transaction), then waits up to `ctx.wait` for the chain.
 /// An earlier stake still unresolved is resolved instead (broadcast again
 /// while it can land): a second command never stakes twice by accident.
-pub async fn stake(ctx: &Context, amount: Sun, token: Option<&str>) -> Result<Staked, JobError> {
+pub async fn stake(
+    ctx: &Context,
+    amount: Sun,
+    resource: Resource,
+    token: Option<&str>,
+) -> Result<Staked, JobError> {
     if amount < MIN_STAKE {
         return Err(JobError::Final(format!(
             "stake at least {MIN_STAKE} (the node's minimum), not {amount}"
@@ -421,7 +427,7 @@ pub async fn stake(ctx: &Context, amount: Sun, token: Option<&str>) -> Result<St
                 contract: Contract::FreezeBalanceV2 {
                     owner: pool.address,
                     frozen_balance: amount,
-                    resource: Resource::Energy,
+                    resource,
                 },
                 topup_need: None,
             };

@@ -214,10 +214,12 @@ impl Core {
                 no_fee_limit("TRX transfer")?;
             }
             (
+                // Staking its own TRX, for energy to lend or for the
+                // bandwidth of its own transactions, moves nothing away.
                 Contract::FreezeBalanceV2 {
                     owner,
                     frozen_balance,
-                    resource,
+                    ..
                 },
                 TransferKind::EnergyStake,
             ) => {
@@ -229,7 +231,6 @@ impl Core {
                         req.to
                     )));
                 }
-                energy_only(*resource)?;
                 no_fee_limit("stake")?;
             }
             (
