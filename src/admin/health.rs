@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::Asset;
 use super::audit::ExternalChange;
 use super::audit_chain::Head;
+use crate::transfers::pool::READ_EVERY;
 
 /// The overall verdict, worst first in severity order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -53,6 +54,28 @@ pub enum GasWallet {
     },
 }
 
+/// The energy pool as health sees it, from the workers' last reading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum EnergyPool {
+    /// `energy.wallet_address` is not set.
+    NotConfigured,
+    /// Set, but the workers have not read this pool yet.
+    NotRead { address: String },
+    Read {
+        address: String,
+        energy_available: u64,
+        /// Energy one sweep uses, when known.
+        sweep_energy: Option<u64>,
+        /// Seconds since the reading.
+        age_seconds: i64,
+    },
+}
+
+/// A reading older than this many times [`READ_EVERY`] is stale: no worker
+/// reads the pool.
+const STALE_READINGS: u64 = 10;
+
 /// The audit trail as health sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AuditVitals {
@@ -87,6 +110,9 @@ pub struct Vitals {
     /// The TRON node refuses the workers' credentials: since when, and what
     /// the failed job said. Cleared when a job next completes.
     pub tron_denied: Option<TronDenied>,
+    pub energy_pool: EnergyPool,
+    /// All TRX burned today (UTC), activations included.
+    pub burned_today: crate::tron::Sun,
 }
 
 /// A refusal of the workers' credentials by the TRON node.
@@ -183,6 +209,7 @@ pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
         ),
         GasWallet::Balance { .. } => {}
     }
+    energy(v, t, &mut flag);
     if v.unacknowledged_security_events > 0 {
         // Someone tried to move funds where the policy forbids: a person
         // must look before this turns green again.
@@ -247,6 +274,66 @@ pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
     Health { status, reasons }
 }
 
+/// The pool's reasons: too few sweeps left, a stale reading, and burning
+/// beyond the daily cap.
+fn energy(v: &Vitals, t: &Thresholds, flag: &mut impl FnMut(Status, String)) {
+    let energy = |n: u64| crate::tron::format_units(n.into(), 0, "energy");
+    let every = READ_EVERY.as_secs();
+    match &v.energy_pool {
+        EnergyPool::NotConfigured => {}
+        EnergyPool::NotRead { address } => flag(
+            Status::Degraded,
+            format!(
+                "energy pool {address} has not been read yet (a running worker reads it every \
+                 {every} s)"
+            ),
+        ),
+        EnergyPool::Read {
+            address,
+            age_seconds,
+            ..
+        } if *age_seconds > (every * STALE_READINGS) as i64 => flag(
+            Status::Degraded,
+            format!(
+                "energy pool {address} was last read {age_seconds} s ago (a running worker \
+                 reads it every {every} s)"
+            ),
+        ),
+        EnergyPool::Read {
+            address,
+            energy_available,
+            sweep_energy: Some(per_sweep),
+            ..
+        } if t.energy_warn_sweeps > 0 => {
+            let covered = energy_available / (*per_sweep).max(1);
+            if covered < t.energy_warn_sweeps.max(0) as u64 {
+                flag(
+                    Status::Degraded,
+                    format!(
+                        "energy pool {address} has {} available: {covered} sweep(s) of {}, \
+                         fewer than energy.warn_sweeps {}",
+                        energy(*energy_available),
+                        energy(*per_sweep),
+                        t.energy_warn_sweeps
+                    ),
+                );
+            }
+        }
+        EnergyPool::Read { .. } => {}
+    }
+    let cap = t.gas_daily_burn_cap_sun.max(0) as u64;
+    if cap > 0 && v.burned_today.0 > cap {
+        flag(
+            Status::Down,
+            format!(
+                "{} burned today (UTC), beyond gas.daily_burn_cap_sun {}",
+                v.burned_today,
+                crate::tron::Sun(cap)
+            ),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +354,8 @@ mod tests {
             latest_security_event: None,
             audit: AuditVitals::default(),
             tron_denied: None,
+            energy_pool: EnergyPool::NotConfigured,
+            burned_today: crate::tron::Sun::ZERO,
         }
     }
 
@@ -451,6 +540,73 @@ mod tests {
         );
         assert_eq!(h.reasons.len(), 2, "{:?}", h.reasons);
         assert_eq!(Status::Down.exit_code(), 2);
+    }
+
+    #[test]
+    fn the_energy_pool_and_the_daily_burn_cap_move_the_verdict() {
+        let t = Thresholds {
+            energy_warn_sweeps: 20,
+            gas_daily_burn_cap_sun: 100_000_000,
+            ..Thresholds::default()
+        };
+        let pool = |available, age_seconds| Vitals {
+            energy_pool: EnergyPool::Read {
+                address: "TPool".into(),
+                energy_available: available,
+                sweep_energy: Some(64_285),
+                age_seconds,
+            },
+            ..fine()
+        };
+        // 20 sweeps' energy exactly: fine; one unit less: 19 sweeps.
+        assert_eq!(assess(&pool(20 * 64_285, 5), &t).status, Status::Healthy);
+        let h = assess(&pool(20 * 64_285 - 1, 5), &t);
+        assert_eq!(h.status, Status::Degraded);
+        assert_eq!(
+            h.reasons,
+            [
+                "energy pool TPool has 1,285,699 energy available: 19 sweep(s) of 64,285 energy, \
+              fewer than energy.warn_sweeps 20"
+            ]
+        );
+        // 0 turns the check off.
+        let off = Thresholds {
+            energy_warn_sweeps: 0,
+            ..t
+        };
+        assert_eq!(assess(&pool(0, 5), &off).status, Status::Healthy);
+        // A reading no worker renews says so instead of showing old figures.
+        let h = assess(&pool(10_000_000, 301), &t);
+        assert_eq!(h.status, Status::Degraded);
+        assert!(h.reasons[0].contains("last read 301 s ago"), "{h:?}");
+        let h = assess(
+            &Vitals {
+                energy_pool: EnergyPool::NotRead {
+                    address: "TPool".into(),
+                },
+                ..fine()
+            },
+            &t,
+        );
+        assert!(h.reasons[0].contains("has not been read yet"), "{h:?}");
+
+        // Burning beyond the daily cap is Down; at the cap it is not.
+        let burned = |sun| Vitals {
+            burned_today: crate::tron::Sun(sun),
+            ..fine()
+        };
+        assert_eq!(assess(&burned(100_000_000), &t).status, Status::Healthy);
+        let h = assess(&burned(100_000_001), &t);
+        assert_eq!(h.status, Status::Down);
+        assert_eq!(
+            h.reasons,
+            ["100.000001 TRX burned today (UTC), beyond gas.daily_burn_cap_sun 100.000000 TRX"]
+        );
+        let uncapped = Thresholds {
+            gas_daily_burn_cap_sun: 0,
+            ..t
+        };
+        assert_eq!(assess(&burned(u64::MAX), &uncapped).status, Status::Healthy);
     }
 
     #[test]

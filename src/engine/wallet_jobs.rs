@@ -1,7 +1,7 @@
 //! The wallet jobs of `jobs` as the engine's handlers.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Handler, HandlerFuture, Maintenance, MaintenanceFuture, Registry};
 use crate::jobs::{self, Context};
@@ -42,10 +42,45 @@ impl Maintenance for WalletJobs {
     }
 }
 
+/// How long one reading of the energy pool may take.
+const POOL_READ_LIMIT: Duration = Duration::from_secs(5);
+
+/// Reads the energy pool and the energy price every
+/// [`jobs::pool_watch::READ_EVERY`] in the leader, for health and the
+/// stats (which read the recorded state, never the node).
+struct PoolWatch {
+    ctx: Arc<Context>,
+    last: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Maintenance for PoolWatch {
+    fn run(&self) -> MaintenanceFuture<'_> {
+        Box::pin(async {
+            {
+                let mut last = self.last.lock().expect("pool watch lock");
+                if last.is_some_and(|t| t.elapsed() < jobs::pool_watch::READ_EVERY) {
+                    return;
+                }
+                *last = Some(Instant::now());
+            }
+            match tokio::time::timeout(POOL_READ_LIMIT, jobs::pool_watch::observe(&self.ctx)).await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the energy pool"),
+                Err(_) => tracing::warn!("reading the energy pool timed out"),
+            }
+        })
+    }
+}
+
 /// Registers the three wallet jobs and their maintenance.
 pub fn register_wallet_jobs(registry: &mut Registry, ctx: Arc<Context>) {
     for job_type in [JobType::Sync, JobType::GasTopup, JobType::Consolidation] {
         registry.register(job_type, WalletJobs(ctx.clone()));
     }
-    registry.add_maintenance(WalletJobs(ctx));
+    registry.add_maintenance(WalletJobs(ctx.clone()));
+    registry.add_maintenance(PoolWatch {
+        ctx,
+        last: std::sync::Mutex::new(None),
+    });
 }

@@ -150,6 +150,30 @@ pub const KEYS: &[Key] = &[
         "Below this balance in SUN the gas wallet refuses top-ups and health is Degraded.",
     ),
     int(
+        "gas.daily_burn_cap_sun",
+        0,
+        0,
+        1_000_000_000 * TRX,
+        "Most TRX in SUN sweeps may burn per UTC day (top-ups and activations included); health is Down beyond it. 0: no cap.",
+    ),
+    Key {
+        name: "energy.wallet_address",
+        kind: Kind::Address {
+            default: None,
+            optional: true,
+        },
+        moves_money: false,
+        description: "Base58 TRON address of the energy pool: the wallet whose staked TRX lends energy to sweeps.",
+        sql_fallback: None,
+    },
+    int(
+        "energy.warn_sweeps",
+        20,
+        0,
+        1_000_000,
+        "Health is Degraded when the energy pool's available energy covers fewer sweeps than this; 0 turns the check off.",
+    ),
+    int(
         "sync.interval_seconds",
         0,
         0,

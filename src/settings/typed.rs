@@ -195,6 +195,10 @@ pub struct HealthThresholds {
     pub oldest_pending_down_seconds: i64,
     pub stuck_processing_degraded: i64,
     pub gas_min_balance_sun: i64,
+    /// `energy.warn_sweeps`: 0 turns the pool check off.
+    pub energy_warn_sweeps: i64,
+    /// `gas.daily_burn_cap_sun`: 0 is no cap.
+    pub gas_daily_burn_cap_sun: i64,
 }
 
 /// Each threshold with its key, in one list so that the default and the
@@ -209,6 +213,8 @@ fn thresholds(mut int: impl FnMut(&'static str) -> i64) -> HealthThresholds {
         oldest_pending_down_seconds: int("health.oldest_pending_down_seconds"),
         stuck_processing_degraded: int("health.stuck_processing_degraded"),
         gas_min_balance_sun: int("gas.min_balance_sun"),
+        energy_warn_sweeps: int("energy.warn_sweeps"),
+        gas_daily_burn_cap_sun: int("gas.daily_burn_cap_sun"),
     }
 }
 
@@ -228,6 +234,8 @@ pub struct HealthSettings {
     pub paused: bool,
     /// `gas.wallet_address` as stored (health names even a malformed one).
     pub gas_wallet: Option<String>,
+    /// `energy.wallet_address` as stored.
+    pub energy_pool: Option<String>,
 }
 
 impl HealthSettings {
@@ -241,6 +249,9 @@ impl HealthSettings {
             "gas.min_balance_sun",
             "gas.wallet_address",
             "workers.paused",
+            "energy.warn_sweeps",
+            "gas.daily_burn_cap_sun",
+            "energy.wallet_address",
         ]);
         let s = Snapshot::load(pool, &keys).await?;
         Ok(Self {
@@ -250,6 +261,46 @@ impl HealthSettings {
                 .raw("gas.wallet_address")
                 .and_then(|v| v.as_str())
                 .map(str::to_string),
+            energy_pool: s
+                .raw("energy.wallet_address")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+        })
+    }
+}
+
+/// What the maintainer reads to watch the energy pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnergySettings {
+    /// `energy.wallet_address`
+    pub pool: Option<Address>,
+    /// `consolidation.treasury_address`: the recipient a sweep's energy is
+    /// estimated for.
+    pub treasury: Option<Address>,
+    /// `tron.usdt_contract`
+    pub usdt_contract: Address,
+}
+
+impl EnergySettings {
+    pub async fn load(pool: &PgPool) -> Result<Self, SettingsError> {
+        let s = Snapshot::load(
+            pool,
+            &[
+                "energy.wallet_address",
+                "consolidation.treasury_address",
+                "tron.usdt_contract",
+            ],
+        )
+        .await?;
+        Ok(Self {
+            pool: s.address("energy.wallet_address")?,
+            treasury: s.address("consolidation.treasury_address")?,
+            usdt_contract: s.address("tron.usdt_contract")?.ok_or_else(|| {
+                SettingsError::Invalid {
+                    key: "tron.usdt_contract",
+                    message: "is not set".into(),
+                }
+            })?,
         })
     }
 }

@@ -1,0 +1,119 @@
+//! Reads the energy price and the energy pool from the chain and records
+//! them ([`crate::transfers::pool`]) for health, the stats and the console.
+//! The maintenance leader does it every [`READ_EVERY`]: a few requests
+//! (chain parameters; with a pool, its account, resources and delegation
+//! index, and one request per account it delegates to, at most
+//! [`DELEGATIONS_READ`]) instead of several on every console refresh.
+
+use chrono::Utc;
+
+use super::Context;
+use crate::settings::{EnergySettings, SettingsError};
+use crate::transfers::pool::{self, Delegation, PoolFigures, PoolState};
+use crate::tron::client::ClientError;
+use crate::tron::{Address, Sun, TokenUnits};
+
+pub use crate::transfers::pool::READ_EVERY;
+
+/// Most delegations read one by one per reading; a pool that lends to more
+/// accounts at once shows the first ones (its total comes from the account).
+pub const DELEGATIONS_READ: usize = 50;
+
+/// Why a reading failed; the previous one stays.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("{0}")]
+    Settings(#[from] SettingsError),
+    #[error("the TRON node: {0}")]
+    Node(#[from] ClientError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Reads the chain once and records what it found.
+pub async fn observe(ctx: &Context) -> Result<PoolState, WatchError> {
+    let settings = EnergySettings::load(&ctx.pool).await?;
+    let previous = pool::read(&ctx.pool).await?;
+    let energy_price = ctx.tron.chain_parameters().await?.energy_fee;
+    let sweep_energy = match crate::transfers::costs::sweep_energy(&ctx.pool).await? {
+        Some(measured) => Some(measured),
+        None => estimate_sweep(ctx, &settings).await,
+    };
+    let pool = match settings.pool {
+        None => None,
+        Some(address) => Some(read_pool(ctx, address, previous.as_ref()).await?),
+    };
+    let state = PoolState {
+        observed_at: Utc::now(),
+        age_seconds: 0,
+        energy_price,
+        sweep_energy,
+        pool,
+    };
+    pool::record(&ctx.pool, &state).await?;
+    Ok(state)
+}
+
+/// With no sweep mined in the last 7 days, the node's estimate of a USDT
+/// transfer to the treasury (from the treasury: it holds USDT once a sweep
+/// landed); `None` when there is none to ask about.
+async fn estimate_sweep(ctx: &Context, s: &EnergySettings) -> Option<u64> {
+    let treasury = s.treasury?;
+    match ctx
+        .tron
+        .estimate_trc20_transfer(&treasury, &s.usdt_contract, &treasury, TokenUnits(1))
+        .await
+    {
+        Ok(e) => Some(e.total()).filter(|n| *n > 0),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot estimate a sweep's energy");
+            None
+        }
+    }
+}
+
+async fn read_pool(
+    ctx: &Context,
+    address: Address,
+    previous: Option<&PoolState>,
+) -> Result<PoolFigures, WatchError> {
+    let resource = ctx.tron.get_account_resource(&address).await?;
+    let stake = ctx.tron.stake_v2(&address).await?;
+    let index = ctx.tron.delegated_resource_index_v2(&address).await?;
+    let seen = |to: &str| {
+        previous
+            .and_then(|p| p.pool.as_ref())
+            .filter(|p| p.address == address.to_base58())
+            .and_then(|p| p.delegations.iter().find(|d| d.to == to))
+            .map(|d| d.since)
+    };
+    let now = Utc::now();
+    let mut delegations = Vec::new();
+    for to in index.to_accounts.iter().take(DELEGATIONS_READ) {
+        let energy: u64 = ctx
+            .tron
+            .delegated_resource_v2(&address, to)
+            .await?
+            .iter()
+            .map(|d| d.frozen.energy.0)
+            .sum();
+        // Bandwidth lent alone is not the pool's energy.
+        if energy == 0 {
+            continue;
+        }
+        let to = to.to_base58();
+        delegations.push(Delegation {
+            since: seen(&to).unwrap_or(now),
+            to,
+            energy_sun: Sun(energy),
+        });
+    }
+    Ok(PoolFigures {
+        address: address.to_base58(),
+        staked_energy: stake.frozen.energy,
+        energy_limit: resource.energy_limit,
+        energy_used: resource.energy_used,
+        delegated_out: stake.delegated_out.energy,
+        delegations,
+    })
+}
