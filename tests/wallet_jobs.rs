@@ -781,6 +781,38 @@ async fn each_mined_transfer_records_its_receipts_costs_and_the_report_sums_them
         json!(total.burned.0),
         "{status}"
     );
+    assert!(
+        text.contains(&format!(
+            "burning all that energy would have cost {burn_equivalent}"
+        )),
+        "{text}"
+    );
+
+    // Health is Down once today's burn passes gas.daily_burn_cap_sun, and
+    // only then.
+    let cap_reasons = |cap: u64| {
+        let pool = env.db.pool.clone();
+        async move {
+            set_config(&pool, "gas.daily_burn_cap_sun", json!(cap)).await;
+            let h = walletops::admin::stats::health(&pool).await.unwrap();
+            h.health
+                .reasons
+                .into_iter()
+                .filter(|r| r.contains("gas.daily_burn_cap_sun"))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(cap_reasons(total.burned.0).await, Vec::<String>::new());
+    assert_eq!(
+        cap_reasons(total.burned.0 - 1).await,
+        [format!(
+            "{} burned today (UTC), beyond gas.daily_burn_cap_sun {}",
+            total.burned,
+            Sun(total.burned.0 - 1)
+        )]
+    );
+    let h = walletops::admin::stats::health(&env.db.pool).await.unwrap();
+    assert_eq!(h.health.status, walletops::admin::health::Status::Down);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -63,7 +63,11 @@ impl Maintenance for PoolWatch {
                 }
                 *last = Some(Instant::now());
             }
-            match tokio::time::timeout(POOL_READ_LIMIT, jobs::pool_watch::observe(&self.ctx)).await
+            match tokio::time::timeout(
+                POOL_READ_LIMIT,
+                jobs::pool_watch::observe(&self.ctx.pool, &self.ctx.tron),
+            )
+            .await
             {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the energy pool"),

@@ -7,11 +7,11 @@
 
 use chrono::Utc;
 
-use super::Context;
 use crate::settings::{EnergySettings, SettingsError};
 use crate::transfers::pool::{self, Delegation, PoolFigures, PoolState};
-use crate::tron::client::ClientError;
+use crate::tron::client::{ClientError, TronClient};
 use crate::tron::{Address, Sun, TokenUnits};
+use sqlx::PgPool;
 
 pub use crate::transfers::pool::READ_EVERY;
 
@@ -30,18 +30,18 @@ pub enum WatchError {
     Sql(#[from] sqlx::Error),
 }
 
-/// Reads the chain once and records what it found.
-pub async fn observe(ctx: &Context) -> Result<PoolState, WatchError> {
-    let settings = EnergySettings::load(&ctx.pool).await?;
-    let previous = pool::read(&ctx.pool).await?;
-    let energy_price = ctx.tron.chain_parameters().await?.energy_fee;
-    let sweep_energy = match crate::transfers::costs::sweep_energy(&ctx.pool).await? {
+/// Reads the chain once and records what it found; returns the record.
+pub async fn observe(db: &PgPool, tron: &TronClient) -> Result<PoolState, WatchError> {
+    let settings = EnergySettings::load(db).await?;
+    let previous = pool::read(db).await?;
+    let energy_price = tron.chain_parameters().await?.energy_fee;
+    let sweep_energy = match crate::transfers::costs::sweep_energy(db).await? {
         Some(measured) => Some(measured),
-        None => estimate_sweep(ctx, &settings).await,
+        None => estimate_sweep(tron, &settings).await,
     };
     let pool = match settings.pool {
         None => None,
-        Some(address) => Some(read_pool(ctx, address, previous.as_ref()).await?),
+        Some(address) => Some(read_pool(tron, address, previous.as_ref()).await?),
     };
     let state = PoolState {
         observed_at: Utc::now(),
@@ -50,17 +50,17 @@ pub async fn observe(ctx: &Context) -> Result<PoolState, WatchError> {
         sweep_energy,
         pool,
     };
-    pool::record(&ctx.pool, &state).await?;
-    Ok(state)
+    pool::record(db, &state).await?;
+    // As stored: stamped with the database's clock.
+    Ok(pool::read(db).await?.unwrap_or(state))
 }
 
 /// With no sweep mined in the last 7 days, the node's estimate of a USDT
 /// transfer to the treasury (from the treasury: it holds USDT once a sweep
 /// landed); `None` when there is none to ask about.
-async fn estimate_sweep(ctx: &Context, s: &EnergySettings) -> Option<u64> {
+async fn estimate_sweep(tron: &TronClient, s: &EnergySettings) -> Option<u64> {
     let treasury = s.treasury?;
-    match ctx
-        .tron
+    match tron
         .estimate_trc20_transfer(&treasury, &s.usdt_contract, &treasury, TokenUnits(1))
         .await
     {
@@ -73,13 +73,13 @@ async fn estimate_sweep(ctx: &Context, s: &EnergySettings) -> Option<u64> {
 }
 
 async fn read_pool(
-    ctx: &Context,
+    tron: &TronClient,
     address: Address,
     previous: Option<&PoolState>,
 ) -> Result<PoolFigures, WatchError> {
-    let resource = ctx.tron.get_account_resource(&address).await?;
-    let stake = ctx.tron.stake_v2(&address).await?;
-    let index = ctx.tron.delegated_resource_index_v2(&address).await?;
+    let resource = tron.get_account_resource(&address).await?;
+    let stake = tron.stake_v2(&address).await?;
+    let index = tron.delegated_resource_index_v2(&address).await?;
     let seen = |to: &str| {
         previous
             .and_then(|p| p.pool.as_ref())
@@ -90,8 +90,7 @@ async fn read_pool(
     let now = Utc::now();
     let mut delegations = Vec::new();
     for to in index.to_accounts.iter().take(DELEGATIONS_READ) {
-        let energy: u64 = ctx
-            .tron
+        let energy: u64 = tron
             .delegated_resource_v2(&address, to)
             .await?
             .iter()
@@ -110,7 +109,12 @@ async fn read_pool(
     }
     Ok(PoolFigures {
         address: address.to_base58(),
-        staked_energy: stake.frozen.energy,
+        // The node's frozen amount leaves out what is lent.
+        staked_energy: Sun(stake
+            .frozen
+            .energy
+            .0
+            .saturating_add(stake.delegated_out.energy.0)),
         energy_limit: resource.energy_limit,
         energy_used: resource.energy_used,
         delegated_out: stake.delegated_out.energy,

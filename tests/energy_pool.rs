@@ -1,0 +1,223 @@
+//! The energy pool as the workers record it and health judges it, against
+//! the real simulator and PostgreSQL: a staked pool lending energy, read
+//! through `jobs::pool_watch`, makes health Degraded exactly when it covers
+//! fewer sweeps than `energy.warn_sweeps`, and the stats carry what it
+//! lends and since when.
+
+mod common;
+
+use std::time::Duration;
+
+use common::chain::{client, eventually, key, now_ms};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use walletops::admin::health::Status;
+use walletops::sim::{SimConfig, Simulator};
+use walletops::tron::client::{TronClient, View};
+use walletops::tron::tx::{Contract, RawTransaction, Resource};
+use walletops::tron::{Address, PrivateKey, Sun};
+
+const TRX: u64 = 1_000_000;
+
+async fn fund(url: &url::Url, addr: &Address, trx_sun: u64, usdt: u64) {
+    reqwest::Client::new()
+        .post(url.join("/sim/fund").unwrap())
+        .json(&json!({"address": addr, "trx_sun": trx_sun, "usdt": usdt}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+}
+
+/// Signs, broadcasts and waits until the receipt exists.
+async fn land(client: &TronClient, from: &PrivateKey, contract: Contract) {
+    let reference = client.now_block().await.unwrap();
+    let tx = RawTransaction::new(
+        contract,
+        &reference,
+        now_ms(),
+        Duration::from_secs(60),
+        Sun::ZERO,
+    )
+    .sign(from);
+    client.broadcast(&tx).await.unwrap();
+    let info = eventually(|| async {
+        client
+            .transaction_info(&tx.txid(), View::Head)
+            .await
+            .unwrap()
+    })
+    .await;
+    assert!(info.succeeded(), "{info:?}");
+}
+
+async fn set(pool: &PgPool, key: &str, value: Value) {
+    let n = sqlx::query("UPDATE system_config SET value = $2 WHERE key = $1")
+        .bind(key)
+        .bind(value)
+        .execute(pool)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(n, 1, "{key} is seeded");
+}
+
+/// The health reasons about the energy pool.
+async fn pool_reasons(pool: &PgPool) -> (Status, Vec<String>) {
+    let h = walletops::admin::stats::health(pool).await.unwrap();
+    let reasons = h
+        .health
+        .reasons
+        .into_iter()
+        .filter(|r| r.contains("energy pool"))
+        .collect();
+    (h.health.status, reasons)
+}
+
+#[tokio::test]
+async fn a_pool_short_of_sweeps_is_degraded_and_its_delegations_show_with_their_age() {
+    walletops::tron::client::install_crypto_provider();
+    // 1,000 TRX staked elsewhere, 2,000,000 energy a day: 2,000 TRX staked
+    // by the pool makes the weight 3,000.
+    let sim = Simulator::spawn(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        block_interval: Duration::from_millis(50),
+        solidify_blocks: 3,
+        total_energy_limit: 2_000_000,
+        network_energy_weight: 1_000,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = common::fresh_db().await;
+    let tron = client(sim.url().clone());
+    let (pool, deposit, treasury) = (key(1), key(2), key(3));
+    fund(sim.url(), &pool.address(), 3_000 * TRX, 0).await;
+    fund(sim.url(), &deposit.address(), TRX, 0).await;
+    // A treasury holding USDT: the node estimates a sweep's energy for it.
+    fund(sim.url(), &treasury.address(), TRX, 5).await;
+    set(
+        &db.pool,
+        "consolidation.treasury_address",
+        json!(treasury.address()),
+    )
+    .await;
+
+    // Without a pool: the price alone, and health says nothing of a pool.
+    let state = walletops::jobs::pool_watch::observe(&db.pool, &tron)
+        .await
+        .unwrap();
+    let params = tron.chain_parameters().await.unwrap();
+    assert_eq!(state.energy_price, params.energy_fee);
+    assert_eq!(state.pool, None);
+    assert_eq!(pool_reasons(&db.pool).await.1, Vec::<String>::new());
+
+    // Set but not read yet: Degraded, and it says so.
+    set(&db.pool, "energy.wallet_address", json!(pool.address())).await;
+    let (status, reasons) = pool_reasons(&db.pool).await;
+    assert!(status >= Status::Degraded);
+    assert_eq!(reasons.len(), 1);
+    assert!(reasons[0].contains("has not been read yet"), "{reasons:?}");
+
+    land(
+        &tron,
+        &pool,
+        Contract::FreezeBalanceV2 {
+            owner: pool.address(),
+            frozen_balance: Sun(2_000 * TRX),
+            resource: Resource::Energy,
+        },
+    )
+    .await;
+    land(
+        &tron,
+        &pool,
+        Contract::DelegateResource {
+            owner: pool.address(),
+            resource: Resource::Energy,
+            balance: Sun(500 * TRX),
+            receiver: deposit.address(),
+            lock: false,
+            lock_period: 0,
+        },
+    )
+    .await;
+
+    let state = walletops::jobs::pool_watch::observe(&db.pool, &tron)
+        .await
+        .unwrap();
+    // 1,500 of 3,000 TRX staked keep 1,000,000 energy; the node estimates
+    // a sweep at the simulator's figure for a holder.
+    let sweep = tron
+        .estimate_trc20_transfer(
+            &treasury.address(),
+            &params_usdt(),
+            &treasury.address(),
+            walletops::tron::TokenUnits(1),
+        )
+        .await
+        .unwrap()
+        .total();
+    assert_eq!(state.sweep_energy, Some(sweep));
+    let figures = state.pool.clone().unwrap();
+    assert_eq!(figures.address, pool.address().to_base58());
+    assert_eq!(figures.staked_energy, Sun(2_000 * TRX));
+    assert_eq!(figures.delegated_out, Sun(500 * TRX));
+    assert_eq!(figures.energy_available(), 1_000_000);
+    assert_eq!(figures.delegations.len(), 1);
+    assert_eq!(figures.delegations[0].to, deposit.address().to_base58());
+    assert_eq!(figures.delegations[0].energy_sun, Sun(500 * TRX));
+    let covered = 1_000_000 / sweep;
+
+    // energy.warn_sweeps (20 by default) above what the pool covers:
+    // Degraded, with the figures in words.
+    assert!(covered < 20, "{covered}");
+    let (status, reasons) = pool_reasons(&db.pool).await;
+    assert!(status >= Status::Degraded);
+    assert_eq!(
+        reasons,
+        [format!(
+            "energy pool {} has 1,000,000 energy available: {covered} sweep(s) of {} energy, \
+             fewer than energy.warn_sweeps 20",
+            pool.address(),
+            walletops::tron::amount::group_thousands(sweep.into())
+        )]
+    );
+    // Exactly what it covers: no reason; one more: the reason again.
+    set(&db.pool, "energy.warn_sweeps", json!(covered)).await;
+    assert_eq!(pool_reasons(&db.pool).await.1, Vec::<String>::new());
+    set(&db.pool, "energy.warn_sweeps", json!(covered + 1)).await;
+    assert_eq!(pool_reasons(&db.pool).await.1.len(), 1);
+
+    // A later reading keeps when the delegation was first seen, and the
+    // stats carry it for the console.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    walletops::jobs::pool_watch::observe(&db.pool, &tron)
+        .await
+        .unwrap();
+    let costs = walletops::admin::stats::costs(&db.pool).await.unwrap();
+    let energy = costs.energy.unwrap();
+    let again = energy.pool.unwrap();
+    assert_eq!(again.delegations, figures.delegations);
+    assert!(energy.observed_at > state.observed_at && energy.age_seconds <= 1);
+    assert!(energy.observed_at - again.delegations[0].since >= chrono::Duration::seconds(1));
+    let metrics = walletops::api::metrics::render(
+        &walletops::admin::stats::snapshot(&db.pool).await.unwrap(),
+    );
+    assert!(
+        metrics.contains("walletops_energy_pool_delegated_sun 500000000"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "walletops_energy_price_sun {}",
+            params.energy_fee.0
+        )),
+        "{metrics}"
+    );
+}
+
+fn params_usdt() -> Address {
+    walletops::tron::MAINNET_USDT.parse().unwrap()
+}
