@@ -42,7 +42,5 @@ END
 $$;
 
 INSERT INTO system_config (key, value, description) VALUES
-    ('energy.wallet_address', 'null', 'Base58 TRON address of the energy pool: the wallet whose staked TRX lends energy to sweeps.'),
-    ('energy.warn_sweeps', '20', 'Health is Degraded when the energy pool''s available energy covers fewer sweeps than this; 0 turns the check off.'),
-    ('gas.daily_burn_cap_sun', '0', 'Most TRX in SUN sweeps may burn per UTC day (top-ups and activations included); health is Down beyond it. 0: no cap.')
+    ('energy.warn_sweeps', '20', 'Health is Degraded when the energy pool''s available energy covers fewer sweeps than this; 0 turns the check off.')
 ON CONFLICT (key) DO NOTHING;

@@ -113,12 +113,18 @@ async fn a_pool_short_of_sweeps_is_degraded_and_its_delegations_show_with_their_
     assert_eq!(state.pool, None);
     assert_eq!(pool_reasons(&db.pool).await.1, Vec::<String>::new());
 
-    // Set but not read yet: Degraded, and it says so.
-    set(&db.pool, "energy.wallet_address", json!(pool.address())).await;
+    // A mode that lends energy with no pool read: Degraded, and it says so.
+    set(&db.pool, "gas.mode", json!("delegate")).await;
     let (status, reasons) = pool_reasons(&db.pool).await;
     assert!(status >= Status::Degraded);
-    assert_eq!(reasons.len(), 1);
-    assert!(reasons[0].contains("has not been read yet"), "{reasons:?}");
+    assert_eq!(
+        reasons,
+        [
+            "gas.mode is delegate but no energy pool has been read (a running worker reads it \
+          every 30 s; see `walletops energy status`)"
+        ]
+    );
+    set(&db.pool, "energy.wallet_address", json!(pool.address())).await;
 
     land(
         &tron,
@@ -148,8 +154,9 @@ async fn a_pool_short_of_sweeps_is_degraded_and_its_delegations_show_with_their_
         .await
         .unwrap();
     // 1,500 of 3,000 TRX staked keep 1,000,000 energy; the node estimates
-    // a sweep at the simulator's figure for a holder.
-    let sweep = tron
+    // a sweep at the simulator's figure for a holder, and a sweep borrows
+    // energy.margin_percent (10) more.
+    let estimate = tron
         .estimate_trc20_transfer(
             &treasury.address(),
             &params_usdt(),
@@ -159,6 +166,7 @@ async fn a_pool_short_of_sweeps_is_degraded_and_its_delegations_show_with_their_
         .await
         .unwrap()
         .total();
+    let sweep = walletops::jobs::energy::with_margin(estimate, 10);
     assert_eq!(state.sweep_energy, Some(sweep));
     let figures = state.pool.clone().unwrap();
     assert_eq!(figures.address, pool.address().to_base58());
@@ -215,6 +223,120 @@ async fn a_pool_short_of_sweeps_is_degraded_and_its_delegations_show_with_their_
             params.energy_fee.0
         )),
         "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn sweeps_waiting_for_a_short_pool_are_down_and_say_why() {
+    walletops::tron::client::install_crypto_provider();
+    let sim = Simulator::spawn(SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        block_interval: Duration::from_millis(50),
+        solidify_blocks: 3,
+        total_energy_limit: 2_000_000,
+        network_energy_weight: 1_000,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let db = common::fresh_db().await;
+    let tron = client(sim.url().clone());
+    let (pool, deposit, treasury) = (key(1), key(2), key(3));
+    fund(sim.url(), &pool.address(), 3_000 * TRX, 0).await;
+    fund(sim.url(), &deposit.address(), TRX, 0).await;
+    fund(sim.url(), &treasury.address(), TRX, 5).await;
+    set(
+        &db.pool,
+        "consolidation.treasury_address",
+        json!(treasury.address()),
+    )
+    .await;
+    set(&db.pool, "energy.wallet_address", json!(pool.address())).await;
+    set(&db.pool, "gas.mode", json!("delegate")).await;
+    // 2,000 of 3,000 TRX staked network-wide; 1,800 lent out leaves the
+    // pool 200 TRX: 133,333 energy, more than one sweep (65,000 + 10 %);
+    // lending 100 more leaves it 66,666, less.
+    land(
+        &tron,
+        &pool,
+        Contract::FreezeBalanceV2 {
+            owner: pool.address(),
+            frozen_balance: Sun(2_000 * TRX),
+            resource: Resource::Energy,
+        },
+    )
+    .await;
+    let lend = |trx: u64| Contract::DelegateResource {
+        owner: pool.address(),
+        resource: Resource::Energy,
+        balance: Sun(trx * TRX),
+        receiver: deposit.address(),
+        lock: false,
+        lock_period: 0,
+    };
+    land(&tron, &pool, lend(1_800)).await;
+    let state = walletops::jobs::pool_watch::observe(&db.pool, &tron)
+        .await
+        .unwrap();
+    let sweep = state.sweep_energy.unwrap();
+    let available = state.pool.as_ref().unwrap().energy_available();
+    assert!(available >= sweep, "{available} < {sweep}");
+
+    // A sweep waits to run.
+    let mut conn = db.pool.acquire().await.unwrap();
+    walletops::queue::enqueue(
+        &mut conn,
+        &walletops::queue::NewJob::new(walletops::queue::JobType::Consolidation),
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let down = |reasons: &[String]| {
+        reasons
+            .iter()
+            .filter(|r| r.contains("sweep(s) wait"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(down(&pool_reasons(&db.pool).await.1), Vec::<String>::new());
+
+    land(&tron, &pool, lend(100)).await;
+    let state = walletops::jobs::pool_watch::observe(&db.pool, &tron)
+        .await
+        .unwrap();
+    let available = state.pool.as_ref().unwrap().energy_available();
+    assert!(available < sweep, "{available} >= {sweep}");
+    let n = |e: u64| walletops::tron::format_units(e.into(), 0, "energy");
+    let (status, reasons) = pool_reasons(&db.pool).await;
+    assert_eq!(status, Status::Down);
+    assert_eq!(
+        down(&reasons),
+        [format!(
+            "1 sweep(s) wait: energy pool {} has {} available, less than one sweep's {}; \
+             gas.mode is delegate (stake more with `walletops energy stake`)",
+            pool.address(),
+            n(available),
+            n(sweep)
+        )]
+    );
+
+    // Auto burns instead while today's burn plus this sweep's stays within
+    // gas.daily_burn_cap_sun; one SUN less of cap and the sweep waits.
+    set(&db.pool, "gas.mode", json!("auto")).await;
+    let cost = sweep * state.energy_price.0;
+    set(&db.pool, "gas.daily_burn_cap_sun", json!(cost)).await;
+    assert_eq!(down(&pool_reasons(&db.pool).await.1), Vec::<String>::new());
+    set(&db.pool, "gas.daily_burn_cap_sun", json!(cost - 1)).await;
+    let (status, reasons) = pool_reasons(&db.pool).await;
+    assert_eq!(status, Status::Down);
+    assert!(
+        down(&reasons)[0].ends_with(&format!(
+            "and burning about {} would pass gas.daily_burn_cap_sun {} (0.000000 TRX burned for \
+             energy today)",
+            Sun(cost),
+            Sun(cost - 1)
+        )),
+        "{reasons:?}"
     );
 }
 

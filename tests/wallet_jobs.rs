@@ -787,32 +787,6 @@ async fn each_mined_transfer_records_its_receipts_costs_and_the_report_sums_them
         )),
         "{text}"
     );
-
-    // Health is Down once today's burn passes gas.daily_burn_cap_sun, and
-    // only then.
-    let cap_reasons = |cap: u64| {
-        let pool = env.db.pool.clone();
-        async move {
-            set_config(&pool, "gas.daily_burn_cap_sun", json!(cap)).await;
-            let h = walletops::admin::stats::health(&pool).await.unwrap();
-            h.health
-                .reasons
-                .into_iter()
-                .filter(|r| r.contains("gas.daily_burn_cap_sun"))
-                .collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(cap_reasons(total.burned.0).await, Vec::<String>::new());
-    assert_eq!(
-        cap_reasons(total.burned.0 - 1).await,
-        [format!(
-            "{} burned today (UTC), beyond gas.daily_burn_cap_sun {}",
-            total.burned,
-            Sun(total.burned.0 - 1)
-        )]
-    );
-    let h = walletops::admin::stats::health(&env.db.pool).await.unwrap();
-    assert_eq!(h.health.status, walletops::admin::health::Status::Down);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1619,20 +1593,20 @@ async fn only_the_lease_holder_records_a_transfer_and_one_per_wallet_and_kind() 
             ..lease
         },
     ] {
-        let err = transfers::create(&ctx, &stale, &settings, transfer())
+        let err = transfers::create(&ctx, transfers::Maker::Job(&stale), &settings, transfer())
             .await
             .unwrap_err();
         assert!(err.to_string().contains("lease lost"), "{err}");
     }
     assert!(transfer_rows(&env.db.pool, w.id).await.is_empty());
 
-    let first = transfers::create(&ctx, &lease, &settings, transfer())
+    let first = transfers::create(&ctx, transfers::Maker::Job(&lease), &settings, transfer())
         .await
         .unwrap();
     assert_eq!(first.status, transfers::TransferStatus::Signed);
     // A second transfer of the same kind while the first is unresolved:
     // refused by the database, nothing written.
-    let err = transfers::create(&ctx, &lease, &settings, transfer())
+    let err = transfers::create(&ctx, transfers::Maker::Job(&lease), &settings, transfer())
         .await
         .unwrap_err();
     assert!(

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::Asset;
 use super::audit::ExternalChange;
 use super::audit_chain::Head;
+use crate::settings::GasMode;
 use crate::transfers::pool::READ_EVERY;
+use crate::tron::Sun;
 
 /// The overall verdict, worst first in severity order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -58,15 +60,17 @@ pub enum GasWallet {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum EnergyPool {
-    /// `energy.wallet_address` is not set.
+    /// No pool was read and `gas.mode` is burn: none is needed.
     NotConfigured,
-    /// Set, but the workers have not read this pool yet.
-    NotRead { address: String },
+    /// `gas.mode` needs a pool, and the workers have read none.
+    NotRead,
     Read {
         address: String,
         energy_available: u64,
-        /// Energy one sweep uses, when known.
+        /// Energy one sweep borrows (with `energy.margin_percent`), when known.
         sweep_energy: Option<u64>,
+        /// SUN per unit of energy.
+        energy_price: Sun,
         /// Seconds since the reading.
         age_seconds: i64,
     },
@@ -110,9 +114,13 @@ pub struct Vitals {
     /// The TRON node refuses the workers' credentials: since when, and what
     /// the failed job said. Cleared when a job next completes.
     pub tron_denied: Option<TronDenied>,
+    pub gas_mode: GasMode,
     pub energy_pool: EnergyPool,
-    /// All TRX burned today (UTC), activations included.
-    pub burned_today: crate::tron::Sun,
+    /// TRX sweeps burned for energy today (UTC): what auto mode counts
+    /// against `gas.daily_burn_cap_sun`.
+    pub energy_burned_today: Sun,
+    /// Consolidations waiting to run.
+    pub pending_sweeps: i64,
 }
 
 /// A refusal of the workers' credentials by the TRON node.
@@ -274,63 +282,88 @@ pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
     Health { status, reasons }
 }
 
-/// The pool's reasons: too few sweeps left, a stale reading, and burning
-/// beyond the daily cap.
+/// The pool's reasons: a mode that needs a pool with none read, a stale
+/// reading, too few sweeps left, and sweeps that wait for it.
 fn energy(v: &Vitals, t: &Thresholds, flag: &mut impl FnMut(Status, String)) {
     let energy = |n: u64| crate::tron::format_units(n.into(), 0, "energy");
     let every = READ_EVERY.as_secs();
-    match &v.energy_pool {
-        EnergyPool::NotConfigured => {}
-        EnergyPool::NotRead { address } => flag(
-            Status::Degraded,
-            format!(
-                "energy pool {address} has not been read yet (a running worker reads it every \
-                 {every} s)"
-            ),
-        ),
-        EnergyPool::Read {
-            address,
-            age_seconds,
-            ..
-        } if *age_seconds > (every * STALE_READINGS) as i64 => flag(
+    let mode = v.gas_mode.as_str();
+    let EnergyPool::Read {
+        address,
+        energy_available,
+        sweep_energy,
+        energy_price,
+        age_seconds,
+    } = &v.energy_pool
+    else {
+        if v.energy_pool == EnergyPool::NotRead {
+            flag(
+                Status::Degraded,
+                format!(
+                    "gas.mode is {mode} but no energy pool has been read (a running worker reads \
+                     it every {every} s; see `walletops energy status`)"
+                ),
+            );
+        }
+        return;
+    };
+    if *age_seconds > (every * STALE_READINGS) as i64 {
+        flag(
             Status::Degraded,
             format!(
                 "energy pool {address} was last read {age_seconds} s ago (a running worker \
                  reads it every {every} s)"
             ),
+        );
+        return;
+    }
+    let Some(per_sweep) = sweep_energy.filter(|n| *n > 0) else {
+        return;
+    };
+    let covered = energy_available / per_sweep;
+    if t.energy_warn_sweeps > 0 && covered < t.energy_warn_sweeps as u64 {
+        flag(
+            Status::Degraded,
+            format!(
+                "energy pool {address} has {} available: {covered} sweep(s) of {}, fewer than \
+                 energy.warn_sweeps {}",
+                energy(*energy_available),
+                energy(per_sweep),
+                t.energy_warn_sweeps
+            ),
+        );
+    }
+    if covered > 0 || v.pending_sweeps == 0 {
+        return;
+    }
+    // The pool cannot lend one sweep's energy: delegate mode waits, auto
+    // burns until the daily cap, then waits (jobs::energy decides the same).
+    let short = format!(
+        "{} sweep(s) wait: energy pool {address} has {} available, less than one sweep's {}",
+        v.pending_sweeps,
+        energy(*energy_available),
+        energy(per_sweep)
+    );
+    match v.gas_mode {
+        GasMode::Burn => {}
+        GasMode::Delegate => flag(
+            Status::Down,
+            format!("{short}; gas.mode is delegate (stake more with `walletops energy stake`)"),
         ),
-        EnergyPool::Read {
-            address,
-            energy_available,
-            sweep_energy: Some(per_sweep),
-            ..
-        } if t.energy_warn_sweeps > 0 => {
-            let covered = energy_available / (*per_sweep).max(1);
-            if covered < t.energy_warn_sweeps.max(0) as u64 {
+        GasMode::Auto => {
+            let cost = Sun(per_sweep.saturating_mul(energy_price.0));
+            let cap = Sun(t.gas_daily_burn_cap_sun.max(0) as u64);
+            if v.energy_burned_today.0.saturating_add(cost.0) > cap.0 {
                 flag(
-                    Status::Degraded,
+                    Status::Down,
                     format!(
-                        "energy pool {address} has {} available: {covered} sweep(s) of {}, \
-                         fewer than energy.warn_sweeps {}",
-                        energy(*energy_available),
-                        energy(*per_sweep),
-                        t.energy_warn_sweeps
+                        "{short}, and burning about {cost} would pass gas.daily_burn_cap_sun \
+                         {cap} ({} burned for energy today)",
+                        v.energy_burned_today
                     ),
                 );
             }
         }
-        EnergyPool::Read { .. } => {}
-    }
-    let cap = t.gas_daily_burn_cap_sun.max(0) as u64;
-    if cap > 0 && v.burned_today.0 > cap {
-        flag(
-            Status::Down,
-            format!(
-                "{} burned today (UTC), beyond gas.daily_burn_cap_sun {}",
-                v.burned_today,
-                crate::tron::Sun(cap)
-            ),
-        );
     }
 }
 
@@ -354,8 +387,10 @@ mod tests {
             latest_security_event: None,
             audit: AuditVitals::default(),
             tron_denied: None,
+            gas_mode: GasMode::Burn,
             energy_pool: EnergyPool::NotConfigured,
-            burned_today: crate::tron::Sun::ZERO,
+            energy_burned_today: Sun::ZERO,
+            pending_sweeps: 0,
         }
     }
 
@@ -543,7 +578,7 @@ mod tests {
     }
 
     #[test]
-    fn the_energy_pool_and_the_daily_burn_cap_move_the_verdict() {
+    fn the_energy_pool_moves_the_verdict() {
         let t = Thresholds {
             energy_warn_sweeps: 20,
             gas_daily_burn_cap_sun: 100_000_000,
@@ -554,6 +589,7 @@ mod tests {
                 address: "TPool".into(),
                 energy_available: available,
                 sweep_energy: Some(64_285),
+                energy_price: Sun(100),
                 age_seconds,
             },
             ..fine()
@@ -581,32 +617,55 @@ mod tests {
         assert!(h.reasons[0].contains("last read 301 s ago"), "{h:?}");
         let h = assess(
             &Vitals {
-                energy_pool: EnergyPool::NotRead {
-                    address: "TPool".into(),
-                },
+                gas_mode: GasMode::Delegate,
+                energy_pool: EnergyPool::NotRead,
                 ..fine()
             },
             &t,
         );
-        assert!(h.reasons[0].contains("has not been read yet"), "{h:?}");
+        assert!(
+            h.reasons[0].contains("gas.mode is delegate but no energy pool has been read"),
+            "{h:?}"
+        );
 
-        // Burning beyond the daily cap is Down; at the cap it is not.
-        let burned = |sun| Vitals {
-            burned_today: crate::tron::Sun(sun),
-            ..fine()
+        // Short of one sweep with sweeps pending: delegate waits (Down);
+        // auto burns within the cap (only the warning), then waits (Down);
+        // burn does not use the pool.
+        let short = |mode, burned| Vitals {
+            gas_mode: mode,
+            pending_sweeps: 3,
+            energy_burned_today: Sun(burned),
+            ..pool(64_284, 5)
         };
-        assert_eq!(assess(&burned(100_000_000), &t).status, Status::Healthy);
-        let h = assess(&burned(100_000_001), &t);
+        let h = assess(&short(GasMode::Delegate, 0), &t);
         assert_eq!(h.status, Status::Down);
         assert_eq!(
-            h.reasons,
-            ["100.000001 TRX burned today (UTC), beyond gas.daily_burn_cap_sun 100.000000 TRX"]
+            h.reasons[1],
+            "3 sweep(s) wait: energy pool TPool has 64,284 energy available, less than one \
+             sweep's 64,285 energy; gas.mode is delegate (stake more with `walletops energy stake`)"
         );
-        let uncapped = Thresholds {
-            gas_daily_burn_cap_sun: 0,
-            ..t
+        // 6.4285 TRX more stays within 100 TRX; one SUN more passes it.
+        let within = short(GasMode::Auto, 100_000_000 - 6_428_500);
+        assert_eq!(assess(&within, &t).status, Status::Degraded);
+        let h = assess(&short(GasMode::Auto, 100_000_000 - 6_428_499), &t);
+        assert_eq!(h.status, Status::Down);
+        assert!(
+            h.reasons[1].ends_with(
+                "and burning about 6.428500 TRX would pass gas.daily_burn_cap_sun 100.000000 TRX \
+                 (93.571501 TRX burned for energy today)"
+            ),
+            "{h:?}"
+        );
+        assert_eq!(
+            assess(&short(GasMode::Burn, 100_000_000), &t).status,
+            Status::Degraded
+        );
+        // Nothing waits without a pending sweep.
+        let idle = Vitals {
+            pending_sweeps: 0,
+            ..short(GasMode::Delegate, 0)
         };
-        assert_eq!(assess(&burned(u64::MAX), &uncapped).status, Status::Healthy);
+        assert_eq!(assess(&idle, &t).status, Status::Degraded);
     }
 
     #[test]

@@ -15,8 +15,10 @@ use super::audit_chain;
 use super::health::{
     self, AuditVitals, EnergyPool, GasWallet, Health, Thresholds, TronDenied, Vitals,
 };
+use crate::queue::JobType;
 use crate::queue::{self, QueueCounts, Throughput};
-use crate::settings::HealthSettings;
+use crate::settings::{GasMode, HealthSettings};
+use crate::tron::Sun;
 
 /// The failure-rate window of the health rule.
 const HEALTH_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -52,7 +54,7 @@ async fn health_with(
         thresholds,
         paused,
         gas_wallet: gas_address,
-        energy_pool: pool_address,
+        gas_mode,
     } = HealthSettings::load(pool).await?;
     let live_workers = queue::workers::live_count(
         pool,
@@ -80,27 +82,32 @@ async fn health_with(
             since: d.denied_at,
             message: d.message,
         });
-    // A reading of another pool (the setting just changed) is no reading.
-    let reading = |address: &str| {
-        let state = costs.energy.as_ref()?;
-        let figures = state.pool.as_ref().filter(|p| p.address == address)?;
-        Some((state, figures))
-    };
-    let energy_pool = match pool_address {
-        None => EnergyPool::NotConfigured,
-        Some(address) => match reading(&address) {
-            Some((state, figures)) => EnergyPool::Read {
-                energy_available: figures.energy_available(),
-                sweep_energy: state.sweep_energy,
-                age_seconds: state.age_seconds,
-                address,
-            },
-            None => EnergyPool::NotRead { address },
+    let energy_pool = match costs
+        .energy
+        .as_ref()
+        .and_then(|e| Some((e, e.pool.as_ref()?)))
+    {
+        Some((state, figures)) => EnergyPool::Read {
+            address: figures.address.clone(),
+            energy_available: figures.energy_available(),
+            sweep_energy: state.sweep_energy,
+            energy_price: state.energy_price,
+            age_seconds: state.age_seconds,
         },
+        None if gas_mode == GasMode::Burn => EnergyPool::NotConfigured,
+        None => EnergyPool::NotRead,
     };
+    let pending_sweeps = queue::counts(pool)
+        .await?
+        .by_type
+        .iter()
+        .find(|(t, _)| *t == JobType::Consolidation)
+        .map_or(0, |(_, c)| c.pending);
     let vitals = Vitals {
+        gas_mode,
         energy_pool,
-        burned_today: costs.today.burned,
+        energy_burned_today: Sun(crate::transfers::energy_burned_today(pool).await?),
+        pending_sweeps,
         tron_denied,
         unacknowledged_security_events,
         latest_security_event,

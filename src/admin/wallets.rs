@@ -28,7 +28,8 @@ pub struct KeyImport {
 
 /// [`wallets::import`] as the database owner. The database's trigger audits
 /// it in the same transaction: the wallet, its address, role and whether it
-/// is active; never the key. A gas or treasury wallet is stored inactive,
+/// is active; never the key. A gas, treasury or energy wallet (its key
+/// controls staked TRX) is stored inactive,
 /// with its activation proposal (proposed by the admin linked to the
 /// owner's login, or by the owner alone: then any admin approves it).
 pub async fn import(
@@ -38,7 +39,7 @@ pub async fn import(
     role: WalletRole,
     key: &PrivateKey,
 ) -> Result<KeyImport, AdminError> {
-    let held = matches!(role, WalletRole::Gas | WalletRole::Treasury);
+    let held = role != WalletRole::Deposit;
     let mut tx = owner_tx(pool, "importing wallet keys").await?;
     let activation = if held {
         Activation::AwaitingApproval

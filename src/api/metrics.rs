@@ -251,6 +251,9 @@ pub fn render(s: &Stats) -> String {
     out
 }
 
+/// One figure of a priced window, as a metric's value.
+type PricedFigure = fn(&Priced) -> i128;
+
 /// The energy price and pool as the workers last read them, and the
 /// windows priced at it; absent until a worker has read them.
 fn energy_metrics(out: &mut String, s: &Stats) {
@@ -265,7 +268,7 @@ fn energy_metrics(out: &mut String, s: &Stats) {
         "SUN per unit of energy (the chain parameter getEnergyFee), as last read.",
     );
     let _ = writeln!(out, "walletops_energy_price_sun {}", energy.energy_price.0);
-    let priced: [(&str, fn(&Priced) -> i128, &str); 2] = [
+    let priced: [(&str, PricedFigure, &str); 2] = [
         (
             "walletops_burn_equivalent_sun",
             |p| p.burn_equivalent.0.into(),

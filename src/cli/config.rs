@@ -159,6 +159,7 @@ fn print_keys(json: bool, fit: Fit) -> anyhow::Result<()> {
             Kind::Address {
                 optional: false, ..
             } => ("address", "address".to_string()),
+            Kind::Choice { options, .. } => ("choice", options.join("|")),
         };
         let by_proposal = if k.moves_money { " (by proposal)" } else { "" };
         t.row([

@@ -17,13 +17,13 @@ pub enum WalletAction {
     /// Read a hex private key on stdin and print its base58 TRON address
     Address,
     /// Read a hex private key on stdin, store it encrypted under the master
-    /// key as a wallet of USER (created if new), and print its address; a gas
-    /// or treasury wallet stays inactive until a second admin approves it
+    /// key as a wallet of USER (created if new), and print its address; a gas,
+    /// treasury or energy wallet stays inactive until a second admin approves it
     Import {
         /// The owner's email; the user is created if new
         #[arg(long, value_name = "EMAIL")]
         user: String,
-        /// deposit, gas or treasury
+        /// deposit, gas, treasury or energy
         #[arg(long, default_value = "deposit", value_parser = |s: &str| s.parse::<WalletRole>())]
         role: WalletRole,
     },

@@ -31,7 +31,9 @@ pub type MaintenanceFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// maintenance round, in the process that leads maintenance only. It logs
 /// its own failures.
 pub trait Maintenance: Send + Sync + 'static {
-    fn run(&self) -> MaintenanceFuture<'_>;
+    /// `leader` is the maintenance lease's holder (see
+    /// `queue::maintenance::still_leading`).
+    fn run(&self, leader: uuid::Uuid) -> MaintenanceFuture<'_>;
 }
 
 /// Handlers by job type. A type without one fails its attempts with
@@ -68,9 +70,9 @@ impl Registry {
     }
 
     /// Runs one round of every registered maintenance task.
-    pub async fn maintain(&self) {
+    pub async fn maintain(&self, leader: uuid::Uuid) {
         for m in &self.maintenance {
-            m.run().await;
+            m.run(leader).await;
         }
     }
 

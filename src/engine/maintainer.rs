@@ -106,7 +106,8 @@ impl Maintainer {
                 "took back jobs whose lease ran out"
             );
         }
-        self.registry.maintain().await;
+        let holder = l.holder();
+        self.registry.maintain(holder).await;
         // A change that cannot be applied must not stop lease rescue: it is
         // logged and tried again next round.
         match l.apply_due_config_changes().await {

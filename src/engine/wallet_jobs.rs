@@ -1,7 +1,9 @@
 //! The wallet jobs of `jobs` as the engine's handlers.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use uuid::Uuid;
 
 use super::{Handler, HandlerFuture, Maintenance, MaintenanceFuture, Registry};
 use crate::jobs::{self, Context};
@@ -24,18 +26,46 @@ impl Handler for WalletJobs {
 
 /// How long one maintenance round may spend on the transfers of dead jobs.
 const DEAD_LETTERS_LIMIT: Duration = Duration::from_secs(5);
+/// How often the leader looks for delegations no sweep uses, and how long
+/// one look may take.
+const ORPHANS_EVERY: Duration = Duration::from_secs(10);
+const ORPHANS_LIMIT: Duration = Duration::from_secs(10);
 
-/// The transfers dead jobs left unresolved, resolved by the leader.
-impl Maintenance for WalletJobs {
-    fn run(&self) -> MaintenanceFuture<'_> {
+/// The leader's share of the wallet jobs' work.
+struct WalletMaintenance {
+    ctx: Arc<Context>,
+    last_orphans: Mutex<Option<Instant>>,
+}
+
+/// The transfers dead jobs left unresolved, resolved by the leader; the
+/// energy pool's delegations that no sweep uses, taken back.
+impl Maintenance for WalletMaintenance {
+    fn run(&self, leader: Uuid) -> MaintenanceFuture<'_> {
         // Bounded: a slow node must not hold up the round's lease rescue.
-        Box::pin(async {
-            match tokio::time::timeout(DEAD_LETTERS_LIMIT, jobs::resolve_dead_letters(&self.0))
+        Box::pin(async move {
+            match tokio::time::timeout(DEAD_LETTERS_LIMIT, jobs::resolve_dead_letters(&self.ctx))
                 .await
             {
                 Ok(Ok(_)) | Err(_) => {}
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "cannot resolve the transfers of dead jobs")
+                }
+            }
+            let due = {
+                let mut last = self.last_orphans.lock().unwrap_or_else(|e| e.into_inner());
+                let due = last.is_none_or(|t| t.elapsed() >= ORPHANS_EVERY);
+                if due {
+                    *last = Some(Instant::now());
+                }
+                due
+            };
+            if due {
+                let look = jobs::energy::reclaim_orphans(&self.ctx, leader);
+                match tokio::time::timeout(ORPHANS_LIMIT, look).await {
+                    Ok(Ok(_)) | Err(_) => {}
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "cannot take back the energy pool's delegations")
+                    }
                 }
             }
         })
@@ -50,11 +80,11 @@ const POOL_READ_LIMIT: Duration = Duration::from_secs(5);
 /// stats (which read the recorded state, never the node).
 struct PoolWatch {
     ctx: Arc<Context>,
-    last: std::sync::Mutex<Option<Instant>>,
+    last: Mutex<Option<Instant>>,
 }
 
 impl Maintenance for PoolWatch {
-    fn run(&self) -> MaintenanceFuture<'_> {
+    fn run(&self, _leader: Uuid) -> MaintenanceFuture<'_> {
         Box::pin(async {
             {
                 let mut last = self.last.lock().expect("pool watch lock");
@@ -82,9 +112,12 @@ pub fn register_wallet_jobs(registry: &mut Registry, ctx: Arc<Context>) {
     for job_type in [JobType::Sync, JobType::GasTopup, JobType::Consolidation] {
         registry.register(job_type, WalletJobs(ctx.clone()));
     }
-    registry.add_maintenance(WalletJobs(ctx.clone()));
+    registry.add_maintenance(WalletMaintenance {
+        ctx: ctx.clone(),
+        last_orphans: Mutex::new(None),
+    });
     registry.add_maintenance(PoolWatch {
         ctx,
-        last: std::sync::Mutex::new(None),
+        last: Mutex::new(None),
     });
 }

@@ -3,16 +3,22 @@
 //! to `consolidation.treasury_address` when the funds policy names it (a
 //! policy refusal otherwise), else to the policy's first treasury.
 //!
-//! When the wallet lacks the TRX that the USDT transfer's energy costs, the
-//! job queues a gas top-up for the wallet and snoozes (no retry used) until
-//! the top-up has landed; a failed top-up fails the consolidation with its
-//! reason.
+//! In `gas.mode` burn, when the wallet lacks the TRX that the USDT
+//! transfer's energy costs, the job queues a gas top-up for the wallet and
+//! snoozes (no retry used) until the top-up has landed; a failed top-up
+//! fails the consolidation with its reason. In delegate and auto, the
+//! energy pool lends the energy first ([`energy::lend`]; a top-up brings
+//! only bandwidth, when needed). Whatever the mode, the pool's delegation
+//! to the wallet is taken back before the job ends ([`energy::reclaim`]).
+
+use super::energy::{self, Lent};
 
 use super::fees;
 use super::transfers::{self, Asset, Attempt, NewTransfer, Sent, Settled, TransferKind};
 use super::{Context, CrashStep, Done, JobError, JobSettings, Wallet, later};
 use crate::policy::Rule;
 use crate::queue::{self, Job, JobStatus, JobType, Lease, NewJob};
+use crate::settings::GasMode;
 use crate::tron::client::ClientError;
 use crate::tron::{Address, Contract, Sun, TokenUnits};
 
@@ -75,10 +81,38 @@ pub async fn run(
                 other => other?,
             };
             let contract = Contract::trc20_transfer(owner, usdt, treasury, balance);
-            let need = fees::usdt_transfer_cost(&estimate, &params, &contract, &settings)?;
-            let trx = ctx.tron.trx_balance(&owner).await?;
-            if trx < need {
-                return wait_for_gas(ctx, job, wallet, need, trx).await;
+            let burn = match settings.gas_mode {
+                GasMode::Burn => true,
+                GasMode::Delegate | GasMode::Auto => match energy::lend(
+                    ctx,
+                    &mut attempt,
+                    lease,
+                    &settings,
+                    wallet,
+                    &estimate,
+                    &params,
+                    &contract,
+                )
+                .await?
+                {
+                    Lent::Ready => false,
+                    Lent::Burn => true,
+                    Lent::NeedTrx(need) => {
+                        let trx = ctx.tron.trx_balance(&owner).await?;
+                        return wait_for_gas(ctx, job, wallet, need, trx, Topup::BandwidthOnly)
+                            .await;
+                    }
+                    Lent::Wait(done) => return Ok(done),
+                    Lent::Sent(Sent::Expired) => continue,
+                    Lent::Sent(_) => return Ok(later(transfers::soon(ctx))),
+                },
+            };
+            if burn {
+                let need = fees::usdt_transfer_cost(&estimate, &params, &contract, &settings)?;
+                let trx = ctx.tron.trx_balance(&owner).await?;
+                if trx < need {
+                    return wait_for_gas(ctx, job, wallet, need, trx, Topup::Full).await;
+                }
             }
             let t = NewTransfer {
                 wallet_id: wallet.id,
@@ -98,6 +132,13 @@ pub async fn run(
             }
         }
 
+        // Before the TRX sweep: taking energy back costs the wallet nothing,
+        // and a job never ends with the pool's energy still lent.
+        match energy::reclaim(ctx, &mut attempt, lease, &settings, wallet).await? {
+            Sent::Pending => return Ok(later(transfers::soon(ctx))),
+            Sent::Expired => continue,
+            Sent::Landed => {}
+        }
         match sweep_trx(ctx, &mut attempt, lease, &settings, wallet, owner, treasury).await? {
             Sent::Pending => return Ok(later(transfers::soon(ctx))),
             Sent::Expired => continue,
@@ -165,6 +206,15 @@ async fn sweep_trx(
     transfers::send(ctx, attempt, lease, settings, t).await
 }
 
+/// What a top-up brings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Topup {
+    /// The TRX the USDT transfer burns: energy and bandwidth.
+    Full,
+    /// Bandwidth only (the pool lends the energy), activating a new address.
+    BandwidthOnly,
+}
+
 /// Queues a gas top-up for the wallet and snoozes until it has landed; fails
 /// when a top-up for this consolidation failed, or after [`MAX_TOPUPS`]
 /// completed top-ups left the wallet short.
@@ -174,6 +224,7 @@ async fn wait_for_gas(
     wallet: &Wallet,
     need: Sun,
     have: Sun,
+    topup: Topup,
 ) -> Result<Done, JobError> {
     let topups = queue::of_wallet_since(
         &ctx.pool,
@@ -211,7 +262,11 @@ async fn wait_for_gas(
             wallet_address: Some(wallet.address.clone()),
             wallet_id: Some(wallet.id),
             user_id: wallet.user_id,
-            data: serde_json::json!({ "requested_by": job.id, "need_sun": need.0 }),
+            data: serde_json::json!({
+                "requested_by": job.id,
+                "need_sun": need.0,
+                super::gas_topup::BANDWIDTH_ONLY: topup == Topup::BandwidthOnly,
+            }),
             priority: job.priority,
             run_at: None,
         },

@@ -50,7 +50,7 @@ fn bandwidth_upper_bound(contract: &Contract, fee_limit: Sun) -> u64 {
 }
 
 /// TRX the transaction's bandwidth burns when none of it is free.
-fn bandwidth_cost(
+pub fn bandwidth_cost(
     contract: &Contract,
     params: &ChainParameters,
     settings: &JobSettings,

@@ -13,6 +13,10 @@
 //! failure) when its balance is below `gas.min_balance_sun` or below what
 //! the top-up costs it.
 //!
+//! A top-up asked for with `"bandwidth_only": true` in its data (a sweep
+//! whose energy the energy pool lends) brings only the transfer's
+//! bandwidth, and activates a never-used address.
+//!
 //! A duplicate top-up would succeed silently, so it follows the same
 //! transfer-record protocol as a sweep: the record is per deposit wallet.
 
@@ -20,15 +24,29 @@ use super::fees;
 use super::transfers::{self, Asset, Attempt, NewTransfer, Sent, Settled, TransferKind};
 use super::{Context, CrashStep, Done, JobError, JobSettings, Wallet, later};
 use crate::policy::{Refusal, Rule};
-use crate::queue::Lease;
+use crate::queue::{Job, Lease};
 use crate::tron::client::ClientError;
 use crate::tron::{Contract, Sun};
 
 /// Rebuilds after an expired transfer within one attempt before snoozing.
 const ROUNDS: usize = 3;
 
-pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, JobError> {
+/// The job data flag of a top-up for bandwidth only.
+pub const BANDWIDTH_ONLY: &str = "bandwidth_only";
+
+pub async fn run(
+    ctx: &Context,
+    job: &Job,
+    lease: &Lease,
+    wallet: &Wallet,
+) -> Result<Done, JobError> {
     let settings = JobSettings::load(&ctx.pool).await?;
+    let bandwidth_only = job
+        .data
+        .as_ref()
+        .and_then(|d| d.get(BANDWIDTH_ONLY))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
     let target = wallet.address()?;
     if wallet.role != crate::wallets::WalletRole::Deposit {
         let refusal = Refusal {
@@ -93,7 +111,11 @@ pub async fn run(ctx: &Context, lease: &Lease, wallet: &Wallet) -> Result<Done, 
             other => other?,
         };
         let usdt_contract = Contract::trc20_transfer(target, usdt, to, usdt_balance);
-        let need = fees::usdt_transfer_cost(&estimate, &params, &usdt_contract, &settings)?;
+        let need = if bandwidth_only {
+            fees::bandwidth_cost(&usdt_contract, &params, &settings)?
+        } else {
+            fees::usdt_transfer_cost(&estimate, &params, &usdt_contract, &settings)?
+        };
         if balance >= need {
             tracing::info!(wallet = %target, balance = balance.0, need = need.0,
                 "gas top-up skipped: the wallet already holds enough");

@@ -1,4 +1,5 @@
-//! The three wallet jobs — sync, gas top-up, consolidation — and the
+//! The three wallet jobs — sync, gas top-up, consolidation — the energy
+//! pool that lends sweeps their energy ([`energy`]), and the
 //! transfer-record protocol that keeps funds from ever moving twice.
 //!
 //! Every handler:
@@ -15,6 +16,7 @@
 //! queue only to read a job and to enqueue follow-up jobs.
 
 pub mod consolidation;
+pub mod energy;
 pub mod fees;
 pub mod gas_topup;
 pub mod pool_watch;
@@ -213,7 +215,7 @@ pub async fn run(ctx: &Context, job: &Job) -> Outcome {
         };
         let done = match job_type {
             JobType::Sync => sync::run(ctx, job, &wallet).await,
-            JobType::GasTopup => gas_topup::run(ctx, &lease, &wallet).await,
+            JobType::GasTopup => gas_topup::run(ctx, job, &lease, &wallet).await,
             JobType::Consolidation => consolidation::run(ctx, job, &lease, &wallet).await,
         };
         flag.release().await;

@@ -7,10 +7,13 @@
 
 use chrono::Utc;
 
-use crate::settings::{EnergySettings, SettingsError};
+use super::JobSettings;
+use super::energy::with_margin;
+use crate::settings::SettingsError;
 use crate::transfers::pool::{self, Delegation, PoolFigures, PoolState};
 use crate::tron::client::{ClientError, TronClient};
 use crate::tron::{Address, Sun, TokenUnits};
+use crate::wallets::lookup::{self, PoolError};
 use sqlx::PgPool;
 
 pub use crate::transfers::pool::READ_EVERY;
@@ -32,16 +35,24 @@ pub enum WatchError {
 
 /// Reads the chain once and records what it found; returns the record.
 pub async fn observe(db: &PgPool, tron: &TronClient) -> Result<PoolState, WatchError> {
-    let settings = EnergySettings::load(db).await?;
+    let settings = JobSettings::load(db).await?;
     let previous = pool::read(db).await?;
     let energy_price = tron.chain_parameters().await?.energy_fee;
-    let sweep_energy = match crate::transfers::costs::sweep_energy(db).await? {
+    let measured = match crate::transfers::costs::sweep_energy(db).await? {
         Some(measured) => Some(measured),
         None => estimate_sweep(tron, &settings).await,
     };
-    let pool = match settings.pool {
-        None => None,
-        Some(address) => Some(read_pool(tron, address, previous.as_ref()).await?),
+    // What a sweep borrows: the jobs add the same margin when they lend.
+    let sweep_energy = measured.map(|n| with_margin(n, settings.energy_margin_pct));
+    // The pool the jobs would use; with none there is nothing to read (a
+    // mode that needs one makes health say so).
+    let pool = match lookup::energy_pool(db, settings.energy_wallet()?).await {
+        Ok(p) => Some(read_pool(tron, p.address, previous.as_ref()).await?),
+        Err(PoolError::Db(e)) => return Err(e.into()),
+        Err(e) => {
+            tracing::debug!(error = %e, "no energy pool to read");
+            None
+        }
     };
     let state = PoolState {
         observed_at: Utc::now(),
@@ -58,8 +69,8 @@ pub async fn observe(db: &PgPool, tron: &TronClient) -> Result<PoolState, WatchE
 /// With no sweep mined in the last 7 days, the node's estimate of a USDT
 /// transfer to the treasury (from the treasury: it holds USDT once a sweep
 /// landed); `None` when there is none to ask about.
-async fn estimate_sweep(tron: &TronClient, s: &EnergySettings) -> Option<u64> {
-    let treasury = s.treasury?;
+async fn estimate_sweep(tron: &TronClient, s: &JobSettings) -> Option<u64> {
+    let treasury = s.treasury().ok()??;
     match tron
         .estimate_trc20_transfer(&treasury, &s.usdt_contract, &treasury, TokenUnits(1))
         .await

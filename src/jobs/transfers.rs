@@ -80,17 +80,45 @@ pub enum Resolution {
     },
 }
 
+/// Who makes a record, and what keeps them from making it when they no
+/// longer may. Every record is also one of a kind per wallet while
+/// unresolved (the partial unique index).
+#[derive(Debug, Clone, Copy)]
+pub enum Maker<'a> {
+    /// A job's attempt: an attempt that lost its job creates nothing.
+    Job(&'a Lease),
+    /// The maintenance leader (no job): checked in the record's own
+    /// transaction, so a leader whose lease ran out creates nothing.
+    Leader(Uuid),
+    /// An operator's command (no job, no lease): the audit row `action` is
+    /// written in the record's transaction by the database's
+    /// `walletops_audit()`, which refuses anyone without the right.
+    Operator {
+        action: &'static str,
+        token: Option<&'a str>,
+    },
+}
+
+impl Maker<'_> {
+    fn job_id(&self) -> Option<Uuid> {
+        match self {
+            Maker::Job(lease) => Some(lease.job_id),
+            Maker::Leader(_) | Maker::Operator { .. } => None,
+        }
+    }
+}
+
 /// Signs `t` once, through the signer and its policy, and commits its
-/// record, guarded by `lease`: an attempt that lost its job creates nothing.
-/// Fails with [`JobError::Retry`] when the wallet already has an unresolved
-/// transfer of this kind, and finally (a security event) when the policy
-/// refuses it.
+/// record, guarded as `maker` says. Fails with [`JobError::Retry`] when the
+/// wallet already has an unresolved transfer of this kind, and finally (a
+/// security event) when the policy refuses it.
 pub async fn create(
     ctx: &Context,
-    lease: &Lease,
+    maker: Maker<'_>,
     settings: &JobSettings,
     t: NewTransfer,
 ) -> Result<TransferRecord, JobError> {
+    let job_id = maker.job_id();
     let amount = i64::try_from(t.amount)
         .map_err(|_| JobError::Final(format!("amount {} does not fit the record", t.amount)))?;
     let fee_limit = super::fees::fee_limit(&t.contract, settings);
@@ -129,25 +157,21 @@ pub async fn create(
         recipient: match t.kind {
             // A row without a key of ours (inserted around walletops) is
             // no deposit wallet of ours: a refusal, not a mere error.
-            TransferKind::GasTopup => match sealed(t.wallet_id).await {
-                Err(JobError::Final(reason)) => {
-                    let refusal = Refusal {
-                        rule: Rule::Recipient,
-                        message: format!(
-                            "gas top-up recipient {} is not one of our deposit wallets: {reason}",
-                            t.to
-                        ),
-                    };
-                    return Err(super::refused(
-                        ctx,
-                        Some(lease.job_id),
-                        Some(t.wallet_id),
-                        refusal,
-                    )
-                    .await);
+            TransferKind::GasTopup | TransferKind::EnergyDelegate => {
+                match sealed(t.wallet_id).await {
+                    Err(JobError::Final(reason)) => {
+                        let refusal = Refusal {
+                            rule: Rule::Recipient,
+                            message: format!(
+                                "{} recipient {} is not one of our deposit wallets: {reason}",
+                                t.kind, t.to
+                            ),
+                        };
+                        return Err(super::refused(ctx, job_id, Some(t.wallet_id), refusal).await);
+                    }
+                    other => Some(other?),
                 }
-                other => Some(other?),
-            },
+            }
             _ => None,
         },
         topup_need: t.topup_need.map(|n| n.0),
@@ -155,12 +179,34 @@ pub async fn create(
     };
 
     let mut tx = ctx.pool.begin().await?;
-    if !crate::queue::hold_lease(&mut tx, lease).await? {
-        return Err(JobError::LeaseLost);
+    match maker {
+        Maker::Job(lease) => {
+            if !crate::queue::hold_lease(&mut tx, lease).await? {
+                return Err(JobError::LeaseLost);
+            }
+        }
+        Maker::Leader(holder) => {
+            if !crate::queue::maintenance::still_leading(&mut tx, holder).await? {
+                return Err(JobError::Retry(
+                    "no longer the maintenance leader: nothing signed".into(),
+                ));
+            }
+            if wallets::processing::sweep_in_flight(&mut tx, t.wallet_id).await? {
+                return Err(JobError::Retry(format!(
+                    "a sweep of wallet {} is in flight: its job takes the delegation back",
+                    t.wallet_id
+                )));
+            }
+        }
+        Maker::Operator { .. } => {}
     }
     // One signature of a kind at a time, so that two workers cannot both
-    // fit under a daily cap that only one fits under.
-    store::lock_signing(&mut tx, t.kind).await?;
+    // fit under a daily cap that only one fits under. Operators may not
+    // take the lock (only workers may write signing_locks): their stakes
+    // are one at a time per energy wallet by the unresolved-record index.
+    if !matches!(maker, Maker::Operator { .. }) {
+        store::lock_signing(&mut tx, t.kind).await?;
+    }
     let signed = match &ctx.signer {
         Signer::Local(core) => {
             let today = store::signed_today(&mut *tx, t.kind, t.wallet_id).await?;
@@ -176,15 +222,28 @@ pub async fn create(
         Ok(s) => s,
         Err(SignError::Refused(refusal)) => {
             drop(tx);
-            return Err(super::refused(ctx, Some(lease.job_id), Some(t.wallet_id), refusal).await);
+            return Err(super::refused(ctx, job_id, Some(t.wallet_id), refusal).await);
         }
         Err(SignError::Unavailable(message)) => return Err(JobError::Retry(message)),
     };
     let (from, to, tx_id) = (t.from.to_base58(), t.to.to_base58(), signed.txid().to_hex());
     let bytes = signed.encode();
+    if let Maker::Operator { action, token } = maker {
+        crate::audit::trail::record(
+            &mut tx,
+            action,
+            "wallet",
+            Some(&from),
+            serde_json::json!({
+                "kind": t.kind, "to": to, "amount_sun": amount, "tx_id": tx_id,
+            }),
+            token,
+        )
+        .await?;
+    }
     let new = NewRecord {
         wallet_id: t.wallet_id,
-        job_id: lease.job_id,
+        job_id,
         kind: t.kind,
         asset: t.asset,
         from_address: &from,
@@ -503,7 +562,7 @@ pub async fn send(
     t: NewTransfer,
 ) -> Result<Sent, JobError> {
     let wallet_id = t.wallet_id;
-    let rec = create(ctx, lease, settings, t).await?;
+    let rec = create(ctx, Maker::Job(lease), settings, t).await?;
     if let Broadcast::Refused(reason) = broadcast(ctx, attempt, &rec).await? {
         return Err(JobError::Retry(reason));
     }

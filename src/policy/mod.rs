@@ -65,6 +65,12 @@ struct PolicyFile {
     gas_topup: TopupCaps,
     sweep_usdt: Caps,
     sweep_trx: Caps,
+    #[serde(default)]
+    energy_wallets: Vec<Address>,
+    #[serde(default)]
+    energy_stake: Option<Caps>,
+    #[serde(default)]
+    energy_delegate: Option<Caps>,
 }
 
 fn default_change_delay() -> u64 {
@@ -88,7 +94,28 @@ pub struct Policy {
     pub gas_topup: TopupCaps,
     pub sweep_usdt: Caps,
     pub sweep_trx: Caps,
+    /// Wallets that may stake, lend and take back energy; empty: no energy
+    /// kind can be signed.
+    pub energy_wallets: Vec<Address>,
+    /// Caps of staking, in SUN staked (none: nothing may be staked).
+    pub energy_stake: Option<Caps>,
+    /// Caps of lending, in SUN of stake lent (none: nothing may be lent).
+    pub energy_delegate: Option<Caps>,
 }
+
+/// Caps that allow nothing: the caps of an energy kind the file leaves out.
+const NOTHING: Caps = Caps {
+    per_transfer: 0,
+    per_wallet_per_day: 0,
+    total_per_day: 0,
+};
+
+/// Taking energy back is always safe: no cap.
+const UNLIMITED: Caps = Caps {
+    per_transfer: u64::MAX,
+    per_wallet_per_day: u64::MAX,
+    total_per_day: u64::MAX,
+};
 
 /// Why a policy cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -178,10 +205,54 @@ impl Policy {
                 return invalid(format!("{t} is both a treasury and a gas wallet"));
             }
         }
-        for a in file.treasuries.iter().chain(&file.gas_wallets) {
+        for e in &file.energy_wallets {
+            if file.gas_wallets.contains(e) || file.treasuries.contains(e) {
+                return invalid(format!(
+                    "{e} is an energy wallet and also a gas wallet or a treasury: \
+                     give the energy pool a wallet of its own"
+                ));
+            }
+        }
+        for a in file
+            .treasuries
+            .iter()
+            .chain(&file.gas_wallets)
+            .chain(&file.energy_wallets)
+        {
             if *a == file.usdt_contract {
                 return invalid(format!(
-                    "{a} is the USDT contract itself: it can be neither a treasury nor a gas wallet"
+                    "{a} is the USDT contract itself: it can be neither a treasury, a gas wallet \
+                     nor an energy wallet"
+                ));
+            }
+        }
+        let energy_kinds = [
+            TransferKind::EnergyStake,
+            TransferKind::EnergyDelegate,
+            TransferKind::EnergyReclaim,
+        ];
+        if file.energy_wallets.is_empty()
+            && let Some(k) = energy_kinds.iter().find(|k| file.allowed_kinds.contains(k))
+        {
+            return invalid(format!(
+                "allowed_kinds has {k} but energy_wallets is empty: name the energy wallet"
+            ));
+        }
+        for (kind, caps, name) in [
+            (
+                TransferKind::EnergyStake,
+                &file.energy_stake,
+                "energy_stake",
+            ),
+            (
+                TransferKind::EnergyDelegate,
+                &file.energy_delegate,
+                "energy_delegate",
+            ),
+        ] {
+            if file.allowed_kinds.contains(&kind) && caps.is_none() {
+                return invalid(format!(
+                    "allowed_kinds has {kind} but the policy has no [{name}] caps: add them"
                 ));
             }
         }
@@ -192,6 +263,8 @@ impl Policy {
             ("gas_topup", file.gas_topup.caps()),
             ("sweep_usdt", file.sweep_usdt),
             ("sweep_trx", file.sweep_trx),
+            ("energy_stake", file.energy_stake.unwrap_or(NOTHING)),
+            ("energy_delegate", file.energy_delegate.unwrap_or(NOTHING)),
         ] {
             if !(c.per_transfer <= c.per_wallet_per_day && c.per_wallet_per_day <= c.total_per_day)
             {
@@ -218,6 +291,9 @@ impl Policy {
             gas_topup: file.gas_topup,
             sweep_usdt: file.sweep_usdt,
             sweep_trx: file.sweep_trx,
+            energy_wallets: file.energy_wallets,
+            energy_stake: file.energy_stake,
+            energy_delegate: file.energy_delegate,
         })
     }
 
@@ -241,6 +317,13 @@ treasuries = ["{treasury}"]
 # Wallets that may pay gas top-ups (one or more; their keys must be imported);
 # the first is used when gas.wallet_address is unset.
 gas_wallets = ["{gas}"]
+# The energy pool (gas.mode delegate or auto): wallets that stake TRX for
+# energy and lend it to deposit wallets for their sweeps. Lending goes only
+# to our deposit wallets (the signer checks their stored keys), never
+# locked; taking it back is always allowed. To use it, name the wallet here,
+# add "energy-stake", "energy-delegate" and "energy-reclaim" to
+# allowed_kinds, and uncomment the caps at the end.
+energy_wallets = []
 # The token a USDT sweep calls (mainnet USDT: TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t).
 usdt_contract = "{usdt}"
 # The transfer kinds that may be signed at all.
@@ -269,6 +352,17 @@ total_per_day = 1000000000000    # 1,000,000 USDT
 per_transfer = 10000000000       # 10,000 TRX
 per_wallet_per_day = 20000000000 # 20,000 TRX
 total_per_day = 100000000000     # 100,000 TRX
+
+# The energy pool's caps (see energy_wallets above), in SUN of staked TRX:
+# uncomment them to use it.
+# [energy_stake]
+# per_transfer = 100000000000      # 100,000 TRX staked at once
+# per_wallet_per_day = 100000000000
+# total_per_day = 100000000000
+# [energy_delegate]
+# per_transfer = 20000000000       # 20,000 TRX of stake lent to one wallet at once
+# per_wallet_per_day = 200000000000
+# total_per_day = 10000000000000
 "#
         )
     }
@@ -279,7 +373,19 @@ total_per_day = 100000000000     # 100,000 TRX
             TransferKind::ConsolidationUsdt => self.sweep_usdt,
             TransferKind::ConsolidationTrx => self.sweep_trx,
             TransferKind::GasTopup => self.gas_topup.caps(),
+            TransferKind::EnergyStake => self.energy_stake.unwrap_or(NOTHING),
+            TransferKind::EnergyDelegate => self.energy_delegate.unwrap_or(NOTHING),
+            TransferKind::EnergyReclaim => UNLIMITED,
         }
+    }
+
+    pub fn is_energy_wallet(&self, a: &Address) -> bool {
+        self.energy_wallets.contains(a)
+    }
+
+    /// A wallet of ours that is not a deposit wallet: gas, treasury or energy.
+    fn is_house_wallet(&self, a: &Address) -> bool {
+        self.is_gas_wallet(a) || self.is_treasury(a) || self.is_energy_wallet(a)
     }
 
     pub fn is_treasury(&self, a: &Address) -> bool {
@@ -307,6 +413,14 @@ total_per_day = 100000000000     # 100,000 TRX
             "Gas top-ups may be paid only by: {}, and only to deposit wallets whose stored key matches their address.\n",
             list(&self.gas_wallets)
         ));
+        if self.energy_wallets.is_empty() {
+            s.push_str("No energy wallet: energy can be neither staked nor lent.\n");
+        } else {
+            s.push_str(&format!(
+                "Energy may be staked and lent only by: {}, lent only unlocked and only to deposit wallets whose stored key matches their address; taking it back is always allowed.\n",
+                list(&self.energy_wallets)
+            ));
+        }
         s.push_str(&format!(
             "USDT sweeps call the token {}; a contract call may burn at most {}.\n",
             self.usdt_contract,
@@ -315,6 +429,10 @@ total_per_day = 100000000000     # 100,000 TRX
         for &kind in TransferKind::ALL {
             if !self.allowed_kinds.contains(&kind) {
                 s.push_str(&format!("{kind}: not allowed.\n"));
+                continue;
+            }
+            if kind == TransferKind::EnergyReclaim {
+                s.push_str(&format!("{kind}: no cap.\n"));
                 continue;
             }
             let c = self.caps(kind);
@@ -353,11 +471,11 @@ total_per_day = 100000000000     # 100,000 TRX
         }
         match t.kind {
             TransferKind::ConsolidationUsdt | TransferKind::ConsolidationTrx => {
-                if self.is_gas_wallet(&t.from) || self.is_treasury(&t.from) {
+                if self.is_house_wallet(&t.from) {
                     return refuse(
                         Rule::Sender,
                         format!(
-                            "a sweep's sender must be a deposit wallet; {} is a policy gas or treasury wallet",
+                            "a sweep's sender must be a deposit wallet; {} is a policy gas, treasury or energy wallet",
                             t.from
                         ),
                     );
@@ -379,11 +497,11 @@ total_per_day = 100000000000     # 100,000 TRX
                         ),
                     );
                 }
-                if self.is_gas_wallet(&t.to) || self.is_treasury(&t.to) {
+                if self.is_house_wallet(&t.to) {
                     return refuse(
                         Rule::Destination,
                         format!(
-                            "gas top-up recipient {} is a policy gas or treasury wallet, not a deposit wallet",
+                            "gas top-up recipient {} is a policy gas, treasury or energy wallet, not a deposit wallet",
                             t.to
                         ),
                     );
@@ -400,6 +518,34 @@ total_per_day = 100000000000     # 100,000 TRX
                             Asset::Trx.format(t.amount),
                             Asset::Trx.format(need),
                             self.gas_topup.margin_pct
+                        ),
+                    );
+                }
+            }
+            TransferKind::EnergyStake
+            | TransferKind::EnergyDelegate
+            | TransferKind::EnergyReclaim => {
+                if !self.is_energy_wallet(&t.from) {
+                    return refuse(
+                        Rule::Sender,
+                        format!(
+                            "{} must be signed by a policy energy wallet; {} is not",
+                            t.kind, t.from
+                        ),
+                    );
+                }
+                if t.kind == TransferKind::EnergyStake && t.to != t.from {
+                    return refuse(
+                        Rule::Destination,
+                        format!("a stake is the energy wallet's own, not {}'s", t.to),
+                    );
+                }
+                if t.kind == TransferKind::EnergyDelegate && self.is_house_wallet(&t.to) {
+                    return refuse(
+                        Rule::Destination,
+                        format!(
+                            "energy may be lent only to deposit wallets; {} is a policy gas, treasury or energy wallet",
+                            t.to
                         ),
                     );
                 }
@@ -498,6 +644,9 @@ pub enum Rule {
     Mismatch,
     /// The transaction may burn more than `max_fee_limit_sun`.
     FeeLimit,
+    /// A delegation the pool could not take back at once (locked), or of
+    /// a resource other than energy.
+    Delegation,
 }
 
 impl Rule {
@@ -513,6 +662,7 @@ impl Rule {
             Rule::TotalDailyCap => "total-daily-cap",
             Rule::Mismatch => "mismatch",
             Rule::FeeLimit => "fee-limit",
+            Rule::Delegation => "delegation",
         }
     }
 }

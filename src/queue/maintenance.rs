@@ -66,7 +66,28 @@ pub async fn try_lead(pool: &PgPool) -> Result<Option<Leader>, QueueError> {
     Ok(Some(Leader { conn, holder }))
 }
 
+/// Whether `holder` still holds an unexpired leader lease, as part of the
+/// caller's transaction: the row stays locked (FOR SHARE) until it ends, so
+/// no other process takes the lead meanwhile. What the leader writes
+/// without a job (the energy pool's reclaims) is guarded by it.
+pub async fn still_leading(conn: &mut PgConnection, holder: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM maintenance_leader
+                           WHERE holder = $1 AND renewed_at >= now() - make_interval(secs => $2)
+                           FOR SHARE) AS "leading!""#,
+        holder,
+        LEADER_LEASE.as_secs_f64(),
+    )
+    .fetch_one(conn)
+    .await
+}
+
 impl Leader {
+    /// The lease's holder id, for [`still_leading`].
+    pub fn holder(&self) -> Uuid {
+        self.holder
+    }
+
     /// Renews the lease; an error when it ran out and another process may
     /// lead now (this one must stop and try to lead again). Leader work
     /// done in steps renews before each.

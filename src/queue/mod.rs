@@ -56,7 +56,7 @@ pub use types::{
 };
 pub use work::{
     Finish, Lease, Outcome, RescueOutcome, claim, claim_ahead, finish, heartbeat, hold_lease,
-    next_due, rescue_expired, start,
+    next_due, note, rescue_expired, start,
 };
 
 /// Channel on which the database announces new or newly pending jobs

@@ -221,6 +221,28 @@ pub async fn hold_lease(conn: &mut sqlx::PgConnection, lease: &Lease) -> Result<
     Ok(held.is_some())
 }
 
+/// Writes what the attempt held by `lease` decided and why (waiting for
+/// the energy pool, burning instead of delegating) into the job's row: in
+/// `error_message`, which a snooze keeps and a completion clears, so that
+/// a waiting job says why it waits; and appended to `data.notes`, which
+/// stays. Nothing when the attempt no longer holds the job.
+pub async fn note(pool: &PgPool, lease: &Lease, message: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"UPDATE job_logs
+              SET error_message = $4,
+                  data = jsonb_set(coalesce(data, '{}'::jsonb), '{notes}',
+                                   coalesce(data -> 'notes', '[]'::jsonb) || to_jsonb($4::text))
+            WHERE id = $1 AND attempt = $2 AND locked_by = $3 AND status = 'processing'"#,
+        lease.job_id,
+        lease.attempt,
+        lease.holder,
+        message,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Renews the leases of the given attempts held by `holder` for another
 /// `lease`. Returns the job ids still held; an attempt missing from the
 /// answer has lost its lease (rescued, or finished by someone else).

@@ -21,7 +21,7 @@ use crate::tron::Address;
 
 pub use registry::{KEYS, Key, Kind};
 pub use typed::{
-    EnergySettings, HealthSettings, HealthThresholds, JobSettings, QueueSettings, UiSettings,
+    GasMode, HealthSettings, HealthThresholds, JobSettings, QueueSettings, UiSettings,
 };
 
 /// What reading or writing a setting can fail with.
@@ -185,6 +185,10 @@ impl Snapshot {
 
     fn bool(&self, name: &'static str) -> Result<bool, SettingsError> {
         Ok(self.checked(name)?.as_bool().unwrap_or_default())
+    }
+
+    fn text(&self, name: &'static str) -> Result<String, SettingsError> {
+        Ok(self.checked(name)?.as_str().unwrap_or_default().to_string())
     }
 
     fn int(&self, name: &'static str) -> Result<i64, SettingsError> {

@@ -29,6 +29,11 @@ pub enum Kind {
         default: Option<&'static str>,
         optional: bool,
     },
+    /// One word of `options`, as a JSON string (e.g. `"burn"`).
+    Choice {
+        default: &'static str,
+        options: &'static [&'static str],
+    },
 }
 
 /// One runtime key.
@@ -135,6 +140,34 @@ pub const KEYS: &[Key] = &[
         "gas.wallet_address",
         "Base58 TRON address of the gas wallet that pays for top-ups.",
     ),
+    Key {
+        name: "gas.mode",
+        kind: Kind::Choice {
+            default: "burn",
+            options: crate::settings::GasMode::NAMES,
+        },
+        moves_money: false,
+        description: "How a sweep pays for its energy: \"burn\" (TRX topped up and burned), \"delegate\" (energy lent by the energy pool; the sweep waits while the pool is short) or \"auto\" (delegate while the pool covers it, else burn within gas.daily_burn_cap_sun, else wait).",
+        sql_fallback: None,
+    },
+    int(
+        "gas.daily_burn_cap_sun",
+        100 * TRX,
+        0,
+        1_000_000_000 * TRX,
+        "In auto mode: TRX in SUN that sweeps may burn for energy per UTC day when the energy pool is short; beyond it they wait.",
+    ),
+    payout(
+        "energy.wallet_address",
+        "Base58 TRON address of the energy wallet that lends energy; unset, the one active energy wallet.",
+    ),
+    int(
+        "energy.margin_percent",
+        10,
+        0,
+        1000,
+        "Energy delegated above the estimated energy of a USDT transfer, in percent.",
+    ),
     money(int(
         "gas.topup_sun",
         0,
@@ -149,23 +182,6 @@ pub const KEYS: &[Key] = &[
         1_000_000_000 * TRX,
         "Below this balance in SUN the gas wallet refuses top-ups and health is Degraded.",
     ),
-    int(
-        "gas.daily_burn_cap_sun",
-        0,
-        0,
-        1_000_000_000 * TRX,
-        "Most TRX in SUN sweeps may burn per UTC day (top-ups and activations included); health is Down beyond it. 0: no cap.",
-    ),
-    Key {
-        name: "energy.wallet_address",
-        kind: Kind::Address {
-            default: None,
-            optional: true,
-        },
-        moves_money: false,
-        description: "Base58 TRON address of the energy pool: the wallet whose staked TRX lends energy to sweeps.",
-        sql_fallback: None,
-    },
     int(
         "energy.warn_sweeps",
         20,
@@ -337,6 +353,7 @@ impl Key {
             Kind::Bool { default } => Value::Bool(default),
             Kind::Int { default, .. } => Value::from(default),
             Kind::Address { default, .. } => default.map_or(Value::Null, Value::from),
+            Kind::Choice { default, .. } => Value::from(default),
         }
     }
 
@@ -351,6 +368,14 @@ impl Key {
             Kind::Address {
                 optional: false, ..
             } => "a TRON address in quotes (e.g. \"T...\")".into(),
+            Kind::Choice { options, .. } => format!(
+                "one of {} in quotes",
+                options
+                    .iter()
+                    .map(|o| format!("\"{o}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 
@@ -372,6 +397,10 @@ impl Key {
                     .map(|a| Value::String(a.to_base58()))
                     .map_err(|e| format!("{s:?} is not a TRON address: {e}")),
                 None => Err(refused()),
+            },
+            Kind::Choice { options, .. } => match value.as_str() {
+                Some(s) if options.contains(&s) => Ok(value.clone()),
+                _ => Err(refused()),
             },
             Kind::Bool { .. } => Err(refused()),
         }
@@ -435,6 +464,11 @@ mod tests {
             .is_err()
         );
         assert!(ok("tron.usdt_contract", Value::Null).is_err());
+        assert!(ok("gas.mode", json!("delegate")).is_ok());
+        let e = ok("gas.mode", json!("stake")).unwrap_err();
+        assert!(e.contains(r#"one of "burn", "delegate", "auto""#), "{e}");
+        assert!(ok("gas.mode", json!(1)).is_err());
+        assert!(ok("energy.margin_percent", json!(-1)).is_err());
         assert!(ok("policy.change_delay_seconds", json!(0)).is_ok());
         assert!(ok("policy.change_delay_seconds", json!(30 * 86_400)).is_ok());
         assert!(ok("policy.change_delay_seconds", json!(30 * 86_400 + 1)).is_err());

@@ -98,6 +98,53 @@ impl QueueSettings {
     }
 }
 
+/// How a sweep pays for its energy (`gas.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GasMode {
+    /// TRX topped up by the gas wallet and burned (the default).
+    Burn,
+    /// Energy lent by the energy pool; a sweep waits while the pool is short.
+    Delegate,
+    /// Delegate while the pool covers the sweep, else burn within
+    /// `gas.daily_burn_cap_sun`, else wait.
+    Auto,
+}
+
+impl GasMode {
+    /// The stored words, in the order of the variants.
+    pub const NAMES: &'static [&'static str] = &["burn", "delegate", "auto"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GasMode::Burn => "burn",
+            GasMode::Delegate => "delegate",
+            GasMode::Auto => "auto",
+        }
+    }
+}
+
+impl std::str::FromStr for GasMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "burn" => Ok(GasMode::Burn),
+            "delegate" => Ok(GasMode::Delegate),
+            "auto" => Ok(GasMode::Auto),
+            _ => Err(format!(
+                "{s:?} is not a gas mode; valid: {}",
+                Self::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for GasMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Every switch the wallet jobs read, at the start of every attempt (an
 /// operator's `config set`, or an applied proposal, applies to the next
 /// attempt). A malformed value fails the job, naming the key; nothing that
@@ -117,9 +164,21 @@ pub struct JobSettings {
     pub usdt_contract: Address,
     pub tx_expiry: Duration,
     pub fee_limit: Sun,
+    /// `gas.mode`
+    pub gas_mode: GasMode,
+    /// `gas.daily_burn_cap_sun`
+    pub daily_burn_cap: Sun,
+    /// `energy.wallet_address`
+    energy_wallet: Result<Option<Address>, String>,
+    /// `energy.margin_percent`
+    pub energy_margin_pct: u64,
 }
 
-const JOB_KEYS: [&str; 10] = [
+const JOB_KEYS: [&str; 14] = [
+    "gas.mode",
+    "gas.daily_burn_cap_sun",
+    "energy.wallet_address",
+    "energy.margin_percent",
     "consolidation.treasury_address",
     "consolidation.min_usdt",
     "consolidation.trx_reserve_sun",
@@ -159,7 +218,22 @@ impl JobSettings {
             })?,
             tx_expiry: secs(s.int("tron.tx_expiry_seconds")?),
             fee_limit: Sun(amount("tron.fee_limit_sun")?),
+            gas_mode: s
+                .text("gas.mode")?
+                .parse()
+                .map_err(|message| SettingsError::Invalid {
+                    key: "gas.mode",
+                    message,
+                })?,
+            daily_burn_cap: Sun(amount("gas.daily_burn_cap_sun")?),
+            energy_wallet: lazy("energy.wallet_address"),
+            energy_margin_pct: amount("energy.margin_percent")?,
         })
+    }
+
+    /// `energy.wallet_address`, like [`Self::treasury`].
+    pub fn energy_wallet(&self) -> Result<Option<Address>, SettingsError> {
+        Self::lazy("energy.wallet_address", &self.energy_wallet)
     }
 
     /// `consolidation.treasury_address`: `None` when unset, an error when
@@ -197,7 +271,8 @@ pub struct HealthThresholds {
     pub gas_min_balance_sun: i64,
     /// `energy.warn_sweeps`: 0 turns the pool check off.
     pub energy_warn_sweeps: i64,
-    /// `gas.daily_burn_cap_sun`: 0 is no cap.
+    /// `gas.daily_burn_cap_sun`: in auto mode, the most TRX sweeps burn for
+    /// energy per UTC day; beyond it they wait.
     pub gas_daily_burn_cap_sun: i64,
 }
 
@@ -234,8 +309,8 @@ pub struct HealthSettings {
     pub paused: bool,
     /// `gas.wallet_address` as stored (health names even a malformed one).
     pub gas_wallet: Option<String>,
-    /// `energy.wallet_address` as stored.
-    pub energy_pool: Option<String>,
+    /// `gas.mode`: whether sweeps borrow from the energy pool.
+    pub gas_mode: GasMode,
 }
 
 impl HealthSettings {
@@ -251,7 +326,7 @@ impl HealthSettings {
             "workers.paused",
             "energy.warn_sweeps",
             "gas.daily_burn_cap_sun",
-            "energy.wallet_address",
+            "gas.mode",
         ]);
         let s = Snapshot::load(pool, &keys).await?;
         Ok(Self {
@@ -261,46 +336,15 @@ impl HealthSettings {
                 .raw("gas.wallet_address")
                 .and_then(|v| v.as_str())
                 .map(str::to_string),
-            energy_pool: s
-                .raw("energy.wallet_address")
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
-        })
-    }
-}
-
-/// What the maintainer reads to watch the energy pool.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnergySettings {
-    /// `energy.wallet_address`
-    pub pool: Option<Address>,
-    /// `consolidation.treasury_address`: the recipient a sweep's energy is
-    /// estimated for.
-    pub treasury: Option<Address>,
-    /// `tron.usdt_contract`
-    pub usdt_contract: Address,
-}
-
-impl EnergySettings {
-    pub async fn load(pool: &PgPool) -> Result<Self, SettingsError> {
-        let s = Snapshot::load(
-            pool,
-            &[
-                "energy.wallet_address",
-                "consolidation.treasury_address",
-                "tron.usdt_contract",
-            ],
-        )
-        .await?;
-        Ok(Self {
-            pool: s.address("energy.wallet_address")?,
-            treasury: s.address("consolidation.treasury_address")?,
-            usdt_contract: s.address("tron.usdt_contract")?.ok_or_else(|| {
-                SettingsError::Invalid {
-                    key: "tron.usdt_contract",
-                    message: "is not set".into(),
-                }
-            })?,
+            gas_mode: or_default(
+                s.text("gas.mode").and_then(|t| {
+                    t.parse().map_err(|message| SettingsError::Invalid {
+                        key: "gas.mode",
+                        message,
+                    })
+                }),
+                GasMode::Burn,
+            ),
         })
     }
 }

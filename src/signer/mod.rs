@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::policy::{Asset, Policy, Refusal, Rule, Transfer, TransferKind, Usage};
+use crate::tron::tx::Resource;
 use crate::tron::tx::{parse_trc20_transfer, trc20_transfer_data};
 use crate::tron::{Address, Contract, RawTransaction, SignedTransaction, Sun};
 use crate::wallets::{MasterKey, SealedKey};
@@ -109,11 +110,12 @@ impl Core {
                 )
             })?;
         match req.kind {
-            TransferKind::GasTopup => {
+            // Both hand something to a deposit wallet: it must be ours.
+            TransferKind::GasTopup | TransferKind::EnergyDelegate => {
                 let recipient = req.recipient.as_ref().ok_or_else(|| {
                     refusal(
                         Rule::Recipient,
-                        "a gas top-up names no recipient wallet key".into(),
+                        format!("a {} names no recipient wallet key", req.kind),
                     )
                 })?;
                 let derives = recipient.wallet_id == req.wallet_id
@@ -125,21 +127,25 @@ impl Core {
                     return Err(refusal(
                         Rule::Recipient,
                         format!(
-                            "gas top-up recipient {} is not the address of deposit wallet {}'s stored key \
+                            "{} recipient {} is not the address of deposit wallet {}'s stored key \
                              (a wallet row whose address was changed?)",
-                            req.to, recipient.wallet_id
+                            req.kind, req.to, recipient.wallet_id
                         ),
                     ));
                 }
             }
-            TransferKind::ConsolidationUsdt | TransferKind::ConsolidationTrx => {
+            TransferKind::ConsolidationUsdt
+            | TransferKind::ConsolidationTrx
+            | TransferKind::EnergyStake => {
                 if req.sender.wallet_id != req.wallet_id {
                     return Err(refusal(
                         Rule::Mismatch,
-                        "a sweep is counted against its sender's wallet".into(),
+                        format!("a {} is counted against its sender's wallet", req.kind),
                     ));
                 }
             }
+            // Taking energy back is always safe, from whichever receiver.
+            TransferKind::EnergyReclaim => {}
         }
         self.policy.check(
             &Transfer {
@@ -174,8 +180,28 @@ impl Core {
         if !raw.data.is_empty() {
             return Err(mismatch("it carries a memo".into()));
         }
-        match (&raw.contract, req.asset) {
-            (Contract::Transfer { owner, to, amount }, Asset::Trx) => {
+        let no_fee_limit = |what: &str| {
+            if raw.fee_limit == Sun::ZERO {
+                Ok(())
+            } else {
+                Err(mismatch(format!("a {what} with a fee limit")))
+            }
+        };
+        let energy_only = |resource: Resource| {
+            if resource == Resource::Energy {
+                Ok(())
+            } else {
+                Err(refusal(
+                    Rule::Delegation,
+                    format!("it stakes or lends {}, not ENERGY", resource.as_str()),
+                ))
+            }
+        };
+        match (&raw.contract, req.kind) {
+            (
+                Contract::Transfer { owner, to, amount },
+                TransferKind::ConsolidationTrx | TransferKind::GasTopup,
+            ) => {
                 if (*owner, *to, amount.0) != (req.from, req.to, req.amount) {
                     return Err(mismatch(format!(
                         "it sends {amount} from {owner} to {to}; described: {} from {} to {}",
@@ -184,9 +210,78 @@ impl Core {
                         req.to
                     )));
                 }
-                if raw.fee_limit != Sun::ZERO {
-                    return Err(mismatch("a TRX transfer with a fee limit".into()));
+                no_fee_limit("TRX transfer")?;
+            }
+            (
+                Contract::FreezeBalanceV2 {
+                    owner,
+                    frozen_balance,
+                    resource,
+                },
+                TransferKind::EnergyStake,
+            ) => {
+                if (*owner, *owner, frozen_balance.0) != (req.from, req.to, req.amount) {
+                    return Err(mismatch(format!(
+                        "it stakes {frozen_balance} of {owner}; described: {} of {} for {}",
+                        Sun(req.amount),
+                        req.from,
+                        req.to
+                    )));
                 }
+                energy_only(*resource)?;
+                no_fee_limit("stake")?;
+            }
+            (
+                Contract::DelegateResource {
+                    owner,
+                    resource,
+                    balance,
+                    receiver,
+                    lock,
+                    lock_period,
+                },
+                TransferKind::EnergyDelegate,
+            ) => {
+                if (*owner, *receiver, balance.0) != (req.from, req.to, req.amount) {
+                    return Err(mismatch(format!(
+                        "it lends {balance} of stake from {owner} to {receiver}; described: {} from {} to {}",
+                        Sun(req.amount),
+                        req.from,
+                        req.to
+                    )));
+                }
+                energy_only(*resource)?;
+                // A locked delegation cannot be taken back before its
+                // period ends: the pool's energy would stay with the
+                // receiver.
+                if *lock || *lock_period != 0 {
+                    return Err(refusal(
+                        Rule::Delegation,
+                        format!(
+                            "it lends to {receiver} locked for {lock_period} blocks: a locked delegation cannot be taken back"
+                        ),
+                    ));
+                }
+                no_fee_limit("delegation")?;
+            }
+            (
+                Contract::UnDelegateResource {
+                    owner,
+                    balance,
+                    receiver,
+                    ..
+                },
+                TransferKind::EnergyReclaim,
+            ) => {
+                if (*owner, *receiver, balance.0) != (req.from, req.to, req.amount) {
+                    return Err(mismatch(format!(
+                        "it takes back {balance} of stake from {receiver} to {owner}; described: {} from {} to {}",
+                        Sun(req.amount),
+                        req.to,
+                        req.from
+                    )));
+                }
+                no_fee_limit("reclaim")?;
             }
             (
                 Contract::TriggerSmartContract {
@@ -195,7 +290,7 @@ impl Core {
                     call_value,
                     data,
                 },
-                Asset::Usdt,
+                TransferKind::ConsolidationUsdt,
             ) => {
                 if *contract != self.policy.usdt_contract {
                     return Err(mismatch(format!(
@@ -224,11 +319,10 @@ impl Core {
                     ));
                 }
             }
-            (other, asset) => {
+            (other, kind) => {
                 return Err(mismatch(format!(
-                    "a {} contract for a {} transfer",
-                    other.type_name(),
-                    asset.as_str()
+                    "a {} contract for a {kind} transfer",
+                    other.type_name()
                 )));
             }
         }

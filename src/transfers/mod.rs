@@ -25,20 +25,35 @@ pub enum TransferKind {
     ConsolidationUsdt,
     ConsolidationTrx,
     GasTopup,
+    /// The energy wallet stakes its own TRX for energy (FreezeBalanceV2).
+    EnergyStake,
+    /// The energy wallet lends staked energy to a deposit wallet before its
+    /// sweep (DelegateResource).
+    EnergyDelegate,
+    /// The energy wallet takes a delegation back (UnDelegateResource).
+    EnergyReclaim,
 }
 
 text_enum!(TransferKind, "transfer kind", {
     ConsolidationUsdt => "consolidation-usdt",
     ConsolidationTrx => "consolidation-trx",
     GasTopup => "gas-topup",
+    EnergyStake => "energy-stake",
+    EnergyDelegate => "energy-delegate",
+    EnergyReclaim => "energy-reclaim",
 });
 
 impl TransferKind {
-    /// The asset this kind moves.
+    /// The asset this kind moves (the energy kinds: the staked TRX they
+    /// concern, in SUN).
     pub fn asset(self) -> Asset {
         match self {
             TransferKind::ConsolidationUsdt => Asset::Usdt,
-            TransferKind::ConsolidationTrx | TransferKind::GasTopup => Asset::Trx,
+            TransferKind::ConsolidationTrx
+            | TransferKind::GasTopup
+            | TransferKind::EnergyStake
+            | TransferKind::EnergyDelegate
+            | TransferKind::EnergyReclaim => Asset::Trx,
         }
     }
 }
@@ -116,7 +131,9 @@ pub struct TransferRecord {
 #[derive(Debug, Clone)]
 pub struct NewRecord<'a> {
     pub wallet_id: Uuid,
-    pub job_id: Uuid,
+    /// `None` for a record made outside a job (an operator's stake, the
+    /// maintenance leader's reclaim).
+    pub job_id: Option<Uuid>,
     pub kind: TransferKind,
     pub asset: Asset,
     pub from_address: &'a str,
@@ -424,6 +441,38 @@ pub async fn job_has_unresolved(
     .await
 }
 
+/// TRX (SUN) that USDT sweeps burned for energy today (UTC), by the
+/// records resolved today: what `gas.daily_burn_cap_sun` bounds.
+pub async fn energy_burned_today(db: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
+    let sun = sqlx::query_scalar!(
+        r#"SELECT coalesce(sum(energy_fee_sun), 0)::bigint AS "sun!"
+             FROM transfers
+            WHERE kind = 'consolidation-usdt' AND fee_sun IS NOT NULL
+              AND resolved_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"#,
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(sun.max(0) as u64)
+}
+
+/// When `pool` last lent to each receiver, by its confirmed energy-delegate
+/// records: the age of what is delegated out.
+pub async fn last_delegations(
+    db: impl PgExecutor<'_>,
+    pool: &str,
+) -> Result<Vec<(String, DateTime<Utc>)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT to_address, max(coalesce(resolved_at, created_at)) AS "at!"
+             FROM transfers
+            WHERE kind = 'energy-delegate' AND status = 'confirmed' AND from_address = $1
+            GROUP BY to_address"#,
+        pool,
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.to_address, r.at)).collect())
+}
+
 /// Up to `limit` unresolved records that no live job will settle: their
 /// job failed, was cancelled or was deleted. Oldest first. The statement
 /// reads `job_logs` too, for the job's status; its main table is
@@ -467,7 +516,8 @@ mod tests {
         }
         assert_eq!(
             "gas_topup".parse::<TransferKind>().unwrap_err().to_string(),
-            "unknown transfer kind \"gas_topup\"; valid: consolidation-usdt consolidation-trx gas-topup"
+            "unknown transfer kind \"gas_topup\"; valid: consolidation-usdt consolidation-trx gas-topup \
+             energy-stake energy-delegate energy-reclaim"
         );
         assert_eq!(TransferKind::ConsolidationUsdt.asset(), Asset::Usdt);
     }

@@ -56,6 +56,29 @@ impl Sun {
     pub const fn from_trx(trx: u64) -> Self {
         Self(trx * SUN_PER_TRX)
     }
+
+    /// An amount of TRX as people write it, `1500` or `0.25` (at most six
+    /// decimals, no sign, no grouping), exactly in SUN.
+    pub fn parse_trx(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let refuse = || {
+            format!(
+                "{text:?} is not an amount of TRX: write it like 1500 or 0.25 (at most 6 decimals)"
+            )
+        };
+        let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 6 {
+            return Err(refuse());
+        }
+        let whole: u64 = whole.parse().map_err(|_| refuse())?;
+        let frac: u64 = format!("{frac:0<6}").parse().map_err(|_| refuse())?;
+        whole
+            .checked_mul(SUN_PER_TRX)
+            .and_then(|w| w.checked_add(frac))
+            .map(Sun)
+            .ok_or_else(refuse)
+    }
 }
 
 /// The one way amounts are written for people, everywhere (console, CLI,
@@ -137,6 +160,25 @@ mod tests {
         assert_eq!(Sun(u64::MAX).to_i64(), None);
         assert_eq!(Sun::from_i64(-1), None);
         assert_eq!(TokenUnits::from_i64(7), Some(TokenUnits(7)));
+    }
+
+    #[test]
+    fn trx_is_parsed_exactly_or_refused() {
+        assert_eq!(Sun::parse_trx("1500"), Ok(Sun(1_500_000_000)));
+        assert_eq!(Sun::parse_trx(" 0.25 "), Ok(Sun(250_000)));
+        assert_eq!(Sun::parse_trx("1.000001"), Ok(Sun(1_000_001)));
+        for bad in [
+            "",
+            "abc",
+            "-1",
+            "1.0000001",
+            "1,000",
+            ".5",
+            "1e6",
+            "99999999999999999",
+        ] {
+            assert!(Sun::parse_trx(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

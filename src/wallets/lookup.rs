@@ -134,6 +134,74 @@ pub async fn activation(
     .map(|r| (r.id, r.active)))
 }
 
+/// The active wallets of `role` with a stored key: id and address.
+pub async fn active_keyed(
+    pool: &PgPool,
+    role: WalletRole,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    Ok(sqlx::query!(
+        "SELECT id, address FROM user_wallets
+          WHERE role = $1 AND active AND encrypted_key IS NOT NULL
+          ORDER BY created_at, address",
+        role.as_str()
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.address))
+    .collect())
+}
+
+/// The energy pool in use: the wallet at `configured`
+/// (`energy.wallet_address`) when set, else the one active energy wallet.
+/// `None` for the id when the configured address is no active wallet of
+/// ours with a key (nothing can be signed for it then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnergyPool {
+    pub id: Option<Uuid>,
+    pub address: Address,
+}
+
+/// Why no energy pool can be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error(
+        "no active energy wallet: import one with `walletops wallet import --role energy` \
+         (a second admin approves it), or keep gas.mode burn"
+    )]
+    None,
+    #[error("{0} active energy wallets: choose one with energy.wallet_address")]
+    Several(usize),
+    #[error("energy wallet {0:?} has an invalid address")]
+    BadAddress(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// See [`EnergyPool`].
+pub async fn energy_pool(
+    pool: &PgPool,
+    configured: Option<Address>,
+) -> Result<EnergyPool, PoolError> {
+    let active = active_keyed(pool, WalletRole::Energy).await?;
+    let (id, address) = match (configured, active.as_slice()) {
+        (Some(a), _) => (
+            active
+                .iter()
+                .find(|(_, b)| *b == a.to_base58())
+                .map(|(id, _)| *id),
+            a,
+        ),
+        (None, [(id, a)]) => (
+            Some(*id),
+            a.parse().map_err(|_| PoolError::BadAddress(a.clone()))?,
+        ),
+        (None, []) => return Err(PoolError::None),
+        (None, several) => return Err(PoolError::Several(several.len())),
+    };
+    Ok(EnergyPool { id, address })
+}
+
 /// Whether an active wallet of `role` with a stored key exists.
 pub async fn active_key_exists(
     conn: &mut PgConnection,

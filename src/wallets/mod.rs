@@ -32,12 +32,15 @@ pub enum WalletRole {
     Gas,
     /// Receives the swept USDT.
     Treasury,
+    /// Stakes TRX for energy and lends it to deposit wallets for their sweeps.
+    Energy,
 }
 
 text_enum!(WalletRole, "wallet role", {
     Deposit => "deposit",
     Gas => "gas",
     Treasury => "treasury",
+    Energy => "energy",
 });
 
 /// Whether a stored key may sign at once (`user_wallets.active`).
@@ -290,7 +293,7 @@ mod tests {
 
     #[test]
     fn wallet_roles_read_as_they_print() {
-        for role in [WalletRole::Deposit, WalletRole::Gas, WalletRole::Treasury] {
+        for role in WalletRole::ALL.iter().copied() {
             assert_eq!(role.as_str().parse::<WalletRole>(), Ok(role));
             assert_eq!(
                 serde_json::to_value(role).unwrap(),

@@ -69,6 +69,35 @@ pub async fn clear(
     .map(|_| ())
 }
 
+/// Whether a sweep of `wallet_id` is in flight: a live job holds its flag,
+/// a consolidation of it is pending or processing, or it has a transfer
+/// that may still land. Locks the wallet's row for the caller's
+/// transaction, so that no job takes the flag until it ends ([`take`]
+/// updates the row): the maintenance leader's reclaim of a delegation is
+/// then either made before the sweep starts (which settles it first) or
+/// not at all.
+pub async fn sweep_in_flight(
+    conn: &mut PgConnection,
+    wallet_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT (w.is_processing AND EXISTS (SELECT 1 FROM job_logs j
+                                               WHERE j.id = w.processing_job_id
+                                                 AND j.status = 'processing'))
+                  OR EXISTS (SELECT 1 FROM job_logs j
+                              WHERE j.wallet_id = w.id AND j.job_type = 'consolidation'
+                                AND j.status IN ('pending', 'processing'))
+                  OR EXISTS (SELECT 1 FROM transfers t
+                              WHERE t.wallet_id = w.id AND t.status IN ('signed', 'broadcast'))
+                  AS "busy!"
+             FROM user_wallets w WHERE w.id = $1 FOR UPDATE OF w"#,
+        wallet_id
+    )
+    .fetch_optional(conn)
+    .await
+    .map(|busy| busy.unwrap_or(false))
+}
+
 /// Clears the flag of every wallet whose processing job is not live
 /// (missing, finished, or past its lease); returns their addresses.
 pub async fn release_orphaned(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
