@@ -49,6 +49,24 @@ impl CostTotals {
         self.delegation_burned.0 += o.delegation_burned.0;
     }
 
+    /// What was added since `earlier`, a snapshot of the same sums.
+    pub fn since(&self, earlier: &CostTotals) -> CostTotals {
+        let sun = |a: Sun, b: Sun| Sun(a.0.saturating_sub(b.0));
+        CostTotals {
+            transfers: self.transfers.saturating_sub(earlier.transfers),
+            sweeps: self.sweeps.saturating_sub(earlier.sweeps),
+            burned: sun(self.burned, earlier.burned),
+            energy_fee: sun(self.energy_fee, earlier.energy_fee),
+            net_fee: sun(self.net_fee, earlier.net_fee),
+            activation_fee: sun(self.activation_fee, earlier.activation_fee),
+            energy_total: self.energy_total.saturating_sub(earlier.energy_total),
+            energy_stake: self.energy_stake.saturating_sub(earlier.energy_stake),
+            energy_burned: self.energy_burned.saturating_sub(earlier.energy_burned),
+            net_usage: self.net_usage.saturating_sub(earlier.net_usage),
+            delegation_burned: sun(self.delegation_burned, earlier.delegation_burned),
+        }
+    }
+
     /// TRX burned per sweep: every transfer's burn (top-ups and TRX
     /// consolidations included) over the sweeps, without the one-time
     /// activations; `None` with no
