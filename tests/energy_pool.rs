@@ -8,49 +8,17 @@ mod common;
 
 use std::time::Duration;
 
-use common::chain::{client, eventually, key, now_ms};
+use common::TestDb;
+use common::chain::{client, fund, key, land};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use walletops::admin::health::Status;
-use walletops::sim::{SimConfig, Simulator};
-use walletops::tron::client::{TronClient, View};
-use walletops::tron::tx::{Contract, RawTransaction, Resource};
+use walletops::sim::{SimConfig, SimHandle, Simulator};
+use walletops::tron::client::TronClient;
+use walletops::tron::tx::{Contract, Resource};
 use walletops::tron::{Address, PrivateKey, Sun};
 
 const TRX: u64 = 1_000_000;
-
-async fn fund(url: &url::Url, addr: &Address, trx_sun: u64, usdt: u64) {
-    reqwest::Client::new()
-        .post(url.join("/sim/fund").unwrap())
-        .json(&json!({"address": addr, "trx_sun": trx_sun, "usdt": usdt}))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
-}
-
-/// Signs, broadcasts and waits until the receipt exists.
-async fn land(client: &TronClient, from: &PrivateKey, contract: Contract) {
-    let reference = client.now_block().await.unwrap();
-    let tx = RawTransaction::new(
-        contract,
-        &reference,
-        now_ms(),
-        Duration::from_secs(60),
-        Sun::ZERO,
-    )
-    .sign(from);
-    client.broadcast(&tx).await.unwrap();
-    let info = eventually(|| async {
-        client
-            .transaction_info(&tx.txid(), View::Head)
-            .await
-            .unwrap()
-    })
-    .await;
-    assert!(info.succeeded(), "{info:?}");
-}
 
 async fn set(pool: &PgPool, key: &str, value: Value) {
     let n = sqlx::query("UPDATE system_config SET value = $2 WHERE key = $1")
@@ -61,6 +29,53 @@ async fn set(pool: &PgPool, key: &str, value: Value) {
         .unwrap()
         .rows_affected();
     assert_eq!(n, 1, "{key} is seeded");
+}
+
+/// A simulator where 1,000 TRX are staked elsewhere and the network has
+/// 2,000,000 energy a day, a database whose treasury holds USDT (the node
+/// estimates a sweep's energy for it), and a funded pool and deposit.
+struct Chain {
+    sim: SimHandle,
+    db: TestDb,
+    tron: TronClient,
+    pool: PrivateKey,
+    deposit: PrivateKey,
+    treasury: PrivateKey,
+}
+
+impl Chain {
+    async fn new() -> Chain {
+        walletops::tron::client::install_crypto_provider();
+        let sim = Simulator::spawn(SimConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            block_interval: Duration::from_millis(50),
+            solidify_blocks: 3,
+            total_energy_limit: 2_000_000,
+            network_energy_weight: 1_000,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let db = common::fresh_db().await;
+        let (pool, deposit, treasury) = (key(1), key(2), key(3));
+        fund(sim.url(), &pool.address(), 3_000 * TRX, 0).await;
+        fund(sim.url(), &deposit.address(), TRX, 0).await;
+        fund(sim.url(), &treasury.address(), TRX, 5).await;
+        set(
+            &db.pool,
+            "consolidation.treasury_address",
+            json!(treasury.address()),
+        )
+        .await;
+        Chain {
+            tron: client(sim.url().clone()),
+            sim,
+            db,
+            pool,
+            deposit,
+            treasury,
+        }
+    }
 }
 
 /// The health reasons about the energy pool.
@@ -77,32 +92,14 @@ async fn pool_reasons(pool: &PgPool) -> (Status, Vec<String>) {
 
 #[tokio::test]
 async fn a_pool_short_of_sweeps_is_degraded_and_its_delegations_show_with_their_age() {
-    walletops::tron::client::install_crypto_provider();
-    // 1,000 TRX staked elsewhere, 2,000,000 energy a day: 2,000 TRX staked
-    // by the pool makes the weight 3,000.
-    let sim = Simulator::spawn(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        block_interval: Duration::from_millis(50),
-        solidify_blocks: 3,
-        total_energy_limit: 2_000_000,
-        network_energy_weight: 1_000,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let db = common::fresh_db().await;
-    let tron = client(sim.url().clone());
-    let (pool, deposit, treasury) = (key(1), key(2), key(3));
-    fund(sim.url(), &pool.address(), 3_000 * TRX, 0).await;
-    fund(sim.url(), &deposit.address(), TRX, 0).await;
-    // A treasury holding USDT: the node estimates a sweep's energy for it.
-    fund(sim.url(), &treasury.address(), TRX, 5).await;
-    set(
-        &db.pool,
-        "consolidation.treasury_address",
-        json!(treasury.address()),
-    )
-    .await;
+    let Chain {
+        sim: _sim,
+        db,
+        tron,
+        pool,
+        deposit,
+        treasury,
+    } = Chain::new().await;
 
     // Without a pool: the price alone, and health says nothing of a pool.
     let state = walletops::jobs::pool_watch::observe(&db.pool, &tron)
@@ -134,6 +131,7 @@ async fn a_pool_short_of_sweeps_is_degraded_and_its_delegations_show_with_their_
             frozen_balance: Sun(2_000 * TRX),
             resource: Resource::Energy,
         },
+        Sun::ZERO,
     )
     .await;
     land(
@@ -147,6 +145,7 @@ async fn a_pool_short_of_sweeps_is_degraded_and_its_delegations_show_with_their_
             lock: false,
             lock_period: 0,
         },
+        Sun::ZERO,
     )
     .await;
 
@@ -228,29 +227,14 @@ async fn a_pool_short_of_sweeps_is_degraded_and_its_delegations_show_with_their_
 
 #[tokio::test]
 async fn sweeps_waiting_for_a_short_pool_are_down_and_say_why() {
-    walletops::tron::client::install_crypto_provider();
-    let sim = Simulator::spawn(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        block_interval: Duration::from_millis(50),
-        solidify_blocks: 3,
-        total_energy_limit: 2_000_000,
-        network_energy_weight: 1_000,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let db = common::fresh_db().await;
-    let tron = client(sim.url().clone());
-    let (pool, deposit, treasury) = (key(1), key(2), key(3));
-    fund(sim.url(), &pool.address(), 3_000 * TRX, 0).await;
-    fund(sim.url(), &deposit.address(), TRX, 0).await;
-    fund(sim.url(), &treasury.address(), TRX, 5).await;
-    set(
-        &db.pool,
-        "consolidation.treasury_address",
-        json!(treasury.address()),
-    )
-    .await;
+    let Chain {
+        sim: _sim,
+        db,
+        tron,
+        pool,
+        deposit,
+        ..
+    } = Chain::new().await;
     set(&db.pool, "energy.wallet_address", json!(pool.address())).await;
     set(&db.pool, "gas.mode", json!("delegate")).await;
     // 2,000 of 3,000 TRX staked network-wide; 1,800 lent out leaves the
@@ -264,6 +248,7 @@ async fn sweeps_waiting_for_a_short_pool_are_down_and_say_why() {
             frozen_balance: Sun(2_000 * TRX),
             resource: Resource::Energy,
         },
+        Sun::ZERO,
     )
     .await;
     let lend = |trx: u64| Contract::DelegateResource {
@@ -274,7 +259,7 @@ async fn sweeps_waiting_for_a_short_pool_are_down_and_say_why() {
         lock: false,
         lock_period: 0,
     };
-    land(&tron, &pool, lend(1_800)).await;
+    land(&tron, &pool, lend(1_800), Sun::ZERO).await;
     let state = walletops::jobs::pool_watch::observe(&db.pool, &tron)
         .await
         .unwrap();
@@ -300,7 +285,7 @@ async fn sweeps_waiting_for_a_short_pool_are_down_and_say_why() {
     };
     assert_eq!(down(&pool_reasons(&db.pool).await.1), Vec::<String>::new());
 
-    land(&tron, &pool, lend(100)).await;
+    land(&tron, &pool, lend(100), Sun::ZERO).await;
     let state = walletops::jobs::pool_watch::observe(&db.pool, &tron)
         .await
         .unwrap();

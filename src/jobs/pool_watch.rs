@@ -47,7 +47,7 @@ pub async fn observe(db: &PgPool, tron: &TronClient) -> Result<PoolState, WatchE
     // The pool the jobs would use; with none there is nothing to read (a
     // mode that needs one makes health say so).
     let pool = match lookup::energy_pool(db, settings.energy_wallet()?).await {
-        Ok(p) => Some(read_pool(tron, p.address, previous.as_ref()).await?),
+        Ok(p) => Some(read_pool(db, tron, p.address, previous.as_ref()).await?),
         Err(PoolError::Db(e)) => return Err(e.into()),
         Err(e) => {
             tracing::debug!(error = %e, "no energy pool to read");
@@ -84,6 +84,7 @@ async fn estimate_sweep(tron: &TronClient, s: &JobSettings) -> Option<u64> {
 }
 
 async fn read_pool(
+    db: &PgPool,
     tron: &TronClient,
     address: Address,
     previous: Option<&PoolState>,
@@ -91,12 +92,16 @@ async fn read_pool(
     let resource = tron.get_account_resource(&address).await?;
     let stake = tron.stake_v2(&address).await?;
     let index = tron.delegated_resource_index_v2(&address).await?;
+    let lent = crate::transfers::last_delegations(db, &address.to_base58()).await?;
     let seen = |to: &str| {
-        previous
-            .and_then(|p| p.pool.as_ref())
-            .filter(|p| p.address == address.to_base58())
-            .and_then(|p| p.delegations.iter().find(|d| d.to == to))
-            .map(|d| d.since)
+        let recorded = lent.iter().find(|(a, _)| a == to).map(|(_, at)| *at);
+        recorded.or_else(|| {
+            previous
+                .and_then(|p| p.pool.as_ref())
+                .filter(|p| p.address == address.to_base58())
+                .and_then(|p| p.delegations.iter().find(|d| d.to == to))
+                .map(|d| d.since)
+        })
     };
     let now = Utc::now();
     let mut delegations = Vec::new();

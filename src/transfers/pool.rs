@@ -20,12 +20,14 @@ pub struct Delegation {
     pub to: String,
     /// Staked SUN whose energy is lent.
     pub energy_sun: Sun,
-    /// Since when walletops has seen it (the chain does not say when a
-    /// delegation began).
+    /// When the pool last lent to this account by its confirmed records,
+    /// else when walletops first saw the delegation (the chain does not
+    /// say when a delegation began).
     pub since: DateTime<Utc>,
 }
 
-/// The pool's figures, when `energy.wallet_address` is set.
+/// The pool's figures, when the jobs have one (`energy.wallet_address`, or
+/// the one active energy wallet).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoolFigures {
     pub address: String,
