@@ -135,3 +135,15 @@ BEGIN
     RETURN v_id;
 END
 $$;
+
+-- `walletops energy stake` runs with the workers' login (it reads the
+-- pool's sealed key and writes the stake's record, as a worker does) and
+-- names its admin by token: the workers may call walletops_audit(), which
+-- checks that token (or the login's own operator row) for the admin role.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'walletops_worker') THEN
+        GRANT EXECUTE ON FUNCTION walletops_audit(text, text, text, jsonb, text) TO walletops_worker;
+    END IF;
+END
+$$;

@@ -424,9 +424,10 @@ fn reap(mut child: Child) {
 /// nothing is stuck in the simulator's pool.
 fn assert_ledger_adds_up(ledger: &Value) {
     let accounts = ledger["accounts"].as_array().unwrap();
+    // Staked TRX stays the staker's, off its balance.
     let trx: u64 = accounts
         .iter()
-        .map(|a| a["trx_sun"].as_u64().unwrap())
+        .map(|a| a["trx_sun"].as_u64().unwrap() + a["staked_sun"].as_u64().unwrap_or(0))
         .sum();
     let usdt: u64 = accounts.iter().map(|a| a["usdt"].as_u64().unwrap()).sum();
     let totals = &ledger["totals"];
@@ -2565,4 +2566,639 @@ async fn a_node_that_is_only_unavailable_retries_the_job() {
         !h.reasons.iter().any(|r| r.contains("credentials")),
         "{h:?}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// The energy pool (issue 15): sweeps lent their energy by a staked wallet.
+// ---------------------------------------------------------------------------
+
+use walletops::tron::tx::Resource;
+
+struct Pool {
+    key: PrivateKey,
+    address: Address,
+}
+
+impl Env {
+    /// An imported energy wallet with `staked_trx` TRX staked for energy
+    /// (and 100 TRX more), named by the funds policy with the energy kinds
+    /// allowed.
+    async fn energy_pool(&self, staked_trx: u64) -> Pool {
+        let key = random_key();
+        let address = key.address();
+        wallets::import(
+            &self.db.pool,
+            &self.master(),
+            "energy@example.com",
+            WalletRole::Energy,
+            &key,
+        )
+        .await
+        .unwrap();
+        self.fund(&address, (staked_trx + 100) * TRX, 0).await;
+        if staked_trx > 0 {
+            let stake = Contract::FreezeBalanceV2 {
+                owner: address,
+                frozen_balance: Sun(staked_trx * TRX),
+                resource: Resource::Energy,
+            };
+            self.send_direct(stake, &key, Sun::ZERO).await;
+        }
+        self.write_policy(&self.energy_policy(&address));
+        Pool { key, address }
+    }
+
+    /// The starting policy with `pool` as its energy wallet, the energy
+    /// kinds allowed and the template's energy caps in force.
+    fn energy_policy(&self, pool: &Address) -> String {
+        let text = Policy::starting_text(self.treasury, self.gas.address(), self.usdt)
+            .replace(
+                "energy_wallets = []",
+                &format!("energy_wallets = [\"{pool}\"]"),
+            )
+            .replace(
+                r#"allowed_kinds = ["consolidation-usdt", "consolidation-trx", "gas-topup"]"#,
+                r#"allowed_kinds = ["consolidation-usdt", "consolidation-trx", "gas-topup", "energy-stake", "energy-delegate", "energy-reclaim"]"#,
+            )
+            .replace("# [energy_", "[energy_")
+            .replace("# per_transfer =", "per_transfer =")
+            .replace("# per_wallet_per_day =", "per_wallet_per_day =")
+            .replace("# total_per_day =", "total_per_day =");
+        Policy::parse(&text).expect("the energy policy parses");
+        text
+    }
+
+    /// Staked SUN the pool lends out now.
+    async fn lent_out(&self, pool: &Pool) -> u64 {
+        self.client
+            .stake_v2(&pool.address)
+            .await
+            .unwrap()
+            .delegated_out
+            .energy
+            .0
+    }
+}
+
+/// The kinds and statuses of a wallet's transfer records, counted.
+async fn kinds(pool: &PgPool, wallet: Uuid) -> HashMap<(String, String), usize> {
+    let mut counts = HashMap::new();
+    for (kind, status, _) in transfer_rows(pool, wallet).await {
+        *counts.entry((kind, status)).or_default() += 1;
+    }
+    counts
+}
+
+fn once(kind: &str) -> ((String, String), usize) {
+    ((kind.to_string(), "confirmed".to_string()), 1)
+}
+
+/// The notes a job's attempts wrote (`data.notes`).
+async fn notes(pool: &PgPool, job: Uuid) -> String {
+    sqlx::query_scalar::<_, Option<Value>>("SELECT data -> 'notes' FROM job_logs WHERE id = $1")
+        .bind(job)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .map(|v| v.to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delegated_sweeps_burn_no_energy_activate_a_new_address_and_leave_nothing_lent() {
+    let env = Env::new().await;
+    let pool = env.energy_pool(40_000).await;
+    set_config(&env.db.pool, "gas.mode", json!("delegate")).await;
+    // Never activated (USDT only), and activated with only its reserve.
+    let fresh = env.deposit(0, 50 * USDT).await;
+    let active = env.deposit(RESERVE, 30 * USDT).await;
+    let engine = env.engine();
+    let first = env.enqueue(JobType::Consolidation, &fresh).await;
+    let (status, error) = env.finished(first, Duration::from_secs(60)).await;
+    assert_eq!(status, "completed", "{error:?}");
+    let second = env.enqueue(JobType::Consolidation, &active).await;
+    let (status, error) = env.finished(second, Duration::from_secs(60)).await;
+    assert_eq!(status, "completed", "{error:?}");
+    env.idle(Duration::from_secs(30)).await;
+    engine.stop().await;
+
+    assert_eq!(env.usdt_of(&env.treasury).await, 80 * USDT);
+    assert_eq!(env.lent_out(&pool).await, 0, "nothing stays lent");
+    let ledger = env.ledger().await;
+    for (w, usdt) in [(&fresh, 50 * USDT), (&active, 30 * USDT)] {
+        assert_eq!(env.usdt_of(&w.address).await, 0);
+        let k = kinds(&env.db.pool, w.id).await;
+        for kind in ["energy-delegate", "energy-reclaim", "consolidation-usdt"] {
+            assert_eq!(k.get(&once(kind).0), Some(&1), "{kind}: {k:?}");
+        }
+        assert_eq!(
+            moves(&ledger, "USDT", &w.address, &env.treasury)[0]["amount"],
+            usdt
+        );
+        // Lent and taken back once each, on the chain too.
+        assert_eq!(moves(&ledger, "STAKE", &pool.address, &w.address).len(), 2);
+        // The sweep's stored costs are its receipt's, to the sun: its
+        // energy came from the pool, none of it burned.
+        let (tx_id, fee, total, stake, energy_fee, net, net_fee): (
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+        ) = sqlx::query_as(
+            "SELECT tx_id, fee_sun, energy_total, energy_stake, energy_fee_sun, net_usage,
+                    net_fee_sun
+               FROM transfers WHERE wallet_id = $1 AND kind = 'consolidation-usdt'",
+        )
+        .bind(w.id)
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+        let receipt = ledger["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["txid"].as_str() == Some(tx_id.as_str()))
+            .expect("the sweep is in the ledger");
+        assert_eq!(fee, receipt["fee_sun"].as_i64().unwrap());
+        assert_eq!(total, receipt["energy_usage"].as_i64().unwrap());
+        assert_eq!(stake, receipt["energy_from_stake"].as_i64().unwrap());
+        assert_eq!(energy_fee, receipt["energy_fee_sun"].as_i64().unwrap());
+        assert_eq!(net, receipt["net_usage"].as_i64().unwrap());
+        assert_eq!(net_fee, receipt["net_fee_sun"].as_i64().unwrap());
+        assert_eq!((energy_fee, stake), (0, total), "no energy burned");
+        assert!(total > 0);
+    }
+    // The new address was activated by a bandwidth-only top-up from the
+    // gas wallet, whose activation fee is recorded as a cost.
+    let topups = moves(&ledger, "TRX", &env.gas.address(), &fresh.address);
+    assert_eq!(topups.len(), 1);
+    let activation: i64 = sqlx::query_scalar(
+        "SELECT activation_fee_sun FROM transfers WHERE wallet_id = $1 AND kind = 'gas-topup'",
+    )
+    .bind(fresh.id)
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    assert!(activation > 0);
+    assert!(
+        topups[0]["amount"].as_u64().unwrap() < 2 * TRX,
+        "bandwidth and activation only, not the energy"
+    );
+    assert!(notes(&env.db.pool, first).await.contains("never activated"));
+    assert!(moves(&ledger, "TRX", &env.gas.address(), &active.address).is_empty());
+    assert_ledger_adds_up(&ledger);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_short_pool_makes_delegate_sweeps_wait_and_auto_sweeps_burn_within_the_daily_cap() {
+    let env = Env::new().await;
+    // Enough for the first sweep (130,000 energy to a treasury without
+    // USDT, plus the margin) but not for a second one as well.
+    let pool = env.energy_pool(17_000).await;
+    set_config(&env.db.pool, "gas.mode", json!("delegate")).await;
+    let a = env.deposit(RESERVE, 20 * USDT).await;
+    let b = env.deposit(RESERVE, 30 * USDT).await;
+    let engine = env.engine();
+    let first = env.enqueue(JobType::Consolidation, &a).await;
+    assert_eq!(
+        env.finished(first, Duration::from_secs(60)).await.0,
+        "completed"
+    );
+    let second = env.enqueue(JobType::Consolidation, &b).await;
+    // It waits, spending no retry, and says why.
+    let says = |want: &'static str| {
+        let pool = env.db.pool.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let (status, retries, error): (String, Option<i32>, Option<String>) =
+                    sqlx::query_as(
+                        "SELECT status, retry_count, error_message FROM job_logs WHERE id = $1",
+                    )
+                    .bind(second)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                if error.as_deref().is_some_and(|e| e.contains(want)) {
+                    assert_ne!(status, "failed");
+                    assert_eq!(retries.unwrap_or(0), 0, "waiting spends no retry");
+                    return error.unwrap();
+                }
+                assert!(Instant::now() < deadline, "never said {want:?}: {error:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let why = says("gas.mode is delegate").await;
+    assert!(
+        why.contains("energy pool") && why.contains(&pool.address.to_base58()),
+        "{why}"
+    );
+    // Auto with no burning allowed today: still waiting, saying so.
+    set_config(&env.db.pool, "gas.daily_burn_cap_sun", json!(0)).await;
+    set_config(&env.db.pool, "gas.mode", json!("auto")).await;
+    says("would pass gas.daily_burn_cap_sun").await;
+    assert_eq!(env.usdt_of(&b.address).await, 30 * USDT);
+    // Within the cap, it burns instead, and its notes say so.
+    set_config(&env.db.pool, "gas.daily_burn_cap_sun", json!(1_000 * TRX)).await;
+    let (status, error) = env.finished(second, Duration::from_secs(60)).await;
+    assert_eq!(status, "completed", "{error:?}");
+    env.idle(Duration::from_secs(30)).await;
+    engine.stop().await;
+    let said = notes(&env.db.pool, second).await;
+    assert!(said.contains("burning about"), "{said}");
+    assert_eq!(env.usdt_of(&env.treasury).await, 50 * USDT);
+    assert_eq!(env.lent_out(&pool).await, 0);
+    let burned: i64 = sqlx::query_scalar(
+        "SELECT energy_fee_sun FROM transfers WHERE wallet_id = $1 AND kind = 'consolidation-usdt'",
+    )
+    .bind(b.id)
+    .fetch_one(&env.db.pool)
+    .await
+    .unwrap();
+    assert!(burned > 0, "the second sweep burned its energy");
+    assert_ledger_adds_up(&env.ledger().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_at_each_transfer_of_a_delegated_sweep_moves_everything_once_and_lends_nothing() {
+    let env = Env::new().await;
+    set_config(&env.db.pool, "queue.max_retries", json!(20)).await;
+    let pool = env.energy_pool(40_000).await;
+    set_config(&env.db.pool, "gas.mode", json!("delegate")).await;
+    // Each crash kills the worker at the next transfer of the sweep:
+    // the delegation, the USDT transfer, then the reclaim.
+    let mut wallets = Vec::new();
+    for (i, step) in ["after-sign", "after-broadcast"].into_iter().enumerate() {
+        let w = env.deposit(RESERVE, (20 + i as u64) * USDT).await;
+        let job = env.enqueue(JobType::Consolidation, &w).await;
+        for _ in 0..3 {
+            crash_at(&env, step);
+        }
+        wallets.push((w, job, step));
+    }
+    let w = env.deposit(RESERVE, 25 * USDT).await;
+    let job = env.enqueue(JobType::Consolidation, &w).await;
+    crash_at(&env, "before-done");
+    wallets.push((w, job, "before-done"));
+
+    let worker = env.worker(2, None, None);
+    for (_, job, step) in &wallets {
+        let (status, error) = env.finished(*job, Duration::from_secs(90)).await;
+        assert_eq!(status, "completed", "{step}: {error:?}");
+    }
+    env.idle(Duration::from_secs(30)).await;
+    reap(worker);
+    let ledger = env.ledger().await;
+    let mut swept = 0;
+    for (w, _, step) in &wallets {
+        let usdt = moves(&ledger, "USDT", &w.address, &env.treasury);
+        assert_eq!(usdt.len(), 1, "{step}: USDT swept once");
+        swept += usdt[0]["amount"].as_u64().unwrap();
+        assert_eq!(env.usdt_of(&w.address).await, 0, "{step}");
+        // One delegation and one reclaim, never a second of either.
+        assert_eq!(
+            moves(&ledger, "STAKE", &pool.address, &w.address).len(),
+            2,
+            "{step}"
+        );
+        let k = kinds(&env.db.pool, w.id).await;
+        for kind in ["energy-delegate", "energy-reclaim", "consolidation-usdt"] {
+            assert_eq!(k.get(&once(kind).0), Some(&1), "{step} {kind}: {k:?}");
+        }
+    }
+    assert_eq!(env.usdt_of(&env.treasury).await, swept);
+    assert_eq!(env.lent_out(&pool).await, 0, "nothing stays lent");
+    assert_ledger_adds_up(&ledger);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn maintenance_takes_back_a_delegation_no_sweep_uses() {
+    let env = Env::new().await;
+    let pool = env.energy_pool(20_000).await;
+    let idle = env.deposit(RESERVE, 0).await;
+    // Lent around walletops (or by a job that died before recording it).
+    let lend = Contract::DelegateResource {
+        owner: pool.address,
+        resource: Resource::Energy,
+        balance: Sun(500 * TRX),
+        receiver: idle.address,
+        lock: false,
+        lock_period: 0,
+    };
+    env.send_direct(lend, &pool.key, Sun::ZERO).await;
+    assert_eq!(env.lent_out(&pool).await, 500 * TRX);
+    let engine = env.engine();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let confirmed: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM transfers
+              WHERE wallet_id = $1 AND kind = 'energy-reclaim' AND job_id IS NULL
+                AND status = 'confirmed'",
+        )
+        .bind(idle.id)
+        .fetch_one(&env.db.pool)
+        .await
+        .unwrap();
+        if confirmed == 1 && env.lent_out(&pool).await == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the delegation was never taken back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    engine.stop().await;
+    assert_ledger_adds_up(&env.ledger().await);
+}
+
+/// The attacker holds a compromised worker host: the database, and the
+/// secret that lets it ask `walletops signer` for signatures, but not the
+/// master key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_compromised_worker_cannot_lend_the_pools_energy_to_an_attacker() {
+    let env = Env::new().await;
+    let pool = env.energy_pool(20_000).await;
+    let signer = env.signer_proc("127.0.0.1:0");
+    let remote = RemoteSigner::connect(
+        signer.url.clone(),
+        SharedSecret::from_file(&signer.secret_file).unwrap(),
+    )
+    .await
+    .unwrap();
+    let victim = env.deposit(RESERVE, 0).await;
+    let attacker = random_key().address();
+    let (pool_id, _) = walletops::wallets::lookup::activation(&env.db.pool, &pool.address)
+        .await
+        .unwrap()
+        .unwrap();
+    let sealed = |id: Uuid| {
+        let pool = env.db.pool.clone();
+        async move {
+            let (address, key) = wallets::stored_key(&pool, id).await.unwrap();
+            SealedWallet {
+                wallet_id: id,
+                address: address.parse().unwrap(),
+                ciphertext: key.ciphertext,
+                nonce: key.nonce,
+            }
+        }
+    };
+    let reference = env.client.now_block().await.unwrap();
+    let request = |receiver: Address, lock: bool, resource: Resource, recipient: SealedWallet| {
+        let raw = RawTransaction::new(
+            Contract::DelegateResource {
+                owner: pool.address,
+                resource,
+                balance: Sun(1_000 * TRX),
+                receiver,
+                lock,
+                lock_period: if lock { 100 } else { 0 },
+            },
+            &reference,
+            chrono::Utc::now().timestamp_millis(),
+            Duration::from_secs(60),
+            Sun::ZERO,
+        );
+        SignRequest {
+            kind: TransferKind::EnergyDelegate,
+            asset: Asset::Trx,
+            from: pool.address,
+            to: receiver,
+            amount: 1_000 * TRX,
+            wallet_id: recipient.wallet_id,
+            sender: SealedWallet {
+                wallet_id: pool_id,
+                ..recipient.clone()
+            },
+            recipient: Some(recipient),
+            topup_need: None,
+            raw: raw.encode(),
+        }
+    };
+    let pool_key = sealed(pool_id).await;
+    let victim_key = sealed(victim.id).await;
+    let refused = |r: Result<_, SignError>| match r {
+        Err(SignError::Refused(refusal)) => refusal,
+        other => panic!("signed: {other:?}"),
+    };
+    let with_sender = |mut req: SignRequest| {
+        req.sender = pool_key.clone();
+        req
+    };
+    // To the attacker, claiming the victim's key (or the attacker's row).
+    let r = refused(
+        remote
+            .sign(&with_sender(request(
+                attacker,
+                false,
+                Resource::Energy,
+                victim_key.clone(),
+            )))
+            .await,
+    );
+    assert_eq!(r.rule.as_str(), "recipient", "{r}");
+    let mut forged = victim_key.clone();
+    forged.address = attacker;
+    let r = refused(
+        remote
+            .sign(&with_sender(request(
+                attacker,
+                false,
+                Resource::Energy,
+                forged,
+            )))
+            .await,
+    );
+    assert_eq!(r.rule.as_str(), "recipient", "{r}");
+    // Locked (it could not be taken back), or bandwidth, to a real deposit wallet.
+    let r = refused(
+        remote
+            .sign(&with_sender(request(
+                victim.address,
+                true,
+                Resource::Energy,
+                victim_key.clone(),
+            )))
+            .await,
+    );
+    assert_eq!(r.rule.as_str(), "delegation", "{r}");
+    let r = refused(
+        remote
+            .sign(&with_sender(request(
+                victim.address,
+                false,
+                Resource::Bandwidth,
+                victim_key.clone(),
+            )))
+            .await,
+    );
+    assert_eq!(r.rule.as_str(), "delegation", "{r}");
+    // To the treasury: no deposit wallet.
+    let r = refused(
+        remote
+            .sign(&with_sender(request(
+                env.treasury,
+                false,
+                Resource::Energy,
+                victim_key.clone(),
+            )))
+            .await,
+    );
+    assert_eq!(r.rule.as_str(), "recipient", "{r}");
+    // The honest request signs: the refusals were the rules, not a broken signer.
+    remote
+        .sign(&with_sender(request(
+            victim.address,
+            false,
+            Resource::Energy,
+            victim_key,
+        )))
+        .await
+        .expect("a delegation to our own deposit wallet signs");
+    assert_eq!(env.lent_out(&pool).await, 0, "nothing was broadcast");
+    reap(signer.child);
+}
+
+impl Env {
+    /// `walletops energy stake ARGS` as the workers' login with `token`;
+    /// (exit code, stdout, stderr). A SIGKILL is exit code `None`.
+    fn stake_cli(&self, token: Option<&str>, args: &[&str]) -> (Option<i32>, String, String) {
+        let mut cmd = common::walletops();
+        cmd.env("DATABASE_URL", self.worker_login.url.expose())
+            .env("TRON_API_URL", self.sim.url().as_str())
+            .env("WALLET_MASTER_KEY", &self.master_hex)
+            .env("WALLETOPS_POLICY", self.policy_file())
+            .env("WALLETOPS_LOG", "walletops=info")
+            .args(["energy", "stake"])
+            .args(args)
+            .args(["--tron-requests-per-second", "0", "--chain-poll-ms", "100"]);
+        if let Some(t) = token {
+            cmd.env("WALLETOPS_TOKEN", t);
+        }
+        let out = cmd.output().expect("run walletops energy stake");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Stake records, stake audit rows, and SUN staked for energy on chain.
+    async fn stakes(&self, pool: &Address) -> (i64, i64, u64) {
+        let records: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM transfers WHERE kind = 'energy-stake'")
+                .fetch_one(&self.db.pool)
+                .await
+                .unwrap();
+        let audited: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM admin_actions WHERE action_type = 'energy.stake'",
+        )
+        .fetch_one(&self.db.pool)
+        .await
+        .unwrap();
+        let staked = self.client.stake_v2(pool).await.unwrap();
+        (
+            records,
+            audited,
+            staked.frozen.energy.0 + staked.delegated_out.energy.0,
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn energy_stake_refuses_bad_input_stakes_once_as_an_audited_admin_and_survives_sigkill() {
+    let env = Env::new().await;
+    let admin =
+        common::admin::operator(&env.db, "admin@example.com", walletops::admin::Role::Admin).await;
+    let token = walletops::admin::tokens::create(
+        &admin.pool,
+        &admin,
+        walletops::admin::Role::Admin,
+        "stake",
+        None,
+    )
+    .await
+    .unwrap()
+    .token;
+    let token = Some(token.expose());
+    // No energy wallet yet.
+    let (code, _, err) = env.stake_cli(token, &["100"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("no active energy wallet"), "{err}");
+    let pool = env.energy_pool(0).await;
+    env.fund(&pool.address, 10_000 * TRX, 0).await;
+    for (amount, says) in [
+        ("0", "stake at least 1.000000 TRX"),
+        ("abc", "not an amount of TRX"),
+        ("-5", "unexpected argument"),
+        ("1.0000001", "not an amount of TRX"),
+        ("20000", "less than the 20,000.000000 TRX to stake"),
+    ] {
+        let (code, _, err) = env.stake_cli(token, &[amount]);
+        assert_ne!(code, Some(0), "{amount}");
+        assert!(err.contains(says), "{amount}: {err}");
+    }
+    // The workers' login alone is no admin.
+    let (code, _, err) = env.stake_cli(None, &["100"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("is not an operator"), "{err}");
+    assert_eq!(
+        env.stakes(&pool.address).await,
+        (0, 0, 0),
+        "nothing changed"
+    );
+
+    let (code, out, err) = env.stake_cli(token, &["1000"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("stake of 1,000.000000 TRX") && out.contains("confirmed"),
+        "{out}"
+    );
+    assert_eq!(env.stakes(&pool.address).await, (1, 1, 1_000 * TRX));
+    let details: Value =
+        sqlx::query_scalar("SELECT details FROM admin_actions WHERE action_type = 'energy.stake'")
+            .fetch_one(&env.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(details["actor"]["token_name"], "stake", "{details}");
+    assert_eq!(details["amount_sun"], 1_000 * TRX, "{details}");
+
+    // Killed once signed and recorded: the next command lands that stake
+    // and stakes nothing new.
+    let (code, _, _) = env.stake_cli(token, &["500", "--test-crash-at", "after-sign"]);
+    assert_eq!(code, None, "killed");
+    assert_eq!(env.stakes(&pool.address).await, (2, 2, 1_000 * TRX));
+    let (code, out, err) = env.stake_cli(token, &["500"]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        out.contains("Nothing new was staked") && out.contains("confirmed"),
+        "{out}"
+    );
+    assert_eq!(env.stakes(&pool.address).await, (2, 2, 1_500 * TRX));
+
+    let status = common::walletops()
+        .env("DATABASE_URL", env.db.url.expose())
+        .env("TRON_API_URL", env.sim.url().as_str())
+        .args(["energy", "status", "--json"])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["energy_wallet"], pool.address.to_base58());
+    assert_eq!(status["staked_sun"], 1_500 * TRX);
+    assert!(
+        status["energy_limit"].as_u64().unwrap() > 10_000,
+        "{status}"
+    );
+    // 1,500 TRX gives about 14,000 energy: no whole sweep of the assumed
+    // 65,000 energy plus the 10 % margin.
+    assert_eq!(status["sweep_energy"], 71_500, "{status}");
+    assert_eq!(status["sweeps_covered"], 0, "{status}");
+    assert_eq!(status["delegations"], json!([]));
+    assert_ledger_adds_up(&env.ledger().await);
 }

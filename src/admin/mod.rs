@@ -15,6 +15,7 @@ pub mod audit_chain;
 pub mod config;
 pub mod console;
 pub mod control;
+pub mod energy;
 pub mod health;
 pub mod identity;
 pub mod jobs;

@@ -78,7 +78,7 @@ pub async fn run(
 /// The token from `file`, else from the environment: the token alone,
 /// surrounding whitespace ignored. A file others may read is refused, as
 /// ssh refuses such a key.
-fn read_token(file: Option<&Path>) -> anyhow::Result<Secret> {
+pub(crate) fn read_token(file: Option<&Path>) -> anyhow::Result<Secret> {
     let text = match file {
         Some(path) => {
             let mode = std::fs::metadata(path)
@@ -96,7 +96,7 @@ fn read_token(file: Option<&Path>) -> anyhow::Result<Secret> {
                 .with_context(|| format!("cannot read the token file {}", path.display()))?
         }
         None => std::env::var(TOKEN_ENV).map_err(|_| {
-            anyhow::anyhow!("--api needs a token: --token-file FILE, or set {TOKEN_ENV}")
+            anyhow::anyhow!("an API token is needed: --token-file FILE, or set {TOKEN_ENV}")
         })?,
     };
     let token = text.trim();

@@ -30,6 +30,7 @@ mod costs;
 mod db;
 mod demo;
 mod dispatch;
+mod energy;
 mod identity;
 mod jobs;
 mod operators;
@@ -116,6 +117,11 @@ pub enum Command {
     Status(status::StatusArgs),
     /// What the chain charged mined transfers: per day and kind, TRX burned per sweep
     Costs(costs::CostsArgs),
+    /// The energy pool that lends sweeps their energy: stake, status
+    Energy {
+        #[command(subcommand)]
+        action: energy::EnergyAction,
+    },
     /// Start or pause every worker
     Workers {
         #[command(subcommand)]
@@ -339,6 +345,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Db { action }) => db::run(action).await,
         Some(Command::Status(args)) => status::run(&settings, cli.global.migrate, args).await,
         Some(Command::Costs(args)) => costs::run(&settings, cli.global.migrate, args).await,
+        Some(Command::Energy { action }) => {
+            energy::run(&settings, cli.global.migrate, action).await
+        }
         Some(Command::Workers { action }) => {
             workers::run(&settings, cli.global.migrate, action).await
         }

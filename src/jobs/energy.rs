@@ -37,8 +37,7 @@ use super::{Context, Done, JobError, JobSettings, Wallet, later};
 use crate::queue::Lease;
 use crate::settings::GasMode;
 use crate::transfers::{self as store, Asset, TransferKind, TransferStatus};
-use crate::tron::amount::SUN_PER_TRX;
-use crate::tron::client::{AccountResource, ChainParameters, EnergyEstimate};
+use crate::tron::client::{ChainParameters, EnergyEstimate};
 use crate::tron::tx::Resource;
 use crate::tron::{Address, Contract, Sun};
 use crate::wallets::lookup::{self, EnergyPool};
@@ -79,32 +78,6 @@ pub async fn pool_wallet(ctx: &Context, settings: &JobSettings) -> Result<PoolWa
         ))
     })?;
     Ok(PoolWallet { id, address })
-}
-
-/// Staked SUN whose energy is at least `energy`. The node gives an account
-/// `whole TRX staked × TotalEnergyLimit / TotalEnergyWeight` energy
-/// (rounded down), so this rounds up to whole TRX, plus one TRX for the
-/// node's rounding.
-pub fn stake_for_energy(energy: u64, network: &AccountResource) -> Result<Sun, JobError> {
-    if network.total_energy_limit == 0 {
-        return Err(JobError::Final(
-            "the node reports no TotalEnergyLimit: a delegation cannot be priced".into(),
-        ));
-    }
-    let trx = (u128::from(energy) * u128::from(network.total_energy_weight))
-        .div_ceil(u128::from(network.total_energy_limit))
-        + 1;
-    u64::try_from(trx)
-        .ok()
-        .and_then(|t| t.checked_mul(SUN_PER_TRX))
-        .map(Sun)
-        .ok_or_else(|| fees::overflow("stake for energy"))
-}
-
-/// Energy for one USDT transfer with the safety margin.
-pub fn with_margin(energy: u64, margin_pct: u64) -> u64 {
-    u64::try_from((u128::from(energy) * u128::from(100 + margin_pct)).div_ceil(100))
-        .unwrap_or(u64::MAX)
 }
 
 /// What [`lend`] found.
@@ -171,7 +144,7 @@ pub async fn lend(
         return Ok(Lent::NeedTrx(bandwidth_price));
     }
 
-    let needed = with_margin(estimate.total(), settings.energy_margin_pct);
+    let needed = settings.energy_with_margin(estimate.total());
     if resource.energy_available() >= needed {
         return Ok(Lent::Ready);
     }
@@ -181,7 +154,15 @@ pub async fn lend(
         .energy
         .checked_add(stake.acquired.energy)
         .ok_or_else(|| fees::overflow("stake"))?;
-    let target = stake_for_energy(resource.energy_used.saturating_add(needed), &resource)?;
+    let target = resource
+        .stake_for_energy(resource.energy_used.saturating_add(needed))
+        .ok_or_else(|| {
+            JobError::Final(format!(
+                "cannot price {needed} energy in staked TRX: the node reports TotalEnergyLimit {} \
+                 and TotalEnergyWeight {}",
+                resource.total_energy_limit, resource.total_energy_weight
+            ))
+        })?;
     let Some(extra) = target.checked_sub(have).filter(|e| *e > Sun::ZERO) else {
         return Ok(Lent::Ready);
     };
@@ -476,28 +457,4 @@ pub async fn stake(ctx: &Context, amount: Sun, token: Option<&str>) -> Result<St
         status,
         earlier,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_delegation_is_priced_in_whole_trx_from_the_network_totals() {
-        let network = AccountResource {
-            total_energy_limit: 180_000_000_000,
-            total_energy_weight: 19_000_000_000,
-            ..AccountResource::default()
-        };
-        // 70,000 energy at 180e9 / 19e9 energy per TRX: 7,389 TRX, plus one.
-        assert_eq!(
-            stake_for_energy(70_000, &network).unwrap(),
-            Sun::from_trx(7_390)
-        );
-        let limit = |trx: u64| trx * 180_000_000_000 / 19_000_000_000;
-        assert!(limit(7_389) >= 70_000 && limit(7_388) < 70_000);
-        assert!(stake_for_energy(1, &AccountResource::default()).is_err());
-        assert_eq!(with_margin(64_285, 10), 70_714);
-        assert_eq!(with_margin(100, 0), 100);
-    }
 }

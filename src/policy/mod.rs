@@ -736,6 +736,74 @@ mod tests {
     }
 
     #[test]
+    fn energy_is_staked_and_lent_only_by_the_pool_and_lent_only_to_deposit_wallets() {
+        let pool = addr(7);
+        let text = Policy::starting_text(addr(1), addr(2), usdt())
+            .replace("energy_wallets = []", &format!("energy_wallets = [\"{pool}\"]"))
+            .replace(
+                r#"allowed_kinds = ["consolidation-usdt", "consolidation-trx", "gas-topup"]"#,
+                r#"allowed_kinds = ["consolidation-usdt", "energy-stake", "energy-delegate", "energy-reclaim"]"#,
+            );
+        // Allowed without caps: refused until the caps are written.
+        assert!(
+            matches!(Policy::parse(&text), Err(ParseError::Invalid(m)) if m.contains("[energy_stake]"))
+        );
+        let p = Policy::parse(
+            &text
+                .replace("# [energy_", "[energy_")
+                .replace("# per_transfer =", "per_transfer =")
+                .replace("# per_wallet_per_day =", "per_wallet_per_day =")
+                .replace("# total_per_day =", "total_per_day ="),
+        )
+        .unwrap();
+        let t = |kind, from, to, amount| Transfer {
+            kind,
+            from,
+            to,
+            amount,
+            topup_need: None,
+        };
+        let rule = |x: Transfer| p.check(&x, Usage::default()).map_err(|r| r.rule);
+        let lend = TransferKind::EnergyDelegate;
+        assert_eq!(rule(t(lend, pool, addr(5), 1_000_000_000)), Ok(()));
+        assert_eq!(
+            rule(t(lend, addr(5), addr(6), 1_000_000_000)),
+            Err(Rule::Sender)
+        );
+        for house in [addr(1), addr(2), pool] {
+            assert_eq!(
+                rule(t(lend, pool, house, 1_000_000_000)),
+                Err(Rule::Destination)
+            );
+        }
+        assert_eq!(
+            rule(t(lend, pool, addr(5), 20_000_000_001)),
+            Err(Rule::PerTransferCap)
+        );
+        let stake = TransferKind::EnergyStake;
+        assert_eq!(rule(t(stake, pool, pool, 1_000_000)), Ok(()));
+        assert_eq!(
+            rule(t(stake, pool, addr(5), 1_000_000)),
+            Err(Rule::Destination)
+        );
+        // Taking back: from anyone, any amount.
+        let reclaim = TransferKind::EnergyReclaim;
+        assert_eq!(rule(t(reclaim, pool, addr(66), u64::MAX)), Ok(()));
+        assert_eq!(rule(t(reclaim, addr(5), addr(66), 1)), Err(Rule::Sender));
+        // A sweep from the pool is no sweep.
+        assert_eq!(
+            rule(t(TransferKind::ConsolidationUsdt, pool, addr(1), 1)),
+            Err(Rule::Sender)
+        );
+        // Energy kinds need an energy wallet.
+        let none = Policy::starting_text(addr(1), addr(2), usdt())
+            .replace(r#""gas-topup"]"#, r#""gas-topup", "energy-reclaim"]"#);
+        assert!(
+            matches!(Policy::parse(&none), Err(ParseError::Invalid(m)) if m.contains("energy_wallets is empty"))
+        );
+    }
+
+    #[test]
     fn each_rule_refuses_what_it_names() {
         let p = policy();
         let sweep = Transfer {

@@ -231,6 +231,12 @@ impl JobSettings {
         })
     }
 
+    /// `energy` plus `energy.margin_percent`: what a sweep is lent.
+    pub fn energy_with_margin(&self, energy: u64) -> u64 {
+        u64::try_from((u128::from(energy) * u128::from(100 + self.energy_margin_pct)).div_ceil(100))
+            .unwrap_or(u64::MAX)
+    }
+
     /// `energy.wallet_address`, like [`Self::treasury`].
     pub fn energy_wallet(&self) -> Result<Option<Address>, SettingsError> {
         Self::lazy("energy.wallet_address", &self.energy_wallet)
@@ -381,5 +387,24 @@ impl UiSettings {
                 default_int("ui.refresh_seconds"),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GasMode;
+
+    #[test]
+    fn gas_modes_read_as_they_are_stored() {
+        for name in GasMode::NAMES {
+            let mode: GasMode = name.parse().unwrap();
+            assert_eq!(mode.as_str(), *name);
+        }
+        assert!(
+            "stake"
+                .parse::<GasMode>()
+                .unwrap_err()
+                .contains("burn, delegate, auto")
+        );
     }
 }

@@ -4,9 +4,10 @@
 //! - the transaction decodes to exactly the transfer described (sender,
 //!   destination, asset, amount, token contract, no memo, a bounded fee);
 //! - the sender's sealed key opens under the master key with its wallet id
-//!   and derives the sender's address; for a gas top-up, the recipient's
-//!   does the same for the destination (so a wallet row whose address was
-//!   changed is refused);
+//!   and derives the sender's address; for a gas top-up and an energy
+//!   delegation, the recipient's does the same for the destination (so a
+//!   wallet row whose address was changed is refused); a delegation lends
+//!   ENERGY only and is never locked;
 //! - the funds policy allows it, counting what was signed today.
 //!
 //! [`Signer`] is how the workers reach it: in process ([`Signer::Local`],

@@ -455,6 +455,21 @@ pub async fn energy_burned_today(db: impl PgExecutor<'_>) -> Result<u64, sqlx::E
     Ok(sun.max(0) as u64)
 }
 
+/// The mean energy of the last 20 confirmed USDT sweeps: what the next
+/// one will likely use. `None` before the first.
+pub async fn recent_sweep_energy(db: impl PgExecutor<'_>) -> Result<Option<u64>, sqlx::Error> {
+    let mean = sqlx::query_scalar!(
+        r#"SELECT avg(energy_total)::bigint FROM (
+               SELECT energy_total FROM transfers
+                WHERE kind = 'consolidation-usdt' AND status = 'confirmed'
+                  AND energy_total > 0
+                ORDER BY resolved_at DESC NULLS LAST LIMIT 20) recent"#,
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(mean.and_then(|m| u64::try_from(m).ok()))
+}
+
 /// When `pool` last lent to each receiver, by its confirmed energy-delegate
 /// records: the age of what is delegated out.
 pub async fn last_delegations(

@@ -286,6 +286,24 @@ impl AccountResource {
     pub fn energy_available(&self) -> u64 {
         self.energy_limit.saturating_sub(self.energy_used)
     }
+
+    /// Staked SUN whose energy share is at least `energy`, by this answer's
+    /// network totals. The node gives an account `whole TRX staked ×
+    /// TotalEnergyLimit / TotalEnergyWeight` energy (rounded down), so this
+    /// rounds up to whole TRX, plus one TRX for the node's rounding. `None`
+    /// when the node reports no energy limit, or on overflow.
+    pub fn stake_for_energy(&self, energy: u64) -> Option<Sun> {
+        if self.total_energy_limit == 0 {
+            return None;
+        }
+        let trx = (u128::from(energy) * u128::from(self.total_energy_weight))
+            .div_ceil(u128::from(self.total_energy_limit))
+            + 1;
+        u64::try_from(trx)
+            .ok()?
+            .checked_mul(crate::tron::amount::SUN_PER_TRX)
+            .map(Sun)
+    }
 }
 
 /// An amount per resource.
@@ -1451,6 +1469,20 @@ impl ListQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delegation_is_priced_in_whole_trx_from_the_network_totals() {
+        let network = AccountResource {
+            total_energy_limit: 180_000_000_000,
+            total_energy_weight: 19_000_000_000,
+            ..AccountResource::default()
+        };
+        // 70,000 energy at 180e9 / 19e9 energy per TRX: 7,389 TRX, plus one.
+        assert_eq!(network.stake_for_energy(70_000), Some(Sun::from_trx(7_390)));
+        let limit = |trx: u64| trx * 180_000_000_000 / 19_000_000_000;
+        assert!(limit(7_389) >= 70_000 && limit(7_388) < 70_000);
+        assert_eq!(AccountResource::default().stake_for_energy(1), None);
+    }
 
     #[test]
     fn a_receipt_without_zero_fields_parses_them_as_zero() {
