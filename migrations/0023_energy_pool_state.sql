@@ -8,10 +8,12 @@ CREATE TABLE IF NOT EXISTS energy_pool_state (
     observed_at timestamptz NOT NULL,
     -- SUN per unit of energy (the chain parameter getEnergyFee).
     energy_price_sun bigint NOT NULL CHECK (energy_price_sun >= 0),
-    -- Energy one sweep uses: the average of the last 7 days' sweeps, or the
-    -- node's estimate when none was mined; NULL when neither is known.
+    -- Energy one sweep borrows: the mean of the recent sweeps, or the node's
+    -- estimate before the first, plus energy.margin_percent; NULL when
+    -- neither is known.
     sweep_energy bigint CHECK (sweep_energy > 0),
-    -- energy.wallet_address when read; the figures below are NULL without it.
+    -- The pool the jobs use (energy.wallet_address, or the one active energy
+    -- wallet); the figures below are NULL without one.
     pool_address text,
     staked_energy_sun bigint,
     energy_limit bigint,

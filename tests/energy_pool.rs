@@ -165,7 +165,7 @@ async fn a_pool_short_of_sweeps_is_degraded_and_its_delegations_show_with_their_
         .await
         .unwrap()
         .total();
-    let sweep = walletops::jobs::energy::with_margin(estimate, 10);
+    let sweep = (estimate * 110).div_ceil(100);
     assert_eq!(state.sweep_energy, Some(sweep));
     let figures = state.pool.clone().unwrap();
     assert_eq!(figures.address, pool.address().to_base58());

@@ -8,7 +8,6 @@
 use chrono::Utc;
 
 use super::JobSettings;
-use super::energy::with_margin;
 use crate::settings::SettingsError;
 use crate::transfers::pool::{self, Delegation, PoolFigures, PoolState};
 use crate::tron::client::{ClientError, TronClient};
@@ -38,12 +37,12 @@ pub async fn observe(db: &PgPool, tron: &TronClient) -> Result<PoolState, WatchE
     let settings = JobSettings::load(db).await?;
     let previous = pool::read(db).await?;
     let energy_price = tron.chain_parameters().await?.energy_fee;
-    let measured = match crate::transfers::costs::sweep_energy(db).await? {
+    let measured = match crate::transfers::recent_sweep_energy(db).await? {
         Some(measured) => Some(measured),
         None => estimate_sweep(tron, &settings).await,
     };
     // What a sweep borrows: the jobs add the same margin when they lend.
-    let sweep_energy = measured.map(|n| with_margin(n, settings.energy_margin_pct));
+    let sweep_energy = measured.map(|n| settings.energy_with_margin(n));
     // The pool the jobs would use; with none there is nothing to read (a
     // mode that needs one makes health say so).
     let pool = match lookup::energy_pool(db, settings.energy_wallet()?).await {
@@ -66,7 +65,7 @@ pub async fn observe(db: &PgPool, tron: &TronClient) -> Result<PoolState, WatchE
     Ok(pool::read(db).await?.unwrap_or(state))
 }
 
-/// With no sweep mined in the last 7 days, the node's estimate of a USDT
+/// Before the first sweep, the node's estimate of a USDT
 /// transfer to the treasury (from the treasury: it holds USDT once a sweep
 /// landed); `None` when there is none to ask about.
 async fn estimate_sweep(tron: &TronClient, s: &JobSettings) -> Option<u64> {

@@ -362,20 +362,6 @@ pub async fn recent(db: impl PgExecutor<'_>) -> Result<(CostWindow, CostWindow),
     ))
 }
 
-/// Energy one sweep used on average over the last 7 days; `None` when no
-/// sweep was mined.
-pub async fn sweep_energy(db: impl PgExecutor<'_>) -> Result<Option<u64>, sqlx::Error> {
-    let avg = sqlx::query_scalar!(
-        r#"SELECT (sum(energy_total) / nullif(count(*), 0))::bigint
-             FROM transfers
-            WHERE fee_sun IS NOT NULL AND status = 'confirmed' AND kind = 'consolidation-usdt'
-              AND resolved_at >= now() - interval '7 days'"#
-    )
-    .fetch_one(db)
-    .await?;
-    Ok(avg.and_then(|n| u64::try_from(n).ok()).filter(|n| *n > 0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,7 +68,8 @@ pub struct PoolState {
     pub age_seconds: i64,
     /// SUN per unit of energy (`getEnergyFee`).
     pub energy_price: Sun,
-    /// Energy one sweep uses, when known.
+    /// Energy one sweep borrows (recent sweeps' mean, or the node's
+    /// estimate before the first, plus `energy.margin_percent`), when known.
     pub sweep_energy: Option<u64>,
     pub pool: Option<PoolFigures>,
 }
