@@ -425,6 +425,7 @@ async fn the_seed_endpoints_act_and_audit() {
         );
         assert!(c["burned_per_sweep"].is_null(), "{stats}");
     }
+    // No worker has read the energy price: nothing to price the energy at.
     assert!(stats["costs"]["burn_equivalent"].is_null(), "{stats}");
 
     let (status, text) = s.call("GET", "/metrics", Some(&s.viewer), None).await;

@@ -16,6 +16,7 @@ const OWNERS: &[(&str, &[&str])] = &[
     ("transfers", &["transfers/"]),
     ("signing_locks", &["transfers/"]),
     ("tron_access", &["transfers/"]),
+    ("energy_pool_state", &["transfers/"]),
     ("system_config", &["settings/"]),
     ("config_proposals", &["settings/"]),
     ("user_wallets", &["wallets/"]),

@@ -6,49 +6,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::chain::{client, eventually, key, now_ms};
-use serde_json::json;
+use common::chain::{client, eventually, fund, key, land, now_ms};
 use walletops::sim::{SimConfig, Simulator};
-use walletops::tron::client::{PerResource, TronClient, View};
-use walletops::tron::tx::{Contract, RawTransaction, Resource};
+use walletops::tron::client::PerResource;
+use walletops::tron::tx::{Contract, Resource};
 use walletops::tron::{Address, PrivateKey, Sun, TokenUnits};
 
 const TRX: u64 = 1_000_000;
-
-async fn fund(url: &url::Url, addr: &Address, trx_sun: u64, usdt: u64) {
-    let v: serde_json::Value = reqwest::Client::new()
-        .post(url.join("/sim/fund").unwrap())
-        .json(&json!({"address": addr, "trx_sun": trx_sun, "usdt": usdt}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(v.get("error").is_none(), "{v}");
-}
-
-/// Signs, broadcasts and waits until the receipt exists.
-async fn land(client: &TronClient, from: &PrivateKey, contract: Contract, fee_limit: Sun) {
-    let reference = client.now_block().await.unwrap();
-    let tx = RawTransaction::new(
-        contract,
-        &reference,
-        now_ms(),
-        Duration::from_secs(60),
-        fee_limit,
-    )
-    .sign(from);
-    client.broadcast(&tx).await.unwrap();
-    let info = eventually(|| async {
-        client
-            .transaction_info(&tx.txid(), View::Head)
-            .await
-            .unwrap()
-    })
-    .await;
-    assert!(info.succeeded(), "{info:?}");
-}
 
 fn freeze(owner: &PrivateKey, sun: u64, resource: Resource) -> Contract {
     Contract::FreezeBalanceV2 {

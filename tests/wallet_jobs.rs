@@ -722,7 +722,22 @@ async fn each_mined_transfer_records_its_receipts_costs_and_the_report_sums_them
         assert_eq!(w.activation_fee, Sun(1_000_000));
         assert_eq!(w.burned_per_sweep, report.burned_per_sweep);
     }
-    assert_eq!(stats.costs.burn_equivalent, None);
+    // The running workers read the energy price: burning all of that
+    // energy would have cost exactly what it did, and nothing was saved.
+    let price = env.client.chain_parameters().await.unwrap().energy_fee;
+    let burn_equivalent = Sun(total.energy_total * price.0);
+    assert_eq!(stats.costs.burn_equivalent, Some(burn_equivalent));
+    let priced = stats.costs.last_7_days.priced.unwrap();
+    assert_eq!(
+        (
+            priced.energy_price,
+            priced.burn_equivalent,
+            priced.saving_sun
+        ),
+        (price, burn_equivalent, 0)
+    );
+    assert_eq!(burn_equivalent, total.energy_fee);
+    assert_eq!(report.priced, Some(priced));
     let metrics = walletops::api::metrics::render(&stats);
     for line in [
         format!(
@@ -766,6 +781,12 @@ async fn each_mined_transfer_records_its_receipts_costs_and_the_report_sums_them
         status["costs"]["last_7_days"]["burned"],
         json!(total.burned.0),
         "{status}"
+    );
+    assert!(
+        text.contains(&format!(
+            "burning all that energy would have cost {burn_equivalent}"
+        )),
+        "{text}"
     );
 }
 

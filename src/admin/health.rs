@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::Asset;
 use super::audit::ExternalChange;
 use super::audit_chain::Head;
+use crate::settings::GasMode;
+use crate::transfers::pool::READ_EVERY;
+use crate::tron::Sun;
 
 /// The overall verdict, worst first in severity order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -53,6 +56,30 @@ pub enum GasWallet {
     },
 }
 
+/// The energy pool as health sees it, from the workers' last reading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum EnergyPool {
+    /// No pool was read and `gas.mode` is burn: none is needed.
+    NotConfigured,
+    /// `gas.mode` needs a pool, and the workers have read none.
+    NotRead,
+    Read {
+        address: String,
+        energy_available: u64,
+        /// Energy one sweep borrows (with `energy.margin_percent`), when known.
+        sweep_energy: Option<u64>,
+        /// SUN per unit of energy.
+        energy_price: Sun,
+        /// Seconds since the reading.
+        age_seconds: i64,
+    },
+}
+
+/// A reading older than this many times [`READ_EVERY`] is stale: no worker
+/// reads the pool.
+const STALE_READINGS: u64 = 10;
+
 /// The audit trail as health sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AuditVitals {
@@ -87,6 +114,13 @@ pub struct Vitals {
     /// The TRON node refuses the workers' credentials: since when, and what
     /// the failed job said. Cleared when a job next completes.
     pub tron_denied: Option<TronDenied>,
+    pub gas_mode: GasMode,
+    pub energy_pool: EnergyPool,
+    /// TRX sweeps burned for energy today (UTC): what auto mode counts
+    /// against `gas.daily_burn_cap_sun`.
+    pub energy_burned_today: Sun,
+    /// Consolidations waiting to run.
+    pub pending_sweeps: i64,
 }
 
 /// A refusal of the workers' credentials by the TRON node.
@@ -183,6 +217,7 @@ pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
         ),
         GasWallet::Balance { .. } => {}
     }
+    energy(v, t, &mut flag);
     if v.unacknowledged_security_events > 0 {
         // Someone tried to move funds where the policy forbids: a person
         // must look before this turns green again.
@@ -247,6 +282,91 @@ pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
     Health { status, reasons }
 }
 
+/// The pool's reasons: a mode that needs a pool with none read, a stale
+/// reading, too few sweeps left, and sweeps that wait for it.
+fn energy(v: &Vitals, t: &Thresholds, flag: &mut impl FnMut(Status, String)) {
+    let energy = |n: u64| crate::tron::format_units(n.into(), 0, "energy");
+    let every = READ_EVERY.as_secs();
+    let mode = v.gas_mode.as_str();
+    let EnergyPool::Read {
+        address,
+        energy_available,
+        sweep_energy,
+        energy_price,
+        age_seconds,
+    } = &v.energy_pool
+    else {
+        if v.energy_pool == EnergyPool::NotRead {
+            flag(
+                Status::Degraded,
+                format!(
+                    "gas.mode is {mode} but no energy pool has been read (a running worker reads \
+                     it every {every} s; see `walletops energy status`)"
+                ),
+            );
+        }
+        return;
+    };
+    if *age_seconds > (every * STALE_READINGS) as i64 {
+        flag(
+            Status::Degraded,
+            format!(
+                "energy pool {address} was last read {age_seconds} s ago (a running worker \
+                 reads it every {every} s)"
+            ),
+        );
+        return;
+    }
+    let Some(per_sweep) = sweep_energy.filter(|n| *n > 0) else {
+        return;
+    };
+    let covered = energy_available / per_sweep;
+    if t.energy_warn_sweeps > 0 && covered < t.energy_warn_sweeps as u64 {
+        flag(
+            Status::Degraded,
+            format!(
+                "energy pool {address} has {} available: {covered} sweep(s) of {}, fewer than \
+                 energy.warn_sweeps {}",
+                energy(*energy_available),
+                energy(per_sweep),
+                t.energy_warn_sweeps
+            ),
+        );
+    }
+    if covered > 0 || v.pending_sweeps == 0 {
+        return;
+    }
+    // The pool cannot lend one sweep's energy: delegate mode waits, auto
+    // burns until the daily cap, then waits (jobs::energy decides the same).
+    let short = format!(
+        "{} sweep(s) wait: energy pool {address} has {} available, less than one sweep's {}",
+        v.pending_sweeps,
+        energy(*energy_available),
+        energy(per_sweep)
+    );
+    match v.gas_mode {
+        GasMode::Burn => {}
+        GasMode::Delegate => flag(
+            Status::Down,
+            format!("{short}; gas.mode is delegate (stake more with `walletops energy stake`)"),
+        ),
+        GasMode::Auto => {
+            let cost = Sun(per_sweep.saturating_mul(energy_price.0));
+            let cap = Sun(t.gas_daily_burn_cap_sun.max(0) as u64);
+            if v.energy_burned_today.0.saturating_add(cost.0) > cap.0 {
+                flag(
+                    Status::Down,
+                    format!(
+                        "{short}, and burning about {cost} would pass gas.daily_burn_cap_sun \
+                         {cap} ({} burned for energy today)",
+                        v.energy_burned_today
+                    ),
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,6 +387,10 @@ mod tests {
             latest_security_event: None,
             audit: AuditVitals::default(),
             tron_denied: None,
+            gas_mode: GasMode::Burn,
+            energy_pool: EnergyPool::NotConfigured,
+            energy_burned_today: Sun::ZERO,
+            pending_sweeps: 0,
         }
     }
 
@@ -451,6 +575,97 @@ mod tests {
         );
         assert_eq!(h.reasons.len(), 2, "{:?}", h.reasons);
         assert_eq!(Status::Down.exit_code(), 2);
+    }
+
+    #[test]
+    fn the_energy_pool_moves_the_verdict() {
+        let t = Thresholds {
+            energy_warn_sweeps: 20,
+            gas_daily_burn_cap_sun: 100_000_000,
+            ..Thresholds::default()
+        };
+        let pool = |available, age_seconds| Vitals {
+            energy_pool: EnergyPool::Read {
+                address: "TPool".into(),
+                energy_available: available,
+                sweep_energy: Some(64_285),
+                energy_price: Sun(100),
+                age_seconds,
+            },
+            ..fine()
+        };
+        // 20 sweeps' energy exactly: fine; one unit less: 19 sweeps.
+        assert_eq!(assess(&pool(20 * 64_285, 5), &t).status, Status::Healthy);
+        let h = assess(&pool(20 * 64_285 - 1, 5), &t);
+        assert_eq!(h.status, Status::Degraded);
+        assert_eq!(
+            h.reasons,
+            [
+                "energy pool TPool has 1,285,699 energy available: 19 sweep(s) of 64,285 energy, \
+              fewer than energy.warn_sweeps 20"
+            ]
+        );
+        // 0 turns the check off.
+        let off = Thresholds {
+            energy_warn_sweeps: 0,
+            ..t
+        };
+        assert_eq!(assess(&pool(0, 5), &off).status, Status::Healthy);
+        // A reading no worker renews says so instead of showing old figures.
+        let h = assess(&pool(10_000_000, 301), &t);
+        assert_eq!(h.status, Status::Degraded);
+        assert!(h.reasons[0].contains("last read 301 s ago"), "{h:?}");
+        let h = assess(
+            &Vitals {
+                gas_mode: GasMode::Delegate,
+                energy_pool: EnergyPool::NotRead,
+                ..fine()
+            },
+            &t,
+        );
+        assert!(
+            h.reasons[0].contains("gas.mode is delegate but no energy pool has been read"),
+            "{h:?}"
+        );
+
+        // Short of one sweep with sweeps pending: delegate waits (Down);
+        // auto burns within the cap (only the warning), then waits (Down);
+        // burn does not use the pool.
+        let short = |mode, burned| Vitals {
+            gas_mode: mode,
+            pending_sweeps: 3,
+            energy_burned_today: Sun(burned),
+            ..pool(64_284, 5)
+        };
+        let h = assess(&short(GasMode::Delegate, 0), &t);
+        assert_eq!(h.status, Status::Down);
+        assert_eq!(
+            h.reasons[1],
+            "3 sweep(s) wait: energy pool TPool has 64,284 energy available, less than one \
+             sweep's 64,285 energy; gas.mode is delegate (stake more with `walletops energy stake`)"
+        );
+        // 6.4285 TRX more stays within 100 TRX; one SUN more passes it.
+        let within = short(GasMode::Auto, 100_000_000 - 6_428_500);
+        assert_eq!(assess(&within, &t).status, Status::Degraded);
+        let h = assess(&short(GasMode::Auto, 100_000_000 - 6_428_499), &t);
+        assert_eq!(h.status, Status::Down);
+        assert!(
+            h.reasons[1].ends_with(
+                "and burning about 6.428500 TRX would pass gas.daily_burn_cap_sun 100.000000 TRX \
+                 (93.571501 TRX burned for energy today)"
+            ),
+            "{h:?}"
+        );
+        assert_eq!(
+            assess(&short(GasMode::Burn, 100_000_000), &t).status,
+            Status::Degraded
+        );
+        // Nothing waits without a pending sweep.
+        let idle = Vitals {
+            pending_sweeps: 0,
+            ..short(GasMode::Delegate, 0)
+        };
+        assert_eq!(assess(&idle, &t).status, Status::Degraded);
     }
 
     #[test]

@@ -12,9 +12,13 @@ use sqlx::PgPool;
 use super::AdminError;
 use super::audit::{self, AuditEntry};
 use super::audit_chain;
-use super::health::{self, AuditVitals, GasWallet, Health, Thresholds, TronDenied, Vitals};
+use super::health::{
+    self, AuditVitals, EnergyPool, GasWallet, Health, Thresholds, TronDenied, Vitals,
+};
+use crate::queue::JobType;
 use crate::queue::{self, QueueCounts, Throughput};
-use crate::settings::HealthSettings;
+use crate::settings::{GasMode, HealthSettings};
+use crate::tron::Sun;
 
 /// The failure-rate window of the health rule.
 const HEALTH_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -37,18 +41,20 @@ pub struct HealthReport {
 /// Computes health from the database now.
 pub async fn health(pool: &PgPool) -> Result<HealthReport, AdminError> {
     let window = queue::throughput(pool, &[HEALTH_WINDOW]).await?;
-    health_with(pool, window.first().copied()).await
+    health_with(pool, window.first().copied(), &costs(pool).await?).await
 }
 
-/// Health, given the last 15 minutes' throughput already read.
+/// Health, given the last 15 minutes' throughput and the costs already read.
 async fn health_with(
     pool: &PgPool,
     window: Option<Throughput>,
+    costs: &CostStats,
 ) -> Result<HealthReport, AdminError> {
     let HealthSettings {
         thresholds,
         paused,
         gas_wallet: gas_address,
+        gas_mode,
     } = HealthSettings::load(pool).await?;
     let live_workers = queue::workers::live_count(
         pool,
@@ -76,7 +82,32 @@ async fn health_with(
             since: d.denied_at,
             message: d.message,
         });
+    let energy_pool = match costs
+        .energy
+        .as_ref()
+        .and_then(|e| Some((e, e.pool.as_ref()?)))
+    {
+        Some((state, figures)) => EnergyPool::Read {
+            address: figures.address.clone(),
+            energy_available: figures.energy_available(),
+            sweep_energy: state.sweep_energy,
+            energy_price: state.energy_price,
+            age_seconds: state.age_seconds,
+        },
+        None if gas_mode == GasMode::Burn => EnergyPool::NotConfigured,
+        None => EnergyPool::NotRead,
+    };
+    let pending_sweeps = queue::counts(pool)
+        .await?
+        .by_type
+        .iter()
+        .find(|(t, _)| *t == JobType::Consolidation)
+        .map_or(0, |(_, c)| c.pending);
     let vitals = Vitals {
+        gas_mode,
+        energy_pool,
+        energy_burned_today: Sun(crate::transfers::energy_burned_today(pool).await?),
+        pending_sweeps,
         tron_denied,
         unacknowledged_security_events,
         latest_security_event,
@@ -128,35 +159,51 @@ pub struct Stats {
     pub generated_at: DateTime<Utc>,
 }
 
-pub use crate::transfers::costs::{CostReport, CostWindow};
+pub use crate::transfers::costs::{CostReport, CostWindow, Priced};
+pub use crate::transfers::pool::{Delegation, PoolFigures, PoolState};
 
-/// What the chain charged: today (UTC) and over the trailing 7 days.
+/// What the chain charged: today (UTC) and over the trailing 7 days, each
+/// priced at the energy price the workers last read (see
+/// [`crate::transfers::pool`]).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CostStats {
     pub today: CostWindow,
     pub last_7_days: CostWindow,
-    /// In delegation mode, what burning the energy the sweeps used would
-    /// have cost at the current energy price, so the saving is a figure:
-    /// `None` until walletops delegates energy.
+    /// The 7 days' burn equivalent (`last_7_days.priced`): what burning all
+    /// the energy used would have cost at the current energy price; `None`
+    /// until the workers have read the price.
     pub burn_equivalent: Option<crate::tron::Sun>,
+    /// The energy pool and the price as last read from the chain (absent
+    /// from an older server).
+    #[serde(default)]
+    pub energy: Option<PoolState>,
 }
 
 /// The stats' cost figures.
 pub async fn costs(pool: &PgPool) -> Result<CostStats, AdminError> {
     let (today, last_7_days) = crate::transfers::costs::recent(pool).await?;
+    let energy = crate::transfers::pool::read(pool).await?;
+    let price = energy.as_ref().map(|e| e.energy_price);
+    let last_7_days = last_7_days.with_price(price);
     Ok(CostStats {
-        today,
+        today: today.with_price(price),
+        burn_equivalent: last_7_days.priced.map(|p| p.burn_equivalent),
         last_7_days,
-        burn_equivalent: None,
+        energy,
     })
 }
 
-/// `walletops costs`: per UTC day and transfer kind since `since`.
+/// `walletops costs`: per UTC day and transfer kind since `since`, priced
+/// at the energy price the workers last read.
 pub async fn cost_report(
     pool: &PgPool,
     since: chrono::NaiveDate,
 ) -> Result<CostReport, AdminError> {
-    Ok(crate::transfers::costs::report(pool, since).await?)
+    let report = crate::transfers::costs::report(pool, since).await?;
+    let price = crate::transfers::pool::read(pool)
+        .await?
+        .map(|e| e.energy_price);
+    Ok(report.with_price(price))
 }
 
 /// Workers that run, or stopped within the last hour.
@@ -181,13 +228,14 @@ pub async fn snapshot(pool: &PgPool) -> Result<Stats, AdminError> {
         .iter()
         .find(|t| t.window_seconds == HEALTH_WINDOW.as_secs())
         .copied();
-    let health = health_with(pool, window).await?;
+    let costs = costs(pool).await?;
+    let health = health_with(pool, window, &costs).await?;
     Ok(Stats {
         counts: queue::counts(pool).await?,
         throughput,
         workers: workers(pool, health.thresholds.heartbeat_stale_seconds).await?,
         recent_actions: audit::list(pool, None, 10).await?,
-        costs: costs(pool).await?,
+        costs,
         health,
         generated_at: Utc::now(),
     })

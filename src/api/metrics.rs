@@ -10,7 +10,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::admin::health::Status;
-use crate::admin::stats::{self, Stats};
+use crate::admin::stats::{self, Priced, Stats};
 use crate::admin::{JobStatus, Permission, StatusCounts, WorkerState};
 
 pub async fn metrics(
@@ -237,6 +237,7 @@ pub fn render(s: &Stats) -> String {
             );
         }
     }
+    energy_metrics(&mut out, s);
     family(
         &mut out,
         "walletops_health",
@@ -248,6 +249,84 @@ pub fn render(s: &Stats) -> String {
         let _ = writeln!(out, "walletops_health{{status=\"{status:?}\"}} {on}");
     }
     out
+}
+
+/// One figure of a priced window, as a metric's value.
+type PricedFigure = fn(&Priced) -> i128;
+
+/// The energy price and pool as the workers last read them, and the
+/// windows priced at it; absent until a worker has read them.
+fn energy_metrics(out: &mut String, s: &Stats) {
+    let Some(energy) = &s.costs.energy else {
+        return;
+    };
+    let windows = [("today", &s.costs.today), ("7d", &s.costs.last_7_days)];
+    family(
+        out,
+        "walletops_energy_price_sun",
+        "gauge",
+        "SUN per unit of energy (the chain parameter getEnergyFee), as last read.",
+    );
+    let _ = writeln!(out, "walletops_energy_price_sun {}", energy.energy_price.0);
+    let priced: [(&str, PricedFigure, &str); 2] = [
+        (
+            "walletops_burn_equivalent_sun",
+            |p| p.burn_equivalent.0.into(),
+            "SUN that burning all the energy mined transfers used would have cost at the current price, by window.",
+        ),
+        (
+            "walletops_energy_saving_sun",
+            |p| p.saving_sun.into(),
+            "SUN not burned thanks to staked or delegated energy, less what the delegations burned, by window.",
+        ),
+    ];
+    for (name, value, help) in priced {
+        family(out, name, "gauge", help);
+        for (window, c) in windows {
+            if let Some(p) = &c.priced {
+                let _ = writeln!(out, "{name}{{window=\"{window}\"}} {}", value(p));
+            }
+        }
+    }
+    let Some(pool) = &energy.pool else {
+        return;
+    };
+    family(
+        out,
+        "walletops_energy_pool_available",
+        "gauge",
+        "Energy the pool has available now.",
+    );
+    let _ = writeln!(
+        out,
+        "walletops_energy_pool_available {}",
+        pool.energy_available()
+    );
+    family(
+        out,
+        "walletops_energy_pool_delegated_sun",
+        "gauge",
+        "Staked SUN whose energy the pool lends out now.",
+    );
+    let _ = writeln!(
+        out,
+        "walletops_energy_pool_delegated_sun {}",
+        pool.delegated_out.0
+    );
+    family(
+        out,
+        "walletops_energy_pool_oldest_delegation_seconds",
+        "gauge",
+        "Seconds since the pool's oldest delegation was first seen; 0 with none.",
+    );
+    let oldest = pool.oldest_delegation().map_or(0, |d| {
+        (energy.observed_at - d.since).num_seconds() + energy.age_seconds
+    });
+    let _ = writeln!(
+        out,
+        "walletops_energy_pool_oldest_delegation_seconds {}",
+        oldest.max(0)
+    );
 }
 
 fn by_status(c: &StatusCounts) -> [(JobStatus, i64); 5] {

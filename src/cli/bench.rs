@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
-use clap::Args;
+use clap::{Args, Subcommand};
 use sqlx::PgPool;
 use tokio::sync::{Notify, oneshot};
 
@@ -28,7 +28,10 @@ use crate::engine::{Engine, EngineOptions, Handler, HandlerFuture, Registry};
 use crate::queue::{self, Job, JobType, NewJob, Outcome};
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: Option<BenchWhat>,
     /// Jobs to enqueue and drain
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: u32,
@@ -48,6 +51,14 @@ pub struct BenchArgs {
     /// Milliseconds between pickup samples
     #[arg(long, env = "LATENCY_GAP_MS", default_value_t = 10)]
     pub latency_gap_ms: u64,
+}
+
+/// The other benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// TRX burned per sweep in burn and in delegate mode, on the simulator
+    /// with the real jobs: one JSON line (needs a database of its own)
+    Costs(super::bench_costs::CostsBenchArgs),
 }
 
 /// Counts runs; records pickup latency for jobs that carry their enqueue time.
@@ -96,6 +107,9 @@ fn now_us() -> u64 {
 }
 
 pub async fn run(settings: &Settings, migrate: bool, args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if let Some(BenchWhat::Costs(costs)) = args.what {
+        return super::bench_costs::run(settings, migrate, costs).await;
+    }
     let url = db::resolve_url(settings).await?;
     let pool = db::connect(
         &url,
@@ -212,7 +226,7 @@ pub async fn run(settings: &Settings, migrate: bool, args: BenchArgs) -> anyhow:
 /// The bench's jobs would mix with real ones, and real workers would take
 /// them: run it only on a database with no job waiting or running and no
 /// live worker.
-async fn refuse_busy_database(pool: &PgPool) -> anyhow::Result<()> {
+pub(super) async fn refuse_busy_database(pool: &PgPool) -> anyhow::Result<()> {
     let active = active_jobs(pool).await?;
     let workers = queue::workers::live_count(pool, Duration::from_secs(30)).await?;
     let paused = crate::settings::paused(pool).await?;

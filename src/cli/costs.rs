@@ -10,6 +10,7 @@ use super::identity::print_json;
 use super::table::{Fit, Table};
 use crate::admin::stats::{self, CostReport};
 use crate::config::Settings;
+use crate::tron::format_units;
 
 #[derive(Debug, Args)]
 pub struct CostsArgs {
@@ -93,4 +94,16 @@ fn print_report(r: &CostReport, fit: Fit) {
         "{} sweeps; activations {} (not in PER SWEEP)",
         total.sweeps, total.activation_fee
     );
+    match &r.priced {
+        Some(p) => println!(
+            "at the current energy price ({} per energy): burning all that energy would have \
+             cost {}; saved {}",
+            format_units(p.energy_price.0.into(), 0, "SUN"),
+            p.burn_equivalent,
+            format_units(p.saving_sun.into(), 6, "TRX")
+        ),
+        None => {
+            println!("burn equivalent unknown: no running worker has read the energy price yet")
+        }
+    }
 }

@@ -182,7 +182,7 @@ fn write_policy(path: &Path, treasury: Address, gas: Address) -> anyhow::Result<
 }
 
 /// A fresh random key.
-fn new_key() -> anyhow::Result<PrivateKey> {
+pub(super) fn new_key() -> anyhow::Result<PrivateKey> {
     loop {
         let mut bytes = Zeroizing::new([0u8; 32]);
         getrandom::fill(bytes.as_mut()).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
@@ -259,7 +259,7 @@ async fn seed(
 }
 
 /// Adds to an account's balances on the simulator (`POST /sim/fund`).
-async fn fund(
+pub(super) async fn fund(
     http: &reqwest::Client,
     sim: &SimHandle,
     address: &str,

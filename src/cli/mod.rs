@@ -22,6 +22,7 @@ macro_rules! eprintln {
 
 mod audit;
 mod bench;
+mod bench_costs;
 mod config;
 mod console;
 mod console_api;
@@ -155,6 +156,7 @@ pub enum Command {
     /// Run the worker engine (any number, on any hosts, against one database)
     Worker(worker::WorkerArgs),
     /// Benchmark the queue: one JSON line of enqueue, drain and pickup figures
+    /// (`bench costs`: TRX burned per sweep in burn and delegate mode)
     Bench(bench::BenchArgs),
     /// The operations console (the default when a database is configured)
     Console(console::ConsoleArgs),

@@ -72,13 +72,52 @@ impl Maintenance for WalletMaintenance {
     }
 }
 
+/// How long one reading of the energy pool may take.
+const POOL_READ_LIMIT: Duration = Duration::from_secs(5);
+
+/// Reads the energy pool and the energy price every
+/// [`jobs::pool_watch::READ_EVERY`] in the leader, for health and the
+/// stats (which read the recorded state, never the node).
+struct PoolWatch {
+    ctx: Arc<Context>,
+    last: Mutex<Option<Instant>>,
+}
+
+impl Maintenance for PoolWatch {
+    fn run(&self, _leader: Uuid) -> MaintenanceFuture<'_> {
+        Box::pin(async {
+            {
+                let mut last = self.last.lock().expect("pool watch lock");
+                if last.is_some_and(|t| t.elapsed() < jobs::pool_watch::READ_EVERY) {
+                    return;
+                }
+                *last = Some(Instant::now());
+            }
+            match tokio::time::timeout(
+                POOL_READ_LIMIT,
+                jobs::pool_watch::observe(&self.ctx.pool, &self.ctx.tron),
+            )
+            .await
+            {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the energy pool"),
+                Err(_) => tracing::warn!("reading the energy pool timed out"),
+            }
+        })
+    }
+}
+
 /// Registers the three wallet jobs and their maintenance.
 pub fn register_wallet_jobs(registry: &mut Registry, ctx: Arc<Context>) {
     for job_type in [JobType::Sync, JobType::GasTopup, JobType::Consolidation] {
         registry.register(job_type, WalletJobs(ctx.clone()));
     }
     registry.add_maintenance(WalletMaintenance {
-        ctx,
+        ctx: ctx.clone(),
         last_orphans: Mutex::new(None),
+    });
+    registry.add_maintenance(PoolWatch {
+        ctx,
+        last: Mutex::new(None),
     });
 }

@@ -19,6 +19,7 @@ pub mod consolidation;
 pub mod energy;
 pub mod fees;
 pub mod gas_topup;
+pub mod pool_watch;
 pub mod processing;
 pub mod schedule;
 pub mod sync;

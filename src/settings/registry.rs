@@ -183,6 +183,13 @@ pub const KEYS: &[Key] = &[
         "Below this balance in SUN the gas wallet refuses top-ups and health is Degraded.",
     ),
     int(
+        "energy.warn_sweeps",
+        20,
+        0,
+        1_000_000,
+        "Health is Degraded when the energy pool's available energy covers fewer sweeps than this; 0 turns the check off.",
+    ),
+    int(
         "sync.interval_seconds",
         0,
         0,

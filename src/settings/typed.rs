@@ -275,6 +275,11 @@ pub struct HealthThresholds {
     pub oldest_pending_down_seconds: i64,
     pub stuck_processing_degraded: i64,
     pub gas_min_balance_sun: i64,
+    /// `energy.warn_sweeps`: 0 turns the pool check off.
+    pub energy_warn_sweeps: i64,
+    /// `gas.daily_burn_cap_sun`: in auto mode, the most TRX sweeps burn for
+    /// energy per UTC day; beyond it they wait.
+    pub gas_daily_burn_cap_sun: i64,
 }
 
 /// Each threshold with its key, in one list so that the default and the
@@ -289,6 +294,8 @@ fn thresholds(mut int: impl FnMut(&'static str) -> i64) -> HealthThresholds {
         oldest_pending_down_seconds: int("health.oldest_pending_down_seconds"),
         stuck_processing_degraded: int("health.stuck_processing_degraded"),
         gas_min_balance_sun: int("gas.min_balance_sun"),
+        energy_warn_sweeps: int("energy.warn_sweeps"),
+        gas_daily_burn_cap_sun: int("gas.daily_burn_cap_sun"),
     }
 }
 
@@ -308,6 +315,8 @@ pub struct HealthSettings {
     pub paused: bool,
     /// `gas.wallet_address` as stored (health names even a malformed one).
     pub gas_wallet: Option<String>,
+    /// `gas.mode`: whether sweeps borrow from the energy pool.
+    pub gas_mode: GasMode,
 }
 
 impl HealthSettings {
@@ -321,6 +330,9 @@ impl HealthSettings {
             "gas.min_balance_sun",
             "gas.wallet_address",
             "workers.paused",
+            "energy.warn_sweeps",
+            "gas.daily_burn_cap_sun",
+            "gas.mode",
         ]);
         let s = Snapshot::load(pool, &keys).await?;
         Ok(Self {
@@ -330,6 +342,15 @@ impl HealthSettings {
                 .raw("gas.wallet_address")
                 .and_then(|v| v.as_str())
                 .map(str::to_string),
+            gas_mode: or_default(
+                s.text("gas.mode").and_then(|t| {
+                    t.parse().map_err(|message| SettingsError::Invalid {
+                        key: "gas.mode",
+                        message,
+                    })
+                }),
+                GasMode::Burn,
+            ),
         })
     }
 }

@@ -29,6 +29,9 @@ pub struct CostTotals {
     pub energy_stake: u64,
     pub energy_burned: u64,
     pub net_usage: u64,
+    /// Burned by the delegations' own transactions (delegate and reclaim):
+    /// what delegating cost.
+    pub delegation_burned: Sun,
 }
 
 impl CostTotals {
@@ -43,6 +46,25 @@ impl CostTotals {
         self.energy_stake += o.energy_stake;
         self.energy_burned += o.energy_burned;
         self.net_usage += o.net_usage;
+        self.delegation_burned.0 += o.delegation_burned.0;
+    }
+
+    /// What was added since `earlier`, a snapshot of the same sums.
+    pub fn since(&self, earlier: &CostTotals) -> CostTotals {
+        let sun = |a: Sun, b: Sun| Sun(a.0.saturating_sub(b.0));
+        CostTotals {
+            transfers: self.transfers.saturating_sub(earlier.transfers),
+            sweeps: self.sweeps.saturating_sub(earlier.sweeps),
+            burned: sun(self.burned, earlier.burned),
+            energy_fee: sun(self.energy_fee, earlier.energy_fee),
+            net_fee: sun(self.net_fee, earlier.net_fee),
+            activation_fee: sun(self.activation_fee, earlier.activation_fee),
+            energy_total: self.energy_total.saturating_sub(earlier.energy_total),
+            energy_stake: self.energy_stake.saturating_sub(earlier.energy_stake),
+            energy_burned: self.energy_burned.saturating_sub(earlier.energy_burned),
+            net_usage: self.net_usage.saturating_sub(earlier.net_usage),
+            delegation_burned: sun(self.delegation_burned, earlier.delegation_burned),
+        }
     }
 
     /// TRX burned per sweep: every transfer's burn (top-ups and TRX
@@ -52,6 +74,45 @@ impl CostTotals {
     pub fn burned_per_sweep(&self) -> Option<Sun> {
         let recurring = self.burned.0.saturating_sub(self.activation_fee.0);
         (self.sweeps > 0).then(|| Sun(recurring / self.sweeps))
+    }
+
+    /// The burn equivalent and the saving at `energy_price`.
+    pub fn priced(&self, energy_price: Sun) -> Priced {
+        Priced::of(
+            self.energy_total,
+            self.energy_stake,
+            self.delegation_burned,
+            energy_price,
+        )
+    }
+}
+
+/// What the energy used is worth in TRX at one energy price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Priced {
+    /// SUN per unit of energy.
+    pub energy_price: Sun,
+    /// What burning all the energy used would have cost.
+    pub burn_equivalent: Sun,
+    /// The energy from stake (own or delegated) at that price, less what
+    /// the delegations' own transactions burned: the TRX not burned
+    /// thanks to the pool. Negative when delegating cost more than it
+    /// saved. In SUN.
+    pub saving_sun: i64,
+}
+
+impl Priced {
+    fn of(energy_total: u64, energy_stake: u64, delegation_burned: Sun, price: Sun) -> Priced {
+        let value = |energy: u64| u128::from(energy) * u128::from(price.0);
+        let clamp = |n: i128| i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX });
+        Priced {
+            energy_price: price,
+            burn_equivalent: Sun(u64::try_from(value(energy_total)).unwrap_or(u64::MAX)),
+            saving_sun: clamp(
+                i128::try_from(value(energy_stake)).unwrap_or(i128::MAX)
+                    - i128::from(delegation_burned.0),
+            ),
+        }
     }
 }
 
@@ -71,6 +132,8 @@ pub struct CostDay {
     #[serde(flatten)]
     pub totals: CostTotals,
     pub burned_per_sweep: Option<Sun>,
+    /// At the current energy price; `None` until the workers have read it.
+    pub priced: Option<Priced>,
 }
 
 /// `walletops costs`: rows per day and kind, then per day, then in all.
@@ -81,9 +144,19 @@ pub struct CostReport {
     pub days: Vec<CostDay>,
     pub total: CostTotals,
     pub burned_per_sweep: Option<Sun>,
+    pub priced: Option<Priced>,
 }
 
 impl CostReport {
+    /// Prices every day and the total at `energy_price`.
+    pub fn with_price(mut self, energy_price: Option<Sun>) -> CostReport {
+        for d in &mut self.days {
+            d.priced = energy_price.map(|p| d.totals.priced(p));
+        }
+        self.priced = energy_price.map(|p| self.total.priced(p));
+        self
+    }
+
     fn from_rows(since: NaiveDate, rows: Vec<CostRow>) -> CostReport {
         let mut days: Vec<CostDay> = Vec::new();
         let mut total = CostTotals::default();
@@ -95,6 +168,7 @@ impl CostReport {
                     day: r.day,
                     totals: r.totals,
                     burned_per_sweep: None,
+                    priced: None,
                 }),
             }
         }
@@ -107,6 +181,7 @@ impl CostReport {
             days,
             burned_per_sweep: total.burned_per_sweep(),
             total,
+            priced: None,
         }
     }
 }
@@ -132,7 +207,9 @@ pub async fn report(db: impl PgExecutor<'_>, since: NaiveDate) -> Result<CostRep
                   coalesce(sum(energy_total), 0)::bigint AS "energy_total!",
                   coalesce(sum(energy_stake), 0)::bigint AS "energy_stake!",
                   coalesce(sum(energy_total - energy_stake), 0)::bigint AS "energy_burned!",
-                  coalesce(sum(net_usage), 0)::bigint AS "net_usage!"
+                  coalesce(sum(net_usage), 0)::bigint AS "net_usage!",
+                  coalesce(sum(fee_sun) FILTER (WHERE kind LIKE 'energy-%'), 0)::bigint
+                      AS "delegation_burned!"
              FROM transfers
             WHERE fee_sun IS NOT NULL AND resolved_at >= $1
             GROUP BY 1, 2
@@ -157,6 +234,7 @@ pub async fn report(db: impl PgExecutor<'_>, since: NaiveDate) -> Result<CostRep
                 energy_stake: unsigned(r.energy_stake),
                 energy_burned: unsigned(r.energy_burned),
                 net_usage: unsigned(r.net_usage),
+                delegation_burned: Sun(unsigned(r.delegation_burned)),
             },
         })
         .collect();
@@ -175,6 +253,29 @@ pub struct CostWindow {
     pub energy_stake: u64,
     /// Without activations; `None` with no sweep.
     pub burned_per_sweep: Option<Sun>,
+    /// Burned by the delegations' own transactions.
+    #[serde(default)]
+    pub delegation_burned: Sun,
+    /// At the current energy price; `None` until the workers have read it.
+    #[serde(default)]
+    pub priced: Option<Priced>,
+}
+
+impl CostWindow {
+    /// The window priced at `energy_price`.
+    pub fn with_price(self, energy_price: Option<Sun>) -> CostWindow {
+        CostWindow {
+            priced: energy_price.map(|p| {
+                Priced::of(
+                    self.energy_total,
+                    self.energy_stake,
+                    self.delegation_burned,
+                    p,
+                )
+            }),
+            ..self
+        }
+    }
 }
 
 /// Today (UTC) and the trailing 7 days, in one pass over the index of
@@ -198,12 +299,17 @@ pub async fn recent(db: impl PgExecutor<'_>) -> Result<(CostWindow, CostWindow),
                       AS "d_energy!",
                   coalesce(sum(t.energy_stake) FILTER (WHERE t.resolved_at >= b.today), 0)::bigint
                       AS "d_stake!",
+                  coalesce(sum(t.fee_sun) FILTER (WHERE t.resolved_at >= b.today
+                                                    AND t.kind LIKE 'energy-%'), 0)::bigint
+                      AS "d_delegation!",
                   count(t.id) FILTER (WHERE t.status = 'confirmed' AND t.kind = 'consolidation-usdt')
                       AS "w_sweeps!",
                   coalesce(sum(t.fee_sun), 0)::bigint AS "w_burned!",
                   coalesce(sum(t.activation_fee_sun), 0)::bigint AS "w_activation!",
                   coalesce(sum(t.energy_total), 0)::bigint AS "w_energy!",
-                  coalesce(sum(t.energy_stake), 0)::bigint AS "w_stake!"
+                  coalesce(sum(t.energy_stake), 0)::bigint AS "w_stake!",
+                  coalesce(sum(t.fee_sun) FILTER (WHERE t.kind LIKE 'energy-%'), 0)::bigint
+                      AS "w_delegation!"
              FROM bounds b
              LEFT JOIN transfers t
                ON t.fee_sun IS NOT NULL AND t.resolved_at >= b.week
@@ -211,7 +317,7 @@ pub async fn recent(db: impl PgExecutor<'_>) -> Result<(CostWindow, CostWindow),
     )
     .fetch_one(db)
     .await?;
-    let window = |since, sweeps, burned, activation, energy, stake| {
+    let window = |since, [sweeps, burned, activation, energy, stake, delegation]: [i64; 6]| {
         let totals = CostTotals {
             sweeps: unsigned(sweeps),
             burned: Sun(unsigned(burned)),
@@ -226,24 +332,32 @@ pub async fn recent(db: impl PgExecutor<'_>) -> Result<(CostWindow, CostWindow),
             energy_total: unsigned(energy),
             energy_stake: unsigned(stake),
             burned_per_sweep: totals.burned_per_sweep(),
+            delegation_burned: Sun(unsigned(delegation)),
+            priced: None,
         }
     };
     Ok((
         window(
             r.today,
-            r.d_sweeps,
-            r.d_burned,
-            r.d_activation,
-            r.d_energy,
-            r.d_stake,
+            [
+                r.d_sweeps,
+                r.d_burned,
+                r.d_activation,
+                r.d_energy,
+                r.d_stake,
+                r.d_delegation,
+            ],
         ),
         window(
             r.week,
-            r.w_sweeps,
-            r.w_burned,
-            r.w_activation,
-            r.w_energy,
-            r.w_stake,
+            [
+                r.w_sweeps,
+                r.w_burned,
+                r.w_activation,
+                r.w_energy,
+                r.w_stake,
+                r.w_delegation,
+            ],
         ),
     ))
 }
@@ -272,6 +386,33 @@ mod tests {
                 ..CostTotals::default()
             },
         }
+    }
+
+    #[test]
+    fn the_energy_is_priced_exactly_and_the_saving_is_net_of_delegating() {
+        let totals = CostTotals {
+            energy_total: 130_285,
+            energy_stake: 128_000,
+            delegation_burned: Sun(600_000),
+            ..CostTotals::default()
+        };
+        assert_eq!(
+            totals.priced(Sun(100)),
+            Priced {
+                energy_price: Sun(100),
+                burn_equivalent: Sun(13_028_500),
+                saving_sun: 12_200_000,
+            }
+        );
+        // Delegating with nothing swept only costs.
+        let idle = CostTotals {
+            delegation_burned: Sun(600_000),
+            ..CostTotals::default()
+        };
+        assert_eq!(idle.priced(Sun(100)).saving_sun, -600_000);
+        let r = CostReport::from_rows(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(), vec![])
+            .with_price(None);
+        assert_eq!(r.priced, None);
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! outlives the job that made it (the protocol around it is in
 //! `src/jobs/transfers.rs`). The kind, asset and status of a record are the
 //! enums below, stored as the text the table's CHECK constraints allow.
-//! [`access`] keeps whether the node refuses the workers' credentials.
+//! [`access`] keeps whether the node refuses the workers' credentials;
+//! [`pool`] the energy pool and the energy price as last read from the chain.
 
 pub mod access;
 pub mod costs;
+pub mod pool;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};

@@ -23,8 +23,8 @@ use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBac
 use super::history::ReadClock;
 use super::model::{
     Access, AuditView, BulkAction, BulkCount, Costs, DepthRow, Health, JobDetail, JobRef,
-    JobSelection, JobType, JobView, PendingChange, Role, Snapshot, StatusCounts, WalletHit,
-    WorkerState, WorkerView,
+    JobSelection, JobType, JobView, PendingChange, PoolView, Role, Snapshot, StatusCounts,
+    WalletHit, WorkerState, WorkerView,
 };
 use crate::admin::console::{self, ConsoleData};
 use crate::admin::jobs::Dispatch;
@@ -394,11 +394,29 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
             .map(pending_change)
             .collect(),
         failures: Box::new(data.failures),
-        costs: data.costs.map(|c| Costs {
-            today: c.today.burned,
-            last_7_days: c.last_7_days.burned,
-            per_sweep: c.last_7_days.burned_per_sweep,
-        }),
+        costs: data.costs.map(|c| costs(c, now)),
+    }
+}
+
+/// The cost figures and the energy pool as the dashboard shows them; ages
+/// are at `now`, the refresh's database time.
+fn costs(c: crate::admin::stats::CostStats, now: DateTime<Utc>) -> Costs {
+    let sweep_energy = c.energy.as_ref().and_then(|e| e.sweep_energy);
+    let pool = c.energy.and_then(|e| e.pool).map(|p| PoolView {
+        energy_available: p.energy_available(),
+        sweeps_covered: sweep_energy.map(|n| p.sweeps_covered(n)),
+        delegated_out: p.delegated_out,
+        delegations: p.delegations.len(),
+        oldest: p
+            .oldest_delegation()
+            .map(|d| (now - d.since).to_std().unwrap_or_default()),
+    });
+    Costs {
+        today: c.today.burned,
+        last_7_days: c.last_7_days.burned,
+        per_sweep: c.last_7_days.burned_per_sweep,
+        priced: c.last_7_days.priced,
+        pool,
     }
 }
 

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::admin::health::Status;
 pub use crate::admin::jobs::{BulkAction, BulkCount, FailureGroup, Failures, JobSelection};
 pub use crate::admin::overview::HistoryMinute;
+pub use crate::admin::stats::Priced;
 pub use crate::admin::{
     Asset, AttemptOutcome, AttemptRecord, JobStatus, JobTransfer, JobType, Role, TransferStatus,
     WalletRole, WorkerState,
@@ -222,6 +223,24 @@ pub struct Costs {
     pub last_7_days: Sun,
     /// Over the 7 days, activations left out; `None` with no sweep.
     pub per_sweep: Option<Sun>,
+    /// The 7 days' burn equivalent and saving at the current energy price;
+    /// `None` until the workers have read it.
+    pub priced: Option<Priced>,
+    /// The energy pool as last read; `None` when none is set.
+    pub pool: Option<PoolView>,
+}
+
+/// The energy pool, as the dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolView {
+    pub energy_available: u64,
+    /// Whole sweeps the available energy covers, when a sweep's energy is known.
+    pub sweeps_covered: Option<u64>,
+    /// Staked TRX whose energy is lent out, and to how many accounts.
+    pub delegated_out: Sun,
+    pub delegations: usize,
+    /// How long the oldest delegation has been seen, at the refresh.
+    pub oldest: Option<Duration>,
 }
 
 impl Snapshot {

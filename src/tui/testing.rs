@@ -226,6 +226,18 @@ pub fn snapshot() -> Snapshot {
             today: Sun(21_135_000),
             last_7_days: Sun(151_200_000),
             per_sweep: Some(Sun(5_033_750)),
+            priced: Some(Priced {
+                energy_price: Sun(100),
+                burn_equivalent: Sun(142_000_000),
+                saving_sun: 118_400_000,
+            }),
+            pool: Some(PoolView {
+                energy_available: 1_928_550,
+                sweeps_covered: Some(30),
+                delegated_out: Sun(8_200_000_000),
+                delegations: 2,
+                oldest: Some(Duration::from_secs(250)),
+            }),
         }),
     }
 }

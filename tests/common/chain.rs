@@ -5,8 +5,10 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use walletops::tron::PrivateKey;
-use walletops::tron::client::{ClientConfig, TronClient};
+use serde_json::json;
+use walletops::tron::client::{ClientConfig, TronClient, View};
+use walletops::tron::tx::{Contract, RawTransaction};
+use walletops::tron::{Address, PrivateKey, Sun};
 
 /// A deterministic key per test participant.
 pub fn key(n: u8) -> PrivateKey {
@@ -47,4 +49,41 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Adds to an account's balances on the simulator at `url` (`/sim/fund`).
+pub async fn fund(url: &url::Url, addr: &Address, trx_sun: u64, usdt: u64) {
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(url.join("/sim/fund").unwrap())
+        .json(&json!({"address": addr, "trx_sun": trx_sun, "usdt": usdt}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v.get("error").is_none(), "{v}");
+}
+
+/// Signs, broadcasts and waits until the receipt exists, which must say
+/// success.
+pub async fn land(client: &TronClient, from: &PrivateKey, contract: Contract, fee_limit: Sun) {
+    let reference = client.now_block().await.unwrap();
+    let tx = RawTransaction::new(
+        contract,
+        &reference,
+        now_ms(),
+        Duration::from_secs(60),
+        fee_limit,
+    )
+    .sign(from);
+    client.broadcast(&tx).await.unwrap();
+    let info = eventually(|| async {
+        client
+            .transaction_info(&tx.txid(), View::Head)
+            .await
+            .unwrap()
+    })
+    .await;
+    assert!(info.succeeded(), "{info:?}");
 }

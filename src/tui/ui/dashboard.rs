@@ -9,20 +9,22 @@ use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 
 use super::{age, chart, fit, panel};
 use crate::admin::proposals::countdown;
+use crate::tron::format_units;
 use crate::tui::action::Intent;
 use crate::tui::model::{Costs, JobStatus, Snapshot};
 use crate::tui::state::App;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
-    // Spare height goes to the charts: a second row of them, taller.
-    let (chart_rows, chart_height) = if area.height >= 34 {
-        (2, area.height.saturating_sub(8 + 12) / 2)
+    // Spare height goes to the charts: a second row of them, taller; a tall
+    // screen also has room for the cost lines under the queue depth.
+    let (top_height, chart_rows, chart_height) = if area.height >= 34 {
+        (10, 2, area.height.saturating_sub(10 + 12) / 2)
     } else {
-        (1, (area.height / 4).max(5))
+        (8, 1, (area.height / 4).max(5))
     };
     let chart_height = chart_height.min(16);
     let [top, middle, bottom] = Layout::vertical([
-        Constraint::Length(8),
+        Constraint::Length(top_height),
         Constraint::Length(1 + chart_rows * chart_height),
         Constraint::Min(0),
     ])
@@ -110,8 +112,10 @@ fn draw_depth(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let block = panel(title, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    // The table's rows, the rest for the cost lines (one on a short screen).
+    let table_height = (s.depth.len() as u16 + 2).min(inner.height);
     let [table, burned] = if s.costs.is_some() {
-        Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner)
+        Layout::vertical([Constraint::Length(table_height), Constraint::Min(0)]).areas(inner)
     } else {
         [inner, Rect::default()]
     };
@@ -120,9 +124,53 @@ fn draw_depth(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         table,
     );
     if let Some(c) = &s.costs {
-        let line = costs_line(c, burned.width);
-        frame.render_widget(Paragraph::new(Line::styled(line, theme.dim())), burned);
+        let mut lines = vec![costs_line(c, burned.width)];
+        if burned.height >= 3 {
+            lines.push(priced_line(c));
+            lines.push(pool_line(c, app));
+        }
+        let lines: Vec<Line> = lines
+            .into_iter()
+            .map(|l| Line::styled(l, theme.dim()))
+            .collect();
+        frame.render_widget(Paragraph::new(lines), burned);
     }
+}
+
+/// The 7 days' burn equivalent and saving at the current energy price.
+fn priced_line(c: &Costs) -> String {
+    match c.priced {
+        None => "burn equivalent: the workers have not read the energy price yet".into(),
+        Some(p) => format!(
+            "7 days burning would have cost {}, saved {} (energy at {})",
+            p.burn_equivalent,
+            format_units(p.saving_sun.into(), 6, "TRX"),
+            format_units(p.energy_price.0.into(), 0, "SUN")
+        ),
+    }
+}
+
+/// The energy pool: what it can still lend, and what is lent out since when.
+fn pool_line(c: &Costs, app: &App) -> String {
+    let Some(p) = c.pool else {
+        return "energy pool: none (energy.wallet_address)".into();
+    };
+    let sweeps = p
+        .sweeps_covered
+        .map_or_else(String::new, |n| format!(" ({n} sweeps)"));
+    let lent = match p.oldest {
+        Some(oldest) if p.delegations > 0 => format!(
+            "lent {} to {}, oldest {}",
+            p.delegated_out,
+            p.delegations,
+            age(app.aged(oldest))
+        ),
+        _ => "nothing lent".into(),
+    };
+    format!(
+        "energy pool: {} free{sweeps}, {lent}",
+        format_units(p.energy_available.into(), 0, "energy")
+    )
 }
 
 /// TRX burned: today, the 7 days and per sweep when there is room; today
@@ -200,6 +248,22 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         };
         lines.push(Line::raw(fit(
             &format!("  {when}: {} -> {}", c.key, c.value),
+            width,
+            theme,
+        )));
+    }
+    // Energy lent out comes back after its sweep: the oldest one's age
+    // (first, so that a narrow panel keeps it) shows one that did not.
+    if let Some(p) = s.costs.and_then(|c| c.pool)
+        && let Some(oldest) = p.oldest.filter(|_| p.delegations > 0)
+    {
+        lines.push(Line::raw(fit(
+            &format!(
+                "Energy lent {}: {} to {}",
+                age(app.aged(oldest)),
+                p.delegated_out,
+                p.delegations
+            ),
             width,
             theme,
         )));
