@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::Asset;
 use super::audit::ExternalChange;
 use super::audit_chain::Head;
+use crate::wallets::deposits::FollowerState;
 
 /// The overall verdict, worst first in severity order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -87,6 +88,8 @@ pub struct Vitals {
     /// The TRON node refuses the workers' credentials: since when, and what
     /// the failed job said. Cleared when a job next completes.
     pub tron_denied: Option<TronDenied>,
+    /// The chain follower, when `deposits.enabled` is on.
+    pub deposits: Option<FollowerState>,
 }
 
 /// A refusal of the workers' credentials by the TRON node.
@@ -244,7 +247,42 @@ pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
             ),
         );
     }
+    if let Some(d) = &v.deposits {
+        deposit_reasons(d, t, &mut flag);
+    }
     Health { status, reasons }
+}
+
+/// The chain follower's part of the rule: its lag against
+/// `deposits.lag_*_seconds`, a worker to follow at all, a gap the node
+/// could not serve, and a disagreement a sync found.
+fn deposit_reasons(d: &FollowerState, t: &Thresholds, flag: &mut impl FnMut(Status, String)) {
+    if !d.following {
+        flag(
+            Status::Degraded,
+            "deposits.enabled is on but no worker follows the chain".into(),
+        );
+    }
+    if let Some(lag) = d.lag_seconds {
+        let reason = format!(
+            "deposits lag {lag} s behind the chain ({} blocks)",
+            d.lag_blocks.map_or("?".to_string(), |b| b.to_string())
+        );
+        if lag >= t.deposits_lag_crit_seconds {
+            flag(Status::Down, reason);
+        } else if lag >= t.deposits_lag_warn_seconds {
+            flag(Status::Degraded, reason);
+        }
+    }
+    if let Some(gap) = &d.gap {
+        flag(
+            Status::Degraded,
+            format!("deposits not read: {}", gap.error),
+        );
+    }
+    if let Some(missed) = &d.missed_recently {
+        flag(Status::Degraded, missed.clone());
+    }
 }
 
 #[cfg(test)]
@@ -267,6 +305,7 @@ mod tests {
             latest_security_event: None,
             audit: AuditVitals::default(),
             tron_denied: None,
+            deposits: None,
         }
     }
 

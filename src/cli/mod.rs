@@ -28,6 +28,7 @@ mod console_api;
 mod costs;
 mod db;
 mod demo;
+mod deposits;
 mod dispatch;
 mod identity;
 mod jobs;
@@ -115,6 +116,11 @@ pub enum Command {
     Status(status::StatusArgs),
     /// What the chain charged mined transfers: per day and kind, TRX burned per sweep
     Costs(costs::CostsArgs),
+    /// The chain follower that finds deposits block by block: status, pending, rescan
+    Deposits {
+        #[command(subcommand)]
+        action: deposits::DepositsAction,
+    },
     /// Start or pause every worker
     Workers {
         #[command(subcommand)]
@@ -337,6 +343,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Db { action }) => db::run(action).await,
         Some(Command::Status(args)) => status::run(&settings, cli.global.migrate, args).await,
         Some(Command::Costs(args)) => costs::run(&settings, cli.global.migrate, args).await,
+        Some(Command::Deposits { action }) => {
+            deposits::run(&settings, cli.global.migrate, action).await
+        }
         Some(Command::Workers { action }) => {
             workers::run(&settings, cli.global.migrate, action).await
         }

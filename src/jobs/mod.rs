@@ -16,6 +16,7 @@
 
 pub mod consolidation;
 pub mod fees;
+pub mod follower;
 pub mod gas_topup;
 pub mod processing;
 pub mod schedule;
@@ -87,6 +88,9 @@ pub enum CrashStep {
     AfterBroadcast,
     /// Every transfer of the job landed; the job is not yet marked done.
     BeforeDone,
+    /// The chain follower read a block with deposits; they and its cursor
+    /// are not yet recorded.
+    FollowerMidBlock,
 }
 
 impl CrashStep {
@@ -95,6 +99,7 @@ impl CrashStep {
             CrashStep::AfterSign => "after-sign",
             CrashStep::AfterBroadcast => "after-broadcast",
             CrashStep::BeforeDone => "before-done",
+            CrashStep::FollowerMidBlock => "follower-mid-block",
         }
     }
 }
@@ -106,8 +111,10 @@ impl FromStr for CrashStep {
             "after-sign" => Ok(Self::AfterSign),
             "after-broadcast" => Ok(Self::AfterBroadcast),
             "before-done" => Ok(Self::BeforeDone),
+            "follower-mid-block" => Ok(Self::FollowerMidBlock),
             _ => Err(format!(
-                "unknown crash step {s:?}; valid: after-sign, after-broadcast, before-done"
+                "unknown crash step {s:?}; valid: after-sign, after-broadcast, before-done, \
+                 follower-mid-block"
             )),
         }
     }

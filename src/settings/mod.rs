@@ -20,7 +20,9 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use crate::tron::Address;
 
 pub use registry::{KEYS, Key, Kind};
-pub use typed::{HealthSettings, HealthThresholds, JobSettings, QueueSettings, UiSettings};
+pub use typed::{
+    DepositSettings, HealthSettings, HealthThresholds, JobSettings, QueueSettings, UiSettings,
+};
 
 /// What reading or writing a setting can fail with.
 #[derive(Debug, thiserror::Error)]
