@@ -3,11 +3,15 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Subcommand;
 
 use super::identity::print_json;
+use super::wiring::ChainArgs;
 use crate::admin::stats;
 use crate::config::Settings;
+use crate::jobs;
+use crate::tron::client::View;
 use crate::wallets::deposits::FollowerState;
 
 #[derive(Debug, Subcommand)]
@@ -23,6 +27,19 @@ pub enum DepositsAction {
         /// Print them as JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Read solidified blocks again and record what the follower missed
+    /// (a gap the node could not serve, or history before the follower
+    /// started); safe while the follower runs
+    Rescan {
+        /// First block to read
+        #[arg(long, value_name = "BLOCK")]
+        from: u64,
+        /// Last block to read [default: the solidified head]
+        #[arg(long, value_name = "BLOCK")]
+        to: Option<u64>,
+        #[command(flatten)]
+        chain: ChainArgs,
     },
 }
 
@@ -40,7 +57,7 @@ pub async fn run(
             } else {
                 println!("{}", summary(&state));
                 if let Some(gap) = &state.gap {
-                    println!("  gap: {}", gap.error);
+                    println!("  {gap}");
                 }
                 if let Some(missed) = &state.missed_recently {
                     println!("  {missed}");
@@ -68,6 +85,34 @@ pub async fn run(
                     );
                 }
             }
+        }
+        DepositsAction::Rescan { from, to, chain } => {
+            if let Some(to) = to
+                && from > to
+            {
+                anyhow::bail!("--from {from} is after --to {to}: nothing to read");
+            }
+            let tron = super::wiring::tron_client(settings, &chain, "walletops deposits rescan")?;
+            let solid = tron
+                .block(View::Solidified)
+                .await
+                .context("cannot read the solidified head")?
+                .number;
+            let to = to.unwrap_or(solid);
+            if from > to {
+                anyhow::bail!("--from {from} is after the solidified head {to}: nothing to read");
+            }
+            if to > solid {
+                anyhow::bail!(
+                    "block {to} is not solidified yet (the solidified head is {solid}); \
+                     give a --to of at most {solid}"
+                );
+            }
+            let done = jobs::follower::rescan(&pool, &tron, from, to).await?;
+            println!(
+                "read blocks {from}..={to}: {} block(s), {} new transaction row(s)",
+                done.blocks, done.rows
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

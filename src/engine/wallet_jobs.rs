@@ -3,7 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Handler, HandlerFuture, Maintenance, MaintenanceFuture, Registry};
+use tokio::sync::watch;
+
+use super::{
+    Handler, HandlerFuture, Maintenance, MaintenanceFuture, Registry, Service, ServiceFuture,
+};
 use crate::jobs::{self, Context};
 use crate::queue::{Job, JobType};
 
@@ -42,10 +46,22 @@ impl Maintenance for WalletJobs {
     }
 }
 
-/// Registers the three wallet jobs and their maintenance.
+/// The chain follower (`jobs::follower`): elected among the workers, on
+/// while `deposits.enabled` is.
+struct Follower(Arc<Context>);
+
+impl Service for Follower {
+    fn run(&self, stop: watch::Receiver<bool>) -> ServiceFuture<'_> {
+        Box::pin(jobs::follower::run(&self.0, stop))
+    }
+}
+
+/// Registers the three wallet jobs, their maintenance and the chain
+/// follower.
 pub fn register_wallet_jobs(registry: &mut Registry, ctx: Arc<Context>) {
     for job_type in [JobType::Sync, JobType::GasTopup, JobType::Consolidation] {
         registry.register(job_type, WalletJobs(ctx.clone()));
     }
-    registry.add_maintenance(WalletJobs(ctx));
+    registry.add_maintenance(WalletJobs(ctx.clone()));
+    registry.add_service(Follower(ctx));
 }

@@ -21,18 +21,20 @@
 //! a catch-up.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::PgPool;
 use tokio::sync::watch;
 use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::{Context, CrashStep, JobError, sync};
 use crate::settings::{DepositSettings, JobSettings};
-use crate::tron::client::{ClientError, TransactionInfo, View};
-use crate::tron::{Address, Contract, Sun, TokenUnits, TxId};
+use crate::tron::client::{
+    Block, ClientError, MAX_BLOCK_RANGE, TransactionInfo, TronClient, View,
+};
+use crate::tron::{Address, Contract, RefBlock, Sun, TokenUnits};
 use crate::wallets::deposits::{self, BlockRows, Cursor, DepositError, FollowerLease};
 use crate::wallets::lookup::{self, Matched};
 use crate::wallets::transactions::NewTransaction;
@@ -43,62 +45,9 @@ pub use crate::wallets::deposits::FOLLOWER_LEASE;
 pub const LEAD_RETRY_EVERY: Duration = Duration::from_secs(3);
 /// Most blocks one range request asks for (`getblockbylimitnext` serves
 /// at most 100 on java-tron).
-pub const RANGE: u64 = 100;
+pub const RANGE: u64 = MAX_BLOCK_RANGE;
 /// How long a disabled follower waits before looking at the switch again.
 const DISABLED_WAIT: Duration = Duration::from_secs(5);
-
-/// A transaction of a block, as the follower needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainTx {
-    pub txid: TxId,
-    /// The decoded contract; `None` for types walletops does not decode.
-    pub contract: Option<Contract>,
-    /// `ret[0].contractRet`, e.g. `SUCCESS`, `REVERT`.
-    pub contract_ret: Option<String>,
-}
-
-/// A block, as the follower needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainBlock {
-    pub number: u64,
-    /// The blockID, hex.
-    pub hash: String,
-    /// The parent's blockID, hex.
-    pub parent_hash: String,
-    pub timestamp_ms: i64,
-    pub txs: Vec<ChainTx>,
-}
-
-/// Where the follower reads blocks: the TRON node (`TronClient`).
-pub trait BlockSource: Send + Sync {
-    /// The head block of `view` (number, blockID, time).
-    fn head(&self, view: View) -> impl Future<Output = Result<ChainHead, ClientError>> + Send;
-    /// Blocks `from..=to` of `view`, in order. A block the node does not
-    /// have (pruned) is an error [`BlockSource::is_missing`] recognises.
-    fn blocks(
-        &self,
-        view: View,
-        from: u64,
-        to: u64,
-    ) -> impl Future<Output = Result<Vec<ChainBlock>, ClientError>> + Send;
-    /// The receipts of block `number`'s transactions.
-    fn infos(
-        &self,
-        view: View,
-        number: u64,
-    ) -> impl Future<Output = Result<Vec<TransactionInfo>, ClientError>> + Send;
-    /// Whether `e` says the node does not have the block (pruned, or not
-    /// yet produced).
-    fn is_missing(&self, e: &ClientError) -> bool;
-}
-
-/// A view's head block.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainHead {
-    pub number: u64,
-    pub hash: String,
-    pub timestamp_ms: i64,
-}
 
 /// What one round of following can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -139,10 +88,10 @@ struct Transfer {
 /// The transfers of `block` the settings watch: TRX transfers from the
 /// block itself, USDT `Transfer` events from the receipts (`infos`; only
 /// successful ones emit events).
-fn transfers(block: &ChainBlock, infos: &[TransactionInfo], s: &DepositSettings) -> Vec<Transfer> {
+fn transfers(block: &Block, infos: &[TransactionInfo], s: &DepositSettings) -> Vec<Transfer> {
     let mut out = Vec::new();
     if s.watch_trx {
-        for tx in &block.txs {
+        for tx in &block.transactions {
             if let Some(Contract::Transfer {
                 owner,
                 to,
@@ -184,9 +133,9 @@ fn transfers(block: &ChainBlock, infos: &[TransactionInfo], s: &DepositSettings)
 
 /// Whether the block calls the watched token (only then are its receipts
 /// worth a request).
-fn calls_token(block: &ChainBlock, s: &DepositSettings) -> bool {
+fn calls_token(block: &Block, s: &DepositSettings) -> bool {
     s.watch_usdt
-        && block.txs.iter().any(|t| {
+        && block.transactions.iter().any(|t| {
             matches!(&t.contract, Some(Contract::TriggerSmartContract { contract, .. })
                 if *contract == s.usdt_contract)
         })
@@ -242,15 +191,15 @@ fn rows(
 
 /// The rows of one block for the stored wallets it touches, and those
 /// wallets.
-async fn match_block<S: BlockSource>(
-    ctx: &Context,
-    source: &S,
+async fn match_block(
+    pool: &PgPool,
+    tron: &TronClient,
     view: View,
-    block: &ChainBlock,
+    block: &Block,
     settings: &DepositSettings,
 ) -> Result<(Vec<(Uuid, NewTransaction)>, HashMap<String, Matched>), FollowError> {
     let infos = if calls_token(block, settings) {
-        source.infos(view, block.number).await?
+        tron.transaction_infos_by_block(block.number, view).await?
     } else {
         Vec::new()
     };
@@ -261,7 +210,7 @@ async fn match_block<S: BlockSource>(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let wallets: HashMap<String, Matched> = lookup::by_addresses(&ctx.pool, &addresses)
+    let wallets: HashMap<String, Matched> = lookup::by_addresses(pool, &addresses)
         .await?
         .into_iter()
         .map(|m| (m.wallet.address.clone(), m))
@@ -287,26 +236,28 @@ pub struct Recorded {
 /// moving the cursor: `walletops deposits rescan`. Safe beside a running
 /// follower (a row stored twice is stored once). Forgets a reported gap
 /// the range covers.
-pub async fn rescan<S: BlockSource>(
-    ctx: &Context,
-    source: &S,
+pub async fn rescan(
+    pool: &PgPool,
+    tron: &TronClient,
     from: u64,
     to: u64,
 ) -> Result<Recorded, FollowError> {
-    let settings = DepositSettings::load(&ctx.pool).await?;
+    let settings = DepositSettings::load(pool).await?;
     let mut done = Recorded::default();
     let mut next = from;
     while next <= to {
         let last = to.min(next + RANGE - 1);
-        for block in source.blocks(View::Solidified, next, last).await? {
-            let (rows, _) = match_block(ctx, source, View::Solidified, &block, &settings).await?;
+        let blocks = tron.blocks(next..last + 1, View::Solidified).await?;
+        let read = blocks.len() as u64;
+        for block in blocks {
+            let (rows, _) = match_block(pool, tron, View::Solidified, &block, &settings).await?;
             let inserted = deposits::record_block(
-                &ctx.pool,
+                pool,
                 None,
                 &BlockRows {
                     number: block.number as i64,
-                    hash: block.hash.clone(),
-                    parent_hash: block.parent_hash.clone(),
+                    hash: block.id.to_hex(),
+                    parent_hash: block.parent.to_hex(),
                     time: DateTime::from_timestamp_millis(block.timestamp_ms),
                     rows,
                 },
@@ -315,19 +266,20 @@ pub async fn rescan<S: BlockSource>(
             done.blocks += 1;
             done.rows += inserted.len() as u64;
         }
-        next = last + 1;
+        // The node may serve fewer than asked (up to a block it lacks).
+        next += read;
     }
-    deposits::clear_gap_within(&ctx.pool, from as i64, to as i64).await?;
+    deposits::clear_gap_within(pool, from as i64, to as i64).await?;
     Ok(done)
 }
 
 /// Runs the follower in this worker until `stop`: tries to follow while
 /// `deposits.enabled` is on, and follows while it holds the lease.
-pub async fn run<S: BlockSource>(ctx: &Context, source: &S, mut stop: watch::Receiver<bool>) {
+pub async fn run(ctx: &Context, mut stop: watch::Receiver<bool>) {
     let mut lease: Option<FollowerLease> = None;
     let mut pending = PendingView::default();
     loop {
-        let wait = match step(ctx, source, &mut lease, &mut pending).await {
+        let wait = match step(ctx, &mut lease, &mut pending).await {
             Ok(wait) => wait,
             Err(e) => {
                 warn!(error = %e, "chain follower round failed");
@@ -348,9 +300,8 @@ pub async fn run<S: BlockSource>(ctx: &Context, source: &S, mut stop: watch::Rec
 }
 
 /// One round; returns how long to wait before the next.
-async fn step<S: BlockSource>(
+async fn step(
     ctx: &Context,
-    source: &S,
     lease: &mut Option<FollowerLease>,
     pending: &mut PendingView,
 ) -> Result<Duration, FollowError> {
@@ -373,7 +324,7 @@ async fn step<S: BlockSource>(
         },
     };
     l.renew(&ctx.pool).await?;
-    let solid = source.head(View::Solidified).await?;
+    let solid = ctx.tron.block(View::Solidified).await?;
     l.saw_solid_head(
         &ctx.pool,
         solid.number as i64,
@@ -385,7 +336,7 @@ async fn step<S: BlockSource>(
         None => {
             let c = Cursor {
                 number: solid.number as i64,
-                hash: solid.hash.clone(),
+                hash: hex::encode(solid.id),
             };
             l.start_at(
                 &ctx.pool,
@@ -400,10 +351,10 @@ async fn step<S: BlockSource>(
             c
         }
     };
-    let caught_up = catch_up(ctx, source, l, &settings, cursor, &solid).await?;
+    let caught_up = catch_up(ctx, l, &settings, cursor, &solid).await?;
     if settings.show_unconfirmed && caught_up {
         pending
-            .refresh(ctx, source, &settings, solid.number)
+            .refresh(ctx, &settings, solid.number)
             .await?;
     }
     Ok(if caught_up { ctx.poll } else { Duration::ZERO })
@@ -412,39 +363,36 @@ async fn step<S: BlockSource>(
 /// Records the solidified blocks after `cursor`, one range (at most
 /// [`RANGE`] blocks) per call; true once the cursor is at the solidified
 /// head.
-async fn catch_up<S: BlockSource>(
+async fn catch_up(
     ctx: &Context,
-    source: &S,
     lease: &FollowerLease,
     settings: &DepositSettings,
     mut cursor: Cursor,
-    solid: &ChainHead,
+    solid: &RefBlock,
 ) -> Result<bool, FollowError> {
     let from = cursor.number as u64 + 1;
     if from > solid.number {
         return Ok(true);
     }
     let to = solid.number.min(from + RANGE - 1);
-    let blocks = match source.blocks(View::Solidified, from, to).await {
+    let blocks = match ctx.tron.blocks(from..to + 1, View::Solidified).await {
         Ok(b) => b,
-        Err(e) if source.is_missing(&e) => {
+        // Below the solidified head: not "not yet", but gone (pruned).
+        Err(e @ ClientError::BlockUnavailable { .. }) => {
             // The node no longer has these blocks: say so, and follow on
             // from the head rather than stall; a rescan against a node that
             // has them reads the gap.
-            let message = format!(
-                "blocks {from}..={} could not be read ({e}); run `walletops deposits rescan --from {from} --to {}` against a node that has them",
-                solid.number, solid.number
-            );
-            warn!("{message}");
+            warn!(from, to = solid.number, error = %e,
+                "blocks the node cannot serve: reported as a gap, following on from the head");
             lease
-                .report_gap(&ctx.pool, from as i64, solid.number as i64, &message)
+                .report_gap(&ctx.pool, from as i64, solid.number as i64, &e.to_string())
                 .await?;
             lease
                 .skip_to(
                     &ctx.pool,
                     &Cursor {
                         number: solid.number as i64,
-                        hash: solid.hash.clone(),
+                        hash: hex::encode(solid.id),
                     },
                     DateTime::from_timestamp_millis(solid.timestamp_ms),
                 )
@@ -455,24 +403,27 @@ async fn catch_up<S: BlockSource>(
     };
     let job_settings = JobSettings::load(&ctx.pool).await?;
     for block in blocks {
-        if block.number as i64 != cursor.number + 1 || block.parent_hash != cursor.hash {
+        let (hash, parent_hash) = (block.id.to_hex(), block.parent.to_hex());
+        if block.number as i64 != cursor.number + 1 || parent_hash != cursor.hash {
             return Err(FollowError::Chain {
                 number: block.number,
                 message: format!(
-                    "does not follow the recorded block {} {} (parent {}); the node's solidified chain changed",
-                    cursor.number, cursor.hash, block.parent_hash
+                    "does not follow the recorded block {} {} (parent {parent_hash}); the \
+                     node's solidified chain changed",
+                    cursor.number, cursor.hash
                 ),
             });
         }
-        let (rows, wallets) = match_block(ctx, source, View::Solidified, &block, settings).await?;
+        let (rows, wallets) =
+            match_block(&ctx.pool, &ctx.tron, View::Solidified, &block, settings).await?;
         if !rows.is_empty() {
             ctx.crash_point(CrashStep::FollowerMidBlock);
         }
         let time = DateTime::from_timestamp_millis(block.timestamp_ms);
         let record = BlockRows {
             number: block.number as i64,
-            hash: block.hash.clone(),
-            parent_hash: block.parent_hash.clone(),
+            hash,
+            parent_hash,
             time,
             rows,
         };
@@ -541,26 +492,27 @@ impl PendingView {
     /// Re-reads the blocks above the solidified head and shows their
     /// transfers to or from stored wallets as pending; a block whose hash
     /// changed since the last read (a fork) replaces what it showed.
-    async fn refresh<S: BlockSource>(
+    async fn refresh(
         &mut self,
         ctx: &Context,
-        source: &S,
         settings: &DepositSettings,
         solid: u64,
     ) -> Result<(), FollowError> {
         self.hashes = self.hashes.split_off(&(solid + 1));
-        let head = source.head(View::Head).await?;
+        let head = ctx.tron.block(View::Head).await?;
         if head.number <= solid {
             return Ok(());
         }
         let from = (solid + 1).max(head.number.saturating_sub(RANGE - 1));
-        for block in source.blocks(View::Head, from, head.number).await? {
-            if self.hashes.get(&block.number) == Some(&block.hash) {
+        for block in ctx.tron.blocks(from..head.number + 1, View::Head).await? {
+            let hash = block.id.to_hex();
+            if self.hashes.get(&block.number) == Some(&hash) {
                 continue;
             }
-            let (rows, _) = match_block(ctx, source, View::Head, &block, settings).await?;
-            deposits::replace_pending(&ctx.pool, block.number as i64, &block.hash, &rows).await?;
-            self.hashes.insert(block.number, block.hash);
+            let (rows, _) =
+                match_block(&ctx.pool, &ctx.tron, View::Head, &block, settings).await?;
+            deposits::replace_pending(&ctx.pool, block.number as i64, &hash, &rows).await?;
+            self.hashes.insert(block.number, hash);
         }
         Ok(())
     }
@@ -569,6 +521,8 @@ impl PendingView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tron::TxId;
+    use crate::tron::client::{BlockId, BlockTransaction};
     use crate::wallets::{WalletInfo, WalletRole};
 
     fn addr(n: u8) -> Address {
@@ -601,9 +555,10 @@ mod tests {
         )
     }
 
-    fn trx(txid: u8, from: u8, to: u8, amount: u64, ret: &str) -> ChainTx {
-        ChainTx {
+    fn trx(txid: u8, from: u8, to: u8, amount: u64, ret: &str) -> BlockTransaction {
+        BlockTransaction {
             txid: TxId::from_bytes([txid; 32]),
+            contract_type: "TransferContract".into(),
             contract: Some(Contract::Transfer {
                 owner: addr(from),
                 to: addr(to),
@@ -615,12 +570,12 @@ mod tests {
 
     #[test]
     fn transfers_between_strangers_are_ignored_and_ours_get_sync_keys() {
-        let block = ChainBlock {
+        let block = Block {
             number: 7,
-            hash: "b7".into(),
-            parent_hash: "b6".into(),
+            id: BlockId([7; 32]),
+            parent: BlockId([6; 32]),
             timestamp_ms: 1_700_000_000_000,
-            txs: vec![
+            transactions: vec![
                 trx(1, 50, 1, 5, "SUCCESS"),
                 trx(2, 51, 52, 9, "SUCCESS"),
                 trx(3, 1, 2, 3, "REVERT"),
@@ -654,16 +609,17 @@ mod tests {
 
     #[test]
     fn receipts_are_read_only_for_blocks_that_call_the_token() {
-        let mut block = ChainBlock {
+        let mut block = Block {
             number: 1,
-            hash: "a".into(),
-            parent_hash: "b".into(),
+            id: BlockId([1; 32]),
+            parent: BlockId([0; 32]),
             timestamp_ms: 0,
-            txs: vec![trx(1, 1, 2, 1, "SUCCESS")],
+            transactions: vec![trx(1, 1, 2, 1, "SUCCESS")],
         };
         assert!(!calls_token(&block, &settings()));
-        block.txs.push(ChainTx {
+        block.transactions.push(BlockTransaction {
             txid: TxId::from_bytes([2; 32]),
+            contract_type: "TriggerSmartContract".into(),
             contract: Some(Contract::TriggerSmartContract {
                 owner: addr(1),
                 contract: addr(9),

@@ -156,8 +156,13 @@ impl FollowerLease {
         to: i64,
         error: &str,
     ) -> Result<(), DepositError> {
+        // Merged with a gap reported earlier and not yet rescanned: none is
+        // forgotten (a rescan of the merged range re-reads some blocks for
+        // nothing, harmlessly).
         sqlx::query!(
-            "UPDATE deposit_follower SET gap_from = $2, gap_to = $3, gap_error = $4
+            "UPDATE deposit_follower
+                SET gap_from = LEAST(gap_from, $2), gap_to = GREATEST(gap_to, $3),
+                    gap_error = $4
               WHERE holder = $1",
             self.holder,
             from,
@@ -241,7 +246,19 @@ pub struct FollowerState {
 pub struct Gap {
     pub from: i64,
     pub to: i64,
+    /// What the node said.
     pub error: String,
+}
+
+impl std::fmt::Display for Gap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "blocks {}..={} were not read ({}); run `walletops deposits rescan --from {} --to {}` \
+             against a node that has them",
+            self.from, self.to, self.error, self.from, self.to
+        )
+    }
 }
 
 /// Reads the follower's state (two index reads).
