@@ -84,11 +84,10 @@ fn usdt_in(tx: &str, to: &str, amount: i64) -> NewTransaction {
     }
 }
 
-fn block(number: i64, parent: &str, rows: Vec<(Uuid, NewTransaction)>) -> BlockRows {
+fn block(number: i64, rows: Vec<(Uuid, NewTransaction)>) -> BlockRows {
     BlockRows {
         number,
         hash: format!("h{number}"),
-        parent_hash: parent.into(),
         time: time(1_700_000_000 + number * 3),
         rows,
     }
@@ -115,24 +114,19 @@ async fn one_follower_at_a_time_and_the_cursor_moves_only_with_its_block() {
         .await
         .unwrap();
 
-    // A block that does not name the cursor as parent writes nothing.
-    let wrong = block(
-        11,
-        "other",
-        vec![(env.wallet, usdt_in("aa", &env.address, 5))],
-    );
+    let at = |number: i64| Cursor {
+        number,
+        hash: format!("h{number}"),
+    };
+    // A follower whose idea of the cursor is not the stored one writes nothing.
+    let right = block(11, vec![(env.wallet, usdt_in("aa", &env.address, 5))]);
     assert!(matches!(
-        deposits::record_block(pool, Some(&first), &wrong).await,
+        deposits::record_block(pool, Some((&first, &at(9))), &right).await,
         Err(DepositError::LeaseLost)
     ));
     assert_eq!(env.rows().await, 0);
 
-    let right = block(
-        11,
-        "h10",
-        vec![(env.wallet, usdt_in("aa", &env.address, 5))],
-    );
-    let inserted = deposits::record_block(pool, Some(&first), &right)
+    let inserted = deposits::record_block(pool, Some((&first, &at(10))), &right)
         .await
         .unwrap();
     assert_eq!(inserted, [env.wallet]);
@@ -143,10 +137,10 @@ async fn one_follower_at_a_time_and_the_cursor_moves_only_with_its_block() {
             hash: "h11".into()
         })
     );
-    // Recording the same block again (a successor that re-reads it) is
-    // refused by the cursor; without the cursor (a rescan) it adds nothing.
+    // Recording the same block again (a follower that read it before the
+    // cursor moved) is refused by the cursor; without the cursor (a rescan) it adds nothing.
     assert!(
-        deposits::record_block(pool, Some(&first), &right)
+        deposits::record_block(pool, Some((&first, &at(10))), &right)
             .await
             .is_err()
     );
@@ -158,8 +152,7 @@ async fn one_follower_at_a_time_and_the_cursor_moves_only_with_its_block() {
     );
     assert_eq!(env.rows().await, 1);
 
-    // A follower that gives up lets another take over at once; the old
-    // lease moves nothing any more.
+    // A follower that gives up lets another take over at once.
     let stale = deposits::try_follow(pool).await.unwrap();
     assert!(stale.is_none());
     first.resign(pool).await;
@@ -168,11 +161,11 @@ async fn one_follower_at_a_time_and_the_cursor_moves_only_with_its_block() {
         .unwrap()
         .expect("takes over");
     second.renew(pool).await.unwrap();
-    let next = block(12, "h11", Vec::new());
-    deposits::record_block(pool, Some(&second), &next)
+    // Blocks without deposits are passed over in one move.
+    deposits::record_block(pool, Some((&second, &at(11))), &block(40, Vec::new()))
         .await
         .unwrap();
-    assert_eq!(deposits::cursor(pool).await.unwrap().unwrap().number, 12);
+    assert_eq!(deposits::cursor(pool).await.unwrap().unwrap().number, 40);
     env.stop().await;
 }
 
@@ -186,7 +179,7 @@ async fn a_sync_and_the_follower_store_one_deposit_once_whoever_comes_first() {
         block_number: Some(21),
         ..usdt_in("bb", &env.address, 7)
     };
-    deposits::record_block(pool, None, &block(21, "h20", vec![(env.wallet, followed)]))
+    deposits::record_block(pool, None, &block(21, vec![(env.wallet, followed)]))
         .await
         .unwrap();
     let by_sync = transactions::store(pool, env.wallet, &[usdt_in("bb", &env.address, 7)])
@@ -201,11 +194,7 @@ async fn a_sync_and_the_follower_store_one_deposit_once_whoever_comes_first() {
     let followed = deposits::record_block(
         pool,
         None,
-        &block(
-            22,
-            "h21",
-            vec![(env.wallet, usdt_in("cc", &env.address, 8))],
-        ),
+        &block(22, vec![(env.wallet, usdt_in("cc", &env.address, 8))]),
     )
     .await
     .unwrap();
@@ -222,7 +211,7 @@ async fn a_recorded_deposit_makes_the_balance_stale_until_the_next_sync() {
     deposits::record_block(
         pool,
         None,
-        &block(5, "h4", vec![(env.wallet, usdt_in("dd", &env.address, 9))]),
+        &block(5, vec![(env.wallet, usdt_in("dd", &env.address, 9))]),
     )
     .await
     .unwrap();
@@ -261,7 +250,7 @@ async fn a_forked_block_shows_what_it_holds_now_and_solidification_clears_it() {
         .await
         .unwrap();
     assert_eq!(deposits::pending(pool).await.unwrap().len(), 2);
-    deposits::record_block(pool, None, &block(31, "h30x", Vec::new()))
+    deposits::record_block(pool, None, &block(31, Vec::new()))
         .await
         .unwrap();
     assert!(deposits::pending(pool).await.unwrap().is_empty());

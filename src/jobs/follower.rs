@@ -31,9 +31,7 @@ use uuid::Uuid;
 
 use super::{Context, CrashStep, JobError, sync};
 use crate::settings::{DepositSettings, JobSettings};
-use crate::tron::client::{
-    Block, ClientError, MAX_BLOCK_RANGE, TransactionInfo, TronClient, View,
-};
+use crate::tron::client::{Block, ClientError, MAX_BLOCK_RANGE, TransactionInfo, TronClient, View};
 use crate::tron::{Address, Contract, RefBlock, Sun, TokenUnits};
 use crate::wallets::deposits::{self, BlockRows, Cursor, DepositError, FollowerLease};
 use crate::wallets::lookup::{self, Matched};
@@ -257,7 +255,6 @@ pub async fn rescan(
                 &BlockRows {
                     number: block.number as i64,
                     hash: block.id.to_hex(),
-                    parent_hash: block.parent.to_hex(),
                     time: DateTime::from_timestamp_millis(block.timestamp_ms),
                     rows,
                 },
@@ -353,9 +350,7 @@ async fn step(
     };
     let caught_up = catch_up(ctx, l, &settings, cursor, &solid).await?;
     if settings.show_unconfirmed && caught_up {
-        pending
-            .refresh(ctx, &settings, solid.number)
-            .await?;
+        pending.refresh(ctx, &settings, solid.number).await?;
     }
     Ok(if caught_up { ctx.poll } else { Duration::ZERO })
 }
@@ -402,32 +397,43 @@ async fn catch_up(
         Err(e) => return Err(e.into()),
     };
     let job_settings = JobSettings::load(&ctx.pool).await?;
-    for block in blocks {
+    // `cursor` is the newest block checked to link up; `recorded`, the
+    // cursor as stored. Blocks with nothing of ours move the stored cursor
+    // once, at the end of the range: one write per range, not per block.
+    let mut recorded = cursor.clone();
+    let last = blocks.len().saturating_sub(1);
+    for (i, block) in blocks.into_iter().enumerate() {
         let (hash, parent_hash) = (block.id.to_hex(), block.parent.to_hex());
         if block.number as i64 != cursor.number + 1 || parent_hash != cursor.hash {
             return Err(FollowError::Chain {
                 number: block.number,
                 message: format!(
-                    "does not follow the recorded block {} {} (parent {parent_hash}); the \
-                     node's solidified chain changed",
+                    "does not follow block {} {} (parent {parent_hash}); the node's \
+                     solidified chain changed",
                     cursor.number, cursor.hash
                 ),
             });
         }
         let (rows, wallets) =
             match_block(&ctx.pool, &ctx.tron, View::Solidified, &block, settings).await?;
+        cursor = Cursor {
+            number: block.number as i64,
+            hash,
+        };
+        if rows.is_empty() && i < last {
+            continue;
+        }
         if !rows.is_empty() {
             ctx.crash_point(CrashStep::FollowerMidBlock);
         }
-        let time = DateTime::from_timestamp_millis(block.timestamp_ms);
         let record = BlockRows {
-            number: block.number as i64,
-            hash,
-            parent_hash,
-            time,
+            number: cursor.number,
+            hash: cursor.hash.clone(),
+            time: DateTime::from_timestamp_millis(block.timestamp_ms),
             rows,
         };
-        let inserted = deposits::record_block(&ctx.pool, Some(lease), &record).await?;
+        let inserted = deposits::record_block(&ctx.pool, Some((lease, &recorded)), &record).await?;
+        recorded = cursor.clone();
         if !inserted.is_empty() {
             info!(
                 block = block.number,
@@ -436,10 +442,6 @@ async fn catch_up(
             );
             consolidate(ctx, &job_settings, &record, &wallets, &inserted).await?;
         }
-        cursor = Cursor {
-            number: record.number,
-            hash: record.hash,
-        };
     }
     Ok(cursor.number as u64 >= solid.number)
 }
@@ -509,8 +511,7 @@ impl PendingView {
             if self.hashes.get(&block.number) == Some(&hash) {
                 continue;
             }
-            let (rows, _) =
-                match_block(&ctx.pool, &ctx.tron, View::Head, &block, settings).await?;
+            let (rows, _) = match_block(&ctx.pool, &ctx.tron, View::Head, &block, settings).await?;
             deposits::replace_pending(&ctx.pool, block.number as i64, &hash, &rows).await?;
             self.hashes.insert(block.number, hash);
         }

@@ -310,35 +310,36 @@ pub async fn state(pool: &PgPool) -> Result<FollowerState, sqlx::Error> {
 pub struct BlockRows {
     pub number: i64,
     pub hash: String,
-    pub parent_hash: String,
     pub time: Option<DateTime<Utc>>,
     pub rows: Vec<(Uuid, NewTransaction)>,
 }
 
 /// Stores a solidified block's rows, marks the balances they change stale,
-/// drops the block's pending deposits and, with `lease`, moves the cursor
-/// onto the block: all in one transaction. With a lease, the cursor must
-/// be the block's parent (else [`DepositError::LeaseLost`], nothing
-/// written). Returns the wallets of the rows inserted (a row stored
-/// before, by a sync or an earlier recording, is not inserted again).
+/// drops the pending deposits up to the block and, with `lease`, moves the
+/// cursor onto the block: all in one transaction. With a lease, the cursor
+/// must still be `from` (the follower checked the blocks in between, which
+/// had no rows of ours, link up; else [`DepositError::LeaseLost`], nothing
+/// written). Returns the wallets of the rows inserted (a row stored before,
+/// by a sync or an earlier recording, is not inserted again).
 pub async fn record_block(
     pool: &PgPool,
-    lease: Option<&FollowerLease>,
+    lease: Option<(&FollowerLease, &Cursor)>,
     block: &BlockRows,
 ) -> Result<Vec<Uuid>, DepositError> {
     let mut tx = pool.begin().await?;
-    if let Some(lease) = lease {
+    if let Some((lease, from)) = lease {
         let moved = sqlx::query!(
             "UPDATE deposit_follower
                 SET block_number = $2, block_hash = $3, block_time = $4
               WHERE holder = $1 AND renewed_at >= now() - make_interval(secs => $5)
-                AND block_number = $2::bigint - 1 AND block_hash = $6",
+                AND block_number = $6 AND block_hash = $7",
             lease.holder,
             block.number,
             block.hash,
             block.time,
             FOLLOWER_LEASE.as_secs_f64(),
-            block.parent_hash,
+            from.number,
+            from.hash,
         )
         .execute(&mut *tx)
         .await?
