@@ -275,10 +275,7 @@ fn deposit_reasons(d: &FollowerState, t: &Thresholds, flag: &mut impl FnMut(Stat
         }
     }
     if let Some(gap) = &d.gap {
-        flag(
-            Status::Degraded,
-            format!("deposits not read: {}", gap.error),
-        );
+        flag(Status::Degraded, format!("deposits: {gap}"));
     }
     if let Some(missed) = &d.missed_recently {
         flag(Status::Degraded, missed.clone());
