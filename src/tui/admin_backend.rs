@@ -22,7 +22,7 @@ use super::action::{AdminCommand, ConfirmedAction};
 use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
 use super::history::ReadClock;
 use super::model::{
-    Access, AuditView, BulkAction, BulkCount, Costs, DepthRow, Health, JobDetail, JobRef,
+    Access, AuditView, BulkAction, BulkCount, Costs, Deposits, DepthRow, Health, JobDetail, JobRef,
     JobSelection, JobType, JobView, PendingChange, Role, Snapshot, StatusCounts, WalletHit,
     WorkerState, WorkerView,
 };
@@ -398,6 +398,13 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
             today: c.today.burned,
             last_7_days: c.last_7_days.burned,
             per_sweep: c.last_7_days.burned_per_sweep,
+        }),
+        deposits: data.deposits.map(|d| Deposits {
+            following: d.following,
+            block: d.block_number,
+            lag_blocks: d.lag_blocks,
+            lag_seconds: d.lag_seconds,
+            pending: d.pending,
         }),
     }
 }

@@ -227,6 +227,18 @@ pub fn snapshot() -> Snapshot {
             last_7_days: Sun(151_200_000),
             per_sweep: Some(Sun(5_033_750)),
         }),
+        deposits: None,
+    }
+}
+
+/// The chain follower, caught up but for a few blocks.
+pub fn deposits() -> Deposits {
+    Deposits {
+        following: true,
+        block: Some(68_412_345),
+        lag_blocks: Some(2),
+        lag_seconds: Some(63),
+        pending: 4,
     }
 }
 

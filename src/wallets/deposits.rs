@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -217,7 +217,7 @@ pub async fn cursor(pool: &PgPool) -> Result<Option<Cursor>, sqlx::Error> {
 }
 
 /// The follower as status, health and the console show it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowerState {
     /// A worker holds an unexpired lease.
     pub following: bool,
@@ -242,7 +242,7 @@ pub struct FollowerState {
 }
 
 /// A range of blocks the node could not serve.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gap {
     pub from: i64,
     pub to: i64,

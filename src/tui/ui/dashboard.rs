@@ -10,7 +10,7 @@ use ratatui::widgets::{Paragraph, Row, Table, Wrap};
 use super::{age, chart, fit, panel};
 use crate::admin::proposals::countdown;
 use crate::tui::action::Intent;
-use crate::tui::model::{Costs, JobStatus, Snapshot};
+use crate::tui::model::{Costs, Deposits, JobStatus, Snapshot};
 use crate::tui::state::App;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
@@ -21,8 +21,10 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         (1, (area.height / 4).max(5))
     };
     let chart_height = chart_height.min(16);
+    // The follower's line adds to the queue panel rather than hide its total.
+    let top_height = 8 + u16::from(s.deposits.is_some());
     let [top, middle, bottom] = Layout::vertical([
-        Constraint::Length(8),
+        Constraint::Length(top_height),
         Constraint::Length(1 + chart_rows * chart_height),
         Constraint::Min(0),
     ])
@@ -110,11 +112,13 @@ fn draw_depth(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let block = panel(title, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [table, burned] = if s.costs.is_some() {
-        Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner)
-    } else {
-        [inner, Rect::default()]
-    };
+    let line = |shown: bool| Constraint::Length(u16::from(shown));
+    let [table, burned, follower] = Layout::vertical([
+        Constraint::Min(0),
+        line(s.costs.is_some()),
+        line(s.deposits.is_some()),
+    ])
+    .areas(inner);
     frame.render_widget(
         Table::new(rows, widths).header(header).column_spacing(1),
         table,
@@ -122,6 +126,42 @@ fn draw_depth(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     if let Some(c) = &s.costs {
         let line = costs_line(c, burned.width);
         frame.render_widget(Paragraph::new(Line::styled(line, theme.dim())), burned);
+    }
+    if let Some(d) = &s.deposits {
+        let style = if d.following {
+            theme.dim()
+        } else {
+            theme.warning()
+        };
+        let line = deposits_line(d, follower.width);
+        frame.render_widget(Paragraph::new(Line::styled(line, style)), follower);
+    }
+}
+
+/// The chain follower: its block and lag, or that no worker follows.
+fn deposits_line(d: &Deposits, width: u16) -> String {
+    let or_q = |v: Option<i64>| v.map_or_else(|| "?".to_string(), |v| v.to_string());
+    if !d.following {
+        return "deposits: no worker follows the chain".into();
+    }
+    let pending = if d.pending > 0 {
+        format!(", {} unconfirmed", d.pending)
+    } else {
+        String::new()
+    };
+    if width >= 90 {
+        format!(
+            "deposits: block {}, {} blocks / {} s behind{pending}",
+            or_q(d.block),
+            or_q(d.lag_blocks),
+            or_q(d.lag_seconds)
+        )
+    } else {
+        format!(
+            "deposits lag {} blk / {} s{pending}",
+            or_q(d.lag_blocks),
+            or_q(d.lag_seconds)
+        )
     }
 }
 
