@@ -72,9 +72,34 @@ CREATE TABLE IF NOT EXISTS stale_balances (
     since timestamptz NOT NULL DEFAULT now()
 );
 
--- Reads for every group, writes for workers: the defaults. (Before the
--- INSERT below, whose audit trigger leaves events pending on admin_actions.)
-SELECT walletops_secure_tables();
+-- Reads for every group, writes for workers only. Granted here rather than
+-- by walletops_secure_tables(), whose defaults would undo what later
+-- migrations narrowed or widened on other tables (see 0012, 0019).
+ALTER TABLE deposit_follower ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pending_deposits ENABLE ROW LEVEL SECURITY;
+ALTER TABLE stale_balances ENABLE ROW LEVEL SECURITY;
+REVOKE ALL ON deposit_follower, pending_deposits, stale_balances FROM PUBLIC;
+DO $$
+BEGIN
+    IF (SELECT count(*) FROM pg_roles
+         WHERE rolname IN ('walletops_admin', 'walletops_operator', 'walletops_worker', 'walletops_viewer')) = 4 THEN
+        GRANT SELECT ON deposit_follower, pending_deposits, stale_balances
+           TO walletops_admin, walletops_operator, walletops_viewer;
+        GRANT SELECT, UPDATE ON deposit_follower TO walletops_worker;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON pending_deposits, stale_balances
+           TO walletops_worker;
+        CREATE POLICY walletops_all ON deposit_follower FOR ALL
+            TO walletops_admin, walletops_operator, walletops_worker, walletops_viewer
+            USING (true) WITH CHECK (true);
+        CREATE POLICY walletops_all ON pending_deposits FOR ALL
+            TO walletops_admin, walletops_operator, walletops_worker, walletops_viewer
+            USING (true) WITH CHECK (true);
+        CREATE POLICY walletops_all ON stale_balances FOR ALL
+            TO walletops_admin, walletops_operator, walletops_worker, walletops_viewer
+            USING (true) WITH CHECK (true);
+    END IF;
+END
+$$;
 
 INSERT INTO system_config (key, value, description) VALUES
     ('deposits.enabled', 'false', 'When true, one worker follows the chain block by block and records every transfer to or from a stored wallet.'),
