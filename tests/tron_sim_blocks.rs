@@ -7,11 +7,11 @@ mod common;
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
-use common::chain::{client, eventually, key, now_ms};
+use common::chain::{client, eventually, key, sign};
 use serde_json::{Value, json};
 use walletops::sim::{SimConfig, SimHandle, Simulator, seeded_address};
-use walletops::tron::client::{BlockId, ClientError, MAX_BLOCK_RANGE, TronClient, View};
-use walletops::tron::tx::{Contract, RawTransaction, SignedTransaction, parse_trc20_transfer};
+use walletops::tron::client::{BlockId, ClientError, ListQuery, MAX_BLOCK_RANGE, TronClient, View};
+use walletops::tron::tx::{Contract, SignedTransaction, parse_trc20_transfer};
 use walletops::tron::{Address, PrivateKey, Sun, TokenUnits};
 
 struct Fixture {
@@ -83,23 +83,6 @@ impl Fixture {
         assert_eq!(status, 200, "{v}");
     }
 
-    async fn sign(
-        &self,
-        contract: Contract,
-        fee_limit: Sun,
-        key: &PrivateKey,
-    ) -> SignedTransaction {
-        let reference = self.client.now_block().await.unwrap();
-        RawTransaction::new(
-            contract,
-            &reference,
-            now_ms(),
-            Duration::from_secs(60),
-            fee_limit,
-        )
-        .sign(key)
-    }
-
     /// Sends and waits until the head view has it; its block number.
     async fn land(&self, tx: &SignedTransaction) -> u64 {
         self.client.broadcast(tx).await.unwrap();
@@ -137,14 +120,14 @@ async fn two_transfers(f: &Fixture) -> (PrivateKey, [SignedTransaction; 2], [u64
         to: key(2).address(),
         amount: Sun(3_000_000),
     };
-    let trx = f.sign(trx, Sun::ZERO, &alice).await;
+    let trx = sign(&f.client, trx, Sun::ZERO, &alice).await;
     let usdt = Contract::trc20_transfer(
         alice.address(),
         f.usdt,
         key(3).address(),
         TokenUnits(1_250_000),
     );
-    let usdt = f.sign(usdt, Sun(100_000_000), &alice).await;
+    let usdt = sign(&f.client, usdt, Sun(100_000_000), &alice).await;
     let blocks = [f.land(&trx).await, f.land(&usdt).await];
     (alice, [trx, usdt], blocks)
 }
@@ -746,6 +729,22 @@ async fn a_fork_changes_the_hashes_above_the_solidified_head_and_moves_their_tra
         f.client.trx_balance(&key(2).address()).await.unwrap(),
         bob_before
     );
+    // Bob's history holds the moved transfer once, in its new block.
+    let history = |f: &'_ Fixture| {
+        let bob = key(2).address();
+        let client = f.client.clone();
+        async move {
+            client
+                .v1_transactions(&bob, &ListQuery::default())
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .map(|t| (t.txid, t.block_number))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(history(&f).await, vec![(trx.txid(), n_trx + 1)]);
 
     // A fork that drops its transactions undoes what they did.
     let n = f
@@ -783,9 +782,11 @@ async fn a_fork_changes_the_hashes_above_the_solidified_head_and_moves_their_tra
             .unwrap(),
         TokenUnits(0)
     );
+    assert_eq!(history(&f).await, vec![]);
     // The node forgot them: the same signed bytes may be sent again, and land.
     let again = f.land(&trx).await;
     assert!(again > n);
+    assert_eq!(history(&f).await, vec![(trx.txid(), again)]);
     let ledger = f.get("/sim/ledger").await;
     assert!(
         ledger["dropped"]

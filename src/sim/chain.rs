@@ -322,7 +322,10 @@ pub struct Chain {
     pub limbo: HashSet<TxId>,
     pub txs: HashMap<TxId, Known>,
     /// Mined transactions in execution order.
-    pub applied: Vec<TxId>,
+    pub applied: VecDeque<TxId>,
+    /// Mined transactions by the addresses they are from or to, in
+    /// execution order, so an account's history costs no scan of the chain.
+    by_address: HashMap<Address, VecDeque<TxId>>,
     pub dropped: Vec<Dropped>,
     /// How many times each txID was broadcast, duplicates and refusals included.
     pub broadcasts: HashMap<TxId, u32>,
@@ -343,7 +346,8 @@ impl Chain {
             pool: Vec::new(),
             limbo: HashSet::new(),
             txs: HashMap::new(),
-            applied: Vec::new(),
+            applied: VecDeque::new(),
+            by_address: HashMap::new(),
             dropped: Vec::new(),
             broadcasts: HashMap::new(),
             funded_trx: 0,
@@ -618,8 +622,11 @@ impl Chain {
                     ex.block = number;
                     ex.block_timestamp_ms = ts;
                     self.burned += ex.fee;
+                    for a in parties(&ex) {
+                        self.by_address.entry(a).or_default().push_back(txid);
+                    }
                     self.txs.get_mut(&txid).expect("known").executed = Some(ex);
-                    self.applied.push(txid);
+                    self.applied.push_back(txid);
                     included.push(txid);
                 }
                 Err(r) => self.forget(txid, &format!("{}: {}", r.code, r.message)),
@@ -642,7 +649,9 @@ impl Chain {
         while self.blocks.front().is_some_and(|b| b.number < below) {
             let b = self.blocks.pop_front().expect("checked");
             for id in &b.txids {
-                self.txs.remove(id);
+                if let Some(ex) = self.txs.remove(id).and_then(|k| k.executed) {
+                    self.unindex(id, &ex, VecDeque::pop_front);
+                }
             }
             transactions += b.txids.len();
             blocks += 1;
@@ -680,21 +689,19 @@ impl Chain {
             .map(|_| self.blocks.pop_back().expect("above the solid head"))
             .collect();
         orphaned.reverse();
+        // The orphaned transactions are the newest mined: off the end of
+        // the histories, to be mined again below.
+        for txid in orphaned.iter().flat_map(|b| &b.txids).rev() {
+            let ex = self.txs[txid].executed.clone().expect("mined");
+            self.unindex(txid, &ex, VecDeque::pop_back);
+            self.applied.pop_back();
+        }
         // Back to the solidified state, then the kept blocks again.
         self.state = self.solid_state.clone();
         self.burned = self.solid_burned;
-        let unsolid: usize = self
-            .blocks
-            .iter()
-            .chain(&orphaned)
-            .filter(|b| b.number > solid)
-            .map(|b| b.txids.len())
-            .sum();
-        self.applied.truncate(self.applied.len() - unsolid);
         for n in solid + 1..from_block {
             let block = find(&self.blocks, n).expect("kept");
             self.burned += replay(&self.config, &self.txs, &mut self.state, block);
-            self.applied.extend(block.txids.iter().copied());
         }
         let mut vanished = Vec::new();
         let mut carried: Vec<TxId> = Vec::new();
@@ -730,6 +737,29 @@ impl Chain {
         })
     }
 
+    /// The mined transactions from or to `address`, oldest first.
+    pub fn history(&self, address: &Address) -> impl DoubleEndedIterator<Item = &TxId> {
+        self.by_address.get(address).into_iter().flatten()
+    }
+
+    /// Takes `txid` off its parties' histories, from the end `take` pops.
+    fn unindex(
+        &mut self,
+        txid: &TxId,
+        ex: &Executed,
+        take: fn(&mut VecDeque<TxId>) -> Option<TxId>,
+    ) {
+        for a in parties(ex) {
+            if let Some(list) = self.by_address.get_mut(&a) {
+                let taken = take(list);
+                debug_assert_eq!(taken.as_ref(), Some(txid), "histories are in block order");
+                if list.is_empty() {
+                    self.by_address.remove(&a);
+                }
+            }
+        }
+    }
+
     /// A transaction the node no longer knows: it can never land.
     fn forget(&mut self, txid: TxId, reason: &str) {
         self.txs.remove(&txid);
@@ -762,6 +792,12 @@ impl Chain {
     pub fn usdt_transfer_energy(&self, to: &Address) -> u64 {
         transfer_energy(&self.config, &self.state, to)
     }
+}
+
+/// The addresses a mined transaction is from or to.
+fn parties(ex: &Executed) -> impl Iterator<Item = Address> {
+    let to = (ex.to != ex.from).then_some(ex.to);
+    std::iter::once(ex.from).chain(to)
 }
 
 fn find(blocks: &VecDeque<Block>, number: u64) -> Option<&Block> {

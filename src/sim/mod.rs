@@ -245,17 +245,22 @@ async fn produce(shared: &Arc<Shared>) {
             timestamp_ms: head.timestamp_ms,
         }
     };
-    let generator = shared.clone();
-    let extra = tokio::task::spawn_blocking(move || {
-        let mut g = generator.loadgen.lock().expect("loadgen lock");
-        let txs = g.as_mut().map(|g| g.block(&reference, now));
-        if g.as_ref().is_some_and(loadgen::LoadGen::finished) {
-            *g = None;
-        }
-        txs.unwrap_or_default()
-    })
-    .await
-    .unwrap_or_default();
+    let generating = shared.loadgen.lock().expect("loadgen lock").is_some();
+    let extra = if generating {
+        let generator = shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut g = generator.loadgen.lock().expect("loadgen lock");
+            let txs = g.as_mut().map(|g| g.block(&reference, now));
+            if g.as_ref().is_some_and(loadgen::LoadGen::finished) {
+                *g = None;
+            }
+            txs.unwrap_or_default()
+        })
+        .await
+        .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let fork = shared.faults.lock().expect("faults lock").fork.clone();
     let mut chain = shared.chain.lock().expect("chain lock");
     chain.produce_block(now, extra);

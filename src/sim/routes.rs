@@ -1016,16 +1016,17 @@ impl ListParams {
         }
     }
 
-    /// Filters by time and confirmation, orders, and cuts one page.
+    /// Filters `account`'s history by time and confirmation, orders, and
+    /// cuts one page.
     fn page<'a>(
         &self,
         chain: &'a Chain,
+        account: &Address,
         related: impl Fn(&Executed) -> bool,
     ) -> (Vec<(&'a SignedTransaction, &'a Executed)>, Option<String>) {
-        let solid = chain.solid_head().number;
+        let solid = chain.solid_number();
         let mut all: Vec<_> = chain
-            .applied
-            .iter()
+            .history(account)
             .filter_map(|id| chain.mined(id, false))
             .filter(|(_, ex)| related(ex))
             .filter(|(_, ex)| !self.only_confirmed || ex.block <= solid)
@@ -1067,7 +1068,7 @@ async fn v1_transactions(
     let chain = lock(&s);
     // As TronGrid indexes them: the owner, and the recipient of TRX; a
     // TRC-20 recipient is only in the trc20 list.
-    let (page, next) = p.page(&chain, |ex| {
+    let (page, next) = p.page(&chain, &addr, |ex| {
         let from = ex.from == addr;
         let to = ex.asset == "TRX" && ex.to == addr;
         p.direction(from, to)
@@ -1115,7 +1116,7 @@ async fn v1_trc20(
             Err(e) => return v1_bad(format!("invalid contract_address: {e}")),
         }
     }
-    let (page, next) = p.page(&chain, |ex| {
+    let (page, next) = p.page(&chain, &addr, |ex| {
         let (from, to) = (ex.from == addr, ex.to == addr);
         ex.asset == "USDT" && ex.outcome == Outcome::Success && p.direction(from, to)
     });
