@@ -15,17 +15,6 @@ use walletops::wallets::deposits::{self, BlockRows, Cursor, DepositError};
 use walletops::wallets::state;
 use walletops::wallets::transactions::{self, NewTransaction};
 
-async fn set_config(pool: &PgPool, key: &str, value: serde_json::Value) {
-    let n = sqlx::query("UPDATE system_config SET value = $2 WHERE key = $1")
-        .bind(key)
-        .bind(value)
-        .execute(pool)
-        .await
-        .unwrap()
-        .rows_affected();
-    assert_eq!(n, 1, "{key} is seeded by the migrations");
-}
-
 /// A database, a deposit wallet, and a pool as the workers' login.
 struct Env {
     db: common::TestDb,
@@ -266,9 +255,9 @@ async fn health_reports_lag_gaps_and_a_sync_that_found_what_the_follower_missed(
         before.vitals.deposits.is_none(),
         "off by default: no follower, no reason"
     );
-    set_config(pool, "deposits.enabled", serde_json::json!(true)).await;
-    set_config(pool, "deposits.lag_warn_seconds", serde_json::json!(60)).await;
-    set_config(pool, "deposits.lag_crit_seconds", serde_json::json!(3600)).await;
+    common::admin::set_config(pool, "deposits.enabled", serde_json::json!(true)).await;
+    common::admin::set_config(pool, "deposits.lag_warn_seconds", serde_json::json!(60)).await;
+    common::admin::set_config(pool, "deposits.lag_crit_seconds", serde_json::json!(3600)).await;
     let no_one = stats::health(pool).await.unwrap();
     assert!(
         no_one
@@ -317,7 +306,7 @@ async fn health_reports_lag_gaps_and_a_sync_that_found_what_the_follower_missed(
         "{:?}",
         lagging.health.reasons
     );
-    set_config(pool, "deposits.lag_crit_seconds", serde_json::json!(300)).await;
+    common::admin::set_config(pool, "deposits.lag_crit_seconds", serde_json::json!(300)).await;
     assert_eq!(verdict(&stats::health(pool).await.unwrap()), Status::Down);
 
     lease

@@ -12,7 +12,6 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use uuid::Uuid;
 use walletops::policy::Policy;
 use walletops::queue::{self, JobType, NewJob};
@@ -35,17 +34,6 @@ fn random_address() -> Address {
     b[..16].copy_from_slice(Uuid::new_v4().as_bytes());
     b[16..].copy_from_slice(Uuid::new_v4().as_bytes());
     PrivateKey::from_bytes(&b).unwrap().address()
-}
-
-async fn set_config(pool: &PgPool, key: &str, value: Value) {
-    let n = sqlx::query("UPDATE system_config SET value = $2 WHERE key = $1")
-        .bind(key)
-        .bind(value)
-        .execute(pool)
-        .await
-        .unwrap()
-        .rows_affected();
-    assert_eq!(n, 1, "{key} exists");
 }
 
 impl Env {
@@ -77,7 +65,7 @@ impl Env {
         .await
         .unwrap();
         tx.commit().await.unwrap();
-        set_config(&db.pool, "deposits.enabled", json!(true)).await;
+        common::admin::set_config(&db.pool, "deposits.enabled", json!(true)).await;
         let worker_login = common::admin::LoginRole::create(&db.url, "walletops_worker").await;
         let env = Env {
             dir: tempfile::tempdir().unwrap(),
@@ -482,7 +470,7 @@ async fn a_gap_the_node_pruned_is_reported_not_skipped_silently() {
 async fn a_fork_before_solidification_corrects_what_was_shown_as_pending() {
     // Slow solidification: the pending view has time to see the fork.
     let env = Env::new(3, 100, 30).await;
-    set_config(&env.db.pool, "deposits.show_unconfirmed", json!(true)).await;
+    common::admin::set_config(&env.db.pool, "deposits.show_unconfirmed", json!(true)).await;
     let worker = env.worker(&["--tron-requests-per-second", "0"], "worker.log");
     env.wait_cursor(0, Duration::from_secs(30)).await;
     // Room above the solidified head for a deep fork.
