@@ -81,6 +81,7 @@ fn snapshot() -> Snapshot {
         pending_changes: Vec::new(),
         failures: Default::default(),
         costs: None,
+        deposits: None,
     }
 }
 

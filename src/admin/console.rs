@@ -92,6 +92,10 @@ pub struct ConsoleData {
     /// TRX burned today and over 7 days (absent from an older server).
     #[serde(default)]
     pub costs: Option<stats::CostStats>,
+    /// The chain follower, when `deposits.enabled` is on (absent from an
+    /// older server).
+    #[serde(default)]
+    pub deposits: Option<crate::wallets::deposits::FollowerState>,
 }
 
 /// Reads what the console shows. `job_search` is the Jobs screen's search
@@ -144,6 +148,7 @@ pub async fn read(
         pending_changes,
         failures,
         costs: Some(stats.costs),
+        deposits: stats.health.vitals.deposits.clone(),
     })
 }
 

@@ -10,6 +10,7 @@ use super::audit_chain::Head;
 use crate::settings::GasMode;
 use crate::transfers::pool::READ_EVERY;
 use crate::tron::Sun;
+use crate::wallets::deposits::FollowerState;
 
 /// The overall verdict, worst first in severity order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -121,6 +122,8 @@ pub struct Vitals {
     pub energy_burned_today: Sun,
     /// Consolidations waiting to run.
     pub pending_sweeps: i64,
+    /// The chain follower, when `deposits.enabled` is on.
+    pub deposits: Option<FollowerState>,
 }
 
 /// A refusal of the workers' credentials by the TRON node.
@@ -279,6 +282,9 @@ pub fn assess(v: &Vitals, t: &Thresholds) -> Health {
             ),
         );
     }
+    if let Some(d) = &v.deposits {
+        deposit_reasons(d, t, &mut flag);
+    }
     Health { status, reasons }
 }
 
@@ -367,6 +373,35 @@ fn energy(v: &Vitals, t: &Thresholds, flag: &mut impl FnMut(Status, String)) {
     }
 }
 
+/// The chain follower's part of the rule: its lag against
+/// `deposits.lag_*_seconds`, a worker to follow at all, a gap the node
+/// could not serve, and a disagreement a sync found.
+fn deposit_reasons(d: &FollowerState, t: &Thresholds, flag: &mut impl FnMut(Status, String)) {
+    if !d.following {
+        flag(
+            Status::Degraded,
+            "deposits.enabled is on but no worker follows the chain".into(),
+        );
+    }
+    if let Some(lag) = d.lag_seconds {
+        let reason = format!(
+            "deposits lag {lag} s behind the chain ({} blocks)",
+            d.lag_blocks.map_or("?".to_string(), |b| b.to_string())
+        );
+        if lag >= t.deposits_lag_crit_seconds {
+            flag(Status::Down, reason);
+        } else if lag >= t.deposits_lag_warn_seconds {
+            flag(Status::Degraded, reason);
+        }
+    }
+    if let Some(gap) = &d.gap {
+        flag(Status::Degraded, format!("deposits: {gap}"));
+    }
+    if let Some(missed) = &d.missed_recently {
+        flag(Status::Degraded, missed.clone());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,6 +426,7 @@ mod tests {
             energy_pool: EnergyPool::NotConfigured,
             energy_burned_today: Sun::ZERO,
             pending_sweeps: 0,
+            deposits: None,
         }
     }
 

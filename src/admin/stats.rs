@@ -55,6 +55,7 @@ async fn health_with(
         paused,
         gas_wallet: gas_address,
         gas_mode,
+        deposits_enabled,
     } = HealthSettings::load(pool).await?;
     let live_workers = queue::workers::live_count(
         pool,
@@ -82,6 +83,11 @@ async fn health_with(
             since: d.denied_at,
             message: d.message,
         });
+    let deposits = if deposits_enabled {
+        Some(crate::wallets::deposits::state(pool).await?)
+    } else {
+        None
+    };
     let energy_pool = match costs
         .energy
         .as_ref()
@@ -108,6 +114,7 @@ async fn health_with(
         energy_pool,
         energy_burned_today: Sun(crate::transfers::energy_burned_today(pool).await?),
         pending_sweeps,
+        deposits,
         tron_denied,
         unacknowledged_security_events,
         latest_security_event,
@@ -239,4 +246,18 @@ pub async fn snapshot(pool: &PgPool) -> Result<Stats, AdminError> {
         health,
         generated_at: Utc::now(),
     })
+}
+
+/// The chain follower's state, whether or not `deposits.enabled` is on.
+pub async fn deposits(
+    pool: &PgPool,
+) -> Result<crate::wallets::deposits::FollowerState, AdminError> {
+    Ok(crate::wallets::deposits::state(pool).await?)
+}
+
+/// The deposits shown before their block is solidified.
+pub async fn pending_deposits(
+    pool: &PgPool,
+) -> Result<Vec<crate::wallets::deposits::PendingDeposit>, AdminError> {
+    Ok(crate::wallets::deposits::pending(pool).await?)
 }

@@ -178,6 +178,52 @@ pub fn render(s: &Stats) -> String {
         "walletops_security_events_unacknowledged {}",
         v.unacknowledged_security_events
     );
+    if let Some(d) = &v.deposits {
+        family(
+            &mut out,
+            "walletops_deposits_following",
+            "gauge",
+            "1 when a worker follows the chain for deposits (deposits.enabled).",
+        );
+        let _ = writeln!(
+            out,
+            "walletops_deposits_following {}",
+            u8::from(d.following)
+        );
+        family(
+            &mut out,
+            "walletops_deposits_lag_blocks",
+            "gauge",
+            "Solidified blocks the chain follower has not recorded yet.",
+        );
+        let _ = writeln!(
+            out,
+            "walletops_deposits_lag_blocks {}",
+            d.lag_blocks.unwrap_or(0)
+        );
+        family(
+            &mut out,
+            "walletops_deposits_lag_seconds",
+            "gauge",
+            "Seconds from the follower's last recorded block to now.",
+        );
+        let _ = writeln!(
+            out,
+            "walletops_deposits_lag_seconds {}",
+            d.lag_seconds.unwrap_or(0)
+        );
+        family(
+            &mut out,
+            "walletops_deposits_block",
+            "gauge",
+            "The last block whose deposits are recorded.",
+        );
+        let _ = writeln!(
+            out,
+            "walletops_deposits_block {}",
+            d.block_number.unwrap_or(0)
+        );
+    }
     family(
         &mut out,
         "walletops_trx_burned_sun",

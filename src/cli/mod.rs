@@ -29,6 +29,7 @@ mod console_api;
 mod costs;
 mod db;
 mod demo;
+mod deposits;
 mod dispatch;
 mod energy;
 mod identity;
@@ -121,6 +122,11 @@ pub enum Command {
     Energy {
         #[command(subcommand)]
         action: energy::EnergyAction,
+    },
+    /// The chain follower that finds deposits block by block: status, pending, rescan
+    Deposits {
+        #[command(subcommand)]
+        action: deposits::DepositsAction,
     },
     /// Start or pause every worker
     Workers {
@@ -347,6 +353,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Costs(args)) => costs::run(&settings, cli.global.migrate, args).await,
         Some(Command::Energy { action }) => {
             energy::run(&settings, cli.global.migrate, action).await
+        }
+        Some(Command::Deposits { action }) => {
+            deposits::run(&settings, cli.global.migrate, action).await
         }
         Some(Command::Workers { action }) => {
             workers::run(&settings, cli.global.migrate, action).await

@@ -64,6 +64,9 @@ pub async fn run(settings: &Settings, migrate: bool, args: StatusArgs) -> anyhow
             "jobs: {} pending, {} processing, {} failed; live workers: {}",
             c.pending, c.processing, c.failed, stats.health.vitals.live_workers
         );
+        if let Some(d) = &stats.health.vitals.deposits {
+            println!("{}", super::deposits::summary(d));
+        }
         if !changes.is_empty() {
             println!("pending changes to keys that move money:");
         }

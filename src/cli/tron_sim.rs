@@ -29,6 +29,11 @@ pub struct TronSimArgs {
     /// The USDT contract address [default: mainnet TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t]
     #[arg(long, value_name = "ADDRESS")]
     usdt_contract: Option<Address>,
+    /// Keep only the newest N blocks (at least up to the solidified head),
+    /// as a node with pruned history; older ones answer `{}`. Bounds memory
+    /// under heavy load [default: keep all]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    keep_blocks: Option<u64>,
 }
 
 pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
@@ -37,6 +42,7 @@ pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
         block_interval: Duration::from_millis(args.block_ms),
         solidify_blocks: args.solidify_blocks,
         resource_window_blocks: args.resource_window_blocks,
+        keep_blocks: args.keep_blocks,
         ..SimConfig::default()
     };
     if let Some(usdt) = args.usdt_contract {

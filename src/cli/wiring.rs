@@ -60,6 +60,24 @@ pub(crate) async fn wallet_jobs(
     signing: &super::signing::SigningArgs,
     what: &str,
 ) -> anyhow::Result<WalletJobs> {
+    let tron = tron_client(settings, chain, what)?;
+    let signer = super::signing::signer(settings, signing, what).await?;
+    Ok(WalletJobs {
+        tron,
+        signer,
+        poll: Duration::from_millis(chain.chain_poll_ms),
+        crash_at: None,
+    })
+}
+
+/// The TRON client from the settings, limited to
+/// `--tron-requests-per-second`; no node configured is an error. `what`
+/// names the command in errors.
+pub(crate) fn tron_client(
+    settings: &Settings,
+    chain: &ChainArgs,
+    what: &str,
+) -> anyhow::Result<TronClient> {
     let mut config = ClientConfig::from_settings(settings).with_context(|| {
         format!(
             "{what} needs a TRON node; no TRON node configured: set TRON_API_URL \
@@ -71,14 +89,7 @@ pub(crate) async fn wallet_jobs(
     }
     config.requests_per_second =
         (chain.tron_requests_per_second > 0.0).then_some(chain.tron_requests_per_second);
-    let tron = TronClient::new(config).context("cannot build the TRON client")?;
-    let signer = super::signing::signer(settings, signing, what).await?;
-    Ok(WalletJobs {
-        tron,
-        signer,
-        poll: Duration::from_millis(chain.chain_poll_ms),
-        crash_at: None,
-    })
+    TronClient::new(config).context("cannot build the TRON client")
 }
 
 impl WalletJobs {

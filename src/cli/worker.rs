@@ -52,7 +52,8 @@ pub struct WorkerArgs {
     pub chain: super::wiring::ChainArgs,
 
     /// Tests only: kill this process with SIGKILL when a wallet job reaches
-    /// this step: `after-sign`, `after-broadcast` or `before-done`
+    /// this step: `after-sign`, `after-broadcast`, `before-done` or (the
+    /// chain follower) `follower-mid-block`
     #[arg(
         long,
         hide = true,

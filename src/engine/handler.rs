@@ -7,6 +7,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::queue::{Job, JobType, Outcome};
 
 /// The future a handler returns.
@@ -36,12 +38,24 @@ pub trait Maintenance: Send + Sync + 'static {
     fn run(&self, leader: uuid::Uuid) -> MaintenanceFuture<'_>;
 }
 
+/// The future of a [`Service`].
+pub type ServiceFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Long-running work of the handlers' domain beside the engine, in every
+/// process that takes part in maintenance, until the engine stops: work
+/// that elects its own runner (the chain follower) and must not wait on a
+/// maintenance round. It logs its own failures.
+pub trait Service: Send + Sync + 'static {
+    fn run(&self, stop: watch::Receiver<bool>) -> ServiceFuture<'_>;
+}
+
 /// Handlers by job type. A type without one fails its attempts with
 /// "no handler registered for ...".
 #[derive(Clone, Default)]
 pub struct Registry {
     handlers: HashMap<JobType, Arc<dyn Handler>>,
     maintenance: Vec<Arc<dyn Maintenance>>,
+    services: Vec<Arc<dyn Service>>,
 }
 
 impl Registry {
@@ -67,6 +81,17 @@ impl Registry {
     pub fn add_maintenance(&mut self, m: impl Maintenance) -> &mut Self {
         self.maintenance.push(Arc::new(m));
         self
+    }
+
+    /// Adds work that runs beside the engine until it stops.
+    pub fn add_service(&mut self, s: impl Service) -> &mut Self {
+        self.services.push(Arc::new(s));
+        self
+    }
+
+    /// The registered services.
+    pub(super) fn services(&self) -> &[Arc<dyn Service>] {
+        &self.services
     }
 
     /// Runs one round of every registered maintenance task.

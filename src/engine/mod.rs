@@ -21,7 +21,9 @@
 //!   watcher reloads `system_config` on notification and every second
 //!   (pause);
 //! - the [maintainer](maintainer) runs maintenance in whichever process
-//!   holds the leader lease.
+//!   holds the leader lease;
+//! - the handlers' [services](Service) (the chain follower) run beside them
+//!   until the stop, in the processes that take part in maintenance.
 //!
 //! They share only the [held jobs](held) and the process's [status](status).
 //!
@@ -51,7 +53,9 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
-pub use handler::{Handler, HandlerFuture, Maintenance, MaintenanceFuture, Registry};
+pub use handler::{
+    Handler, HandlerFuture, Maintenance, MaintenanceFuture, Registry, Service, ServiceFuture,
+};
 pub use wallet_jobs::register_wallet_jobs;
 
 use crate::queue::{QueueConfig, QueueError, workers};
@@ -174,6 +178,18 @@ impl Engine {
             config: Default::default(),
         });
         let maintenance = registry.clone();
+        let services: Vec<JoinHandle<()>> = if options.maintenance {
+            registry
+                .services()
+                .iter()
+                .map(|s| {
+                    let (s, stop) = (s.clone(), stop.clone());
+                    tokio::spawn(async move { s.run(stop).await })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let (executor, start_rx) = Executor::new(
             registry,
             options.concurrency,
@@ -248,6 +264,11 @@ impl Engine {
             && let Err(e) = maintainer.await
         {
             warn!("the maintainer ended badly: {e}");
+        }
+        for service in services {
+            if let Err(e) = service.await {
+                warn!("a service ended badly: {e}");
+            }
         }
         heartbeat::mark_stopped(&pool, &status).await;
         let report = EngineReport {

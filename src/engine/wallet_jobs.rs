@@ -5,7 +5,11 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::{Handler, HandlerFuture, Maintenance, MaintenanceFuture, Registry};
+use tokio::sync::watch;
+
+use super::{
+    Handler, HandlerFuture, Maintenance, MaintenanceFuture, Registry, Service, ServiceFuture,
+};
 use crate::jobs::{self, Context};
 use crate::queue::{Job, JobType};
 
@@ -107,7 +111,18 @@ impl Maintenance for PoolWatch {
     }
 }
 
-/// Registers the three wallet jobs and their maintenance.
+/// The chain follower (`jobs::follower`): elected among the workers, on
+/// while `deposits.enabled` is.
+struct Follower(Arc<Context>);
+
+impl Service for Follower {
+    fn run(&self, stop: watch::Receiver<bool>) -> ServiceFuture<'_> {
+        Box::pin(jobs::follower::run(&self.0, stop))
+    }
+}
+
+/// Registers the three wallet jobs, their maintenance and the chain
+/// follower.
 pub fn register_wallet_jobs(registry: &mut Registry, ctx: Arc<Context>) {
     for job_type in [JobType::Sync, JobType::GasTopup, JobType::Consolidation] {
         registry.register(job_type, WalletJobs(ctx.clone()));
@@ -117,7 +132,8 @@ pub fn register_wallet_jobs(registry: &mut Registry, ctx: Arc<Context>) {
         last_orphans: Mutex::new(None),
     });
     registry.add_maintenance(PoolWatch {
-        ctx,
+        ctx: ctx.clone(),
         last: Mutex::new(None),
     });
+    registry.add_service(Follower(ctx));
 }

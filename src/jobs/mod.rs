@@ -18,6 +18,7 @@
 pub mod consolidation;
 pub mod energy;
 pub mod fees;
+pub mod follower;
 pub mod gas_topup;
 pub mod pool_watch;
 pub mod processing;
@@ -90,6 +91,9 @@ pub enum CrashStep {
     AfterBroadcast,
     /// Every transfer of the job landed; the job is not yet marked done.
     BeforeDone,
+    /// The chain follower read a block with deposits; they and its cursor
+    /// are not yet recorded.
+    FollowerMidBlock,
 }
 
 impl CrashStep {
@@ -98,6 +102,7 @@ impl CrashStep {
             CrashStep::AfterSign => "after-sign",
             CrashStep::AfterBroadcast => "after-broadcast",
             CrashStep::BeforeDone => "before-done",
+            CrashStep::FollowerMidBlock => "follower-mid-block",
         }
     }
 }
@@ -109,8 +114,10 @@ impl FromStr for CrashStep {
             "after-sign" => Ok(Self::AfterSign),
             "after-broadcast" => Ok(Self::AfterBroadcast),
             "before-done" => Ok(Self::BeforeDone),
+            "follower-mid-block" => Ok(Self::FollowerMidBlock),
             _ => Err(format!(
-                "unknown crash step {s:?}; valid: after-sign, after-broadcast, before-done"
+                "unknown crash step {s:?}; valid: after-sign, after-broadcast, before-done, \
+                 follower-mid-block"
             )),
         }
     }

@@ -14,7 +14,7 @@ use crate::queue::{self, Job, JobType, NewJob};
 use crate::tron::client::ListQuery;
 use crate::tron::{Address, Contract, Sun, TokenUnits};
 use crate::wallets::transactions::{self, NewTransaction as Row};
-use crate::wallets::{WalletRole, state};
+use crate::wallets::{WalletRole, deposits, state};
 
 /// Transactions of the last sync's newest block time minus this margin are
 /// fetched again (the conflict makes the overlap harmless), in case the
@@ -51,6 +51,7 @@ async fn sync_wallet(ctx: &Context, job: &Job, wallet: &Wallet) -> Result<Done, 
     let mut rows = trx_rows(ctx, &address, since).await?;
     rows.extend(usdt_rows(ctx, &address, &settings.usdt_contract, since).await?);
     let stored = transactions::store(&ctx.pool, wallet.id, &rows).await?;
+    report_missed(ctx, &address, &stored).await?;
 
     let to_i64 = |what: &str, v: Option<i64>| {
         v.ok_or_else(|| JobError::Final(format!("{what} balance of {address} overflows")))
@@ -62,32 +63,88 @@ async fn sync_wallet(ctx: &Context, job: &Job, wallet: &Wallet) -> Result<Done, 
         to_i64("USDT", usdt.to_i64())?,
     )
     .await?;
-    tracing::info!(wallet = %address, trx = trx.0, usdt = usdt.0, seen = rows.len(), stored,
+    tracing::info!(wallet = %address, trx = trx.0, usdt = usdt.0, seen = rows.len(), stored = stored.len(),
         "wallet synced");
 
-    if settings.auto_consolidate
+    auto_consolidate(
+        &ctx.pool,
+        &settings,
+        wallet,
+        usdt,
+        serde_json::json!({ "requested_by": job.id, "usdt": usdt.0 }),
+    )
+    .await?;
+    Ok(Done::Complete)
+}
+
+/// `sync.auto_consolidate`'s rule, for a sync and for the chain follower
+/// alike: a deposit wallet holding `usdt`, at least
+/// `consolidation.min_usdt` and more than nothing, gets a consolidation
+/// queued (or keeps the one it has: one per wallet and type). `data` says
+/// who asked. Returns whether one is queued.
+pub async fn auto_consolidate(
+    pool: &sqlx::PgPool,
+    settings: &JobSettings,
+    wallet: &Wallet,
+    usdt: TokenUnits,
+    data: serde_json::Value,
+) -> Result<bool, JobError> {
+    if !(settings.auto_consolidate
         && wallet.role == WalletRole::Deposit
         && usdt > TokenUnits::ZERO
-        && usdt >= settings.min_usdt
+        && usdt >= settings.min_usdt)
     {
-        let mut conn = ctx.pool.acquire().await?;
-        let queued = queue::enqueue(
-            &mut conn,
-            &NewJob {
-                job_type: JobType::Consolidation,
-                wallet_address: Some(wallet.address.clone()),
-                wallet_id: Some(wallet.id),
-                user_id: wallet.user_id,
-                data: serde_json::json!({ "requested_by": job.id, "usdt": usdt.0 }),
-                priority: 0,
-                run_at: None,
-            },
-        )
-        .await?;
-        tracing::info!(wallet = %address, job = %queued.job.id, created = queued.created,
-            "consolidation queued by sync");
+        return Ok(false);
     }
-    Ok(Done::Complete)
+    let mut conn = pool.acquire().await?;
+    let queued = queue::enqueue(
+        &mut conn,
+        &NewJob {
+            job_type: JobType::Consolidation,
+            wallet_address: Some(wallet.address.clone()),
+            wallet_id: Some(wallet.id),
+            user_id: wallet.user_id,
+            data,
+            priority: 0,
+            run_at: None,
+        },
+    )
+    .await?;
+    tracing::info!(wallet = %wallet.address, job = %queued.job.id, created = queued.created,
+        usdt = usdt.0, "consolidation queued (sync.auto_consolidate)");
+    Ok(true)
+}
+
+/// Per-wallet sync reconciles the chain follower: a transaction this sync
+/// stored first whose block lies in the range the follower has recorded
+/// is one the follower missed. Logged and reported (health shows it).
+async fn report_missed(
+    ctx: &Context,
+    address: &Address,
+    stored: &[transactions::Inserted],
+) -> Result<(), JobError> {
+    if stored.is_empty() {
+        return Ok(());
+    }
+    let Some((from, to)) = deposits::followed_range(&ctx.pool).await? else {
+        return Ok(());
+    };
+    let missed: Vec<&str> = stored
+        .iter()
+        .filter(|r| r.block_time.is_some_and(|t| t >= from && t <= to))
+        .map(|r| r.tx_id.as_str())
+        .collect();
+    if missed.is_empty() {
+        return Ok(());
+    }
+    let detail = format!(
+        "sync of {address} found {} transaction(s) the chain follower had not recorded: {}",
+        missed.len(),
+        missed.join(", ")
+    );
+    tracing::warn!("{detail}");
+    deposits::report_missed(&ctx.pool, missed.len() as i64, &detail).await?;
+    Ok(())
 }
 
 fn block_time(ms: i64) -> Option<DateTime<Utc>> {

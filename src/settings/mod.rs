@@ -21,7 +21,8 @@ use crate::tron::Address;
 
 pub use registry::{KEYS, Key, Kind};
 pub use typed::{
-    GasMode, HealthSettings, HealthThresholds, JobSettings, QueueSettings, UiSettings,
+    DepositSettings, GasMode, HealthSettings, HealthThresholds, JobSettings, QueueSettings,
+    UiSettings,
 };
 
 /// What reading or writing a setting can fail with.

@@ -201,6 +201,40 @@ pub const KEYS: &[Key] = &[
         false,
         "When true, a sync that finds USDT above consolidation.min_usdt queues a consolidation.",
     ),
+    boolean(
+        "deposits.enabled",
+        false,
+        "When true, one worker follows the chain block by block and records every transfer to or from a stored wallet.",
+    ),
+    boolean(
+        "deposits.show_unconfirmed",
+        false,
+        "When true, the follower also shows transfers of blocks not yet solidified as pending deposits.",
+    ),
+    boolean(
+        "deposits.watch_trx",
+        true,
+        "When true, the follower records TRX transfers.",
+    ),
+    boolean(
+        "deposits.watch_usdt",
+        true,
+        "When true, the follower records USDT (tron.usdt_contract) Transfer events.",
+    ),
+    int(
+        "deposits.lag_warn_seconds",
+        300,
+        1,
+        30 * DAY,
+        "Seconds the follower may lag behind the chain (block time of its last recorded block) before health is Degraded.",
+    ),
+    int(
+        "deposits.lag_crit_seconds",
+        1800,
+        1,
+        30 * DAY,
+        "Seconds the follower may lag behind the chain before health is Down.",
+    ),
     int(
         "queue.max_retries",
         3,

@@ -280,6 +280,9 @@ pub struct HealthThresholds {
     /// `gas.daily_burn_cap_sun`: in auto mode, the most TRX sweeps burn for
     /// energy per UTC day; beyond it they wait.
     pub gas_daily_burn_cap_sun: i64,
+    /// `deposits.lag_warn_seconds` and `deposits.lag_crit_seconds`.
+    pub deposits_lag_warn_seconds: i64,
+    pub deposits_lag_crit_seconds: i64,
 }
 
 /// Each threshold with its key, in one list so that the default and the
@@ -296,6 +299,8 @@ fn thresholds(mut int: impl FnMut(&'static str) -> i64) -> HealthThresholds {
         gas_min_balance_sun: int("gas.min_balance_sun"),
         energy_warn_sweeps: int("energy.warn_sweeps"),
         gas_daily_burn_cap_sun: int("gas.daily_burn_cap_sun"),
+        deposits_lag_warn_seconds: int("deposits.lag_warn_seconds"),
+        deposits_lag_crit_seconds: int("deposits.lag_crit_seconds"),
     }
 }
 
@@ -317,6 +322,8 @@ pub struct HealthSettings {
     pub gas_wallet: Option<String>,
     /// `gas.mode`: whether sweeps borrow from the energy pool.
     pub gas_mode: GasMode,
+    /// `deposits.enabled`: the follower's lag counts only when it should run.
+    pub deposits_enabled: bool,
 }
 
 impl HealthSettings {
@@ -333,6 +340,9 @@ impl HealthSettings {
             "energy.warn_sweeps",
             "gas.daily_burn_cap_sun",
             "gas.mode",
+            "deposits.enabled",
+            "deposits.lag_warn_seconds",
+            "deposits.lag_crit_seconds",
         ]);
         let s = Snapshot::load(pool, &keys).await?;
         Ok(Self {
@@ -351,6 +361,48 @@ impl HealthSettings {
                 }),
                 GasMode::Burn,
             ),
+            deposits_enabled: or_default(s.bool("deposits.enabled"), false),
+        })
+    }
+}
+
+/// What the chain follower reads, every round (a `config set` applies to
+/// the next block).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepositSettings {
+    /// `deposits.enabled`
+    pub enabled: bool,
+    /// `deposits.show_unconfirmed`
+    pub show_unconfirmed: bool,
+    /// `deposits.watch_trx`
+    pub watch_trx: bool,
+    /// `deposits.watch_usdt`: the token is `tron.usdt_contract`.
+    pub watch_usdt: bool,
+    pub usdt_contract: Address,
+}
+
+const DEPOSIT_KEYS: [&str; 5] = [
+    "deposits.enabled",
+    "deposits.show_unconfirmed",
+    "deposits.watch_trx",
+    "deposits.watch_usdt",
+    "tron.usdt_contract",
+];
+
+impl DepositSettings {
+    pub async fn load(pool: &PgPool) -> Result<Self, SettingsError> {
+        let s = Snapshot::load(pool, &DEPOSIT_KEYS).await?;
+        Ok(Self {
+            enabled: s.bool("deposits.enabled")?,
+            show_unconfirmed: s.bool("deposits.show_unconfirmed")?,
+            watch_trx: s.bool("deposits.watch_trx")?,
+            watch_usdt: s.bool("deposits.watch_usdt")?,
+            usdt_contract: s
+                .address("tron.usdt_contract")?
+                .ok_or(SettingsError::Invalid {
+                    key: "tron.usdt_contract",
+                    message: "is not set".into(),
+                })?,
         })
     }
 }

@@ -7,11 +7,16 @@
 //! solidification, expiry and receipts; it decodes every broadcast
 //! transaction's protobuf and checks its signature against the owner, so
 //! any correct TRON implementation's transactions are accepted and nothing
-//! else is. Control routes under `/sim/` fund addresses, show the ledger and
-//! inject faults.
+//! else is. Control routes under `/sim/` fund addresses, show the ledger,
+//! inject faults (forks among them), prune old blocks, count the requests
+//! served and generate deposit traffic.
 
+mod blocks;
 mod chain;
+mod loadgen;
 mod routes;
+
+pub use loadgen::seeded_address;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -64,6 +69,9 @@ pub struct SimConfig {
     /// When set, node routes answer 401 unless the `TRON-PRO-API-KEY`
     /// header carries it, as TronGrid does for an unknown key.
     pub api_key: Option<String>,
+    /// Keep only this many newest blocks (never fewer than up to the
+    /// solidified head), as a node with pruned history; `None` keeps all.
+    pub keep_blocks: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -87,6 +95,7 @@ impl Default for SimConfig {
             network_net_weight: 26_000_000_000,
             unfreeze_delay_days: 14,
             api_key: None,
+            keep_blocks: None,
         }
     }
 }
@@ -117,6 +126,25 @@ pub struct Faults {
     pub rate_drop: f64,
     /// Broadcasts answered `result: true` whose transaction never lands.
     pub rate_never_mined: f64,
+    /// Reorganisations of the blocks above the solidified head.
+    pub fork: Option<ForkFault>,
+}
+
+/// After producing a block, with probability `rate`, the newest `depth`
+/// blocks change hash (`Chain::fork`; fewer when fewer are unsolidified).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForkFault {
+    pub depth: u64,
+    #[serde(default = "always")]
+    pub rate: f64,
+    /// Share of the orphaned blocks' transactions dropped for good.
+    #[serde(default)]
+    pub vanish: f64,
+}
+
+fn always() -> f64 {
+    1.0
 }
 
 impl Faults {
@@ -132,6 +160,16 @@ impl Faults {
                 return Err(format!("{name} must be between 0 and 1, got {r}"));
             }
         }
+        if let Some(f) = &self.fork {
+            if f.depth == 0 {
+                return Err("fork.depth must be at least 1".into());
+            }
+            for (name, r) in [("fork.rate", f.rate), ("fork.vanish", f.vanish)] {
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(format!("{name} must be between 0 and 1, got {r}"));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -141,6 +179,11 @@ struct Shared {
     chain: Mutex<chain::Chain>,
     faults: Mutex<Faults>,
     api_key: Option<String>,
+    /// The deposit traffic added to every block, if any.
+    loadgen: Mutex<Option<loadgen::LoadGen>>,
+    /// Requests served per node route since start.
+    stats: Mutex<std::collections::BTreeMap<String, u64>>,
+    started_ms: i64,
 }
 
 /// Starts simulators.
@@ -157,6 +200,9 @@ impl Simulator {
             api_key: config.api_key.clone(),
             chain: Mutex::new(chain::Chain::new(config, now_ms())),
             faults: Mutex::new(Faults::default()),
+            loadgen: Mutex::new(None),
+            stats: Mutex::new(Default::default()),
+            started_ms: now_ms(),
         });
         let producer = {
             let shared = shared.clone();
@@ -166,11 +212,7 @@ impl Simulator {
                 tick.tick().await;
                 loop {
                     tick.tick().await;
-                    shared
-                        .chain
-                        .lock()
-                        .expect("chain lock")
-                        .produce_block(now_ms());
+                    produce(&shared).await;
                 }
             })
         };
@@ -186,6 +228,49 @@ impl Simulator {
             addr,
             tasks: vec![producer, server],
         })
+    }
+}
+
+/// Produces one block: the load generator signs its transactions outside
+/// the chain lock (readers and broadcasts go on meanwhile), then the block
+/// is made, and the fork fault may reorganise the newest blocks.
+async fn produce(shared: &Arc<Shared>) {
+    let now = now_ms();
+    let reference = {
+        let chain = shared.chain.lock().expect("chain lock");
+        let head = chain.head();
+        crate::tron::RefBlock {
+            number: head.number,
+            id: head.id,
+            timestamp_ms: head.timestamp_ms,
+        }
+    };
+    let generating = shared.loadgen.lock().expect("loadgen lock").is_some();
+    let extra = if generating {
+        let generator = shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut g = generator.loadgen.lock().expect("loadgen lock");
+            let txs = g.as_mut().map(|g| g.block(&reference, now));
+            if g.as_ref().is_some_and(loadgen::LoadGen::finished) {
+                *g = None;
+            }
+            txs.unwrap_or_default()
+        })
+        .await
+        .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let fork = shared.faults.lock().expect("faults lock").fork.clone();
+    let mut chain = shared.chain.lock().expect("chain lock");
+    chain.produce_block(now, extra);
+    if let Some(f) = fork.filter(|f| roll() < f.rate) {
+        let open = chain.head().number - chain.solid_number();
+        if open > 0
+            && let Err(e) = chain.fork(f.depth.min(open), f.vanish)
+        {
+            tracing::warn!("fork fault: {e}");
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +19,7 @@ use axum::{Json, body::Body, body::Bytes};
 use serde_json::{Map, Value, json};
 
 use super::chain::{Chain, Executed, Outcome, REVERT_ENERGY, res};
-use super::{Faults, Shared, now_ms, roll};
+use super::{Faults, Shared, SimConfig, blocks, now_ms, roll};
 use crate::tron::Sun;
 use crate::tron::address::Address;
 use crate::tron::tx::{
@@ -27,7 +27,7 @@ use crate::tron::tx::{
     address_word, parse_trc20_transfer, uint_word,
 };
 
-type Shr = State<Arc<Shared>>;
+pub(super) type Shr = State<Arc<Shared>>;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     let node = Router::new()
@@ -62,16 +62,6 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Undelegate) }),
         )
         .route(
-            "/wallet/getnowblock",
-            post(|s: Shr| async move { now_block(&s, false) })
-                .get(|s: Shr| async move { now_block(&s, false) }),
-        )
-        .route(
-            "/walletsolidity/getnowblock",
-            post(|s: Shr| async move { now_block(&s, true) })
-                .get(|s: Shr| async move { now_block(&s, true) }),
-        )
-        .route(
             "/wallet/getchainparameters",
             post(chain_parameters).get(chain_parameters),
         )
@@ -95,6 +85,11 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/accounts/{address}", get(v1_account))
         .route("/v1/accounts/{address}/transactions", get(v1_transactions))
         .route("/v1/accounts/{address}/transactions/trc20", get(v1_trc20))
+        // Blocks (src/sim/blocks.rs): getblock, getblockbynum, getblockbyid,
+        // getblockbylatestnum, getblockbylimitnext, getnowblock,
+        // gettransactioninfobyblocknum and their /walletsolidity twins.
+        .merge(blocks::node_routes())
+        .route_layer(middleware::from_fn_with_state(shared.clone(), count))
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             inject_faults,
@@ -103,8 +98,19 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/sim/fund", post(fund))
         .route("/sim/ledger", get(ledger))
         .route("/sim/faults", post(set_faults).get(get_faults))
+        .merge(blocks::sim_routes())
         .merge(node)
         .with_state(shared)
+}
+
+/// Counts the requests each node route serves (`GET /sim/stats`).
+async fn count(State(s): Shr, path: MatchedPath, req: Request, next: Next) -> Response {
+    *s.stats
+        .lock()
+        .expect("stats lock")
+        .entry(path.as_str().to_string())
+        .or_default() += 1;
+    next.run(req).await
 }
 
 /// The API key check, then latency, 429s, busy answers, 500s and dropped
@@ -160,21 +166,21 @@ async fn inject_faults(State(s): Shr, req: Request, next: Next) -> Response {
 
 // ---- request helpers --------------------------------------------------------
 
-type Answer = Json<Value>;
+pub(super) type Answer = Json<Value>;
 
-fn node_error(message: impl std::fmt::Display) -> Answer {
+pub(super) fn node_error(message: impl std::fmt::Display) -> Answer {
     Json(json!({ "Error": format!("class java.lang.IllegalArgumentException : {message}") }))
 }
 
 /// The JSON body; an empty body is `{}`, as the node treats it.
-fn body(text: &str) -> Result<Value, Answer> {
+pub(super) fn body(text: &str) -> Result<Value, Answer> {
     if text.trim().is_empty() {
         return Ok(json!({}));
     }
     serde_json::from_str(text).map_err(|e| node_error(format!("invalid JSON: {e}")))
 }
 
-fn visible(v: &Value) -> bool {
+pub(super) fn visible(v: &Value) -> bool {
     match &v["visible"] {
         Value::Bool(b) => *b,
         Value::String(s) => s.eq_ignore_ascii_case("true"),
@@ -190,12 +196,12 @@ fn address_field(v: &Value, key: &str) -> Result<Address, Answer> {
         .map_err(|e| node_error(format!("Invalid {key}: {e}")))
 }
 
-fn show(a: &Address, visible: bool) -> Value {
+pub(super) fn show(a: &Address, visible: bool) -> Value {
     Value::String(if visible { a.to_base58() } else { a.to_hex() })
 }
 
 /// Inserts `value` unless it is zero or empty: proto3 JSON omits defaults.
-fn put(m: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
+pub(super) fn put(m: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
     let v = value.into();
     let default = match &v {
         Value::Number(n) => n.as_i64() == Some(0) || n.as_u64() == Some(0),
@@ -209,7 +215,7 @@ fn put(m: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
     }
 }
 
-fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Chain> {
+pub(super) fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Chain> {
     s.chain.lock().expect("chain lock")
 }
 
@@ -617,43 +623,6 @@ async fn trigger_constant(State(s): Shr, text: String) -> Answer {
     }
 }
 
-fn block_json(chain: &Chain, solid: bool) -> Answer {
-    let b = if solid {
-        chain.solid_head()
-    } else {
-        chain.head()
-    };
-    let mut raw = Map::new();
-    put(&mut raw, "number", b.number);
-    put(&mut raw, "txTrieRoot", hex::encode([0u8; 32]));
-    put(
-        &mut raw,
-        "witness_address",
-        "41".to_string() + &"00".repeat(20),
-    );
-    put(&mut raw, "parentHash", hex::encode(b.parent));
-    put(&mut raw, "version", 32);
-    put(&mut raw, "timestamp", b.timestamp_ms);
-    let mut block = Map::new();
-    block.insert("blockID".into(), hex::encode(b.id).into());
-    block.insert(
-        "block_header".into(),
-        json!({"raw_data": raw, "witness_signature": ""}),
-    );
-    let txs: Vec<Value> = b
-        .txids
-        .iter()
-        .filter_map(|id| chain.mined(id, false))
-        .map(|(tx, ex)| transaction_json(tx, Some(ex), false))
-        .collect();
-    put(&mut block, "transactions", txs);
-    Json(Value::Object(block))
-}
-
-fn now_block(s: &Shared, solid: bool) -> Answer {
-    block_json(&lock(s), solid)
-}
-
 async fn chain_parameters(State(s): Shr) -> Answer {
     let chain = lock(&s);
     let c = &chain.config;
@@ -748,13 +717,13 @@ fn transaction_by_id(s: &Shared, text: &str, solid: bool) -> Answer {
 }
 
 fn transaction_info(s: &Shared, text: &str, solid: bool) -> Answer {
-    let txid = match body(text).and_then(|v| txid_field(&v)) {
-        Ok(t) => t,
+    let (v, txid) = match body(text).and_then(|v| txid_field(&v).map(|t| (v, t))) {
+        Ok(x) => x,
         Err(e) => return e,
     };
     let chain = lock(s);
     match chain.mined(&txid, solid) {
-        Some((tx, ex)) => Json(info_json(&chain, tx, ex)),
+        Some((tx, ex)) => Json(info_json(&chain.config, tx, ex, visible(&v))),
         None => Json(json!({})),
     }
 }
@@ -868,7 +837,7 @@ fn put_resource(m: &mut Map<String, Value>, r: Resource) {
     }
 }
 
-fn transaction_json(tx: &SignedTransaction, ex: Option<&Executed>, vis: bool) -> Value {
+pub(super) fn transaction_json(tx: &SignedTransaction, ex: Option<&Executed>, vis: bool) -> Value {
     let mut m = Map::new();
     if let Some(ex) = ex {
         m.insert("ret".into(), json!([{"contractRet": ex.outcome.as_str()}]));
@@ -880,13 +849,17 @@ fn transaction_json(tx: &SignedTransaction, ex: Option<&Executed>, vis: bool) ->
     m.insert("txID".into(), tx.txid().to_hex().into());
     m.insert("raw_data".into(), raw_json(tx.raw(), vis));
     m.insert("raw_data_hex".into(), hex::encode(tx.raw_bytes()).into());
-    if vis {
-        m.insert("visible".into(), true.into());
-    }
     Value::Object(m)
 }
 
-fn info_json(chain: &Chain, tx: &SignedTransaction, ex: &Executed) -> Value {
+/// A receipt as `gettransactioninfobyid` renders it: with `visible`, the
+/// contract and log addresses in base58 and `resMessage` as text.
+pub(super) fn info_json(
+    config: &SimConfig,
+    tx: &SignedTransaction,
+    ex: &Executed,
+    vis: bool,
+) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), tx.txid().to_hex().into());
     put(&mut m, "fee", ex.fee);
@@ -899,9 +872,9 @@ fn info_json(chain: &Chain, tx: &SignedTransaction, ex: &Executed) -> Value {
     put(&mut receipt, "net_usage", ex.net_usage);
     put(&mut receipt, "net_fee", ex.net_fee);
     if ex.asset == "USDT" {
-        let usdt = chain.config.usdt_contract;
+        let usdt = config.usdt_contract;
         receipt.insert("result".into(), ex.outcome.as_str().into());
-        m.insert("contract_address".into(), usdt.to_hex().into());
+        m.insert("contract_address".into(), show(&usdt, vis));
         let result = if ex.outcome == Outcome::Success {
             hex::encode(uint_word(1))
         } else {
@@ -912,7 +885,9 @@ fn info_json(chain: &Chain, tx: &SignedTransaction, ex: &Executed) -> Value {
             m.insert(
                 "log".into(),
                 json!([{
-                    "address": hex::encode(usdt.evm_bytes()),
+                    // The node gives a log's 20-byte EVM address, or the
+                    // whole TRON address in base58 when visible.
+                    "address": if vis { usdt.to_base58() } else { hex::encode(usdt.evm_bytes()) },
                     "topics": [
                         TRANSFER_EVENT_TOPIC,
                         hex::encode(address_word(&ex.from)),
@@ -927,7 +902,12 @@ fn info_json(chain: &Chain, tx: &SignedTransaction, ex: &Executed) -> Value {
                 Outcome::Revert => "REVERT opcode executed",
                 _ => "Not enough energy for this transaction",
             };
-            m.insert("resMessage".into(), hex::encode(why).into());
+            let message = if vis {
+                why.to_string()
+            } else {
+                hex::encode(why)
+            };
+            m.insert("resMessage".into(), message.into());
         }
     } else {
         m.insert("contractResult".into(), json!([""]));
@@ -1036,16 +1016,17 @@ impl ListParams {
         }
     }
 
-    /// Filters by time and confirmation, orders, and cuts one page.
+    /// Filters `account`'s history by time and confirmation, orders, and
+    /// cuts one page.
     fn page<'a>(
         &self,
         chain: &'a Chain,
+        account: &Address,
         related: impl Fn(&Executed) -> bool,
     ) -> (Vec<(&'a SignedTransaction, &'a Executed)>, Option<String>) {
-        let solid = chain.solid_head().number;
+        let solid = chain.solid_number();
         let mut all: Vec<_> = chain
-            .applied
-            .iter()
+            .history(account)
             .filter_map(|id| chain.mined(id, false))
             .filter(|(_, ex)| related(ex))
             .filter(|(_, ex)| !self.only_confirmed || ex.block <= solid)
@@ -1087,7 +1068,7 @@ async fn v1_transactions(
     let chain = lock(&s);
     // As TronGrid indexes them: the owner, and the recipient of TRX; a
     // TRC-20 recipient is only in the trc20 list.
-    let (page, next) = p.page(&chain, |ex| {
+    let (page, next) = p.page(&chain, &addr, |ex| {
         let from = ex.from == addr;
         let to = ex.asset == "TRX" && ex.to == addr;
         p.direction(from, to)
@@ -1135,7 +1116,7 @@ async fn v1_trc20(
             Err(e) => return v1_bad(format!("invalid contract_address: {e}")),
         }
     }
-    let (page, next) = p.page(&chain, |ex| {
+    let (page, next) = p.page(&chain, &addr, |ex| {
         let (from, to) = (ex.from == addr, ex.to == addr);
         ex.asset == "USDT" && ex.outcome == Outcome::Success && p.direction(from, to)
     });
@@ -1161,7 +1142,7 @@ async fn v1_trc20(
 
 // ---- /sim -------------------------------------------------------------------
 
-fn sim_bad(message: impl std::fmt::Display) -> Response {
+pub(super) fn sim_bad(message: impl std::fmt::Display) -> Response {
     (
         StatusCode::BAD_REQUEST,
         Json(json!({"error": message.to_string()})),

@@ -22,9 +22,9 @@ use super::action::{AdminCommand, ConfirmedAction};
 use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
 use super::history::ReadClock;
 use super::model::{
-    Access, AuditView, BulkAction, BulkCount, Costs, DepthRow, Health, JobDetail, JobRef,
-    JobSelection, JobType, JobView, PendingChange, PoolView, Role, Snapshot, StatusCounts,
-    WalletHit, WorkerState, WorkerView,
+    Access, AuditView, BulkAction, BulkCount, Costs, Deposits, DepthRow, Health, JobDetail,
+    JobRef, JobSelection, JobType, JobView, PendingChange, PoolView, Role, Snapshot,
+    StatusCounts, WalletHit, WorkerState, WorkerView,
 };
 use crate::admin::console::{self, ConsoleData};
 use crate::admin::jobs::Dispatch;
@@ -395,6 +395,13 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
             .collect(),
         failures: Box::new(data.failures),
         costs: data.costs.map(|c| costs(c, now)),
+        deposits: data.deposits.map(|d| Deposits {
+            following: d.following,
+            block: d.block_number,
+            lag_blocks: d.lag_blocks,
+            lag_seconds: d.lag_seconds,
+            pending: d.pending,
+        }),
     }
 }
 

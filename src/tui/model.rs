@@ -214,6 +214,21 @@ pub struct Snapshot {
     pub failures: Box<Failures>,
     /// What the chain burned; `None` from a server that does not say.
     pub costs: Option<Costs>,
+    /// The chain follower; `None` while `deposits.enabled` is off.
+    pub deposits: Option<Deposits>,
+}
+
+/// The chain follower, as the dashboard shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deposits {
+    /// A worker holds the follower's lease.
+    pub following: bool,
+    /// The last block recorded, if any.
+    pub block: Option<i64>,
+    pub lag_blocks: Option<i64>,
+    pub lag_seconds: Option<i64>,
+    /// Unconfirmed deposits shown.
+    pub pending: i64,
 }
 
 /// TRX burned for mined transfers, as the dashboard shows it.

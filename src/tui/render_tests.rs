@@ -91,6 +91,10 @@ fn scenarios() -> Vec<(&'static str, App)> {
     press(&mut confirm, &["F"]);
     out.push(("confirm_clear_failed", confirm));
 
+    let mut following = snapshot();
+    following.deposits = Some(super::testing::deposits());
+    out.push(("dashboard_deposits", app_with(following, false)));
+
     let mut failing = snapshot();
     *failing.failures = super::testing::failures();
     let mut groups = app_with(failing, false);

@@ -239,6 +239,18 @@ pub fn snapshot() -> Snapshot {
                 oldest: Some(Duration::from_secs(250)),
             }),
         }),
+        deposits: None,
+    }
+}
+
+/// The chain follower, caught up but for a few blocks.
+pub fn deposits() -> Deposits {
+    Deposits {
+        following: true,
+        block: Some(68_412_345),
+        lag_blocks: Some(2),
+        lag_seconds: Some(63),
+        pending: 4,
     }
 }
 

@@ -37,6 +37,46 @@ pub struct WalletInfo {
     pub role: WalletRole,
 }
 
+/// A stored wallet a transfer touches, with its USDT balance as last synced
+/// (what the chain follower's auto-consolidation adds a deposit to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    pub wallet: WalletInfo,
+    pub usdt_balance: i64,
+}
+
+/// The stored wallets among `addresses` (base58), by one lookup on the
+/// unique index of `user_wallets.address`: what the chain follower matches
+/// each batch of blocks with (a few milliseconds for thousands of
+/// addresses among millions of wallets; see docs/deposits.md).
+pub async fn by_addresses(
+    pool: &PgPool,
+    addresses: &[String],
+) -> Result<Vec<Matched>, sqlx::Error> {
+    if addresses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query!(
+        r#"SELECT id, address, user_id, role AS "role: WalletRole", usdt_balance
+             FROM user_wallets WHERE address = ANY($1)"#,
+        addresses
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Matched {
+            wallet: WalletInfo {
+                id: r.id,
+                address: r.address,
+                user_id: r.user_id,
+                role: r.role,
+            },
+            usdt_balance: r.usdt_balance,
+        })
+        .collect())
+}
+
 /// The wallets `wallet_ref` names (a user's, oldest first, at most 10).
 pub async fn matching(
     conn: &mut PgConnection,

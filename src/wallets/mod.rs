@@ -4,10 +4,12 @@
 //!
 //! This module is the only one with SQL on `user_wallets` ([`lookup`], the
 //! processing flag in [`processing`], balances in [`state`], keys here),
-//! `auth.users` ([`users`]) and `wallet_transactions` ([`transactions`]);
+//! `auth.users` ([`users`]), `wallet_transactions` ([`transactions`]) and
+//! the chain follower's tables ([`deposits`]);
 //! everyone else asks it.
 
 pub mod custody;
+pub mod deposits;
 pub mod lookup;
 pub mod processing;
 pub mod schedule;

@@ -4,10 +4,10 @@
 //! conflict does nothing.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-/// One row of `wallet_transactions`, as a sync found it.
+/// One row of `wallet_transactions`, as a sync or the chain follower found it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTransaction {
     pub tx_id: String,
@@ -40,27 +40,51 @@ pub async fn newest_block_time(
     .await
 }
 
-/// Inserts the rows not stored yet, in one statement; returns how many.
+/// A row [`store_many`] inserted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inserted {
+    pub wallet_id: Uuid,
+    pub tx_id: String,
+    pub block_time: Option<DateTime<Utc>>,
+}
+
+/// Inserts the rows not stored yet, in one statement; returns them.
 pub async fn store(
     pool: &PgPool,
     wallet_id: Uuid,
     rows: &[NewTransaction],
-) -> Result<u64, sqlx::Error> {
+) -> Result<Vec<Inserted>, sqlx::Error> {
+    let rows: Vec<_> = rows.iter().map(|r| (wallet_id, r.clone())).collect();
+    store_many(&mut *pool.acquire().await?, &rows).await
+}
+
+/// Inserts the rows of several wallets not stored yet, in one statement (in
+/// the caller's transaction: the chain follower moves its cursor with
+/// them); returns the rows inserted. The conflict on the
+/// row's key makes a row a sync stored, or the follower stored before,
+/// a no-op.
+pub async fn store_many(
+    conn: &mut PgConnection,
+    rows: &[(Uuid, NewTransaction)],
+) -> Result<Vec<Inserted>, sqlx::Error> {
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
-    fn col<T>(rows: &[NewTransaction], f: impl Fn(&NewTransaction) -> T) -> Vec<T> {
-        rows.iter().map(f).collect()
+    fn col<T>(rows: &[(Uuid, NewTransaction)], f: impl Fn(&NewTransaction) -> T) -> Vec<T> {
+        rows.iter().map(|(_, r)| f(r)).collect()
     }
-    let inserted = sqlx::query!(
+    let wallets: Vec<Uuid> = rows.iter().map(|(w, _)| *w).collect();
+    sqlx::query_as!(
+        Inserted,
         "INSERT INTO wallet_transactions
              (wallet_id, tx_id, event_index, asset, direction, from_address, to_address,
               amount, block_number, block_time, status)
-         SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
-                                  $7::text[], $8::bigint[], $9::bigint[], $10::timestamptz[],
-                                  $11::text[])
-         ON CONFLICT (wallet_id, tx_id, asset, direction, event_index) DO NOTHING",
-        wallet_id,
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[],
+                              $6::text[], $7::text[], $8::bigint[], $9::bigint[],
+                              $10::timestamptz[], $11::text[])
+         ON CONFLICT (wallet_id, tx_id, asset, direction, event_index) DO NOTHING
+         RETURNING wallet_id, tx_id, block_time",
+        &wallets,
         &col(rows, |r| r.tx_id.clone()),
         &col(rows, |r| r.event_index),
         &col(rows, |r| r.asset.to_string()),
@@ -72,8 +96,6 @@ pub async fn store(
         &col(rows, |r| r.block_time) as &[Option<DateTime<Utc>>],
         &col(rows, |r| r.status.to_string()),
     )
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(inserted)
+    .fetch_all(conn)
+    .await
 }

@@ -257,3 +257,16 @@ pub fn http() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// Sets a runtime switch as the database owner, by plain SQL (the audit
+/// trigger records it); the key must be one the migrations seed.
+pub async fn set_config(pool: &PgPool, key: &str, value: serde_json::Value) {
+    let n = sqlx::query("UPDATE system_config SET value = $2 WHERE key = $1")
+        .bind(key)
+        .bind(value)
+        .execute(pool)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(n, 1, "{key} is seeded by the migrations");
+}

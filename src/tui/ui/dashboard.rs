@@ -11,7 +11,7 @@ use super::{age, chart, fit, panel};
 use crate::admin::proposals::countdown;
 use crate::tron::format_units;
 use crate::tui::action::Intent;
-use crate::tui::model::{Costs, JobStatus, Snapshot};
+use crate::tui::model::{Costs, Deposits, JobStatus, Snapshot};
 use crate::tui::state::App;
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
@@ -23,6 +23,8 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         (8, 1, (area.height / 4).max(5))
     };
     let chart_height = chart_height.min(16);
+    // The follower's line adds to the queue panel rather than hide its total.
+    let top_height = top_height + u16::from(s.deposits.is_some());
     let [top, middle, bottom] = Layout::vertical([
         Constraint::Length(top_height),
         Constraint::Length(1 + chart_rows * chart_height),
@@ -112,13 +114,15 @@ fn draw_depth(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let block = panel(title, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    // The table's rows, the rest for the cost lines (one on a short screen).
+    // The table's rows, the rest for the cost lines (one on a short screen),
+    // and the follower's line at the bottom.
     let table_height = (s.depth.len() as u16 + 2).min(inner.height);
-    let [table, burned] = if s.costs.is_some() {
-        Layout::vertical([Constraint::Length(table_height), Constraint::Min(0)]).areas(inner)
-    } else {
-        [inner, Rect::default()]
-    };
+    let [table, burned, follower] = Layout::vertical([
+        Constraint::Length(table_height),
+        Constraint::Min(0),
+        Constraint::Length(u16::from(s.deposits.is_some())),
+    ])
+    .areas(inner);
     frame.render_widget(
         Table::new(rows, widths).header(header).column_spacing(1),
         table,
@@ -134,6 +138,42 @@ fn draw_depth(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
             .map(|l| Line::styled(l, theme.dim()))
             .collect();
         frame.render_widget(Paragraph::new(lines), burned);
+    }
+    if let Some(d) = &s.deposits {
+        let style = if d.following {
+            theme.dim()
+        } else {
+            theme.warning()
+        };
+        let line = deposits_line(d, follower.width);
+        frame.render_widget(Paragraph::new(Line::styled(line, style)), follower);
+    }
+}
+
+/// The chain follower: its block and lag, or that no worker follows.
+fn deposits_line(d: &Deposits, width: u16) -> String {
+    let or_q = |v: Option<i64>| v.map_or_else(|| "?".to_string(), |v| v.to_string());
+    if !d.following {
+        return "deposits: no worker follows the chain".into();
+    }
+    let pending = if d.pending > 0 {
+        format!(", {} unconfirmed", d.pending)
+    } else {
+        String::new()
+    };
+    if width >= 90 {
+        format!(
+            "deposits: block {}, {} blocks / {} s behind{pending}",
+            or_q(d.block),
+            or_q(d.lag_blocks),
+            or_q(d.lag_seconds)
+        )
+    } else {
+        format!(
+            "deposits lag {} blk / {} s{pending}",
+            or_q(d.lag_blocks),
+            or_q(d.lag_seconds)
+        )
     }
 }
 
