@@ -158,7 +158,7 @@ pub async fn run(
     let rounds = async {
         let burn = round(&pool, &admin, &sim, &deposits, "burn", timeout).await?;
         tokio::time::sleep(Duration::from_millis(args.block_ms * (WINDOW_BLOCKS + 2))).await;
-        crate::jobs::energy::stake(&ctx, Sun(n * STAKE_PER_WALLET), None)
+        crate::jobs::energy::stake(&ctx, Sun(n * STAKE_PER_WALLET), crate::tron::tx::Resource::Energy, None)
             .await
             .context("cannot stake the energy wallet's TRX")?;
         let delegate = round(&pool, &admin, &sim, &deposits, "delegate", timeout).await?;
