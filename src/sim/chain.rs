@@ -2,9 +2,9 @@
 //! pool, execution with bandwidth, energy and activation fees, expiry and
 //! solidification. No HTTP here: `routes` renders it in the node's shapes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::SimConfig;
@@ -45,7 +45,7 @@ fn reject(code: &'static str, message: impl Into<String>) -> Reject {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Block {
     pub number: u64,
     pub id: [u8; 32],
@@ -54,7 +54,7 @@ pub struct Block {
     pub txids: Vec<TxId>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Account {
     pub trx: u64,
     pub create_time_ms: i64,
@@ -73,7 +73,7 @@ pub struct Account {
 }
 
 /// Resource units used as of `at_ms`; they recover linearly over the window.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Usage {
     pub used: u64,
     pub at_ms: i64,
@@ -100,7 +100,7 @@ pub fn res(r: Resource) -> usize {
 }
 
 /// One owner's delegation to one receiver.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Delegation {
     /// Undelegatable at any time, SUN of stake.
     pub balance: [u64; 2],
@@ -111,7 +111,7 @@ pub struct Delegation {
 
 /// Balances: activated accounts (TRX) and the USDT contract's ledger, which
 /// may hold addresses that are not activated.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     pub accounts: BTreeMap<Address, Account>,
     pub usdt: BTreeMap<Address, u64>,
@@ -212,7 +212,7 @@ impl State {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Outcome {
     Success,
@@ -231,7 +231,7 @@ impl Outcome {
 }
 
 /// What a mined transaction did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Executed {
     pub block: u64,
     pub block_timestamp_ms: i64,
@@ -249,6 +249,8 @@ pub struct Executed {
     /// The asset moved: `TRX` or `USDT` (nothing moves unless `Success`),
     /// or `STAKE` for Stake 2.0 contracts (`amount` is the SUN staked,
     /// unstaked or delegated; `to` the receiver of a delegation).
+    /// Kept beside the receipt in a state file (a name, not a `&'static str`).
+    #[serde(skip)]
     pub asset: &'static str,
     pub from: Address,
     pub to: Address,
@@ -260,7 +262,7 @@ pub struct Known {
     pub executed: Option<Executed>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Dropped {
     pub txid: TxId,
     pub reason: String,
@@ -283,6 +285,9 @@ pub struct Chain {
     pub funded_trx: u64,
     pub funded_usdt: u64,
     pub burned: u64,
+    /// The state after each of the last `solidify_blocks + 1` blocks, so
+    /// `/walletsolidity/` reads see the solidified state.
+    recent_states: VecDeque<(u64, State)>,
 }
 
 impl Chain {
@@ -300,6 +305,7 @@ impl Chain {
             funded_trx: 0,
             funded_usdt: 0,
             burned: 0,
+            recent_states: VecDeque::new(),
         };
         chain.push_block(now_ms, Vec::new());
         chain
@@ -338,6 +344,17 @@ impl Chain {
             timestamp_ms,
             txids,
         });
+    }
+
+    /// The state as of the solidified head block. Before the chain is
+    /// `solidify_blocks` deep, that is the current state (funding at start
+    /// counts as genesis).
+    pub fn solid_state(&self) -> &State {
+        let solid = self.solid_head().number;
+        self.recent_states
+            .iter()
+            .find(|(n, _)| *n == solid)
+            .map_or(&self.state, |(_, st)| st)
     }
 
     /// Adds TRX (activating the account) and/or USDT.
@@ -435,6 +452,16 @@ impl Chain {
     /// (referring to the head block, expiring 60 s after it), validated
     /// against the pending state.
     pub fn build(&self, contract: Contract, now_ms: i64) -> Result<RawTransaction, Reject> {
+        self.build_with_fee_limit(contract, crate::tron::Sun::ZERO, now_ms)
+    }
+
+    /// [`Chain::build`] for a contract call that may burn up to `fee_limit`.
+    pub fn build_with_fee_limit(
+        &self,
+        contract: Contract,
+        fee_limit: crate::tron::Sun,
+        now_ms: i64,
+    ) -> Result<RawTransaction, Reject> {
         let head = self.head();
         let reference = RefBlock {
             number: head.number,
@@ -446,7 +473,7 @@ impl Chain {
             &reference,
             now_ms,
             std::time::Duration::from_secs(60),
-            crate::tron::Sun::ZERO,
+            fee_limit,
         );
         let mut pending = self.pending_state();
         // Sized as it will be once signed: one 65-byte signature.
@@ -520,6 +547,10 @@ impl Chain {
             self.forget(txid, "never mined (fault) and now expired");
         }
         self.push_block(ts, included);
+        self.recent_states.push_back((number, self.state.clone()));
+        while self.recent_states.len() as u64 > self.config.solidify_blocks + 1 {
+            self.recent_states.pop_front();
+        }
     }
 
     /// A transaction the node no longer knows: it can never land.

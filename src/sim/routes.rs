@@ -27,12 +27,11 @@ use crate::tron::tx::{
     address_word, parse_trc20_transfer, uint_word,
 };
 
-type Shr = State<Arc<Shared>>;
+pub(super) type Shr = State<Arc<Shared>>;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     let node = Router::new()
         .route("/wallet/getaccount", post(get_account))
-        .route("/wallet/getcontract", post(get_contract))
         .route("/wallet/getaccountresource", post(get_account_resource))
         .route("/wallet/triggerconstantcontract", post(trigger_constant))
         .route("/wallet/getdelegatedresourcev2", post(delegated_resource))
@@ -94,7 +93,12 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/v1/accounts/{address}", get(v1_account))
         .route("/v1/accounts/{address}/transactions", get(v1_transactions))
-        .route("/v1/accounts/{address}/transactions/trc20", get(v1_trc20))
+        .route("/v1/accounts/{address}/transactions/trc20", get(v1_trc20));
+    // The routes client libraries call to build and send (node_api.rs).
+    let node = super::node_api::routes()
+        .into_iter()
+        .fold(node, |r, (path, method)| r.route(path, method))
+        .fallback(super::node_api::unknown_route)
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             inject_faults,
@@ -160,21 +164,21 @@ async fn inject_faults(State(s): Shr, req: Request, next: Next) -> Response {
 
 // ---- request helpers --------------------------------------------------------
 
-type Answer = Json<Value>;
+pub(super) type Answer = Json<Value>;
 
-fn node_error(message: impl std::fmt::Display) -> Answer {
+pub(super) fn node_error(message: impl std::fmt::Display) -> Answer {
     Json(json!({ "Error": format!("class java.lang.IllegalArgumentException : {message}") }))
 }
 
 /// The JSON body; an empty body is `{}`, as the node treats it.
-fn body(text: &str) -> Result<Value, Answer> {
+pub(super) fn body(text: &str) -> Result<Value, Answer> {
     if text.trim().is_empty() {
         return Ok(json!({}));
     }
     serde_json::from_str(text).map_err(|e| node_error(format!("invalid JSON: {e}")))
 }
 
-fn visible(v: &Value) -> bool {
+pub(super) fn visible(v: &Value) -> bool {
     match &v["visible"] {
         Value::Bool(b) => *b,
         Value::String(s) => s.eq_ignore_ascii_case("true"),
@@ -182,7 +186,7 @@ fn visible(v: &Value) -> bool {
     }
 }
 
-fn address_field(v: &Value, key: &str) -> Result<Address, Answer> {
+pub(super) fn address_field(v: &Value, key: &str) -> Result<Address, Answer> {
     v[key]
         .as_str()
         .ok_or_else(|| node_error(format!("{key} isn't set.")))?
@@ -190,12 +194,12 @@ fn address_field(v: &Value, key: &str) -> Result<Address, Answer> {
         .map_err(|e| node_error(format!("Invalid {key}: {e}")))
 }
 
-fn show(a: &Address, visible: bool) -> Value {
+pub(super) fn show(a: &Address, visible: bool) -> Value {
     Value::String(if visible { a.to_base58() } else { a.to_hex() })
 }
 
 /// Inserts `value` unless it is zero or empty: proto3 JSON omits defaults.
-fn put(m: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
+pub(super) fn put(m: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
     let v = value.into();
     let default = match &v {
         Value::Number(n) => n.as_i64() == Some(0) || n.as_u64() == Some(0),
@@ -209,14 +213,19 @@ fn put(m: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
     }
 }
 
-fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Chain> {
+pub(super) fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Chain> {
     s.chain.lock().expect("chain lock")
 }
 
 // ---- /wallet ----------------------------------------------------------------
 
 async fn get_account(State(s): Shr, text: String) -> Answer {
-    let v = match body(&text) {
+    account(&s, &text, false)
+}
+
+/// `getaccount`, from the solidified state when `solid`.
+pub(super) fn account(s: &Shared, text: &str, solid: bool) -> Answer {
+    let v = match body(text) {
         Ok(v) => v,
         Err(e) => return e,
     };
@@ -225,15 +234,21 @@ async fn get_account(State(s): Shr, text: String) -> Answer {
         Err(e) => return e,
     };
     let vis = visible(&v);
-    let chain = lock(&s);
-    let Some(acct) = chain.state.accounts.get(&addr) else {
+    let chain = lock(s);
+    let state = if solid {
+        chain.solid_state()
+    } else {
+        &chain.state
+    };
+    let Some(acct) = state.accounts.get(&addr) else {
         return Json(json!({}));
     };
     let mut m = Map::new();
     m.insert("address".into(), show(&addr, vis));
     put(&mut m, "balance", acct.trx);
     put(&mut m, "create_time", acct.create_time_ms);
-    put(&mut m, "free_net_usage", chain.free_net_used(&addr));
+    let (now, window) = (chain.head().timestamp_ms, chain.config.resource_window_ms());
+    put(&mut m, "free_net_usage", acct.free_net.at(now, window));
     let (bw, en) = (res(Resource::Bandwidth), res(Resource::Energy));
     let mut frozen = Vec::new();
     for r in [Resource::Bandwidth, Resource::Energy] {
@@ -294,28 +309,6 @@ async fn get_account(State(s): Shr, text: String) -> Answer {
         json!({"permission_name": "owner", "threshold": 1, "keys": [{"address": show(&addr, vis), "weight": 1}]}),
     );
     Json(Value::Object(m))
-}
-
-/// The simulator's one contract is its USDT token.
-async fn get_contract(State(s): Shr, text: String) -> Answer {
-    let v = match body(&text) {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
-    let addr = match address_field(&v, "value") {
-        Ok(a) => a,
-        Err(e) => return e,
-    };
-    let chain = lock(&s);
-    if addr != chain.config.usdt_contract {
-        return Json(json!({}));
-    }
-    let vis = visible(&v);
-    Json(json!({
-        "contract_address": show(&addr, vis),
-        "name": "TetherToken",
-        "bytecode": "6080604052",
-    }))
 }
 
 async fn get_account_resource(State(s): Shr, text: String) -> Answer {
@@ -453,7 +446,7 @@ fn resource_field(v: &Value) -> Result<Resource, Answer> {
     }
 }
 
-fn sun_field(v: &Value, key: &str) -> Result<Sun, Answer> {
+pub(super) fn sun_field(v: &Value, key: &str) -> Result<Sun, Answer> {
     match &v[key] {
         Value::Null => Ok(Sun::ZERO),
         Value::Number(n) => n
@@ -553,7 +546,7 @@ async fn can_delegate_max(State(s): Shr, text: String) -> Answer {
     Json(Value::Object(m))
 }
 
-async fn trigger_constant(State(s): Shr, text: String) -> Answer {
+pub(super) async fn trigger_constant(State(s): Shr, text: String) -> Answer {
     let v = match body(&text) {
         Ok(v) => v,
         Err(e) => return e,
@@ -727,7 +720,7 @@ async fn broadcast_hex(State(s): Shr, text: String) -> Answer {
     }
 }
 
-fn txid_field(v: &Value) -> Result<TxId, Answer> {
+pub(super) fn txid_field(v: &Value) -> Result<TxId, Answer> {
     v["value"]
         .as_str()
         .unwrap_or_default()
@@ -748,19 +741,19 @@ fn transaction_by_id(s: &Shared, text: &str, solid: bool) -> Answer {
 }
 
 fn transaction_info(s: &Shared, text: &str, solid: bool) -> Answer {
-    let txid = match body(text).and_then(|v| txid_field(&v)) {
-        Ok(t) => t,
+    let (v, txid) = match body(text).and_then(|v| txid_field(&v).map(|t| (v, t))) {
+        Ok(x) => x,
         Err(e) => return e,
     };
     let chain = lock(s);
     match chain.mined(&txid, solid) {
-        Some((tx, ex)) => Json(info_json(&chain, tx, ex)),
+        Some((tx, ex)) => Json(info_json(&chain, tx, ex, visible(&v))),
         None => Json(json!({})),
     }
 }
 
 /// `raw_data` as the node renders it.
-fn raw_json(raw: &RawTransaction, vis: bool) -> Value {
+pub(super) fn raw_json(raw: &RawTransaction, vis: bool) -> Value {
     let mut value = Map::new();
     match &raw.contract {
         Contract::Transfer { owner, to, amount } => {
@@ -868,7 +861,7 @@ fn put_resource(m: &mut Map<String, Value>, r: Resource) {
     }
 }
 
-fn transaction_json(tx: &SignedTransaction, ex: Option<&Executed>, vis: bool) -> Value {
+pub(super) fn transaction_json(tx: &SignedTransaction, ex: Option<&Executed>, vis: bool) -> Value {
     let mut m = Map::new();
     if let Some(ex) = ex {
         m.insert("ret".into(), json!([{"contractRet": ex.outcome.as_str()}]));
@@ -886,7 +879,9 @@ fn transaction_json(tx: &SignedTransaction, ex: Option<&Executed>, vis: bool) ->
     Value::Object(m)
 }
 
-fn info_json(chain: &Chain, tx: &SignedTransaction, ex: &Executed) -> Value {
+/// With `vis`, addresses (the log's too) are base58 and `resMessage` is
+/// text, as java-tron renders them; else hex.
+fn info_json(chain: &Chain, tx: &SignedTransaction, ex: &Executed, vis: bool) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), tx.txid().to_hex().into());
     put(&mut m, "fee", ex.fee);
@@ -901,7 +896,7 @@ fn info_json(chain: &Chain, tx: &SignedTransaction, ex: &Executed) -> Value {
     if ex.asset == "USDT" {
         let usdt = chain.config.usdt_contract;
         receipt.insert("result".into(), ex.outcome.as_str().into());
-        m.insert("contract_address".into(), usdt.to_hex().into());
+        m.insert("contract_address".into(), show(&usdt, vis));
         let result = if ex.outcome == Outcome::Success {
             hex::encode(uint_word(1))
         } else {
@@ -912,7 +907,7 @@ fn info_json(chain: &Chain, tx: &SignedTransaction, ex: &Executed) -> Value {
             m.insert(
                 "log".into(),
                 json!([{
-                    "address": hex::encode(usdt.evm_bytes()),
+                    "address": if vis { usdt.to_base58() } else { hex::encode(usdt.evm_bytes()) },
                     "topics": [
                         TRANSFER_EVENT_TOPIC,
                         hex::encode(address_word(&ex.from)),
@@ -927,7 +922,12 @@ fn info_json(chain: &Chain, tx: &SignedTransaction, ex: &Executed) -> Value {
                 Outcome::Revert => "REVERT opcode executed",
                 _ => "Not enough energy for this transaction",
             };
-            m.insert("resMessage".into(), hex::encode(why).into());
+            let why = if vis {
+                why.to_string()
+            } else {
+                hex::encode(why)
+            };
+            m.insert("resMessage".into(), why.into());
         }
     } else {
         m.insert("contractResult".into(), json!([""]));

@@ -615,6 +615,18 @@ pub enum VerifyError {
 }
 
 impl SignedTransaction {
+    /// `raw` with `signatures` as given (not checked: the node checks them
+    /// when the transaction is broadcast).
+    pub fn from_parts(raw: RawTransaction, signatures: Vec<Vec<u8>>) -> Self {
+        let raw_bytes = raw.encode();
+        Self {
+            txid: TxId::of_raw(&raw_bytes),
+            raw,
+            raw_bytes,
+            signatures,
+        }
+    }
+
     pub fn raw(&self) -> &RawTransaction {
         &self.raw
     }
