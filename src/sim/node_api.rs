@@ -7,8 +7,10 @@
 //! body, `visible` picks base58 or hex addresses, and a `Return` message is
 //! text when visible, else the hex of its text.
 
-use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, post};
 use serde_json::{Map, Value, json};
@@ -51,6 +53,34 @@ pub(super) fn routes() -> Vec<(&'static str, MethodRouter<std::sync::Arc<Shared>
             both(|State(s): Shr, text: String| async move { account(&s, &text, true) }),
         ),
     ]
+}
+
+/// java-tron's servlets read GET requests' parameters from the query
+/// string (TronWeb sends them so): such a request gets them as its JSON body.
+/// Short all-digit values become numbers; everything else stays text.
+pub(super) async fn query_as_body(req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let query = parts.uri.query().unwrap_or_default();
+    if parts.method != Method::GET || query.is_empty() {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let pairs: Vec<(String, String)> = match Query::try_from_uri(&parts.uri) {
+        Ok(Query(p)) => p,
+        Err(e) => return node_error(format!("invalid query string: {e}")).into_response(),
+    };
+    let object: Map<String, Value> = pairs
+        .into_iter()
+        .map(|(k, v)| {
+            let value = match v.parse::<u64>() {
+                Ok(n) if v.len() < 20 => Value::from(n),
+                _ => Value::from(v),
+            };
+            (k, value)
+        })
+        .collect();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let json = Value::Object(object).to_string();
+    next.run(Request::from_parts(parts, Body::from(json))).await
 }
 
 /// Any other path: a TRON error object naming the path, instead of an

@@ -99,6 +99,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .into_iter()
         .fold(node, |r, (path, method)| r.route(path, method))
         .fallback(super::node_api::unknown_route)
+        .layer(middleware::from_fn(super::node_api::query_as_body))
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             inject_faults,
