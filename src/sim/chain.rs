@@ -346,9 +346,9 @@ impl Chain {
         });
     }
 
-    /// The state as of the solidified head block. Before the chain is
-    /// `solidify_blocks` deep, that is the current state (funding at start
-    /// counts as genesis).
+    /// The state as of the solidified head block. Funding outside
+    /// transactions (`/sim/fund`, test accounts) counts in the next block;
+    /// before any block is produced the current state is all there is.
     pub fn solid_state(&self) -> &State {
         let solid = self.solid_head().number;
         self.recent_states
@@ -509,6 +509,10 @@ impl Chain {
 
     /// Produces the next block with the pool's transactions.
     pub fn produce_block(&mut self, now_ms: i64) {
+        if self.recent_states.is_empty() {
+            self.recent_states
+                .push_back((self.head().number, self.state.clone()));
+        }
         let ts = now_ms.max(self.head().timestamp_ms + 1);
         let number = self.head().number + 1;
         let mut included = Vec::new();
