@@ -521,37 +521,38 @@ fn accounts_are_printed_funded_and_the_same_for_the_same_seed() {
         sim.banner
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let account: Value = rt.block_on(async {
-        common::admin::http()
-            .post(format!("{}/wallet/getaccount", sim.url))
-            .json(&json!({"address": sim.accounts[2].0, "visible": true}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let account = rt.block_on(post(
+        &sim.url,
+        "wallet/getaccount",
+        json!({"address": sim.accounts[2].0, "visible": true}),
+    ));
     assert_eq!(account["balance"], 100_000 * TRX, "{account}");
     let other = start(&["--accounts", "1", "--seed", "another"]);
     assert_ne!(other.accounts[0], sim.accounts[0]);
 }
 
+/// POSTs `body` to the devnet at `url`.
+async fn post(url: &str, path: &str, body: Value) -> Value {
+    common::admin::http()
+        .post(format!("{url}/{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// `getaccount` of `address` on the devnet at `url`.
 fn balance(url: &str, address: &str) -> Value {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let r: Value = common::admin::http()
-            .post(format!("{url}/wallet/getaccount"))
-            .json(&json!({"address": address, "visible": true}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["balance"].clone()
-    })
+    let account = rt.block_on(post(
+        url,
+        "wallet/getaccount",
+        json!({"address": address, "visible": true}),
+    ));
+    account["balance"].clone()
 }
 
 #[test]
@@ -567,40 +568,23 @@ fn state_survives_a_restart_and_a_corrupt_file_is_refused_with_a_clear_error() {
     // Move TRX so the saved chain differs from a fresh one.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let head = rt.block_on(async {
-        let http = common::admin::http();
-        let mut tx: Value = http
-            .post(format!("{}/wallet/createtransaction", sim.url))
-            .json(
-                &json!({"owner_address": a0, "to_address": a1, "amount": 7 * TRX, "visible": true}),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let mut tx = post(
+            &sim.url,
+            "wallet/createtransaction",
+            json!({"owner_address": a0, "to_address": a1, "amount": 7 * TRX, "visible": true}),
+        )
+        .await;
         sign(&mut tx, &k0);
-        let r: Value = http
-            .post(format!("{}/wallet/broadcasttransaction", sim.url))
-            .json(&tx)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r = post(&sim.url, "wallet/broadcasttransaction", tx.clone()).await;
         assert_eq!(r["result"], true, "{r}");
         eventually(|| async {
-            let i: Value = http
-                .post(format!("{}/wallet/gettransactioninfobyid", sim.url))
-                .json(&json!({"value": tx["txID"]}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            i["blockNumber"].as_u64()
+            post(
+                &sim.url,
+                "wallet/gettransactioninfobyid",
+                json!({"value": tx["txID"]}),
+            )
+            .await["blockNumber"]
+                .as_u64()
         })
         .await
     });

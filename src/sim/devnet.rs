@@ -36,11 +36,13 @@ pub fn dev_keys(seed: &str, n: usize) -> Vec<PrivateKey> {
 /// Why a state file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateFileError {
+    /// The file exists but cannot be read.
     #[error("cannot read the state file {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Not JSON of the state format (torn, edited, another program's).
     #[error(
         "the state file {path} is not a tron-sim state ({source}); move it away to start a new chain there"
     )]
@@ -48,10 +50,12 @@ pub enum StateFileError {
         path: PathBuf,
         source: serde_json::Error,
     },
+    /// Another version of the format.
     #[error(
         "the state file {path} is format {found}, this tron-sim reads format {STATE_VERSION}; move it away to start a new chain there"
     )]
     Version { path: PathBuf, found: u32 },
+    /// A chain with another USDT contract than this start's.
     #[error(
         "the state file {path} is a chain whose USDT contract is {found}, not {expected}; start with --usdt-contract {found} or use another file"
     )]
@@ -60,10 +64,12 @@ pub enum StateFileError {
         found: Address,
         expected: Address,
     },
+    /// Well-formed, but its parts do not fit together.
     #[error(
         "the state file {path} is inconsistent: {reason}; move it away to start a new chain there"
     )]
     Inconsistent { path: PathBuf, reason: String },
+    /// Saving failed; the previous save, if any, is intact.
     #[error("cannot write the state file {path}: {source}")]
     Write {
         path: PathBuf,

@@ -156,13 +156,16 @@ pub struct Devnet {
 /// Why a simulator did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
+    /// The address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// The state file cannot be used.
     #[error(transparent)]
     State(#[from] StateFileError),
+    /// The test accounts' funding overflows.
     #[error("cannot fund the test accounts: {0}")]
     Fund(String),
 }

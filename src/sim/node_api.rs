@@ -18,8 +18,8 @@ use sha3::{Digest, Keccak256};
 
 use super::chain::{Chain, Reject};
 use super::routes::{
-    Answer, Shr, account, address_field, body, lock, node_error, put, raw_json, show, sun_field,
-    trigger_constant, visible,
+    Answer, Shr, account, address_field, body, lock, node_error, put, raw_json, resources, show,
+    sun_field, trigger_constant, visible,
 };
 use super::{Shared, now_ms, roll};
 use crate::tron::address::Address;
@@ -46,7 +46,10 @@ pub(super) fn routes() -> Vec<(&'static str, MethodRouter<std::sync::Arc<Shared>
         ("/wallet/estimateenergy", both(estimate_energy)),
         ("/wallet/getcontract", both(get_contract)),
         ("/wallet/getcontractinfo", both(get_contract_info)),
-        ("/wallet/getaccountnet", both(account_net)),
+        (
+            "/wallet/getaccountnet",
+            both(|State(s): Shr, text: String| async move { resources(&s, &text, false) }),
+        ),
         ("/wallet/getsignweight", both(sign_weight)),
         (
             "/walletsolidity/getaccount",
@@ -354,39 +357,6 @@ async fn get_contract_info(State(s): Shr, text: String) -> Answer {
     }))
 }
 
-/// `/wallet/getaccountnet`: the bandwidth half of `getaccountresource`.
-async fn account_net(State(s): Shr, text: String) -> Answer {
-    let v = match body(&text) {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
-    let addr = match address_field(&v, "address") {
-        Ok(a) => a,
-        Err(e) => return e,
-    };
-    let chain = lock(&s);
-    if !chain.state.accounts.contains_key(&addr) {
-        return Json(json!({}));
-    }
-    let (c, st, now) = (&chain.config, &chain.state, chain.head().timestamp_ms);
-    let mut m = Map::new();
-    put(&mut m, "freeNetUsed", chain.free_net_used(&addr));
-    put(&mut m, "freeNetLimit", c.free_net_limit);
-    put(
-        &mut m,
-        "NetUsed",
-        st.used(c, &addr, Resource::Bandwidth, now),
-    );
-    put(&mut m, "NetLimit", st.limit(c, &addr, Resource::Bandwidth));
-    put(&mut m, "TotalNetLimit", c.total_net_limit);
-    put(
-        &mut m,
-        "TotalNetWeight",
-        st.total_weight(c, Resource::Bandwidth),
-    );
-    Json(Value::Object(m))
-}
-
 // ---- transactions as JSON ---------------------------------------------------
 
 /// A transaction in the node's JSON (`raw_data` and `signature`), read as
@@ -531,17 +501,18 @@ fn contract_from_json(c: &Value) -> Result<Contract, String> {
     })
 }
 
+/// A request whose body is a transaction, and whether it is visible.
+fn transaction_request(text: &str) -> Result<(SignedTransaction, bool), Answer> {
+    let v = body(text)?;
+    Ok((transaction_from_json(&v).map_err(node_error)?, visible(&v)))
+}
+
 /// `/wallet/broadcasttransaction`: a signed transaction as JSON.
 async fn broadcast_json(State(s): Shr, text: String) -> Answer {
-    let v = match body(&text) {
-        Ok(v) => v,
+    let (tx, vis) = match transaction_request(&text) {
+        Ok(x) => x,
         Err(e) => return e,
     };
-    let tx = match transaction_from_json(&v) {
-        Ok(tx) => tx,
-        Err(e) => return node_error(e),
-    };
-    let vis = visible(&v);
     let never_mine = roll() < s.faults.lock().expect("faults lock").rate_never_mined;
     let mut chain = lock(&s);
     let txid = tx.txid().to_hex();
@@ -559,15 +530,10 @@ async fn broadcast_json(State(s): Shr, text: String) -> Answer {
 /// whether they reach the owner permission's threshold. Accounts here have
 /// one owner key of weight 1 and threshold 1.
 async fn sign_weight(State(s): Shr, text: String) -> Answer {
-    let v = match body(&text) {
-        Ok(v) => v,
+    let (tx, vis) = match transaction_request(&text) {
+        Ok(x) => x,
         Err(e) => return e,
     };
-    let tx = match transaction_from_json(&v) {
-        Ok(tx) => tx,
-        Err(e) => return node_error(e),
-    };
-    let vis = visible(&v);
     let owner = tx.raw().contract.owner();
     let mut tx_json = unsigned_json(tx.raw(), vis);
     if !tx.signatures().is_empty() {

@@ -313,7 +313,13 @@ pub(super) fn account(s: &Shared, text: &str, solid: bool) -> Answer {
 }
 
 async fn get_account_resource(State(s): Shr, text: String) -> Answer {
-    let v = match body(&text) {
+    resources(&s, &text, true)
+}
+
+/// `getaccountresource`, or without `energy` its bandwidth part, which is
+/// `getaccountnet`.
+pub(super) fn resources(s: &Shared, text: &str, energy: bool) -> Answer {
+    let v = match body(text) {
         Ok(v) => v,
         Err(e) => return e,
     };
@@ -321,7 +327,7 @@ async fn get_account_resource(State(s): Shr, text: String) -> Answer {
         Ok(a) => a,
         Err(e) => return e,
     };
-    let chain = lock(&s);
+    let chain = lock(s);
     if !chain.state.accounts.contains_key(&addr) {
         return Json(json!({}));
     }
@@ -341,6 +347,9 @@ async fn get_account_resource(State(s): Shr, text: String) -> Answer {
         "TotalNetWeight",
         st.total_weight(c, Resource::Bandwidth),
     );
+    if !energy {
+        return Json(Value::Object(m));
+    }
     put(
         &mut m,
         "EnergyUsed",
