@@ -283,6 +283,21 @@ async fn triggersmartcontract_builds_the_call_and_estimateenergy_prices_it() {
         assert_eq!(value["data"], format!("a9059cbb{param}"));
         assert_eq!(raw["fee_limit"], 100 * TRX);
     }
+    // A view function: the node answers its result beside the transaction.
+    let view = s
+        .post(
+            "wallet/triggersmartcontract",
+            json!({"owner_address": s.alice.address().to_hex(), "contract_address": s.usdt.to_hex(),
+                   "function_selector": "balanceOf(address)",
+                   "parameter": format!("{:0>64}", hex::encode(s.alice.address().evm_bytes()))}),
+        )
+        .await;
+    assert_eq!(
+        view["constant_result"],
+        json!([format!("{:064x}", 1_000 * TRX)]),
+        "{view}"
+    );
+    assert!(view["transaction"]["txID"].is_string(), "{view}");
     let unknown = s
         .post(
             "wallet/triggersmartcontract",
@@ -422,9 +437,21 @@ async fn getaccountnet_and_getsignweight_answer_for_a_single_key_account() {
         signed["approved_list"],
         json!([s.alice.address().to_base58()])
     );
+    let approved = s.post("wallet/getapprovedlist", tx.clone()).await;
+    assert_eq!(approved["result"]["code"], "SUCCESS", "{approved}");
+    assert_eq!(
+        approved["approved_list"],
+        json!([s.alice.address().to_hex()])
+    );
     sign(&mut tx, &key(3));
-    let stranger = s.post("wallet/getsignweight", tx).await;
+    let stranger = s.post("wallet/getsignweight", tx.clone()).await;
     assert_eq!(stranger["result"]["code"], "PERMISSION_ERROR", "{stranger}");
+    // `sign` replaced Alice's signature: only the stranger's is there.
+    let approved = s.post("wallet/getapprovedlist", tx).await;
+    assert_eq!(
+        approved["approved_list"],
+        json!([key(3).address().to_hex()])
+    );
 }
 
 #[tokio::test]

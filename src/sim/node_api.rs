@@ -51,6 +51,7 @@ pub(super) fn routes() -> Vec<(&'static str, MethodRouter<std::sync::Arc<Shared>
             both(|State(s): Shr, text: String| async move { resources(&s, &text, false) }),
         ),
         ("/wallet/getsignweight", both(sign_weight)),
+        ("/wallet/getapprovedlist", both(approved_list)),
         (
             "/walletsolidity/getaccount",
             both(|State(s): Shr, text: String| async move { account(&s, &text, true) }),
@@ -235,15 +236,35 @@ async fn trigger_smart_contract(State(s): Shr, text: String) -> Answer {
         Ok(x) => x,
         Err(e) => return e,
     };
-    let chain = lock(&s);
-    match chain.build_with_fee_limit(contract, fee_limit, now_ms()) {
-        Ok(raw) => Json(json!({
-            "result": {"result": true},
-            "transaction": unsigned_json(&raw, vis),
-        })),
-        Err(r) => Json(json!({ "result": refusal(&r, vis) })),
+    let built = lock(&s).build_with_fee_limit(contract, fee_limit, now_ms());
+    let raw = match built {
+        Ok(raw) => raw,
+        Err(r) => return Json(json!({ "result": refusal(&r, vis) })),
+    };
+    let mut answer = json!({"result": {"result": true}, "transaction": unsigned_json(&raw, vis)});
+    // For a view function the node runs the call as a constant one and
+    // answers its result beside the transaction.
+    let selector = v["function_selector"].as_str().unwrap_or_default();
+    if VIEW_FUNCTIONS.contains(&selector) {
+        let Json(constant) = trigger_constant(State(s), text).await;
+        for key in ["constant_result", "energy_used"] {
+            if let Some(value) = constant.get(key) {
+                answer[key] = value.clone();
+            }
+        }
     }
+    Json(answer)
 }
+
+/// The TRC-20 functions [`trc20_abi`] marks constant.
+const VIEW_FUNCTIONS: [&str; 6] = [
+    "name()",
+    "symbol()",
+    "decimals()",
+    "totalSupply()",
+    "balanceOf(address)",
+    "allowance(address,address)",
+];
 
 /// `/wallet/estimateenergy`: the energy the call would use, from the same
 /// execution as `triggerconstantcontract` (base usage plus penalty).
@@ -526,15 +547,13 @@ async fn broadcast_json(State(s): Shr, text: String) -> Answer {
     }
 }
 
-/// `/wallet/getsignweight`: whose signatures a transaction carries and
-/// whether they reach the owner permission's threshold. Accounts here have
-/// one owner key of weight 1 and threshold 1.
-async fn sign_weight(State(s): Shr, text: String) -> Answer {
-    let (tx, vis) = match transaction_request(&text) {
-        Ok(x) => x,
-        Err(e) => return e,
-    };
-    let owner = tx.raw().contract.owner();
+/// What `getsignweight` and `getapprovedlist` share: the `transaction`
+/// part of the answer, and who signed (or the `result` of a signature that
+/// does not recover).
+fn signature_check(
+    tx: &SignedTransaction,
+    vis: bool,
+) -> (Map<String, Value>, Result<Vec<Address>, Value>) {
     let mut tx_json = unsigned_json(tx.raw(), vis);
     if !tx.signatures().is_empty() {
         tx_json.insert(
@@ -547,6 +566,25 @@ async fn sign_weight(State(s): Shr, text: String) -> Answer {
         "transaction".into(),
         json!({"result": {"result": true}, "txid": tx.txid().to_hex(), "transaction": tx_json}),
     );
+    let signers = tx
+        .signatures()
+        .iter()
+        .map(|sig| TxSignature::from_slice(sig).and_then(|sig| sig.recover(&tx.txid())))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| json!({"code": "SIGNATURE_FORMAT_ERROR", "message": e.to_string()}));
+    (m, signers)
+}
+
+/// `/wallet/getsignweight`: whose signatures a transaction carries and
+/// whether they reach the owner permission's threshold. Accounts here have
+/// one owner key of weight 1 and threshold 1.
+async fn sign_weight(State(s): Shr, text: String) -> Answer {
+    let (tx, vis) = match transaction_request(&text) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let owner = tx.raw().contract.owner();
+    let (mut m, signers) = signature_check(&tx, vis);
     if !lock(&s).state.accounts.contains_key(&owner) {
         m.insert(
             "result".into(),
@@ -554,19 +592,13 @@ async fn sign_weight(State(s): Shr, text: String) -> Answer {
         );
         return Json(Value::Object(m));
     }
-    let mut signers = Vec::new();
-    for sig in tx.signatures() {
-        match TxSignature::from_slice(sig).and_then(|sig| sig.recover(&tx.txid())) {
-            Ok(signer) => signers.push(signer),
-            Err(e) => {
-                m.insert(
-                    "result".into(),
-                    json!({"code": "SIGNATURE_FORMAT_ERROR", "message": e.to_string()}),
-                );
-                return Json(Value::Object(m));
-            }
+    let signers = match signers {
+        Ok(list) => list,
+        Err(result) => {
+            m.insert("result".into(), result);
+            return Json(Value::Object(m));
         }
-    }
+    };
     m.insert(
         "permission".into(),
         json!({"permission_name": "owner", "threshold": 1, "keys": [{"address": show(&owner, vis), "weight": 1}]}),
@@ -591,5 +623,29 @@ async fn sign_weight(State(s): Shr, text: String) -> Answer {
         "NOT_ENOUGH_PERMISSION"
     };
     m.insert("result".into(), json!({ "code": code }));
+    Json(Value::Object(m))
+}
+
+/// `/wallet/getapprovedlist`: the addresses that signed (TronWeb's
+/// multi-signature helpers ask it).
+async fn approved_list(text: String) -> Answer {
+    let (tx, vis) = match transaction_request(&text) {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let (mut m, signers) = signature_check(&tx, vis);
+    match signers {
+        Ok(list) => {
+            put(
+                &mut m,
+                "approved_list",
+                list.iter().map(|a| show(a, vis)).collect::<Vec<_>>(),
+            );
+            m.insert("result".into(), json!({"code": "SUCCESS"}));
+        }
+        Err(result) => {
+            m.insert("result".into(), result);
+        }
+    }
     Json(Value::Object(m))
 }
