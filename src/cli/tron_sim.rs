@@ -75,7 +75,7 @@ pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
     let sim = Simulator::spawn_devnet(config, devnet).await?;
     if let (Some(path), Some(head)) = (&args.state, sim.resumed_at()) {
         println!(
-            "resumed the chain in {} at block {head} (test accounts were funded when it began)",
+            "resumed the chain in {} at block {head} (test accounts are funded only on a new chain)",
             path.display()
         );
     }
