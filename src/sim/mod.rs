@@ -8,7 +8,9 @@
 //! transaction's protobuf and checks its signature against the owner, so
 //! any correct TRON implementation's transactions are accepted and nothing
 //! else is. Control routes under `/sim/` fund addresses, show the ledger and
-//! inject faults.
+//! inject faults. As a devnet ([`Simulator::spawn_devnet`]) it funds test
+//! accounts at genesis and keeps the chain in a state file, and it answers
+//! the routes client libraries use to build and send (`node_api`).
 
 mod chain;
 mod devnet;
