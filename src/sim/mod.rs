@@ -11,7 +11,9 @@
 //! inject faults.
 
 mod chain;
+mod permissions;
 mod routes;
+mod trc20;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -20,6 +22,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use url::Url;
+
+pub use trc20::{TokenSpec, TokenSpecError};
 
 use crate::tron::MAINNET_USDT;
 use crate::tron::address::Address;
@@ -32,6 +36,12 @@ pub struct SimConfig {
     /// Blocks on top of a block before it is solidified.
     pub solidify_blocks: u64,
     pub usdt_contract: Address,
+    /// More TRC-20 tokens (`--token SYMBOL:DECIMALS`), besides USDT.
+    pub tokens: Vec<TokenSpec>,
+    /// SUN burned by an AccountPermissionUpdate (`getUpdateAccountPermissionFee`).
+    pub update_account_permission_fee: u64,
+    /// SUN burned by a transaction with more than one signature (`getMultiSignFee`).
+    pub multi_sign_fee: u64,
     /// SUN per energy (`getEnergyFee`).
     pub energy_fee: u64,
     /// SUN per byte of bandwidth (`getTransactionFee`).
@@ -73,6 +83,9 @@ impl Default for SimConfig {
             block_interval: Duration::from_millis(3000),
             solidify_blocks: 19,
             usdt_contract: MAINNET_USDT.parse().expect("valid constant"),
+            tokens: Vec::new(),
+            update_account_permission_fee: 100_000_000,
+            multi_sign_fee: 1_000_000,
             energy_fee: 100,
             transaction_fee: 1000,
             create_account_fee: 100_000,
