@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use crate::sim::{SimConfig, Simulator};
+use crate::sim::{SimConfig, Simulator, TokenSpec};
 use crate::tron::Address;
 
 #[derive(Debug, Args)]
@@ -29,6 +29,10 @@ pub struct TronSimArgs {
     /// The USDT contract address [default: mainnet TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t]
     #[arg(long, value_name = "ADDRESS")]
     usdt_contract: Option<Address>,
+    /// Another TRC-20 token to serve, e.g. USDC:6 (repeatable); its
+    /// contract address follows from the symbol and is printed at start
+    #[arg(long = "token", value_name = "SYMBOL:DECIMALS")]
+    tokens: Vec<TokenSpec>,
 }
 
 pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
@@ -42,7 +46,23 @@ pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
     if let Some(usdt) = args.usdt_contract {
         config.usdt_contract = usdt;
     }
+    for (i, t) in args.tokens.iter().enumerate() {
+        if args.tokens[..i].iter().any(|o| o.symbol == t.symbol) {
+            anyhow::bail!(
+                "--token {} is declared twice; give each symbol once",
+                t.symbol
+            );
+        }
+        if t.address == config.usdt_contract {
+            anyhow::bail!(
+                "--token {} would share the USDT contract's address",
+                t.symbol
+            );
+        }
+    }
+    config.tokens = args.tokens;
     let usdt = config.usdt_contract;
+    let tokens = config.tokens.clone();
     let sim = Simulator::spawn(config)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -53,6 +73,12 @@ pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
         args.solidify_blocks,
         args.resource_window_blocks
     );
+    for t in &tokens {
+        println!(
+            "token {} ({} decimals) at {}",
+            t.symbol, t.decimals, t.address
+        );
+    }
     tokio::signal::ctrl_c()
         .await
         .context("cannot wait for Ctrl-C")?;

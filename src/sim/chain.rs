@@ -550,14 +550,8 @@ impl Chain {
         if found {
             Ok(())
         } else {
-            Err(reject(
-                "TAPOS_ERROR",
-                format!(
-                    "Tapos check error: no recent block {} with hash {}",
-                    hex::encode(raw.ref_block_bytes),
-                    hex::encode(raw.ref_block_hash)
-                ),
-            ))
+            // The node logs which block it missed but answers only this.
+            Err(reject("TAPOS_ERROR", "Tapos check error."))
         }
     }
 
@@ -1124,5 +1118,74 @@ mod tests {
             state.can_delegate(&config, &owner, Resource::Energy, 0),
             10_000 * TRX
         );
+    }
+
+    #[test]
+    fn sign_weight_counts_the_signers_of_the_named_permission() {
+        use crate::tron::PrivateKey;
+        use crate::tron::tx::{Permission, PermissionKey, PermissionType};
+        use permissions::SignWeightCode;
+
+        let k = |n: u8| PrivateKey::from_bytes(&[n; 32]).unwrap();
+        let (treasury, a, b, outsider) = (k(1), k(2), k(3), k(4));
+        let mut chain = Chain::new(SimConfig::default(), 1_000);
+        chain.fund(treasury.address(), 50 * TRX, 0, 1_000).unwrap();
+        let mut perms = AccountPermissions::default_for(treasury.address());
+        perms.actives[0].threshold = 2;
+        perms.actives[0].keys = [&a, &b]
+            .iter()
+            .map(|key| PermissionKey {
+                address: key.address(),
+                weight: 1,
+            })
+            .collect();
+        chain.state.permissions.insert(treasury.address(), perms);
+        let transfer = Contract::Transfer {
+            owner: treasury.address(),
+            to: outsider.address(),
+            amount: crate::tron::Sun(TRX),
+        };
+        let raw = chain
+            .build(transfer.clone(), 1_000)
+            .unwrap()
+            .with_permission_id(2);
+
+        let one = raw.sign(&a);
+        let w = chain.sign_weight(&one);
+        assert_eq!(w.code, SignWeightCode::NotEnoughPermission);
+        assert_eq!((w.current_weight, w.threshold), (1, 2));
+        assert_eq!(w.approved_list, vec![a.address()]);
+        assert_eq!(w.permission.as_ref().unwrap().kind, PermissionType::Active);
+
+        let two = one.clone().cosign(&b);
+        let w = chain.sign_weight(&two);
+        assert_eq!(w.code, SignWeightCode::EnoughPermission);
+        assert_eq!(w.current_weight, 2);
+        assert_eq!(w.message, "");
+
+        let w = chain.sign_weight(&one.cosign(&outsider));
+        assert_eq!(w.code, SignWeightCode::PermissionError);
+        assert!(
+            w.message
+                .ends_with("but it is not contained of permission."),
+            "{}",
+            w.message
+        );
+
+        let w = chain.sign_weight(&raw.clone().with_permission_id(3).sign(&a));
+        assert_eq!(w.message, "Permission for this, does not exist!");
+        assert_eq!(w.permission, None::<Permission>);
+
+        let ghost = Contract::Transfer {
+            owner: outsider.address(),
+            to: a.address(),
+            amount: crate::tron::Sun(1),
+        };
+        let ghost = RawTransaction {
+            contract: ghost,
+            ..raw
+        };
+        let w = chain.sign_weight(&ghost.sign(&outsider));
+        assert_eq!(w.message, "Account does not exist!");
     }
 }
