@@ -7,13 +7,11 @@
 
 mod common;
 
-use std::time::Duration;
-
-use common::chain::{client, eventually, key, now_ms};
+use common::chain::{build_on_head, client, head_receipt, key, post_json, spawn_fast};
 use serde_json::{Value, json};
-use walletops::sim::{SimConfig, SimHandle, Simulator};
+use walletops::sim::{SimConfig, SimHandle};
 use walletops::tron::client::{
-    BroadcastCode, BroadcastOutcome, ClientError, TransactionInfo, TronClient, View,
+    BroadcastCode, BroadcastOutcome, ClientError, TransactionInfo, TronClient,
 };
 use walletops::tron::tx::{
     Contract, Permission, PermissionKey, PermissionType, RawTransaction, Resource,
@@ -31,14 +29,7 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let sim = Simulator::spawn(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        block_interval: Duration::from_millis(50),
-        solidify_blocks: 2,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("start the simulator");
+    let sim = spawn_fast(SimConfig::default()).await;
     Fixture {
         client: client(sim.url().clone()),
         sim,
@@ -49,27 +40,13 @@ async fn fixture() -> Fixture {
 
 impl Fixture {
     async fn post(&self, path: &str, body: Value) -> Value {
-        self.http
-            .post(self.sim.url().join(path).unwrap())
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        post_json(&self.http, &self.sim, path, body).await
     }
 
     async fn raw(&self, c: Contract, permission_id: i32) -> RawTransaction {
-        let reference = self.client.now_block().await.unwrap();
-        RawTransaction::new(
-            c,
-            &reference,
-            now_ms(),
-            Duration::from_secs(60),
-            Sun(200 * TRX),
-        )
-        .with_permission_id(permission_id)
+        build_on_head(&self.client, c, Sun(200 * TRX))
+            .await
+            .with_permission_id(permission_id)
     }
 
     async fn landed(&self, tx: &SignedTransaction) -> TransactionInfo {
@@ -77,14 +54,7 @@ impl Fixture {
             self.client.broadcast(tx).await.unwrap(),
             BroadcastOutcome::Accepted
         );
-        let txid = tx.txid();
-        eventually(|| async {
-            self.client
-                .transaction_info(&txid, View::Head)
-                .await
-                .unwrap()
-        })
-        .await
+        head_receipt(&self.client, tx.txid()).await
     }
 }
 

@@ -8,11 +8,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::chain::{client, eventually, key, now_ms};
+use common::chain::{build_on_head, client, head_receipt, key, now_ms, post_json, spawn_fast};
 use serde_json::{Value, json};
-use walletops::sim::{SimConfig, SimHandle, Simulator, TokenSpec};
+use walletops::sim::{SimConfig, SimHandle, TokenSpec};
 use walletops::tron::client::{
-    BroadcastCode, BroadcastOutcome, ClientError, TransactionInfo, TronClient, View,
+    BroadcastCode, BroadcastOutcome, ClientError, TransactionInfo, TronClient,
 };
 use walletops::tron::tx::{
     Contract, RawTransaction, SignedTransaction, TRANSFER_EVENT_TOPIC, address_word, uint_word,
@@ -30,15 +30,11 @@ struct Fixture {
 }
 
 async fn fixture(tokens: Vec<TokenSpec>) -> Fixture {
-    let sim = Simulator::spawn(SimConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        block_interval: Duration::from_millis(50),
-        solidify_blocks: 2,
+    let sim = spawn_fast(SimConfig {
         tokens,
         ..SimConfig::default()
     })
-    .await
-    .expect("start the simulator");
+    .await;
     Fixture {
         client: client(sim.url().clone()),
         sim,
@@ -54,15 +50,7 @@ fn words(ws: &[[u8; 32]]) -> String {
 
 impl Fixture {
     async fn post(&self, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .post(self.sim.url().join(path).unwrap())
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().await.unwrap()
+        post_json(&self.http, &self.sim, path, body).await
     }
 
     async fn fund(&self, addr: &Address, trx_sun: u64, usdt: u64) {
@@ -120,24 +108,27 @@ impl Fixture {
     }
 
     async fn build(&self, contract: Contract, fee_limit: Sun) -> RawTransaction {
-        let reference = self.client.now_block().await.unwrap();
-        RawTransaction::new(
-            contract,
-            &reference,
-            now_ms(),
-            Duration::from_secs(60),
-            fee_limit,
-        )
+        build_on_head(&self.client, contract, fee_limit).await
     }
 
     async fn receipt(&self, tx: &SignedTransaction) -> TransactionInfo {
-        let txid = tx.txid();
-        eventually(|| async {
-            self.client
-                .transaction_info(&txid, View::Head)
-                .await
-                .unwrap()
-        })
+        head_receipt(&self.client, tx.txid()).await
+    }
+
+    /// `transferFrom(from, to, amount)` sent by `spender`.
+    async fn transfer_from(
+        &self,
+        spender: &PrivateKey,
+        from: &Address,
+        to: &Address,
+        amount: [u8; 32],
+    ) -> TransactionInfo {
+        self.call(
+            spender,
+            &self.usdt,
+            "transferFrom(address,address,uint256)",
+            &[address_word(from), address_word(to), amount],
+        )
         .await
     }
 
@@ -283,15 +274,11 @@ async fn approve_and_transfer_from_move_allowances_with_their_logs_and_reverts()
     // The spender moves 250,000 to Carol: a Transfer log from Alice, the
     // allowance goes down, and it costs a transfer plus the allowance write.
     let r = f
-        .call(
+        .transfer_from(
             &spender,
-            &f.usdt,
-            "transferFrom(address,address,uint256)",
-            &[
-                address_word(&alice.address()),
-                address_word(&carol.address()),
-                uint_word(250_000),
-            ],
+            &alice.address(),
+            &carol.address(),
+            uint_word(250_000),
         )
         .await;
     assert!(r.succeeded(), "{r:?}");
@@ -324,15 +311,11 @@ async fn approve_and_transfer_from_move_allowances_with_their_logs_and_reverts()
 
     // More than the allowance: REVERT with the reason, nothing moves.
     let r = f
-        .call(
+        .transfer_from(
             &spender,
-            &f.usdt,
-            "transferFrom(address,address,uint256)",
-            &[
-                address_word(&alice.address()),
-                address_word(&carol.address()),
-                uint_word(350_001),
-            ],
+            &alice.address(),
+            &carol.address(),
+            uint_word(350_001),
         )
         .await;
     assert_eq!(r.receipt_result.as_deref(), Some("REVERT"));
@@ -373,16 +356,7 @@ async fn approve_and_transfer_from_move_allowances_with_their_logs_and_reverts()
     assert!(r.energy_usage_total < first_approval);
     // An unlimited allowance is not written down by transferFrom.
     let r = f
-        .call(
-            &spender,
-            &f.usdt,
-            "transferFrom(address,address,uint256)",
-            &[
-                address_word(&alice.address()),
-                address_word(&carol.address()),
-                uint_word(1),
-            ],
-        )
+        .transfer_from(&spender, &alice.address(), &carol.address(), uint_word(1))
         .await;
     assert!(r.succeeded());
     assert_eq!(
