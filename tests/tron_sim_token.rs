@@ -415,6 +415,25 @@ async fn a_declared_token_is_a_trc20_of_its_own_at_a_deterministic_address() {
             .unwrap(),
         TokenUnits(1_200)
     );
+    // TronGrid's account view lists the token beside USDT.
+    let v1: Value = f
+        .http
+        .get(
+            f.sim
+                .url()
+                .join(&format!("/v1/accounts/{}", alice.address()))
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v1["data"][0]["trc20"],
+        json!([{ usdc.address.to_base58(): "3800" }])
+    );
     // USDT is a separate ledger.
     assert_eq!(
         f.client

@@ -1,6 +1,7 @@
-//! The simulated chain: accounts, the USDT contract, blocks, the pending
-//! pool, execution with bandwidth, energy and activation fees, expiry and
-//! solidification. No HTTP here: `routes` renders it in the node's shapes.
+//! The simulated chain: accounts and their permissions, the token ledgers,
+//! blocks, the pending pool, broadcast checks in java-tron's order,
+//! execution with bandwidth, energy, activation and multi-signature fees,
+//! expiry and solidification. No HTTP here: `routes` renders it in the node's shapes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 

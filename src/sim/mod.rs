@@ -1,14 +1,15 @@
 //! `tron-sim`: a local simulator of the TRON full-node HTTP API, in the
 //! real JSON shapes, for tests and the demo (no chain is reachable here).
 //!
-//! It keeps TRX and USDT balances, bandwidth and energy (free, staked and
-//! delegated under Stake 2.0, recovering over a window of
-//! `resource_window_blocks` blocks), blocks on a timer,
-//! solidification, expiry and receipts; it decodes every broadcast
-//! transaction's protobuf and checks its signature against the owner, so
-//! any correct TRON implementation's transactions are accepted and nothing
-//! else is. Control routes under `/sim/` fund addresses, show the ledger and
-//! inject faults.
+//! It keeps TRX balances and TRC-20 ledgers (USDT and declared tokens, with
+//! the whole TRC-20 interface: `trc20`), bandwidth and energy (free, staked
+//! and delegated under Stake 2.0, recovering over a window of
+//! `resource_window_blocks` blocks), blocks on a timer, solidification,
+//! expiry and receipts; it decodes every broadcast transaction's protobuf
+//! and checks it in java-tron's order, its signatures against the owner's
+//! permissions (multi-signature: `permissions`), so any correct TRON
+//! implementation's transactions are accepted and nothing else is. Control
+//! routes under `/sim/` fund addresses, show the ledger and inject faults.
 
 mod chain;
 mod permissions;

@@ -602,25 +602,21 @@ async fn trigger_constant(State(s): Shr, text: String) -> Answer {
         Ok(d) => d,
         Err(e) => return e,
     };
+    let vis = visible(&v);
+    // `Return.message` is bytes: text when visible, else hex.
+    let text = |m: &str| if vis { m.to_string() } else { hex::encode(m) };
     let chain = lock(&s);
     let Some(call) = trc20::call(&chain.config, &chain.state, &contract, &owner, &data) else {
         return Json(json!({"result": {
             "code": "CONTRACT_VALIDATE_ERROR",
-            "message": hex::encode("No contract or not a valid smart contract")
+            "message": text("No contract or not a valid smart contract")
         }}));
     };
-    let vis = visible(&v);
     let mut result = Map::new();
     result.insert("result".into(), true.into());
     let mut ret = Map::new();
     if call.reverted {
-        let message = "REVERT opcode executed";
-        let message = if vis {
-            message.to_string()
-        } else {
-            hex::encode(message)
-        };
-        result.insert("message".into(), message.into());
+        result.insert("message".into(), text("REVERT opcode executed").into());
         ret.insert("ret".into(), "FAILED".into());
     }
     // The dynamic energy model reports a transfer's cost as base usage
@@ -1042,13 +1038,14 @@ async fn v1_account(State(s): Shr, Path(address): Path<String>) -> V1 {
     m.insert("address".into(), addr.to_hex().into());
     put(&mut m, "balance", acct.trx);
     put(&mut m, "create_time", acct.create_time_ms);
-    let usdt = chain.state.usdt.get(&addr).copied().unwrap_or(0);
-    let trc20 = if usdt > 0 {
-        json!([{ chain.config.usdt_contract.to_base58(): usdt.to_string() }])
-    } else {
-        json!([])
-    };
-    m.insert("trc20".into(), trc20);
+    // Every token the account holds, USDT first, as TronGrid lists them.
+    let held = std::iter::once((&chain.config.usdt_contract, &chain.state.usdt))
+        .chain(&chain.state.tokens)
+        .filter_map(|(token, balances)| {
+            let units = balances.get(&addr).copied().filter(|u| *u > 0)?;
+            Some(json!({ token.to_base58(): units.to_string() }))
+        });
+    m.insert("trc20".into(), held.collect());
     v1_page(vec![Value::Object(m)], None)
 }
 

@@ -206,7 +206,14 @@ pub struct Call {
 }
 
 impl Call {
+    /// A read-only call's answer.
     fn view(output: Vec<u8>) -> Self {
+        Self::returning(output)
+    }
+
+    /// A successful call returning `output`, before its energy, logs and
+    /// effects are added.
+    fn returning(output: Vec<u8>) -> Self {
         Self {
             reverted: false,
             output,
@@ -357,7 +364,7 @@ pub fn call(
         APPROVE => match (address(0), word(1).map(Word)) {
             (Some(spender), Some(amount)) => {
                 let rewrite = amount.is_zero() || !ledger.allowance(caller, &spender).is_zero();
-                let mut c = Call::view(uint_word(1).to_vec());
+                let mut c = Call::returning(uint_word(1).to_vec());
                 c.energy = costs.overhead + if rewrite { costs.slot } else { costs.new_slot };
                 c.logs.push(Log {
                     address: *token,
@@ -423,7 +430,7 @@ fn transfer(
     let Some(amount) = amount.to_u64().filter(|a| *a <= have) else {
         return Call::revert(Some("ERC20: transfer amount exceeds balance"));
     };
-    let mut c = Call::view(uint_word(1).to_vec());
+    let mut c = Call::returning(uint_word(1).to_vec());
     c.energy = transfer_energy(config, ledger, &to);
     c.logs.push(Log {
         address: *token,
