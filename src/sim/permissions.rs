@@ -431,4 +431,54 @@ mod tests {
             "active permission is missed"
         );
     }
+
+    #[test]
+    fn signature_counts_and_sizes_are_refused_in_the_nodes_words() {
+        use crate::tron::tx::{RawTransaction, RefBlock};
+        use crate::tron::{PrivateKey, Sun};
+
+        let k = |n: u8| PrivateKey::from_bytes(&[n; 32]).unwrap();
+        let owner = k(1);
+        let reference = RefBlock {
+            number: 1,
+            id: [1; 32],
+            timestamp_ms: 0,
+        };
+        let raw = RawTransaction::new(
+            Contract::Transfer {
+                owner: owner.address(),
+                to: k(2).address(),
+                amount: Sun(1),
+            },
+            &reference,
+            0,
+            std::time::Duration::from_secs(60),
+            Sun::ZERO,
+        );
+        let once = raw.sign(&owner);
+        assert_eq!(check_signatures(&once, None, true), Ok(()));
+        let twice = once.clone().cosign(&k(3));
+        assert_eq!(
+            check_signatures(&twice, None, true).unwrap_err(),
+            "Signature count is 2 more than key counts of permission : 1"
+        );
+        let six = (3..8).fold(once, |tx, n| tx.cosign(&k(n)));
+        assert_eq!(
+            check_signatures(&six, None, true).unwrap_err(),
+            "too many signatures"
+        );
+        let sig = raw.sign(&owner).signatures()[0].clone();
+        let p = Permission::single(PermissionType::Owner, 0, "owner", owner.address());
+        assert_eq!(
+            check_weight(&p, &[sig[..64].to_vec()], &raw.txid()),
+            Err(PermissionError::SignatureSize(64))
+        );
+        // Bytes past the first 65 are ignored, as the node reads r, s, v.
+        let mut long = sig.clone();
+        long.push(0);
+        assert_eq!(
+            check_weight(&p, &[long], &raw.txid()).map(|(w, _)| w),
+            Ok(1)
+        );
+    }
 }
