@@ -415,6 +415,22 @@ async fn a_declared_token_is_a_trc20_of_its_own_at_a_deterministic_address() {
             .unwrap(),
         TokenUnits(1_200)
     );
+    let ledger: Value = f
+        .http
+        .get(f.sim.url().join("/sim/ledger").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bob_row = ledger["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["address"] == bob.address().to_base58())
+        .expect("a token holder is in the ledger");
+    assert_eq!(bob_row["tokens"], json!({ usdc.address.to_base58(): 1200 }));
     // TronGrid's account view lists the token beside USDT.
     let v1: Value = f
         .http

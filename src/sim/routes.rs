@@ -1285,6 +1285,9 @@ async fn ledger(State(s): Shr) -> Json<Value> {
     let chain = lock(&s);
     let mut addresses: Vec<Address> = chain.state.accounts.keys().copied().collect();
     addresses.extend(chain.state.usdt.keys().copied());
+    for balances in chain.state.tokens.values() {
+        addresses.extend(balances.keys().copied());
+    }
     addresses.sort();
     addresses.dedup();
     let accounts: Vec<Value> = addresses
@@ -1296,6 +1299,13 @@ async fn ledger(State(s): Shr) -> Json<Value> {
                 "activated": acct.is_some(),
                 "trx_sun": acct.map_or(0, |x| x.trx),
                 "usdt": chain.state.usdt.get(a).copied().unwrap_or(0),
+                // The `--token` contracts' units, by contract.
+                "tokens": chain
+                    .state
+                    .tokens
+                    .iter()
+                    .filter_map(|(token, b)| Some((token.to_base58(), b.get(a).copied()?.into())))
+                    .collect::<Map<String, Value>>(),
                 "free_net_used": chain.free_net_used(a),
                 "staked_sun": acct.map_or(0, |x| {
                     x.frozen.iter().sum::<u64>()
