@@ -664,3 +664,260 @@ fn state_survives_a_restart_and_a_corrupt_file_is_refused_with_a_clear_error() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `triggerconstantcontract` of `function(parameter)` on `token`: the
+/// returned word as a number.
+async fn constant_call(url: &str, token: &Address, function: &str, parameter: Vec<u8>) -> u64 {
+    let r = post(
+        url,
+        "wallet/triggerconstantcontract",
+        json!({
+            "owner_address": token.to_hex(),
+            "contract_address": token.to_hex(),
+            "function_selector": function,
+            "parameter": hex::encode(parameter),
+        }),
+    )
+    .await;
+    let word = hex::decode(r["constant_result"][0].as_str().unwrap()).unwrap();
+    u64::from_be_bytes(word[24..].try_into().unwrap())
+}
+
+/// Broadcasts the JSON transaction `tx` and waits for its block.
+async fn land(url: &str, tx: &Value) {
+    let r = post(url, "wallet/broadcasttransaction", tx.clone()).await;
+    assert_eq!(r["result"], true, "{r}");
+    let info = eventually(|| async {
+        let info = post(
+            url,
+            "wallet/gettransactioninfobyid",
+            json!({"value": tx["txID"]}),
+        )
+        .await;
+        info.get("blockNumber").is_some().then_some(info)
+    })
+    .await;
+    assert_ne!(info["result"], "FAILED", "{info}");
+}
+
+#[test]
+fn permissions_token_ledgers_and_allowances_survive_a_restart() {
+    use walletops::sim::TokenSpec;
+    use walletops::tron::tx::address_word;
+    use walletops::tron::tx::{Contract, Permission, PermissionKey, PermissionType};
+
+    let dir = std::env::temp_dir().join(format!("tron-sim-multisig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("chain.json");
+    let args = [
+        "--accounts",
+        "4",
+        "--state",
+        file.to_str().unwrap(),
+        "--block-ms",
+        "50",
+        "--token",
+        "USDC:6",
+    ];
+    let usdc = "USDC:6".parse::<TokenSpec>().unwrap().address;
+    let usdt: Address = MAINNET_USDT.parse().unwrap();
+    let sim = start(&args);
+    let keys: Vec<PrivateKey> = sim
+        .accounts
+        .iter()
+        .map(|(_, k)| PrivateKey::from_hex(k).unwrap())
+        .collect();
+    let (treasury, a, b, spender) = (&keys[0], &keys[1], &keys[2], &keys[3]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = common::chain::client(sim.url.parse().unwrap());
+        // A 2-of-2 active permission (id 2) for TRX transfers.
+        let mut operations = vec![0u8; 32];
+        operations[0] |= 1 << 1;
+        let update = Contract::AccountPermissionUpdate {
+            owner: treasury.address(),
+            owner_permission: Permission::single(
+                PermissionType::Owner,
+                0,
+                "owner",
+                treasury.address(),
+            ),
+            witness: None,
+            actives: vec![Permission {
+                kind: PermissionType::Active,
+                id: 2,
+                name: "withdraw".into(),
+                threshold: 2,
+                parent_id: 0,
+                operations,
+                keys: [a, b]
+                    .iter()
+                    .map(|k| PermissionKey {
+                        address: k.address(),
+                        weight: 1,
+                    })
+                    .collect(),
+            }],
+        };
+        let raw = common::chain::build_on_head(&client, update, walletops::tron::Sun(0)).await;
+        let r = common::chain::head_receipt(&client, {
+            let tx = raw.sign(treasury);
+            client.broadcast(&tx).await.unwrap();
+            tx.txid()
+        })
+        .await;
+        assert!(r.succeeded(), "{r:?}");
+
+        // An unlimited USDT allowance (the whole uint256) for the spender,
+        // built by the node and signed by the owner key.
+        let mut parameter = address_word(&spender.address()).to_vec();
+        parameter.extend([0xff; 32]);
+        let mut approve = post(
+            &sim.url,
+            "wallet/triggersmartcontract",
+            json!({
+                "owner_address": treasury.address().to_hex(),
+                "contract_address": usdt.to_hex(),
+                "function_selector": "approve(address,uint256)",
+                "parameter": hex::encode(parameter),
+                "fee_limit": 100 * TRX,
+            }),
+        )
+        .await["transaction"]
+            .clone();
+        sign(&mut approve, treasury);
+        land(&sim.url, &approve).await;
+
+        let funded = post(
+            &sim.url,
+            "sim/fund",
+            json!({"address": treasury.address(), "token": usdc, "token_units": 5_000_000}),
+        )
+        .await;
+        assert!(funded.get("Error").is_none(), "{funded}");
+        // Funding lands in the next block.
+        eventually(|| async {
+            let units = constant_call(
+                &sim.url,
+                &usdc,
+                "balanceOf(address)",
+                address_word(&treasury.address()).to_vec(),
+            )
+            .await;
+            (units == 5_000_000).then_some(())
+        })
+        .await;
+    });
+    let stopped = sim.interrupt();
+    assert!(stopped.status.success(), "{}", stopped.stderr);
+
+    let again = start(&args);
+    assert!(
+        again.banner.contains("resumed the chain in"),
+        "{}",
+        again.banner
+    );
+    rt.block_on(async {
+        let account = post(
+            &again.url,
+            "wallet/getaccount",
+            json!({"address": treasury.address().to_base58(), "visible": true}),
+        )
+        .await;
+        let active = &account["active_permission"][0];
+        assert_eq!(active["threshold"], 2, "{account}");
+        assert_eq!(
+            active["keys"],
+            json!([
+                {"address": a.address().to_base58(), "weight": 1},
+                {"address": b.address().to_base58(), "weight": 1},
+            ])
+        );
+        let mut owner_spender = address_word(&treasury.address()).to_vec();
+        owner_spender.extend(address_word(&spender.address()));
+        let allowance = post(
+            &again.url,
+            "wallet/triggerconstantcontract",
+            json!({
+                "owner_address": usdt.to_hex(),
+                "contract_address": usdt.to_hex(),
+                "function_selector": "allowance(address,address)",
+                "parameter": hex::encode(owner_spender),
+            }),
+        )
+        .await;
+        assert_eq!(
+            allowance["constant_result"][0],
+            "f".repeat(64),
+            "the unlimited allowance is exact after the restart: {allowance}"
+        );
+        let usdc_units = constant_call(
+            &again.url,
+            &usdc,
+            "balanceOf(address)",
+            address_word(&treasury.address()).to_vec(),
+        )
+        .await;
+        assert_eq!(usdc_units, 5_000_000);
+        let contract = post(
+            &again.url,
+            "wallet/getcontractinfo",
+            json!({"value": usdc.to_base58(), "visible": true}),
+        )
+        .await;
+        let smart = &contract["smart_contract"];
+        assert_eq!(smart["contract_address"], usdc.to_base58(), "{contract}");
+        assert_eq!(smart["name"], "USDC");
+        assert!(smart["abi"]["entrys"].as_array().unwrap().len() > 9);
+
+        // The resumed permission signs: a JSON transfer under
+        // Permission_id 2, weighed by getsignweight, one signature short,
+        // then enough.
+        let mut tx = post(
+            &again.url,
+            "wallet/createtransaction",
+            json!({"owner_address": treasury.address().to_hex(), "to_address": spender.address().to_hex(), "amount": 3 * TRX}),
+        )
+        .await;
+        tx["raw_data"]["contract"][0]["Permission_id"] = 2.into();
+        let unsigned = post(&again.url, "wallet/getsignweight", tx.clone()).await;
+        assert_eq!(unsigned["result"]["code"], "NOT_ENOUGH_PERMISSION", "{unsigned}");
+        assert_eq!(unsigned["permission"]["permission_name"], "withdraw");
+        assert_eq!(unsigned["permission"]["threshold"], 2);
+        // The node's txID covers Permission_id; sign what it hashed.
+        let rebuilt = &unsigned["transaction"]["transaction"];
+        tx["txID"] = rebuilt["txID"].clone();
+        tx["raw_data_hex"] = rebuilt["raw_data_hex"].clone();
+        let raw = RawTransaction::decode(&hex::decode(tx["raw_data_hex"].as_str().unwrap()).unwrap())
+            .unwrap();
+        assert_eq!(raw.permission_id, 2);
+        let one = raw.sign(a);
+        tx["signature"] = json!([hex::encode(&one.signatures()[0])]);
+        let half = post(&again.url, "wallet/getsignweight", tx.clone()).await;
+        assert_eq!(half["result"]["code"], "NOT_ENOUGH_PERMISSION", "{half}");
+        assert_eq!(half["current_weight"], 1);
+        assert_eq!(half["approved_list"], json!([a.address().to_hex()]));
+        let refused = post(&again.url, "wallet/broadcasttransaction", tx.clone()).await;
+        assert_eq!(refused["code"], "SIGERROR", "{refused}");
+        let both = one.cosign(b);
+        tx["signature"] = both.signatures().iter().map(hex::encode).collect();
+        let full = post(&again.url, "wallet/getsignweight", tx.clone()).await;
+        assert_eq!(full["result"]["code"], "ENOUGH_PERMISSION", "{full}");
+        assert_eq!(full["current_weight"], 2);
+        let spender_trx = || async {
+            post(
+                &again.url,
+                "wallet/getaccount",
+                json!({"address": spender.address().to_hex()}),
+            )
+            .await["balance"]
+                .as_u64()
+                .unwrap()
+        };
+        let before = spender_trx().await;
+        land(&again.url, &tx).await;
+        assert_eq!(spender_trx().await, before + 3 * TRX);
+    });
+    drop(again);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

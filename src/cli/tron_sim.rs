@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use crate::sim::{Devnet, SimConfig, Simulator, dev_keys};
+use crate::sim::{Devnet, SimConfig, Simulator, TokenSpec, dev_keys};
 use crate::tron::{Address, Sun, TokenUnits};
 
 /// What each test account of `--accounts` starts with on a new chain.
@@ -49,6 +49,10 @@ pub struct TronSimArgs {
     /// Seconds between saves of --state
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..), value_name = "N", requires = "state")]
     save_every_s: u64,
+    /// Another TRC-20 token to serve, e.g. USDC:6 (repeatable); its
+    /// contract address follows from the symbol and is printed at start
+    #[arg(long = "token", value_name = "SYMBOL:DECIMALS")]
+    tokens: Vec<TokenSpec>,
 }
 
 pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
@@ -62,7 +66,23 @@ pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
     if let Some(usdt) = args.usdt_contract {
         config.usdt_contract = usdt;
     }
+    for (i, t) in args.tokens.iter().enumerate() {
+        if args.tokens[..i].iter().any(|o| o.symbol == t.symbol) {
+            anyhow::bail!(
+                "--token {} is declared twice; give each symbol once",
+                t.symbol
+            );
+        }
+        if t.address == config.usdt_contract {
+            anyhow::bail!(
+                "--token {} would share the USDT contract's address",
+                t.symbol
+            );
+        }
+    }
+    config.tokens = args.tokens;
     let usdt = config.usdt_contract;
+    let tokens = config.tokens.clone();
     let keys = dev_keys(&args.seed, args.accounts);
     let devnet = Devnet {
         accounts: keys
@@ -101,6 +121,12 @@ pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
         args.solidify_blocks,
         args.resource_window_blocks
     );
+    for t in &tokens {
+        println!(
+            "token {} ({} decimals) at {}",
+            t.symbol, t.decimals, t.address
+        );
+    }
     tokio::signal::ctrl_c()
         .await
         .context("cannot wait for Ctrl-C")?;

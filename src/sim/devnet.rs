@@ -88,7 +88,9 @@ struct StoredTx {
 
 /// The `&'static str` of an asset name read back.
 fn asset_name(name: &str) -> Option<&'static str> {
-    ["TRX", "USDT", "STAKE"].into_iter().find(|a| *a == name)
+    ["TRX", "USDT", "TRC20", "STAKE", "PERMISSION"]
+        .into_iter()
+        .find(|a| *a == name)
 }
 
 /// Everything of a [`Chain`] but its configuration (which comes from the
@@ -227,6 +229,10 @@ pub fn load(path: &Path, config: &SimConfig) -> Result<Option<Chain>, StateFileE
     let mut chain = Chain::new(config.clone(), 0);
     chain.blocks = s.blocks;
     chain.state = s.state;
+    // A token declared since the save starts with an empty ledger.
+    for token in &config.tokens {
+        chain.state.tokens.entry(token.address).or_default();
+    }
     chain.pool = s.pool;
     chain.limbo = s.limbo.into_iter().collect();
     chain.txs = txs;
@@ -264,12 +270,21 @@ mod tests {
         let who = dev_keys("t", 1)[0].address();
         chain.fund(who, 5_000_000, 7, 1_000).unwrap();
         chain.produce_block(4_000);
+        // A delegation: its map is keyed by a pair, which JSON keys are not.
+        let receiver = dev_keys("t", 2)[1].address();
+        chain
+            .state
+            .delegations
+            .entry((who, receiver))
+            .or_default()
+            .balance = [3, 0];
         Saved::of(&chain).write(&path).unwrap();
         let back = load(&path, &config).unwrap().expect("the file exists");
         assert_eq!(back.head().number, 1);
         assert_eq!(back.head().id, chain.head().id);
         assert_eq!(back.state.accounts[&who].trx, 5_000_000);
         assert_eq!(back.state.usdt[&who], 7);
+        assert_eq!(back.state.delegations[&(who, receiver)].balance, [3, 0]);
 
         std::fs::write(&path, b"{\"version\": 1, \"blocks\": [").unwrap();
         let err = load(&path, &config).err().expect("a torn file is refused");

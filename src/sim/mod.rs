@@ -1,21 +1,25 @@
 //! `tron-sim`: a local simulator of the TRON full-node HTTP API, in the
 //! real JSON shapes, for tests and the demo (no chain is reachable here).
 //!
-//! It keeps TRX and USDT balances, bandwidth and energy (free, staked and
-//! delegated under Stake 2.0, recovering over a window of
-//! `resource_window_blocks` blocks), blocks on a timer,
-//! solidification, expiry and receipts; it decodes every broadcast
-//! transaction's protobuf and checks its signature against the owner, so
-//! any correct TRON implementation's transactions are accepted and nothing
-//! else is. Control routes under `/sim/` fund addresses, show the ledger and
-//! inject faults. As a devnet ([`Simulator::spawn_devnet`]) it funds test
-//! accounts at genesis and keeps the chain in a state file, and it answers
-//! the routes client libraries use to build and send (`node_api`).
+//! It keeps TRX balances and TRC-20 ledgers (USDT and declared tokens, with
+//! the whole TRC-20 interface: `trc20`), bandwidth and energy (free, staked
+//! and delegated under Stake 2.0, recovering over a window of
+//! `resource_window_blocks` blocks), blocks on a timer, solidification,
+//! expiry and receipts; it decodes every broadcast transaction's protobuf
+//! and checks it in java-tron's order, its signatures against the owner's
+//! permissions (multi-signature: `permissions`), so any correct TRON
+//! implementation's transactions are accepted and nothing else is. Control
+//! routes under `/sim/` fund addresses, show the ledger and inject faults.
+//! As a devnet ([`Simulator::spawn_devnet`]) it funds test accounts at
+//! genesis and keeps the chain in a state file, and it answers the routes
+//! client libraries use to build and send (`node_api`).
 
 mod chain;
 mod devnet;
 mod node_api;
+mod permissions;
 mod routes;
+mod trc20;
 
 pub use devnet::{StateFileError, dev_keys};
 
@@ -28,6 +32,8 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use url::Url;
 
+pub use trc20::{TokenSpec, TokenSpecError};
+
 use crate::tron::MAINNET_USDT;
 use crate::tron::address::Address;
 
@@ -39,6 +45,12 @@ pub struct SimConfig {
     /// Blocks on top of a block before it is solidified.
     pub solidify_blocks: u64,
     pub usdt_contract: Address,
+    /// More TRC-20 tokens (`--token SYMBOL:DECIMALS`), besides USDT.
+    pub tokens: Vec<TokenSpec>,
+    /// SUN burned by an AccountPermissionUpdate (`getUpdateAccountPermissionFee`).
+    pub update_account_permission_fee: u64,
+    /// SUN burned by a transaction with more than one signature (`getMultiSignFee`).
+    pub multi_sign_fee: u64,
     /// SUN per energy (`getEnergyFee`).
     pub energy_fee: u64,
     /// SUN per byte of bandwidth (`getTransactionFee`).
@@ -80,6 +92,9 @@ impl Default for SimConfig {
             block_interval: Duration::from_millis(3000),
             solidify_blocks: 19,
             usdt_contract: MAINNET_USDT.parse().expect("valid constant"),
+            tokens: Vec::new(),
+            update_account_permission_fee: 100_000_000,
+            multi_sign_fee: 1_000_000,
             energy_fee: 100,
             transaction_fee: 1000,
             create_account_fee: 100_000,

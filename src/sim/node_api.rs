@@ -18,12 +18,15 @@ use sha3::{Digest, Keccak256};
 
 use super::chain::{Chain, Reject};
 use super::routes::{
-    Answer, Shr, account, address_field, body, lock, node_error, put, raw_json, resources, show,
-    sun_field, trigger_constant, visible,
+    Answer, Shr, account, address_field, body, lock, node_error, permission_json, put, raw_json,
+    resources, show, sun_field, trigger_constant, visible,
 };
-use super::{Shared, now_ms, roll};
+use super::{Shared, now_ms, roll, trc20};
 use crate::tron::address::Address;
-use crate::tron::tx::{Contract, RawTransaction, Resource, SignedTransaction};
+use crate::tron::tx::{
+    Contract, Permission, PermissionKey, PermissionType, RawTransaction, Resource,
+    SignedTransaction,
+};
 use crate::tron::{Sun, TxSignature};
 use axum::Json;
 
@@ -326,12 +329,16 @@ fn trc20_abi() -> Value {
     ]})
 }
 
-/// The simulator's one contract, its USDT token, as `SmartContract` JSON;
-/// `None` for any other address.
+/// A token contract the simulator serves (USDT or a `--token`) as
+/// `SmartContract` JSON; `None` for any other address.
 fn smart_contract(chain: &Chain, addr: &Address, vis: bool) -> Option<Map<String, Value>> {
-    if *addr != chain.config.usdt_contract {
-        return None;
-    }
+    let spec = trc20::spec(&chain.config, addr)?;
+    // USDT under mainnet's contract name; a declared token under its symbol.
+    let name = if *addr == chain.config.usdt_contract {
+        "TetherToken".to_string()
+    } else {
+        spec.symbol
+    };
     let mut m = Map::new();
     // The simulator deploys nothing: the token's creator is the zero account.
     m.insert(
@@ -342,7 +349,7 @@ fn smart_contract(chain: &Chain, addr: &Address, vis: bool) -> Option<Map<String
     m.insert("abi".into(), trc20_abi());
     m.insert("bytecode".into(), "6080604052".into());
     m.insert("consume_user_resource_percent".into(), 30.into());
-    m.insert("name".into(), "TetherToken".into());
+    m.insert("name".into(), name.into());
     m.insert("origin_energy_limit".into(), 10_000_000.into());
     Some(m)
 }
@@ -407,9 +414,14 @@ fn transaction_from_json(v: &Value) -> Result<SignedTransaction, String> {
             contracts.len()
         ));
     };
-    if contract["Permission_id"].as_u64().is_some_and(|p| p != 0) {
-        return Err("multi-signature permissions (Permission_id) are not supported".into());
-    }
+    let permission_id = match &contract["Permission_id"] {
+        Value::Null => 0,
+        n => n
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok())
+            .filter(|p| *p >= 0)
+            .ok_or("contract.Permission_id must be a permission id (0 owner, 2 and up active)")?,
+    };
     let raw_tx = RawTransaction {
         ref_block_bytes: fixed_hex("ref_block_bytes")?
             .try_into()
@@ -423,6 +435,7 @@ fn transaction_from_json(v: &Value) -> Result<SignedTransaction, String> {
         timestamp_ms: int("timestamp")?,
         fee_limit: Sun(u64::try_from(int("fee_limit")?)
             .map_err(|_| "raw_data.fee_limit must not be negative")?),
+        permission_id,
     };
     let signatures = match &v["signature"] {
         Value::Null => Vec::new(),
@@ -514,11 +527,80 @@ fn contract_from_json(c: &Value) -> Result<Contract, String> {
             balance: Sun(num("balance")?),
             receiver: addr("receiver_address")?,
         },
+        "AccountPermissionUpdateContract" => Contract::AccountPermissionUpdate {
+            owner: addr("owner_address")?,
+            owner_permission: permission_from_json(&p["owner"], "owner")?,
+            witness: match &p["witness"] {
+                Value::Null => None,
+                w => Some(permission_from_json(w, "witness")?),
+            },
+            actives: p["actives"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice)
+                .iter()
+                .map(|a| permission_from_json(a, "actives"))
+                .collect::<Result<_, _>>()?,
+        },
         other => {
             return Err(format!(
                 "contract type {other:?} is not supported by tron-sim"
             ));
         }
+    })
+}
+
+/// A `Permission` as `routes::permission_json` renders it (an absent field
+/// is its default: an owner permission has no `type` and no `id`).
+fn permission_from_json(p: &Value, what: &str) -> Result<Permission, String> {
+    let int = |key: &str| -> Result<i64, String> {
+        match &p[key] {
+            Value::Null => Ok(0),
+            n => n
+                .as_i64()
+                .ok_or_else(|| format!("{what}.{key} must be an integer")),
+        }
+    };
+    let small = |key: &str| -> Result<i32, String> {
+        i32::try_from(int(key)?).map_err(|_| format!("{what}.{key} is out of range"))
+    };
+    let kind = match &p["type"] {
+        Value::Null => PermissionType::Owner,
+        Value::String(t) => t
+            .parse()
+            .map_err(|_| format!("{what}.type {t} is not Owner, Witness or Active"))?,
+        n => n
+            .as_u64()
+            .and_then(|c| PermissionType::from_code(c).ok())
+            .ok_or_else(|| format!("{what}.type {n} is not 0, 1 or 2"))?,
+    };
+    let keys = p["keys"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .map(|k| {
+            let address = k["address"]
+                .as_str()
+                .ok_or_else(|| format!("{what}.keys[].address isn't set."))?
+                .parse()
+                .map_err(|e| format!("Invalid {what}.keys[].address: {e}"))?;
+            let weight = k["weight"]
+                .as_i64()
+                .ok_or_else(|| format!("{what}.keys[].weight must be an integer"))?;
+            Ok(PermissionKey { address, weight })
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Permission {
+        kind,
+        id: small("id")?,
+        name: p["permission_name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        threshold: int("threshold")?,
+        parent_id: small("parent_id")?,
+        operations: hex::decode(p["operations"].as_str().unwrap_or_default())
+            .map_err(|e| format!("{what}.operations is not hex: {e}"))?,
+        keys,
     })
 }
 
@@ -576,53 +658,32 @@ fn signature_check(
 }
 
 /// `/wallet/getsignweight`: whose signatures a transaction carries and
-/// whether they reach the owner permission's threshold. Accounts here have
-/// one owner key of weight 1 and threshold 1.
+/// whether their weights reach the threshold of the permission it names
+/// (`Permission_id`), as java-tron's `getTransactionSignWeight` answers.
 async fn sign_weight(State(s): Shr, text: String) -> Answer {
     let (tx, vis) = match transaction_request(&text) {
         Ok(x) => x,
         Err(e) => return e,
     };
-    let owner = tx.raw().contract.owner();
-    let (mut m, signers) = signature_check(&tx, vis);
-    if !lock(&s).state.accounts.contains_key(&owner) {
-        m.insert(
-            "result".into(),
-            json!({"code": "PERMISSION_ERROR", "message": "account does not exist"}),
-        );
-        return Json(Value::Object(m));
+    let weight = lock(&s).sign_weight(&tx);
+    let (mut m, _) = signature_check(&tx, vis);
+    if let Some(p) = &weight.permission {
+        m.insert("permission".into(), permission_json(p, vis));
     }
-    let signers = match signers {
-        Ok(list) => list,
-        Err(result) => {
-            m.insert("result".into(), result);
-            return Json(Value::Object(m));
-        }
-    };
-    m.insert(
-        "permission".into(),
-        json!({"permission_name": "owner", "threshold": 1, "keys": [{"address": show(&owner, vis), "weight": 1}]}),
-    );
-    if let Some(stranger) = signers.iter().find(|a| **a != owner) {
-        m.insert(
-            "result".into(),
-            json!({"code": "PERMISSION_ERROR", "message": format!("{} is not contained of permission.", stranger.to_hex())}),
-        );
-        return Json(Value::Object(m));
-    }
-    let weight = signers.len().min(1);
-    put(&mut m, "current_weight", weight);
+    put(&mut m, "current_weight", weight.current_weight);
     put(
         &mut m,
         "approved_list",
-        signers.iter().map(|a| show(a, vis)).collect::<Vec<_>>(),
+        weight
+            .approved_list
+            .iter()
+            .map(|a| show(a, vis))
+            .collect::<Vec<_>>(),
     );
-    let code = if weight >= 1 {
-        "ENOUGH_PERMISSION"
-    } else {
-        "NOT_ENOUGH_PERMISSION"
-    };
-    m.insert("result".into(), json!({ "code": code }));
+    let mut result = Map::new();
+    result.insert("code".into(), json!(weight.code));
+    put(&mut result, "message", weight.message);
+    m.insert("result".into(), Value::Object(result));
     Json(Value::Object(m))
 }
 

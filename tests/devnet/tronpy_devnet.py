@@ -173,7 +173,7 @@ check("transaction info receipt", receipt)
 check("events.Transfer.process_receipt", events)
 check("get_solid_transaction_info (walletsolidity)", solid_info)
 check("error: bad signature", expect_error(BadSignature, "ignature", bad_signature))
-check("error: expired", expect_error(TransactionError, "expiration", expired))
+check("error: expired", expect_error(TransactionError, "Transaction expired", expired))
 check("error: duplicate", expect_error(UnknownError, "", duplicate))
 check("error: insufficient balance", expect_error(ValidationError, "balance is not sufficient", insufficient))
 
