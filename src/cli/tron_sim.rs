@@ -53,6 +53,11 @@ pub struct TronSimArgs {
     /// contract address follows from the symbol and is printed at start
     #[arg(long = "token", value_name = "SYMBOL:DECIMALS")]
     tokens: Vec<TokenSpec>,
+    /// Keep only the newest N blocks (at least up to the solidified head),
+    /// as a node with pruned history; older ones answer `{}`. Bounds memory
+    /// under heavy load [default: keep all]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    keep_blocks: Option<u64>,
 }
 
 pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
@@ -61,6 +66,7 @@ pub async fn run(args: TronSimArgs) -> anyhow::Result<ExitCode> {
         block_interval: Duration::from_millis(args.block_ms),
         solidify_blocks: args.solidify_blocks,
         resource_window_blocks: args.resource_window_blocks,
+        keep_blocks: args.keep_blocks,
         ..SimConfig::default()
     };
     if let Some(usdt) = args.usdt_contract {

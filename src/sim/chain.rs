@@ -4,6 +4,7 @@
 //! expiry and solidification. No HTTP here: `routes` renders it in the node's shapes.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -21,8 +22,6 @@ const MAX_FEE_LIMIT: u64 = 15_000_000_000;
 /// java-tron adds this many bytes per contract result to the bandwidth a
 /// transaction uses (`MAX_RESULT_SIZE_IN_TX`).
 const RESULT_BYTES: u64 = 64;
-/// The node keys recent blocks by 2 bytes: TaPoS reaches this far back.
-const TAPOS_WINDOW: u64 = 65_536;
 const DAY_MS: i64 = 86_400_000;
 /// A transaction may expire at most this long after the head block.
 const MAX_EXPIRATION_MS: i64 = DAY_MS;
@@ -299,8 +298,47 @@ pub struct Executed {
 }
 
 pub struct Known {
-    pub tx: SignedTransaction,
+    /// Shared with readers, who render blocks after releasing the chain lock.
+    pub tx: Arc<SignedTransaction>,
     pub executed: Option<Executed>,
+    pub origin: Origin,
+}
+
+/// Where a transaction came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Broadcast by a client.
+    Broadcast,
+    /// The load generator's transfer to one of its target addresses.
+    Deposit,
+    /// The load generator's transfer between strangers.
+    Stranger,
+}
+
+/// What a fork replaced (`Chain::fork`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Fork {
+    /// The first block that changed hash.
+    pub from_block: u64,
+    pub depth: u64,
+    /// blockIDs no longer on the chain, oldest first.
+    pub orphaned: Vec<String>,
+    /// Transactions now in the next block of the new branch.
+    pub moved: usize,
+    /// Transactions of the old head, back in the pool for the next block.
+    pub to_pool: usize,
+    /// Transactions dropped for good.
+    pub vanished: Vec<TxId>,
+}
+
+/// What pruning removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pruned {
+    pub blocks: u64,
+    pub transactions: usize,
+    /// The oldest block still kept.
+    pub first_block: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -310,78 +348,109 @@ pub struct Dropped {
 }
 
 pub struct Chain {
-    pub config: SimConfig,
-    pub blocks: Vec<Block>,
+    /// Shared with readers, who render after releasing the chain lock.
+    pub config: Arc<SimConfig>,
+    /// The blocks kept, oldest first: pruning drops them from the front.
+    pub blocks: VecDeque<Block>,
     pub state: State,
+    /// The state as of the solidified head: a fork restores it and
+    /// replays the blocks above.
+    pub(super) solid_state: State,
+    pub(super) solid_burned: u64,
+    /// Forks so far; mixed into block hashes so a replaced block differs.
+    pub(super) forks: u64,
     /// Accepted and waiting for a block, in arrival order.
     pub pool: Vec<TxId>,
     /// Accepted but never to be mined (the "never mined" fault).
     pub limbo: HashSet<TxId>,
     pub txs: HashMap<TxId, Known>,
     /// Mined transactions in execution order.
-    pub applied: Vec<TxId>,
+    pub applied: VecDeque<TxId>,
+    /// Mined transactions by the addresses they are from or to, in
+    /// execution order, so an account's history costs no scan of the chain.
+    by_address: HashMap<Address, VecDeque<TxId>>,
     pub dropped: Vec<Dropped>,
     /// How many times each txID was broadcast, duplicates and refusals included.
     pub broadcasts: HashMap<TxId, u32>,
     pub funded_trx: u64,
     pub funded_usdt: u64,
     pub burned: u64,
-    /// The state after each of the last `solidify_blocks + 1` blocks, so
-    /// `/walletsolidity/` reads see the solidified state.
-    recent_states: VecDeque<(u64, State)>,
 }
 
 impl Chain {
     pub fn new(config: SimConfig, now_ms: i64) -> Self {
         let mut chain = Self {
-            config,
-            blocks: Vec::new(),
+            config: Arc::new(config),
+            blocks: VecDeque::new(),
             state: State::default(),
+            solid_state: State::default(),
+            solid_burned: 0,
+            forks: 0,
             pool: Vec::new(),
             limbo: HashSet::new(),
             txs: HashMap::new(),
-            applied: Vec::new(),
+            applied: VecDeque::new(),
+            by_address: HashMap::new(),
             dropped: Vec::new(),
             broadcasts: HashMap::new(),
             funded_trx: 0,
             funded_usdt: 0,
             burned: 0,
-            recent_states: VecDeque::new(),
         };
         for token in &chain.config.tokens {
             chain.state.tokens.insert(token.address, Balances::new());
+            chain
+                .solid_state
+                .tokens
+                .insert(token.address, Balances::new());
         }
         chain.push_block(now_ms, Vec::new());
         chain
     }
 
     pub fn head(&self) -> &Block {
-        self.blocks.last().expect("genesis exists")
+        self.blocks.back().expect("the solid head is never pruned")
+    }
+
+    /// The number of the newest block that is `solidify_blocks` deep.
+    pub fn solid_number(&self) -> u64 {
+        self.head()
+            .number
+            .saturating_sub(self.config.solidify_blocks)
     }
 
     /// The newest block that is `solidify_blocks` deep.
     pub fn solid_head(&self) -> &Block {
-        let n = self
-            .head()
-            .number
-            .saturating_sub(self.config.solidify_blocks);
-        &self.blocks[n as usize]
+        self.block(self.solid_number())
+            .expect("the solid head is never pruned")
+    }
+
+    /// Block `number`, unless it is pruned or not produced yet.
+    pub fn block(&self, number: u64) -> Option<&Block> {
+        find(&self.blocks, number)
+    }
+
+    /// The block with this blockID on the current chain.
+    pub fn block_by_id(&self, id: &[u8; 32]) -> Option<&Block> {
+        let number = u64::from_be_bytes(id[..8].try_into().expect("8 bytes"));
+        self.block(number).filter(|b| &b.id == id)
     }
 
     fn push_block(&mut self, timestamp_ms: i64, txids: Vec<TxId>) {
-        let number = self.blocks.len() as u64;
-        let parent = self.blocks.last().map(|b| b.id).unwrap_or_default();
+        let number = self.blocks.back().map_or(0, |b| b.number + 1);
+        let parent = self.blocks.back().map(|b| b.id).unwrap_or_default();
         let mut h = Sha256::new();
         h.update(parent);
         h.update(number.to_be_bytes());
         h.update(timestamp_ms.to_be_bytes());
+        h.update(self.forks.to_be_bytes());
         for t in &txids {
             h.update(t.as_bytes());
         }
         let mut id: [u8; 32] = h.finalize().into();
         // The blockID starts with the block number, as on the real chain.
         id[..8].copy_from_slice(&number.to_be_bytes());
-        self.blocks.push(Block {
+        self.blocks.push_back(Block {
             number,
             id,
             parent,
@@ -390,15 +459,10 @@ impl Chain {
         });
     }
 
-    /// The state as of the solidified head block. Funding outside
-    /// transactions (`/sim/fund`, test accounts) counts in the next block;
-    /// before any block is produced the current state is all there is.
+    /// The state as of the solidified head block (funding outside
+    /// transactions, `/sim/fund` and test accounts, is in it at once).
     pub fn solid_state(&self) -> &State {
-        let solid = self.solid_head().number;
-        self.recent_states
-            .iter()
-            .find(|(n, _)| *n == solid)
-            .map_or(&self.state, |(_, st)| st)
+        &self.solid_state
     }
 
     /// Adds TRX (activating the account) and/or USDT.
@@ -412,20 +476,20 @@ impl Chain {
         let overflow = || "amount overflows".to_string();
         let funded_trx = self.funded_trx.checked_add(trx).ok_or_else(overflow)?;
         let funded_usdt = self.funded_usdt.checked_add(usdt).ok_or_else(overflow)?;
-        if trx > 0 {
-            let acct = self
-                .state
-                .accounts
-                .entry(address)
-                .or_insert_with(|| Account {
+        // Funding is outside the blocks, so a fork must not undo it: the
+        // solid state gets it too.
+        for state in [&mut self.state, &mut self.solid_state] {
+            if trx > 0 {
+                let acct = state.accounts.entry(address).or_insert_with(|| Account {
                     create_time_ms: now_ms,
                     ..Default::default()
                 });
-            acct.trx = acct.trx.checked_add(trx).ok_or_else(overflow)?;
-        }
-        if usdt > 0 {
-            let bal = self.state.usdt.entry(address).or_default();
-            *bal = bal.checked_add(usdt).ok_or_else(overflow)?;
+                acct.trx = acct.trx.checked_add(trx).ok_or_else(overflow)?;
+            }
+            if usdt > 0 {
+                let bal = state.usdt.entry(address).or_default();
+                *bal = bal.checked_add(usdt).ok_or_else(overflow)?;
+            }
         }
         self.funded_trx = funded_trx;
         self.funded_usdt = funded_usdt;
@@ -514,7 +578,14 @@ impl Chain {
         } else {
             self.pool.push(txid);
         }
-        self.txs.insert(txid, Known { tx, executed: None });
+        self.txs.insert(
+            txid,
+            Known {
+                tx: Arc::new(tx),
+                executed: None,
+                origin: Origin::Broadcast,
+            },
+        );
         Ok(txid)
     }
 
@@ -591,13 +662,13 @@ impl Chain {
         let raw = tx.raw();
         let head = self.head().number;
         let low = u16::from_be_bytes(raw.ref_block_bytes);
-        let found = self
-            .blocks
-            .iter()
-            .rev()
-            .take_while(|b| head - b.number < TAPOS_WINDOW)
-            .filter(|b| b.number as u16 == low)
-            .any(|b| b.id[8..16] == raw.ref_block_hash);
+        // The node keys recent blocks by 2 bytes, so TaPoS reaches 65,536
+        // blocks back: the one block among them whose number ends in them.
+        let back = u64::from((head as u16).wrapping_sub(low));
+        let found = head
+            .checked_sub(back)
+            .and_then(|n| self.block(n))
+            .is_some_and(|b| b.id[8..16] == raw.ref_block_hash);
         if found {
             Ok(())
         } else {
@@ -606,33 +677,28 @@ impl Chain {
         }
     }
 
-    /// Produces the next block with the pool's transactions.
-    pub fn produce_block(&mut self, now_ms: i64) {
-        if self.recent_states.is_empty() {
-            self.recent_states
-                .push_back((self.head().number, self.state.clone()));
-        }
+    /// Produces the next block: the pool's transactions, then `extra` (the
+    /// load generator's, already signed), then solidifies and prunes.
+    pub fn produce_block(&mut self, now_ms: i64, extra: Vec<(SignedTransaction, Origin)>) {
         let ts = now_ms.max(self.head().timestamp_ms + 1);
         let number = self.head().number + 1;
-        let mut included = Vec::new();
-        for txid in std::mem::take(&mut self.pool) {
-            let tx = self.txs[&txid].tx.clone();
-            if tx.raw().expiration_ms < ts {
-                self.forget(txid, "expired before it was mined");
+        let mut candidates = std::mem::take(&mut self.pool);
+        for (tx, origin) in extra {
+            let txid = tx.txid();
+            if self.txs.contains_key(&txid) {
                 continue;
             }
-            match execute(&self.config, &mut self.state, &tx, tx.encode().len(), ts) {
-                Ok(mut ex) => {
-                    ex.block = number;
-                    ex.block_timestamp_ms = ts;
-                    self.burned += ex.fee;
-                    self.txs.get_mut(&txid).expect("known").executed = Some(ex);
-                    self.applied.push(txid);
-                    included.push(txid);
-                }
-                Err(r) => self.forget(txid, &format!("{}: {}", r.code, r.message)),
-            }
+            self.txs.insert(
+                txid,
+                Known {
+                    tx: Arc::new(tx),
+                    executed: None,
+                    origin,
+                },
+            );
+            candidates.push(txid);
         }
+        let included = self.apply(number, ts, candidates);
         let expired: Vec<TxId> = self
             .limbo
             .iter()
@@ -643,10 +709,182 @@ impl Chain {
             self.limbo.remove(&txid);
             self.forget(txid, "never mined (fault) and now expired");
         }
+        let solid_before = self.solid_number();
         self.push_block(ts, included);
-        self.recent_states.push_back((number, self.state.clone()));
-        while self.recent_states.len() as u64 > self.config.solidify_blocks + 1 {
-            self.recent_states.pop_front();
+        for n in solid_before + 1..=self.solid_number() {
+            let block = find(&self.blocks, n).expect("unsolidified blocks are kept");
+            self.solid_burned += replay(&self.config, &self.txs, &mut self.solid_state, block);
+        }
+        if let Some(keep) = self.config.keep_blocks {
+            let below = (self.head().number + 1).saturating_sub(keep.max(1));
+            let _ = self.prune_below(below.min(self.solid_number()));
+        }
+    }
+
+    /// Executes `candidates` in order as block `number` at `ts` and records
+    /// their receipts; those that fail or have expired are forgotten.
+    /// Returns the included ones.
+    fn apply(&mut self, number: u64, ts: i64, candidates: Vec<TxId>) -> Vec<TxId> {
+        let mut included = Vec::with_capacity(candidates.len());
+        for txid in candidates {
+            let tx = self.txs[&txid].tx.clone();
+            if tx.raw().expiration_ms < ts {
+                self.forget(txid, "expired before it was mined");
+                continue;
+            }
+            match execute(&self.config, &mut self.state, &tx, tx.encode().len(), ts) {
+                Ok(mut ex) => {
+                    ex.block = number;
+                    ex.block_timestamp_ms = ts;
+                    self.burned += ex.fee;
+                    for a in parties(&ex) {
+                        self.by_address.entry(a).or_default().push_back(txid);
+                    }
+                    self.txs.get_mut(&txid).expect("known").executed = Some(ex);
+                    self.applied.push_back(txid);
+                    included.push(txid);
+                }
+                Err(r) => self.forget(txid, &format!("{}: {}", r.code, r.message)),
+            }
+        }
+        included
+    }
+
+    /// Drops the blocks below `below` and their transactions, as a node
+    /// with pruned history does; the solidified head and what is above it
+    /// are always kept.
+    pub fn prune_below(&mut self, below: u64) -> Result<Pruned, String> {
+        let solid = self.solid_number();
+        if below > solid {
+            return Err(format!(
+                "cannot prune at or above the solidified head {solid}: give below <= {solid}"
+            ));
+        }
+        let (mut blocks, mut transactions) = (0, 0);
+        while self.blocks.front().is_some_and(|b| b.number < below) {
+            let b = self.blocks.pop_front().expect("checked");
+            for id in &b.txids {
+                if let Some(ex) = self.txs.remove(id).and_then(|k| k.executed) {
+                    self.unindex(id, &ex, VecDeque::pop_front);
+                }
+            }
+            transactions += b.txids.len();
+            blocks += 1;
+        }
+        // `applied` is in block order, so the pruned ones are its start.
+        self.applied.drain(..transactions);
+        Ok(Pruned {
+            blocks,
+            transactions,
+            first_block: self.blocks.front().expect("solid head kept").number,
+        })
+    }
+
+    /// Replaces the newest `depth` blocks with blocks of the same numbers
+    /// and times but other hashes, as a reorganisation does before
+    /// solidification. Each orphaned block's transactions move one block
+    /// later (the old head's go back to the pool for the next block), except
+    /// a `vanish` share of them, picked at random, which are dropped for
+    /// good; the state is rebuilt from the solidified head, so what a
+    /// vanished transaction did is undone.
+    pub fn fork(&mut self, depth: u64, vanish: f64) -> Result<Fork, String> {
+        let (head, solid) = (self.head().number, self.solid_number());
+        let open = head - solid;
+        if depth == 0 || depth > open {
+            return Err(format!(
+                "fork depth must be between 1 and {open}: blocks at or below the solidified head {solid} never change"
+            ));
+        }
+        if !(0.0..=1.0).contains(&vanish) {
+            return Err(format!("vanish must be between 0 and 1, got {vanish}"));
+        }
+        self.forks += 1;
+        let from_block = head - depth + 1;
+        let mut orphaned: Vec<Block> = (0..depth)
+            .map(|_| self.blocks.pop_back().expect("above the solid head"))
+            .collect();
+        orphaned.reverse();
+        // The orphaned transactions are the newest mined: off the end of
+        // the histories, to be mined again below.
+        for txid in orphaned.iter().flat_map(|b| &b.txids).rev() {
+            let ex = self.txs[txid].executed.clone().expect("mined");
+            self.unindex(txid, &ex, VecDeque::pop_back);
+            self.applied.pop_back();
+        }
+        // Back to the solidified state, then the kept blocks again.
+        self.state = self.solid_state.clone();
+        self.burned = self.solid_burned;
+        for n in solid + 1..from_block {
+            let block = find(&self.blocks, n).expect("kept");
+            self.burned += replay(&self.config, &self.txs, &mut self.state, block);
+        }
+        let mut vanished = Vec::new();
+        let mut carried: Vec<TxId> = Vec::new();
+        let mut moved = 0;
+        for old in &orphaned {
+            let included = self.apply(old.number, old.timestamp_ms, std::mem::take(&mut carried));
+            moved += included.len();
+            self.push_block(old.timestamp_ms, included);
+            for txid in &old.txids {
+                if super::roll() < vanish {
+                    vanished.push(*txid);
+                } else {
+                    carried.push(*txid);
+                }
+            }
+        }
+        for txid in &vanished {
+            self.forget(*txid, &format!("dropped by a fork at block {from_block}"));
+        }
+        for txid in &carried {
+            self.txs.get_mut(txid).expect("known").executed = None;
+        }
+        let to_pool = carried.len();
+        carried.append(&mut self.pool);
+        self.pool = carried;
+        Ok(Fork {
+            from_block,
+            depth,
+            orphaned: orphaned.iter().map(|b| hex::encode(b.id)).collect(),
+            moved,
+            to_pool,
+            vanished,
+        })
+    }
+
+    /// Rebuilds the histories by address from `applied` (a chain read
+    /// back from a state file).
+    pub(super) fn reindex(&mut self) {
+        self.by_address.clear();
+        for txid in &self.applied {
+            if let Some(ex) = &self.txs[txid].executed {
+                for a in parties(ex) {
+                    self.by_address.entry(a).or_default().push_back(*txid);
+                }
+            }
+        }
+    }
+
+    /// The mined transactions from or to `address`, oldest first.
+    pub fn history(&self, address: &Address) -> impl DoubleEndedIterator<Item = &TxId> {
+        self.by_address.get(address).into_iter().flatten()
+    }
+
+    /// Takes `txid` off its parties' histories, from the end `take` pops.
+    fn unindex(
+        &mut self,
+        txid: &TxId,
+        ex: &Executed,
+        take: fn(&mut VecDeque<TxId>) -> Option<TxId>,
+    ) {
+        for a in parties(ex) {
+            if let Some(list) = self.by_address.get_mut(&a) {
+                let taken = take(list);
+                debug_assert_eq!(taken.as_ref(), Some(txid), "histories are in block order");
+                if list.is_empty() {
+                    self.by_address.remove(&a);
+                }
+            }
         }
     }
 
@@ -663,10 +901,10 @@ impl Chain {
     pub fn mined(&self, txid: &TxId, solid: bool) -> Option<(&SignedTransaction, &Executed)> {
         let known = self.txs.get(txid)?;
         let ex = known.executed.as_ref()?;
-        if solid && ex.block > self.solid_head().number {
+        if solid && ex.block > self.solid_number() {
             return None;
         }
-        Some((&known.tx, ex))
+        Some((known.tx.as_ref(), ex))
     }
 
     /// Free bandwidth `address` has used, as of the head block.
@@ -686,6 +924,30 @@ impl Chain {
             .cloned()
             .unwrap_or_else(|| AccountPermissions::default_for(*address))
     }
+}
+
+/// The addresses a mined transaction is from or to.
+fn parties(ex: &Executed) -> impl Iterator<Item = Address> {
+    let to = (ex.to != ex.from).then_some(ex.to);
+    std::iter::once(ex.from).chain(to)
+}
+
+fn find(blocks: &VecDeque<Block>, number: u64) -> Option<&Block> {
+    let first = blocks.front()?.number;
+    blocks.get(usize::try_from(number.checked_sub(first)?).ok()?)
+}
+
+/// Executes a block's transactions again onto `state` (whose results are
+/// already recorded); returns the fees burned.
+fn replay(config: &SimConfig, txs: &HashMap<TxId, Known>, state: &mut State, block: &Block) -> u64 {
+    let mut burned = 0;
+    for id in &block.txids {
+        let tx = &txs[id].tx;
+        if let Ok(ex) = execute(config, state, tx, tx.encode().len(), block.timestamp_ms) {
+            burned += ex.fee;
+        }
+    }
+    burned
 }
 
 /// Validates and applies one signed transaction to `state`, as a block

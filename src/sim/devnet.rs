@@ -3,20 +3,20 @@
 //! restarts (serde JSON of the chain, written to a temporary file and
 //! renamed over the old one, so a crash mid-write leaves the last save).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::SimConfig;
-use super::chain::{Block, Chain, Dropped, Executed, Known, State};
+use super::chain::{Block, Chain, Dropped, Executed, Known, Origin, State};
 use crate::tron::address::Address;
 use crate::tron::keys::PrivateKey;
 use crate::tron::tx::{SignedTransaction, TxId};
 
 /// The state file's format; a file of another version is refused.
-const STATE_VERSION: u32 = 1;
+const STATE_VERSION: u32 = 2;
 
 /// `n` private keys derived from `seed`: key i is the SHA-256 of the seed
 /// and i, skipping the rare hash that is not a valid key. The same seed
@@ -84,6 +84,7 @@ struct StoredTx {
     executed: Option<Executed>,
     /// [`Executed::asset`], which the receipt does not serialize.
     asset: Option<String>,
+    origin: Origin,
 }
 
 /// The `&'static str` of an asset name read back.
@@ -99,12 +100,17 @@ fn asset_name(name: &str) -> Option<&'static str> {
 struct Snapshot {
     version: u32,
     usdt_contract: Address,
-    blocks: Vec<Block>,
+    /// The blocks kept: pruning may have dropped the oldest.
+    blocks: VecDeque<Block>,
     state: State,
+    /// The state as of the solidified head, which a fork goes back to.
+    solid_state: State,
+    solid_burned: u64,
+    forks: u64,
     pool: Vec<TxId>,
     limbo: Vec<TxId>,
     txs: Vec<StoredTx>,
-    applied: Vec<TxId>,
+    applied: VecDeque<TxId>,
     dropped: Vec<Dropped>,
     broadcasts: HashMap<TxId, u32>,
     funded_trx: u64,
@@ -125,6 +131,9 @@ impl Saved {
             usdt_contract: chain.config.usdt_contract,
             blocks: chain.blocks.clone(),
             state: chain.state.clone(),
+            solid_state: chain.solid_state.clone(),
+            solid_burned: chain.solid_burned,
+            forks: chain.forks,
             pool: chain.pool.clone(),
             limbo,
             txs: chain
@@ -134,6 +143,7 @@ impl Saved {
                     transaction: k.tx.to_hex(),
                     executed: k.executed.clone(),
                     asset: k.executed.as_ref().map(|e| e.asset.to_string()),
+                    origin: k.origin,
                 })
                 .collect(),
             applied: chain.applied.clone(),
@@ -191,15 +201,21 @@ pub fn load(path: &Path, config: &SimConfig) -> Result<Option<Chain>, StateFileE
         });
     }
     let inconsistent = |reason: String| StateFileError::Inconsistent { path: p(), reason };
+    // Pruning drops the oldest blocks, so the first need not be 0.
     if s.blocks.is_empty()
         || s.blocks
             .iter()
-            .enumerate()
-            .any(|(i, b)| b.number != i as u64)
+            .zip(s.blocks.iter().skip(1))
+            .any(|(a, b)| b.number != a.number + 1)
     {
-        return Err(inconsistent(
-            "its blocks are not numbered 0, 1, 2, …".into(),
-        ));
+        return Err(inconsistent("its blocks are not numbered n, n+1, …".into()));
+    }
+    let head = s.blocks.back().expect("not empty").number;
+    if s.blocks[0].number > head.saturating_sub(config.solidify_blocks) {
+        return Err(inconsistent(format!(
+            "its solidified head (block {head} less --solidify-blocks {}) is pruned; start with the --solidify-blocks it was saved with",
+            config.solidify_blocks
+        )));
     }
     let mut txs = HashMap::new();
     for stored in s.txs {
@@ -213,7 +229,14 @@ pub fn load(path: &Path, config: &SimConfig) -> Result<Option<Chain>, StateFileE
             ex.asset =
                 asset_name(&name).ok_or_else(|| inconsistent(format!("unknown asset {name:?}")))?;
         }
-        txs.insert(tx.txid(), Known { tx, executed });
+        txs.insert(
+            tx.txid(),
+            Known {
+                tx: tx.into(),
+                executed,
+                origin: stored.origin,
+            },
+        );
     }
     if let Some(missing) = s
         .applied
@@ -229,9 +252,14 @@ pub fn load(path: &Path, config: &SimConfig) -> Result<Option<Chain>, StateFileE
     let mut chain = Chain::new(config.clone(), 0);
     chain.blocks = s.blocks;
     chain.state = s.state;
+    chain.solid_state = s.solid_state;
+    chain.solid_burned = s.solid_burned;
+    chain.forks = s.forks;
     // A token declared since the save starts with an empty ledger.
     for token in &config.tokens {
-        chain.state.tokens.entry(token.address).or_default();
+        for state in [&mut chain.state, &mut chain.solid_state] {
+            state.tokens.entry(token.address).or_default();
+        }
     }
     chain.pool = s.pool;
     chain.limbo = s.limbo.into_iter().collect();
@@ -242,6 +270,7 @@ pub fn load(path: &Path, config: &SimConfig) -> Result<Option<Chain>, StateFileE
     chain.funded_trx = s.funded_trx;
     chain.funded_usdt = s.funded_usdt;
     chain.burned = s.burned;
+    chain.reindex();
     Ok(Some(chain))
 }
 
@@ -269,7 +298,7 @@ mod tests {
         let mut chain = Chain::new(config.clone(), 1_000);
         let who = dev_keys("t", 1)[0].address();
         chain.fund(who, 5_000_000, 7, 1_000).unwrap();
-        chain.produce_block(4_000);
+        chain.produce_block(4_000, Vec::new());
         // A delegation: its map is keyed by a pair, which JSON keys are not.
         let receiver = dev_keys("t", 2)[1].address();
         chain
@@ -286,7 +315,7 @@ mod tests {
         assert_eq!(back.state.usdt[&who], 7);
         assert_eq!(back.state.delegations[&(who, receiver)].balance, [3, 0]);
 
-        std::fs::write(&path, b"{\"version\": 1, \"blocks\": [").unwrap();
+        std::fs::write(&path, b"{\"version\": 2, \"blocks\": [").unwrap();
         let err = load(&path, &config).err().expect("a torn file is refused");
         assert!(matches!(err, StateFileError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains("move it away"), "{err}");
@@ -299,6 +328,27 @@ mod tests {
             "{err}"
         );
         assert!(load(&dir.join("absent.json"), &config).unwrap().is_none());
+
+        // A pruned chain loads back from its oldest kept block and can fork.
+        let pruned_config = SimConfig {
+            keep_blocks: Some(3),
+            solidify_blocks: 1,
+            ..SimConfig::default()
+        };
+        let mut chain = Chain::new(pruned_config.clone(), 1_000);
+        chain.fund(who, 5_000_000, 0, 1_000).unwrap();
+        for i in 1..=6 {
+            chain.produce_block(1_000 + i * 3_000, Vec::new());
+        }
+        let first = chain.blocks[0].number;
+        assert!(first > 0, "pruned");
+        Saved::of(&chain).write(&path).unwrap();
+        let mut back = load(&path, &pruned_config).unwrap().expect("saved");
+        assert_eq!(back.blocks[0].number, first);
+        assert_eq!(back.head().id, chain.head().id);
+        assert_eq!(back.solid_state().accounts[&who].trx, 5_000_000);
+        back.fork(1, 0.0).expect("the solid state came back too");
+        assert_ne!(back.head().id, chain.head().id);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -9,19 +9,25 @@
 //! and checks it in java-tron's order, its signatures against the owner's
 //! permissions (multi-signature: `permissions`), so any correct TRON
 //! implementation's transactions are accepted and nothing else is. Control
-//! routes under `/sim/` fund addresses, show the ledger and inject faults.
+//! routes under `/sim/` fund addresses, show the ledger,
+//! inject faults (forks among them), prune old blocks, count the requests
+//! served and generate deposit traffic.
 //! As a devnet ([`Simulator::spawn_devnet`]) it funds test accounts at
 //! genesis and keeps the chain in a state file, and it answers the routes
 //! client libraries use to build and send (`node_api`).
 
+mod blocks;
 mod chain;
 mod devnet;
+mod loadgen;
 mod node_api;
 mod permissions;
 mod routes;
 mod trc20;
 
 pub use devnet::{StateFileError, dev_keys};
+
+pub use loadgen::seeded_address;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -83,6 +89,9 @@ pub struct SimConfig {
     /// When set, node routes answer 401 unless the `TRON-PRO-API-KEY`
     /// header carries it, as TronGrid does for an unknown key.
     pub api_key: Option<String>,
+    /// Keep only this many newest blocks (never fewer than up to the
+    /// solidified head), as a node with pruned history; `None` keeps all.
+    pub keep_blocks: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -109,6 +118,7 @@ impl Default for SimConfig {
             network_net_weight: 26_000_000_000,
             unfreeze_delay_days: 14,
             api_key: None,
+            keep_blocks: None,
         }
     }
 }
@@ -139,6 +149,25 @@ pub struct Faults {
     pub rate_drop: f64,
     /// Broadcasts answered `result: true` whose transaction never lands.
     pub rate_never_mined: f64,
+    /// Reorganisations of the blocks above the solidified head.
+    pub fork: Option<ForkFault>,
+}
+
+/// After producing a block, with probability `rate`, the newest `depth`
+/// blocks change hash (`Chain::fork`; fewer when fewer are unsolidified).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForkFault {
+    pub depth: u64,
+    #[serde(default = "always")]
+    pub rate: f64,
+    /// Share of the orphaned blocks' transactions dropped for good.
+    #[serde(default)]
+    pub vanish: f64,
+}
+
+fn always() -> f64 {
+    1.0
 }
 
 impl Faults {
@@ -152,6 +181,16 @@ impl Faults {
         ] {
             if !(0.0..=1.0).contains(&r) {
                 return Err(format!("{name} must be between 0 and 1, got {r}"));
+            }
+        }
+        if let Some(f) = &self.fork {
+            if f.depth == 0 {
+                return Err("fork.depth must be at least 1".into());
+            }
+            for (name, r) in [("fork.rate", f.rate), ("fork.vanish", f.vanish)] {
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(format!("{name} must be between 0 and 1, got {r}"));
+                }
             }
         }
         Ok(())
@@ -192,6 +231,11 @@ struct Shared {
     chain: Mutex<chain::Chain>,
     faults: Mutex<Faults>,
     api_key: Option<String>,
+    /// The deposit traffic added to every block, if any.
+    loadgen: Mutex<Option<loadgen::LoadGen>>,
+    /// Requests served per node route since start.
+    stats: Mutex<std::collections::BTreeMap<String, u64>>,
+    started_ms: i64,
 }
 
 /// Starts simulators.
@@ -244,6 +288,9 @@ impl Simulator {
             api_key: config.api_key.clone(),
             chain: Mutex::new(chain),
             faults: Mutex::new(Faults::default()),
+            loadgen: Mutex::new(None),
+            stats: Mutex::new(Default::default()),
+            started_ms: now_ms(),
         });
         let producer = {
             let shared = shared.clone();
@@ -253,11 +300,7 @@ impl Simulator {
                 tick.tick().await;
                 loop {
                     tick.tick().await;
-                    shared
-                        .chain
-                        .lock()
-                        .expect("chain lock")
-                        .produce_block(now_ms());
+                    produce(&shared).await;
                 }
             })
         };
@@ -292,6 +335,49 @@ impl Simulator {
             state_file: devnet.state_file,
             resumed_at,
         })
+    }
+}
+
+/// Produces one block: the load generator signs its transactions outside
+/// the chain lock (readers and broadcasts go on meanwhile), then the block
+/// is made, and the fork fault may reorganise the newest blocks.
+async fn produce(shared: &Arc<Shared>) {
+    let now = now_ms();
+    let reference = {
+        let chain = shared.chain.lock().expect("chain lock");
+        let head = chain.head();
+        crate::tron::RefBlock {
+            number: head.number,
+            id: head.id,
+            timestamp_ms: head.timestamp_ms,
+        }
+    };
+    let generating = shared.loadgen.lock().expect("loadgen lock").is_some();
+    let extra = if generating {
+        let generator = shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut g = generator.loadgen.lock().expect("loadgen lock");
+            let txs = g.as_mut().map(|g| g.block(&reference, now));
+            if g.as_ref().is_some_and(loadgen::LoadGen::finished) {
+                *g = None;
+            }
+            txs.unwrap_or_default()
+        })
+        .await
+        .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let fork = shared.faults.lock().expect("faults lock").fork.clone();
+    let mut chain = shared.chain.lock().expect("chain lock");
+    chain.produce_block(now, extra);
+    if let Some(f) = fork.filter(|f| roll() < f.rate) {
+        let open = chain.head().number - chain.solid_number();
+        if open > 0
+            && let Err(e) = chain.fork(f.depth.min(open), f.vanish)
+        {
+            tracing::warn!("fork fault: {e}");
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 
 use super::chain::{Chain, Executed, Outcome, res};
 use super::trc20;
-use super::{Faults, Shared, now_ms, roll};
+use super::{Faults, Shared, blocks, now_ms, roll};
 use crate::tron::Sun;
 use crate::tron::address::Address;
 use crate::tron::tx::{
@@ -61,16 +61,6 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             post(|s: Shr, b: String| async move { build(&s, &b, StakeKind::Undelegate) }),
         )
         .route(
-            "/wallet/getnowblock",
-            post(|s: Shr| async move { now_block(&s, false) })
-                .get(|s: Shr| async move { now_block(&s, false) }),
-        )
-        .route(
-            "/walletsolidity/getnowblock",
-            post(|s: Shr| async move { now_block(&s, true) })
-                .get(|s: Shr| async move { now_block(&s, true) }),
-        )
-        .route(
             "/wallet/getchainparameters",
             post(chain_parameters).get(chain_parameters),
         )
@@ -93,11 +83,16 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/v1/accounts/{address}", get(v1_account))
         .route("/v1/accounts/{address}/transactions", get(v1_transactions))
-        .route("/v1/accounts/{address}/transactions/trc20", get(v1_trc20));
+        .route("/v1/accounts/{address}/transactions/trc20", get(v1_trc20))
+        // Blocks (src/sim/blocks.rs): getblock, getblockbynum, getblockbyid,
+        // getblockbylatestnum, getblockbylimitnext, getnowblock,
+        // gettransactioninfobyblocknum and their /walletsolidity twins.
+        .merge(blocks::node_routes());
     // The routes client libraries call to build and send (node_api.rs).
     let node = super::node_api::routes()
         .into_iter()
         .fold(node, |r, (path, method)| r.route(path, method))
+        .route_layer(middleware::from_fn_with_state(shared.clone(), count))
         .fallback(super::node_api::unknown_route)
         .layer(middleware::from_fn(super::node_api::query_as_body))
         .layer(middleware::from_fn_with_state(
@@ -108,8 +103,19 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/sim/fund", post(fund))
         .route("/sim/ledger", get(ledger))
         .route("/sim/faults", post(set_faults).get(get_faults))
+        .merge(blocks::sim_routes())
         .merge(node)
         .with_state(shared)
+}
+
+/// Counts the requests each node route serves (`GET /sim/stats`).
+async fn count(State(s): Shr, path: MatchedPath, req: Request, next: Next) -> Response {
+    *s.stats
+        .lock()
+        .expect("stats lock")
+        .entry(path.as_str().to_string())
+        .or_default() += 1;
+    next.run(req).await
 }
 
 /// The API key check, then latency, 429s, busy answers, 500s and dropped
@@ -678,43 +684,6 @@ fn logs_json(logs: &[trc20::Log], vis: bool) -> Value {
         .collect()
 }
 
-fn block_json(chain: &Chain, solid: bool) -> Answer {
-    let b = if solid {
-        chain.solid_head()
-    } else {
-        chain.head()
-    };
-    let mut raw = Map::new();
-    put(&mut raw, "number", b.number);
-    put(&mut raw, "txTrieRoot", hex::encode([0u8; 32]));
-    put(
-        &mut raw,
-        "witness_address",
-        "41".to_string() + &"00".repeat(20),
-    );
-    put(&mut raw, "parentHash", hex::encode(b.parent));
-    put(&mut raw, "version", 32);
-    put(&mut raw, "timestamp", b.timestamp_ms);
-    let mut block = Map::new();
-    block.insert("blockID".into(), hex::encode(b.id).into());
-    block.insert(
-        "block_header".into(),
-        json!({"raw_data": raw, "witness_signature": ""}),
-    );
-    let txs: Vec<Value> = b
-        .txids
-        .iter()
-        .filter_map(|id| chain.mined(id, false))
-        .map(|(tx, ex)| transaction_json(tx, Some(ex), false))
-        .collect();
-    put(&mut block, "transactions", txs);
-    Json(Value::Object(block))
-}
-
-fn now_block(s: &Shared, solid: bool) -> Answer {
-    block_json(&lock(s), solid)
-}
-
 async fn chain_parameters(State(s): Shr) -> Answer {
     let chain = lock(&s);
     let c = &chain.config;
@@ -964,15 +933,12 @@ pub(super) fn transaction_json(tx: &SignedTransaction, ex: Option<&Executed>, vi
     m.insert("txID".into(), tx.txid().to_hex().into());
     m.insert("raw_data".into(), raw_json(tx.raw(), vis));
     m.insert("raw_data_hex".into(), hex::encode(tx.raw_bytes()).into());
-    if vis {
-        m.insert("visible".into(), true.into());
-    }
     Value::Object(m)
 }
 
 /// With `vis`, addresses (the log's too) are base58 and `resMessage` is
 /// text, as java-tron renders them; else hex.
-fn info_json(tx: &SignedTransaction, ex: &Executed, vis: bool) -> Value {
+pub(super) fn info_json(tx: &SignedTransaction, ex: &Executed, vis: bool) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), tx.txid().to_hex().into());
     put(&mut m, "fee", ex.fee);
@@ -1112,16 +1078,17 @@ impl ListParams {
         }
     }
 
-    /// Filters by time and confirmation, orders, and cuts one page.
+    /// Filters `account`'s history by time and confirmation, orders, and
+    /// cuts one page.
     fn page<'a>(
         &self,
         chain: &'a Chain,
+        account: &Address,
         related: impl Fn(&Executed) -> bool,
     ) -> (Vec<(&'a SignedTransaction, &'a Executed)>, Option<String>) {
-        let solid = chain.solid_head().number;
+        let solid = chain.solid_number();
         let mut all: Vec<_> = chain
-            .applied
-            .iter()
+            .history(account)
             .filter_map(|id| chain.mined(id, false))
             .filter(|(_, ex)| related(ex))
             .filter(|(_, ex)| !self.only_confirmed || ex.block <= solid)
@@ -1163,7 +1130,7 @@ async fn v1_transactions(
     let chain = lock(&s);
     // As TronGrid indexes them: the owner, and the recipient of TRX; a
     // TRC-20 recipient is only in the trc20 list.
-    let (page, next) = p.page(&chain, |ex| {
+    let (page, next) = p.page(&chain, &addr, |ex| {
         let from = ex.from == addr;
         let to = ex.asset == "TRX" && ex.to == addr;
         p.direction(from, to)
@@ -1211,7 +1178,7 @@ async fn v1_trc20(
             Err(e) => return v1_bad(format!("invalid contract_address: {e}")),
         }
     }
-    let (page, next) = p.page(&chain, |ex| {
+    let (page, next) = p.page(&chain, &addr, |ex| {
         let (from, to) = (ex.from == addr, ex.to == addr);
         ex.asset == "USDT" && ex.outcome == Outcome::Success && p.direction(from, to)
     });
@@ -1237,7 +1204,7 @@ async fn v1_trc20(
 
 // ---- /sim -------------------------------------------------------------------
 
-fn sim_bad(message: impl std::fmt::Display) -> Response {
+pub(super) fn sim_bad(message: impl std::fmt::Display) -> Response {
     (
         StatusCode::BAD_REQUEST,
         Json(json!({"error": message.to_string()})),

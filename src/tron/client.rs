@@ -205,6 +205,15 @@ pub enum ClientError {
     /// An answer this client does not understand.
     #[error("unexpected answer from the TRON API: {0}")]
     Protocol(String),
+    /// The node does not have this block in the view asked: not produced
+    /// (or, in the solidified view, not solidified) yet, or pruned from a
+    /// node that keeps no old history. Compare with the view's head to tell
+    /// which.
+    #[error("the TRON node has no block {number} in this view (not there yet, or pruned)")]
+    BlockUnavailable { number: u64 },
+    /// The request was not sent because it is malformed (a caller's bug).
+    #[error("invalid TRON request: {0}")]
+    Invalid(String),
 }
 
 impl ClientError {
@@ -214,9 +223,12 @@ impl ClientError {
             Self::Rejected { code, .. } if code.is_transient() => ErrorClass::Retryable,
             Self::Ambiguous { .. } => ErrorClass::Ambiguous,
             Self::Denied(_) => ErrorClass::Denied,
-            Self::Rejected { .. } | Self::Reverted(_) | Self::Api(_) | Self::Protocol(_) => {
-                ErrorClass::Final
-            }
+            Self::Rejected { .. }
+            | Self::Reverted(_)
+            | Self::Api(_)
+            | Self::Protocol(_)
+            | Self::BlockUnavailable { .. }
+            | Self::Invalid(_) => ErrorClass::Final,
         }
     }
 }
@@ -236,6 +248,99 @@ impl View {
             View::Head => "/wallet",
             View::Solidified => "/walletsolidity",
         }
+    }
+}
+
+/// The most blocks one `getblockbylimitnext` returns (java-tron's
+/// `BLOCK_LIMIT_NUM`).
+pub const MAX_BLOCK_RANGE: u64 = 100;
+
+/// A blockID: the block number in its first 8 bytes, then 24 bytes of the
+/// block's hash. A block that changes in a fork keeps its number and gets
+/// another id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlockId(pub [u8; 32]);
+
+impl BlockId {
+    pub fn number(&self) -> u64 {
+        u64::from_be_bytes(self.0[..8].try_into().expect("8 bytes"))
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl FromStr for BlockId {
+    type Err = ClientError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut id = [0u8; 32];
+        hex::decode_to_slice(s, &mut id)
+            .map_err(|_| ClientError::Protocol(format!("blockID {s:?} is not 64 hex digits")))?;
+        Ok(Self(id))
+    }
+}
+
+impl fmt::Display for BlockId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for BlockId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlockId({})", self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for BlockId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A block and its transactions (`getblockbynum`, `getblockbylimitnext`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub number: u64,
+    pub id: BlockId,
+    pub parent: BlockId,
+    pub timestamp_ms: i64,
+    pub transactions: Vec<BlockTransaction>,
+}
+
+impl Block {
+    /// The block as a TaPoS reference for new transactions.
+    pub fn reference(&self) -> RefBlock {
+        RefBlock {
+            number: self.number,
+            id: self.id.0,
+            timestamp_ms: self.timestamp_ms,
+        }
+    }
+}
+
+/// A transaction in a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockTransaction {
+    pub txid: TxId,
+    /// `contractRet`: `SUCCESS`, `REVERT`, `OUT_OF_ENERGY`, ...
+    pub contract_ret: Option<String>,
+    /// The contract's type as the node names it (`TransferContract`,
+    /// `TriggerSmartContract`, `VoteWitnessContract`, ...).
+    pub contract_type: String,
+    /// The decoded contract (`Transfer`: owner, to, amount;
+    /// `TriggerSmartContract`: owner, contract, data; ...); `None` for
+    /// types walletops does not decode.
+    pub contract: Option<Contract>,
+}
+
+impl BlockTransaction {
+    pub fn succeeded(&self) -> bool {
+        self.contract_ret.as_deref() == Some("SUCCESS")
     }
 }
 
@@ -936,6 +1041,88 @@ impl TronClient {
         })
     }
 
+    /// Block `number` with its transactions; [`ClientError::BlockUnavailable`]
+    /// when the view does not have it.
+    pub async fn block_by_num(&self, number: u64, view: View) -> Result<Block, ClientError> {
+        let path = format!("{}/getblockbynum", view.prefix());
+        let v = self
+            .read(Call::Post(&path, json!({ "num": number })))
+            .await?;
+        if is_empty(&v) {
+            return Err(ClientError::BlockUnavailable { number });
+        }
+        let block = parse_block(v)?;
+        if block.number != number {
+            return Err(ClientError::Protocol(format!(
+                "asked for block {number}, got block {}",
+                block.number
+            )));
+        }
+        Ok(block)
+    }
+
+    /// The blocks of `range` (at most [`MAX_BLOCK_RANGE`]) in one request
+    /// (`getblockbylimitnext`), oldest first: from `range.start` on, up to
+    /// the view's head or the first block the node lacks.
+    /// [`ClientError::BlockUnavailable`] when it lacks `range.start`.
+    pub async fn blocks(
+        &self,
+        range: std::ops::Range<u64>,
+        view: View,
+    ) -> Result<Vec<Block>, ClientError> {
+        if range.is_empty() || range.end - range.start > MAX_BLOCK_RANGE {
+            return Err(ClientError::Invalid(format!(
+                "a block range holds 1 to {MAX_BLOCK_RANGE} blocks, got {range:?}"
+            )));
+        }
+        let path = format!("{}/getblockbylimitnext", view.prefix());
+        let v = self
+            .read(Call::Post(
+                &path,
+                json!({ "startNum": range.start, "endNum": range.end }),
+            ))
+            .await?;
+        let mut blocks = Vec::new();
+        // A node lacking some blocks returns the next ones it has: keep the
+        // run that starts where asked and has no gap.
+        for item in v["block"].as_array().into_iter().flatten() {
+            let block = parse_block(item.clone())?;
+            if block.number != range.start + blocks.len() as u64 || !range.contains(&block.number) {
+                break;
+            }
+            blocks.push(block);
+        }
+        if blocks.is_empty() {
+            return Err(ClientError::BlockUnavailable {
+                number: range.start,
+            });
+        }
+        Ok(blocks)
+    }
+
+    /// The receipts of block `number`'s transactions, with their logs
+    /// ([`TransactionInfo::trc20_transfers`] reads the TRC-20 transfers).
+    /// The node answers an empty list for a block it does not have, so read
+    /// the block first.
+    pub async fn transaction_infos_by_block(
+        &self,
+        number: u64,
+        view: View,
+    ) -> Result<Vec<TransactionInfo>, ClientError> {
+        let path = format!("{}/gettransactioninfobyblocknum", view.prefix());
+        let v = self
+            .read(Call::Post(&path, json!({ "num": number })))
+            .await?;
+        match &v {
+            Value::Array(items) => items.iter().map(parse_info).collect(),
+            // The node's answer for block 0 and below.
+            v if is_empty(v) => Ok(Vec::new()),
+            _ => Err(ClientError::Protocol(
+                "gettransactioninfobyblocknum did not answer a list".into(),
+            )),
+        }
+    }
+
     pub async fn chain_parameters(&self) -> Result<ChainParameters, ClientError> {
         let v = self
             .read(Call::Post("/wallet/getchainparameters", json!({})))
@@ -1371,6 +1558,90 @@ fn decimal_units(v: &Value) -> Result<TokenUnits, ClientError> {
     parsed
         .map(TokenUnits)
         .ok_or_else(|| ClientError::Protocol(format!("token amount {v} is not a u64")))
+}
+
+/// A block as the node renders it. Each transaction's contract is decoded
+/// from `raw_data_hex`, whose hash must be its txID.
+fn parse_block(v: Value) -> Result<Block, ClientError> {
+    #[derive(Deserialize)]
+    struct RawBlock {
+        #[serde(rename = "blockID")]
+        id: BlockId,
+        block_header: RawHeader,
+        #[serde(default)]
+        transactions: Vec<RawTx>,
+    }
+    #[derive(Deserialize)]
+    struct RawHeader {
+        raw_data: RawHeaderData,
+    }
+    #[derive(Deserialize)]
+    struct RawHeaderData {
+        #[serde(default)]
+        number: u64,
+        #[serde(default)]
+        timestamp: i64,
+        #[serde(rename = "parentHash")]
+        parent: BlockId,
+    }
+    #[derive(Deserialize)]
+    struct RawTx {
+        #[serde(rename = "txID")]
+        txid: TxId,
+        raw_data_hex: String,
+        #[serde(default)]
+        ret: Vec<RawRet>,
+        raw_data: RawTxData,
+    }
+    #[derive(Deserialize)]
+    struct RawRet {
+        #[serde(rename = "contractRet")]
+        contract_ret: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct RawTxData {
+        contract: Vec<RawContract>,
+    }
+    #[derive(Deserialize)]
+    struct RawContract {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    let raw: RawBlock = parse(v)?;
+    let transactions = raw
+        .transactions
+        .into_iter()
+        .map(|t| {
+            let bytes = hex::decode(&t.raw_data_hex).map_err(|_| {
+                ClientError::Protocol(format!("{}: raw_data_hex is not hex", t.txid))
+            })?;
+            if TxId::of_raw(&bytes) != t.txid {
+                return Err(ClientError::Protocol(format!(
+                    "{}: raw_data_hex does not hash to the txID",
+                    t.txid
+                )));
+            }
+            Ok(BlockTransaction {
+                txid: t.txid,
+                contract_ret: t.ret.into_iter().next().and_then(|r| r.contract_ret),
+                contract_type: t
+                    .raw_data
+                    .contract
+                    .into_iter()
+                    .next()
+                    .map(|c| c.kind)
+                    .unwrap_or_default(),
+                contract: RawTransaction::decode(&bytes).ok().map(|r| r.contract),
+            })
+        })
+        .collect::<Result<_, ClientError>>()?;
+    Ok(Block {
+        number: raw.block_header.raw_data.number,
+        id: raw.id,
+        parent: raw.block_header.raw_data.parent,
+        timestamp_ms: raw.block_header.raw_data.timestamp,
+        transactions,
+    })
 }
 
 fn parse_info(v: &Value) -> Result<TransactionInfo, ClientError> {

@@ -5,8 +5,9 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use walletops::tron::PrivateKey;
 use walletops::tron::client::{ClientConfig, TronClient};
+use walletops::tron::tx::{Contract, RawTransaction, SignedTransaction};
+use walletops::tron::{PrivateKey, Sun};
 
 /// A deterministic key per test participant.
 pub fn key(n: u8) -> PrivateKey {
@@ -28,6 +29,25 @@ pub fn client(url: url::Url) -> TronClient {
     config.requests_per_second = None;
     config.timeout = Duration::from_secs(5);
     TronClient::new(config).unwrap()
+}
+
+/// `contract` signed by `key`, referring to the head block and expiring
+/// 60 s after it.
+pub async fn sign(
+    client: &TronClient,
+    contract: Contract,
+    fee_limit: Sun,
+    key: &PrivateKey,
+) -> SignedTransaction {
+    let reference = client.now_block().await.unwrap();
+    RawTransaction::new(
+        contract,
+        &reference,
+        now_ms(),
+        Duration::from_secs(60),
+        fee_limit,
+    )
+    .sign(key)
 }
 
 /// Polls until `f` gives `Some`, for at most 10 s.

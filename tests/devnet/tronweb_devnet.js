@@ -44,34 +44,10 @@ async function info(txid) {
   throw new Error(`transaction ${txid} never mined`);
 }
 
-// TronWeb builds TRX transfers itself on `/wallet/getblock`; where the
-// simulator does not serve it yet, the same builder is given the head block
-// (its documented `blockHeader` option) from getnowblock.
-let txOptions = {};
-
-async function blockHeaderOptions() {
-  try {
-    await tronWeb.fullNode.request('wallet/getblock', { detail: false }, 'post');
-    return {};
-  } catch (e) {
-    const b = await tronWeb.trx.getCurrentBlock();
-    const raw = b.block_header.raw_data;
-    if (!state.notedGetblock) console.log('NOTE /wallet/getblock is not served: TRX transfers get blockHeader from getnowblock');
-    state.notedGetblock = true;
-    return {
-      blockHeader: {
-        ref_block_bytes: raw.number.toString(16).slice(-4).padStart(4, '0'),
-        ref_block_hash: b.blockID.slice(16, 32),
-        expiration: raw.timestamp + 60 * 1000,
-        timestamp: raw.timestamp,
-      },
-    };
-  }
-}
-
+// TronWeb builds TRX transfers itself on the head block from
+// `/wallet/getblock` ({"detail": false}): its default path, no options.
 async function sendTrx(amount) {
-  txOptions = await blockHeaderOptions();
-  return tronWeb.transactionBuilder.sendTrx(A1, amount, A0, txOptions);
+  return tronWeb.transactionBuilder.sendTrx(A1, amount, A0);
 }
 
 // Broadcasts and expects the node's refusal `code`.
