@@ -704,7 +704,7 @@ async fn land(url: &str, tx: &Value) {
 fn permissions_token_ledgers_and_allowances_survive_a_restart() {
     use walletops::sim::TokenSpec;
     use walletops::tron::tx::address_word;
-    use walletops::tron::tx::{Contract, Permission, PermissionKey, PermissionType};
+    use walletops::tron::tx::{Contract, Permission, PermissionType};
 
     let dir = std::env::temp_dir().join(format!("tron-sim-multisig-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -732,8 +732,6 @@ fn permissions_token_ledgers_and_allowances_survive_a_restart() {
     rt.block_on(async {
         let client = common::chain::client(sim.url.parse().unwrap());
         // A 2-of-2 active permission (id 2) for TRX transfers.
-        let mut operations = vec![0u8; 32];
-        operations[0] |= 1 << 1;
         let update = Contract::AccountPermissionUpdate {
             owner: treasury.address(),
             owner_permission: Permission::single(
@@ -743,21 +741,12 @@ fn permissions_token_ledgers_and_allowances_survive_a_restart() {
                 treasury.address(),
             ),
             witness: None,
-            actives: vec![Permission {
-                kind: PermissionType::Active,
-                id: 2,
-                name: "withdraw".into(),
-                threshold: 2,
-                parent_id: 0,
-                operations,
-                keys: [a, b]
-                    .iter()
-                    .map(|k| PermissionKey {
-                        address: k.address(),
-                        weight: 1,
-                    })
-                    .collect(),
-            }],
+            actives: vec![common::chain::active_permission(
+                "withdraw",
+                2,
+                &[1],
+                &[a, b],
+            )],
         };
         let raw = common::chain::build_on_head(&client, update, walletops::tron::Sun(0)).await;
         let r = common::chain::head_receipt(&client, {

@@ -14,8 +14,7 @@ use walletops::tron::client::{
     BroadcastCode, BroadcastOutcome, ClientError, TransactionInfo, TronClient,
 };
 use walletops::tron::tx::{
-    Contract, Permission, PermissionKey, PermissionType, RawTransaction, Resource,
-    SignedTransaction,
+    Contract, Permission, PermissionType, RawTransaction, Resource, SignedTransaction,
 };
 use walletops::tron::{Address, PrivateKey, Sun, TokenUnits};
 
@@ -72,25 +71,7 @@ fn refusal(r: Result<BroadcastOutcome, ClientError>) -> (BroadcastCode, String) 
 
 /// A 2-of-3 active permission that may send TRX and call contracts.
 fn withdrawal_permission(signers: &[&PrivateKey]) -> Permission {
-    let mut operations = vec![0u8; 32];
-    for contract_type in [1u64, 31] {
-        operations[(contract_type / 8) as usize] |= 1 << (contract_type % 8);
-    }
-    Permission {
-        kind: PermissionType::Active,
-        id: 2,
-        name: "withdraw".into(),
-        threshold: 2,
-        parent_id: 0,
-        operations,
-        keys: signers
-            .iter()
-            .map(|k| PermissionKey {
-                address: k.address(),
-                weight: 1,
-            })
-            .collect(),
-    }
+    common::chain::active_permission("withdraw", 2, &[1, 31], signers)
 }
 
 #[tokio::test]

@@ -399,14 +399,7 @@ fn transaction_from_json(v: &Value) -> Result<SignedTransaction, String> {
         hex::decode(raw[key].as_str().unwrap_or_default())
             .map_err(|e| format!("raw_data.{key} is not hex: {e}"))
     };
-    let int = |key: &str| -> Result<i64, String> {
-        match &raw[key] {
-            Value::Null => Ok(0),
-            n => n
-                .as_i64()
-                .ok_or_else(|| format!("raw_data.{key} must be an integer")),
-        }
-    };
+    let int = |key: &str| int_at(raw, "raw_data", key);
     let contracts = raw["contract"].as_array().map_or(&[][..], Vec::as_slice);
     let [contract] = contracts else {
         return Err(format!(
@@ -549,17 +542,21 @@ fn contract_from_json(c: &Value) -> Result<Contract, String> {
     })
 }
 
+/// The integer `v[key]`, 0 when absent (proto3's default); `path` names
+/// `v` in the error.
+fn int_at(v: &Value, path: &str, key: &str) -> Result<i64, String> {
+    match &v[key] {
+        Value::Null => Ok(0),
+        n => n
+            .as_i64()
+            .ok_or_else(|| format!("{path}.{key} must be an integer")),
+    }
+}
+
 /// A `Permission` as `routes::permission_json` renders it (an absent field
 /// is its default: an owner permission has no `type` and no `id`).
 fn permission_from_json(p: &Value, what: &str) -> Result<Permission, String> {
-    let int = |key: &str| -> Result<i64, String> {
-        match &p[key] {
-            Value::Null => Ok(0),
-            n => n
-                .as_i64()
-                .ok_or_else(|| format!("{what}.{key} must be an integer")),
-        }
-    };
+    let int = |key: &str| int_at(p, what, key);
     let small = |key: &str| -> Result<i32, String> {
         i32::try_from(int(key)?).map_err(|_| format!("{what}.{key} is out of range"))
     };

@@ -129,3 +129,33 @@ pub async fn head_receipt(
     })
     .await
 }
+
+/// An active permission (id 2) named `name` in which each of `signers` has
+/// weight 1 and `threshold` of them may sign the `contract_types` given.
+pub fn active_permission(
+    name: &str,
+    threshold: i64,
+    contract_types: &[u64],
+    signers: &[&walletops::tron::PrivateKey],
+) -> walletops::tron::tx::Permission {
+    use walletops::tron::tx::{Permission, PermissionKey, PermissionType};
+    let mut operations = vec![0u8; 32];
+    for t in contract_types {
+        operations[(t / 8) as usize] |= 1 << (t % 8);
+    }
+    Permission {
+        kind: PermissionType::Active,
+        id: 2,
+        name: name.into(),
+        threshold,
+        parent_id: 0,
+        operations,
+        keys: signers
+            .iter()
+            .map(|k| PermissionKey {
+                address: k.address(),
+                weight: 1,
+            })
+            .collect(),
+    }
+}
