@@ -683,8 +683,8 @@ async fn constant_call(url: &str, token: &Address, function: &str, parameter: Ve
     u64::from_be_bytes(word[24..].try_into().unwrap())
 }
 
-/// Broadcasts the JSON transaction `tx` and waits for its block.
-async fn land(url: &str, tx: &Value) {
+/// Broadcasts the JSON transaction `tx` and waits for its receipt.
+async fn land(url: &str, tx: &Value) -> Value {
     let r = post(url, "wallet/broadcasttransaction", tx.clone()).await;
     assert_eq!(r["result"], true, "{r}");
     let info = eventually(|| async {
@@ -698,6 +698,7 @@ async fn land(url: &str, tx: &Value) {
     })
     .await;
     assert_ne!(info["result"], "FAILED", "{info}");
+    info
 }
 
 #[test]
@@ -775,7 +776,25 @@ fn permissions_token_ledgers_and_allowances_survive_a_restart() {
         .await["transaction"]
             .clone();
         sign(&mut approve, treasury);
-        land(&sim.url, &approve).await;
+        let approved = land(&sim.url, &approve).await;
+        // The block routes show the token call's Approval log.
+        let infos = post(
+            &sim.url,
+            "wallet/gettransactioninfobyblocknum",
+            json!({"num": approved["blockNumber"]}),
+        )
+        .await;
+        let info = infos
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == approve["txID"])
+            .expect("the approve is in its block");
+        assert_eq!(
+            info["log"][0]["topics"][0],
+            "8c5be1e5ebec7d5bd14f71427d1e84f3dd0314c0f7b2291e5b200ac8c7c3b925",
+            "{info}"
+        );
 
         let funded = post(
             &sim.url,
@@ -904,8 +923,23 @@ fn permissions_token_ledgers_and_allowances_survive_a_restart() {
                 .unwrap()
         };
         let before = spender_trx().await;
-        land(&again.url, &tx).await;
+        let landed = land(&again.url, &tx).await;
         assert_eq!(spender_trx().await, before + 3 * TRX);
+        // Its block shows the permission it was signed under.
+        let block = post(
+            &again.url,
+            "wallet/getblockbynum",
+            json!({"num": landed["blockNumber"], "visible": true}),
+        )
+        .await;
+        let in_block = block["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["txID"] == tx["txID"])
+            .expect("the transfer is in its block");
+        assert_eq!(in_block["raw_data"]["contract"][0]["Permission_id"], 2);
+        assert_eq!(in_block["signature"].as_array().unwrap().len(), 2);
     });
     drop(again);
     std::fs::remove_dir_all(&dir).unwrap();
