@@ -30,7 +30,7 @@ use super::loadgen::{LoadGen, Plan};
 use super::routes::{
     Shr, body, info_json, lock, node_error, put, show, sim_bad, transaction_json, visible,
 };
-use super::{Shared, SimConfig, now_ms};
+use super::{Shared, now_ms};
 use crate::tron::address::Address;
 use crate::tron::tx::SignedTransaction;
 
@@ -314,10 +314,9 @@ fn infos_by_num(s: &Shared, v: &Value, solid: bool) -> Value {
     if n <= 0 {
         return json!({});
     }
-    let (config, found): (Arc<SimConfig>, Option<Snap>) = {
+    let found: Option<Snap> = {
         let chain = lock(s);
-        let b = in_view(&chain, n, solid).map(|b| snap(&chain, b));
-        (chain.config.clone(), b)
+        in_view(&chain, n, solid).map(|b| snap(&chain, b))
     };
     let vis = visible(v);
     Value::Array(
@@ -325,7 +324,7 @@ fn infos_by_num(s: &Shared, v: &Value, solid: bool) -> Value {
             .map(|b| {
                 b.txs
                     .iter()
-                    .map(|(tx, ex)| info_json(&config, tx, ex, vis))
+                    .map(|(tx, ex)| info_json(tx, ex, vis))
                     .collect()
             })
             .unwrap_or_default(),

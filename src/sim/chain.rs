@@ -1,14 +1,17 @@
-//! The simulated chain: accounts, the USDT contract, blocks, the pending
-//! pool, execution with bandwidth, energy and activation fees, expiry and
-//! solidification. No HTTP here: `routes` renders it in the node's shapes.
+//! The simulated chain: accounts and their permissions, the token ledgers,
+//! blocks, the pending pool, broadcast checks in java-tron's order,
+//! execution with bandwidth, energy, activation and multi-signature fees,
+//! expiry and solidification. No HTTP here: `routes` renders it in the node's shapes.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::SimConfig;
+use super::permissions::{self, AccountPermissions, SignWeight};
+use super::trc20::{self, Allowances, Balances, Log};
 use crate::tron::address::Address;
 use crate::tron::tx::{
     Contract, RawTransaction, RefBlock, Resource, SignedTransaction, TxId, parse_trc20_transfer,
@@ -19,8 +22,6 @@ const MAX_FEE_LIMIT: u64 = 15_000_000_000;
 /// java-tron adds this many bytes per contract result to the bandwidth a
 /// transaction uses (`MAX_RESULT_SIZE_IN_TX`).
 const RESULT_BYTES: u64 = 64;
-/// Energy a reverted TRC-20 call burns (a require failing early).
-pub(super) const REVERT_ENERGY: u64 = 10_000;
 const DAY_MS: i64 = 86_400_000;
 /// A transaction may expire at most this long after the head block.
 const MAX_EXPIRATION_MS: i64 = DAY_MS;
@@ -29,6 +30,8 @@ const TRX: u64 = 1_000_000;
 const SIGNED_OVERHEAD: usize = 70;
 /// A locked delegation without a period is locked for 3 days of blocks.
 const DEFAULT_LOCK_PERIOD_BLOCKS: u64 = 86_400;
+/// `TRANSACTION_MAX_BYTE_SIZE`: the node refuses bigger transactions.
+const MAX_TRANSACTION_BYTES: usize = 500 * 1024;
 
 /// A refusal at broadcast, in the node's codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +47,7 @@ fn reject(code: &'static str, message: impl Into<String>) -> Reject {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Block {
     pub number: u64,
     pub id: [u8; 32],
@@ -53,7 +56,7 @@ pub struct Block {
     pub txids: Vec<TxId>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Account {
     pub trx: u64,
     pub create_time_ms: i64,
@@ -72,7 +75,7 @@ pub struct Account {
 }
 
 /// Resource units used as of `at_ms`; they recover linearly over the window.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Usage {
     pub used: u64,
     pub at_ms: i64,
@@ -99,7 +102,7 @@ pub fn res(r: Resource) -> usize {
 }
 
 /// One owner's delegation to one receiver.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Delegation {
     /// Undelegatable at any time, SUN of stake.
     pub balance: [u64; 2],
@@ -108,16 +111,48 @@ pub struct Delegation {
     pub lock_expire_ms: [i64; 2],
 }
 
-/// Balances: activated accounts (TRX) and the USDT contract's ledger, which
-/// may hold addresses that are not activated.
-#[derive(Debug, Clone, Default)]
+/// Balances: activated accounts (TRX) and the token contracts' ledgers,
+/// which may hold addresses that are not activated.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     pub accounts: BTreeMap<Address, Account>,
-    pub usdt: BTreeMap<Address, u64>,
+    pub usdt: Balances,
+    /// The `--token` contracts' balances, by contract.
+    pub tokens: BTreeMap<Address, Balances>,
+    /// TRC-20 allowances of every token, by contract.
+    pub allowances: BTreeMap<Address, Allowances>,
+    /// Accounts that updated their permissions (multi-signature); the
+    /// others sign with `AccountPermissions::default_for`.
+    pub permissions: BTreeMap<Address, AccountPermissions>,
     /// Stake 2.0 delegations keyed by (owner, receiver).
+    #[serde(with = "pair_keyed")]
     pub delegations: BTreeMap<(Address, Address), Delegation>,
     /// SUN staked by the simulator's accounts (delegated or not).
     pub staked: [u64; 2],
+}
+
+/// JSON object keys are strings, so a map keyed by a pair is kept in the
+/// state file as a list of `[key, value]` entries.
+mod pair_keyed {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, K: Serialize, V: Serialize>(
+        map: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map)
+    }
+
+    pub fn deserialize<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        D: Deserializer<'de>,
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 impl State {
@@ -211,7 +246,7 @@ impl State {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Outcome {
     Success,
@@ -230,7 +265,7 @@ impl Outcome {
 }
 
 /// What a mined transaction did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Executed {
     pub block: u64,
     pub block_timestamp_ms: i64,
@@ -245,9 +280,17 @@ pub struct Executed {
     pub energy_fee: u64,
     /// A TRX transfer that activated its recipient.
     pub created_account: bool,
+    /// The token contract called, with its return (or revert) data and logs.
+    pub contract: Option<Address>,
+    pub output: Vec<u8>,
+    pub logs: Vec<Log>,
     /// The asset moved: `TRX` or `USDT` (nothing moves unless `Success`),
-    /// or `STAKE` for Stake 2.0 contracts (`amount` is the SUN staked,
-    /// unstaked or delegated; `to` the receiver of a delegation).
+    /// `TRC20` for other token calls and USDT approvals, `PERMISSION` for a
+    /// permission update, or `STAKE` for Stake 2.0 contracts (`amount` is
+    /// the SUN staked, unstaked or delegated; `to` the receiver of a
+    /// delegation). Kept beside the receipt in a state file (a name, not a
+    /// `&'static str`).
+    #[serde(skip)]
     pub asset: &'static str,
     pub from: Address,
     pub to: Address,
@@ -262,7 +305,7 @@ pub struct Known {
 }
 
 /// Where a transaction came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// Broadcast by a client.
@@ -298,7 +341,7 @@ pub struct Pruned {
     pub first_block: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Dropped {
     pub txid: TxId,
     pub reason: String,
@@ -312,10 +355,10 @@ pub struct Chain {
     pub state: State,
     /// The state as of the solidified head: a fork restores it and
     /// replays the blocks above.
-    solid_state: State,
-    solid_burned: u64,
+    pub(super) solid_state: State,
+    pub(super) solid_burned: u64,
     /// Forks so far; mixed into block hashes so a replaced block differs.
-    forks: u64,
+    pub(super) forks: u64,
     /// Accepted and waiting for a block, in arrival order.
     pub pool: Vec<TxId>,
     /// Accepted but never to be mined (the "never mined" fault).
@@ -354,6 +397,13 @@ impl Chain {
             funded_usdt: 0,
             burned: 0,
         };
+        for token in &chain.config.tokens {
+            chain.state.tokens.insert(token.address, Balances::new());
+            chain
+                .solid_state
+                .tokens
+                .insert(token.address, Balances::new());
+        }
         chain.push_block(now_ms, Vec::new());
         chain
     }
@@ -409,6 +459,12 @@ impl Chain {
         });
     }
 
+    /// The state as of the solidified head block (funding outside
+    /// transactions, `/sim/fund` and test accounts, is in it at once).
+    pub fn solid_state(&self) -> &State {
+        &self.solid_state
+    }
+
     /// Adds TRX (activating the account) and/or USDT.
     pub fn fund(
         &mut self,
@@ -440,39 +496,83 @@ impl Chain {
         Ok(())
     }
 
-    /// Takes a signed transaction as `/wallet/broadcasthex` does.
+    /// What `address` would hold of `--token` contract `token` after
+    /// `units` more; an error for an unknown token or an overflow.
+    pub fn token_balance_after(
+        &self,
+        token: &Address,
+        address: &Address,
+        units: u64,
+    ) -> Result<u64, String> {
+        let balances = self.state.tokens.get(token).ok_or_else(|| {
+            format!("no token contract at {token}: declare it with --token SYMBOL:DECIMALS (USDT is funded with \"usdt\")")
+        })?;
+        balances
+            .get(address)
+            .copied()
+            .unwrap_or(0)
+            .checked_add(units)
+            .ok_or_else(|| "amount overflows".to_string())
+    }
+
+    pub fn set_token_balance(&mut self, token: &Address, address: Address, units: u64) {
+        self.state
+            .tokens
+            .entry(*token)
+            .or_default()
+            .insert(address, units);
+    }
+
+    /// Takes a signed transaction as `/wallet/broadcasthex` does, checking
+    /// in java-tron's order (docs/tron.md, "Broadcast validation order"):
+    /// expired, signature, TaPoS, size, expiration window, duplicate, then
+    /// resources and the contract against the pending state.
     pub fn broadcast(&mut self, bytes: &[u8], never_mine: bool) -> Result<TxId, Reject> {
-        let tx = SignedTransaction::decode(bytes)
-            .map_err(|e| reject("OTHER_ERROR", format!("cannot parse transaction: {e}")))?;
+        let tx = SignedTransaction::decode(bytes).map_err(|e| {
+            reject(
+                "OTHER_ERROR",
+                format!("Error: cannot parse transaction: {e}"),
+            )
+        })?;
         let txid = tx.txid();
         *self.broadcasts.entry(txid).or_default() += 1;
-        if self.txs.contains_key(&txid) {
-            return Err(reject(
-                "DUP_TRANSACTION_ERROR",
-                "Transaction already exists.",
-            ));
-        }
-        tx.verify_owner()
-            .map_err(|e| reject("SIGERROR", format!("Validate signature error: {e}")))?;
-        self.check_tapos(&tx)?;
+        let expired = || reject("TRANSACTION_EXPIRATION_ERROR", "Transaction expired");
         let head = self.head().timestamp_ms;
         let exp = tx.raw().expiration_ms;
-        if exp <= head || exp > head + MAX_EXPIRATION_MS {
+        let next_slot = head + self.config.block_interval.as_millis() as i64;
+        if exp < next_slot {
+            return Err(expired());
+        }
+        let mut pending = self.pending_state();
+        let owner = tx.raw().contract.owner();
+        permissions::check_signatures(
+            &tx,
+            pending.permissions.get(&owner),
+            pending.accounts.contains_key(&owner),
+        )
+        .map_err(|m| reject("SIGERROR", format!("Validate signature error: {m}")))?;
+        self.check_tapos(&tx)?;
+        let size = tx.encode().len();
+        if size > MAX_TRANSACTION_BYTES {
             return Err(reject(
-                "TRANSACTION_EXPIRATION_ERROR",
+                "TOO_BIG_TRANSACTION_ERROR",
                 format!(
-                    "Transaction expiration, transaction expiration time is {exp}, but headBlockTime is {head}"
+                    "Too big transaction, TxId {txid}, the size is {size} bytes, maxTxSize {MAX_TRANSACTION_BYTES}"
                 ),
             ));
         }
-        let mut pending = self.pending_state();
-        execute(
-            &self.config,
-            &mut pending,
-            tx.raw(),
-            tx.encode().len(),
-            head,
-        )?;
+        if exp <= head || exp > head + MAX_EXPIRATION_MS {
+            return Err(expired());
+        }
+        if self.txs.contains_key(&txid) {
+            return Err(reject("DUP_TRANSACTION_ERROR", "Dup transaction."));
+        }
+        execute(&self.config, &mut pending, &tx, size, head).map_err(|mut r| {
+            if r.code == "CONTRACT_VALIDATE_ERROR" {
+                r.message = format!("Contract validate error : {}", r.message);
+            }
+            r
+        })?;
         if never_mine {
             self.limbo.insert(txid);
         } else {
@@ -489,6 +589,23 @@ impl Chain {
         Ok(txid)
     }
 
+    /// `getsignweight`: how far `tx`'s signatures go towards the threshold
+    /// of the permission it names, against the pending state.
+    pub fn sign_weight(&self, tx: &SignedTransaction) -> SignWeight {
+        let pending = self.pending_state();
+        let owner = tx.raw().contract.owner();
+        let defaults;
+        let perms = match pending.permissions.get(&owner) {
+            Some(p) => Some(p),
+            None if pending.accounts.contains_key(&owner) => {
+                defaults = AccountPermissions::default_for(owner);
+                Some(&defaults)
+            }
+            None => None,
+        };
+        permissions::sign_weight(tx, perms)
+    }
+
     /// The state the pending pool will leave: new transactions are
     /// validated against it, as the node does with its pending state.
     fn pending_state(&self) -> State {
@@ -499,7 +616,7 @@ impl Chain {
             let _ = execute(
                 &self.config,
                 &mut pending,
-                known.raw(),
+                known,
                 known.encode().len(),
                 head,
             );
@@ -511,6 +628,16 @@ impl Chain {
     /// (referring to the head block, expiring 60 s after it), validated
     /// against the pending state.
     pub fn build(&self, contract: Contract, now_ms: i64) -> Result<RawTransaction, Reject> {
+        self.build_with_fee_limit(contract, crate::tron::Sun::ZERO, now_ms)
+    }
+
+    /// [`Chain::build`] for a contract call that may burn up to `fee_limit`.
+    pub fn build_with_fee_limit(
+        &self,
+        contract: Contract,
+        fee_limit: crate::tron::Sun,
+        now_ms: i64,
+    ) -> Result<RawTransaction, Reject> {
         let head = self.head();
         let reference = RefBlock {
             number: head.number,
@@ -522,12 +649,12 @@ impl Chain {
             &reference,
             now_ms,
             std::time::Duration::from_secs(60),
-            crate::tron::Sun::ZERO,
+            fee_limit,
         );
         let mut pending = self.pending_state();
         // Sized as it will be once signed: one 65-byte signature.
         let size = raw.encode().len() + SIGNED_OVERHEAD;
-        execute(&self.config, &mut pending, &raw, size, head.timestamp_ms)?;
+        execute_raw(&self.config, &mut pending, &raw, 1, size, head.timestamp_ms)?;
         Ok(raw)
     }
 
@@ -545,14 +672,8 @@ impl Chain {
         if found {
             Ok(())
         } else {
-            Err(reject(
-                "TAPOS_ERROR",
-                format!(
-                    "Tapos check error: no recent block {} with hash {}",
-                    hex::encode(raw.ref_block_bytes),
-                    hex::encode(raw.ref_block_hash)
-                ),
-            ))
+            // The node logs which block it missed but answers only this.
+            Err(reject("TAPOS_ERROR", "Tapos check error."))
         }
     }
 
@@ -611,13 +732,7 @@ impl Chain {
                 self.forget(txid, "expired before it was mined");
                 continue;
             }
-            match execute(
-                &self.config,
-                &mut self.state,
-                tx.raw(),
-                tx.encode().len(),
-                ts,
-            ) {
+            match execute(&self.config, &mut self.state, &tx, tx.encode().len(), ts) {
                 Ok(mut ex) => {
                     ex.block = number;
                     ex.block_timestamp_ms = ts;
@@ -737,6 +852,19 @@ impl Chain {
         })
     }
 
+    /// Rebuilds the histories by address from `applied` (a chain read
+    /// back from a state file).
+    pub(super) fn reindex(&mut self) {
+        self.by_address.clear();
+        for txid in &self.applied {
+            if let Some(ex) = &self.txs[txid].executed {
+                for a in parties(ex) {
+                    self.by_address.entry(a).or_default().push_back(*txid);
+                }
+            }
+        }
+    }
+
     /// The mined transactions from or to `address`, oldest first.
     pub fn history(&self, address: &Address) -> impl DoubleEndedIterator<Item = &TxId> {
         self.by_address.get(address).into_iter().flatten()
@@ -788,9 +916,13 @@ impl Chain {
             .map_or(0, |a| a.free_net.at(now, window))
     }
 
-    /// Energy a USDT transfer to `to` costs now.
-    pub fn usdt_transfer_energy(&self, to: &Address) -> u64 {
-        transfer_energy(&self.config, &self.state, to)
+    /// The owner's permissions as `getaccount` shows them.
+    pub fn permissions_of(&self, address: &Address) -> AccountPermissions {
+        self.state
+            .permissions
+            .get(address)
+            .cloned()
+            .unwrap_or_else(|| AccountPermissions::default_for(*address))
     }
 }
 
@@ -811,33 +943,31 @@ fn replay(config: &SimConfig, txs: &HashMap<TxId, Known>, state: &mut State, blo
     let mut burned = 0;
     for id in &block.txids {
         let tx = &txs[id].tx;
-        if let Ok(ex) = execute(
-            config,
-            state,
-            tx.raw(),
-            tx.encode().len(),
-            block.timestamp_ms,
-        ) {
+        if let Ok(ex) = execute(config, state, tx, tx.encode().len(), block.timestamp_ms) {
             burned += ex.fee;
         }
     }
     burned
 }
 
-fn transfer_energy(config: &SimConfig, state: &State, to: &Address) -> u64 {
-    if state.usdt.get(to).copied().unwrap_or(0) > 0 {
-        config.usdt_energy_to_holder
-    } else {
-        config.usdt_energy_to_new_holder
-    }
-}
-
-/// Validates and applies one transaction to `state`, as a block would; the
-/// receipt's block fields are left for the caller.
+/// Validates and applies one signed transaction to `state`, as a block
+/// would; the receipt's block fields are left for the caller.
 fn execute(
     config: &SimConfig,
     state: &mut State,
+    tx: &SignedTransaction,
+    size: usize,
+    now_ms: i64,
+) -> Result<Executed, Reject> {
+    execute_raw(config, state, tx.raw(), tx.signatures().len(), size, now_ms)
+}
+
+/// [`execute`] for a transaction carrying `signatures` signatures.
+fn execute_raw(
+    config: &SimConfig,
+    state: &mut State,
     raw: &RawTransaction,
+    signatures: usize,
     size: usize,
     now_ms: i64,
 ) -> Result<Executed, Reject> {
@@ -868,25 +998,36 @@ fn execute(
     } else {
         (0, bytes * config.transaction_fee, 0)
     };
-    if balance < net_fee {
+    // More than one signature burns the multi-signature fee on top.
+    let multi_sign_fee = if signatures > 1 {
+        config.multi_sign_fee
+    } else {
+        0
+    };
+    if balance < net_fee + multi_sign_fee {
         return Err(reject(
             "BANDWITH_ERROR",
             "Account resource insufficient error.",
         ));
     }
+    // What the checks below may still spend.
+    let balance = balance - multi_sign_fee;
     let staked_net_used = if staked_net { bytes } else { 0 };
 
     let mut ex = Executed {
         block: 0,
         block_timestamp_ms: 0,
         outcome: Outcome::Success,
-        fee: net_fee,
+        fee: net_fee + multi_sign_fee,
         net_usage,
         net_fee,
         energy_usage_total: 0,
         energy_usage: 0,
         energy_fee: 0,
         created_account: creates,
+        contract: None,
+        output: Vec::new(),
+        logs: Vec::new(),
         asset: "TRX",
         from: owner,
         to: owner,
@@ -930,12 +1071,12 @@ fn execute(
             data,
             ..
         } => {
-            if *contract != config.usdt_contract {
+            let Some(call) = trc20::call(config, state, contract, &owner, data) else {
                 return Err(validate("No contract or not a valid smart contract".into()));
-            }
+            };
             if call_value.0 != 0 {
                 return Err(validate(
-                    "the simulator's USDT contract is not payable".into(),
+                    "the simulator's token contracts are not payable".into(),
                 ));
             }
             if raw.fee_limit.0 > MAX_FEE_LIMIT {
@@ -943,31 +1084,34 @@ fn execute(
                     "feeLimit must be >= 0 and <= {MAX_FEE_LIMIT}"
                 )));
             }
-            ex.asset = "USDT";
-            let call = parse_trc20_transfer(data);
-            let (energy, outcome) = match call {
-                Some((to, amount)) => {
-                    ex.to = to;
-                    ex.amount = amount.0;
-                    if state.usdt.get(&owner).copied().unwrap_or(0) < amount.0 {
-                        (REVERT_ENERGY, Outcome::Revert)
-                    } else {
-                        (transfer_energy(config, state, &to), Outcome::Success)
-                    }
-                }
-                None => (REVERT_ENERGY, Outcome::Revert),
+            let is_usdt = *contract == config.usdt_contract;
+            ex.asset = "TRC20";
+            ex.contract = Some(*contract);
+            // A USDT transfer keeps its parties for the ledger and the v1
+            // lists, whether or not it succeeds.
+            let parties = call
+                .moved
+                .or_else(|| parse_trc20_transfer(data).map(|(to, a)| (owner, to, a.0)));
+            if let (true, Some((from, to, amount))) = (is_usdt, parties) {
+                ex.asset = "USDT";
+                (ex.from, ex.to, ex.amount) = (from, to, amount);
+            }
+            let outcome = if call.reverted {
+                Outcome::Revert
+            } else {
+                Outcome::Success
             };
             // Staked energy (own and delegated) first, then TRX burned for
             // the rest; `fee_limit` caps the whole, as in java-tron.
             let price = config.energy_fee.max(1);
             let staked = state.available(config, &owner, Resource::Energy, now_ms);
             let max_energy = (staked + (balance - net_fee) / price).min(raw.fee_limit.0 / price);
-            let used = if energy > max_energy {
+            let used = if call.energy > max_energy {
                 ex.outcome = Outcome::OutOfEnergy;
                 max_energy
             } else {
                 ex.outcome = outcome;
-                energy
+                call.energy
             };
             ex.energy_usage_total = used;
             ex.energy_usage = used.min(staked);
@@ -975,10 +1119,44 @@ fn execute(
             ex.fee += ex.energy_fee;
             debit(config, state, &owner, ex.fee, free_net, now_ms);
             state.consume(config, &owner, Resource::Energy, ex.energy_usage, now_ms);
-            if ex.outcome == Outcome::Success {
-                *state.usdt.entry(owner).or_default() -= ex.amount;
-                *state.usdt.entry(ex.to).or_default() += ex.amount;
+            match ex.outcome {
+                Outcome::Success => {
+                    ex.output = call.output;
+                    ex.logs = call.logs;
+                    trc20::apply(config, state, contract, call.effects);
+                }
+                Outcome::Revert => ex.output = call.output,
+                Outcome::OutOfEnergy => {}
             }
+        }
+        Contract::AccountPermissionUpdate {
+            owner_permission,
+            witness,
+            actives,
+            ..
+        } => {
+            permissions::validate_update(owner_permission, witness.as_ref(), actives)
+                .map_err(validate)?;
+            // The actuator charges the fee only when it executes, so an
+            // account that cannot pay fails there, not in validation.
+            let fee = config.update_account_permission_fee;
+            if balance - net_fee < fee {
+                return Err(reject(
+                    "CONTRACT_EXE_ERROR",
+                    format!(
+                        "Contract execute error : {} insufficient balance, balance: {}, amount: {fee}",
+                        hex::encode(owner.as_bytes()),
+                        balance - net_fee
+                    ),
+                ));
+            }
+            ex.asset = "PERMISSION";
+            ex.fee += fee;
+            debit(config, state, &owner, ex.fee, free_net, now_ms);
+            state.permissions.insert(
+                owner,
+                AccountPermissions::from_update(owner_permission, witness.as_ref(), actives),
+            );
         }
         Contract::TransferAsset { .. } => {
             return Err(validate(
@@ -1261,5 +1439,74 @@ mod tests {
             state.can_delegate(&config, &owner, Resource::Energy, 0),
             10_000 * TRX
         );
+    }
+
+    #[test]
+    fn sign_weight_counts_the_signers_of_the_named_permission() {
+        use crate::tron::PrivateKey;
+        use crate::tron::tx::{Permission, PermissionKey, PermissionType};
+        use permissions::SignWeightCode;
+
+        let k = |n: u8| PrivateKey::from_bytes(&[n; 32]).unwrap();
+        let (treasury, a, b, outsider) = (k(1), k(2), k(3), k(4));
+        let mut chain = Chain::new(SimConfig::default(), 1_000);
+        chain.fund(treasury.address(), 50 * TRX, 0, 1_000).unwrap();
+        let mut perms = AccountPermissions::default_for(treasury.address());
+        perms.actives[0].threshold = 2;
+        perms.actives[0].keys = [&a, &b]
+            .iter()
+            .map(|key| PermissionKey {
+                address: key.address(),
+                weight: 1,
+            })
+            .collect();
+        chain.state.permissions.insert(treasury.address(), perms);
+        let transfer = Contract::Transfer {
+            owner: treasury.address(),
+            to: outsider.address(),
+            amount: crate::tron::Sun(TRX),
+        };
+        let raw = chain
+            .build(transfer.clone(), 1_000)
+            .unwrap()
+            .with_permission_id(2);
+
+        let one = raw.sign(&a);
+        let w = chain.sign_weight(&one);
+        assert_eq!(w.code, SignWeightCode::NotEnoughPermission);
+        assert_eq!((w.current_weight, w.threshold), (1, 2));
+        assert_eq!(w.approved_list, vec![a.address()]);
+        assert_eq!(w.permission.as_ref().unwrap().kind, PermissionType::Active);
+
+        let two = one.clone().cosign(&b);
+        let w = chain.sign_weight(&two);
+        assert_eq!(w.code, SignWeightCode::EnoughPermission);
+        assert_eq!(w.current_weight, 2);
+        assert_eq!(w.message, "");
+
+        let w = chain.sign_weight(&one.cosign(&outsider));
+        assert_eq!(w.code, SignWeightCode::PermissionError);
+        assert!(
+            w.message
+                .ends_with("but it is not contained of permission."),
+            "{}",
+            w.message
+        );
+
+        let w = chain.sign_weight(&raw.clone().with_permission_id(3).sign(&a));
+        assert_eq!(w.message, "Permission for this, does not exist!");
+        assert_eq!(w.permission, None::<Permission>);
+
+        let ghost = Contract::Transfer {
+            owner: outsider.address(),
+            to: a.address(),
+            amount: crate::tron::Sun(1),
+        };
+        let ghost = RawTransaction {
+            contract: ghost,
+            ..raw
+        };
+        let w = chain.sign_weight(&ghost.sign(&outsider));
+        assert_eq!(w.message, "Account does not exist!");
     }
 }

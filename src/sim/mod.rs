@@ -1,30 +1,44 @@
 //! `tron-sim`: a local simulator of the TRON full-node HTTP API, in the
 //! real JSON shapes, for tests and the demo (no chain is reachable here).
 //!
-//! It keeps TRX and USDT balances, bandwidth and energy (free, staked and
-//! delegated under Stake 2.0, recovering over a window of
-//! `resource_window_blocks` blocks), blocks on a timer,
-//! solidification, expiry and receipts; it decodes every broadcast
-//! transaction's protobuf and checks its signature against the owner, so
-//! any correct TRON implementation's transactions are accepted and nothing
-//! else is. Control routes under `/sim/` fund addresses, show the ledger,
+//! It keeps TRX balances and TRC-20 ledgers (USDT and declared tokens, with
+//! the whole TRC-20 interface: `trc20`), bandwidth and energy (free, staked
+//! and delegated under Stake 2.0, recovering over a window of
+//! `resource_window_blocks` blocks), blocks on a timer, solidification,
+//! expiry and receipts; it decodes every broadcast transaction's protobuf
+//! and checks it in java-tron's order, its signatures against the owner's
+//! permissions (multi-signature: `permissions`), so any correct TRON
+//! implementation's transactions are accepted and nothing else is. Control
+//! routes under `/sim/` fund addresses, show the ledger,
 //! inject faults (forks among them), prune old blocks, count the requests
 //! served and generate deposit traffic.
+//! As a devnet ([`Simulator::spawn_devnet`]) it funds test accounts at
+//! genesis and keeps the chain in a state file, and it answers the routes
+//! client libraries use to build and send (`node_api`).
 
 mod blocks;
 mod chain;
+mod devnet;
 mod loadgen;
+mod node_api;
+mod permissions;
 mod routes;
+mod trc20;
+
+pub use devnet::{StateFileError, dev_keys};
 
 pub use loadgen::seeded_address;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use url::Url;
+
+pub use trc20::{TokenSpec, TokenSpecError};
 
 use crate::tron::MAINNET_USDT;
 use crate::tron::address::Address;
@@ -37,6 +51,12 @@ pub struct SimConfig {
     /// Blocks on top of a block before it is solidified.
     pub solidify_blocks: u64,
     pub usdt_contract: Address,
+    /// More TRC-20 tokens (`--token SYMBOL:DECIMALS`), besides USDT.
+    pub tokens: Vec<TokenSpec>,
+    /// SUN burned by an AccountPermissionUpdate (`getUpdateAccountPermissionFee`).
+    pub update_account_permission_fee: u64,
+    /// SUN burned by a transaction with more than one signature (`getMultiSignFee`).
+    pub multi_sign_fee: u64,
     /// SUN per energy (`getEnergyFee`).
     pub energy_fee: u64,
     /// SUN per byte of bandwidth (`getTransactionFee`).
@@ -81,6 +101,9 @@ impl Default for SimConfig {
             block_interval: Duration::from_millis(3000),
             solidify_blocks: 19,
             usdt_contract: MAINNET_USDT.parse().expect("valid constant"),
+            tokens: Vec::new(),
+            update_account_permission_fee: 100_000_000,
+            multi_sign_fee: 1_000_000,
             energy_fee: 100,
             transaction_fee: 1000,
             create_account_fee: 100_000,
@@ -174,6 +197,35 @@ impl Faults {
     }
 }
 
+/// What a devnet start adds to a simulator (`walletops tron-sim
+/// --accounts N --state FILE`).
+#[derive(Debug, Clone, Default)]
+pub struct Devnet {
+    /// Funded on a new chain: address, TRX in SUN, USDT in token units.
+    pub accounts: Vec<(Address, u64, u64)>,
+    /// Where the chain is kept across restarts.
+    pub state_file: Option<PathBuf>,
+    /// How often the state file is written besides [`SimHandle::save`].
+    pub save_interval: Duration,
+}
+
+/// Why a simulator did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The state file cannot be used.
+    #[error(transparent)]
+    State(#[from] StateFileError),
+    /// The test accounts' funding overflows.
+    #[error("cannot fund the test accounts: {0}")]
+    Fund(String),
+}
+
 /// State shared by the routes and the block producer.
 struct Shared {
     chain: Mutex<chain::Chain>,
@@ -193,12 +245,48 @@ impl Simulator {
     /// Binds `config.listen` (port 0 picks a free one), starts producing
     /// blocks and serving; the simulator stops when the handle is dropped.
     pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
-        let addr = listener.local_addr()?;
+        Self::spawn_devnet(config, Devnet::default())
+            .await
+            .map_err(|e| match e {
+                SpawnError::Listen { source, .. } => source,
+                other => std::io::Error::other(other),
+            })
+    }
+
+    /// [`Simulator::spawn`], resuming the chain in `devnet.state_file` if
+    /// there is one, else funding `devnet.accounts` on a new chain.
+    pub async fn spawn_devnet(config: SimConfig, devnet: Devnet) -> Result<SimHandle, SpawnError> {
+        let listen = config.listen;
+        let listen_err = |source| SpawnError::Listen {
+            addr: listen,
+            source,
+        };
+        let loaded = match &devnet.state_file {
+            Some(path) => devnet::load(path, &config)?,
+            None => None,
+        };
+        let resumed_at = loaded.as_ref().map(|c| c.head().number);
+        let chain = match loaded {
+            Some(chain) => chain,
+            None => {
+                let now = now_ms();
+                let mut chain = chain::Chain::new(config.clone(), now);
+                for (address, trx, usdt) in &devnet.accounts {
+                    chain
+                        .fund(*address, *trx, *usdt, now)
+                        .map_err(SpawnError::Fund)?;
+                }
+                chain
+            }
+        };
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(listen_err)?;
+        let addr = listener.local_addr().map_err(listen_err)?;
         let interval = config.block_interval.max(Duration::from_millis(1));
         let shared = Arc::new(Shared {
             api_key: config.api_key.clone(),
-            chain: Mutex::new(chain::Chain::new(config, now_ms())),
+            chain: Mutex::new(chain),
             faults: Mutex::new(Faults::default()),
             loadgen: Mutex::new(None),
             stats: Mutex::new(Default::default()),
@@ -216,17 +304,36 @@ impl Simulator {
                 }
             })
         };
-        let app = routes::router(shared);
+        let app = routes::router(shared.clone());
         let server = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("tron-sim server stopped: {e}");
             }
         });
+        let mut tasks = vec![producer, server];
+        if let Some(path) = devnet.state_file.clone() {
+            let shared = shared.clone();
+            let every = devnet.save_interval.max(Duration::from_millis(100));
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = save(&shared, &path).await {
+                        tracing::warn!("tron-sim: {e}");
+                    }
+                }
+            }));
+        }
         let url = Url::parse(&format!("http://{addr}/")).expect("valid URL");
         Ok(SimHandle {
             url,
             addr,
-            tasks: vec![producer, server],
+            tasks,
+            shared,
+            state_file: devnet.state_file,
+            resumed_at,
         })
     }
 }
@@ -279,6 +386,18 @@ pub struct SimHandle {
     url: Url,
     addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    state_file: Option<PathBuf>,
+    resumed_at: Option<u64>,
+}
+
+/// Writes the chain to `path`: a snapshot under the lock, the file after it.
+async fn save(shared: &Arc<Shared>, path: &std::path::Path) -> Result<(), StateFileError> {
+    let saved = devnet::Saved::of(&shared.chain.lock().expect("chain lock"));
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || saved.write(&path))
+        .await
+        .unwrap_or_else(|e| panic!("state file writer panicked: {e}"))
 }
 
 impl SimHandle {
@@ -289,6 +408,19 @@ impl SimHandle {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The head block of the state file the chain resumed from, if it did.
+    pub fn resumed_at(&self) -> Option<u64> {
+        self.resumed_at
+    }
+
+    /// Writes the state file now (at shutdown); nothing without one.
+    pub async fn save(&self) -> Result<(), StateFileError> {
+        match &self.state_file {
+            Some(path) => save(&self.shared, path).await,
+            None => Ok(()),
+        }
     }
 }
 

@@ -18,13 +18,13 @@ use axum::routing::{get, post};
 use axum::{Json, body::Body, body::Bytes};
 use serde_json::{Map, Value, json};
 
-use super::chain::{Chain, Executed, Outcome, REVERT_ENERGY, res};
-use super::{Faults, Shared, SimConfig, blocks, now_ms, roll};
+use super::chain::{Chain, Executed, Outcome, res};
+use super::trc20;
+use super::{Faults, Shared, blocks, now_ms, roll};
 use crate::tron::Sun;
 use crate::tron::address::Address;
 use crate::tron::tx::{
-    Contract, RawTransaction, Resource, SignedTransaction, TRANSFER_EVENT_TOPIC, TxId,
-    address_word, parse_trc20_transfer, uint_word,
+    Contract, Permission, PermissionType, RawTransaction, Resource, SignedTransaction, TxId,
 };
 
 pub(super) type Shr = State<Arc<Shared>>;
@@ -32,7 +32,6 @@ pub(super) type Shr = State<Arc<Shared>>;
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     let node = Router::new()
         .route("/wallet/getaccount", post(get_account))
-        .route("/wallet/getcontract", post(get_contract))
         .route("/wallet/getaccountresource", post(get_account_resource))
         .route("/wallet/triggerconstantcontract", post(trigger_constant))
         .route("/wallet/getdelegatedresourcev2", post(delegated_resource))
@@ -88,8 +87,14 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         // Blocks (src/sim/blocks.rs): getblock, getblockbynum, getblockbyid,
         // getblockbylatestnum, getblockbylimitnext, getnowblock,
         // gettransactioninfobyblocknum and their /walletsolidity twins.
-        .merge(blocks::node_routes())
+        .merge(blocks::node_routes());
+    // The routes client libraries call to build and send (node_api.rs).
+    let node = super::node_api::routes()
+        .into_iter()
+        .fold(node, |r, (path, method)| r.route(path, method))
         .route_layer(middleware::from_fn_with_state(shared.clone(), count))
+        .fallback(super::node_api::unknown_route)
+        .layer(middleware::from_fn(super::node_api::query_as_body))
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             inject_faults,
@@ -188,7 +193,7 @@ pub(super) fn visible(v: &Value) -> bool {
     }
 }
 
-fn address_field(v: &Value, key: &str) -> Result<Address, Answer> {
+pub(super) fn address_field(v: &Value, key: &str) -> Result<Address, Answer> {
     v[key]
         .as_str()
         .ok_or_else(|| node_error(format!("{key} isn't set.")))?
@@ -222,7 +227,12 @@ pub(super) fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Chain> {
 // ---- /wallet ----------------------------------------------------------------
 
 async fn get_account(State(s): Shr, text: String) -> Answer {
-    let v = match body(&text) {
+    account(&s, &text, false)
+}
+
+/// `getaccount`, from the solidified state when `solid`.
+pub(super) fn account(s: &Shared, text: &str, solid: bool) -> Answer {
+    let v = match body(text) {
         Ok(v) => v,
         Err(e) => return e,
     };
@@ -231,15 +241,21 @@ async fn get_account(State(s): Shr, text: String) -> Answer {
         Err(e) => return e,
     };
     let vis = visible(&v);
-    let chain = lock(&s);
-    let Some(acct) = chain.state.accounts.get(&addr) else {
+    let chain = lock(s);
+    let state = if solid {
+        chain.solid_state()
+    } else {
+        &chain.state
+    };
+    let Some(acct) = state.accounts.get(&addr) else {
         return Json(json!({}));
     };
     let mut m = Map::new();
     m.insert("address".into(), show(&addr, vis));
     put(&mut m, "balance", acct.trx);
     put(&mut m, "create_time", acct.create_time_ms);
-    put(&mut m, "free_net_usage", chain.free_net_used(&addr));
+    let (now, window) = (chain.head().timestamp_ms, chain.config.resource_window_ms());
+    put(&mut m, "free_net_usage", acct.free_net.at(now, window));
     let (bw, en) = (res(Resource::Bandwidth), res(Resource::Energy));
     let mut frozen = Vec::new();
     for r in [Resource::Bandwidth, Resource::Energy] {
@@ -295,37 +311,54 @@ async fn get_account(State(s): Shr, text: String) -> Answer {
     put(&mut m, "net_usage", acct.usage[bw].used);
     put(&mut m, "latest_consume_time", acct.usage[bw].at_ms);
     m.insert("account_resource".into(), Value::Object(resource));
+    let perms = chain.permissions_of(&addr);
     m.insert(
         "owner_permission".into(),
-        json!({"permission_name": "owner", "threshold": 1, "keys": [{"address": show(&addr, vis), "weight": 1}]}),
+        permission_json(&perms.owner, vis),
+    );
+    if let Some(w) = &perms.witness {
+        m.insert("witness_permission".into(), permission_json(w, vis));
+    }
+    m.insert(
+        "active_permission".into(),
+        perms
+            .actives
+            .iter()
+            .map(|p| permission_json(p, vis))
+            .collect(),
     );
     Json(Value::Object(m))
 }
 
-/// The simulator's one contract is its USDT token.
-async fn get_contract(State(s): Shr, text: String) -> Answer {
-    let v = match body(&text) {
-        Ok(v) => v,
-        Err(e) => return e,
-    };
-    let addr = match address_field(&v, "value") {
-        Ok(a) => a,
-        Err(e) => return e,
-    };
-    let chain = lock(&s);
-    if addr != chain.config.usdt_contract {
-        return Json(json!({}));
+/// A `Permission` as the node renders it (defaults left out: the owner
+/// permission shows no type and no id).
+pub(super) fn permission_json(p: &Permission, vis: bool) -> Value {
+    let mut m = Map::new();
+    if p.kind != PermissionType::Owner {
+        m.insert("type".into(), p.kind.as_str().into());
     }
-    let vis = visible(&v);
-    Json(json!({
-        "contract_address": show(&addr, vis),
-        "name": "TetherToken",
-        "bytecode": "6080604052",
-    }))
+    put(&mut m, "id", p.id);
+    put(&mut m, "permission_name", p.name.clone());
+    put(&mut m, "threshold", p.threshold);
+    put(&mut m, "parent_id", p.parent_id);
+    put(&mut m, "operations", hex::encode(&p.operations));
+    let keys: Vec<Value> = p
+        .keys
+        .iter()
+        .map(|k| json!({"address": show(&k.address, vis), "weight": k.weight}))
+        .collect();
+    put(&mut m, "keys", keys);
+    Value::Object(m)
 }
 
 async fn get_account_resource(State(s): Shr, text: String) -> Answer {
-    let v = match body(&text) {
+    resources(&s, &text, true)
+}
+
+/// `getaccountresource`, or without `energy` its bandwidth part, which is
+/// `getaccountnet`.
+pub(super) fn resources(s: &Shared, text: &str, energy: bool) -> Answer {
+    let v = match body(text) {
         Ok(v) => v,
         Err(e) => return e,
     };
@@ -333,7 +366,7 @@ async fn get_account_resource(State(s): Shr, text: String) -> Answer {
         Ok(a) => a,
         Err(e) => return e,
     };
-    let chain = lock(&s);
+    let chain = lock(s);
     if !chain.state.accounts.contains_key(&addr) {
         return Json(json!({}));
     }
@@ -353,6 +386,9 @@ async fn get_account_resource(State(s): Shr, text: String) -> Answer {
         "TotalNetWeight",
         st.total_weight(c, Resource::Bandwidth),
     );
+    if !energy {
+        return Json(Value::Object(m));
+    }
     put(
         &mut m,
         "EnergyUsed",
@@ -459,7 +495,7 @@ fn resource_field(v: &Value) -> Result<Resource, Answer> {
     }
 }
 
-fn sun_field(v: &Value, key: &str) -> Result<Sun, Answer> {
+pub(super) fn sun_field(v: &Value, key: &str) -> Result<Sun, Answer> {
     match &v[key] {
         Value::Null => Ok(Sun::ZERO),
         Value::Number(n) => n
@@ -559,7 +595,7 @@ async fn can_delegate_max(State(s): Shr, text: String) -> Answer {
     Json(Value::Object(m))
 }
 
-async fn trigger_constant(State(s): Shr, text: String) -> Answer {
+pub(super) async fn trigger_constant(State(s): Shr, text: String) -> Answer {
     let v = match body(&text) {
         Ok(v) => v,
         Err(e) => return e,
@@ -571,56 +607,81 @@ async fn trigger_constant(State(s): Shr, text: String) -> Answer {
         (Ok(o), Ok(c)) => (o, c),
         (Err(e), _) | (_, Err(e)) => return e,
     };
+    let data = match constant_call_data(&v) {
+        Ok(d) => d,
+        Err(e) => return e,
+    };
+    let vis = visible(&v);
+    // `Return.message` is bytes: text when visible, else hex.
+    let text = |m: &str| if vis { m.to_string() } else { hex::encode(m) };
     let chain = lock(&s);
-    if contract != chain.config.usdt_contract {
+    let Some(call) = trc20::call(&chain.config, &chain.state, &contract, &owner, &data) else {
         return Json(json!({"result": {
             "code": "CONTRACT_VALIDATE_ERROR",
-            "message": "No contract or not a valid smart contract"
+            "message": text("No contract or not a valid smart contract")
         }}));
-    }
-    let param = hex::decode(v["parameter"].as_str().unwrap_or_default()).unwrap_or_default();
-    let revert = || {
-        Json(json!({
-            "result": {"result": true},
-            "energy_used": REVERT_ENERGY,
-            "constant_result": [""],
-            "transaction": {"ret": [{"ret": "FAILED"}]}
-        }))
     };
-    match v["function_selector"].as_str().unwrap_or_default() {
-        "balanceOf(address)" if param.len() == 32 => {
-            let holder = Address::from_evm(param[12..].try_into().expect("20 bytes"));
-            let bal = chain.state.usdt.get(&holder).copied().unwrap_or(0);
-            Json(json!({
-                "result": {"result": true},
-                "energy_used": 935,
-                "constant_result": [hex::encode(uint_word(bal))],
-                "transaction": {"ret": [{}]}
-            }))
-        }
-        "transfer(address,uint256)" => {
-            let mut data = crate::tron::tx::TRC20_TRANSFER_SELECTOR.to_vec();
-            data.extend_from_slice(&param);
-            let Some((to, amount)) = parse_trc20_transfer(&data) else {
-                return revert();
-            };
-            if chain.state.usdt.get(&owner).copied().unwrap_or(0) < amount.0 {
-                return revert();
-            }
-            // Report the cost split the way the dynamic energy model does:
-            // base usage plus a penalty (mainnet factor about 4.4).
-            let total = chain.usdt_transfer_energy(&to);
-            let used = total * 10 / 44;
-            Json(json!({
-                "result": {"result": true},
-                "energy_used": used,
-                "energy_penalty": total - used,
-                "constant_result": [hex::encode(uint_word(1))],
-                "transaction": {"ret": [{}]}
-            }))
-        }
-        _ => revert(),
+    let mut result = Map::new();
+    result.insert("result".into(), true.into());
+    let mut ret = Map::new();
+    if call.reverted {
+        result.insert("message".into(), text("REVERT opcode executed").into());
+        ret.insert("ret".into(), "FAILED".into());
     }
+    // The dynamic energy model reports a transfer's cost as base usage
+    // plus a penalty (mainnet factor about 4.4).
+    let (used, penalty) = if call.energy > trc20::REVERT_ENERGY {
+        let used = call.energy * 10 / 44;
+        (used, call.energy - used)
+    } else {
+        (call.energy, 0)
+    };
+    let mut m = Map::new();
+    m.insert("result".into(), Value::Object(result));
+    put(&mut m, "energy_used", used);
+    put(&mut m, "energy_penalty", penalty);
+    m.insert("constant_result".into(), json!([hex::encode(&call.output)]));
+    if !call.logs.is_empty() {
+        m.insert("logs".into(), logs_json(&call.logs, vis));
+    }
+    m.insert("transaction".into(), json!({"ret": [ret]}));
+    Json(Value::Object(m))
+}
+
+/// The calldata of a constant call: `function_selector` (hashed to its
+/// selector) followed by `parameter`, or else the whole `data`.
+fn constant_call_data(v: &Value) -> Result<Vec<u8>, Answer> {
+    let hex_field = |key: &str| {
+        hex::decode(v[key].as_str().unwrap_or_default())
+            .map_err(|e| node_error(format!("{key} is not hex: {e}")))
+    };
+    match v["function_selector"].as_str() {
+        Some(sig) if !sig.is_empty() => {
+            let mut data = trc20::selector(sig).to_vec();
+            data.extend(hex_field("parameter")?);
+            Ok(data)
+        }
+        _ => hex_field("data"),
+    }
+}
+
+/// Receipt logs: the contract's 20-byte address (hex, or base58 when
+/// visible), topics and data in hex.
+fn logs_json(logs: &[trc20::Log], vis: bool) -> Value {
+    logs.iter()
+        .map(|l| {
+            let address = if vis {
+                l.address.to_base58()
+            } else {
+                hex::encode(l.address.evm_bytes())
+            };
+            json!({
+                "address": address,
+                "topics": l.topics.iter().map(hex::encode).collect::<Vec<_>>(),
+                "data": hex::encode(&l.data),
+            })
+        })
+        .collect()
 }
 
 async fn chain_parameters(State(s): Shr) -> Answer {
@@ -644,6 +705,12 @@ async fn chain_parameters(State(s): Shr) -> Answer {
         ("getAllowMultiSign", 1),
         ("getAllowDynamicEnergy", 1),
         ("getMaxFeeLimit", 15_000_000_000),
+        (
+            "getUpdateAccountPermissionFee",
+            c.update_account_permission_fee,
+        ),
+        ("getMultiSignFee", c.multi_sign_fee),
+        ("getTotalSignNum", super::permissions::TOTAL_SIGN_NUM as u64),
     ]
     .into_iter()
     .map(|(k, v)| {
@@ -696,7 +763,7 @@ async fn broadcast_hex(State(s): Shr, text: String) -> Answer {
     }
 }
 
-fn txid_field(v: &Value) -> Result<TxId, Answer> {
+pub(super) fn txid_field(v: &Value) -> Result<TxId, Answer> {
     v["value"]
         .as_str()
         .unwrap_or_default()
@@ -723,13 +790,13 @@ fn transaction_info(s: &Shared, text: &str, solid: bool) -> Answer {
     };
     let chain = lock(s);
     match chain.mined(&txid, solid) {
-        Some((tx, ex)) => Json(info_json(&chain.config, tx, ex, visible(&v))),
+        Some((tx, ex)) => Json(info_json(tx, ex, visible(&v))),
         None => Json(json!({})),
     }
 }
 
 /// `raw_data` as the node renders it.
-fn raw_json(raw: &RawTransaction, vis: bool) -> Value {
+pub(super) fn raw_json(raw: &RawTransaction, vis: bool) -> Value {
     let mut value = Map::new();
     match &raw.contract {
         Contract::Transfer { owner, to, amount } => {
@@ -811,16 +878,33 @@ fn raw_json(raw: &RawTransaction, vis: bool) -> Value {
             put(&mut value, "balance", balance.0);
             put_resource(&mut value, *resource);
         }
+        Contract::AccountPermissionUpdate {
+            owner,
+            owner_permission,
+            witness,
+            actives,
+        } => {
+            value.insert("owner_address".into(), show(owner, vis));
+            value.insert("owner".into(), permission_json(owner_permission, vis));
+            if let Some(w) = witness {
+                value.insert("witness".into(), permission_json(w, vis));
+            }
+            value.insert(
+                "actives".into(),
+                actives.iter().map(|p| permission_json(p, vis)).collect(),
+            );
+        }
     }
     let name = raw.contract.type_name();
+    let mut contract = json!({
+        "parameter": {"value": value, "type_url": format!("type.googleapis.com/protocol.{name}")},
+        "type": name
+    });
+    if raw.permission_id != 0 {
+        contract["Permission_id"] = raw.permission_id.into();
+    }
     let mut m = Map::new();
-    m.insert(
-        "contract".into(),
-        json!([{
-            "parameter": {"value": value, "type_url": format!("type.googleapis.com/protocol.{name}")},
-            "type": name
-        }]),
-    );
+    m.insert("contract".into(), json!([contract]));
     put(&mut m, "ref_block_bytes", hex::encode(raw.ref_block_bytes));
     put(&mut m, "ref_block_hash", hex::encode(raw.ref_block_hash));
     put(&mut m, "expiration", raw.expiration_ms);
@@ -852,14 +936,9 @@ pub(super) fn transaction_json(tx: &SignedTransaction, ex: Option<&Executed>, vi
     Value::Object(m)
 }
 
-/// A receipt as `gettransactioninfobyid` renders it: with `visible`, the
-/// contract and log addresses in base58 and `resMessage` as text.
-pub(super) fn info_json(
-    config: &SimConfig,
-    tx: &SignedTransaction,
-    ex: &Executed,
-    vis: bool,
-) -> Value {
+/// With `vis`, addresses (the log's too) are base58 and `resMessage` is
+/// text, as java-tron renders them; else hex.
+pub(super) fn info_json(tx: &SignedTransaction, ex: &Executed, vis: bool) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), tx.txid().to_hex().into());
     put(&mut m, "fee", ex.fee);
@@ -871,43 +950,25 @@ pub(super) fn info_json(
     put(&mut receipt, "energy_fee", ex.energy_fee);
     put(&mut receipt, "net_usage", ex.net_usage);
     put(&mut receipt, "net_fee", ex.net_fee);
-    if ex.asset == "USDT" {
-        let usdt = config.usdt_contract;
+    if let Some(contract) = ex.contract {
         receipt.insert("result".into(), ex.outcome.as_str().into());
-        m.insert("contract_address".into(), show(&usdt, vis));
-        let result = if ex.outcome == Outcome::Success {
-            hex::encode(uint_word(1))
-        } else {
-            String::new()
-        };
-        m.insert("contractResult".into(), json!([result]));
-        if ex.outcome == Outcome::Success {
-            m.insert(
-                "log".into(),
-                json!([{
-                    // The node gives a log's 20-byte EVM address, or the
-                    // whole TRON address in base58 when visible.
-                    "address": if vis { usdt.to_base58() } else { hex::encode(usdt.evm_bytes()) },
-                    "topics": [
-                        TRANSFER_EVENT_TOPIC,
-                        hex::encode(address_word(&ex.from)),
-                        hex::encode(address_word(&ex.to)),
-                    ],
-                    "data": hex::encode(uint_word(ex.amount)),
-                }]),
-            );
-        } else {
+        m.insert("contract_address".into(), show(&contract, vis));
+        m.insert("contractResult".into(), json!([hex::encode(&ex.output)]));
+        if !ex.logs.is_empty() {
+            m.insert("log".into(), logs_json(&ex.logs, vis));
+        }
+        if ex.outcome != Outcome::Success {
             m.insert("result".into(), "FAILED".into());
             let why = match ex.outcome {
                 Outcome::Revert => "REVERT opcode executed",
                 _ => "Not enough energy for this transaction",
             };
-            let message = if vis {
+            let why = if vis {
                 why.to_string()
             } else {
                 hex::encode(why)
             };
-            m.insert("resMessage".into(), message.into());
+            m.insert("resMessage".into(), why.into());
         }
     } else {
         m.insert("contractResult".into(), json!([""]));
@@ -953,13 +1014,14 @@ async fn v1_account(State(s): Shr, Path(address): Path<String>) -> V1 {
     m.insert("address".into(), addr.to_hex().into());
     put(&mut m, "balance", acct.trx);
     put(&mut m, "create_time", acct.create_time_ms);
-    let usdt = chain.state.usdt.get(&addr).copied().unwrap_or(0);
-    let trc20 = if usdt > 0 {
-        json!([{ chain.config.usdt_contract.to_base58(): usdt.to_string() }])
-    } else {
-        json!([])
-    };
-    m.insert("trc20".into(), trc20);
+    // Every token the account holds, USDT first, as TronGrid lists them.
+    let held = std::iter::once((&chain.config.usdt_contract, &chain.state.usdt))
+        .chain(&chain.state.tokens)
+        .filter_map(|(token, balances)| {
+            let units = balances.get(&addr).copied().filter(|u| *u > 0)?;
+            Some(json!({ token.to_base58(): units.to_string() }))
+        });
+    m.insert("trc20".into(), held.collect());
     v1_page(vec![Value::Object(m)], None)
 }
 
@@ -1158,6 +1220,10 @@ struct FundRequest {
     trx_sun: u64,
     #[serde(default)]
     usdt: u64,
+    /// A `--token` contract to credit `token_units` of.
+    token: Option<Address>,
+    #[serde(default)]
+    token_units: u64,
 }
 
 async fn fund(State(s): Shr, text: String) -> Response {
@@ -1165,13 +1231,24 @@ async fn fund(State(s): Shr, text: String) -> Response {
         Ok(r) => r,
         Err(e) => {
             return sim_bad(format!(
-                "expected {{\"address\",\"trx_sun\",\"usdt\"}}: {e}"
+                "expected {{\"address\",\"trx_sun\",\"usdt\",\"token\",\"token_units\"}}: {e}"
             ));
         }
     };
     let mut chain = lock(&s);
+    // Checked before anything changes, so a bad request changes nothing.
+    let minted = match req.token {
+        Some(token) => match chain.token_balance_after(&token, &req.address, req.token_units) {
+            Ok(balance) => Some((token, balance)),
+            Err(e) => return sim_bad(e),
+        },
+        None => None,
+    };
     if let Err(e) = chain.fund(req.address, req.trx_sun, req.usdt, now_ms()) {
         return sim_bad(e);
+    }
+    if let Some((token, balance)) = minted {
+        chain.set_token_balance(&token, req.address, balance);
     }
     Json(json!({
         "address": req.address,
@@ -1185,6 +1262,9 @@ async fn ledger(State(s): Shr) -> Json<Value> {
     let chain = lock(&s);
     let mut addresses: Vec<Address> = chain.state.accounts.keys().copied().collect();
     addresses.extend(chain.state.usdt.keys().copied());
+    for balances in chain.state.tokens.values() {
+        addresses.extend(balances.keys().copied());
+    }
     addresses.sort();
     addresses.dedup();
     let accounts: Vec<Value> = addresses
@@ -1196,6 +1276,13 @@ async fn ledger(State(s): Shr) -> Json<Value> {
                 "activated": acct.is_some(),
                 "trx_sun": acct.map_or(0, |x| x.trx),
                 "usdt": chain.state.usdt.get(a).copied().unwrap_or(0),
+                // The `--token` contracts' units, by contract.
+                "tokens": chain
+                    .state
+                    .tokens
+                    .iter()
+                    .filter_map(|(token, b)| Some((token.to_base58(), b.get(a).copied()?.into())))
+                    .collect::<Map<String, Value>>(),
                 "free_net_used": chain.free_net_used(a),
                 "staked_sun": acct.map_or(0, |x| {
                     x.frozen.iter().sum::<u64>()

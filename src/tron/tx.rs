@@ -176,6 +176,169 @@ pub enum Contract {
         balance: Sun,
         receiver: Address,
     },
+    /// Replaces the account's permissions (ContractType 46): who may sign
+    /// what, with which weights and thresholds (multi-signature).
+    AccountPermissionUpdate {
+        owner: Address,
+        owner_permission: Permission,
+        /// Only a witness (super representative) account may set one.
+        witness: Option<Permission>,
+        actives: Vec<Permission>,
+    },
+}
+
+/// java-tron's `Permission.PermissionType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PermissionType {
+    Owner,
+    Witness,
+    Active,
+}
+
+impl PermissionType {
+    pub fn code(self) -> u64 {
+        match self {
+            PermissionType::Owner => 0,
+            PermissionType::Witness => 1,
+            PermissionType::Active => 2,
+        }
+    }
+
+    pub fn from_code(code: u64) -> Result<Self, DecodeError> {
+        match code {
+            0 => Ok(PermissionType::Owner),
+            1 => Ok(PermissionType::Witness),
+            2 => Ok(PermissionType::Active),
+            _ => Err(DecodeError::Malformed(
+                "permission type is not Owner, Witness or Active",
+            )),
+        }
+    }
+
+    /// The name in the node's JSON and messages (`"Owner"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermissionType::Owner => "Owner",
+            PermissionType::Witness => "Witness",
+            PermissionType::Active => "Active",
+        }
+    }
+}
+
+impl FromStr for PermissionType {
+    type Err = DecodeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "Owner" => Ok(PermissionType::Owner),
+            "Witness" => Ok(PermissionType::Witness),
+            "Active" => Ok(PermissionType::Active),
+            _ => Err(DecodeError::Malformed(
+                "permission type is not Owner, Witness or Active",
+            )),
+        }
+    }
+}
+
+/// One key of a permission and the weight its signature adds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionKey {
+    pub address: Address,
+    pub weight: i64,
+}
+
+/// java-tron's `Permission`: signatures whose keys' weights reach
+/// `threshold` may sign the contract types set in `operations` (a 32-byte
+/// bitmap, bit `n` for ContractType `n`; only Active permissions have one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permission {
+    pub kind: PermissionType,
+    /// Owner 0, Witness 1, Active 2 and up (the node numbers them).
+    pub id: i32,
+    pub name: String,
+    pub threshold: i64,
+    pub parent_id: i32,
+    pub operations: Vec<u8>,
+    pub keys: Vec<PermissionKey>,
+}
+
+impl Permission {
+    /// A permission of one key of weight 1 and threshold 1, as every
+    /// account has until it updates its permissions.
+    pub fn single(kind: PermissionType, id: i32, name: &str, key: Address) -> Self {
+        Self {
+            kind,
+            id,
+            name: name.to_string(),
+            threshold: 1,
+            parent_id: 0,
+            operations: Vec::new(),
+            keys: vec![PermissionKey {
+                address: key,
+                weight: 1,
+            }],
+        }
+    }
+
+    /// Whether `operations` lets this permission sign ContractType `n`.
+    pub fn allows(&self, contract_type: u64) -> bool {
+        let (byte, bit) = ((contract_type / 8) as usize, contract_type % 8);
+        self.operations
+            .get(byte)
+            .is_some_and(|b| b & (1 << bit) != 0)
+    }
+
+    /// The weight `address` signs with; 0 when it is not a key.
+    pub fn weight_of(&self, address: &Address) -> i64 {
+        self.keys
+            .iter()
+            .find(|k| k.address == *address)
+            .map_or(0, |k| k.weight)
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::new();
+        put_varint(&mut b, 1, self.kind.code());
+        put_varint(&mut b, 2, self.id as i64 as u64);
+        put_bytes(&mut b, 3, self.name.as_bytes());
+        put_varint(&mut b, 4, self.threshold as u64);
+        put_varint(&mut b, 5, self.parent_id as i64 as u64);
+        put_bytes(&mut b, 6, &self.operations);
+        for key in &self.keys {
+            let mut k = Vec::new();
+            put_bytes(&mut k, 1, key.address.as_bytes());
+            put_varint(&mut k, 2, key.weight as u64);
+            // A repeated message writes every element, even an empty one.
+            put_tag(&mut b, 7, 2);
+            put_raw_varint(&mut b, k.len() as u64);
+            b.extend_from_slice(&k);
+        }
+        b
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut f = Fields::read(bytes)?;
+        let keys = f
+            .all_bytes(7)
+            .into_iter()
+            .map(|k| {
+                let mut k = Fields::read(k)?;
+                Ok(PermissionKey {
+                    address: k.address(1)?,
+                    weight: k.varint(2) as i64,
+                })
+            })
+            .collect::<Result<Vec<_>, DecodeError>>()?;
+        Ok(Self {
+            kind: PermissionType::from_code(f.varint(1))?,
+            id: f.varint(2) as i32,
+            name: String::from_utf8(f.take_bytes(3).to_vec())
+                .map_err(|_| DecodeError::Malformed("permission_name is not UTF-8"))?,
+            threshold: f.varint(4) as i64,
+            parent_id: f.varint(5) as i32,
+            operations: f.take_bytes(6).to_vec(),
+            keys,
+        })
+    }
 }
 
 /// java-tron's `ResourceCode` (TRON_POWER is not supported here).
@@ -247,11 +410,13 @@ impl Contract {
             | Contract::UnfreezeBalanceV2 { owner, .. }
             | Contract::WithdrawExpireUnfreeze { owner }
             | Contract::DelegateResource { owner, .. }
-            | Contract::UnDelegateResource { owner, .. } => *owner,
+            | Contract::UnDelegateResource { owner, .. }
+            | Contract::AccountPermissionUpdate { owner, .. } => *owner,
         }
     }
 
-    fn type_number(&self) -> u64 {
+    /// The ContractType number (the bit a permission's `operations` sets).
+    pub fn type_number(&self) -> u64 {
         match self {
             Contract::Transfer { .. } => 1,
             Contract::TransferAsset { .. } => 2,
@@ -261,6 +426,7 @@ impl Contract {
             Contract::WithdrawExpireUnfreeze { .. } => 56,
             Contract::DelegateResource { .. } => 57,
             Contract::UnDelegateResource { .. } => 58,
+            Contract::AccountPermissionUpdate { .. } => 46,
         }
     }
 
@@ -275,6 +441,7 @@ impl Contract {
             Contract::WithdrawExpireUnfreeze { .. } => "WithdrawExpireUnfreezeContract",
             Contract::DelegateResource { .. } => "DelegateResourceContract",
             Contract::UnDelegateResource { .. } => "UnDelegateResourceContract",
+            Contract::AccountPermissionUpdate { .. } => "AccountPermissionUpdateContract",
         }
     }
 
@@ -349,11 +516,26 @@ impl Contract {
                 put_varint(&mut b, 3, balance.0);
                 put_bytes(&mut b, 4, receiver.as_bytes());
             }
+            Contract::AccountPermissionUpdate {
+                owner,
+                owner_permission,
+                witness,
+                actives,
+            } => {
+                put_bytes(&mut b, 1, owner.as_bytes());
+                put_message(&mut b, 2, &owner_permission.encode());
+                if let Some(w) = witness {
+                    put_message(&mut b, 3, &w.encode());
+                }
+                for active in actives {
+                    put_message(&mut b, 4, &active.encode());
+                }
+            }
         }
         b
     }
 
-    fn encode(&self) -> Vec<u8> {
+    fn encode(&self, permission_id: i32) -> Vec<u8> {
         let mut any = Vec::new();
         put_bytes(
             &mut any,
@@ -364,21 +546,28 @@ impl Contract {
         let mut b = Vec::new();
         put_varint(&mut b, 1, self.type_number());
         put_bytes(&mut b, 2, &any);
+        put_varint(&mut b, 5, permission_id as i64 as u64);
         b
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+    /// The contract and its `Permission_id`.
+    fn decode(bytes: &[u8]) -> Result<(Self, i32), DecodeError> {
         let mut kind = 0u64;
         let mut param: Option<&[u8]> = None;
+        let mut permission_id = 0i32;
         let mut r = Reader::new(bytes);
         while let Some((field, value)) = r.next_field()? {
             match field {
                 1 => kind = value.varint(field)?,
                 2 => param = Some(value.bytes(field)?),
-                5 if value.varint(field)? != 0 => return Err(DecodeError::PermissionId),
+                5 => permission_id = value.varint(field)? as i32,
                 _ => {}
             }
         }
+        Self::decode_parameter(kind, param).map(|c| (c, permission_id))
+    }
+
+    fn decode_parameter(kind: u64, param: Option<&[u8]>) -> Result<Self, DecodeError> {
         let param = param.ok_or(DecodeError::Missing("contract.parameter"))?;
         let (mut type_url, mut value) = ("", &[][..]);
         let mut r = Reader::new(param);
@@ -469,6 +658,28 @@ impl Contract {
                     receiver: fields.address(4)?,
                 })
             }
+            46 => {
+                expect("AccountPermissionUpdateContract")?;
+                let owner_permission = match fields.take_bytes(2) {
+                    [] => return Err(DecodeError::Missing("owner permission")),
+                    b => Permission::decode(b)?,
+                };
+                let witness = match fields.take_bytes(3) {
+                    [] => None,
+                    b => Some(Permission::decode(b)?),
+                };
+                let actives = fields
+                    .all_bytes(4)
+                    .into_iter()
+                    .map(Permission::decode)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Contract::AccountPermissionUpdate {
+                    owner: fields.address(1)?,
+                    owner_permission,
+                    witness,
+                    actives,
+                })
+            }
             other => Err(DecodeError::UnsupportedContract(other)),
         }
     }
@@ -488,6 +699,9 @@ pub struct RawTransaction {
     pub timestamp_ms: i64,
     /// Most TRX the transaction may burn for energy (smart contracts only).
     pub fee_limit: Sun,
+    /// The contract's `Permission_id`: which of the owner's permissions
+    /// signs (0, the owner permission, unless multi-signature says else).
+    pub permission_id: i32,
 }
 
 impl RawTransaction {
@@ -510,7 +724,14 @@ impl RawTransaction {
             contract,
             timestamp_ms,
             fee_limit,
+            permission_id: 0,
         }
+    }
+
+    /// The same transaction signed under permission `id` of its owner.
+    pub fn with_permission_id(mut self, id: i32) -> Self {
+        self.permission_id = id;
+        self
     }
 
     /// The canonical proto3 bytes.
@@ -520,7 +741,7 @@ impl RawTransaction {
         put_bytes(&mut b, 4, &self.ref_block_hash);
         put_varint(&mut b, 8, self.expiration_ms as u64);
         put_bytes(&mut b, 10, &self.data);
-        put_bytes(&mut b, 11, &self.contract.encode());
+        put_bytes(&mut b, 11, &self.contract.encode(self.permission_id));
         put_varint(&mut b, 14, self.timestamp_ms as u64);
         put_varint(&mut b, 18, self.fee_limit.0);
         b
@@ -538,6 +759,7 @@ impl RawTransaction {
         let (mut expiration_ms, mut timestamp_ms, mut fee_limit) = (0i64, 0i64, 0u64);
         let mut data = Vec::new();
         let mut contract = None;
+        let mut permission_id = 0;
         while let Some((field, v)) = r.next_field()? {
             match field {
                 1 => {
@@ -559,7 +781,9 @@ impl RawTransaction {
                     if contract.is_some() {
                         return Err(DecodeError::Malformed("more than one contract"));
                     }
-                    contract = Some(Contract::decode(v.bytes(field)?)?);
+                    let (c, id) = Contract::decode(v.bytes(field)?)?;
+                    contract = Some(c);
+                    permission_id = id;
                 }
                 14 => timestamp_ms = v.varint(field)? as i64,
                 18 => {
@@ -577,6 +801,7 @@ impl RawTransaction {
             contract: contract.ok_or(DecodeError::Missing("contract"))?,
             timestamp_ms,
             fee_limit: Sun(fee_limit),
+            permission_id,
         })
     }
 
@@ -615,6 +840,18 @@ pub enum VerifyError {
 }
 
 impl SignedTransaction {
+    /// `raw` with `signatures` as given (not checked: the node checks them
+    /// when the transaction is broadcast).
+    pub fn from_parts(raw: RawTransaction, signatures: Vec<Vec<u8>>) -> Self {
+        let raw_bytes = raw.encode();
+        Self {
+            txid: TxId::of_raw(&raw_bytes),
+            raw,
+            raw_bytes,
+            signatures,
+        }
+    }
+
     pub fn raw(&self) -> &RawTransaction {
         &self.raw
     }
@@ -630,6 +867,14 @@ impl SignedTransaction {
 
     pub fn signatures(&self) -> &[Vec<u8>] {
         &self.signatures
+    }
+
+    /// Adds `key`'s signature: a multi-signature transaction carries one
+    /// per signing key of its permission.
+    pub fn cosign(mut self, key: &PrivateKey) -> Self {
+        self.signatures
+            .push(key.sign(&self.txid).as_bytes().to_vec());
+        self
     }
 
     /// The `Transaction` protobuf bytes (`/wallet/broadcasthex` takes their hex).
@@ -699,8 +944,6 @@ pub enum DecodeError {
     UnsupportedContract(u64),
     #[error("contract parameter type_url {0:?} does not match its type")]
     TypeUrl(String),
-    #[error("multi-signature permissions (Permission_id) are not supported")]
-    PermissionId,
     #[error("bad address in transaction: {0}")]
     Address(#[from] AddressError),
 }
@@ -772,6 +1015,14 @@ fn put_varint(b: &mut Vec<u8>, field: u32, v: u64) {
         put_tag(b, field, 0);
         put_raw_varint(b, v);
     }
+}
+
+/// An embedded message field, written even when empty: presence matters
+/// (an empty owner permission is still an owner permission).
+fn put_message(b: &mut Vec<u8>, field: u32, v: &[u8]) {
+    put_tag(b, field, 2);
+    put_raw_varint(b, v.len() as u64);
+    b.extend_from_slice(v);
 }
 
 /// A length-delimited field, left out when empty (proto3 default).
@@ -897,6 +1148,15 @@ impl<'a> Fields<'a> {
             .unwrap_or(&[])
     }
 
+    /// Every occurrence of a repeated length-delimited field, in order.
+    fn all_bytes(&self, field: u32) -> Vec<&'a [u8]> {
+        self.bytes
+            .iter()
+            .filter(|(f, _)| *f == field)
+            .map(|(_, b)| *b)
+            .collect()
+    }
+
     fn address(&mut self, field: u32) -> Result<Address, DecodeError> {
         Ok(Address::from_bytes(self.take_bytes(field))?)
     }
@@ -969,6 +1229,7 @@ mod tests {
             },
             timestamp_ms: 1539295479000,
             fee_limit: Sun::ZERO,
+            permission_id: 0,
         };
         assert_eq!(hex::encode(raw.encode()), V1_RAW);
         assert_eq!(raw.txid().to_hex(), V1_TXID);
@@ -1057,6 +1318,7 @@ mod tests {
             contract,
             timestamp_ms: 1777447168009,
             fee_limit: Sun(100_000_000),
+            permission_id: 0,
         };
         assert_eq!(hex::encode(raw.encode()), TRIGGER_RAW);
         assert_eq!(raw.txid().to_hex(), TRIGGER_TXID);
@@ -1270,7 +1532,7 @@ mod tests {
         ];
         for (c, n) in contracts.iter().zip([57, 54, 55, 58, 57, 56]) {
             assert_eq!(c.type_number(), n);
-            assert_eq!(&Contract::decode(&c.encode()).unwrap(), c);
+            assert_eq!(Contract::decode(&c.encode(0)).unwrap(), (c.clone(), 0));
         }
         // TRON_POWER (2) is refused rather than misread.
         let mut bad = Vec::new();
@@ -1288,5 +1550,58 @@ mod tests {
         put_varint(&mut c, 1, 54);
         put_bytes(&mut c, 2, &any);
         assert!(Contract::decode(&c).is_err());
+    }
+
+    #[test]
+    fn permission_updates_and_permission_ids_encode_as_java_tron_reads_them() {
+        let owner = addr("TJRyWwFs9wTFGZg3JbrVriFbNfCug5tDeC");
+        let cosigner = addr("THRF3GuPnvvPzKoaT8pJex5XHmo8NNbCb3");
+        let mut active = Permission::single(PermissionType::Active, 2, "treasury", owner);
+        active.threshold = 2;
+        active.operations = vec![0; 32];
+        active.operations[0] = 0x02; // TransferContract
+        active.keys.push(PermissionKey {
+            address: cosigner,
+            weight: 1,
+        });
+        let update = Contract::AccountPermissionUpdate {
+            owner,
+            owner_permission: Permission::single(PermissionType::Owner, 0, "owner", owner),
+            witness: None,
+            actives: vec![active.clone()],
+        };
+        // Owner permission: type and id are 0 and left out.
+        let mut key = Vec::new();
+        put_bytes(&mut key, 1, owner.as_bytes());
+        put_varint(&mut key, 2, 1);
+        let mut owner_perm = Vec::new();
+        put_bytes(&mut owner_perm, 3, b"owner");
+        put_varint(&mut owner_perm, 4, 1);
+        put_bytes(&mut owner_perm, 7, &key);
+        let mut want = Vec::new();
+        put_bytes(&mut want, 1, owner.as_bytes());
+        put_bytes(&mut want, 2, &owner_perm);
+        put_bytes(&mut want, 4, &active.encode());
+        assert_eq!(update.encode_value(), want);
+        assert_eq!(update.type_number(), 46);
+        assert!(active.allows(1) && !active.allows(31));
+
+        let reference = RefBlock {
+            number: 1,
+            id: [7; 32],
+            timestamp_ms: 1_000,
+        };
+        let raw = RawTransaction::new(
+            update,
+            &reference,
+            1_000,
+            Duration::from_secs(60),
+            Sun::ZERO,
+        );
+        let as_active = raw.clone().with_permission_id(2);
+        assert_ne!(raw.txid(), as_active.txid(), "Permission_id is signed");
+        let back = RawTransaction::decode(&as_active.encode()).unwrap();
+        assert_eq!(back, as_active);
+        assert_eq!(back.permission_id, 2);
     }
 }

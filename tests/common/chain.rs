@@ -106,3 +106,94 @@ pub async fn land(client: &TronClient, from: &PrivateKey, contract: Contract, fe
     .await;
     assert!(info.succeeded(), "{info:?}");
 }
+
+/// A simulator on a free port with 50 ms blocks, solidifying after 2;
+/// `config` gives the rest (its `listen`, `block_interval` and
+/// `solidify_blocks` are replaced).
+pub async fn spawn_fast(config: walletops::sim::SimConfig) -> walletops::sim::SimHandle {
+    walletops::sim::Simulator::spawn(walletops::sim::SimConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        block_interval: Duration::from_millis(50),
+        solidify_blocks: 2,
+        ..config
+    })
+    .await
+    .expect("start the simulator")
+}
+
+/// POSTs `body` to the simulator's `path`; the answer must be a 2xx JSON.
+pub async fn post_json(
+    http: &reqwest::Client,
+    sim: &walletops::sim::SimHandle,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let r = http
+        .post(sim.url().join(path).unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path}: {}", r.status());
+    r.json().await.unwrap()
+}
+
+/// A transaction referring to the head block, expiring a minute later.
+pub async fn build_on_head(
+    client: &TronClient,
+    contract: walletops::tron::Contract,
+    fee_limit: walletops::tron::Sun,
+) -> walletops::tron::RawTransaction {
+    let reference = client.now_block().await.unwrap();
+    walletops::tron::RawTransaction::new(
+        contract,
+        &reference,
+        now_ms(),
+        Duration::from_secs(60),
+        fee_limit,
+    )
+}
+
+/// Waits for the receipt of `txid` at the head.
+pub async fn head_receipt(
+    client: &TronClient,
+    txid: walletops::tron::TxId,
+) -> walletops::tron::client::TransactionInfo {
+    eventually(|| async {
+        client
+            .transaction_info(&txid, walletops::tron::client::View::Head)
+            .await
+            .unwrap()
+    })
+    .await
+}
+
+/// An active permission (id 2) named `name` in which each of `signers` has
+/// weight 1 and `threshold` of them may sign the `contract_types` given.
+pub fn active_permission(
+    name: &str,
+    threshold: i64,
+    contract_types: &[u64],
+    signers: &[&walletops::tron::PrivateKey],
+) -> walletops::tron::tx::Permission {
+    use walletops::tron::tx::{Permission, PermissionKey, PermissionType};
+    let mut operations = vec![0u8; 32];
+    for t in contract_types {
+        operations[(t / 8) as usize] |= 1 << (t % 8);
+    }
+    Permission {
+        kind: PermissionType::Active,
+        id: 2,
+        name: name.into(),
+        threshold,
+        parent_id: 0,
+        operations,
+        keys: signers
+            .iter()
+            .map(|k| PermissionKey {
+                address: k.address(),
+                weight: 1,
+            })
+            .collect(),
+    }
+}

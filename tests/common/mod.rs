@@ -141,4 +141,5 @@ pub fn walletops() -> Command {
 pub mod admin;
 pub mod api;
 pub mod chain;
+pub mod devnet;
 pub mod tmux;
