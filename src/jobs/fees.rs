@@ -2,11 +2,9 @@
 //! consolidation and gas top-up price their transfers (energy, bandwidth,
 //! account activation, the fee limit).
 
-use std::time::Duration;
-
 use super::{JobError, JobSettings};
 use crate::tron::client::{ChainParameters, EnergyEstimate};
-use crate::tron::{Contract, RawTransaction, RefBlock, Sun};
+use crate::tron::{Contract, Sun};
 
 /// The most TRX a transaction may burn for energy: `tron.fee_limit_sun` for
 /// contract calls, none for plain transfers (they use no energy).
@@ -26,27 +24,7 @@ pub(super) fn overflow(what: &str) -> JobError {
 /// with the longest varints stands in for the real one, so this is an upper
 /// bound.
 pub fn bandwidth_bytes(contract: &Contract, settings: &JobSettings) -> u64 {
-    bandwidth_upper_bound(contract, fee_limit(contract, settings))
-}
-
-fn bandwidth_upper_bound(contract: &Contract, fee_limit: Sun) -> u64 {
-    // One signature (tag, length, 65 bytes), the raw_data field header, and
-    // java-tron's MAX_RESULT_SIZE_IN_TX.
-    const SIGNED_OVERHEAD: u64 = 2 + 65 + 3;
-    const RESULT_BYTES: u64 = 64;
-    let reference = RefBlock {
-        number: u64::MAX,
-        id: [0xff; 32],
-        timestamp_ms: i64::MAX / 4,
-    };
-    let raw = RawTransaction::new(
-        contract.clone(),
-        &reference,
-        i64::MAX / 4,
-        Duration::from_secs(86_400),
-        fee_limit,
-    );
-    raw.encode().len() as u64 + SIGNED_OVERHEAD + RESULT_BYTES
+    crate::tron::tx::bandwidth_upper_bound(contract, fee_limit(contract, settings))
 }
 
 /// TRX the transaction's bandwidth burns when none of it is free.
@@ -107,6 +85,8 @@ mod tests {
 
     use super::*;
     use crate::tron::{Address, PrivateKey, TokenUnits};
+    use crate::tron::{RawTransaction, RefBlock};
+    use std::time::Duration;
 
     #[test]
     fn the_bandwidth_bound_covers_the_signed_transaction_and_stays_close() {

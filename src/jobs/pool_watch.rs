@@ -11,6 +11,7 @@ use super::JobSettings;
 use crate::settings::SettingsError;
 use crate::transfers::pool::{self, Delegation, PoolFigures, PoolState};
 use crate::tron::client::{ClientError, TronClient};
+use crate::tron::tx::Resource;
 use crate::tron::{Address, Sun, TokenUnits};
 use crate::wallets::lookup::{self, PoolError};
 use sqlx::PgPool;
@@ -124,12 +125,7 @@ async fn read_pool(
     }
     Ok(PoolFigures {
         address: address.to_base58(),
-        // The node's frozen amount leaves out what is lent.
-        staked_energy: Sun(stake
-            .frozen
-            .energy
-            .0
-            .saturating_add(stake.delegated_out.energy.0)),
+        staked_energy: stake.staked(Resource::Energy),
         energy_limit: resource.energy_limit,
         energy_used: resource.energy_used,
         delegated_out: stake.delegated_out.energy,
