@@ -84,6 +84,7 @@ pub fn trx_transfer_fees(
 mod tests {
 
     use super::*;
+    use crate::tron::tx::{Resource, bandwidth_upper_bound, delegation_pair_bytes};
     use crate::tron::{Address, PrivateKey, TokenUnits};
     use crate::tron::{RawTransaction, RefBlock};
     use std::time::Duration;
@@ -99,6 +100,7 @@ mod tests {
             id: [0x3c; 32],
             timestamp_ms: 1_764_000_000_000,
         };
+        let mut pair = 0;
         for (contract, fee_limit) in [
             (
                 Contract::Transfer {
@@ -120,6 +122,26 @@ mod tests {
                 Contract::trc20_transfer(owner, usdt, to, TokenUnits(123_456_789)),
                 Sun(100_000_000),
             ),
+            (
+                Contract::DelegateResource {
+                    owner,
+                    resource: Resource::Energy,
+                    balance: Sun(7_550_000_000),
+                    receiver: to,
+                    lock: false,
+                    lock_period: 0,
+                },
+                Sun::ZERO,
+            ),
+            (
+                Contract::UnDelegateResource {
+                    owner,
+                    resource: Resource::Energy,
+                    balance: Sun(7_550_000_000),
+                    receiver: to,
+                },
+                Sun::ZERO,
+            ),
         ] {
             let signed = RawTransaction::new(
                 contract.clone(),
@@ -133,6 +155,18 @@ mod tests {
             let bound = bandwidth_upper_bound(&contract, fee_limit);
             assert!(bound >= actual, "{bound} < {actual}");
             assert!(bound <= actual + 40, "{bound} is far above {actual}");
+            if matches!(
+                contract,
+                Contract::DelegateResource { .. } | Contract::UnDelegateResource { .. }
+            ) {
+                pair += actual;
+            }
         }
+        // What the pool's bandwidth stake is sized by covers a real pair.
+        let bound = delegation_pair_bytes(owner);
+        assert!(
+            bound >= pair && bound <= pair + 80,
+            "{bound} against {pair}"
+        );
     }
 }
