@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use super::AdminError;
 use crate::settings::JobSettings;
 use crate::transfers as store;
+use crate::tron::Sun;
 use crate::tron::client::{ClientError, TronClient};
 use crate::tron::tx::{Resource, delegation_pair_bytes};
 use crate::wallets::lookup;
@@ -108,16 +109,7 @@ pub async fn status(pool: &PgPool, tron: &TronClient) -> Result<EnergyStatus, En
     let since = store::last_delegations(pool, &wallet.to_base58()).await?;
     let now = Utc::now();
     let mut delegations = Vec::new();
-    for receiver in tron.delegated_resource_index_v2(&wallet).await?.to_accounts {
-        let sun: u64 = tron
-            .delegated_resource_v2(&wallet, &receiver)
-            .await?
-            .iter()
-            .map(|d| d.frozen.energy.0)
-            .sum();
-        if sun == 0 {
-            continue;
-        }
+    for (receiver, Sun(sun)) in tron.energy_lent(&wallet, usize::MAX).await? {
         let receiver = receiver.to_base58();
         let at = since
             .iter()

@@ -784,6 +784,35 @@ impl TronClient {
         Ok(stake)
     }
 
+    /// Staked SUN whose energy `from` lends, per receiver, in the order of
+    /// its delegation index, the first `most` receivers read; receivers lent
+    /// bandwidth alone are left out.
+    pub async fn energy_lent(
+        &self,
+        from: &Address,
+        most: usize,
+    ) -> Result<Vec<(Address, Sun)>, ClientError> {
+        let mut lent = Vec::new();
+        for to in self
+            .delegated_resource_index_v2(from)
+            .await?
+            .to_accounts
+            .into_iter()
+            .take(most)
+        {
+            let sun: u64 = self
+                .delegated_resource_v2(from, &to)
+                .await?
+                .iter()
+                .map(|d| d.frozen.energy.0)
+                .sum();
+            if sun > 0 {
+                lent.push((to, Sun(sun)));
+            }
+        }
+        Ok(lent)
+    }
+
     /// The delegations from `from` to `to`; empty when there are none.
     pub async fn delegated_resource_v2(
         &self,
