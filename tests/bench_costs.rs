@@ -28,12 +28,13 @@ async fn bench_costs_reports_each_modes_burn_per_sweep_from_the_receipts() {
     assert_eq!(n("usdt_at_treasury"), n("usdt_swept"));
 
     // Each round from the records: burned less activations over sweeps. The
-    // delegate round starts with the pool's stake.
+    // delegate round starts with the pool's stakes (energy, then bandwidth).
     let round = |delegate: bool| {
         let pool = db.pool.clone();
         async move {
             let r = sqlx::query(
-                "WITH start AS (SELECT created_at FROM transfers WHERE kind = 'energy-stake')
+                "WITH start AS (SELECT min(created_at) AS created_at
+                                 FROM transfers WHERE kind = 'energy-stake')
                  SELECT (sum(fee_sun) - sum(activation_fee_sun))::bigint AS burned,
                         count(*) FILTER (WHERE kind = 'consolidation-usdt'
                                            AND status = 'confirmed') AS sweeps,
@@ -60,9 +61,14 @@ async fn bench_costs_reports_each_modes_burn_per_sweep_from_the_receipts() {
     assert_eq!(n("delegate_sun_per_sweep"), delegate);
     assert_eq!(n("delegation_sun_per_sweep"), delegation);
     // A burned sweep pays its 65,000 energy or more at 100 SUN; a delegated
-    // one burns no energy: at most bandwidth, a tenth of that.
+    // one burns no energy, and the pool's staked bandwidth carries its
+    // delegations and reclaims: the issue's target, at most 5 %.
     assert!(burn >= 6_500_000, "{line}");
-    assert!(delegate * 10 <= burn, "{line}");
+    assert!(delegate * 20 <= burn, "{line}");
+    assert_eq!(
+        delegation, 0,
+        "the pool's bandwidth stake covers them: {line}"
+    );
     let ratio = line["ratio"].as_f64().unwrap();
     assert!(
         (ratio - delegate as f64 / burn as f64).abs() < 0.0001,

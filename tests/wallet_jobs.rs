@@ -3188,5 +3188,23 @@ async fn energy_stake_refuses_bad_input_stakes_once_as_an_audited_admin_and_surv
     assert_eq!(status["sweep_energy"], 71_500, "{status}");
     assert_eq!(status["sweeps_covered"], 0, "{status}");
     assert_eq!(status["delegations"], json!([]));
+    // The pool's bandwidth, staked and free, in delegate+reclaim pairs.
+    let resource = env
+        .client
+        .get_account_resource(&pool.address)
+        .await
+        .unwrap();
+    assert!(resource.net_limit > 0, "{resource:?}");
+    // Free bandwidth recovers between the two readings; staked is unused.
+    let bandwidth = status["bandwidth_available"].as_u64().unwrap();
+    let staked = resource.staked_net_available();
+    assert!(
+        (staked..=staked + resource.free_net_limit).contains(&bandwidth),
+        "{status} {resource:?}"
+    );
+    let pair = status["pair_bytes"].as_u64().unwrap();
+    assert!((500..=700).contains(&pair), "{status}");
+    assert_eq!(status["staked_bandwidth_sun"], 100 * TRX, "{status}");
+    assert_eq!(status["pairs_covered"], bandwidth / pair, "{status}");
     assert_ledger_adds_up(&env.ledger().await);
 }

@@ -1,6 +1,7 @@
 //! The energy pool as operators read it (`walletops energy status`, and
 //! health and the console): what is staked, the energy it gives, what is
-//! lent out and since when, and how many sweeps the energy left covers.
+//! lent out and since when, how many sweeps the energy left covers, and
+//! how many delegate+reclaim pairs the pool's bandwidth covers.
 //! Read from the chain (the pool's account and delegations) and from the
 //! transfer records (when each delegation was made).
 
@@ -11,8 +12,9 @@ use sqlx::PgPool;
 use super::AdminError;
 use crate::settings::JobSettings;
 use crate::transfers as store;
+use crate::tron::Sun;
 use crate::tron::client::{ClientError, TronClient};
-use crate::tron::tx::Resource;
+use crate::tron::tx::{Resource, delegation_pair_bytes};
 use crate::wallets::lookup;
 
 /// Energy of one USDT transfer to a holder when no sweep has been made
@@ -55,6 +57,16 @@ pub struct EnergyStatus {
     pub sweep_energy_measured: bool,
     /// How many sweeps `energy_available` covers.
     pub sweeps_covered: u64,
+    /// Staked for bandwidth, SUN: the pool's own delegations and reclaims
+    /// use it before they burn TRX.
+    pub staked_bandwidth_sun: u64,
+    /// Bandwidth bytes the pool has left today, staked and free.
+    pub bandwidth_available: u64,
+    /// Bandwidth bytes one delegation and its reclaim use at most.
+    pub pair_bytes: u64,
+    /// How many delegate+reclaim pairs `bandwidth_available` covers
+    /// without burning TRX.
+    pub pairs_covered: u64,
 }
 
 /// Why the pool cannot be read.
@@ -97,16 +109,7 @@ pub async fn status(pool: &PgPool, tron: &TronClient) -> Result<EnergyStatus, En
     let since = store::last_delegations(pool, &wallet.to_base58()).await?;
     let now = Utc::now();
     let mut delegations = Vec::new();
-    for receiver in tron.delegated_resource_index_v2(&wallet).await?.to_accounts {
-        let sun: u64 = tron
-            .delegated_resource_v2(&wallet, &receiver)
-            .await?
-            .iter()
-            .map(|d| d.frozen.energy.0)
-            .sum();
-        if sun == 0 {
-            continue;
-        }
+    for (receiver, Sun(sun)) in tron.energy_lent(&wallet, usize::MAX).await? {
         let receiver = receiver.to_base58();
         let at = since
             .iter()
@@ -122,13 +125,13 @@ pub async fn status(pool: &PgPool, tron: &TronClient) -> Result<EnergyStatus, En
     let recent = store::recent_sweep_energy(pool).await?;
     let sweep_energy = settings.energy_with_margin(recent.unwrap_or(ASSUMED_SWEEP_ENERGY));
     let available = resource.energy_available();
+    let bandwidth = resource
+        .staked_net_available()
+        .saturating_add(resource.free_net_available());
+    let pair_bytes = delegation_pair_bytes(wallet);
     Ok(EnergyStatus {
         energy_wallet: wallet.to_base58(),
-        staked_sun: stake
-            .frozen
-            .energy
-            .0
-            .saturating_add(stake.delegated_out.energy.0),
+        staked_sun: stake.staked(Resource::Energy).0,
         energy_limit: resource.energy_limit,
         energy_used: resource.energy_used,
         energy_available: available,
@@ -138,5 +141,9 @@ pub async fn status(pool: &PgPool, tron: &TronClient) -> Result<EnergyStatus, En
         sweep_energy,
         sweep_energy_measured: recent.is_some(),
         sweeps_covered: available / sweep_energy.max(1),
+        staked_bandwidth_sun: stake.staked(Resource::Bandwidth).0,
+        bandwidth_available: bandwidth,
+        pair_bytes,
+        pairs_covered: bandwidth / pair_bytes.max(1),
     })
 }

@@ -5,8 +5,9 @@
 //! gas, treasury and energy wallets as the database owner, and refuses a
 //! database that has them), it funds N new deposit wallets with USDT and
 //! sweeps them with embedded workers in `burn` mode, then funds the same
-//! wallets again, stakes the energy wallet's TRX and sweeps them in
-//! `delegate` mode. Each round's TRX burned per sweep comes from the
+//! wallets again, stakes the energy wallet's TRX for energy (and for the
+//! bandwidth of one delegation and reclaim per wallet, as a custodian's
+//! pool would) and sweeps them in `delegate` mode. Each round's TRX burned per sweep comes from the
 //! transfer records' receipts (`walletops costs`), one-time activations
 //! left out. Every USDT unit must arrive at the treasury. One JSON line:
 //! `{"wallets":N,"burn_sun_per_sweep":..,"delegate_sun_per_sweep":..,
@@ -36,6 +37,7 @@ use crate::signer::{Core, Signer};
 use crate::sim::{SimConfig, SimHandle, Simulator};
 use crate::transfers::costs::{self, CostTotals};
 use crate::tron::client::{ClientConfig, TronClient};
+use crate::tron::tx::{Resource, delegation_pair_bytes};
 use crate::tron::{Address, MAINNET_USDT, Sun, TokenUnits};
 use crate::wallets::{MasterKey, WalletRole};
 
@@ -46,6 +48,10 @@ const DEPOSIT_USDT: u64 = 100_000_000;
 /// energy at the simulator's network figures takes about 7,550 TRX, and
 /// all wallets may borrow at once.
 const STAKE_PER_WALLET: u64 = 8_000 * TRX;
+/// TRX funded per wallet for the pool's bandwidth stake: one delegation and
+/// its reclaim (under 700 bytes) take about 420 TRX of bandwidth stake at
+/// the simulator's network figures.
+const BANDWIDTH_FUNDS_PER_WALLET: u64 = 1_000 * TRX;
 /// The simulator's 24-hour resource window, in blocks: the bench waits one
 /// between the rounds, as a day passes between two sweeps of one wallet
 /// (its free bandwidth, 600 a day, covers one USDT transfer).
@@ -56,8 +62,9 @@ const BENCH_ADMIN: &str = "bench-admin@example.com";
 #[derive(Debug, Args)]
 pub struct CostsBenchArgs {
     /// Deposit wallets swept in each mode
-    /// (at most 12: the policy's stake cap, 100,000 TRX, bounds the pool)
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=12))]
+    /// (at most 11: the policy's daily stake cap, 100,000 TRX, bounds the
+    /// pool's energy and bandwidth stake)
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=11))]
     pub wallets: u32,
     /// Simulated block time in milliseconds
     #[arg(long, default_value_t = 100, value_name = "MS",
@@ -158,9 +165,15 @@ pub async fn run(
     let rounds = async {
         let burn = round(&pool, &admin, &sim, &deposits, "burn", timeout).await?;
         tokio::time::sleep(Duration::from_millis(args.block_ms * (WINDOW_BLOCKS + 2))).await;
-        crate::jobs::energy::stake(&ctx, Sun(n * STAKE_PER_WALLET), crate::tron::tx::Resource::Energy, None)
+        crate::jobs::energy::stake(&ctx, Sun(n * STAKE_PER_WALLET), Resource::Energy, None)
             .await
-            .context("cannot stake the energy wallet's TRX")?;
+            .context("cannot stake the energy wallet's TRX for energy")?;
+        // As a custodian would: the pool's delegations and reclaims use
+        // staked bandwidth instead of burning TRX for it.
+        let bandwidth = bandwidth_stake(&tron, energy, n).await?;
+        crate::jobs::energy::stake(&ctx, bandwidth, Resource::Bandwidth, None)
+            .await
+            .context("cannot stake the energy wallet's TRX for bandwidth")?;
         let delegate = round(&pool, &admin, &sim, &deposits, "delegate", timeout).await?;
         anyhow::Ok((burn, delegate))
     }
@@ -195,6 +208,18 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Stake that gives the pool bandwidth for one delegation and reclaim per
+/// wallet a day (see [`delegation_pair_bytes`]), at the node's figures now.
+async fn bandwidth_stake(tron: &TronClient, pool: Address, n: u64) -> anyhow::Result<Sun> {
+    let bytes = n * delegation_pair_bytes(pool);
+    let stake = tron
+        .get_account_resource(&pool)
+        .await?
+        .stake_for_bandwidth(bytes)
+        .context("the node reports no network bandwidth to stake for")?;
+    Ok(stake.max(crate::jobs::energy::MIN_STAKE))
+}
+
 /// The database owner's login as the bench's admin.
 async fn bench_admin(pool: &PgPool) -> anyhow::Result<Identity> {
     let owner: String = sqlx::query_scalar("SELECT session_user::text")
@@ -220,7 +245,7 @@ async fn bootstrap(
         (
             "bench-energy@example.com",
             WalletRole::Energy,
-            n * STAKE_PER_WALLET + 1_000 * TRX,
+            n * (STAKE_PER_WALLET + BANDWIDTH_FUNDS_PER_WALLET) + 1_000 * TRX,
         ),
     ] {
         let address = admin::wallets::bootstrap(pool, master, email, role, &new_key()?)

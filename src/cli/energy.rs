@@ -173,6 +173,14 @@ fn print_status(s: &EnergyStatus, fit: Fit) {
             "no sweep yet: an assumed figure plus energy.margin_percent"
         }
     );
+    println!(
+        "bandwidth       {} staked; {} bytes left today (staked and free) cover {} \
+         delegate+reclaim pairs of {} bytes",
+        Sun(s.staked_bandwidth_sun),
+        s.bandwidth_available,
+        s.pairs_covered,
+        s.pair_bytes
+    );
     if s.delegations.is_empty() {
         return;
     }

@@ -2,11 +2,9 @@
 //! consolidation and gas top-up price their transfers (energy, bandwidth,
 //! account activation, the fee limit).
 
-use std::time::Duration;
-
 use super::{JobError, JobSettings};
 use crate::tron::client::{ChainParameters, EnergyEstimate};
-use crate::tron::{Contract, RawTransaction, RefBlock, Sun};
+use crate::tron::{Contract, Sun};
 
 /// The most TRX a transaction may burn for energy: `tron.fee_limit_sun` for
 /// contract calls, none for plain transfers (they use no energy).
@@ -26,27 +24,7 @@ pub(super) fn overflow(what: &str) -> JobError {
 /// with the longest varints stands in for the real one, so this is an upper
 /// bound.
 pub fn bandwidth_bytes(contract: &Contract, settings: &JobSettings) -> u64 {
-    bandwidth_upper_bound(contract, fee_limit(contract, settings))
-}
-
-fn bandwidth_upper_bound(contract: &Contract, fee_limit: Sun) -> u64 {
-    // One signature (tag, length, 65 bytes), the raw_data field header, and
-    // java-tron's MAX_RESULT_SIZE_IN_TX.
-    const SIGNED_OVERHEAD: u64 = 2 + 65 + 3;
-    const RESULT_BYTES: u64 = 64;
-    let reference = RefBlock {
-        number: u64::MAX,
-        id: [0xff; 32],
-        timestamp_ms: i64::MAX / 4,
-    };
-    let raw = RawTransaction::new(
-        contract.clone(),
-        &reference,
-        i64::MAX / 4,
-        Duration::from_secs(86_400),
-        fee_limit,
-    );
-    raw.encode().len() as u64 + SIGNED_OVERHEAD + RESULT_BYTES
+    crate::tron::tx::bandwidth_upper_bound(contract, fee_limit(contract, settings))
 }
 
 /// TRX the transaction's bandwidth burns when none of it is free.
@@ -106,7 +84,10 @@ pub fn trx_transfer_fees(
 mod tests {
 
     use super::*;
+    use crate::tron::tx::{Resource, bandwidth_upper_bound, delegation_pair_bytes};
     use crate::tron::{Address, PrivateKey, TokenUnits};
+    use crate::tron::{RawTransaction, RefBlock};
+    use std::time::Duration;
 
     #[test]
     fn the_bandwidth_bound_covers_the_signed_transaction_and_stays_close() {
@@ -119,6 +100,7 @@ mod tests {
             id: [0x3c; 32],
             timestamp_ms: 1_764_000_000_000,
         };
+        let mut pair = 0;
         for (contract, fee_limit) in [
             (
                 Contract::Transfer {
@@ -140,6 +122,26 @@ mod tests {
                 Contract::trc20_transfer(owner, usdt, to, TokenUnits(123_456_789)),
                 Sun(100_000_000),
             ),
+            (
+                Contract::DelegateResource {
+                    owner,
+                    resource: Resource::Energy,
+                    balance: Sun(7_550_000_000),
+                    receiver: to,
+                    lock: false,
+                    lock_period: 0,
+                },
+                Sun::ZERO,
+            ),
+            (
+                Contract::UnDelegateResource {
+                    owner,
+                    resource: Resource::Energy,
+                    balance: Sun(7_550_000_000),
+                    receiver: to,
+                },
+                Sun::ZERO,
+            ),
         ] {
             let signed = RawTransaction::new(
                 contract.clone(),
@@ -153,6 +155,18 @@ mod tests {
             let bound = bandwidth_upper_bound(&contract, fee_limit);
             assert!(bound >= actual, "{bound} < {actual}");
             assert!(bound <= actual + 40, "{bound} is far above {actual}");
+            if matches!(
+                contract,
+                Contract::DelegateResource { .. } | Contract::UnDelegateResource { .. }
+            ) {
+                pair += actual;
+            }
         }
+        // What the pool's bandwidth stake is sized by covers a real pair.
+        let bound = delegation_pair_bytes(owner);
+        assert!(
+            bound >= pair && bound <= pair + 80,
+            "{bound} against {pair}"
+        );
     }
 }

@@ -11,7 +11,8 @@ use super::JobSettings;
 use crate::settings::SettingsError;
 use crate::transfers::pool::{self, Delegation, PoolFigures, PoolState};
 use crate::tron::client::{ClientError, TronClient};
-use crate::tron::{Address, Sun, TokenUnits};
+use crate::tron::tx::Resource;
+use crate::tron::{Address, TokenUnits};
 use crate::wallets::lookup::{self, PoolError};
 use sqlx::PgPool;
 
@@ -90,7 +91,6 @@ async fn read_pool(
 ) -> Result<PoolFigures, WatchError> {
     let resource = tron.get_account_resource(&address).await?;
     let stake = tron.stake_v2(&address).await?;
-    let index = tron.delegated_resource_index_v2(&address).await?;
     let lent = crate::transfers::last_delegations(db, &address.to_base58()).await?;
     let seen = |to: &str| {
         let recorded = lent.iter().find(|(a, _)| a == to).map(|(_, at)| *at);
@@ -104,32 +104,17 @@ async fn read_pool(
     };
     let now = Utc::now();
     let mut delegations = Vec::new();
-    for to in index.to_accounts.iter().take(DELEGATIONS_READ) {
-        let energy: u64 = tron
-            .delegated_resource_v2(&address, to)
-            .await?
-            .iter()
-            .map(|d| d.frozen.energy.0)
-            .sum();
-        // Bandwidth lent alone is not the pool's energy.
-        if energy == 0 {
-            continue;
-        }
+    for (to, energy_sun) in tron.energy_lent(&address, DELEGATIONS_READ).await? {
         let to = to.to_base58();
         delegations.push(Delegation {
             since: seen(&to).unwrap_or(now),
             to,
-            energy_sun: Sun(energy),
+            energy_sun,
         });
     }
     Ok(PoolFigures {
         address: address.to_base58(),
-        // The node's frozen amount leaves out what is lent.
-        staked_energy: Sun(stake
-            .frozen
-            .energy
-            .0
-            .saturating_add(stake.delegated_out.energy.0)),
+        staked_energy: stake.staked(Resource::Energy),
         energy_limit: resource.energy_limit,
         energy_used: resource.energy_used,
         delegated_out: stake.delegated_out.energy,

@@ -392,23 +392,38 @@ impl AccountResource {
         self.energy_limit.saturating_sub(self.energy_used)
     }
 
-    /// Staked SUN whose energy share is at least `energy`, by this answer's
-    /// network totals. The node gives an account `whole TRX staked ×
-    /// TotalEnergyLimit / TotalEnergyWeight` energy (rounded down), so this
-    /// rounds up to whole TRX, plus one TRX for the node's rounding. `None`
-    /// when the node reports no energy limit, or on overflow.
-    pub fn stake_for_energy(&self, energy: u64) -> Option<Sun> {
-        if self.total_energy_limit == 0 {
-            return None;
-        }
-        let trx = (u128::from(energy) * u128::from(self.total_energy_weight))
-            .div_ceil(u128::from(self.total_energy_limit))
-            + 1;
-        u64::try_from(trx)
-            .ok()?
-            .checked_mul(crate::tron::amount::SUN_PER_TRX)
-            .map(Sun)
+    /// Bandwidth bytes the account's own stake gives that are left today
+    /// (the free daily allowance not counted).
+    pub fn staked_net_available(&self) -> u64 {
+        self.net_limit.saturating_sub(self.net_used)
     }
+
+    /// Staked SUN whose energy share is at least `energy`, by this answer's
+    /// network totals (see [`stake_for_share`]). `None` when the node
+    /// reports no energy limit, or on overflow.
+    pub fn stake_for_energy(&self, energy: u64) -> Option<Sun> {
+        stake_for_share(energy, self.total_energy_limit, self.total_energy_weight)
+    }
+
+    /// Staked SUN whose bandwidth share is at least `bytes` a day, as
+    /// [`Self::stake_for_energy`] for bandwidth.
+    pub fn stake_for_bandwidth(&self, bytes: u64) -> Option<Sun> {
+        stake_for_share(bytes, self.total_net_limit, self.total_net_weight)
+    }
+}
+
+/// The node gives an account `whole TRX staked × limit / weight` of a
+/// resource (rounded down), so this rounds up to whole TRX, plus one TRX
+/// for the node's rounding.
+fn stake_for_share(amount: u64, limit: u64, weight: u64) -> Option<Sun> {
+    if limit == 0 {
+        return None;
+    }
+    let trx = (u128::from(amount) * u128::from(weight)).div_ceil(u128::from(limit)) + 1;
+    u64::try_from(trx)
+        .ok()?
+        .checked_mul(crate::tron::amount::SUN_PER_TRX)
+        .map(Sun)
 }
 
 /// An amount per resource.
@@ -448,13 +463,25 @@ pub struct Unfreezing {
 /// an account that does not exist.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StakeV2 {
-    /// Staked by the account, including what it delegates out.
+    /// Staked by the account, not counting what it delegates out
+    /// (`frozenV2`); [`Self::staked`] counts both.
     pub frozen: PerResource,
     /// Staked TRX whose resource the account lends to others.
     pub delegated_out: PerResource,
     /// Staked TRX others lend to the account.
     pub acquired: PerResource,
     pub unfreezing: Vec<Unfreezing>,
+}
+
+impl StakeV2 {
+    /// All the account staked for `resource`, lent out or not.
+    pub fn staked(&self, resource: Resource) -> Sun {
+        Sun(self
+            .frozen
+            .get(resource)
+            .0
+            .saturating_add(self.delegated_out.get(resource).0))
+    }
 }
 
 /// One delegation from `from` to `to` (`getdelegatedresourcev2`); the node
@@ -860,6 +887,35 @@ impl TronClient {
             energy: sun(&ar["acquired_delegated_frozenV2_balance_for_energy"]),
         };
         Ok(stake)
+    }
+
+    /// Staked SUN whose energy `from` lends, per receiver, in the order of
+    /// its delegation index, the first `most` receivers read; receivers lent
+    /// bandwidth alone are left out.
+    pub async fn energy_lent(
+        &self,
+        from: &Address,
+        most: usize,
+    ) -> Result<Vec<(Address, Sun)>, ClientError> {
+        let mut lent = Vec::new();
+        for to in self
+            .delegated_resource_index_v2(from)
+            .await?
+            .to_accounts
+            .into_iter()
+            .take(most)
+        {
+            let sun: u64 = self
+                .delegated_resource_v2(from, &to)
+                .await?
+                .iter()
+                .map(|d| d.frozen.energy.0)
+                .sum();
+            if sun > 0 {
+                lent.push((to, Sun(sun)));
+            }
+        }
+        Ok(lent)
     }
 
     /// The delegations from `from` to `to`; empty when there are none.

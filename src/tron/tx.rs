@@ -951,6 +951,51 @@ pub enum DecodeError {
 /// Calldata for TRC-20 `transfer(to, amount)`: selector, the address as a
 /// 32-byte word (12 zero bytes, the 20 bytes without 0x41), the amount as a
 /// big-endian uint256.
+/// Bytes of bandwidth a signed transaction with this contract uses at
+/// most, as the node counts them: the signed protobuf plus the result it
+/// stores. A draft with the longest varints stands in for the real one.
+pub fn bandwidth_upper_bound(contract: &Contract, fee_limit: Sun) -> u64 {
+    // One signature (tag, length, 65 bytes), the raw_data field header, and
+    // java-tron's MAX_RESULT_SIZE_IN_TX.
+    const SIGNED_OVERHEAD: u64 = 2 + 65 + 3;
+    const RESULT_BYTES: u64 = 64;
+    let reference = RefBlock {
+        number: u64::MAX,
+        id: [0xff; 32],
+        timestamp_ms: i64::MAX / 4,
+    };
+    let raw = RawTransaction::new(
+        contract.clone(),
+        &reference,
+        i64::MAX / 4,
+        Duration::from_secs(86_400),
+        fee_limit,
+    );
+    raw.encode().len() as u64 + SIGNED_OVERHEAD + RESULT_BYTES
+}
+
+/// Bandwidth bytes at most of one energy delegation from `pool` and its
+/// reclaim: what the pool spends per delegated sweep (with no bandwidth of
+/// its own left, it burns them at the bandwidth price).
+pub fn delegation_pair_bytes(pool: Address) -> u64 {
+    let balance = Sun(u64::MAX);
+    let delegate = Contract::DelegateResource {
+        owner: pool,
+        resource: Resource::Energy,
+        balance,
+        receiver: pool,
+        lock: false,
+        lock_period: 0,
+    };
+    let reclaim = Contract::UnDelegateResource {
+        owner: pool,
+        resource: Resource::Energy,
+        balance,
+        receiver: pool,
+    };
+    bandwidth_upper_bound(&delegate, Sun::ZERO) + bandwidth_upper_bound(&reclaim, Sun::ZERO)
+}
+
 pub fn trc20_transfer_data(to: &Address, amount: TokenUnits) -> Vec<u8> {
     let mut data = Vec::with_capacity(68);
     data.extend_from_slice(&TRC20_TRANSFER_SELECTOR);

@@ -22,9 +22,9 @@ use super::action::{AdminCommand, ConfirmedAction};
 use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
 use super::history::ReadClock;
 use super::model::{
-    Access, AuditView, BulkAction, BulkCount, Costs, Deposits, DepthRow, Health, JobDetail,
-    JobRef, JobSelection, JobType, JobView, PendingChange, PoolView, Role, Snapshot,
-    StatusCounts, WalletHit, WorkerState, WorkerView,
+    Access, AuditView, BulkAction, BulkCount, Costs, Deposits, DepthRow, Health, JobDetail, JobRef,
+    JobSelection, JobType, JobView, PendingChange, PoolView, Role, Snapshot, StatusCounts,
+    WalletHit, WorkerState, WorkerView,
 };
 use crate::admin::console::{self, ConsoleData};
 use crate::admin::jobs::Dispatch;
@@ -394,7 +394,7 @@ pub(super) fn snapshot_from(data: ConsoleData, access: Access) -> Snapshot {
             .map(pending_change)
             .collect(),
         failures: Box::new(data.failures),
-        costs: data.costs.map(|c| costs(c, now)),
+        costs: data.costs.map(|c| Box::new(costs(c, now))),
         deposits: data.deposits.map(|d| Deposits {
             following: d.following,
             block: d.block_number,

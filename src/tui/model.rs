@@ -213,7 +213,7 @@ pub struct Snapshot {
     /// is only as small as its largest kind.
     pub failures: Box<Failures>,
     /// What the chain burned; `None` from a server that does not say.
-    pub costs: Option<Costs>,
+    pub costs: Option<Box<Costs>>,
     /// The chain follower; `None` while `deposits.enabled` is off.
     pub deposits: Option<Deposits>,
 }

@@ -222,7 +222,7 @@ pub fn snapshot() -> Snapshot {
                 newest_job: id(5),
             }],
         }),
-        costs: Some(Costs {
+        costs: Some(Box::new(Costs {
             today: Sun(21_135_000),
             last_7_days: Sun(151_200_000),
             per_sweep: Some(Sun(5_033_750)),
@@ -238,7 +238,7 @@ pub fn snapshot() -> Snapshot {
                 delegations: 2,
                 oldest: Some(Duration::from_secs(250)),
             }),
-        }),
+        })),
         deposits: None,
     }
 }

@@ -178,7 +178,7 @@ fn deposits_line(d: &Deposits, width: u16) -> String {
 }
 
 /// The 7 days' burn equivalent and saving at the current energy price.
-fn priced_line(c: &Costs) -> String {
+pub(super) fn priced_line(c: &Costs) -> String {
     match c.priced {
         None => "burn equivalent: the workers have not read the energy price yet".into(),
         Some(p) => format!(
@@ -191,7 +191,7 @@ fn priced_line(c: &Costs) -> String {
 }
 
 /// The energy pool: what it can still lend, and what is lent out since when.
-fn pool_line(c: &Costs, app: &App) -> String {
+pub(super) fn pool_line(c: &Costs, app: &App) -> String {
     let Some(p) = c.pool else {
         return "energy pool: none (energy.wallet_address)".into();
     };
@@ -215,7 +215,7 @@ fn pool_line(c: &Costs, app: &App) -> String {
 
 /// TRX burned: today, the 7 days and per sweep when there is room; today
 /// and per sweep when not.
-fn costs_line(c: &Costs, width: u16) -> String {
+pub(super) fn costs_line(c: &Costs, width: u16) -> String {
     let per_sweep = c
         .per_sweep
         .map_or_else(|| "-".to_string(), |s| s.to_string());
@@ -294,7 +294,7 @@ fn draw_attention(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     }
     // Energy lent out comes back after its sweep: the oldest one's age
     // (first, so that a narrow panel keeps it) shows one that did not.
-    if let Some(p) = s.costs.and_then(|c| c.pool)
+    if let Some(p) = s.costs.as_ref().and_then(|c| c.pool)
         && let Some(oldest) = p.oldest.filter(|_| p.delegations > 0)
     {
         lines.push(Line::raw(fit(

@@ -11,7 +11,7 @@ use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
-use super::{MIN_HEIGHT, MIN_WIDTH, age, chart, fit, panel};
+use super::{MIN_HEIGHT, MIN_WIDTH, age, chart, dashboard, fit, panel};
 use crate::admin::health::Status;
 use crate::tui::history::Metric;
 use crate::tui::model::{JobStatus, Snapshot, WorkerState};
@@ -29,10 +29,13 @@ pub fn fits(body: Rect) -> bool {
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let theme = &app.theme;
     let reasons = s.health.reasons.len().clamp(1, 6) as u16;
-    let [band, reasons_area, tiles, charts] = Layout::vertical([
+    // The energy figures, when the workers record them: three lines.
+    let costs_height = if s.costs.is_some() { 5 } else { 0 };
+    let [band, reasons_area, tiles, costs, charts] = Layout::vertical([
         Constraint::Length(BIG_HEIGHT + 2),
         Constraint::Length(reasons + 2),
         Constraint::Length(BIG_HEIGHT + 2),
+        Constraint::Length(costs_height),
         Constraint::Min(0),
     ])
     .areas(area);
@@ -53,6 +56,17 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         reasons_area,
     );
     draw_tiles(frame, tiles, app, s);
+    if let Some(c) = &s.costs {
+        let block = panel("TRX burned and energy", theme);
+        let width = block.inner(costs).width;
+        let lines = [
+            dashboard::costs_line(c, width),
+            dashboard::priced_line(c),
+            dashboard::pool_line(c, app),
+        ]
+        .map(|l| Line::raw(fit(&l, usize::from(width), theme)));
+        frame.render_widget(Paragraph::new(lines.to_vec()).block(block), costs);
+    }
     let rows = if charts.height >= 30 { 2 } else { 1 };
     chart::panels(frame, charts, app, s, rows);
 }
@@ -355,6 +369,10 @@ mod tests {
             "reasons in words"
         );
         insta::assert_snapshot!("wall_120x40", text(&wall, 120, 40));
+        assert!(
+            big.contains("energy pool:") && big.contains("burning would have cost"),
+            "the energy figures: {big}"
+        );
         // Below the wall's size a read-only console is the dashboard.
         let small = text(&wall, 80, 24);
         assert!(small.contains("Queue depth"), "{small}");
