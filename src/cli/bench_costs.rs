@@ -107,12 +107,7 @@ pub async fn run(
     let usdt: Address = MAINNET_USDT
         .parse()
         .expect("the mainnet USDT address parses");
-    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
-    getrandom::fill(bytes.as_mut()).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let master = MasterKey::from_hex(
-        &zeroize::Zeroizing::new(hex::encode(bytes.as_ref())),
-        "the bench's random master key",
-    )?;
+    let master = random_master()?;
     let admin = bench_admin(&pool).await?;
     let n = u64::from(args.wallets);
     let (gas, treasury, energy) = bootstrap(&pool, &master, &sim, n).await?;
@@ -158,9 +153,14 @@ pub async fn run(
     let rounds = async {
         let burn = round(&pool, &admin, &sim, &deposits, "burn", timeout).await?;
         tokio::time::sleep(Duration::from_millis(args.block_ms * (WINDOW_BLOCKS + 2))).await;
-        crate::jobs::energy::stake(&ctx, Sun(n * STAKE_PER_WALLET), None)
-            .await
-            .context("cannot stake the energy wallet's TRX")?;
+        crate::jobs::energy::stake(
+            &ctx,
+            Sun(n * STAKE_PER_WALLET),
+            crate::tron::tx::Resource::Energy,
+            None,
+        )
+        .await
+        .context("cannot stake the energy wallet's TRX")?;
         let delegate = round(&pool, &admin, &sim, &deposits, "delegate", timeout).await?;
         anyhow::Ok((burn, delegate))
     }
@@ -195,8 +195,19 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// A master key of random bytes, for wallets that live as long as the
+/// bench.
+pub(super) fn random_master() -> anyhow::Result<MasterKey> {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(bytes.as_mut()).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(MasterKey::from_hex(
+        &zeroize::Zeroizing::new(hex::encode(bytes.as_ref())),
+        "the bench's random master key",
+    )?)
+}
+
 /// The database owner's login as the bench's admin.
-async fn bench_admin(pool: &PgPool) -> anyhow::Result<Identity> {
+pub(super) async fn bench_admin(pool: &PgPool) -> anyhow::Result<Identity> {
     let owner: String = sqlx::query_scalar("SELECT session_user::text")
         .fetch_one(pool)
         .await?;
