@@ -22,9 +22,9 @@ use super::action::{AdminCommand, ConfirmedAction};
 use super::backend::{ActionOutcome, BackendError, Change, ChangeFeed, ConsoleBackend};
 use super::history::ReadClock;
 use super::model::{
-    Access, AuditView, BulkAction, BulkCount, Costs, Deposits, DepthRow, Health, JobDetail,
-    JobRef, JobSelection, JobType, JobView, PendingChange, PoolView, Role, Snapshot,
-    StatusCounts, WalletHit, WorkerState, WorkerView,
+    Access, AuditView, BulkAction, BulkCount, Costs, Deposits, DepthRow, Health, JobDetail, JobRef,
+    JobSelection, JobType, JobView, PendingChange, PoolView, Role, Snapshot, StatusCounts,
+    WalletHit, WorkerState, WorkerView,
 };
 use crate::admin::console::{self, ConsoleData};
 use crate::admin::jobs::Dispatch;
