@@ -5,33 +5,24 @@
 
 mod common;
 
-use serde_json::Value;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_deposits_records_every_deposit_once_at_each_size() {
     let db = common::empty_db().await;
-    let out = common::walletops()
-        .env("DATABASE_URL", db.url.expose())
-        .args([
-            "bench",
-            "deposits",
-            "--wallets",
-            "200,2000",
-            "--minutes",
-            "0.2",
-            "--block-ms",
-            "500",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let report = common::json_output(
+        common::walletops()
+            .env("DATABASE_URL", db.url.expose())
+            .args([
+                "bench",
+                "deposits",
+                "--wallets",
+                "200,2000",
+                "--minutes",
+                "0.2",
+                "--block-ms",
+                "500",
+                "--json",
+            ]),
     );
-    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
     let per_block = ["trx", "usdt"]
         .iter()
         .map(|k| report["per_block"][k].as_u64().unwrap())
