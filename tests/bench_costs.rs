@@ -4,24 +4,16 @@
 
 mod common;
 
-use serde_json::Value;
 use sqlx::Row;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_costs_reports_each_modes_burn_per_sweep_from_the_receipts() {
     let db = common::fresh_db().await;
-    let out = common::walletops()
-        .env("DATABASE_URL", db.url.expose())
-        .args(["bench", "costs", "--wallets", "2", "--block-ms", "50"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let line = common::json_output(
+        common::walletops()
+            .env("DATABASE_URL", db.url.expose())
+            .args(["bench", "costs", "--wallets", "2", "--block-ms", "50"]),
     );
-    let line: Value = serde_json::from_str(stdout.trim()).unwrap();
     let n = |k: &str| line[k].as_u64().unwrap_or_else(|| panic!("{k} in {line}"));
     assert_eq!(n("wallets"), 2);
     assert_eq!(n("usdt_swept"), 2 * 2 * 100_000_000);

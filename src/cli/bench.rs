@@ -59,6 +59,10 @@ pub enum BenchWhat {
     /// TRX burned per sweep in burn and in delegate mode, on the simulator
     /// with the real jobs: one JSON line (needs a database of its own)
     Costs(super::bench_costs::CostsBenchArgs),
+    /// Deposits found by following the chain against per-wallet sync at
+    /// the same request budget, at several wallet counts (creates and
+    /// drops a database per size)
+    Deposits(super::bench_deposits::DepositsBenchArgs),
 }
 
 /// Counts runs; records pickup latency for jobs that carry their enqueue time.
@@ -107,8 +111,14 @@ fn now_us() -> u64 {
 }
 
 pub async fn run(settings: &Settings, migrate: bool, args: BenchArgs) -> anyhow::Result<ExitCode> {
-    if let Some(BenchWhat::Costs(costs)) = args.what {
-        return super::bench_costs::run(settings, migrate, costs).await;
+    match args.what {
+        Some(BenchWhat::Costs(costs)) => {
+            return super::bench_costs::run(settings, migrate, costs).await;
+        }
+        Some(BenchWhat::Deposits(deposits)) => {
+            return super::bench_deposits::run(settings, deposits).await;
+        }
+        None => {}
     }
     let url = db::resolve_url(settings).await?;
     let pool = db::connect(
@@ -256,7 +266,7 @@ async fn clean_up(pool: &PgPool, worker_id: uuid::Uuid) -> anyhow::Result<()> {
 }
 
 /// Nearest-rank percentile of sorted samples.
-fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+pub(super) fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

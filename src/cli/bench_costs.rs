@@ -114,12 +114,7 @@ pub async fn run(
     let usdt: Address = MAINNET_USDT
         .parse()
         .expect("the mainnet USDT address parses");
-    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
-    getrandom::fill(bytes.as_mut()).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    let master = MasterKey::from_hex(
-        &zeroize::Zeroizing::new(hex::encode(bytes.as_ref())),
-        "the bench's random master key",
-    )?;
+    let master = random_master()?;
     let admin = bench_admin(&pool).await?;
     let n = u64::from(args.wallets);
     let (gas, treasury, energy) = bootstrap(&pool, &master, &sim, n).await?;
@@ -220,8 +215,19 @@ async fn bandwidth_stake(tron: &TronClient, pool: Address, n: u64) -> anyhow::Re
     Ok(stake.max(crate::jobs::energy::MIN_STAKE))
 }
 
+/// A fresh master key for the bench's wallets (they live only as long as
+/// its database).
+pub(super) fn random_master() -> anyhow::Result<MasterKey> {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(bytes.as_mut()).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(MasterKey::from_hex(
+        &zeroize::Zeroizing::new(hex::encode(bytes.as_ref())),
+        "the bench's random master key",
+    )?)
+}
+
 /// The database owner's login as the bench's admin.
-async fn bench_admin(pool: &PgPool) -> anyhow::Result<Identity> {
+pub(super) async fn bench_admin(pool: &PgPool) -> anyhow::Result<Identity> {
     let owner: String = sqlx::query_scalar("SELECT session_user::text")
         .fetch_one(pool)
         .await?;

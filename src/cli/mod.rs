@@ -23,6 +23,7 @@ macro_rules! eprintln {
 mod audit;
 mod bench;
 mod bench_costs;
+mod bench_deposits;
 mod config;
 mod console;
 mod console_api;

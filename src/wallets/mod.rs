@@ -139,6 +139,25 @@ pub async fn import(
     Ok(wallet)
 }
 
+/// Inserts keyless deposit wallets at `addresses` in one statement, as the
+/// database owner (benchmarks fill a database with wallets that are only
+/// watched, never swept). Returns how many rows were inserted.
+pub async fn insert_watched(pool: &PgPool, addresses: &[String]) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("SELECT walletops_act_owner()")
+        .execute(&mut *tx)
+        .await?;
+    let inserted = sqlx::query!(
+        "INSERT INTO user_wallets (address, role) SELECT unnest($1::text[]), 'deposit'",
+        addresses
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(inserted)
+}
+
 /// [`import`] inside the caller's transaction, which it does not commit: so
 /// that the caller's own writes (the audit row) commit or vanish with it.
 /// The wallet is stored active or not as `activation` says.

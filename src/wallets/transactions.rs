@@ -99,3 +99,24 @@ pub async fn store_many(
     .fetch_all(conn)
     .await
 }
+
+/// Incoming rows grouped by (txID, asset, recipient address): how many, and
+/// the first one's `created_at` (a benchmark checks each deposit was stored
+/// exactly once, and when).
+pub async fn incoming_by_transfer(
+    pool: &PgPool,
+) -> Result<Vec<((String, String, String), (i64, DateTime<Utc>))>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT t.tx_id, t.asset, w.address, count(*) AS "count!",
+                  min(t.created_at) AS "first!"
+             FROM wallet_transactions t JOIN user_wallets w ON w.id = t.wallet_id
+            WHERE t.direction = 'in'
+            GROUP BY 1, 2, 3"#
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.tx_id, r.asset, r.address), (r.count, r.first)))
+        .collect())
+}

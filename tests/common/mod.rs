@@ -115,6 +115,19 @@ async fn drop_stale(admin: &mut PgConnection) {
     }
 }
 
+/// Runs `cmd`, which must succeed and print one JSON value (its output is
+/// shown if not).
+pub fn json_output(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
 /// The walletops binary built for these tests.
 pub fn walletops() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_walletops"));
