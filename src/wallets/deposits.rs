@@ -34,6 +34,16 @@ pub enum DepositError {
     Db(#[from] sqlx::Error),
 }
 
+/// A write guarded by the follower's lease touched its one row, or the
+/// lease is gone.
+fn still_held(rows: u64) -> Result<(), DepositError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(DepositError::LeaseLost)
+    }
+}
+
 /// The elected follower: the holder of the lease on `deposit_follower`.
 #[derive(Debug)]
 pub struct FollowerLease {
@@ -112,11 +122,7 @@ impl FollowerLease {
         .execute(pool)
         .await?
         .rows_affected();
-        if n == 1 {
-            Ok(())
-        } else {
-            Err(DepositError::LeaseLost)
-        }
+        still_held(n)
     }
 
     /// Sets the cursor where none is yet (the first run starts at the
@@ -140,11 +146,7 @@ impl FollowerLease {
         .execute(pool)
         .await?
         .rows_affected();
-        if n == 1 {
-            Ok(())
-        } else {
-            Err(DepositError::LeaseLost)
-        }
+        still_held(n)
     }
 
     /// Reports a range the node cannot serve (pruned), until a rescan
@@ -195,11 +197,7 @@ impl FollowerLease {
         .execute(pool)
         .await?
         .rows_affected();
-        if n == 1 {
-            Ok(())
-        } else {
-            Err(DepositError::LeaseLost)
-        }
+        still_held(n)
     }
 }
 
